@@ -1,0 +1,135 @@
+"""Losses and their gradients: loss, value_and_grad, grad, backward.
+
+Every loss is a mean over the ``m`` rows of a batch, plus an optional L2 penalty on the
+weights (not the biases):
+
+* ``bce``: ``-(1/m) sum [y log p + (1-y) log(1-p)]``, ``p = sigmoid(z)``, computed from the
+  logits ``z`` (``softplus(z) - y z``), so it never takes ``log(0)``.
+* ``ce``: ``-(1/m) sum log softmax(z)[y]`` with a max-shifted log-sum-exp.
+* ``mse``: ``(1/m) sum 1/2 ||y_hat - y||**2`` (scikit-learn's convention; PyTorch's
+  ``MSELoss`` has no 1/2 and averages over elements too).
+* ``l2``: ``+ (l2 / 2m) sum_l ||W_l||**2`` (seed 000, scikit-learn's ``alpha``).
+
+With the canonical output (sigmoid+bce, softmax+ce, identity+mse) the output error is the
+fused ``dL/dZ = (A - Y) / m``; mse with any other output goes through the chain rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fnn import checks, kernels
+from fnn.flat import layout_of, pack, unpack
+from fnn.model import ACTIVATIONS, _codes
+from fnn.types import Cache, LossSpec, Net, Params
+
+#: Loss names, their kernel codes and the output activations each accepts.
+LOSSES = {
+    "bce": LossSpec(kernels.BCE, ("sigmoid",), "-(1/m) sum [y log p + (1-y) log(1-p)]"),
+    "ce": LossSpec(kernels.CE, ("softmax",), "-(1/m) sum log softmax(z)[y]"),
+    "mse": LossSpec(kernels.MSE, tuple(ACTIVATIONS), "(1/m) sum 1/2 ||y_hat - y||**2"),
+}
+
+
+def _batch(net: Net, params: Params, X, y, l2):
+    """Validate one batch; return ``(X, Y, theta, l2)`` ready for the kernels."""
+    checks.network(net)
+    dtype = checks.params_of(net.sizes, params)
+    l2 = checks.real("l2", l2, low=0.0)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    Y = checks.targets("y", y, net, X.shape[0], dtype)
+    return X, Y, pack(params, dtype), l2
+
+
+def _objective(data_loss: float, l2: float, theta, layout, m: int) -> float:
+    """Mean data loss plus the L2 penalty ``(l2 / 2m) sum ||W||**2``."""
+    penalty = 0.5 * l2 * kernels.l2_penalty(theta, layout) if l2 else 0.0
+    return float((data_loss + penalty) / m)
+
+
+def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
+    """Mean loss of the batch ``(X, y)``, plus the L2 penalty.
+
+    Parameters
+    ----------
+    net : Net
+    params : Params
+    X : array_like, shape (m, sizes[0])
+    y : array_like
+        bce: 0/1 labels (m,) or (m, k); ce: integer labels (m,) or one-hot (m, k);
+        mse: targets (m,) or (m, k).
+    l2 : float, >= 0
+        Weight of ``(l2 / 2m) sum_l ||W_l||**2``.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 1], output="sigmoid")
+    >>> params = fnn.init(net, key=0)
+    >>> zero = fnn.Params((fnn.Layer(np.zeros((2, 1)), np.zeros(1)),))
+    >>> round(fnn.loss(net, zero, np.ones((3, 2)), [0, 1, 1]), 6)  # log 2: p = 0.5 everywhere
+    0.693147
+    """
+    X, Y, theta, l2 = _batch(net, params, X, y, l2)
+    layout = layout_of(net.sizes)
+    zbuf, abuf = kernels.forward_pass(X, theta, layout, _codes(net))
+    m, n_out = Y.shape
+    Z, A = zbuf[-m * n_out :].reshape(m, n_out), abuf[-m * n_out :].reshape(m, n_out)
+    data_loss = kernels.output_loss(Z, A, Y, LOSSES[net.loss].code)
+    return _objective(data_loss, l2, theta, layout, m)
+
+
+def _gradient(net: Net, X, Y, theta, l2: float, zbuf, abuf) -> tuple[float, Params]:
+    layout = layout_of(net.sizes)
+    code = LOSSES[net.loss].code
+    data_loss, grads = kernels.backward_pass(X, Y, theta, layout, _codes(net), code, l2, zbuf, abuf)
+    return _objective(data_loss, l2, theta, layout, X.shape[0]), unpack(grads, net.sizes)
+
+
+def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[float, Params]:
+    """The loss (as :func:`loss`) and its gradient with respect to every W and b.
+
+    Returns
+    -------
+    value : float
+    grads : Params
+        Same shapes and dtype as ``params``; ``dW_l = A_{l-1}.T @ dZ_l + (l2/m) W_l``,
+        ``db_l = sum over rows of dZ_l``.
+    """
+    X, Y, theta, l2 = _batch(net, params, X, y, l2)
+    zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf)
+
+
+def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
+    """Gradient of :func:`loss` with respect to ``params`` (a Params of the same shapes).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 4, 1])
+    >>> params = fnn.init(net, key=0)
+    >>> g = fnn.grad(net, params, np.ones((3, 2)), [0, 1, 1])
+    >>> g.layers[0].W.shape, g.layers[0].W.dtype
+    ((2, 4), dtype('float64'))
+    """
+    return value_and_grad(net, params, X, y, l2)[1]
+
+
+def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Params:
+    """Gradient from a :func:`fnn.forward` cache, without running the network again."""
+    checks.network(net)
+    if not isinstance(cache, Cache) or len(cache.preactivations) != len(net.sizes) - 1:
+        raise TypeError(
+            f"cache must be the Cache that fnn.forward returned for this net, "
+            f"got {checks.describe(cache)}"
+        )
+    X = cache.activations[0]
+    X, Y, theta, l2 = _batch(net, params, X, y, l2)
+    m = X.shape[0]
+    for index, (Z, n_out) in enumerate(zip(cache.preactivations, net.sizes[1:])):
+        if np.shape(Z) != (m, n_out) or np.shape(cache.activations[index + 1]) != (m, n_out):
+            raise ValueError(f"cache layer {index} does not match net {net.sizes} and {m} rows")
+    zbuf = np.concatenate([np.ravel(Z) for Z in cache.preactivations]).astype(X.dtype)
+    abuf = np.concatenate([np.ravel(A) for A in cache.activations[1:]]).astype(X.dtype)
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf)[1]

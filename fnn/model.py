@@ -1,0 +1,255 @@
+"""Building networks and running them forward: mlp, from_architecture, init, forward, predict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fnn import checks, kernels
+from fnn.flat import frozen, layout_of, pack, unpack
+from fnn.types import Cache, Layer, Net, Params
+
+#: Activation names and their kernel codes. softmax is for the output layer only.
+ACTIVATIONS = {
+    "identity": kernels.IDENTITY,
+    "relu": kernels.RELU,
+    "sigmoid": kernels.SIGMOID,
+    "tanh": kernels.TANH,
+    "softmax": kernels.SOFTMAX,
+}
+HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")
+
+#: Initialisation schemes (DESIGN §4); the default is "he" for relu hidden layers, else "glorot".
+SCHEMES = ("normal", "scaled", "he", "glorot")
+
+#: The loss each output activation pairs with when ``loss=None``.
+CANONICAL_LOSS = {"sigmoid": "bce", "softmax": "ce", "identity": "mse"}
+
+
+def mlp(
+    sizes: Sequence[int], hidden: str = "relu", output: str = "sigmoid", loss: str | None = None
+) -> Net:
+    """Specify a multi-layer perceptron.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
+    hidden : str
+        Activation of every hidden layer: one of ``HIDDEN_ACTIVATIONS``.
+    output : str
+        Activation of the output layer: one of ``ACTIVATIONS``.
+    loss : str or None
+        ``"bce"``, ``"ce"`` or ``"mse"``; None picks the canonical loss of ``output``
+        (sigmoid -> bce, softmax -> ce, anything else -> mse).
+
+    Returns
+    -------
+    Net
+        A hashable spec; ``Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce')``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> fnn.mlp([2, 3, 1])
+    Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce')
+    """
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
+        raise TypeError(f"sizes must be a sequence of layer widths, got {checks.describe(sizes)}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least two entries (inputs, outputs), got {list(sizes)}")
+    widths = tuple(checks.integer(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes))
+    checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS)
+    checks.one_of("output", output, ACTIVATIONS)
+    return _net(widths, (hidden,) * (len(widths) - 2) + (output,), loss)
+
+
+def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:
+    """Specify a network from seed 003's list of layer dicts.
+
+    Parameters
+    ----------
+    architecture : sequence of dict
+        ``[{"input_dim": 2, "output_dim": 25, "activation": "relu"}, ...]``; each layer's
+        ``input_dim`` must equal the previous layer's ``output_dim``.
+    loss : str or None
+        As in :func:`mlp`.
+    """
+    if isinstance(architecture, (str, bytes, dict)) or not isinstance(architecture, Sequence):
+        raise TypeError(
+            f"architecture must be a list of layer dicts, got {checks.describe(architecture)}"
+        )
+    if not architecture:
+        raise ValueError("architecture must hold at least one layer, got an empty list")
+    sizes, activations = [], []
+    for index, layer in enumerate(architecture):
+        where = f"architecture[{index}]"
+        if not isinstance(layer, dict):
+            raise TypeError(f"{where} must be a dict, got {checks.describe(layer)}")
+        missing = {"input_dim", "output_dim", "activation"} - layer.keys()
+        if missing:
+            raise ValueError(f"{where} lacks the keys {sorted(missing)}")
+        n_in = checks.integer(f"{where}['input_dim']", layer["input_dim"], minimum=1)
+        n_out = checks.integer(f"{where}['output_dim']", layer["output_dim"], minimum=1)
+        if not sizes:
+            sizes.append(n_in)
+        elif n_in != sizes[-1]:
+            raise ValueError(
+                f"{where}['input_dim'] must equal the previous output_dim {sizes[-1]}, got {n_in}"
+            )
+        sizes.append(n_out)
+        is_output = index == len(architecture) - 1
+        allowed = ACTIVATIONS if is_output else HIDDEN_ACTIVATIONS
+        activations.append(checks.one_of(f"{where}['activation']", layer["activation"], allowed))
+    return _net(tuple(sizes), tuple(activations), loss)
+
+
+def _net(sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None) -> Net:
+    from fnn.losses import LOSSES  # the loss registry knows which outputs each loss accepts
+
+    for index, name in enumerate(activations):
+        allowed = ACTIVATIONS if index == len(activations) - 1 else HIDDEN_ACTIVATIONS
+        checks.one_of(f"activations[{index}]", name, allowed)
+    output = activations[-1]
+    if loss is None:
+        loss = CANONICAL_LOSS.get(output, "mse")
+    checks.one_of("loss", loss, LOSSES)
+    if output not in LOSSES[loss].outputs:
+        raise ValueError(
+            f"loss {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
+            f"got {output!r}"
+        )
+    if output == "softmax" and sizes[-1] < 2:
+        raise ValueError(f"a softmax output needs at least 2 units, got sizes {sizes}")
+    return Net(sizes, activations, loss)
+
+
+def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params:
+    """Draw initial parameters.
+
+    Parameters
+    ----------
+    net : Net
+    key : int or numpy.random.SeedSequence
+        The only source of randomness; the same key gives bit-identical parameters.
+    scheme : {"normal", "scaled", "he", "glorot"} or None
+        ``normal``: W ~ N(0, 1), b = 0 (seed 000). ``scaled``: W, b ~ N(0, 0.1**2) (seed 003).
+        ``he``: W ~ N(0, 2/n_in), b = 0 (seed 004). ``glorot``: W ~ U(+-sqrt(6/(n_in+n_out))),
+        b = 0. None: "he" if the hidden layers are relu, else "glorot".
+    dtype : float32 or float64
+
+    Returns
+    -------
+    Params
+        ``layers[l].W`` of shape (sizes[l], sizes[l+1]) and ``layers[l].b`` of shape
+        (sizes[l+1],), read-only.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> params = fnn.init(fnn.mlp([2, 3, 1]), key=0)
+    >>> [layer.W.shape for layer in params.layers]
+    [(2, 3), (3, 1)]
+    """
+    checks.network(net)
+    dtype = checks.float_dtype("dtype", dtype)
+    if scheme is None:
+        scheme = "he" if net.activations[0] == "relu" and len(net.sizes) > 2 else "glorot"
+    checks.one_of("scheme", scheme, SCHEMES)
+    rng = np.random.default_rng(_seed_sequence(key))
+    layers = []
+    for n_in, n_out in zip(net.sizes[:-1], net.sizes[1:]):
+        b = np.zeros(n_out)
+        if scheme == "normal":
+            W = rng.standard_normal((n_in, n_out))
+        elif scheme == "scaled":
+            W = 0.1 * rng.standard_normal((n_in, n_out))
+            b = 0.1 * rng.standard_normal(n_out)
+        elif scheme == "he":
+            W = np.sqrt(2.0 / n_in) * rng.standard_normal((n_in, n_out))
+        else:
+            limit = np.sqrt(6.0 / (n_in + n_out))
+            W = rng.uniform(-limit, limit, (n_in, n_out))
+        layers.append(Layer(W, b))
+    return unpack(pack(Params(tuple(layers)), dtype), net.sizes)
+
+
+def _seed_sequence(key) -> np.random.SeedSequence:
+    """A key (non-negative int or SeedSequence) as a SeedSequence."""
+    if isinstance(key, np.random.SeedSequence):
+        return key
+    return np.random.SeedSequence(checks.integer("key", key, minimum=0))
+
+
+def _codes(net: Net) -> np.ndarray:
+    return np.array([ACTIVATIONS[name] for name in net.activations], dtype=np.int64)
+
+
+def _layer_views(buffer: np.ndarray, sizes: tuple[int, ...], n_rows: int) -> tuple:
+    """Split a flat per-layer buffer (as the kernels fill it) into read-only (n_rows, n_out) views."""
+    frozen(buffer)
+    views, at = [], 0
+    for n_out in sizes[1:]:
+        views.append(buffer[at : at + n_rows * n_out].reshape(n_rows, n_out))
+        at += n_rows * n_out
+    return tuple(views)
+
+
+def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
+    """Run the network on X.
+
+    Parameters
+    ----------
+    net : Net
+    params : Params
+    X : array_like, shape (n_samples, sizes[0])
+
+    Returns
+    -------
+    out : ndarray, shape (n_samples, sizes[-1])
+        Output-layer activations ``A_L`` (probabilities for sigmoid/softmax).
+    cache : Cache
+        Every layer's ``A`` and ``Z``, for :func:`fnn.backward`.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 3, 1])
+    >>> out, cache = fnn.forward(net, fnn.init(net), np.zeros((4, 2)))
+    >>> out.shape, len(cache.preactivations)
+    ((4, 1), 2)
+    """
+    checks.network(net)
+    dtype = checks.params_of(net.sizes, params)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    theta = pack(params, dtype)
+    zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
+    Zs = _layer_views(zbuf, net.sizes, X.shape[0])
+    As = _layer_views(abuf, net.sizes, X.shape[0])
+    # A read-only view of X: the caller's own array keeps its flags.
+    return As[-1], Cache((frozen(X.view()),) + As, Zs)
+
+
+def predict_proba(net: Net, params: Params, X) -> np.ndarray:
+    """Output activations, shape (n_samples, n_outputs): class probabilities for sigmoid/softmax."""
+    return forward(net, params, X)[0]
+
+
+def predict(net: Net, params: Params, X) -> np.ndarray:
+    """Predictions: 0/1 labels (sigmoid), class indices (softmax), or values (anything else).
+
+    A single output unit gives shape (n_samples,); several give (n_samples, n_outputs),
+    except softmax, whose argmax always has shape (n_samples,).
+    """
+    out = predict_proba(net, params, X)
+    output = net.activations[-1]
+    if output == "softmax":
+        result = out.argmax(axis=1)
+    elif output == "sigmoid":
+        result = (out > 0.5).astype(np.int64)
+    else:
+        result = out.copy()
+    if result.ndim == 2 and result.shape[1] == 1:
+        result = result[:, 0]
+    return frozen(result)

@@ -1,0 +1,254 @@
+"""Optimizers and learning-rate schedules: configs, opt_init, opt_step.
+
+An optimizer is a NamedTuple of hyperparameters; its state is an :class:`fnn.OptState`
+holding the step count ``t`` (updates already applied) and Params-shaped moments. The update
+rules (``g`` the gradient, ``lr`` the learning rate of the update, ``t = 1, 2, ...``):
+
+* sgd: ``p <- p - lr g``
+* momentum (seed 004): ``v <- beta v + (1 - beta) g;  p <- p - lr v``
+* rmsprop: ``s <- beta s + (1 - beta) g**2;  p <- p - lr g / (sqrt(s) + eps)``
+  (PyTorch ``RMSprop(alpha=beta)``)
+* adam: ``m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g**2;
+  p <- p - lr m_hat / (sqrt(v_hat) + eps)``, ``m_hat = m / (1 - b1**t)``,
+  ``v_hat = v / (1 - b2**t)`` (Kingma & Ba Algorithm 1, PyTorch ``Adam``, ``optax.adam``).
+  Seed 004 puts eps inside the root, ``sqrt(v_hat + eps)``; fnn follows the paper.
+* adamw: adam plus decoupled decay ``p <- p - lr weight_decay p`` (PyTorch ``AdamW``).
+
+``learning_rate`` is a float or a schedule: a callable of the number of updates already
+applied (0 for the first update), as in optax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Union
+
+import numpy as np
+
+from fnn import checks, kernels
+from fnn.flat import pack, pack_slots, unpack, unpack_slots
+from fnn.types import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineDecay,
+    ExponentialDecay,
+    InverseTimeDecay,
+    Momentum,
+    OptimizerSpec,
+    OptState,
+    Params,
+    RMSProp,
+    StepDecay,
+)
+
+LearningRate = Union[float, Callable[[int], float]]
+
+
+#: Optimizer names, their config types, kernel codes and numbers of moment slots.
+OPTIMIZERS = {
+    "sgd": OptimizerSpec(SGD, kernels.SGD, 0),
+    "momentum": OptimizerSpec(Momentum, kernels.MOMENTUM, 1),
+    "rmsprop": OptimizerSpec(RMSProp, kernels.RMSPROP, 1),
+    "adam": OptimizerSpec(Adam, kernels.ADAM, 2),
+    "adamw": OptimizerSpec(AdamW, kernels.ADAMW, 2),
+}
+_NAME_OF = {spec.config: name for name, spec in OPTIMIZERS.items()}
+
+#: Schedule types; each is a NamedTuple callable on ints and on arrays of steps.
+SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay)
+
+
+# -- constructors ----------------------------------------------------------------------------------
+
+
+def _learning_rate(value) -> LearningRate:
+    if callable(value):
+        return value
+    return checks.real("learning_rate", value, low=0.0, open_low=True)
+
+
+def _beta(name: str, value) -> float:
+    return checks.real(name, value, low=0.0, high=1.0, open_high=True)
+
+
+def _eps(value) -> float:
+    return checks.real("eps", value, low=0.0)
+
+
+def sgd(learning_rate: LearningRate) -> SGD:
+    """Plain gradient descent ``p <- p - lr g``."""
+    return SGD(_learning_rate(learning_rate))
+
+
+def momentum(learning_rate: LearningRate, beta: float = 0.9) -> Momentum:
+    """Momentum as in seed 004: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0."""
+    return Momentum(_learning_rate(learning_rate), _beta("beta", beta))
+
+
+def rmsprop(learning_rate: LearningRate, beta: float = 0.9, eps: float = 1e-8) -> RMSProp:
+    """RMSProp: ``s <- beta s + (1 - beta) g**2;  p <- p - lr g / (sqrt(s) + eps)``."""
+    return RMSProp(_learning_rate(learning_rate), _beta("beta", beta), _eps(eps))
+
+
+def adam(
+    learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> Adam:
+    """Adam with bias correction; eps outside the root (PyTorch, optax; seed 004 puts it inside).
+
+    ``m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g**2;
+    p <- p - lr (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
+    """
+    return Adam(_learning_rate(learning_rate), _beta("b1", b1), _beta("b2", b2), _eps(eps))
+
+
+def adamw(
+    learning_rate: LearningRate = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+) -> AdamW:
+    """Adam plus decoupled weight decay ``p <- p - lr weight_decay p`` (PyTorch ``AdamW``)."""
+    decay = checks.real("weight_decay", weight_decay, low=0.0)
+    return AdamW(_learning_rate(learning_rate), _beta("b1", b1), _beta("b2", b2), _eps(eps), decay)
+
+
+def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
+    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000's decay)."""
+    return StepDecay(
+        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
+        checks.real("drop", drop, low=0.0, high=1.0, open_high=True),
+        checks.integer("every", every, minimum=1),
+    )
+
+
+def inverse_time_decay(learning_rate: float, rate: float, decay_steps: int) -> InverseTimeDecay:
+    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))`` (seed 004)."""
+    return InverseTimeDecay(
+        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
+        checks.real("rate", rate, low=0.0),
+        checks.integer("decay_steps", decay_steps, minimum=1),
+    )
+
+
+def exponential_decay(
+    learning_rate: float, rate: float, decay_steps: int, staircase: bool = False
+) -> ExponentialDecay:
+    """``lr(t) = learning_rate * rate ** (t / decay_steps)`` (floored exponent if staircase)."""
+    return ExponentialDecay(
+        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
+        checks.real("rate", rate, low=0.0, open_low=True),
+        checks.integer("decay_steps", decay_steps, minimum=1),
+        bool(staircase),
+    )
+
+
+def cosine_decay(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> CosineDecay:
+    """``lr(t) = learning_rate * ((1 - alpha) (1 + cos(pi min(t, T) / T)) / 2 + alpha)``."""
+    return CosineDecay(
+        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
+        checks.integer("decay_steps", decay_steps, minimum=1),
+        checks.real("alpha", alpha, low=0.0, high=1.0),
+    )
+
+
+# -- using an optimizer ------------------------------------------------------------------------------
+
+
+def optimizer_name(opt) -> str:
+    """Registry name of an optimizer config; TypeError for anything else."""
+    name = _NAME_OF.get(type(opt))
+    if name is None:
+        raise TypeError(
+            f"opt must be an optimizer config from one of fnn.{', fnn.'.join(OPTIMIZERS)}, "
+            f"got {checks.describe(opt)}"
+        )
+    return name
+
+
+def hyperparameters(opt) -> np.ndarray:
+    """The config's fields after the learning rate, as the kernels read them (length 4)."""
+    fields = np.zeros(4)
+    fields[: len(opt) - 1] = opt[1:]
+    return fields
+
+
+def learning_rates(opt, first_step: int, count: int) -> np.ndarray:
+    """Learning rates of updates ``first_step .. first_step + count - 1`` (float64 array)."""
+    rate = opt.learning_rate
+    if not callable(rate):
+        return np.full(count, float(rate))
+    steps = np.arange(first_step, first_step + count)
+    if isinstance(rate, SCHEDULES):
+        rates = np.asarray(rate(steps), dtype=np.float64)
+    else:
+        rates = np.fromiter((rate(int(step)) for step in steps), dtype=np.float64, count=count)
+    if count and not (np.isfinite(rates).all() and (rates > 0).all()):
+        bad = rates[~(np.isfinite(rates) & (rates > 0))][0]
+        raise ValueError(f"learning_rate schedule must return finite values > 0, got {bad}")
+    return rates
+
+
+def opt_init(opt, params: Params) -> OptState:
+    """Initial state of ``opt`` for ``params``: step 0 and zero moments.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> net = fnn.mlp([2, 3, 1])
+    >>> state = fnn.opt_init(fnn.adam(), fnn.init(net))
+    >>> state.optimizer, state.step, len(state.slots)
+    ('adam', 0, 2)
+    """
+    name = optimizer_name(opt)
+    if not isinstance(params, Params):
+        raise TypeError(f"params must be an fnn.Params, got {checks.describe(params)}")
+    sizes = _sizes_of(params)
+    dtype = params.layers[0].W.dtype if params.layers else np.float64
+    n_params = sum(layer.W.size + layer.b.size for layer in params.layers)
+    slots = np.zeros((OPTIMIZERS[name].n_slots, n_params), dtype)
+    return OptState(name, 0, unpack_slots(slots, sizes))
+
+
+def _sizes_of(params: Params) -> tuple[int, ...]:
+    return (params.layers[0].W.shape[0],) + tuple(layer.W.shape[1] for layer in params.layers)
+
+
+def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Params, OptState]:
+    """Apply one update; return new ``(params, state)`` and leave the arguments untouched.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 1])
+    >>> params = fnn.init(net, key=0)
+    >>> opt = fnn.sgd(0.1)
+    >>> g = fnn.grad(net, params, np.ones((2, 2)), [0, 1])
+    >>> new_params, state = fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
+    >>> state.step
+    1
+    """
+    name = optimizer_name(opt)
+    if not isinstance(params, Params) or not params.layers:
+        raise TypeError(f"params must be a non-empty fnn.Params, got {checks.describe(params)}")
+    sizes = _sizes_of(params)
+    dtype = checks.params_of(sizes, params)
+    if checks.params_of(sizes, grads, "grads") != dtype:
+        raise TypeError(f"grads must have the dtype of params ({dtype})")
+    spec = OPTIMIZERS[name]
+    checks.opt_state_of("state", state, name, spec.n_slots)
+    for index, slot in enumerate(state.slots):
+        checks.params_of(sizes, slot, f"state.slots[{index}]")
+    theta = pack(params, dtype)
+    lr = learning_rates(opt, state.step, 1)[0]
+    new_theta, new_slots = kernels.opt_update(
+        spec.code,
+        hyperparameters(opt),
+        theta,
+        pack(grads, dtype),
+        pack_slots(state.slots, theta.size, dtype),
+        state.step,
+        lr,
+    )
+    return unpack(new_theta, sizes), OptState(name, state.step + 1, unpack_slots(new_slots, sizes))

@@ -1,0 +1,130 @@
+"""Tools to property-test networks, losses and training loops (fnn's own tests use them).
+
+:func:`check_grads` compares analytic gradients with central finite differences. The
+Hypothesis strategies :func:`nets`, :func:`params` and :func:`batches` draw small random
+problems; Hypothesis is imported only when a strategy is called.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fnn import checks
+from fnn.flat import pack, unpack
+from fnn.losses import LOSSES, grad, loss
+from fnn.model import HIDDEN_ACTIVATIONS, SCHEMES, init
+from fnn.types import Net, Params
+
+
+def check_grads(
+    net: Net, params: Params, X, y, l2: float = 0.0, eps: float = 1e-6, rtol: float = 1e-5,
+    atol: float = 1e-8,
+) -> None:  # fmt: skip
+    """Assert that :func:`fnn.grad` matches central finite differences of :func:`fnn.loss`.
+
+    Works in float64 whatever the dtype of ``params``. An entry passes when
+    ``|analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|)``, with
+    ``numeric = (loss(p + eps) - loss(p - eps)) / (2 eps)``.
+
+    Raises
+    ------
+    AssertionError
+        Naming the worst entry, e.g. ``layers[1].W[2, 0]``, with both values.
+    """
+    checks.network(net)
+    checks.params_of(net.sizes, params)
+    eps = checks.real("eps", eps, low=0.0, open_low=True)
+    theta = pack(params, np.float64)
+    params64 = unpack(theta.copy(), net.sizes)
+    analytic = pack(grad(net, params64, X, y, l2), np.float64)
+    numeric = np.empty_like(theta)
+    for index in range(theta.size):
+        shifted = theta.copy()
+        shifted[index] += eps
+        upper = loss(net, unpack(shifted, net.sizes), X, y, l2)
+        shifted = theta.copy()
+        shifted[index] -= eps
+        lower = loss(net, unpack(shifted, net.sizes), X, y, l2)
+        numeric[index] = (upper - lower) / (2 * eps)
+    error = np.abs(analytic - numeric) - (atol + rtol * np.maximum(abs(analytic), abs(numeric)))
+    worst = int(np.argmax(error))
+    if error[worst] > 0 or not np.isfinite(analytic).all():
+        raise AssertionError(
+            f"gradient mismatch at {_entry_name(net, worst)}: analytic {analytic[worst]!r}, "
+            f"numerical {numeric[worst]!r} (rtol {rtol}, atol {atol}, eps {eps})"
+        )
+
+
+def _entry_name(net: Net, flat_index: int) -> str:
+    """``layers[l].W[i, j]`` or ``layers[l].b[j]`` for an index into the flat parameters."""
+    at = 0
+    for layer, (n_in, n_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:])):
+        if flat_index < at + n_in * n_out:
+            row, col = divmod(flat_index - at, n_out)
+            return f"layers[{layer}].W[{row}, {col}]"
+        at += n_in * n_out
+        if flat_index < at + n_out:
+            return f"layers[{layer}].b[{flat_index - at}]"
+        at += n_out
+    raise IndexError(flat_index)
+
+
+def _strategies():
+    try:
+        from hypothesis import strategies
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "fnn.testing strategies need Hypothesis: pip install 'fnn[test]'"
+        ) from error
+    return strategies
+
+
+def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, losses=None):
+    """Strategy for small networks with every activation and loss (or only ``losses``)."""
+    st = _strategies()
+    outputs_by_loss = {name: spec.outputs for name, spec in LOSSES.items()}
+
+    @st.composite
+    def draw_net(draw):
+        loss_name = draw(st.sampled_from(sorted(losses or LOSSES)))
+        output = draw(st.sampled_from(outputs_by_loss[loss_name]))
+        n_hidden = draw(st.integers(0, max_hidden_layers))
+        widths = draw(st.lists(st.integers(1, max_width), min_size=n_hidden, max_size=n_hidden))
+        n_out = draw(st.integers(2 if output == "softmax" else 1, 3))
+        hidden = draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=n_hidden,
+                               max_size=n_hidden))  # fmt: skip
+        sizes = (draw(st.integers(1, max_inputs)), *widths, n_out)
+        return Net(sizes, (*hidden, output), loss_name)
+
+    return draw_net()
+
+
+def params(net: Net, dtype=np.float64):
+    """Strategy for parameters of ``net``: ``fnn.init`` under a drawn key and scheme."""
+    st = _strategies()
+    return st.builds(
+        lambda key, scheme: init(net, key=key, scheme=scheme, dtype=dtype),
+        st.integers(0, 2**32 - 1),
+        st.sampled_from(SCHEMES),
+    )
+
+
+def batches(net: Net, min_rows: int = 1, max_rows: int = 8):
+    """Strategy for ``(X, y)`` that ``net`` accepts: X in [-2, 2], y fitting its loss."""
+    st = _strategies()
+
+    @st.composite
+    def draw_batch(draw):
+        m = draw(st.integers(min_rows, max_rows))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        X = rng.uniform(-2, 2, (m, net.sizes[0]))
+        n_out = net.sizes[-1]
+        if net.loss == "ce":
+            y = rng.integers(0, n_out, m)
+        elif net.loss == "bce":
+            y = rng.integers(0, 2, (m, n_out)).astype(np.float64)
+        else:
+            y = rng.normal(size=(m, n_out))
+        return X, y
+
+    return draw_batch()

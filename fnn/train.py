@@ -1,0 +1,323 @@
+"""Training: keys and mini-batches, standardisation, accuracy, early stopping and fit."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from fnn import checks, kernels
+from fnn.flat import frozen, layout_of, pack, pack_slots, unpack, unpack_slots
+from fnn.losses import LOSSES
+from fnn.model import _codes
+from fnn.optim import OPTIMIZERS, hyperparameters, learning_rates, optimizer_name, opt_init
+from fnn.types import EarlyStopping, FitResult, History, Net, OptState, Params, Scaler
+
+# Longest stretch of updates one kernel call runs (bounds the learning-rate array).
+MAX_UPDATES_PER_CALL = 1_000_000
+
+
+# -- keys and batches ------------------------------------------------------------------------------
+
+
+def seed_of(key) -> np.uint64:
+    """The 64-bit seed of a key: a non-negative int below 2**64, or a SeedSequence."""
+    if isinstance(key, np.random.SeedSequence):
+        return key.generate_state(1, np.uint64)[0]
+    key = checks.integer("key", key, minimum=0)
+    if key >= 2**64:
+        raise ValueError(f"key must be below 2**64, got {key}")
+    return np.uint64(key)
+
+
+def fold_in(key, data: int) -> int:
+    """A new key from ``key`` and an integer, as ``jax.random.fold_in``.
+
+    ``fit`` shuffles epoch ``e`` with ``minibatches(fold_in(key, e), n, batch_size)``, where
+    ``e`` counts epochs since the optimizer state was created.
+    """
+    data = checks.integer("data", data, minimum=0)
+    return int(kernels.fold_in(seed_of(key), np.uint64(data % 2**64)))
+
+
+def minibatches(key, n_samples: int, batch_size: int | None) -> list[np.ndarray]:
+    """Index arrays of one epoch: a permutation of ``range(n_samples)`` cut into batches.
+
+    The last batch keeps the remainder (it is not dropped). ``batch_size=None`` or one at least
+    ``n_samples`` gives the single full batch in natural order (its gradient does not depend
+    on the order).
+
+    Examples
+    --------
+    >>> import fnn
+    >>> [len(batch) for batch in fnn.minibatches(0, 10, 4)]
+    [4, 4, 2]
+    """
+    n_samples = checks.integer("n_samples", n_samples, minimum=1)
+    if batch_size is None or checks.integer("batch_size", batch_size, minimum=1) >= n_samples:
+        return [frozen(np.arange(n_samples))]
+    perm = frozen(kernels.permutation(seed_of(key), n_samples))
+    return [perm[start : start + batch_size] for start in range(0, n_samples, batch_size)]
+
+
+# -- data helpers ------------------------------------------------------------------------------------
+
+
+def standardizer(X) -> Scaler:
+    """Per-feature mean and standard deviation of X (constant features get scale 1).
+
+    Returns
+    -------
+    Scaler
+        ``mean`` and ``scale``, each of shape (n_features,), in X's float dtype.
+    """
+    array = np.asarray(X)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {array.shape}")
+    dtype = array.dtype if array.dtype in checks.FLOAT_DTYPES else np.float64
+    array = checks.inputs("X", array, array.shape[1], dtype)
+    mean = array.mean(axis=0)
+    scale = array.std(axis=0)
+    scale[scale == 0] = 1
+    return Scaler(frozen(mean), frozen(scale))
+
+
+def standardize(scaler: Scaler, X) -> np.ndarray:
+    """``(X - scaler.mean) / scaler.scale``, a new read-only array."""
+    if not isinstance(scaler, Scaler):
+        raise TypeError(f"scaler must be an fnn.Scaler, got {checks.describe(scaler)}")
+    n_features = scaler.mean.shape[0]
+    X = checks.inputs("X", X, n_features, np.result_type(scaler.mean.dtype, np.float32))
+    return frozen((X - scaler.mean) / scaler.scale)
+
+
+def accuracy(net: Net, params: Params, X, y) -> float:
+    """Fraction of rows classified right (argmax for softmax, p > 0.5 per sigmoid unit)."""
+    checks.network(net)
+    if net.loss == "mse":
+        raise ValueError("accuracy needs a classification net (loss 'bce' or 'ce'), got 'mse'")
+    dtype = checks.params_of(net.sizes, params)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    Y = checks.targets("y", y, net, X.shape[0], dtype)
+    zbuf, _ = kernels.forward_pass(X, pack(params, dtype), layout_of(net.sizes), _codes(net))
+    m, n_out = Y.shape
+    correct = kernels.count_correct(zbuf[-m * n_out :].reshape(m, n_out), Y, LOSSES[net.loss].code)
+    return correct / m
+
+
+def early_stopping(
+    patience: int = 10, min_delta: float = 0.0, restore_best: bool = True
+) -> EarlyStopping:
+    """Stop ``fit`` after ``patience`` epochs without the watched loss falling by ``min_delta``.
+
+    The watched loss is ``val_loss`` when ``fit`` has validation data, else the training loss.
+    With ``restore_best`` the returned params are those of the best epoch.
+    """
+    return EarlyStopping(
+        checks.integer("patience", patience, minimum=1),
+        checks.real("min_delta", min_delta, low=0.0),
+        bool(restore_best),
+    )
+
+
+# -- fit ------------------------------------------------------------------------------------------
+
+
+def fit(
+    net: Net,
+    params: Params,
+    opt,
+    X,
+    y,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    key=0,
+    l2: float = 0.0,
+    validation: tuple | None = None,
+    opt_state: OptState | None = None,
+    early_stopping: EarlyStopping | None = None,
+    callback: Callable[[int, Params, History], bool] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Train with mini-batches, whole epochs at a time inside one compiled kernel.
+
+    Parameters
+    ----------
+    net, params, opt
+        The network, its starting parameters and an optimizer config (``fnn.adam(...)``).
+    X : array_like, shape (n_samples, sizes[0])
+    y : array_like
+        Labels or targets as :func:`fnn.loss` takes them.
+    epochs : int
+        Passes over the data.
+    batch_size : int or None
+        Rows per update; None means the full batch. Each epoch is shuffled with
+        ``fold_in(key, epoch)`` (see :func:`fnn.minibatches`); the last partial batch is used.
+    key : int or SeedSequence
+        Fixes every shuffle: same key, same result, bit for bit.
+    l2 : float
+        Weight decay ``(l2 / 2m) sum ||W||**2`` added to every batch loss.
+    validation : (X_val, y_val) or None
+        Evaluated after every epoch into ``history.val_loss``/``val_accuracy``.
+    opt_state : OptState or None
+        Resume from an earlier ``fit``'s ``result.opt_state``. Epochs continue counting from
+        ``opt_state.step // batches_per_epoch``, so ``2k`` epochs in one call and ``k + k``
+        in two give bit-identical parameters.
+    early_stopping : EarlyStopping or None
+        From :func:`fnn.early_stopping`.
+    callback : callable or None
+        ``callback(epoch, params, history) -> bool`` after every epoch; True stops training.
+    progress : bool
+        Show a progress line (tqdm when installed).
+
+    Returns
+    -------
+    FitResult
+        ``params``, ``opt_state`` and ``history`` (per-epoch ``loss`` and ``accuracy``,
+        averaged over the epoch's batches as they were trained, and ``val_loss``,
+        ``val_accuracy`` after the epoch). Accuracy arrays are empty for mse networks.
+
+    Raises
+    ------
+    FloatingPointError
+        When an epoch's loss is not finite; the arguments are left unchanged.
+    """
+    checks.network(net)
+    dtype = checks.params_of(net.sizes, params)
+    name = optimizer_name(opt)
+    spec = OPTIMIZERS[name]
+    epochs = checks.integer("epochs", epochs, minimum=0)
+    l2 = checks.real("l2", l2, low=0.0)
+    seed = seed_of(key)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    Y = checks.targets("y", y, net, X.shape[0], dtype)
+    n = X.shape[0]
+    batch = n if batch_size is None else min(checks.integer("batch_size", batch_size, 1), n)
+    X_val, Y_val = _validation_data(net, validation, dtype)
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(
+            f"early_stopping must come from fnn.early_stopping(...), "
+            f"got {checks.describe(early_stopping)}"
+        )
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
+    state = opt_init(opt, params) if opt_state is None else opt_state
+    checks.opt_state_of("opt_state", state, name, spec.n_slots)
+    for index, slot in enumerate(state.slots):
+        checks.params_of(net.sizes, slot, f"opt_state.slots[{index}]")
+
+    theta = pack(params, dtype)
+    slots = pack_slots(state.slots, theta.size, dtype)
+    layout, codes, hyper = layout_of(net.sizes), _codes(net), hyperparameters(opt)
+    batches_per_epoch = -(-n // batch)
+    first_epoch = state.step // batches_per_epoch
+    step = state.step
+    records = np.zeros((4, epochs))  # loss, accuracy, val_loss, val_accuracy per epoch
+    has_val = X_val.shape[0] > 0
+    best_value, best_theta, waited = np.inf, theta, 0
+    per_epoch = early_stopping is not None or callback is not None
+    show = _progress_printer(epochs) if progress else None
+    chunk = 1  # epochs per kernel call when something must run between epochs
+    done = 0
+    while done < epochs:
+        count = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // batches_per_epoch))
+        if per_epoch:
+            count = 1
+        elif show is not None:
+            count = min(count, chunk)
+        started = time.perf_counter()
+        theta, slots, *columns, finished = kernels.train_epochs(
+            X, Y, theta, layout, codes, LOSSES[net.loss].code, spec.code, hyper, slots, step,
+            learning_rates(opt, step, count * batches_per_epoch), l2, seed, first_epoch + done,
+            count, batch, X_val, Y_val,
+        )  # fmt: skip
+        records[:, done : done + finished] = np.array(columns)[:, :finished]
+        step += finished * batches_per_epoch
+        if finished < count:
+            raise FloatingPointError(
+                f"loss is not finite at epoch {done + finished} of this fit call "
+                f"(loss {columns[0][finished]}); lower the learning rate or check the data"
+            )
+        done += count
+        if show is not None:
+            show(done, records[:, :done])
+            chunk = _next_chunk(chunk, time.perf_counter() - started)
+        stop = False
+        if early_stopping is not None:
+            watched = records[2 if has_val else 0, done - 1]
+            if watched < best_value - early_stopping.min_delta:
+                best_value, best_theta, waited = watched, theta, 0
+            else:
+                waited += 1
+                stop = waited >= early_stopping.patience
+        if callback is not None:
+            history = _history(net, records[:, :done], has_val)
+            stop = bool(callback(done - 1, unpack(theta.copy(), net.sizes), history)) or stop
+        if stop:
+            break
+    if show is not None:
+        show(None, None)
+    if early_stopping is not None and early_stopping.restore_best:
+        theta = best_theta
+    history = _history(net, records[:, :done], has_val)
+    new_state = OptState(name, step, unpack_slots(slots, net.sizes))
+    return FitResult(unpack(theta, net.sizes), new_state, history)
+
+
+def _validation_data(net: Net, validation, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Checked ``(X_val, Y_val)``; empty arrays when there is no validation data."""
+    if validation is None:
+        return np.zeros((0, net.sizes[0]), dtype), np.zeros((0, net.sizes[-1]), dtype)
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        raise TypeError(
+            f"validation must be a pair (X_val, y_val), got {checks.describe(validation)}"
+        )
+    X_val = checks.inputs("validation[0]", validation[0], net.sizes[0], dtype)
+    return X_val, checks.targets("validation[1]", validation[1], net, X_val.shape[0], dtype)
+
+
+def _history(net: Net, records: np.ndarray, has_val: bool) -> History:
+    """A History of copies of the first epochs' records (later epochs never alter it)."""
+    empty = np.zeros(0)
+    loss, acc, val_loss, val_acc = (row.copy() for row in records)
+    if net.loss == "mse":
+        acc = val_acc = empty
+    if not has_val:
+        val_loss = val_acc = empty
+    return History(*(frozen(np.array(column)) for column in (loss, acc, val_loss, val_acc)))
+
+
+def _next_chunk(chunk: int, seconds: float) -> int:
+    """Epochs per kernel call so that a progress display refreshes about 5 times a second."""
+    if seconds < 0.1:
+        return chunk * 2
+    if seconds > 0.4:
+        return max(1, chunk // 2)
+    return chunk
+
+
+def _progress_printer(epochs: int):
+    """``show(done, records)`` updates a tqdm bar (or a plain line); ``show(None, None)`` ends."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        tqdm = None
+    bar = tqdm(total=epochs, unit="epoch") if tqdm is not None else None
+
+    def show(done, records):
+        if done is None:
+            if bar is not None:
+                bar.close()
+            else:
+                print(file=sys.stderr)
+            return
+        text = f"loss {records[0, -1]:.4g} accuracy {records[1, -1]:.4f}"
+        if bar is not None:
+            bar.set_postfix_str(text, refresh=False)
+            bar.update(done - bar.n)
+        else:
+            print(f"\repoch {done}/{epochs} {text}", end="", file=sys.stderr, flush=True)
+
+    return show

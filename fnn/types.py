@@ -1,0 +1,232 @@
+"""Every data type of fnn: immutable NamedTuples holding read-only arrays.
+
+Nothing here computes; the functions that build and use these values live in
+:mod:`fnn.model`, :mod:`fnn.losses`, :mod:`fnn.optim` and :mod:`fnn.train`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Net(NamedTuple):
+    """Specification of a fully-connected network (hashable, printable).
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Layer widths, input first: ``(n_features, h_1, ..., n_outputs)``.
+    activations : tuple of str
+        One activation name per weight layer (``len(sizes) - 1`` of them).
+    loss : str
+        Name of the loss: ``"bce"``, ``"ce"`` or ``"mse"``.
+    """
+
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+
+
+class Layer(NamedTuple):
+    """One dense layer: ``Z = A_prev @ W + b``.
+
+    Attributes
+    ----------
+    W : ndarray, shape (n_in, n_out)
+    b : ndarray, shape (n_out,)
+    """
+
+    W: np.ndarray
+    b: np.ndarray
+
+
+class Params(NamedTuple):
+    """Parameters (or gradients, or optimizer moments) of a network, one Layer per weight layer."""
+
+    layers: tuple[Layer, ...]
+
+
+class Cache(NamedTuple):
+    """What :func:`fnn.forward` remembers for :func:`fnn.backward`.
+
+    Attributes
+    ----------
+    activations : tuple of ndarray
+        ``(A_0 = X, A_1, ..., A_L)``; ``A_l`` has shape (n_samples, sizes[l]).
+    preactivations : tuple of ndarray
+        ``(Z_1, ..., Z_L)``; ``Z_l = A_{l-1} @ W_l + b_l``.
+    """
+
+    activations: tuple[np.ndarray, ...]
+    preactivations: tuple[np.ndarray, ...]
+
+
+# -- optimizer configurations (hyperparameters only; state lives in OptState) -------------------
+
+
+class SGD(NamedTuple):
+    """Plain gradient descent: ``p <- p - lr * g``."""
+
+    learning_rate: Any
+
+
+class Momentum(NamedTuple):
+    """Momentum in seed 004's form: ``v <- beta v + (1 - beta) g; p <- p - lr v``."""
+
+    learning_rate: Any
+    beta: float = 0.9
+
+
+class RMSProp(NamedTuple):
+    """RMSProp: ``s <- beta s + (1 - beta) g**2; p <- p - lr g / (sqrt(s) + eps)``."""
+
+    learning_rate: Any
+    beta: float = 0.9
+    eps: float = 1e-8
+
+
+class Adam(NamedTuple):
+    """Adam with bias correction (Kingma & Ba, Algorithm 1)."""
+
+    learning_rate: Any = 1e-3
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+
+
+class AdamW(NamedTuple):
+    """Adam with decoupled weight decay (Loshchilov & Hutter; PyTorch ``AdamW``)."""
+
+    learning_rate: Any = 1e-3
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 1e-2
+
+
+class OptState(NamedTuple):
+    """State of an optimizer.
+
+    Attributes
+    ----------
+    optimizer : str
+        Registry name of the optimizer the state belongs to.
+    step : int
+        Number of updates already applied (0 before the first).
+    slots : tuple of Params
+        Per-parameter running statistics, e.g. ``(m, v)`` for Adam, ``()`` for SGD.
+    """
+
+    optimizer: str
+    step: int
+    slots: tuple[Params, ...]
+
+
+# -- learning-rate schedules: callables of the step count (0 for the first update) ---------------
+
+
+class StepDecay(NamedTuple):
+    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000)."""
+
+    learning_rate: float
+    drop: float
+    every: int
+
+    def __call__(self, step):
+        return self.learning_rate * (1.0 - self.drop) ** np.floor_divide(step, self.every)
+
+
+class InverseTimeDecay(NamedTuple):
+    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))`` (seed 004)."""
+
+    learning_rate: float
+    rate: float
+    decay_steps: int
+
+    def __call__(self, step):
+        return self.learning_rate / (1.0 + self.rate * np.floor_divide(step, self.decay_steps))
+
+
+class ExponentialDecay(NamedTuple):
+    """``lr(t) = learning_rate * rate ** (t / decay_steps)``, exponent floored if ``staircase``."""
+
+    learning_rate: float
+    rate: float
+    decay_steps: int
+    staircase: bool = False
+
+    def __call__(self, step):
+        exponent = np.asarray(step, dtype=np.float64) / self.decay_steps
+        if self.staircase:
+            exponent = np.floor(exponent)
+        return self.learning_rate * self.rate**exponent
+
+
+class CosineDecay(NamedTuple):
+    """``lr(t) = learning_rate * ((1 - alpha) * (1 + cos(pi * min(t, T) / T)) / 2 + alpha)`` (optax)."""
+
+    learning_rate: float
+    decay_steps: int
+    alpha: float = 0.0
+
+    def __call__(self, step):
+        progress = np.minimum(step, self.decay_steps) / self.decay_steps
+        cosine = 0.5 * (1.0 + np.cos(np.pi * progress))
+        return self.learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+class EarlyStopping(NamedTuple):
+    """Stop ``fit`` when the watched loss has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+
+class History(NamedTuple):
+    """Per-epoch training record (1-D arrays, one entry per finished epoch).
+
+    ``accuracy``/``val_accuracy`` are empty for regression (mse) networks;
+    ``val_loss``/``val_accuracy`` are empty when ``fit`` had no validation data.
+    """
+
+    loss: np.ndarray
+    accuracy: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+
+
+class FitResult(NamedTuple):
+    """What :func:`fnn.fit` returns."""
+
+    params: Params
+    opt_state: OptState
+    history: History
+
+
+class Scaler(NamedTuple):
+    """Per-feature standardisation ``(X - mean) / scale``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+
+class LossSpec(NamedTuple):
+    """A registry entry of :data:`fnn.losses.LOSSES`."""
+
+    code: int
+    outputs: tuple[str, ...]
+    formula: str
+
+
+class OptimizerSpec(NamedTuple):
+    """A registry entry of :data:`fnn.optim.OPTIMIZERS`."""
+
+    config: type
+    code: int
+    n_slots: int

@@ -1,7 +1,7 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
 from fnn import testing
-from fnn.io import load, save
+from fnn.io import load, load_state, save
 from fnn.losses import LOSSES, backward, grad, loss, value_and_grad
 from fnn.model import ACTIVATIONS, SCHEMES, forward, from_architecture, init, mlp, predict
 from fnn.model import predict_proba
@@ -81,6 +81,7 @@ __all__ = [
     "init",
     "inverse_time_decay",
     "load",
+    "load_state",
     "loss",
     "minibatches",
     "mlp",

@@ -1,39 +1,63 @@
 """Validation at the API boundary: every public function checks its arguments here, once.
 
-Each check either returns the argument normalised for the kernels (C-contiguous, writable,
-the working dtype) or raises ``TypeError``/``ValueError`` naming the argument, what was
-expected and what was received. Nothing here modifies what the caller passed in.
+Each check either returns the argument normalised for the kernels (C-contiguous, native byte
+order, the working dtype, writable so that every kernel compiles a single signature per dtype)
+or raises ``TypeError`` (wrong kind of thing) / ``ValueError`` (right kind, wrong value or
+shape) with a one-line message naming the argument, what was expected and what was received.
+Nothing here modifies what the caller passed in: a conversion always makes a new array.
+
+The checks are on the path of every ``grad`` call, so each has a fast path for the common
+case (a well-formed value costs a few attribute reads and at most one vectorised pass over
+the data) and builds its message only when it is about to raise.
 """
 
 from __future__ import annotations
 
 import numbers
 import operator
+import os
+import sys
 
 import numpy as np
 
-from fnn.types import Net, OptState, Params
+from fnn.types import Cache, EarlyStopping, Layer, Net, OptState, Params, Scaler
 
-FLOAT_DTYPES = (np.float32, np.float64)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOAT_SET = frozenset(FLOAT_DTYPES)
+
+
+def _registries():
+    """``(ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES)`` of the loaded package (no import cost)."""
+    model, losses = sys.modules["fnn.model"], sys.modules["fnn.losses"]
+    return model.ACTIVATIONS, model.HIDDEN_ACTIVATIONS, losses.LOSSES
+
+
+# -- scalars and names -----------------------------------------------------------------------------
 
 
 def describe(value) -> str:
     """Short description of a received value for error messages."""
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.split())
     return text if len(text) <= 60 else f"{type(value).__name__} {text[:57]}..."
 
 
 def one_of(name: str, value, choices) -> str:
-    """Check that ``value`` is one of the registry names ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {describe(value)}")
+    """Check that ``value`` is one of the registry names ``choices`` (listed on failure)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {sorted(choices)}, got {describe(value)}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
 
 
 def integer(name: str, value, minimum: int | None = None) -> int:
-    """A Python or NumPy integer (not a bool), at least ``minimum``."""
+    """A Python or NumPy integer (not a bool), at least ``minimum``; returned as ``int``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {describe(value)}")
     value = operator.index(value)
@@ -46,11 +70,11 @@ def real(
     name: str, value, low: float | None = None, high: float | None = None, *, open_low=False,
     open_high=False,
 ) -> float:  # fmt: skip
-    """A finite real number inside the given bounds (closed unless ``open_*``)."""
+    """A finite real number inside the given bounds (closed unless ``open_*``); a ``float``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {describe(value)}")
     value = float(value)
-    if not np.isfinite(value):
+    if value != value or value in (np.inf, -np.inf):
         raise ValueError(f"{name} must be finite, got {value}")
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)
@@ -62,125 +86,422 @@ def real(
     return value
 
 
+def flag(name: str, value) -> bool:
+    """A bool (Python or NumPy); 0 and 1 are refused so that typos do not pass silently."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
+
+
 def float_dtype(name: str, dtype) -> np.dtype:
     """float32 or float64; integer or other dtypes are refused."""
     try:
         resolved = np.dtype(dtype)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be float32 or float64, got {describe(dtype)}") from error
-    if resolved not in FLOAT_DTYPES:
+    if resolved not in _FLOAT_SET:
         raise TypeError(f"{name} must be float32 or float64, got {resolved}")
     return resolved
 
 
-def network(net) -> Net:
-    if not isinstance(net, Net):
-        raise TypeError(f"net must be an fnn.Net (from fnn.mlp), got {describe(net)}")
+def path(name: str, value, suffix: str | None = None) -> str:
+    """A file path (str or os.PathLike, not an open file or a file descriptor)."""
+    if isinstance(value, (bool, int)) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike path, got {describe(value)}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str path, got bytes {text!r}")
+    if suffix is not None and not text.endswith(suffix):
+        raise ValueError(f"{name} must end with {suffix!r}, got {text!r}")
+    return text
+
+
+# -- network specs ---------------------------------------------------------------------------------
+
+
+def network(net, name: str = "net") -> Net:
+    """A complete, consistent :class:`fnn.Net` (as :func:`fnn.mlp` builds it).
+
+    A hand-made ``Net`` with a wrong number of activations would make a kernel read past the
+    end of an array, so every field is checked, not only the type.
+    """
+    if type(net) is not Net:
+        if not isinstance(net, Net):
+            raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
+    sizes, activations, loss = net
+    _, hidden, losses = _registries()
+    if (
+        type(sizes) is tuple
+        and type(activations) is tuple
+        and len(activations) == len(sizes) - 1 >= 1
+        and all(type(size) is int and size >= 1 for size in sizes)
+        and all(act in hidden for act in activations[:-1])
+        and loss in losses
+        and activations[-1] in losses[loss].outputs
+        and (activations[-1] != "softmax" or sizes[-1] >= 2)
+    ):
+        return net
+    spec(sizes, activations, loss, name)  # raises with the precise reason
     return net
 
 
-def params_of(sizes: tuple[int, ...], params, name: str = "params") -> np.dtype:
-    """Check that ``params`` fits a network of layer ``sizes``; return their dtype."""
+def spec(sizes, activations, loss, name: str = "net") -> tuple:
+    """Check the fields of a network spec; return ``(sizes, activations)`` as tuples."""
+    activation_codes, hidden, losses = _registries()
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (tuple, list, np.ndarray)):
+        raise TypeError(f"{name}.sizes must be a tuple of layer widths, got {describe(sizes)}")
+    if len(sizes) < 2:
+        raise ValueError(
+            f"{name}.sizes needs at least two entries (inputs, outputs), got {describe(sizes)}"
+        )
+    sizes = tuple(integer(f"{name}.sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes))
+    if isinstance(activations, (str, bytes)) or not isinstance(activations, (tuple, list)):
+        raise TypeError(
+            f"{name}.activations must be a tuple of activation names, got {describe(activations)}"
+        )
+    if len(activations) != len(sizes) - 1:
+        raise ValueError(
+            f"{name}.activations must have {len(sizes) - 1} entries (one per weight layer of "
+            f"sizes {sizes}), got {len(activations)}"
+        )
+    for index, act in enumerate(activations):
+        allowed = activation_codes if index == len(activations) - 1 else hidden
+        one_of(f"{name}.activations[{index}]", act, allowed)
+    one_of(f"{name}.loss", loss, losses)
+    output = activations[-1]
+    if output not in losses[loss].outputs:
+        raise ValueError(
+            f"{name}.loss {loss!r} needs an output activation in {list(losses[loss].outputs)}, "
+            f"got {output!r}"
+        )
+    if output == "softmax" and sizes[-1] < 2:
+        raise ValueError(f"a softmax output needs at least 2 units, got sizes {sizes}")
+    return sizes, tuple(activations)
+
+
+# -- parameters and optimizer state ----------------------------------------------------------------
+
+
+def params_of(sizes: tuple[int, ...], params, name: str = "params", dtype=None) -> np.dtype:
+    """Check that ``params`` fits a network of layer ``sizes``; return their dtype.
+
+    Every ``W`` and ``b`` must be an ndarray of the right shape and one common float dtype
+    (``dtype`` when given: optimizer moments must match the parameters).
+    """
+    layers = params.layers if type(params) is Params else None
+    if type(layers) is tuple and len(layers) == len(sizes) - 1 and layers:
+        if dtype is None:
+            first = layers[0].W if type(layers[0]) is Layer else None
+            dtype = first.dtype if type(first) is np.ndarray else None
+        if dtype in _FLOAT_SET:
+            n_in = sizes[0]
+            ok = True
+            for layer, n_out in zip(layers, sizes[1:]):
+                if type(layer) is not Layer:
+                    ok = False
+                    break
+                W, b = layer
+                if (
+                    type(W) is not np.ndarray
+                    or type(b) is not np.ndarray
+                    or W.shape != (n_in, n_out)
+                    or b.shape != (n_out,)
+                    or W.dtype != dtype
+                    or b.dtype != dtype
+                ):
+                    ok = False
+                    break
+                n_in = n_out
+            if ok:
+                return dtype
+    return _params_slow(sizes, params, name, dtype)
+
+
+def _params_slow(sizes, params, name, dtype) -> np.dtype:
+    """The full check behind :func:`params_of`: raise the precise error, or accept lists."""
     if not isinstance(params, Params):
         raise TypeError(f"{name} must be an fnn.Params, got {describe(params)}")
-    if len(params.layers) != len(sizes) - 1:
+    layers = params.layers
+    if not isinstance(layers, (tuple, list)):
+        raise TypeError(f"{name}.layers must be a tuple of fnn.Layer, got {describe(layers)}")
+    if len(layers) != len(sizes) - 1:
         raise ValueError(
-            f"{name} has {len(params.layers)} layers but the network has {len(sizes) - 1} "
-            f"(sizes {sizes})"
+            f"{name} has {len(layers)} layers but the network has {len(sizes) - 1} "
+            f"(sizes {sizes}); were they made for another network?"
         )
-    dtype = None
-    for index, (layer, n_in, n_out) in enumerate(zip(params.layers, sizes, sizes[1:])):
+    for index, (layer, n_in, n_out) in enumerate(zip(layers, sizes, sizes[1:])):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{name}.layers[{index}] must be an fnn.Layer, got {describe(layer)}")
         for field, expected in (("W", (n_in, n_out)), ("b", (n_out,))):
-            array = getattr(layer, field, None)
+            array = getattr(layer, field)
             where = f"{name}.layers[{index}].{field}"
             if not isinstance(array, np.ndarray):
                 raise TypeError(f"{where} must be a NumPy array, got {describe(array)}")
             if array.shape != expected:
-                raise ValueError(f"{where} must have shape {expected}, got {array.shape}")
-            if array.dtype not in FLOAT_DTYPES:
+                raise ValueError(
+                    f"{where} must have shape {expected} for sizes {sizes}, got {array.shape}"
+                )
+            if array.dtype not in _FLOAT_SET:
                 raise TypeError(f"{where} must be float32 or float64, got {array.dtype}")
             if dtype is not None and array.dtype != dtype:
-                raise TypeError(f"{where} has dtype {array.dtype} but earlier arrays have {dtype}")
+                raise TypeError(f"{where} must have dtype {dtype} like the rest, got {array.dtype}")
             dtype = array.dtype
+    if dtype is None:
+        raise ValueError(f"{name} must hold at least one layer, got {describe(params)}")
     return dtype
 
 
-def _numeric_array(name: str, value) -> np.ndarray:
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as error:
-        raise TypeError(f"{name} must be a numeric array, got {describe(value)}") from error
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
-    return array
+def sizes_of(params, name: str = "params") -> tuple[int, ...]:
+    """Layer sizes implied by a Params (for functions that receive no ``net``)."""
+    layers = getattr(params, "layers", None) if isinstance(params, Params) else None
+    if not isinstance(layers, (tuple, list)) or not layers:
+        raise TypeError(f"{name} must be a non-empty fnn.Params, got {describe(params)}")
+    sizes = []
+    for index, layer in enumerate(layers):
+        W = layer.W if isinstance(layer, Layer) else None
+        if not isinstance(W, np.ndarray) or W.ndim != 2:
+            raise TypeError(
+                f"{name}.layers[{index}].W must be a 2-D NumPy array, got {describe(W)}"
+            )
+        if index == 0:
+            sizes.append(W.shape[0])
+        elif W.shape[0] != sizes[-1]:
+            raise ValueError(
+                f"{name}.layers[{index}].W must have {sizes[-1]} rows (the previous layer's "
+                f"width), got shape {W.shape}"
+            )
+        sizes.append(W.shape[1])
+    sizes = tuple(sizes)
+    params_of(sizes, params, name)
+    return sizes
 
 
-def inputs(name: str, X, n_features: int, dtype: np.dtype) -> np.ndarray:
-    """X as a writable C-contiguous (n_samples, n_features) array of ``dtype``."""
-    array = _numeric_array(name, X)
-    if array.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, {n_features}), got shape {array.shape}"
+def opt_state_of(
+    name: str, state, optimizer_name: str, n_slots: int, sizes: tuple[int, ...], dtype
+) -> OptState:
+    """An OptState of ``optimizer_name`` whose moments fit ``sizes`` and ``dtype``.
+
+    Returns it with ``step`` as a Python int (so that the kernels see one integer type).
+    """
+    if not isinstance(state, OptState):
+        raise TypeError(
+            f"{name} must be an fnn.OptState (from fnn.opt_init), got {describe(state)}"
         )
-    if array.shape[1] != n_features:
-        raise ValueError(f"{name} must have {n_features} columns (features), got {array.shape[1]}")
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one sample, got shape {array.shape}")
+    if state.optimizer != optimizer_name:
+        raise ValueError(
+            f"{name} belongs to optimizer {describe(state.optimizer)}, not {optimizer_name!r}; "
+            "create it with fnn.opt_init(opt, params)"
+        )
+    slots = state.slots
+    if not isinstance(slots, (tuple, list)) or len(slots) != n_slots:
+        raise ValueError(
+            f"{name}.slots must be a tuple of {n_slots} Params for {optimizer_name!r}, "
+            f"got {describe(slots)}"
+        )
+    for index, slot in enumerate(slots):
+        params_of(sizes, slot, f"{name}.slots[{index}]", dtype)
+    step = integer(f"{name}.step", state.step, minimum=0)
+    return state if type(state.step) is int else state._replace(step=step)
+
+
+# -- data arrays -----------------------------------------------------------------------------------
+
+
+def _kind_error(name: str, array: np.ndarray):
+    kind = array.dtype.kind
+    if kind == "b":
+        raise TypeError(f"{name} must be numeric, got dtype bool; convert it with .astype(int)")
+    if kind == "c":
+        raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
+    raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    """``value`` as an ndarray of integers or floats (not bool, complex, object or text)."""
+    if type(value) is not np.ndarray:
+        try:
+            value = np.asarray(value)
+        except (ValueError, TypeError, OverflowError) as error:
+            raise TypeError(
+                f"{name} must be a numeric array (rectangular), got {describe(value)}"
+            ) from error
+    if value.dtype.kind not in "fiu":
+        _kind_error(name, value)
+    return value
+
+
+def _first_bad(array: np.ndarray, bad: np.ndarray) -> str:
+    """Where and what the first offending entry of ``array`` is, for a message."""
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = index[0] if len(index) == 1 else index
+    return f"{array[index].item()!r} at index {where}"
+
+
+def _working(array: np.ndarray, dtype) -> np.ndarray:
+    """``array`` as a writable C-contiguous array of ``dtype``; the caller's array only if it
+    already is one (the kernels never write into their inputs)."""
     converted = np.array(array, dtype=dtype, order="C", copy=None)
-    if not np.isfinite(converted).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    if converted is array and not converted.flags.writeable:
-        converted = converted.copy()  # kernels are compiled once, for writable arrays
+    if not converted.flags.writeable:
+        converted = converted.copy()
     return converted
 
 
-def targets(name: str, y, net: Net, n_samples: int, dtype: np.dtype) -> np.ndarray:
-    """Labels or targets as a writable (n_samples, n_outputs) array of ``dtype``.
+def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
+    """X as a writable C-contiguous (n_samples, n_features) array of ``dtype``.
 
-    bce: 0/1 of shape (n,) or (n, k); ce: integer labels (n,) or one-hot (n, k);
-    mse: targets (n,) or (n, k).
+    Lists, integer and float16 arrays, Fortran-ordered, strided and read-only arrays are
+    accepted and converted once. ``n_features=None`` accepts any width; ``dtype=None`` keeps
+    float32/float64 and turns anything else into float64.
     """
-    array = _numeric_array(name, y)
+    array = _as_array(name, X)
+    shape = array.shape
+    if len(shape) != 2 or (n_features is not None and shape[1] != n_features) or not shape[0]:
+        width = "n_features" if n_features is None else n_features
+        if len(shape) != 2:
+            hint = "; use X.reshape(-1, 1) for a single feature" if len(shape) == 1 else ""
+            raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {shape}{hint}")
+        if not shape[0]:
+            raise ValueError(f"{name} must hold at least one sample, got shape {shape}")
+        raise ValueError(
+            f"{name} must have {width} columns (features) for this network, got shape {shape}"
+        )
+    if dtype is None:
+        dtype = array.dtype if array.dtype in _FLOAT_SET else np.float64
+    converted = _working(array, dtype)
+    # Integers are always finite; floats are checked after conversion (float64 -> float32
+    # may overflow).
+    if array.dtype.kind == "f" and not np.isfinite(converted).all():
+        raise ValueError(
+            f"{name} must be finite, got {_first_bad(converted, ~np.isfinite(converted))}"
+        )
+    return converted
+
+
+def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
+    """Labels or targets as a writable C-contiguous (n_samples, n_outputs) array of ``dtype``.
+
+    bce: 0/1 of shape (n,) (single output) or (n, k); ce: integer labels (n,) or (n, 1), or
+    one-hot (n, k); mse: targets (n,) (single output) or (n, k).
+    """
+    array = _as_array(name, y)
     n_out = net.sizes[-1]
-    if array.ndim not in (1, 2) or array.shape[0] != n_samples:
+    loss = net.loss
+    shape = array.shape
+    ndim = len(shape)
+    if ndim not in (1, 2) or shape[0] != n_samples:
         raise ValueError(
-            f"{name} must have {n_samples} rows (one per sample in X), shape ({n_samples},) "
-            f"or ({n_samples}, {n_out}); got shape {array.shape}"
+            f"{name} must have {n_samples} rows (one per sample in X): shape ({n_samples},) "
+            f"or ({n_samples}, {n_out}), got shape {shape}"
         )
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    if net.loss == "ce" and array.ndim == 1:
-        if not np.all(array == np.round(array)) or array.min() < 0 or array.max() >= n_out:
-            bad = array[(array != np.round(array)) | (array < 0) | (array >= n_out)][0]
+    if loss == "ce" and (ndim == 1 or shape[1] == 1):
+        return _class_labels(name, array.reshape(-1), n_out, dtype)
+    if (ndim == 1 and n_out != 1) or (ndim == 2 and shape[1] != n_out):
+        expected = f"({n_samples}, {n_out})" + (f" or ({n_samples},)" if n_out == 1 else "")
+        kind = "one-hot rows" if loss == "ce" else "columns, one per output unit"
+        raise ValueError(f"{name} must have shape {expected} ({kind}), got shape {shape}")
+    Y = _working(array.reshape(n_samples, n_out), dtype)
+    if loss == "mse":
+        if array.dtype.kind == "f" and not np.isfinite(Y).all():
+            raise ValueError(f"{name} must be finite, got {_first_bad(Y, ~np.isfinite(Y))}")
+        return Y
+    bad = Y != (Y != 0)  # True where an entry is neither 0 nor 1 (NaN included)
+    if np.count_nonzero(bad):
+        what = "0/1 labels for the 'bce' loss" if loss == "bce" else "one-hot rows for 'ce'"
+        raise ValueError(f"{name} must hold {what}, got {_first_bad(Y, bad)}")
+    if loss == "ce":
+        ones = Y.sum(axis=1)
+        if (ones != 1).any():
+            row = int(np.argmax(ones != 1))
             raise ValueError(
-                f"{name} holds class labels, which must be integers in 0..{n_out - 1}, "
-                f"got {bad}"
+                f"{name} must be one-hot rows (a single 1 per row) for 'ce', got row {row} "
+                f"with {int(ones[row])} ones"
             )
-        one_hot = np.zeros((n_samples, n_out), dtype)
-        one_hot[np.arange(n_samples), array.astype(np.int64)] = 1
-        return one_hot
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.shape[1] != n_out:
-        raise ValueError(
-            f"{name} must have {n_out} columns (one per output unit), got shape {array.shape}"
-        )
-    if net.loss == "bce" and not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{name} must hold 0/1 labels for the 'bce' loss, got other values")
-    if net.loss == "ce" and not (np.isin(array, (0, 1)).all() and (array.sum(axis=1) == 1).all()):
-        raise ValueError(f"{name} must be one-hot rows (a single 1 per row) for the 'ce' loss")
-    return np.array(array, dtype=dtype, order="C", copy=True)
+    return Y
 
 
-def opt_state_of(name: str, state, optimizer_name: str, n_slots: int) -> OptState:
-    if not isinstance(state, OptState):
-        raise TypeError(f"{name} must be an fnn.OptState (from fnn.opt_init), got {describe(state)}")
-    if state.optimizer != optimizer_name or len(state.slots) != n_slots:
+def _class_labels(name: str, labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
+    """Integer class labels 0..n_classes-1 as a one-hot (n, n_classes) array of ``dtype``."""
+    if labels.dtype.kind == "f":
+        # NaN and inf fail the comparisons; checked before any cast to an integer type.
+        good = (labels == np.round(labels)) & (labels >= 0) & (labels < n_classes)
+        if not good.all():
+            raise ValueError(
+                f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, "
+                f"got {_first_bad(labels, ~good)}"
+            )
+        labels = labels.astype(np.intp)
+    # Negative integers wrap to huge unsigned values: one comparison covers both ends.
+    index = labels.astype(np.uintp, copy=False)
+    bad = index >= n_classes
+    if np.count_nonzero(bad):
         raise ValueError(
-            f"{name} belongs to optimizer {state.optimizer!r}, not {optimizer_name!r}; "
-            "create it with fnn.opt_init(opt, params)"
+            f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, "
+            f"got {_first_bad(labels, bad)}"
         )
-    integer(f"{name}.step", state.step, minimum=0)
-    return state
+    one_hot = np.zeros((labels.shape[0], n_classes), dtype)
+    one_hot[np.arange(labels.shape[0]), index] = 1
+    return one_hot
+
+
+# -- other structured arguments --------------------------------------------------------------------
+
+
+def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A forward Cache for ``net``; returns ``(X, zbuf, abuf)`` ready for the backward kernel."""
+    n_layers = len(net.sizes) - 1
+    if (
+        not isinstance(cache, Cache)
+        or not isinstance(cache.activations, tuple)
+        or not isinstance(cache.preactivations, tuple)
+        or len(cache.activations) != n_layers + 1
+        or len(cache.preactivations) != n_layers
+    ):
+        raise TypeError(
+            f"cache must be the Cache that fnn.forward returned for this net ({n_layers} "
+            f"layers), got {describe(cache)}"
+        )
+    X = inputs("cache.activations[0]", cache.activations[0], net.sizes[0], dtype)
+    m = X.shape[0]
+    zs, acts = [], []
+    for index, n_out in enumerate(net.sizes[1:]):
+        for field, parts in (("preactivations", zs), ("activations", acts)):
+            where = f"cache.{field}[{index + (field == 'activations')}]"
+            array = _as_array(where, getattr(cache, field)[index + (field == "activations")])
+            if array.shape != (m, n_out):
+                raise ValueError(
+                    f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
+                )
+            parts.append(array.ravel())
+    return X, np.concatenate(zs).astype(dtype), np.concatenate(acts).astype(dtype)
+
+
+def early_stopping_of(name: str, value) -> EarlyStopping:
+    """An EarlyStopping config with every field in range."""
+    if not isinstance(value, EarlyStopping):
+        raise TypeError(f"{name} must come from fnn.early_stopping(...), got {describe(value)}")
+    return EarlyStopping(
+        integer(f"{name}.patience", value.patience, minimum=1),
+        real(f"{name}.min_delta", value.min_delta, low=0.0),
+        flag(f"{name}.restore_best", value.restore_best),
+    )
+
+
+def scaler_of(name: str, scaler) -> Scaler:
+    """A Scaler of two finite 1-D float arrays of one length, with a positive scale."""
+    if not isinstance(scaler, Scaler):
+        raise TypeError(
+            f"{name} must be an fnn.Scaler (from fnn.standardizer), got {describe(scaler)}"
+        )
+    mean, scale = scaler
+    for field, array in (("mean", mean), ("scale", scale)):
+        if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype not in _FLOAT_SET:
+            raise TypeError(f"{name}.{field} must be a 1-D float array, got {describe(array)}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name}.{field} must be finite, got {describe(array)}")
+    if scale.shape != mean.shape or scale.dtype != mean.dtype:
+        raise ValueError(
+            f"{name}.scale must match {name}.mean ({describe(mean)}), got {describe(scale)}"
+        )
+    if not (scale > 0).all():
+        raise ValueError(f"{name}.scale must be > 0, got {_first_bad(scale, ~(scale > 0))}")
+    return scaler

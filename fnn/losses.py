@@ -16,8 +16,6 @@ fused ``dL/dZ = (A - Y) / m``; mse with any other output goes through the chain 
 
 from __future__ import annotations
 
-import numpy as np
-
 from fnn import checks, kernels
 from fnn.flat import layout_of, pack, unpack
 from fnn.model import ACTIVATIONS, _codes
@@ -119,17 +117,6 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
 def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Params:
     """Gradient from a :func:`fnn.forward` cache, without running the network again."""
     checks.network(net)
-    if not isinstance(cache, Cache) or len(cache.preactivations) != len(net.sizes) - 1:
-        raise TypeError(
-            f"cache must be the Cache that fnn.forward returned for this net, "
-            f"got {checks.describe(cache)}"
-        )
-    X = cache.activations[0]
+    X, zbuf, abuf = checks.cache_of(net, cache, checks.params_of(net.sizes, params))
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    m = X.shape[0]
-    for index, (Z, n_out) in enumerate(zip(cache.preactivations, net.sizes[1:])):
-        if np.shape(Z) != (m, n_out) or np.shape(cache.activations[index + 1]) != (m, n_out):
-            raise ValueError(f"cache layer {index} does not match net {net.sizes} and {m} rows")
-    zbuf = np.concatenate([np.ravel(Z) for Z in cache.preactivations]).astype(X.dtype)
-    abuf = np.concatenate([np.ravel(A) for A in cache.activations[1:]]).astype(X.dtype)
     return _gradient(net, X, Y, theta, l2, zbuf, abuf)[1]

@@ -63,6 +63,9 @@ SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay)
 
 
 def _learning_rate(value) -> LearningRate:
+    if isinstance(value, SCHEDULES):
+        _SCHEDULE_CONSTRUCTORS[type(value)](*value)  # fields in range, even if built by hand
+        return value
     if callable(value):
         return value
     return checks.real("learning_rate", value, low=0.0, open_low=True)
@@ -153,6 +156,15 @@ def cosine_decay(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> 
     )
 
 
+_SCHEDULE_CONSTRUCTORS = {
+    StepDecay: step_decay,
+    InverseTimeDecay: inverse_time_decay,
+    ExponentialDecay: exponential_decay,
+    CosineDecay: cosine_decay,
+}
+_CONSTRUCTORS = {"sgd": sgd, "momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adamw": adamw}
+
+
 # -- using an optimizer ------------------------------------------------------------------------------
 
 
@@ -164,6 +176,7 @@ def optimizer_name(opt) -> str:
             f"opt must be an optimizer config from one of fnn.{', fnn.'.join(OPTIMIZERS)}, "
             f"got {checks.describe(opt)}"
         )
+    _CONSTRUCTORS[name](*opt)  # a hand-built config gets the constructor's range checks
     return name
 
 
@@ -181,9 +194,10 @@ def learning_rates(opt, first_step: int, count: int) -> np.ndarray:
         return np.full(count, float(rate))
     steps = np.arange(first_step, first_step + count)
     if isinstance(rate, SCHEDULES):
-        rates = np.asarray(rate(steps), dtype=np.float64)
+        rates = np.asarray(rate(steps), dtype=np.float64).reshape(count)
     else:
-        rates = np.fromiter((rate(int(step)) for step in steps), dtype=np.float64, count=count)
+        values = [checks.real(f"learning_rate({step})", rate(int(step))) for step in steps]
+        rates = np.array(values, dtype=np.float64).reshape(count)
     if count and not (np.isfinite(rates).all() and (rates > 0).all()):
         bad = rates[~(np.isfinite(rates) & (rates > 0))][0]
         raise ValueError(f"learning_rate schedule must return finite values > 0, got {bad}")
@@ -202,17 +216,11 @@ def opt_init(opt, params: Params) -> OptState:
     ('adam', 0, 2)
     """
     name = optimizer_name(opt)
-    if not isinstance(params, Params):
-        raise TypeError(f"params must be an fnn.Params, got {checks.describe(params)}")
-    sizes = _sizes_of(params)
-    dtype = params.layers[0].W.dtype if params.layers else np.float64
+    sizes = checks.sizes_of(params)
+    dtype = params.layers[0].W.dtype
     n_params = sum(layer.W.size + layer.b.size for layer in params.layers)
     slots = np.zeros((OPTIMIZERS[name].n_slots, n_params), dtype)
     return OptState(name, 0, unpack_slots(slots, sizes))
-
-
-def _sizes_of(params: Params) -> tuple[int, ...]:
-    return (params.layers[0].W.shape[0],) + tuple(layer.W.shape[1] for layer in params.layers)
 
 
 def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Params, OptState]:
@@ -230,16 +238,11 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     1
     """
     name = optimizer_name(opt)
-    if not isinstance(params, Params) or not params.layers:
-        raise TypeError(f"params must be a non-empty fnn.Params, got {checks.describe(params)}")
-    sizes = _sizes_of(params)
-    dtype = checks.params_of(sizes, params)
-    if checks.params_of(sizes, grads, "grads") != dtype:
-        raise TypeError(f"grads must have the dtype of params ({dtype})")
+    sizes = checks.sizes_of(params)
+    dtype = params.layers[0].W.dtype
+    checks.params_of(sizes, grads, "grads", dtype)
     spec = OPTIMIZERS[name]
-    checks.opt_state_of("state", state, name, spec.n_slots)
-    for index, slot in enumerate(state.slots):
-        checks.params_of(sizes, slot, f"state.slots[{index}]")
+    state = checks.opt_state_of("state", state, name, spec.n_slots, sizes, dtype)
     theta = pack(params, dtype)
     lr = learning_rates(opt, state.step, 1)[0]
     new_theta, new_slots = kernels.opt_update(

@@ -34,6 +34,7 @@ def check_grads(
     checks.network(net)
     checks.params_of(net.sizes, params)
     eps = checks.real("eps", eps, low=0.0, open_low=True)
+    rtol, atol = checks.real("rtol", rtol, low=0.0), checks.real("atol", atol, low=0.0)
     theta = pack(params, np.float64)
     params64 = unpack(theta.copy(), net.sizes)
     analytic = pack(grad(net, params64, X, y, l2), np.float64)

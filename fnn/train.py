@@ -73,11 +73,7 @@ def standardizer(X) -> Scaler:
     Scaler
         ``mean`` and ``scale``, each of shape (n_features,), in X's float dtype.
     """
-    array = np.asarray(X)
-    if array.ndim != 2 or array.shape[0] == 0:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {array.shape}")
-    dtype = array.dtype if array.dtype in checks.FLOAT_DTYPES else np.float64
-    array = checks.inputs("X", array, array.shape[1], dtype)
+    array = checks.inputs("X", X, None, None)
     mean = array.mean(axis=0)
     scale = array.std(axis=0)
     scale[scale == 0] = 1
@@ -86,8 +82,7 @@ def standardizer(X) -> Scaler:
 
 def standardize(scaler: Scaler, X) -> np.ndarray:
     """``(X - scaler.mean) / scaler.scale``, a new read-only array."""
-    if not isinstance(scaler, Scaler):
-        raise TypeError(f"scaler must be an fnn.Scaler, got {checks.describe(scaler)}")
+    checks.scaler_of("scaler", scaler)
     n_features = scaler.mean.shape[0]
     X = checks.inputs("X", X, n_features, np.result_type(scaler.mean.dtype, np.float32))
     return frozen((X - scaler.mean) / scaler.scale)
@@ -118,7 +113,7 @@ def early_stopping(
     return EarlyStopping(
         checks.integer("patience", patience, minimum=1),
         checks.real("min_delta", min_delta, low=0.0),
-        bool(restore_best),
+        checks.flag("restore_best", restore_best),
     )
 
 
@@ -196,17 +191,12 @@ def fit(
     n = X.shape[0]
     batch = n if batch_size is None else min(checks.integer("batch_size", batch_size, 1), n)
     X_val, Y_val = _validation_data(net, validation, dtype)
-    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise TypeError(
-            f"early_stopping must come from fnn.early_stopping(...), "
-            f"got {checks.describe(early_stopping)}"
-        )
+    if early_stopping is not None:
+        early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
     state = opt_init(opt, params) if opt_state is None else opt_state
-    checks.opt_state_of("opt_state", state, name, spec.n_slots)
-    for index, slot in enumerate(state.slots):
-        checks.params_of(net.sizes, slot, f"opt_state.slots[{index}]")
+    state = checks.opt_state_of("opt_state", state, name, spec.n_slots, net.sizes, dtype)
 
     theta = pack(params, dtype)
     slots = pack_slots(state.slots, theta.size, dtype)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import sys
 import time
 from collections.abc import Callable
@@ -12,7 +14,7 @@ from fnn import checks, kernels
 from fnn.flat import frozen, layout_of, pack, pack_slots, unpack, unpack_slots
 from fnn.losses import LOSSES
 from fnn.model import _codes
-from fnn.optim import OPTIMIZERS, hyperparameters, learning_rates, optimizer_name, opt_init
+from fnn.optim import OPTIMIZERS, hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.types import EarlyStopping, FitResult, History, Net, OptState, Params, Scaler
 
 # Longest stretch of updates one kernel call runs (bounds the learning-rate array).
@@ -62,7 +64,7 @@ def minibatches(key, n_samples: int, batch_size: int | None) -> list[np.ndarray]
     return [perm[start : start + batch_size] for start in range(0, n_samples, batch_size)]
 
 
-# -- data helpers ------------------------------------------------------------------------------------
+# -- data helpers ---------------------------------------------------------------------------------
 
 
 def standardizer(X) -> Scaler:
@@ -118,6 +120,40 @@ def early_stopping(
 
 
 # -- fit ------------------------------------------------------------------------------------------
+
+
+def _blas_thread_setters() -> list:
+    """``set(n) -> previous`` of every loaded OpenBLAS that limits threads per calling thread.
+
+    Numba's ``np.dot`` calls the BLAS that SciPy links (OpenBLAS in the wheels). ``fit`` runs
+    serially: the products of one mini-batch are too small to share between threads, and
+    OpenBLAS's waiting threads cost far more than they save (measured on 2 cores:
+    moons-gd 10x slower with 2 BLAS threads than with 1 when another process is busy).
+    Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, an empty list.
+    """
+    try:
+        importlib.import_module("scipy.linalg.cython_blas")  # what np.dot loads anyway
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
+    except (ImportError, OSError):
+        return []
+    setters = []
+    for path in sorted(paths):
+        try:
+            setters.append(ctypes.CDLL(path).openblas_set_num_threads_local)
+        except (OSError, AttributeError):
+            continue
+    return setters
+
+
+def _serially(setters: list, function, *args):
+    """``function(*args)`` with one BLAS thread in this thread, restored afterwards."""
+    previous = [setter(1) for setter in setters]
+    try:
+        return function(*args)
+    finally:
+        for setter, count in zip(setters, previous):
+            setter(count)
 
 
 def fit(
@@ -211,6 +247,7 @@ def fit(
     show = _progress_printer(epochs) if progress else None
     chunk = 1  # epochs per kernel call when something must run between epochs
     done = 0
+    blas = _blas_thread_setters()
     while done < epochs:
         count = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // batches_per_epoch))
         if per_epoch:
@@ -218,7 +255,8 @@ def fit(
         elif show is not None:
             count = min(count, chunk)
         started = time.perf_counter()
-        theta, slots, *columns, finished = kernels.train_epochs(
+        theta, slots, *columns, finished = _serially(
+            blas, kernels.train_epochs,
             X, Y, theta, layout, codes, LOSSES[net.loss].code, spec.code, hyper, slots, step,
             learning_rates(opt, step, count * batches_per_epoch), l2, seed, first_epoch + done,
             count, batch, X_val, Y_val,

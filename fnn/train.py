@@ -318,34 +318,93 @@ def _history(net: Net, records: np.ndarray, has_val: bool) -> History:
 
 
 def _next_chunk(chunk: int, seconds: float) -> int:
-    """Epochs per kernel call so that a progress display refreshes about 5 times a second."""
-    if seconds < 0.1:
+    """Epochs for the next kernel call when a progress display is on.
+
+    Aims at about 0.2 s per call, so the display refreshes about 5 times a second and the
+    few extra calls cost well under 1 % of the run. ``seconds`` is how long the last call of
+    ``chunk`` epochs took. The chunk shrinks at once when a call ran long but at most doubles
+    per call: the first call may have included compilation, and on a busy machine a single
+    quick call says little about the next one.
+    """
+    if seconds <= 0.0:
         return chunk * 2
-    if seconds > 0.4:
-        return max(1, chunk // 2)
-    return chunk
+    return max(1, min(chunk * 2, int(chunk * 0.2 / seconds)))
 
 
-def _progress_printer(epochs: int):
-    """``show(done, records)`` updates a tqdm bar (or a plain line); ``show(None, None)`` ends."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        tqdm = None
-    bar = tqdm(total=epochs, unit="epoch") if tqdm is not None else None
+def _progress_printer(epochs: int, *, interval: float = 0.2, file=None, use_tqdm: bool = True):
+    """A ``show(done, records)`` function for ``fit(progress=True)``.
 
-    def show(done, records):
-        if done is None:
-            if bar is not None:
-                bar.close()
-            else:
-                print(file=sys.stderr)
-            return
-        text = f"loss {records[0, -1]:.4g} accuracy {records[1, -1]:.4f}"
+    ``show(done, records)`` reports that ``done`` of ``epochs`` epochs are finished, with
+    ``records`` the (4, done) rows loss, accuracy, val_loss, val_accuracy; ``show(None, None)``
+    draws the final state and ends the display. It redraws at most once per ``interval``
+    seconds whatever the call rate (``fit`` calls it after every epoch when early stopping or
+    a callback is on), and only then formats anything. The display is a tqdm bar when tqdm is
+    installed (``pip install 'fnn[progress]'``) and ``use_tqdm``, else one line rewritten
+    in place on ``file`` (default ``sys.stderr``). Accuracy columns are shown for classifiers
+    and validation columns when ``fit`` has validation data (both read off ``records``: a row
+    that is still all zeros is not shown).
+    """
+    tqdm = None
+    if use_tqdm:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+    stream = sys.stderr if file is None else file
+    started = time.perf_counter()
+    bar = None
+    if tqdm is not None:
+        bar = tqdm(total=epochs, unit="epoch", desc="fit", file=stream, mininterval=0.0,
+                   dynamic_ncols=True)  # fmt: skip
+    # Closure state of this one display (rebound through ``nonlocal``): when it last drew,
+    # the latest report, which rows have shown values, the width of the plain line.
+    last_drawn = -np.inf
+    latest = None
+    shown_rows = [True, False, False, False]
+    width = 0
+
+    def metrics(records) -> str:
+        for row in (1, 2, 3):
+            shown_rows[row] = shown_rows[row] or bool(records[row].any())
+        names = ("loss", "accuracy", "val_loss", "val_accuracy")
+        formats = (".4g", ".4f", ".4g", ".4f")
+        return "  ".join(
+            f"{name} {records[row, -1]:{spec}}"
+            for row, (name, spec) in enumerate(zip(names, formats))
+            if shown_rows[row]
+        )
+
+    def draw(done, records) -> None:
+        nonlocal width
+        text = metrics(records) if done else ""
         if bar is not None:
             bar.set_postfix_str(text, refresh=False)
             bar.update(done - bar.n)
-        else:
-            print(f"\repoch {done}/{epochs} {text}", end="", file=sys.stderr, flush=True)
+            return
+        elapsed = time.perf_counter() - started
+        line = f"fit: epoch {done}/{epochs} ({100 * done / max(epochs, 1):3.0f} %)  {text}"
+        line += f"  [{elapsed:.1f} s"
+        if 0 < done < epochs:
+            line += f", {elapsed * (epochs - done) / done:.0f} s left"
+        line += "]"
+        print(f"\r{line:<{width}}", end="", file=stream, flush=True)
+        width = len(line)
+
+    def show(done, records) -> None:
+        nonlocal last_drawn, latest
+        if done is None:
+            if latest is not None:
+                draw(*latest)
+            if bar is not None:
+                bar.close()
+            elif width:  # a line was drawn: end it
+                print(file=stream, flush=True)
+            return
+        latest = (done, records)
+        now = time.perf_counter()
+        if now - last_drawn >= interval or done == epochs:
+            last_drawn = now
+            draw(done, records)
+            latest = None
 
     return show

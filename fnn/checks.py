@@ -135,8 +135,10 @@ def network(net, name: str = "net") -> Net:
         and type(activations) is tuple
         and len(activations) == len(sizes) - 1 >= 1
         and all(type(size) is int and size >= 1 for size in sizes)
-        and all(act in hidden for act in activations[:-1])
+        and all(type(act) is str and act in hidden for act in activations[:-1])
+        and type(loss) is str
         and loss in losses
+        and type(activations[-1]) is str
         and activations[-1] in losses[loss].outputs
         and (activations[-1] != "softmax" or sizes[-1] >= 2)
     ):
@@ -340,7 +342,11 @@ def _first_bad(array: np.ndarray, bad: np.ndarray) -> str:
 def _working(array: np.ndarray, dtype) -> np.ndarray:
     """``array`` as a writable C-contiguous array of ``dtype``; the caller's array only if it
     already is one (the kernels never write into their inputs)."""
-    converted = np.array(array, dtype=dtype, order="C", copy=None)
+    if array.dtype.itemsize > np.dtype(dtype).itemsize:  # may overflow: reported by the caller
+        with np.errstate(over="ignore"):
+            converted = np.array(array, dtype=dtype, order="C")
+    else:
+        converted = np.array(array, dtype=dtype, order="C", copy=None)
     if not converted.flags.writeable:
         converted = converted.copy()
     return converted

@@ -58,7 +58,9 @@ def mlp(
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
         raise TypeError(f"sizes must be a sequence of layer widths, got {checks.describe(sizes)}")
     if len(sizes) < 2:
-        raise ValueError(f"sizes needs at least two entries (inputs, outputs), got {list(sizes)}")
+        raise ValueError(
+            f"sizes needs at least two entries (inputs, outputs), got {checks.describe(sizes)}"
+        )
     widths = tuple(checks.integer(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes))
     checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS)
     checks.one_of("output", output, ACTIVATIONS)

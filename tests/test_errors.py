@@ -1,0 +1,575 @@
+"""Bad input: every public function raises a one-line TypeError/ValueError naming the argument,
+and nothing the caller passed in changes (values, dtypes or flags), even when it raises."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fnn
+from fnn.types import CosineDecay, StepDecay
+
+# Tiny shared problems (built once; every case below reuses them).
+NET = fnn.mlp([2, 3, 1])  # relu/sigmoid, bce
+NET_CE = fnn.mlp([2, 3, 3], output="softmax")
+NET_MSE = fnn.mlp([2, 3, 2], output="identity")
+OTHER = fnn.mlp([3, 4, 1])
+P = fnn.init(NET, key=0)
+P_CE = fnn.init(NET_CE, key=1)
+P_MSE = fnn.init(NET_MSE, key=2)
+P_OTHER = fnn.init(OTHER, key=3)
+P32 = fnn.init(NET, key=0, dtype=np.float32)
+X = np.random.default_rng(0).normal(size=(4, 2))
+Y = np.array([0, 1, 1, 0])
+Y_CE = np.array([0, 2, 1, 2])
+Y_MSE = np.ones((4, 2))
+G = fnn.grad(NET, P, X, Y)
+ADAM = fnn.adam()
+S_ADAM = fnn.opt_init(ADAM, P)
+S_SGD = fnn.opt_init(fnn.sgd(0.1), P)
+NOWHERE = os.path.join(tempfile.gettempdir(), "fnn-test-errors-never-written.npz")
+
+
+def fit(**kwargs):
+    """``fnn.fit`` on the tiny bce problem with the keyword overrides."""
+    args = dict(net=NET, params=P, opt=fnn.sgd(0.1), X=X, y=Y, epochs=2)
+    args.update(kwargs)
+    return (fnn.fit, (), args)
+
+
+def call(fn, *args, **kwargs):
+    return (fn, args, kwargs)
+
+
+def with_nan(array, index=(1, 0)):
+    array = np.array(array, dtype=float)
+    array[index] = np.nan
+    return array
+
+
+def read_only(array):
+    array = np.array(array)
+    array.setflags(write=False)
+    return array
+
+
+def sched(value):
+    return fnn.sgd(lambda step: value)
+
+
+# (id, call, exception type, text that the message must contain: the argument's name)
+CASES = [
+    # network specs
+    ("mlp-one-size", call(fnn.mlp, [2]), ValueError, "sizes"),
+    ("mlp-zero-width", call(fnn.mlp, [2, 0, 1]), ValueError, "sizes[1]"),
+    ("mlp-float-width", call(fnn.mlp, [2, 2.5, 1]), TypeError, "sizes[1]"),
+    ("mlp-bool-width", call(fnn.mlp, [2, True, 1]), TypeError, "sizes[1]"),
+    ("mlp-string-sizes", call(fnn.mlp, "231"), TypeError, "sizes"),
+    ("mlp-unknown-hidden", call(fnn.mlp, [2, 3, 1], hidden="swish"), ValueError, "hidden"),
+    ("mlp-softmax-hidden", call(fnn.mlp, [2, 3, 1], hidden="softmax"), ValueError, "hidden"),
+    ("mlp-unknown-output", call(fnn.mlp, [2, 3, 1], output="elu"), ValueError, "output"),
+    ("mlp-softmax-one-unit", call(fnn.mlp, [2, 3, 1], output="softmax"), ValueError, "sizes"),
+    ("mlp-unknown-loss", call(fnn.mlp, [2, 1], loss="hinge"), ValueError, "loss"),
+    ("mlp-loss-not-str", call(fnn.mlp, [2, 1], loss=5), TypeError, "loss"),
+    ("mlp-loss-mismatch", call(fnn.mlp, [2, 1], output="sigmoid", loss="ce"), ValueError, "loss"),
+    (
+        "arch-dims-do-not-chain",
+        call(
+            fnn.from_architecture,
+            [
+                {"input_dim": 2, "output_dim": 3, "activation": "relu"},
+                {"input_dim": 4, "output_dim": 1, "activation": "sigmoid"},
+            ],
+        ),
+        ValueError,
+        "architecture[1]['input_dim']",
+    ),  # fmt: skip
+    (
+        "arch-missing-key",
+        call(fnn.from_architecture, [{"input_dim": 2}]),
+        ValueError,
+        "architecture[0]",
+    ),
+    ("arch-not-a-list", call(fnn.from_architecture, {"input_dim": 2}), TypeError, "architecture"),
+    ("arch-empty", call(fnn.from_architecture, []), ValueError, "architecture"),
+    (
+        "handmade-net-activations",
+        call(fnn.init, fnn.Net((2, 3, 1), ("relu",), "bce")),
+        ValueError,
+        "net.activations",
+    ),
+    (
+        "handmade-net-loss",
+        call(fnn.forward, fnn.Net((2, 3, 1), ("relu", "sigmoid"), "l1"), P, X),
+        ValueError,
+        "net.loss",
+    ),
+    (
+        "handmade-net-width",
+        call(fnn.grad, fnn.Net((2, -3, 1), ("relu", "sigmoid"), "bce"), P, X, Y),
+        ValueError,
+        "net.sizes[1]",
+    ),
+    ("init-not-a-net", call(fnn.init, [2, 3, 1]), TypeError, "net"),
+    ("init-unknown-scheme", call(fnn.init, NET, scheme="xavier"), ValueError, "scheme"),
+    ("init-int-dtype", call(fnn.init, NET, dtype=np.int32), TypeError, "dtype"),
+    ("init-float16-dtype", call(fnn.init, NET, dtype=np.float16), TypeError, "dtype"),
+    ("init-negative-key", call(fnn.init, NET, key=-1), ValueError, "key"),
+    ("init-float-key", call(fnn.init, NET, key=1.5), TypeError, "key"),
+    # X
+    ("X-1d", call(fnn.forward, NET, P, np.ones(4)), ValueError, "X"),
+    ("X-3d", call(fnn.forward, NET, P, np.ones((4, 2, 1))), ValueError, "X"),
+    ("X-features", call(fnn.forward, NET, P, np.ones((4, 3))), ValueError, "X"),
+    ("X-empty", call(fnn.predict, NET, P, np.ones((0, 2))), ValueError, "X"),
+    ("X-nan", call(fnn.forward, NET, P, with_nan(X)), ValueError, "X"),
+    ("X-inf", call(fnn.predict_proba, NET, P, [[1.0, np.inf]]), ValueError, "X"),
+    ("X-overflows-float32", call(fnn.forward, NET, P32, [[1e300, 0.0]]), ValueError, "X"),
+    ("X-bool", call(fnn.forward, NET, P, X > 0), TypeError, "X"),
+    ("X-complex", call(fnn.forward, NET, P, X + 1j), TypeError, "X"),
+    ("X-object", call(fnn.forward, NET, P, X.astype(object)), TypeError, "X"),
+    ("X-strings", call(fnn.forward, NET, P, [["a", "b"]]), TypeError, "X"),
+    ("X-ragged", call(fnn.forward, NET, P, [[1.0, 2.0], [1.0]]), TypeError, "X"),
+    ("X-none", call(fnn.loss, NET, P, None, Y), TypeError, "X"),
+    # y
+    ("y-rows", call(fnn.loss, NET, P, X, Y[:3]), ValueError, "y"),
+    ("y-3d", call(fnn.loss, NET, P, X, Y.reshape(4, 1, 1)), ValueError, "y"),
+    ("y-nan-mse", call(fnn.loss, NET_MSE, P_MSE, X, with_nan(Y_MSE)), ValueError, "y"),
+    ("y-inf-mse", call(fnn.grad, NET_MSE, P_MSE, X, Y_MSE * np.inf), ValueError, "y"),
+    ("y-width-mse", call(fnn.grad, NET_MSE, P_MSE, X, np.ones((4, 3))), ValueError, "y"),
+    ("y-1d-multi-output-mse", call(fnn.grad, NET_MSE, P_MSE, X, np.ones(4)), ValueError, "y"),
+    ("y-bce-two", call(fnn.grad, NET, P, X, [0, 1, 2, 0]), ValueError, "y"),
+    ("y-bce-half", call(fnn.value_and_grad, NET, P, X, [0, 1, 0.5, 0]), ValueError, "y"),
+    ("y-bce-nan", call(fnn.loss, NET, P, X, with_nan(Y, 1)), ValueError, "y"),
+    ("y-bce-negative", call(fnn.accuracy, NET, P, X, [0, -1, 1, 0]), ValueError, "y"),
+    ("y-bool", call(fnn.grad, NET, P, X, Y > 0), TypeError, "y"),
+    ("y-strings", call(fnn.grad, NET, P, X, ["0", "1", "1", "0"]), TypeError, "y"),
+    ("y-ce-too-big", call(fnn.grad, NET_CE, P_CE, X, [0, 1, 3, 2]), ValueError, "y"),
+    ("y-ce-negative", call(fnn.grad, NET_CE, P_CE, X, [0, 1, -1, 2]), ValueError, "y"),
+    ("y-ce-fraction", call(fnn.grad, NET_CE, P_CE, X, [0, 1, 1.5, 2]), ValueError, "y"),
+    ("y-ce-nan", call(fnn.loss, NET_CE, P_CE, X, with_nan(Y_CE, 0)), ValueError, "y"),
+    ("y-ce-onehot-width", call(fnn.grad, NET_CE, P_CE, X, np.eye(4)[:, :2]), ValueError, "y"),
+    ("y-ce-onehot-two-ones", call(fnn.grad, NET_CE, P_CE, X, np.ones((4, 3))), ValueError, "y"),
+    ("y-ce-onehot-no-ones", call(fnn.grad, NET_CE, P_CE, X, np.zeros((4, 3))), ValueError, "y"),
+    # l2
+    ("l2-negative", call(fnn.loss, NET, P, X, Y, l2=-0.1), ValueError, "l2"),
+    ("l2-nan", call(fnn.grad, NET, P, X, Y, l2=np.nan), ValueError, "l2"),
+    ("l2-string", call(fnn.grad, NET, P, X, Y, l2="0.1"), TypeError, "l2"),
+    # params
+    ("params-other-net", call(fnn.grad, NET, P_OTHER, X, Y), ValueError, "params"),
+    (
+        "params-int",
+        call(
+            fnn.forward,
+            NET,
+            fnn.Params(
+                tuple(fnn.Layer(layer.W.astype(int), layer.b.astype(int)) for layer in P.layers)
+            ),
+            X,
+        ),
+        TypeError,
+        "params.layers[0].W",
+    ),  # fmt: skip
+    (
+        "params-mixed-dtypes",
+        call(fnn.forward, NET, fnn.Params((P.layers[0], P32.layers[1])), X),
+        TypeError,
+        "params.layers[1].W",
+    ),  # fmt: skip
+    ("params-not-params", call(fnn.forward, NET, {"W": 1}, X), TypeError, "params"),
+    ("params-layers-int", call(fnn.forward, NET, fnn.Params(5), X), TypeError, "params.layers"),
+    (
+        "params-plain-tuples",
+        call(fnn.forward, NET, fnn.Params(((P.layers[0].W, P.layers[0].b), tuple(P.layers[1]))), X),
+        TypeError,
+        "params.layers[0]",
+    ),  # fmt: skip
+    (
+        "params-list-arrays",
+        call(
+            fnn.forward,
+            NET,
+            fnn.Params(tuple(fnn.Layer(layer.W.tolist(), layer.b.tolist()) for layer in P.layers)),
+            X,
+        ),
+        TypeError,
+        "params.layers[0].W",
+    ),  # fmt: skip
+    # backward's cache
+    (
+        "cache-other-net",
+        call(fnn.backward, NET, P, fnn.forward(OTHER, P_OTHER, X[:, [0, 1, 1]])[1], Y),
+        ValueError,
+        "cache.activations[0]",
+    ),  # fmt: skip
+    (
+        "cache-deeper-net",
+        call(
+            fnn.backward,
+            NET,
+            P,
+            fnn.forward(fnn.mlp([2, 2, 2, 1]), fnn.init(fnn.mlp([2, 2, 2, 1])), X)[1],
+            Y,
+        ),
+        TypeError,
+        "cache",
+    ),  # fmt: skip
+    ("cache-not-cache", call(fnn.backward, NET, P, (X,), Y), TypeError, "cache"),
+    (
+        "cache-rows-vs-y",
+        call(fnn.backward, NET, P, fnn.forward(NET, P, X)[1], Y[:2]),
+        ValueError,
+        "y",
+    ),
+    # optimizer configs and schedules
+    ("sgd-zero-lr", call(fnn.sgd, 0.0), ValueError, "learning_rate"),
+    ("sgd-negative-lr", call(fnn.sgd, -0.1), ValueError, "learning_rate"),
+    ("sgd-string-lr", call(fnn.sgd, "0.1"), TypeError, "learning_rate"),
+    ("adam-b1-one", call(fnn.adam, b1=1.0), ValueError, "b1"),
+    ("adam-b2-negative", call(fnn.adam, b2=-0.1), ValueError, "b2"),
+    ("adam-eps-negative", call(fnn.adam, eps=-1e-8), ValueError, "eps"),
+    ("momentum-beta", call(fnn.momentum, 0.1, beta=1.5), ValueError, "beta"),
+    ("rmsprop-eps-nan", call(fnn.rmsprop, 0.1, eps=np.nan), ValueError, "eps"),
+    ("adamw-decay", call(fnn.adamw, weight_decay=-0.01), ValueError, "weight_decay"),
+    ("step-decay-drop", call(fnn.step_decay, 0.1, drop=1.5, every=10), ValueError, "drop"),
+    ("step-decay-every", call(fnn.step_decay, 0.1, drop=0.5, every=0), ValueError, "every"),
+    ("exp-decay-steps", call(fnn.exponential_decay, 0.1, 0.5, 0), ValueError, "decay_steps"),
+    ("inv-time-rate", call(fnn.inverse_time_decay, 0.1, -1.0, 10), ValueError, "rate"),
+    ("cosine-alpha", call(fnn.cosine_decay, 0.1, 10, alpha=2.0), ValueError, "alpha"),
+    (
+        "handmade-adam",
+        call(fnn.opt_step, fnn.Adam(-1.0), P, G, S_ADAM),
+        ValueError,
+        "learning_rate",
+    ),
+    ("handmade-adam-b1", call(fnn.opt_init, fnn.Adam(1e-3, b1=1.0), P), ValueError, "b1"),
+    (
+        "handmade-schedule",
+        call(fnn.opt_step, fnn.SGD(StepDecay(0.1, 0.5, 0)), P, G, S_SGD),
+        ValueError,
+        "every",
+    ),  # fmt: skip
+    (
+        "handmade-cosine",
+        call(fnn.opt_step, fnn.SGD(CosineDecay(0.1, -5)), P, G, S_SGD),
+        ValueError,
+        "decay_steps",
+    ),  # fmt: skip
+    ("schedule-zero", call(fnn.opt_step, sched(0.0), P, G, S_SGD), ValueError, "learning_rate"),
+    ("schedule-nan", call(fnn.opt_step, sched(np.nan), P, G, S_SGD), ValueError, "learning_rate"),
+    ("schedule-string", call(fnn.opt_step, sched("big"), P, G, S_SGD), TypeError, "learning_rate"),
+    ("schedule-none", call(fnn.opt_step, sched(None), P, G, S_SGD), TypeError, "learning_rate"),
+    # opt_init / opt_step
+    ("opt-not-config", call(fnn.opt_init, "adam", P), TypeError, "opt"),
+    ("opt-init-empty-params", call(fnn.opt_init, ADAM, fnn.Params(())), TypeError, "params"),
+    (
+        "opt-init-1d-W",
+        call(fnn.opt_init, ADAM, fnn.Params((fnn.Layer(np.ones(2), np.ones(2)),))),
+        TypeError,
+        "params.layers[0].W",
+    ),  # fmt: skip
+    ("state-other-optimizer", call(fnn.opt_step, ADAM, P, G, S_SGD), ValueError, "state"),
+    (
+        "state-other-net",
+        call(fnn.opt_step, ADAM, P, G, fnn.opt_init(ADAM, P_OTHER)),
+        ValueError,
+        "state.slots[0]",
+    ),  # fmt: skip
+    (
+        "state-float32",
+        call(fnn.opt_step, ADAM, P, G, fnn.opt_init(ADAM, P32)),
+        TypeError,
+        "state.slots[0]",
+    ),  # fmt: skip
+    (
+        "state-negative-step",
+        call(fnn.opt_step, ADAM, P, G, S_ADAM._replace(step=-1)),
+        ValueError,
+        "state.step",
+    ),  # fmt: skip
+    ("state-not-state", call(fnn.opt_step, ADAM, P, G, S_ADAM.slots), TypeError, "state"),
+    ("grads-other-net", call(fnn.opt_step, ADAM, P, P_OTHER, S_ADAM), ValueError, "grads"),
+    ("grads-float32", call(fnn.opt_step, ADAM, P, P32, S_ADAM), TypeError, "grads"),
+    # fit
+    ("fit-epochs-negative", fit(epochs=-1), ValueError, "epochs"),
+    ("fit-epochs-float", fit(epochs=2.0), TypeError, "epochs"),
+    ("fit-batch-zero", fit(batch_size=0), ValueError, "batch_size"),
+    ("fit-batch-float", fit(batch_size=2.5), TypeError, "batch_size"),
+    ("fit-key-negative", fit(key=-3), ValueError, "key"),
+    ("fit-key-huge", fit(key=2**64), ValueError, "key"),
+    ("fit-l2-negative", fit(l2=-1.0), ValueError, "l2"),
+    ("fit-X-nan", fit(X=with_nan(X)), ValueError, "X"),
+    ("fit-y-labels", fit(y=[0, 1, 2, 0]), ValueError, "y"),
+    ("fit-val-features", fit(validation=(X[:, :1], Y)), ValueError, "validation[0]"),
+    ("fit-val-rows", fit(validation=(X, Y[:3])), ValueError, "validation[1]"),
+    ("fit-val-labels", fit(validation=(X, [0, 1, 2, 3])), ValueError, "validation[1]"),
+    ("fit-val-not-pair", fit(validation=X), TypeError, "validation"),
+    ("fit-es-patience", fit(early_stopping=fnn.EarlyStopping(patience=0)), ValueError, "patience"),
+    (
+        "fit-es-min-delta",
+        fit(early_stopping=fnn.EarlyStopping(min_delta=-1.0)),
+        ValueError,
+        "min_delta",
+    ),  # fmt: skip
+    ("fit-es-not-config", fit(early_stopping=10), TypeError, "early_stopping"),
+    ("fit-callback", fit(callback=5), TypeError, "callback"),
+    ("fit-opt-state-other-opt", fit(opt_state=S_ADAM), ValueError, "opt_state"),
+    (
+        "fit-opt-state-other-net",
+        fit(opt=ADAM, opt_state=fnn.opt_init(ADAM, P_OTHER)),
+        ValueError,
+        "opt_state.slots[0]",
+    ),  # fmt: skip
+    ("fit-schedule-negative", fit(opt=sched(-1.0)), ValueError, "learning_rate"),
+    ("fit-handmade-opt", fit(opt=fnn.Momentum(0.1, beta=2.0)), ValueError, "beta"),
+    ("early-stopping-patience", call(fnn.early_stopping, patience=0), ValueError, "patience"),
+    (
+        "early-stopping-restore",
+        call(fnn.early_stopping, restore_best="no"),
+        TypeError,
+        "restore_best",
+    ),  # fmt: skip
+    # data helpers
+    ("minibatches-n", call(fnn.minibatches, 0, 0, 2), ValueError, "n_samples"),
+    ("minibatches-batch", call(fnn.minibatches, 0, 10, 0), ValueError, "batch_size"),
+    ("minibatches-key", call(fnn.minibatches, -1, 10, 3), ValueError, "key"),
+    ("fold-in-data", call(fnn.fold_in, 0, -1), ValueError, "data"),
+    ("standardizer-ragged", call(fnn.standardizer, [[1.0, 2.0], [1.0]]), TypeError, "X"),
+    ("standardizer-1d", call(fnn.standardizer, np.ones(5)), ValueError, "X"),
+    ("standardizer-nan", call(fnn.standardizer, with_nan(np.ones((3, 2)))), ValueError, "X"),
+    (
+        "standardize-scaler",
+        call(fnn.standardize, (np.zeros(2), np.ones(2)), X),
+        TypeError,
+        "scaler",
+    ),
+    (
+        "standardize-zero-scale",
+        call(fnn.standardize, fnn.Scaler(np.zeros(2), np.zeros(2)), X),
+        ValueError,
+        "scaler.scale",
+    ),  # fmt: skip
+    (
+        "standardize-features",
+        call(fnn.standardize, fnn.standardizer(X), np.ones((2, 3))),
+        ValueError,
+        "X",
+    ),  # fmt: skip
+    ("accuracy-regression", call(fnn.accuracy, NET_MSE, P_MSE, X, Y_MSE), ValueError, "net"),
+    # save/load
+    ("save-fd", call(fnn.save, 5, NET, P), TypeError, "path"),
+    ("save-suffix", call(fnn.save, NOWHERE[:-4] + ".pkl", NET, P), ValueError, "path"),
+    ("save-params-other-net", call(fnn.save, NOWHERE, NET, P_OTHER), ValueError, "params"),
+    ("save-bad-state", call(fnn.save, NOWHERE, NET, P, opt_state="adam"), TypeError, "opt_state"),
+    (
+        "save-state-other-net",
+        call(fnn.save, NOWHERE, NET, P, opt_state=fnn.opt_init(ADAM, P_OTHER)),
+        ValueError,
+        "opt_state.slots[0]",
+    ),  # fmt: skip
+    ("load-fd", call(fnn.load, 3), TypeError, "path"),
+    # check_grads
+    (
+        "check-grads-rtol",
+        call(fnn.testing.check_grads, NET, P, X, Y, rtol=-1.0),
+        ValueError,
+        "rtol",
+    ),
+    ("check-grads-eps", call(fnn.testing.check_grads, NET, P, X, Y, eps=0.0), ValueError, "eps"),
+    ("check-grads-X", call(fnn.testing.check_grads, NET, P, X[:, :1], Y), ValueError, "X"),
+    ("check-grads-params", call(fnn.testing.check_grads, NET, P_OTHER, X, Y), ValueError, "params"),
+]
+
+
+def snapshot(value):
+    """A deep copy plus the writeable flag of every array inside ``value``."""
+    flags = []
+
+    def walk(item):
+        if isinstance(item, np.ndarray):
+            flags.append(item.flags.writeable)
+        elif isinstance(item, (tuple, list)):
+            for part in item:
+                walk(part)
+        elif isinstance(item, dict):
+            for part in item.values():
+                walk(part)
+
+    walk(value)
+    return copy.deepcopy(value), flags
+
+
+def same(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        if not isinstance(b, np.ndarray) or a.dtype != b.dtype or a.shape != b.shape:
+            return False
+        equal_nan = a.dtype.kind in "fc"
+        return bool(np.array_equal(a, b, equal_nan=equal_nan))
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and a != a:
+        return isinstance(b, float) and b != b
+    return a is b or a == b
+
+
+@pytest.mark.parametrize("fn_args,error,name", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_call_raises_a_clear_error_and_changes_nothing(fn_args, error, name):
+    fn, args, kwargs = fn_args
+    before, flags_before = snapshot((args, kwargs))
+    with pytest.raises(error) as caught:
+        fn(*args, **kwargs)
+    message = str(caught.value)
+    assert type(caught.value) is error, f"{type(caught.value).__name__}: {message}"
+    assert name in message, message
+    assert "\n" not in message and len(message) < 300, message
+    after, flags_after = snapshot((args, kwargs))
+    assert same(before, (args, kwargs)), "an input changed"
+    assert flags_before == flags_after, "an input's writeable flag changed"
+    assert not os.path.exists(NOWHERE)
+
+
+def test_the_table_is_big_enough():
+    assert len(CASES) >= 40
+    assert len({case[0] for case in CASES}) == len(CASES)
+
+
+def test_messages_name_expected_and_received():
+    with pytest.raises(ValueError, match=r"X must have 2 columns .* got shape \(4, 3\)"):
+        fnn.forward(NET, P, np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"integers in 0\.\.2, got 3 at index 2"):
+        fnn.grad(NET_CE, P_CE, X, [0, 1, 3, 2])
+    with pytest.raises(
+        ValueError, match=r"params.layers\[0\].W must have shape \(2, 3\).*\(3, 4\)"
+    ):
+        fnn.grad(NET, P_OTHER, X, Y)
+    with pytest.raises(ValueError, match=r"one of \['identity', 'relu', 'sigmoid', 'tanh'\]"):
+        fnn.mlp([2, 3, 1], hidden="swish")
+
+
+def test_a_read_only_input_stays_read_only_and_unchanged():
+    X_ro, y_ro = read_only(X), read_only(Y)
+    fnn.grad(NET, P, X_ro, y_ro)
+    fnn.fit(NET, P, fnn.sgd(0.1), X_ro, y_ro, epochs=1, validation=(X_ro, y_ro))
+    assert not X_ro.flags.writeable and not y_ro.flags.writeable
+
+
+def test_fit_leaves_caller_arrays_alone_when_it_diverges():
+    X_big = X * 1e150
+    before = snapshot((X_big, Y, P, S_SGD))
+    with pytest.raises(FloatingPointError, match="epoch"):
+        fnn.fit(NET_MSE, P_MSE, fnn.sgd(1e10), X_big, np.ones((4, 2)), epochs=3)
+    assert same(before[0], (X_big, Y, P, S_SGD))
+
+
+# -- fuzz: random shapes, dtypes, values and names; only ValueError/TypeError may escape ------------
+
+DTYPES = [np.float64, np.float32, np.float16, np.int64, np.int8, np.uint8, np.bool_, np.complex64,
+          object, "U2"]  # fmt: skip
+# FNN_FUZZ_EXAMPLES=5000 pytest tests/test_errors.py -k fuzz  for a long hunt.
+FUZZ_EXAMPLES = int(os.environ.get("FNN_FUZZ_EXAMPLES", "60"))
+NAMES = ["relu", "sigmoid", "softmax", "identity", "tanh", "bce", "ce", "mse", "he", "adam", ""]
+
+
+@st.composite
+def arrays(draw):
+    shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3)))
+    dtype = draw(st.sampled_from(DTYPES))
+    values = draw(st.sampled_from([0.0, 1.0, 2.0, -1.0, 0.5, np.nan, np.inf, 1e300, 3.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    base = rng.integers(-1, 3, shape).astype(np.float64)
+    base[rng.random(shape) < 0.2] = values
+    with np.errstate(all="ignore"):
+        if dtype == "U2":
+            return base.astype(str).astype("U2")
+        return base.astype(dtype)
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.integers(-3, 6),
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.booleans(),
+    st.sampled_from(NAMES),
+    st.lists(st.integers(-1, 3), max_size=4),
+    st.lists(st.lists(st.floats(-2, 2), min_size=2, max_size=2), max_size=4),
+    arrays(),
+)
+SMALL_NETS = fnn.testing.nets(max_hidden_layers=1, max_width=3, max_inputs=3)
+
+
+@st.composite
+def problems(draw):
+    """A net, params and a batch that are each either right for one another or junk."""
+    net = draw(st.one_of(SMALL_NETS, SMALL_NETS, st.builds(
+        fnn.Net, st.one_of(st.tuples(st.integers(-1, 3), st.integers(-1, 3)), JUNK),
+        st.one_of(st.tuples(st.sampled_from(NAMES)), JUNK), st.one_of(st.sampled_from(NAMES), JUNK))))  # fmt: skip
+    try:
+        valid = fnn.checks.network(net) is net
+    except (TypeError, ValueError):
+        valid = False
+    if valid and draw(st.booleans()):
+        params = draw(
+            fnn.testing.params(net, dtype=draw(st.sampled_from([np.float64, np.float32])))
+        )
+    else:
+        params = draw(st.one_of(st.just(P), st.just(P32), st.just(P_OTHER), JUNK))
+    if valid and draw(st.booleans()):
+        X_, y_ = draw(fnn.testing.batches(net, max_rows=4))
+        if draw(st.booleans()):
+            y_ = draw(JUNK)
+        elif draw(st.booleans()):
+            X_ = draw(JUNK)
+    else:
+        X_, y_ = draw(JUNK), draw(JUNK)
+    return net, params, X_, y_
+
+
+def expect_clean(fn, *args, allowed=(ValueError, TypeError), **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except allowed as error:
+        message = str(error)
+        assert message and "\n" not in message, repr(message)
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(problems(), st.one_of(st.just(0.0), JUNK))
+def test_fuzz_model_and_losses(problem, l2):
+    net, params, X_, y_ = problem
+    expect_clean(fnn.forward, net, params, X_)
+    expect_clean(fnn.predict, net, params, X_)
+    expect_clean(fnn.loss, net, params, X_, y_, l2=l2)
+    expect_clean(fnn.value_and_grad, net, params, X_, y_, l2=l2)
+    expect_clean(fnn.accuracy, net, params, X_, y_)
+
+
+@settings(max_examples=FUZZ_EXAMPLES // 2)
+@given(problems(), st.sampled_from(["sgd", "momentum", "rmsprop", "adam", "adamw"]),
+       st.one_of(st.floats(-1, 1), JUNK), st.one_of(st.integers(0, 3), JUNK),
+       st.one_of(st.none(), st.integers(1, 5), JUNK), st.one_of(st.integers(0, 9), JUNK))  # fmt: skip
+def test_fuzz_optimizers_and_fit(problem, name, rate, epochs, batch_size, key):
+    net, params, X_, y_ = problem
+    opt = None
+    try:
+        opt = getattr(fnn, name)(rate)
+    except (ValueError, TypeError):
+        opt = getattr(fnn, name)(0.01)
+    expect_clean(fnn.opt_init, opt, params)
+    expect_clean(fnn.opt_step, opt, params, params, fnn.opt_init(opt, P))
+    expect_clean(fnn.fit, net, params, opt, X_, y_, epochs=epochs, batch_size=batch_size,
+                 key=key, allowed=(ValueError, TypeError, FloatingPointError))  # fmt: skip
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(st.sampled_from(["mlp", "init", "minibatches", "standardizer", "fold_in", "sgd", "adam",
+                        "step_decay", "early_stopping", "from_architecture"]),
+       st.lists(JUNK, max_size=4))  # fmt: skip
+def test_fuzz_constructors_and_helpers(name, args):
+    expect_clean(getattr(fnn, name), *args)

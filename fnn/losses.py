@@ -59,6 +59,12 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     l2 : float, >= 0
         Weight of ``(l2 / 2m) sum_l ||W_l||**2``.
 
+    Returns
+    -------
+    float
+        ``net.loss`` averaged over the ``m`` rows (see the module docstring for the three
+        formulas), plus the penalty. Computed in the dtype of ``params``.
+
     Examples
     --------
     >>> import fnn, numpy as np
@@ -85,14 +91,29 @@ def _gradient(net: Net, X, Y, theta, l2: float, zbuf, abuf) -> tuple[float, Para
 
 
 def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[float, Params]:
-    """The loss (as :func:`loss`) and its gradient with respect to every W and b.
+    """The loss (as :func:`loss`) and its gradient with respect to every W and b, in one pass.
+
+    Parameters
+    ----------
+    net, params, X, y, l2
+        As in :func:`loss`.
 
     Returns
     -------
     value : float
+        ``loss(net, params, X, y, l2)``.
     grads : Params
-        Same shapes and dtype as ``params``; ``dW_l = A_{l-1}.T @ dZ_l + (l2/m) W_l``,
-        ``db_l = sum over rows of dZ_l``.
+        Same shapes and dtype as ``params``: ``dW_l = A_{l-1}.T @ dZ_l + (l2/m) W_l`` and
+        ``db_l = sum over rows of dZ_l``, where ``dZ_L = (A_L - Y) / m`` for the canonical
+        output/loss pairs and ``dZ_l = (dZ_{l+1} @ W_{l+1}.T) * f_l'(Z_l)`` below.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 4, 1])
+    >>> value, grads = fnn.value_and_grad(net, fnn.init(net, key=0), np.ones((3, 2)), [0, 1, 1])
+    >>> value == fnn.loss(net, fnn.init(net, key=0), np.ones((3, 2)), [0, 1, 1])
+    True
     """
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
     zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
@@ -101,6 +122,24 @@ def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[flo
 
 def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
     """Gradient of :func:`loss` with respect to ``params`` (a Params of the same shapes).
+
+    Parameters
+    ----------
+    net : Net
+    params : Params
+    X : array_like, shape (m, sizes[0])
+    y : array_like
+        Labels or targets as :func:`loss` takes them.
+    l2 : float, >= 0
+        Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2``; adds ``(l2 / m) W_l`` to each
+        ``dW_l`` (biases are not penalised).
+
+    Returns
+    -------
+    Params
+        ``dL/dW_l`` with the shape of ``W_l`` (n_in, n_out) and ``dL/db_l`` with the shape of
+        ``b_l`` (n_out,), in the dtype of ``params``, read-only. Checked against central
+        finite differences by :func:`fnn.testing.check_grads`.
 
     Examples
     --------
@@ -115,7 +154,35 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
 
 
 def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Params:
-    """Gradient from a :func:`fnn.forward` cache, without running the network again."""
+    """Gradient from a :func:`fnn.forward` cache, without running the network again.
+
+    Parameters
+    ----------
+    net, params
+        The network and the parameters the cache was computed with.
+    cache : Cache
+        The second value of ``fnn.forward(net, params, X)``; it holds ``X`` as
+        ``cache.activations[0]``.
+    y : array_like
+        Labels or targets of the rows of ``X``, as :func:`loss` takes them.
+    l2 : float, >= 0
+        As in :func:`grad`.
+
+    Returns
+    -------
+    Params
+        Equal to ``fnn.grad(net, params, X, y, l2)``.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 4, 1])
+    >>> params, X, y = fnn.init(net, key=0), np.ones((3, 2)), [0, 1, 1]
+    >>> out, cache = fnn.forward(net, params, X)
+    >>> g = fnn.backward(net, params, cache, y)
+    >>> bool((g.layers[0].W == fnn.grad(net, params, X, y).layers[0].W).all())
+    True
+    """
     checks.network(net)
     X, zbuf, abuf = checks.cache_of(net, cache, checks.params_of(net.sizes, params))
     X, Y, theta, l2 = _batch(net, params, X, y, l2)

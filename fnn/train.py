@@ -39,6 +39,24 @@ def fold_in(key, data: int) -> int:
 
     ``fit`` shuffles epoch ``e`` with ``minibatches(fold_in(key, e), n, batch_size)``, where
     ``e`` counts epochs since the optimizer state was created.
+
+    Parameters
+    ----------
+    key : int or numpy.random.SeedSequence
+        A non-negative int below ``2**64``, or a SeedSequence.
+    data : int
+        A non-negative integer (an epoch, a step, a worker index).
+
+    Returns
+    -------
+    int
+        A 64-bit key; the same ``(key, data)`` always gives the same key.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> fnn.fold_in(0, 3) == fnn.fold_in(0, 3) != fnn.fold_in(0, 4)
+    True
     """
     data = checks.integer("data", data, minimum=0)
     return int(kernels.fold_in(seed_of(key), np.uint64(data % 2**64)))
@@ -50,6 +68,19 @@ def minibatches(key, n_samples: int, batch_size: int | None) -> list[np.ndarray]
     The last batch keeps the remainder (it is not dropped). ``batch_size=None`` or one at least
     ``n_samples`` gives the single full batch in natural order (its gradient does not depend
     on the order).
+
+    Parameters
+    ----------
+    key : int or numpy.random.SeedSequence
+        Fixes the permutation.
+    n_samples : int
+    batch_size : int or None
+
+    Returns
+    -------
+    list of ndarray
+        Read-only int64 index arrays of length ``batch_size`` (the last one possibly
+        shorter), together a permutation of ``range(n_samples)``.
 
     Examples
     --------
@@ -70,10 +101,24 @@ def minibatches(key, n_samples: int, batch_size: int | None) -> list[np.ndarray]
 def standardizer(X) -> Scaler:
     """Per-feature mean and standard deviation of X (constant features get scale 1).
 
+    Fit it on the training rows only, then apply :func:`standardize` to every split.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_samples, n_features)
+
     Returns
     -------
     Scaler
-        ``mean`` and ``scale``, each of shape (n_features,), in X's float dtype.
+        ``mean`` and ``scale`` (the population standard deviation, ``ddof=0``), each of shape
+        (n_features,), in X's float dtype (float64 for integer X).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> scaler = fnn.standardizer(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> scaler.mean.tolist(), scaler.scale.tolist()
+    ([2.0, 5.0], [1.0, 1.0])
     """
     array = checks.inputs("X", X, None, None)
     mean = array.mean(axis=0)
@@ -83,7 +128,26 @@ def standardizer(X) -> Scaler:
 
 
 def standardize(scaler: Scaler, X) -> np.ndarray:
-    """``(X - scaler.mean) / scaler.scale``, a new read-only array."""
+    """``(X - scaler.mean) / scaler.scale``, a new read-only array.
+
+    Parameters
+    ----------
+    scaler : Scaler
+        From :func:`standardizer`.
+    X : array_like, shape (n_samples, n_features)
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_features)
+        In the scaler's dtype (float32 scalers keep float32 data float32).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> scaler = fnn.standardizer(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> fnn.standardize(scaler, np.array([[3.0, 6.0]])).tolist()
+    [[1.0, 1.0]]
+    """
     checks.scaler_of("scaler", scaler)
     n_features = scaler.mean.shape[0]
     X = checks.inputs("X", X, n_features, np.result_type(scaler.mean.dtype, np.float32))
@@ -91,7 +155,36 @@ def standardize(scaler: Scaler, X) -> np.ndarray:
 
 
 def accuracy(net: Net, params: Params, X, y) -> float:
-    """Fraction of rows classified right (argmax for softmax, p > 0.5 per sigmoid unit)."""
+    """Fraction of rows classified right (argmax for softmax, p > 0.5 per sigmoid unit).
+
+    Parameters
+    ----------
+    net : Net
+        A classifier (loss ``"bce"`` or ``"ce"``).
+    params : Params
+    X : array_like, shape (n_samples, sizes[0])
+    y : array_like
+        Labels as :func:`fnn.loss` takes them (for several sigmoid units, a row counts as
+        right only when every unit is).
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For a regression (mse) network.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([1, 1])
+    >>> params = fnn.Params((fnn.Layer(np.ones((1, 1)), np.zeros(1)),))  # p = sigmoid(x)
+    >>> fnn.accuracy(net, params, [[-1.0], [2.0], [3.0]], [0, 1, 0])
+    0.6666666666666666
+    """
     checks.network(net)
     if net.loss == "mse":
         raise ValueError("accuracy needs a classification net (loss 'bce' or 'ce'), got 'mse'")
@@ -110,7 +203,28 @@ def early_stopping(
     """Stop ``fit`` after ``patience`` epochs without the watched loss falling by ``min_delta``.
 
     The watched loss is ``val_loss`` when ``fit`` has validation data, else the training loss.
-    With ``restore_best`` the returned params are those of the best epoch.
+    An epoch improves when its watched loss is below ``best - min_delta``.
+
+    Parameters
+    ----------
+    patience : int, >= 1
+        Epochs without improvement before training stops.
+    min_delta : float, >= 0
+        Smallest decrease that counts as an improvement.
+    restore_best : bool
+        Return the parameters of the best epoch rather than the last one (the history and
+        optimizer state still run to the last epoch).
+
+    Returns
+    -------
+    EarlyStopping
+        A config for ``fit(..., early_stopping=...)``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> fnn.early_stopping(patience=20)
+    EarlyStopping(patience=20, min_delta=0.0, restore_best=True)
     """
     return EarlyStopping(
         checks.integer("patience", patience, minimum=1),
@@ -201,7 +315,9 @@ def fit(
     callback : callable or None
         ``callback(epoch, params, history) -> bool`` after every epoch; True stops training.
     progress : bool
-        Show a progress line (tqdm when installed).
+        Show the epoch, loss and accuracy (and validation metrics) live on stderr, redrawn at
+        most 5 times a second: a tqdm bar when tqdm is installed (``pip install
+        'fnn[progress]'``), else a plain line. Results are bit-identical with and without it.
 
     Returns
     -------
@@ -214,6 +330,18 @@ def fit(
     ------
     FloatingPointError
         When an epoch's loss is not finite; the arguments are left unchanged.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> y = np.array([0, 1, 1, 1])  # logical or
+    >>> net = fnn.mlp([2, 4, 1])
+    >>> result = fnn.fit(net, fnn.init(net, key=0), fnn.adam(0.05), X, y, epochs=200)
+    >>> len(result.history.loss), float(result.history.accuracy[-1])
+    (200, 1.0)
+    >>> fnn.predict(net, result.params, X)
+    array([0, 1, 1, 1])
     """
     checks.network(net)
     dtype = checks.params_of(net.sizes, params)

@@ -26,10 +26,37 @@ def check_grads(
     ``|analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|)``, with
     ``numeric = (loss(p + eps) - loss(p - eps)) / (2 eps)``.
 
+    Parameters
+    ----------
+    net, params, X, y, l2
+        As in :func:`fnn.grad`.
+    eps : float, > 0
+        Step of the central differences.
+    rtol, atol : float, >= 0
+        Relative and absolute tolerance per entry.
+
+    Returns
+    -------
+    None
+        Silent when every entry of every ``W`` and ``b`` matches.
+
     Raises
     ------
     AssertionError
         Naming the worst entry, e.g. ``layers[1].W[2, 0]``, with both values.
+
+    Notes
+    -----
+    ReLU is not differentiable at 0: an input that puts a pre-activation within ``eps`` of 0
+    can fail the check although the gradient is right. Use smooth activations (tanh,
+    sigmoid) or inputs away from the kinks.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([3, 4, 2], hidden="tanh", output="softmax")
+    >>> X = np.random.default_rng(0).normal(size=(5, 3))
+    >>> fnn.testing.check_grads(net, fnn.init(net, key=0), X, [0, 1, 1, 0, 1], l2=0.1)
     """
     checks.network(net)
     checks.params_of(net.sizes, params)
@@ -81,7 +108,36 @@ def _strategies():
 
 
 def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, losses=None):
-    """Strategy for small networks with every activation and loss (or only ``losses``)."""
+    """Hypothesis strategy for small networks with every activation and loss.
+
+    Parameters
+    ----------
+    max_hidden_layers : int
+        Hidden layers drawn from 0 to this.
+    max_width : int
+        Widest hidden layer.
+    max_inputs : int
+        Most input features.
+    losses : sequence of str, optional
+        Draw only these losses (names of ``fnn.LOSSES``); default all.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of Net
+        Output activations fit the drawn loss (sigmoid for bce, softmax with 2-3 units for
+        ce, any activation for mse); hidden activations are any of identity, relu, sigmoid
+        and tanh.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from fnn import testing
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(testing.nets(losses=["ce"]))
+    ... def test_softmax_nets(net):
+    ...     assert net.activations[-1] == "softmax" and net.sizes[-1] >= 2
+    >>> test_softmax_nets()
+    """
     st = _strategies()
     outputs_by_loss = {name: spec.outputs for name, spec in LOSSES.items()}
 
@@ -101,7 +157,17 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
 
 
 def params(net: Net, dtype=np.float64):
-    """Strategy for parameters of ``net``: ``fnn.init`` under a drawn key and scheme."""
+    """Hypothesis strategy for parameters of ``net``: ``fnn.init`` under a drawn key and scheme.
+
+    Parameters
+    ----------
+    net : Net
+    dtype : float32 or float64
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of Params
+    """
     st = _strategies()
     return st.builds(
         lambda key, scheme: init(net, key=key, scheme=scheme, dtype=dtype),
@@ -111,7 +177,36 @@ def params(net: Net, dtype=np.float64):
 
 
 def batches(net: Net, min_rows: int = 1, max_rows: int = 8):
-    """Strategy for ``(X, y)`` that ``net`` accepts: X in [-2, 2], y fitting its loss."""
+    """Hypothesis strategy for a batch ``(X, y)`` that ``net`` accepts.
+
+    Parameters
+    ----------
+    net : Net
+    min_rows, max_rows : int
+        Range of the number of rows.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of (ndarray, ndarray)
+        ``X`` of shape (m, sizes[0]) uniform in [-2, 2]; ``y`` integer labels (m,) for ce,
+        0/1 of shape (m, k) for bce, normal targets (m, k) for mse.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given, settings, strategies as st
+    >>> import fnn
+    >>> from fnn import testing
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(st.data())
+    ... def test_probabilities_sum_to_one(data):
+    ...     net = data.draw(testing.nets(losses=["ce"]))
+    ...     params = data.draw(testing.params(net))
+    ...     X, y = data.draw(testing.batches(net))
+    ...     p = fnn.predict_proba(net, params, X)
+    ...     assert np.allclose(p.sum(axis=1), 1.0)
+    >>> test_probabilities_sum_to_one()
+    """
     st = _strategies()
 
     @st.composite

@@ -1,0 +1,134 @@
+"""What input validation costs on a small ``fnn.grad`` call.
+
+For each network, on 64 rows of float64 data, this times (median of many runs, interleaved):
+
+* ``grad``       -- ``fnn.grad(net, params, X, y)``, the public call;
+* ``unchecked``  -- the same call path with every check removed: the same conversions,
+  packing, kernels and unpacking as ``fnn.losses.value_and_grad``, but no ``fnn.checks``;
+* ``kernels``    -- only ``fnn.kernels.forward_pass`` + ``backward_pass`` on prepared arrays;
+* ``checks``     -- only the checks ``grad`` runs (``network``, ``params_of``, ``real``,
+  ``inputs``, ``targets``), on their own.
+
+Validation overhead = ``grad - unchecked`` (and, as a cross-check, ``checks``), reported as a
+percentage of ``grad``; ``grad - kernels`` is the whole Python boundary (validation plus
+packing/unpacking), reported as a percentage of ``kernels``. Timings vary between machines and
+runs; compare the ratios.
+
+Run: ``python benchmarks/validation_overhead.py [--repeat 7] [--number 2000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import timeit
+from functools import partial
+
+import numpy as np
+
+import fnn
+from fnn import checks, kernels
+from fnn.flat import layout_of, pack
+from fnn.losses import LOSSES, _gradient
+from fnn.model import _codes
+
+CASES = [
+    ("2-25-50-50-25-1 relu/sigmoid (moons-gd)", fnn.mlp([2, 25, 50, 50, 25, 1]), "bce"),
+    ("2-5-2-1 relu/sigmoid (moons-adam)", fnn.mlp([2, 5, 2, 1]), "bce"),
+    ("2-32-10 relu/softmax, integer labels", fnn.mlp([2, 32, 10], output="softmax"), "ce"),
+]
+
+
+def problem(net, loss):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, net.sizes[0]))
+    y = rng.integers(0, net.sizes[-1] if loss == "ce" else 2, 64)
+    return fnn.init(net, key=0), X, y
+
+
+def unchecked(net, params, X, y, l2=0.0):
+    """``fnn.grad`` minus validation: same conversions, packing, kernels and unpacking."""
+    dtype = params.layers[0].W.dtype
+    X = np.asarray(X, dtype=dtype, order="C")
+    y = np.asarray(y)
+    if net.loss == "ce":
+        Y = np.zeros((y.shape[0], net.sizes[-1]), dtype)
+        Y[np.arange(y.shape[0]), y] = 1
+    else:
+        Y = np.asarray(y.reshape(y.shape[0], -1), dtype=dtype, order="C")
+    theta = pack(params, dtype)
+    zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf)[1]
+
+
+def checks_only(net, params, X, y, l2=0.0):
+    """Exactly the checks ``fnn.grad`` runs, nothing else."""
+    checks.network(net)
+    dtype = checks.params_of(net.sizes, params)
+    checks.real("l2", l2, low=0.0)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    return checks.targets("y", y, net, X.shape[0], dtype)
+
+
+def measure(repeat: int, number: int) -> list[dict]:
+    rows = []
+    for label, net, loss in CASES:
+        params, X, y = problem(net, loss)
+        expected = fnn.grad(net, params, X, y)
+        same = unchecked(net, params, X, y)
+        assert all(
+            np.array_equal(a, b)
+            for la, lb in zip(expected.layers, same.layers)
+            for a, b in zip(la, lb)
+        ), "the unchecked replica no longer matches fnn.grad; update it"
+        Y = checks_only(net, params, X, y)
+        theta, layout, codes = pack(params, np.float64), layout_of(net.sizes), _codes(net)
+        code = LOSSES[net.loss].code
+
+        def raw(theta=theta, layout=layout, codes=codes, code=code, X=X, Y=Y):
+            zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
+            return kernels.backward_pass(X, Y, theta, layout, codes, code, 0.0, zbuf, abuf)
+
+        calls = {
+            "grad": partial(fnn.grad, net, params, X, y),
+            "unchecked": partial(unchecked, net, params, X, y),
+            "kernels": raw,
+            "checks": partial(checks_only, net, params, X, y),
+        }
+        samples = {name: [] for name in calls}
+        for _ in range(repeat):  # interleaved, so that machine noise hits every variant alike
+            for name, call in calls.items():
+                samples[name].append(timeit.timeit(call, number=number) / number * 1e6)
+        times = {name: statistics.median(values) for name, values in samples.items()}
+        rows.append({"case": label, **times})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--number", type=int, default=2000)
+    args = parser.parse_args()
+    rows = measure(args.repeat, args.number)
+    print(f"fnn.grad on 64 rows, float64; median of {args.repeat} x {args.number} calls, in us")
+    head = (
+        f"{'network':42s} {'grad':>7s} {'unchecked':>9s} {'kernels':>8s} {'checks':>7s}"
+        f" {'validation':>11s} {'checks/grad':>11s} {'boundary':>9s}"
+    )
+    print(head)
+    for row in rows:
+        validation = (row["grad"] - row["unchecked"]) / row["grad"] * 100
+        alone = row["checks"] / row["grad"] * 100
+        boundary = (row["grad"] - row["kernels"]) / row["kernels"] * 100
+        print(
+            f"{row['case']:42s} {row['grad']:7.1f} {row['unchecked']:9.1f} {row['kernels']:8.1f}"
+            f" {row['checks']:7.1f} {validation:10.1f}% {alone:10.1f}% {boundary:8.0f}%"
+        )
+    print(
+        "validation = (grad - unchecked) / grad; checks/grad = the checks timed alone / grad;\n"
+        "boundary = (grad - kernels) / kernels: validation plus packing/unpacking params."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,26 +1,25 @@
 """What input validation costs on a small ``fnn.grad`` call.
 
-For each network, on 64 rows of float64 data, this times (median of many runs, interleaved):
+For each network, on 64 rows of float64 data, this times (best of many runs, interleaved):
 
 * ``grad``       -- ``fnn.grad(net, params, X, y)``, the public call;
 * ``unchecked``  -- the same call path with every check removed: the same conversions,
   packing, kernels and unpacking as ``fnn.losses.value_and_grad``, but no ``fnn.checks``;
 * ``kernels``    -- only ``fnn.kernels.forward_pass`` + ``backward_pass`` on prepared arrays;
-* ``checks``     -- only the checks ``grad`` runs (``network``, ``params_of``, ``real``,
-  ``inputs``, ``targets``), on their own.
+* ``checks``     -- only the checks ``grad`` runs (``model``, ``real``, ``inputs``,
+  ``targets``), on their own.
 
 Validation overhead = ``grad - unchecked`` (and, as a cross-check, ``checks``), reported as a
 percentage of ``grad``; ``grad - kernels`` is the whole Python boundary (validation plus
 packing/unpacking), reported as a percentage of ``kernels``. Timings vary between machines and
 runs; compare the ratios.
 
-Run: ``python benchmarks/validation_overhead.py [--repeat 7] [--number 2000]``
+Run: ``python benchmarks/validation_overhead.py [--repeat 30] [--number 500]``
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import timeit
 from functools import partial
 
@@ -63,8 +62,7 @@ def unchecked(net, params, X, y, l2=0.0):
 
 def checks_only(net, params, X, y, l2=0.0):
     """Exactly the checks ``fnn.grad`` runs, nothing else."""
-    checks.network(net)
-    dtype = checks.params_of(net.sizes, params)
+    dtype = checks.model(net, params)
     checks.real("l2", l2, low=0.0)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     return checks.targets("y", y, net, X.shape[0], dtype)
@@ -99,18 +97,19 @@ def measure(repeat: int, number: int) -> list[dict]:
         for _ in range(repeat):  # interleaved, so that machine noise hits every variant alike
             for name, call in calls.items():
                 samples[name].append(timeit.timeit(call, number=number) / number * 1e6)
-        times = {name: statistics.median(values) for name, values in samples.items()}
+        # The fastest run is the least disturbed by other processes (timeit's advice).
+        times = {name: min(values) for name, values in samples.items()}
         rows.append({"case": label, **times})
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--number", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--number", type=int, default=500)
     args = parser.parse_args()
     rows = measure(args.repeat, args.number)
-    print(f"fnn.grad on 64 rows, float64; median of {args.repeat} x {args.number} calls, in us")
+    print(f"fnn.grad on 64 rows, float64; best of {args.repeat} x {args.number} calls, in us")
     head = (
         f"{'network':42s} {'grad':>7s} {'unchecked':>9s} {'kernels':>8s} {'checks':>7s}"
         f" {'validation':>11s} {'checks/grad':>11s} {'boundary':>9s}"

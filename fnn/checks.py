@@ -221,6 +221,52 @@ def params_of(sizes: tuple[int, ...], params, name: str = "params", dtype=None) 
     return _params_slow(sizes, params, name, dtype)
 
 
+def model(net, params) -> np.dtype:
+    """:func:`network` and :func:`params_of` in one pass (the hot path of every ``grad`` call).
+
+    Returns the dtype of the parameters.
+    """
+    _, hidden, losses = _registries()
+    try:  # fast path for well-formed values; anything else gets the precise checks below
+        sizes, activations, loss = net
+        layers = params.layers
+        if (
+            type(net) is Net
+            and type(params) is Params
+            and type(sizes) is tuple
+            and type(activations) is tuple
+            and type(layers) is tuple
+            and len(sizes) - 1 == len(activations) == len(layers) >= 1
+            and activations[-1] in losses[loss].outputs
+            and (activations[-1] != "softmax" or sizes[-1] >= 2)
+            and all(map(hidden.__contains__, activations[:-1]))
+        ):
+            dtype = layers[0].W.dtype
+            n_in = sizes[0]
+            if dtype in _FLOAT_SET and type(n_in) is int and n_in >= 1:
+                for layer, n_out in zip(layers, sizes[1:]):
+                    W, b = layer
+                    if not (
+                        type(layer) is Layer
+                        and type(W) is np.ndarray
+                        and type(b) is np.ndarray
+                        and W.dtype is dtype
+                        and b.dtype is dtype
+                        and type(n_out) is int
+                        and n_out >= 1
+                        and W.shape == (n_in, n_out)
+                        and b.shape == (n_out,)
+                    ):
+                        break
+                    n_in = n_out
+                else:
+                    return dtype
+    except Exception:
+        pass
+    network(net)
+    return params_of(net.sizes, params)
+
+
 def _params_slow(sizes, params, name, dtype) -> np.dtype:
     """The full check behind :func:`params_of`: raise the precise error, or accept lists."""
     if not isinstance(params, Params):

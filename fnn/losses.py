@@ -31,8 +31,7 @@ LOSSES = {
 
 def _batch(net: Net, params: Params, X, y, l2):
     """Validate one batch; return ``(X, Y, theta, l2)`` ready for the kernels."""
-    checks.network(net)
-    dtype = checks.params_of(net.sizes, params)
+    dtype = checks.model(net, params)
     l2 = checks.real("l2", l2, low=0.0)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)

@@ -392,9 +392,12 @@ def confusion_matrix(
     threshold = counts.max() / 2
     fontsize = 12 if n_classes <= 10 else 8
     for (i, j), count in np.ndenumerate(counts):
-        if count or i == j:
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=fontsize,
-                    color="white" if count > threshold else "black")  # fmt: skip
+        if count == 0 and i != j:
+            if n_classes <= 10:  # zeros in light grey: present but out of the way
+                ax.text(j, i, "0", ha="center", va="center", fontsize=fontsize, color="#b0b0b0")
+            continue
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=fontsize,
+                color="white" if count > threshold else "black")  # fmt: skip
     ticks = np.arange(n_classes)
     ax.set_xticks(ticks, [str(name) for name in class_names])
     ax.set_yticks(ticks, [str(name) for name in class_names])

@@ -68,6 +68,8 @@ def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState 
                 arrays[f"s{slot_index}_b{index}"] = layer.b
     arrays["fnn_meta"] = np.array(json.dumps(meta))
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"path {path!r}: the directory {directory!r} does not exist")
     with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as file:
         temporary = file.name
         try:

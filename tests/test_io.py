@@ -156,3 +156,5 @@ def test_pickle_payload_is_never_executed(tmp_path):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         fnn.load(tmp_path / "absent.npz")
+    with pytest.raises(FileNotFoundError, match="absent"):
+        fnn.save(tmp_path / "absent" / "m.npz", NET, fnn.init(NET))

@@ -57,13 +57,15 @@ def one_of(name: str, value, choices) -> str:
     return value
 
 
-def integer(name: str, value, minimum: int | None = None) -> int:
-    """A Python or NumPy integer (not a bool), at least ``minimum``; returned as ``int``."""
+def integer(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A Python or NumPy integer (not a bool) in ``[minimum, maximum]``; returned as ``int``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {describe(value)}")
     value = operator.index(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -350,7 +352,7 @@ def opt_state_of(
         )
     for index, slot in enumerate(slots):
         params_of(sizes, slot, f"{name}.slots[{index}]", dtype)
-    step = integer(f"{name}.step", state.step, minimum=0)
+    step = integer(f"{name}.step", state.step, minimum=0, maximum=2**62)  # an int64 in kernels
     return state if type(state.step) is int else state._replace(step=step)
 
 

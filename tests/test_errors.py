@@ -292,6 +292,18 @@ CASES = [
         ValueError,
         "state.step",
     ),  # fmt: skip
+    (
+        "state-huge-step",
+        call(fnn.opt_step, ADAM, P, G, S_ADAM._replace(step=2**70)),
+        ValueError,
+        "state.step",
+    ),  # fmt: skip
+    (
+        "fit-state-huge-step",
+        fit(opt=ADAM, opt_state=S_ADAM._replace(step=2**64)),
+        ValueError,
+        "opt_state.step",
+    ),  # fmt: skip
     ("state-not-state", call(fnn.opt_step, ADAM, P, G, S_ADAM.slots), TypeError, "state"),
     ("grads-other-net", call(fnn.opt_step, ADAM, P, P_OTHER, S_ADAM), ValueError, "grads"),
     ("grads-float32", call(fnn.opt_step, ADAM, P, P32, S_ADAM), TypeError, "grads"),

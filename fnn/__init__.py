@@ -3,8 +3,16 @@
 from fnn import testing
 from fnn.io import load, load_state, save
 from fnn.losses import LOSSES, backward, grad, loss, value_and_grad
-from fnn.model import ACTIVATIONS, SCHEMES, forward, from_architecture, init, mlp, predict
-from fnn.model import predict_proba
+from fnn.model import (
+    ACTIVATIONS,
+    SCHEMES,
+    forward,
+    from_architecture,
+    init,
+    mlp,
+    predict,
+    predict_proba,
+)
 from fnn.optim import (
     OPTIMIZERS,
     adam,

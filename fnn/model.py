@@ -189,7 +189,7 @@ def _codes(net: Net) -> np.ndarray:
 
 
 def _layer_views(buffer: np.ndarray, sizes: tuple[int, ...], n_rows: int) -> tuple:
-    """Split a flat per-layer buffer (as the kernels fill it) into read-only (n_rows, n_out) views."""
+    """Split a flat per-layer buffer (as kernels fill it) into read-only (n_rows, n_out) views."""
     frozen(buffer)
     views, at = [], 0
     for n_out in sizes[1:]:

@@ -21,7 +21,6 @@ applied (0 for the first update), as in optax.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 import numpy as np
 
@@ -42,7 +41,7 @@ from fnn.types import (
     StepDecay,
 )
 
-LearningRate = Union[float, Callable[[int], float]]
+LearningRate = float | Callable[[int], float]
 
 
 #: Optimizer names, their config types, kernel codes and numbers of moment slots.
@@ -59,7 +58,7 @@ _NAME_OF = {spec.config: name for name, spec in OPTIMIZERS.items()}
 SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay)
 
 
-# -- constructors ----------------------------------------------------------------------------------
+# -- constructors --------------------------------------------------------------------------
 
 
 def _learning_rate(value) -> LearningRate:
@@ -165,7 +164,7 @@ _SCHEDULE_CONSTRUCTORS = {
 _CONSTRUCTORS = {"sgd": sgd, "momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adamw": adamw}
 
 
-# -- using an optimizer ------------------------------------------------------------------------------
+# -- using an optimizer ---------------------------------------------------------------------
 
 
 def optimizer_name(opt) -> str:

@@ -165,7 +165,7 @@ class ExponentialDecay(NamedTuple):
 
 
 class CosineDecay(NamedTuple):
-    """``lr(t) = learning_rate * ((1 - alpha) * (1 + cos(pi * min(t, T) / T)) / 2 + alpha)`` (optax)."""
+    """``lr(t) = learning_rate * ((1 - alpha) (1 + cos(pi min(t, T) / T)) / 2 + alpha)`` (optax)."""
 
     learning_rate: float
     decay_steps: int
@@ -181,7 +181,11 @@ class CosineDecay(NamedTuple):
 
 
 class EarlyStopping(NamedTuple):
-    """Stop ``fit`` when the watched loss has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Stop ``fit`` once the watched loss has not fallen by ``min_delta`` for ``patience`` epochs.
+
+    The watched loss is ``val_loss`` with validation data, else the epoch's training loss. With
+    ``restore_best``, ``fit`` returns the params at the end of the best epoch (as Keras does).
+    """
 
     patience: int = 10
     min_delta: float = 0.0

@@ -4,7 +4,9 @@ Each check either returns the argument normalised for the kernels (C-contiguous,
 order, the working dtype, writable so that every kernel compiles a single signature per dtype)
 or raises ``TypeError`` (wrong kind of thing) / ``ValueError`` (right kind, wrong value or
 shape) with a one-line message naming the argument, what was expected and what was received.
-Nothing here modifies what the caller passed in: a conversion always makes a new array.
+Nothing here modifies what the caller passed in: an array that already has the working form
+is passed on as it is (the kernels never write into their inputs), any other is converted
+into a new array, once.
 
 The checks are on the path of every ``grad`` call, so each has a fast path for the common
 case (a well-formed value costs a few attribute reads and at most one vectorised pass over
@@ -296,7 +298,9 @@ def _params_slow(sizes, params, name, dtype) -> np.dtype:
             if array.dtype not in _FLOAT_SET:
                 raise TypeError(f"{where} must be float32 or float64, got {array.dtype}")
             if dtype is not None and array.dtype != dtype:
-                raise TypeError(f"{where} must have dtype {dtype} like the rest, got {array.dtype}")
+                raise TypeError(
+                    f"{where} must have dtype {dtype} (that of the other arrays), got {array.dtype}"
+                )
             dtype = array.dtype
     if dtype is None:
         raise ValueError(f"{name} must hold at least one layer, got {describe(params)}")
@@ -551,7 +555,11 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray
                     f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
                 )
             parts.append(array.ravel())
-    return X, np.concatenate(zs).astype(dtype), np.concatenate(acts).astype(dtype)
+    return (
+        X,
+        np.concatenate(zs).astype(dtype, copy=False),
+        np.concatenate(acts).astype(dtype, copy=False),
+    )
 
 
 def early_stopping_of(name: str, value) -> EarlyStopping:

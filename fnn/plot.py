@@ -87,7 +87,13 @@ def _epochs(values: np.ndarray) -> np.ndarray:
 # -- histories -------------------------------------------------------------------------------------
 
 
-def history(history: History, path: str | os.PathLike | None = None, *, title: str | None = None):
+def history(
+    history: History,
+    path: str | os.PathLike | None = None,
+    *,
+    title: str | None = None,
+    log: bool = False,
+):
     """Loss and accuracy per epoch, training and validation, side by side.
 
     Parameters
@@ -99,6 +105,8 @@ def history(history: History, path: str | os.PathLike | None = None, *, title: s
         Where to write the figure as a PNG.
     title : str, optional
         A title over the panels.
+    log : bool
+        Draw the loss on a logarithmic axis (for losses that fall by decades).
 
     Returns
     -------
@@ -113,6 +121,7 @@ def history(history: History, path: str | os.PathLike | None = None, *, title: s
     """
     Figure = _figure_class()
     _check_history("history", history)
+    log = checks.flag("log", log)
     _check_path(path)
     panels = [("loss", history.loss, history.val_loss)]
     if len(history.accuracy):
@@ -127,6 +136,8 @@ def history(history: History, path: str | os.PathLike | None = None, *, title: s
         ax.set_ylabel(name)
         ax.set_xlim(1, max(2, len(train)))
         both = np.concatenate([train, val])
+        if name == "loss" and log:
+            ax.set_yscale("log")
         if name == "accuracy":
             ax.set_ylim(max(0.0, min(0.5, float(both.min())) - 0.02), 1.01)
         digits = ".3f" if name == "accuracy" else ".4g"
@@ -147,6 +158,7 @@ def histories(
     *,
     metric: str = "loss",
     title: str | None = None,
+    log: bool = False,
 ):
     """One curve per run of the same metric, to compare optimizers or settings (seed 004).
 
@@ -160,6 +172,8 @@ def histories(
         The History field to plot.
     title : str, optional
         Defaults to ``"<metric> per epoch"``.
+    log : bool
+        Logarithmic y axis (for losses that fall by decades).
 
     Returns
     -------
@@ -181,6 +195,7 @@ def histories(
     if not named_histories:
         raise ValueError("named_histories is empty: give at least one run")
     checks.one_of("metric", metric, METRICS)
+    log = checks.flag("log", log)
     for name, run in named_histories.items():
         if not isinstance(name, str):
             raise TypeError(f"named_histories keys must be str labels, got {checks.describe(name)}")
@@ -200,6 +215,8 @@ def histories(
                 linewidth=1.8, label=f"{name} (final {values[-1]:.4g})")  # fmt: skip
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric.replace("_", " "))
+    if log:
+        ax.set_yscale("log")
     ax.set_title(title if title is not None else f"{metric.replace('_', ' ')} per epoch")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")

@@ -249,3 +249,12 @@ def test_import_needs_no_matplotlib_and_plots_never_load_pyplot(tmp_path):
     assert done.returncode == 0, done.stderr
     png_size(tmp_path / "h.png")
     png_size(tmp_path / "b.png")
+
+
+def test_log_axis(binary):
+    history = binary[1].history
+    assert plot.history(history, log=True).axes[0].get_yscale() == "log"
+    assert plot.history(history).axes[0].get_yscale() == "linear"
+    assert plot.histories({"a": history}, log=True).axes[0].get_yscale() == "log"
+    with pytest.raises(TypeError, match="log"):
+        plot.history(history, log="yes")

@@ -79,17 +79,64 @@ def _eps(value) -> float:
 
 
 def sgd(learning_rate: LearningRate) -> SGD:
-    """Plain gradient descent ``p <- p - lr g``."""
+    """Plain gradient descent ``p <- p - lr g``.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or callable
+        A constant, or a schedule: a function of the number of updates already applied
+        (0 for the first) returning the rate, e.g. :func:`step_decay`.
+
+    Returns
+    -------
+    SGD
+        A config for :func:`opt_init`, :func:`opt_step` and ``fit``; no state slots.
+    """
     return SGD(_learning_rate(learning_rate))
 
 
 def momentum(learning_rate: LearningRate, beta: float = 0.9) -> Momentum:
-    """Momentum as in seed 004: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0."""
+    """Momentum as in seed 004: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0.
+
+    This is the exponential-average form. PyTorch's ``SGD(lr, momentum=beta)`` accumulates
+    ``v <- beta v + g`` instead and takes the same steps as ``momentum(lr / (1 - beta), beta)``.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or callable
+        A constant, or a schedule: a function of the number of updates already applied
+        (0 for the first) returning the rate, e.g. :func:`step_decay`.
+    beta : float in [0, 1)
+        Decay of the velocity ``v``.
+
+    Returns
+    -------
+    Momentum
+        A config; its state holds one slot, ``v``.
+    """
     return Momentum(_learning_rate(learning_rate), _beta("beta", beta))
 
 
 def rmsprop(learning_rate: LearningRate, beta: float = 0.9, eps: float = 1e-8) -> RMSProp:
-    """RMSProp: ``s <- beta s + (1 - beta) g**2;  p <- p - lr g / (sqrt(s) + eps)``."""
+    """RMSProp: ``s <- beta s + (1 - beta) g**2;  p <- p - lr g / (sqrt(s) + eps)``.
+
+    The same as PyTorch ``RMSprop(alpha=beta, eps=eps)``; s starts at 0.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or callable
+        A constant, or a schedule: a function of the number of updates already applied
+        (0 for the first) returning the rate, e.g. :func:`step_decay`.
+    beta : float in [0, 1)
+        Decay of the mean square ``s``.
+    eps : float >= 0
+        Added to ``sqrt(s)``.
+
+    Returns
+    -------
+    RMSProp
+        A config; its state holds one slot, ``s``.
+    """
     return RMSProp(_learning_rate(learning_rate), _beta("beta", beta), _eps(eps))
 
 
@@ -99,7 +146,30 @@ def adam(
     """Adam with bias correction; eps outside the root (PyTorch, optax; seed 004 puts it inside).
 
     ``m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g**2;
-    p <- p - lr (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
+    p <- p - lr (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)`` with ``t = 1, 2, ...``
+    (Kingma & Ba, Algorithm 1; PyTorch ``Adam``, ``optax.adam``). Seed 004 writes
+    ``sqrt(v_hat + eps)`` instead.
+
+    Parameters
+    ----------
+    learning_rate : float > 0 or callable
+        A constant, or a schedule: a function of the number of updates already applied
+        (0 for the first) returning the rate, e.g. :func:`step_decay`.
+    b1, b2 : float in [0, 1)
+        Decay of the first moment ``m`` and of the second moment ``v``.
+    eps : float >= 0
+        Added to ``sqrt(v_hat)``.
+
+    Returns
+    -------
+    Adam
+        A config; its state holds two slots, ``(m, v)``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> fnn.adam(0.0007)
+    Adam(learning_rate=0.0007, b1=0.9, b2=0.999, eps=1e-08)
     """
     return Adam(_learning_rate(learning_rate), _beta("b1", b1), _beta("b2", b2), _eps(eps))
 
@@ -111,13 +181,51 @@ def adamw(
     eps: float = 1e-8,
     weight_decay: float = 1e-2,
 ) -> AdamW:
-    """Adam plus decoupled weight decay ``p <- p - lr weight_decay p`` (PyTorch ``AdamW``)."""
+    """Adam plus decoupled weight decay ``p <- p - lr weight_decay p`` (PyTorch ``AdamW``).
+
+    Unlike ``fit(..., l2=...)``, the decay does not pass through the moments, and it applies
+    to the biases too (as in PyTorch).
+
+    Parameters
+    ----------
+    learning_rate, b1, b2, eps
+        As in :func:`adam`.
+    weight_decay : float >= 0
+        ``lambda`` of the decay.
+
+    Returns
+    -------
+    AdamW
+        A config; its state holds two slots, ``(m, v)``.
+    """
     decay = checks.real("weight_decay", weight_decay, low=0.0)
     return AdamW(_learning_rate(learning_rate), _beta("b1", b1), _beta("b2", b2), _eps(eps), decay)
 
 
 def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
-    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000's decay)."""
+    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000's decay).
+
+    Parameters
+    ----------
+    learning_rate : float > 0
+        The rate of the first ``every`` updates.
+    drop : float in [0, 1)
+        Fraction cut off every ``every`` updates (seed 000: 0.1).
+    every : int >= 1
+
+    Returns
+    -------
+    StepDecay
+        A callable of the update count ``t`` (an int or an array of them), for any
+        optimizer's ``learning_rate``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> schedule = fnn.step_decay(0.1, drop=0.5, every=10)
+    >>> [float(schedule(t)) for t in (0, 9, 10, 25)]
+    [0.1, 0.1, 0.05, 0.025]
+    """
     return StepDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
         checks.real("drop", drop, low=0.0, high=1.0, open_high=True),
@@ -126,7 +234,27 @@ def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
 
 
 def inverse_time_decay(learning_rate: float, rate: float, decay_steps: int) -> InverseTimeDecay:
-    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))`` (seed 004)."""
+    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))`` (seed 004).
+
+    Parameters
+    ----------
+    learning_rate : float > 0
+    rate : float >= 0
+    decay_steps : int >= 1
+        Updates per decay step; batches per epoch gives seed 004's per-epoch decay.
+
+    Returns
+    -------
+    InverseTimeDecay
+        A callable of the update count ``t``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> schedule = fnn.inverse_time_decay(0.1, rate=1.0, decay_steps=5)
+    >>> [float(schedule(t)) for t in (0, 5, 10)]
+    [0.1, 0.05, 0.03333333333333333]
+    """
     return InverseTimeDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
         checks.real("rate", rate, low=0.0),
@@ -137,7 +265,29 @@ def inverse_time_decay(learning_rate: float, rate: float, decay_steps: int) -> I
 def exponential_decay(
     learning_rate: float, rate: float, decay_steps: int, staircase: bool = False
 ) -> ExponentialDecay:
-    """``lr(t) = learning_rate * rate ** (t / decay_steps)`` (floored exponent if staircase)."""
+    """``lr(t) = learning_rate * rate ** (t / decay_steps)`` (floored exponent if staircase).
+
+    Parameters
+    ----------
+    learning_rate : float > 0
+    rate : float > 0
+        Factor per ``decay_steps`` updates (seed 004: 0.95 per epoch).
+    decay_steps : int >= 1
+    staircase : bool
+        Use ``floor(t / decay_steps)``: a constant rate within each stretch.
+
+    Returns
+    -------
+    ExponentialDecay
+        A callable of the update count ``t``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> schedule = fnn.exponential_decay(0.1, rate=0.5, decay_steps=10)
+    >>> [round(float(schedule(t)), 6) for t in (0, 5, 10)]
+    [0.1, 0.070711, 0.05]
+    """
     return ExponentialDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
         checks.real("rate", rate, low=0.0, open_low=True),
@@ -147,7 +297,30 @@ def exponential_decay(
 
 
 def cosine_decay(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> CosineDecay:
-    """``lr(t) = learning_rate * ((1 - alpha) (1 + cos(pi min(t, T) / T)) / 2 + alpha)``."""
+    """``lr(t) = learning_rate * ((1 - alpha) (1 + cos(pi min(t, T) / T)) / 2 + alpha)``.
+
+    ``T = decay_steps``; after ``T`` updates the rate stays at ``alpha * learning_rate``
+    (``optax.cosine_decay_schedule``).
+
+    Parameters
+    ----------
+    learning_rate : float > 0
+    decay_steps : int >= 1
+    alpha : float in [0, 1]
+        Final rate as a fraction of ``learning_rate``.
+
+    Returns
+    -------
+    CosineDecay
+        A callable of the update count ``t``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> schedule = fnn.cosine_decay(0.1, decay_steps=100)
+    >>> [round(float(schedule(t)), 6) for t in (0, 50, 100, 200)]
+    [0.1, 0.05, 0.0, 0.0]
+    """
     return CosineDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
         checks.integer("decay_steps", decay_steps, minimum=1),
@@ -206,6 +379,20 @@ def learning_rates(opt, first_step: int, count: int) -> np.ndarray:
 def opt_init(opt, params: Params) -> OptState:
     """Initial state of ``opt`` for ``params``: step 0 and zero moments.
 
+    Parameters
+    ----------
+    opt : SGD, Momentum, RMSProp, Adam or AdamW
+        A config from :func:`sgd`, :func:`adam`, ...
+    params : Params
+        Only shapes and dtype are read.
+
+    Returns
+    -------
+    OptState
+        ``optimizer`` (the registry name), ``step = 0`` and ``slots``: one zero Params per
+        running statistic of the optimizer (none for sgd, ``v`` for momentum, ``s`` for
+        rmsprop, ``(m, v)`` for adam and adamw), in the dtype of ``params``.
+
     Examples
     --------
     >>> import fnn
@@ -224,6 +411,25 @@ def opt_init(opt, params: Params) -> OptState:
 
 def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Params, OptState]:
     """Apply one update; return new ``(params, state)`` and leave the arguments untouched.
+
+    The update rule of each optimizer is in the module docstring; ``t = state.step + 1`` and
+    the learning rate is ``opt.learning_rate`` or, for a schedule, ``schedule(state.step)``.
+
+    Parameters
+    ----------
+    opt : SGD, Momentum, RMSProp, Adam or AdamW
+    params : Params
+    grads : Params
+        Same shapes and dtype as ``params``, e.g. from :func:`fnn.grad`.
+    state : OptState
+        From :func:`opt_init` or the previous ``opt_step``, for the same optimizer.
+
+    Returns
+    -------
+    params : Params
+        The updated parameters (new read-only arrays).
+    state : OptState
+        ``step`` one higher and the updated slots.
 
     Examples
     --------

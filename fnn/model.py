@@ -234,7 +234,28 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
 
 
 def predict_proba(net: Net, params: Params, X) -> np.ndarray:
-    """Output activations, shape (n_samples, n_outputs): class probabilities for sigmoid/softmax."""
+    """Output activations, shape (n_samples, n_outputs): class probabilities for sigmoid/softmax.
+
+    Parameters
+    ----------
+    net : Net
+    params : Params
+    X : array_like, shape (n_samples, sizes[0])
+
+    Returns
+    -------
+    ndarray, shape (n_samples, sizes[-1])
+        ``A_L``, the first value of :func:`forward`: ``P(y = 1)`` per sigmoid unit, a row of
+        class probabilities (summing to 1) for softmax, raw outputs for identity.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 3], output="softmax")
+    >>> p = fnn.predict_proba(net, fnn.init(net, key=0), np.ones((4, 2)))
+    >>> p.shape, np.allclose(p.sum(axis=1), 1)
+    ((4, 3), True)
+    """
     return forward(net, params, X)[0]
 
 
@@ -243,6 +264,26 @@ def predict(net: Net, params: Params, X) -> np.ndarray:
 
     A single output unit gives shape (n_samples,); several give (n_samples, n_outputs),
     except softmax, whose argmax always has shape (n_samples,).
+
+    Parameters
+    ----------
+    net : Net
+    params : Params
+    X : array_like, shape (n_samples, sizes[0])
+
+    Returns
+    -------
+    ndarray
+        int64 labels for sigmoid (``p > 0.5``) and softmax (``argmax``) outputs, float
+        values otherwise; read-only.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([1, 1])  # one sigmoid unit
+    >>> params = fnn.Params((fnn.Layer(np.ones((1, 1)), np.zeros(1)),))  # p = sigmoid(x)
+    >>> fnn.predict(net, params, [[-2.0], [0.5], [3.0]])
+    array([0, 1, 1])
     """
     out = predict_proba(net, params, X)
     output = net.activations[-1]

@@ -43,7 +43,14 @@ class Layer(NamedTuple):
 
 
 class Params(NamedTuple):
-    """Parameters (or gradients, or optimizer moments) of a network, one Layer per weight layer."""
+    """Parameters (or gradients, or optimizer moments) of a network, one Layer per weight layer.
+
+    Attributes
+    ----------
+    layers : tuple of Layer
+        ``layers[l].W`` has shape (sizes[l], sizes[l+1]), ``layers[l].b`` shape (sizes[l+1],);
+        all arrays share one float dtype and are read-only.
+    """
 
     layers: tuple[Layer, ...]
 
@@ -197,6 +204,18 @@ class History(NamedTuple):
 
     ``accuracy``/``val_accuracy`` are empty for regression (mse) networks;
     ``val_loss``/``val_accuracy`` are empty when ``fit`` had no validation data.
+
+    Attributes
+    ----------
+    loss : ndarray, shape (epochs,)
+        The epoch's batch losses (l2 penalty included) as the batches were trained, averaged
+        with weights proportional to batch size.
+    accuracy : ndarray, shape (epochs,) or (0,)
+        Fraction of the epoch's training rows classified right when their batch was trained.
+    val_loss : ndarray, shape (epochs,) or (0,)
+        Loss on the validation data after the epoch.
+    val_accuracy : ndarray, shape (epochs,) or (0,)
+        Accuracy on the validation data after the epoch.
     """
 
     loss: np.ndarray
@@ -206,7 +225,18 @@ class History(NamedTuple):
 
 
 class FitResult(NamedTuple):
-    """What :func:`fnn.fit` returns."""
+    """What :func:`fnn.fit` returns.
+
+    Attributes
+    ----------
+    params : Params
+        The trained parameters (of the best epoch with ``early_stopping(restore_best=True)``).
+    opt_state : OptState
+        The optimizer state after the last epoch: pass it back as ``fit(..., opt_state=...)``
+        to resume.
+    history : History
+        Per-epoch losses and accuracies.
+    """
 
     params: Params
     opt_state: OptState
@@ -214,7 +244,14 @@ class FitResult(NamedTuple):
 
 
 class Scaler(NamedTuple):
-    """Per-feature standardisation ``(X - mean) / scale``."""
+    """Per-feature standardisation ``(X - mean) / scale``, from :func:`fnn.standardizer`.
+
+    Attributes
+    ----------
+    mean : ndarray, shape (n_features,)
+    scale : ndarray, shape (n_features,)
+        Standard deviations, with 1 for constant features.
+    """
 
     mean: np.ndarray
     scale: np.ndarray

@@ -472,6 +472,46 @@ def test_a_read_only_input_stays_read_only_and_unchanged():
     assert not X_ro.flags.writeable and not y_ro.flags.writeable
 
 
+def _writable(params):
+    """A copy of ``params`` made of ordinary writable arrays, as a user might build them."""
+    return fnn.Params(tuple(fnn.Layer(layer.W.copy(), layer.b.copy()) for layer in params.layers))
+
+
+GOOD_CALLS = {
+    "forward": lambda p, X_, y_: fnn.forward(NET, p, X_),
+    "predict": lambda p, X_, y_: fnn.predict(NET, p, X_),
+    "loss": lambda p, X_, y_: fnn.loss(NET, p, X_, y_, l2=0.1),
+    "value_and_grad": lambda p, X_, y_: fnn.value_and_grad(NET, p, X_, y_, l2=0.1),
+    "backward": lambda p, X_, y_: fnn.backward(NET, p, fnn.forward(NET, p, X_)[1], y_),
+    "accuracy": lambda p, X_, y_: fnn.accuracy(NET, p, X_, y_),
+    "opt_step": lambda p, X_, y_: fnn.opt_step(ADAM, p, _writable(p), fnn.opt_init(ADAM, p)),
+    "fit": lambda p, X_, y_: fnn.fit(NET, p, ADAM, X_, y_, epochs=2, batch_size=3,
+                                     validation=(X_, y_), early_stopping=fnn.early_stopping()),
+    "standardize": lambda p, X_, y_: fnn.standardize(fnn.standardizer(X_), X_),
+    "check_grads": lambda p, X_, y_: fnn.testing.check_grads(NET, p, X_, y_),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", GOOD_CALLS)
+def test_successful_calls_change_nothing_and_return_read_only_arrays(name):
+    params, X_, y_ = _writable(P), X.copy(), Y.astype(float)
+    before = snapshot((params, X_, y_))
+    result = GOOD_CALLS[name](params, X_, y_)
+    assert same(before[0], (params, X_, y_)), "an input changed"
+    assert before[1] == snapshot((params, X_, y_))[1], "an input's writeable flag changed"
+    outputs = []
+
+    def collect(item):
+        if isinstance(item, np.ndarray):
+            outputs.append(item)
+        elif isinstance(item, tuple):
+            for part in item:
+                collect(part)
+
+    collect(result)
+    assert all(not array.flags.writeable for array in outputs)
+
+
 def test_fit_leaves_caller_arrays_alone_when_it_diverges():
     X_big = X * 1e150
     before = snapshot((X_big, Y, P, S_SGD))

@@ -359,6 +359,7 @@ def fit(
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
+    progress = checks.flag("progress", progress)
     state = opt_init(opt, params) if opt_state is None else opt_state
     state = checks.opt_state_of("opt_state", state, name, spec.n_slots, net.sizes, dtype)
 

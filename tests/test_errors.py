@@ -330,6 +330,7 @@ CASES = [
     ),  # fmt: skip
     ("fit-es-not-config", fit(early_stopping=10), TypeError, "early_stopping"),
     ("fit-callback", fit(callback=5), TypeError, "callback"),
+    ("fit-progress", fit(progress="no"), TypeError, "progress"),
     ("fit-opt-state-other-opt", fit(opt_state=S_ADAM), ValueError, "opt_state"),
     (
         "fit-opt-state-other-net",

@@ -386,6 +386,7 @@ CASES = [
         "opt_state.slots[0]",
     ),  # fmt: skip
     ("load-fd", call(fnn.load, 3), TypeError, "path"),
+    ("load-state-bytes-path", call(fnn.load_state, b"model.npz"), TypeError, "path"),
     # check_grads
     (
         "check-grads-rtol",

@@ -54,7 +54,11 @@ def main(argv=None) -> int:
         from fnn import plot
 
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        plot.histories(histories, path=f"{args.out}/optimizers_loss.png")
+        plot.histories(
+            histories,
+            path=f"{args.out}/optimizers_loss.png",
+            title="seed 004: training loss per epoch (batches of 64, lr 0.0007)",
+        )
         print(f"figure written to {args.out}/")
     full_length = not args.fast and epochs >= FULL_EPOCHS
     return 1 if full_length and scores["adam"] < ADAM_TARGET else 0

@@ -4,7 +4,7 @@
 the seed's 2-25-50-50-25-1 relu/sigmoid network, "scaled" init N(0, 0.1^2), learning rate
 0.01, 10,000 epochs. Seed 003 reports 95 % test accuracy (and Keras about the same).
 
-    python examples/moons.py [--fast] [--epochs N] [--out DIR]
+    python examples/moons.py [--fast] [--epochs N] [--out DIR] [--progress]
 
 Exits with status 1 if a full-length run scores below 0.95 on the test set.
 """
@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=FULL_EPOCHS)
     parser.add_argument("--fast", action="store_true", help="1,000 epochs, no accuracy check")
     parser.add_argument("--out", default=None, help="folder for the figures (needs fnn[plot])")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)
     epochs = 1_000 if args.fast else args.epochs
 
@@ -43,7 +44,9 @@ def main(argv=None) -> int:
     net = fnn.from_architecture(NN_ARCHITECTURE)
     params = fnn.init(net, key=2, scheme="scaled")
     started = time.perf_counter()
-    result = fnn.fit(net, params, fnn.sgd(0.01), X_train, y_train, epochs=epochs)
+    result = fnn.fit(
+        net, params, fnn.sgd(0.01), X_train, y_train, epochs=epochs, progress=args.progress
+    )
     seconds = time.perf_counter() - started
 
     test_accuracy = fnn.accuracy(net, result.params, X_test, y_test)

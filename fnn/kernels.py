@@ -16,15 +16,25 @@ Conventions
 import numpy as np
 from numba import njit
 
-# One decorator policy: cached on disk, no GIL, fast maths that keeps NaN/inf semantics.
-kernel = njit(cache=True, nogil=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+# One decorator policy: cached on disk, no GIL, fast maths that keeps NaN/inf semantics, and
+# NumPy's error model (x / 0 gives inf or nan, as in NumPy, instead of a ZeroDivisionError
+# check on every division, which keeps loops with a division from vectorising).
+kernel = njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
 BCE, CE, MSE = 0, 1, 2
 SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = 0, 1, 2, 3, 4
 
-# Below this many multiply-adds a plain loop beats the overhead of a BLAS call.
+# Matrix products run as plain loops below SMALL_MATMUL multiply-adds, or when a dimension
+# of W is at most SKINNY (BLAS packs such products slowly); above, BLAS. Chosen by measuring
+# both on the benchmark shapes (benchmarks/README.md).
 SMALL_MATMUL = 8192
+SKINNY = 2
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -64,38 +74,86 @@ def _total_width(layout):
 
 
 # -- activations: forward and backward side by side ----------------------------------------------
+#
+# Constants are cast to the array's dtype (``Z.dtype.type(1)``) so that float32 work stays
+# float32 and vectorises; a float64 literal would widen every element and back.
 
 
 @kernel
-def _sigmoid(z):
+def _sigmoid(z, one):
     # Two branches so that exp never overflows: exact for z = +-1000.
-    if z >= 0.0:
-        return 1.0 / (1.0 + np.exp(-z))
-    e = np.exp(z)
-    return e / (1.0 + e)
+    e = np.exp(-abs(z))
+    return one / (one + e) if z >= 0 else e / (one + e)
+
+
+@kernel
+def _softmax_row_into(Z, i, A):
+    """``A[i] = softmax(Z[i])``, shifted by the row's maximum."""
+    n = Z.shape[1]
+    top = Z[i, 0]
+    for j in range(1, n):
+        top = max(top, Z[i, j])
+    total = Z.dtype.type(0)
+    for j in range(n):
+        A[i, j] = np.exp(Z[i, j] - top)
+        total += A[i, j]
+    inverse = Z.dtype.type(1) / total
+    for j in range(n):
+        A[i, j] *= inverse
+
+
+@kernel
+def _bias_activate_into(Z, b, code, A):
+    """``Z += b`` then ``A = f(Z)``, in one pass over the rows (softmax: per row)."""
+    m, n = Z.shape
+    zero = Z.dtype.type(0)
+    one = Z.dtype.type(1)
+    if code == RELU:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                A[i, j] = z if z > zero else zero
+    elif code == SIGMOID:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                A[i, j] = _sigmoid(z, one)
+    elif code == TANH:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                A[i, j] = np.tanh(z)
+    elif code == SOFTMAX:
+        for i in range(m):
+            for j in range(n):
+                Z[i, j] += b[j]
+            _softmax_row_into(Z, i, A)
+    else:
+        for i in range(m):
+            for j in range(n):
+                z = Z[i, j] + b[j]
+                Z[i, j] = z
+                A[i, j] = z
 
 
 @kernel
 def _activate_into(Z, code, A):
-    """``A = f(Z)`` row by row (softmax shifts each row by its maximum)."""
+    """``A = f(Z)`` (softmax per row); Z is only read."""
     m, n = Z.shape
+    zero = Z.dtype.type(0)
+    one = Z.dtype.type(1)
     for i in range(m):
         if code == SOFTMAX:
-            top = Z[i, 0]
-            for j in range(1, n):
-                top = max(top, Z[i, j])
-            total = 0.0
-            for j in range(n):
-                A[i, j] = np.exp(Z[i, j] - top)
-                total += A[i, j]
-            for j in range(n):
-                A[i, j] /= total
+            _softmax_row_into(Z, i, A)
         elif code == RELU:
             for j in range(n):
-                A[i, j] = max(Z[i, j], 0.0)
+                A[i, j] = Z[i, j] if Z[i, j] > zero else zero
         elif code == SIGMOID:
             for j in range(n):
-                A[i, j] = _sigmoid(Z[i, j])
+                A[i, j] = _sigmoid(Z[i, j], one)
         elif code == TANH:
             for j in range(n):
                 A[i, j] = np.tanh(Z[i, j])
@@ -108,23 +166,29 @@ def _activate_into(Z, code, A):
 def _activation_grad_into(dA, Z, A, code, dZ):
     """``dZ = dA * f'(Z)`` (softmax: ``A * (dA - sum(dA * A))`` per row). dZ may alias dA."""
     m, n = Z.shape
-    for i in range(m):
-        if code == SOFTMAX:
-            dot = 0.0
+    zero = Z.dtype.type(0)
+    one = Z.dtype.type(1)
+    if code == RELU:
+        for i in range(m):
+            for j in range(n):
+                dZ[i, j] = dA[i, j] if Z[i, j] > zero else zero
+    elif code == SIGMOID:
+        for i in range(m):
+            for j in range(n):
+                dZ[i, j] = dA[i, j] * A[i, j] * (one - A[i, j])
+    elif code == TANH:
+        for i in range(m):
+            for j in range(n):
+                dZ[i, j] = dA[i, j] * (one - A[i, j] * A[i, j])
+    elif code == SOFTMAX:
+        for i in range(m):
+            dot = zero
             for j in range(n):
                 dot += dA[i, j] * A[i, j]
             for j in range(n):
                 dZ[i, j] = A[i, j] * (dA[i, j] - dot)
-        elif code == RELU:
-            for j in range(n):
-                dZ[i, j] = dA[i, j] if Z[i, j] > 0.0 else 0.0
-        elif code == SIGMOID:
-            for j in range(n):
-                dZ[i, j] = dA[i, j] * A[i, j] * (1.0 - A[i, j])
-        elif code == TANH:
-            for j in range(n):
-                dZ[i, j] = dA[i, j] * (1.0 - A[i, j] * A[i, j])
-        else:
+    else:
+        for i in range(m):
             for j in range(n):
                 dZ[i, j] = dA[i, j]
 
@@ -149,11 +213,22 @@ def activation_grad(dA, Z, A, code):
 
 
 @kernel
+def _is_canonical(loss_code, code):
+    """sigmoid+bce, softmax+ce, identity+mse: the pairs whose output error is ``A - Y``."""
+    return (
+        (loss_code == BCE and code == SIGMOID)
+        or (loss_code == CE and code == SOFTMAX)
+        or (loss_code == MSE and code == IDENTITY)
+    )
+
+
+@kernel
 def _output_loss(Z, A, Y, loss_code):
     """Summed (not averaged) data loss of a batch, from the logits Z where it matters.
 
     bce: ``sum softplus(z) - y z`` (= -[y log p + (1-y) log(1-p)], p = sigmoid(z));
     ce: ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse: ``sum 1/2 (a - y)**2``.
+    Summed in float64 whatever the dtype.
     """
     m, n = Z.shape
     total = 0.0
@@ -161,7 +236,7 @@ def _output_loss(Z, A, Y, loss_code):
         if loss_code == BCE:
             for j in range(n):
                 z = Z[i, j]
-                total += max(z, 0.0) - Y[i, j] * z + np.log1p(np.exp(-abs(z)))
+                total += max(z, 0) - Y[i, j] * z + np.log1p(np.exp(-abs(z)))
         elif loss_code == CE:
             top = Z[i, 0]
             for j in range(1, n):
@@ -183,19 +258,15 @@ def _output_loss(Z, A, Y, loss_code):
 def _output_delta_into(Z, A, Y, loss_code, code, scale, dZ):
     """``dZ = scale * dLoss/dZ`` for the output layer.
 
-    The canonical pairs (sigmoid+bce, softmax+ce, identity+mse) share the fused error
-    ``A - Y``; any other pairing (only mse allows one) goes through the chain rule.
+    The canonical pairs share the fused error ``A - Y``; any other pairing (only mse allows
+    one) goes through the chain rule.
     """
     m, n = Z.shape
+    s = Z.dtype.type(scale)
     for i in range(m):
         for j in range(n):
-            dZ[i, j] = scale * (A[i, j] - Y[i, j])
-    canonical = (
-        (loss_code == BCE and code == SIGMOID)
-        or (loss_code == CE and code == SOFTMAX)
-        or (loss_code == MSE and code == IDENTITY)
-    )
-    if not canonical:
+            dZ[i, j] = s * (A[i, j] - Y[i, j])
+    if not _is_canonical(loss_code, code):
         _activation_grad_into(dZ, Z, A, code, dZ)
 
 
@@ -208,7 +279,7 @@ def _count_correct(Z, Y, loss_code):
         if loss_code == BCE:
             right = True
             for j in range(n):
-                right = right and ((Z[i, j] > 0.0) == (Y[i, j] > 0.5))
+                right = right and ((Z[i, j] > 0) == (Y[i, j] > 0.5))
             correct += right
         elif loss_code == CE:
             best = 0
@@ -230,12 +301,12 @@ def count_correct(Z, Y, loss_code):
 
 @kernel
 def l2_penalty(theta, layout):
-    """``sum_l ||W_l||**2`` (biases excluded)."""
+    """``sum_l ||W_l||**2`` (biases excluded), summed in float64."""
     total = 0.0
     for layer in range(layout.shape[0]):
-        W, _ = _layer_params(theta, layout, layer)
-        for value in W.ravel():
-            total += value * value
+        start = layout[layer, 2]
+        for index in range(start, start + layout[layer, 0] * layout[layer, 1]):
+            total += theta[index] * theta[index]
     return total
 
 
@@ -243,23 +314,58 @@ def l2_penalty(theta, layout):
 
 
 @kernel
-def _forward_into(X, theta, layout, acts, zbuf, abuf):
-    """Fill ``zbuf``/``abuf`` with every layer's Z and A for the batch X (shape (m, n_in))."""
+def _forward_into(X, theta, layout, acts, zbuf, abuf, n_layers):
+    """Fill ``zbuf``/``abuf`` with Z and A of the first ``n_layers`` layers for the batch X."""
     m = X.shape[0]
     A_prev = X
     at = 0
-    for layer in range(layout.shape[0]):
+    for layer in range(n_layers):
         W, b = _layer_params(theta, layout, layer)
         n_out = W.shape[1]
         Z = zbuf[at : at + m * n_out].reshape((m, n_out))
         A = abuf[at : at + m * n_out].reshape((m, n_out))
         _matmul_into(A_prev, W, Z)
-        for i in range(m):
-            for j in range(n_out):
-                Z[i, j] += b[j]
-        _activate_into(Z, acts[layer], A)
+        _bias_activate_into(Z, b, acts[layer], A)
         A_prev = A
         at += m * n_out
+
+
+@kernel
+def _backprop_into(X, theta, layout, acts, l2, zbuf, abuf, dbuf, grads, m):
+    """Gradients of every layer into ``grads``, from the output error already in ``dbuf``.
+
+    Returns ``sum_l ||W_l||**2`` when ``l2`` is nonzero (read while adding the decay), else 0.
+    """
+    n_layers = layout.shape[0]
+    scale = 1.0 / m
+    decay = theta.dtype.type(l2 * scale)
+    penalty = 0.0
+    at = m * _total_width(layout)
+    for layer in range(n_layers - 1, -1, -1):
+        n_in, n_out = layout[layer, 0], layout[layer, 1]
+        at -= m * n_out
+        D = dbuf[at : at + m * n_out].reshape((m, n_out))
+        A_prev = X if layer == 0 else abuf[at - m * n_in : at].reshape((m, n_in))
+        W, _ = _layer_params(theta, layout, layer)
+        gW, gb = _layer_params(grads, layout, layer)
+        _matmul_into(A_prev.T, D, gW)
+        if l2 != 0.0:
+            for i in range(n_in):
+                for j in range(n_out):
+                    w = W[i, j]
+                    gW[i, j] += decay * w
+                    penalty += w * w
+        for j in range(n_out):
+            gb[j] = D[0, j]
+        for i in range(1, m):
+            for j in range(n_out):
+                gb[j] += D[i, j]
+        if layer > 0:
+            Z_prev = zbuf[at - m * n_in : at].reshape((m, n_in))
+            D_prev = dbuf[at - m * n_in : at].reshape((m, n_in))
+            _matmul_into(D, W.T, D_prev)
+            _activation_grad_into(D_prev, Z_prev, A_prev, acts[layer - 1], D_prev)
+    return penalty
 
 
 @kernel
@@ -270,38 +376,14 @@ def _backward_into(X, Y, theta, layout, acts, loss_code, l2, zbuf, abuf, dbuf, g
     ``dbuf`` (same size as ``zbuf``) receives every layer's dLoss/dZ.
     """
     m = X.shape[0]
-    n_layers = layout.shape[0]
-    scale = 1.0 / m
-    at = m * _total_width(layout)
-    loss = 0.0
-    for layer in range(n_layers - 1, -1, -1):
-        n_in, n_out = layout[layer, 0], layout[layer, 1]
-        at -= m * n_out
-        Z = zbuf[at : at + m * n_out].reshape((m, n_out))
-        A = abuf[at : at + m * n_out].reshape((m, n_out))
-        D = dbuf[at : at + m * n_out].reshape((m, n_out))
-        if layer == n_layers - 1:
-            loss = _output_loss(Z, A, Y, loss_code)
-            _output_delta_into(Z, A, Y, loss_code, acts[layer], scale, D)
-        A_prev = X if layer == 0 else abuf[at - m * n_in : at].reshape((m, n_in))
-        W, _ = _layer_params(theta, layout, layer)
-        gW, gb = _layer_params(grads, layout, layer)
-        _matmul_into(A_prev.T, D, gW)
-        if l2 != 0.0:
-            decay = l2 * scale
-            for i in range(n_in):
-                for j in range(n_out):
-                    gW[i, j] += decay * W[i, j]
-        for j in range(n_out):
-            gb[j] = 0.0
-        for i in range(m):
-            for j in range(n_out):
-                gb[j] += D[i, j]
-        if layer > 0:
-            Z_prev = zbuf[at - m * n_in : at].reshape((m, n_in))
-            D_prev = dbuf[at - m * n_in : at].reshape((m, n_in))
-            _matmul_into(D, W.T, D_prev)
-            _activation_grad_into(D_prev, Z_prev, A_prev, acts[layer - 1], D_prev)
+    n_out = layout[layout.shape[0] - 1, 1]
+    at = m * (_total_width(layout) - n_out)
+    Z = zbuf[at : at + m * n_out].reshape((m, n_out))
+    A = abuf[at : at + m * n_out].reshape((m, n_out))
+    D = dbuf[at : at + m * n_out].reshape((m, n_out))
+    loss = _output_loss(Z, A, Y, loss_code)
+    _output_delta_into(Z, A, Y, loss_code, acts[acts.shape[0] - 1], 1.0 / m, D)
+    _backprop_into(X, theta, layout, acts, l2, zbuf, abuf, dbuf, grads, m)
     return loss
 
 
@@ -311,7 +393,7 @@ def forward_pass(X, theta, layout, acts):
     size = X.shape[0] * _total_width(layout)
     zbuf = np.empty(size, X.dtype)
     abuf = np.empty(size, X.dtype)
-    _forward_into(X, theta, layout, acts, zbuf, abuf)
+    _forward_into(X, theta, layout, acts, zbuf, abuf, layout.shape[0])
     return zbuf, abuf
 
 
@@ -338,39 +420,44 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
     """Apply update number ``step + 1`` in place to ``theta`` and ``slots`` (rows of moments).
 
     ``hyper`` holds the optimizer's fields after the learning rate: momentum (beta,),
-    rmsprop (beta, eps), adam (b1, b2, eps), adamw (b1, b2, eps, weight_decay).
+    rmsprop (beta, eps), adam (b1, b2, eps), adamw (b1, b2, eps, weight_decay). Scalars are
+    computed in float64 once per update, then cast to theta's dtype for the loop.
     """
     size = theta.shape[0]
+    cast = theta.dtype.type
+    rate = cast(lr)
     if opt_code == SGD:
         for i in range(size):
-            theta[i] -= lr * grads[i]
+            theta[i] -= rate * grads[i]
     elif opt_code == MOMENTUM:
-        beta = hyper[0]
+        beta, rest = cast(hyper[0]), cast(1.0 - hyper[0])
         velocity = slots[0]
         for i in range(size):
-            velocity[i] = beta * velocity[i] + (1.0 - beta) * grads[i]
-            theta[i] -= lr * velocity[i]
+            velocity[i] = beta * velocity[i] + rest * grads[i]
+            theta[i] -= rate * velocity[i]
     elif opt_code == RMSPROP:
-        beta, eps = hyper[0], hyper[1]
+        beta, rest, eps = cast(hyper[0]), cast(1.0 - hyper[0]), cast(hyper[1])
         mean_square = slots[0]
         for i in range(size):
             g = grads[i]
-            mean_square[i] = beta * mean_square[i] + (1.0 - beta) * g * g
-            theta[i] -= lr * g / (np.sqrt(mean_square[i]) + eps)
+            mean_square[i] = beta * mean_square[i] + rest * g * g
+            theta[i] -= rate * g / (np.sqrt(mean_square[i]) + eps)
     else:
-        b1, b2, eps = hyper[0], hyper[1], hyper[2]
-        decay = lr * hyper[3] if opt_code == ADAMW else 0.0
         t = step + 1
-        correction1 = 1.0 - b1**t
-        correction2 = 1.0 - b2**t
+        b1, rest1 = cast(hyper[0]), cast(1.0 - hyper[0])
+        b2, rest2 = cast(hyper[1]), cast(1.0 - hyper[1])
+        eps = cast(hyper[2])
+        decay = cast(lr * hyper[3]) if opt_code == ADAMW else cast(0.0)
+        correction1 = cast(1.0 - hyper[0] ** t)
+        correction2 = cast(1.0 - hyper[1] ** t)
         first, second = slots[0], slots[1]
         for i in range(size):
             g = grads[i]
-            first[i] = b1 * first[i] + (1.0 - b1) * g
-            second[i] = b2 * second[i] + (1.0 - b2) * g * g
+            first[i] = b1 * first[i] + rest1 * g
+            second[i] = b2 * second[i] + rest2 * g * g
             m_hat = first[i] / correction1
             v_hat = second[i] / correction2
-            theta[i] -= decay * theta[i] + lr * m_hat / (np.sqrt(v_hat) + eps)
+            theta[i] -= decay * theta[i] + rate * m_hat / (np.sqrt(v_hat) + eps)
 
 
 @kernel
@@ -422,6 +509,229 @@ def permutation(seed, n):
 
 
 # -- the fused training loop -----------------------------------------------------------------------
+#
+# Inside ``train_epochs`` a batch's activations are stored feature-major: layer l's Z and A
+# are (n_out, m) blocks, so every loop runs along the m rows of the batch, contiguously,
+# whatever the layer widths (2-5-2-1 networks vectorise as well as wide ones). The arithmetic
+# per element is that of the row-major kernels above; only the order of sums differs.
+#
+# Compile time is part of the cost (DESIGN §6): Numba compiles every function separately and
+# re-optimises each callee inside every caller, so this part has few functions, one signature
+# each (all 2-D arguments C-contiguous), and a shallow call tree.
+
+FORWARD, WEIGHT_GRAD, BACKPROP = 0, 1, 2
+
+
+@kernel
+def _product_t_into(kind, P, Q, out):
+    """The three products of a layer, feature-major; P, Q and out are C-contiguous.
+
+    FORWARD: ``out = P.T @ Q`` (W (k, n), A^T (k, m) -> Z^T (n, m));
+    WEIGHT_GRAD: ``out = P @ Q.T`` (A^T (k, m), D^T (n, m) -> dW (k, n));
+    BACKPROP: ``out = P @ Q`` (W (k, n), D^T (n, m) -> D_prev^T (k, m)).
+    Plain loops along the m rows below SMALL_MATMUL multiply-adds or when a side of W is at
+    most SKINNY; BLAS (np.dot on transposed views, no copies) above.
+    """
+    if kind == WEIGHT_GRAD:
+        k, m = P.shape
+        n = Q.shape[0]
+    else:
+        k, n = P.shape
+        m = Q.shape[1]
+    zero = out.dtype.type(0)
+    if m * k * n >= SMALL_MATMUL and min(k, n) > SKINNY:
+        if kind == FORWARD:
+            np.dot(P.T, Q, out)
+        elif kind == WEIGHT_GRAD:
+            np.dot(P, Q.T, out)
+        else:
+            np.dot(P, Q, out)
+    elif kind == FORWARD:
+        for j in range(n):
+            for i in range(m):
+                out[j, i] = zero
+            for p in range(k):
+                w = P[p, j]
+                for i in range(m):
+                    out[j, i] += w * Q[p, i]
+    elif kind == WEIGHT_GRAD:
+        for p in range(k):
+            for j in range(n):
+                total = zero
+                for i in range(m):
+                    total += P[p, i] * Q[j, i]
+                out[p, j] = total
+    else:
+        for p in range(k):
+            for i in range(m):
+                out[p, i] = zero
+            for j in range(n):
+                w = P[p, j]
+                for i in range(m):
+                    out[p, i] += w * Q[j, i]
+
+
+@kernel
+def _bias_activate_t_into(ZT, b, code, AT):
+    """``ZT += b`` (row j gets b[j]) then ``AT = f(ZT)``; softmax runs down the columns."""
+    n, m = ZT.shape
+    zero = ZT.dtype.type(0)
+    one = ZT.dtype.type(1)
+    for j in range(n):
+        bias = b[j]
+        for i in range(m):
+            z = ZT[j, i] + bias
+            ZT[j, i] = z
+            if code == RELU:
+                AT[j, i] = z if z > zero else zero
+            elif code == SIGMOID:
+                e = np.exp(-abs(z))  # as _sigmoid
+                AT[j, i] = one / (one + e) if z >= 0 else e / (one + e)
+            elif code == TANH:
+                AT[j, i] = np.tanh(z)
+            else:
+                AT[j, i] = z
+    if code == SOFTMAX:
+        for i in range(m):
+            top = ZT[0, i]
+            for j in range(1, n):
+                top = max(top, ZT[j, i])
+            total = zero
+            for j in range(n):
+                AT[j, i] = np.exp(ZT[j, i] - top)
+                total += AT[j, i]
+            inverse = one / total
+            for j in range(n):
+                AT[j, i] *= inverse
+
+
+@kernel
+def _activation_grad_t_into(DT, ZT, AT, code):
+    """``DT *= f'(ZT)`` in place (softmax: ``A * (D - sum(D * A))`` per column)."""
+    n, m = ZT.shape
+    zero = ZT.dtype.type(0)
+    one = ZT.dtype.type(1)
+    if code == SOFTMAX:
+        for i in range(m):
+            dot = zero
+            for j in range(n):
+                dot += DT[j, i] * AT[j, i]
+            for j in range(n):
+                DT[j, i] = AT[j, i] * (DT[j, i] - dot)
+        return
+    for j in range(n):
+        for i in range(m):
+            if code == RELU:
+                DT[j, i] = DT[j, i] if ZT[j, i] > zero else zero
+            elif code == SIGMOID:
+                DT[j, i] = DT[j, i] * AT[j, i] * (one - AT[j, i])
+            elif code == TANH:
+                DT[j, i] = DT[j, i] * (one - AT[j, i] * AT[j, i])
+
+
+@kernel
+def _output_t_into(ZT, b, YT, loss_code, code, scale, AT, DT, work):
+    """Output layer, feature-major: ``ZT += b``, ``AT = f(ZT)``, ``DT = scale * dLoss/dZ``.
+
+    Returns ``(summed loss, rows classified right)`` as ``_output_loss``, ``_count_correct``
+    and ``_output_delta_into`` compute them; ``work`` holds 2 * m scratch values.
+    """
+    n, m = ZT.shape
+    zero = ZT.dtype.type(0)
+    _bias_activate_t_into(ZT, b, code, AT)
+    total = 0.0
+    right, top = work[:m], work[m : 2 * m]
+    for i in range(m):
+        right[i] = 1.0
+        top[i] = ZT[0, i]
+    if loss_code == BCE:
+        for j in range(n):
+            for i in range(m):
+                z = ZT[j, i]
+                y = YT[j, i]
+                total += max(z, 0) - y * z + np.log1p(np.exp(-abs(z)))
+                if (z > zero) != (y > 0.5):
+                    right[i] = 0.0
+    elif loss_code == CE:
+        for j in range(1, n):
+            for i in range(m):
+                top[i] = max(top[i], ZT[j, i])
+        for i in range(m):
+            top_i = ZT.dtype.type(top[i])
+            sum_exp = 0.0
+            for j in range(n):
+                sum_exp += np.exp(ZT[j, i] - top_i)
+            log_norm = top_i + np.log(sum_exp)
+            best = 0
+            label = 0
+            for j in range(n):
+                total += YT[j, i] * (log_norm - ZT[j, i])
+                if ZT[j, i] > ZT[best, i]:
+                    best = j
+                if YT[j, i] > YT[label, i]:
+                    label = j
+            if best != label:
+                right[i] = 0.0
+    else:
+        for j in range(n):
+            for i in range(m):
+                diff = AT[j, i] - YT[j, i]
+                total += 0.5 * diff * diff
+    correct = 0
+    if loss_code != MSE:
+        for i in range(m):
+            correct += right[i] > 0.0
+    s = ZT.dtype.type(scale)
+    for j in range(n):
+        for i in range(m):
+            DT[j, i] = s * (AT[j, i] - YT[j, i])
+    if (loss_code == MSE) and code != IDENTITY:
+        _activation_grad_t_into(DT, ZT, AT, code)
+    return total, correct
+
+
+@kernel
+def _forward_t(XT, theta, layout, acts, zbuf, abuf):
+    """Feature-major forward pass of the batch XT (n_in, m) into ``zbuf``/``abuf``.
+
+    Every layer but the last gets its bias and activation; the last is left at
+    ``Z^T = W^T A^T`` for ``_output_t_into``.
+    """
+    m = XT.shape[1]
+    n_layers = layout.shape[0]
+    AT_prev = XT
+    at = 0
+    for layer in range(n_layers):
+        k, n_out, w_at, b_at = (
+            layout[layer, 0],
+            layout[layer, 1],
+            layout[layer, 2],
+            layout[layer, 3],
+        )
+        W = theta[w_at : w_at + k * n_out].reshape((k, n_out))
+        ZT = zbuf[at : at + m * n_out].reshape((n_out, m))
+        AT = abuf[at : at + m * n_out].reshape((n_out, m))
+        _product_t_into(FORWARD, W, AT_prev, ZT)
+        if layer < n_layers - 1:
+            _bias_activate_t_into(ZT, theta[b_at : b_at + n_out], acts[layer], AT)
+        AT_prev = AT
+        at += m * n_out
+
+
+@kernel
+def _gather_t_into(X, rows, XT):
+    """``XT = X[rows].T``: XT has shape (X.shape[1], len(rows)).
+
+    Blocks of 16 rows, so that each write fills a cache line of XT instead of touching one
+    line per element.
+    """
+    n = X.shape[1]
+    m = rows.shape[0]
+    for start in range(0, m, 16):
+        stop = min(start + 16, m)
+        for j in range(n):
+            for i in range(start, stop):
+                XT[j, i] = X[rows[i], j]
 
 
 @kernel
@@ -435,25 +745,42 @@ def train_epochs(
     row; update ``step + s`` uses learning rate ``lrs[s]``. Returns ``(theta, slots, loss,
     accuracy, val_loss, val_accuracy, epochs_done)``; ``epochs_done < n_epochs`` means the
     loss of epoch ``epochs_done`` was not finite and training stopped there.
+
+    Every buffer is allocated once per call (a full batch and the validation set are
+    transposed once); a step allocates nothing. A step computes ``forward_pass`` +
+    ``backward_pass`` + ``opt_update`` of the composable path, feature-major.
     """
     theta = theta.copy()
     slots = slots.copy()
     n, n_features = X.shape
+    n_layers = layout.shape[0]
     n_targets = Y.shape[1]
-    width = _total_width(layout)
-    out_at = width - layout[layout.shape[0] - 1, 1]
+    out_code = acts[n_layers - 1]
+    b_out = theta[layout[n_layers - 1, 3] : layout[n_layers - 1, 3] + n_targets]
+    width = 0
+    for layer in range(n_layers):
+        width += layout[layer, 1]
+    out_at = width - n_targets
     batch = min(batch_size, n)
     shuffle = batch < n
-    zbuf = np.empty(batch * width, X.dtype)
-    abuf = np.empty(batch * width, X.dtype)
-    dbuf = np.empty(batch * width, X.dtype)
-    grads = np.empty_like(theta)
-    x_buf = np.empty(batch * n_features, X.dtype)
-    y_buf = np.empty(batch * n_targets, X.dtype)
-    perm = np.empty(n, np.int64)
     n_val = X_val.shape[0]
-    zbuf_val = np.empty(n_val * width, X.dtype)
-    abuf_val = np.empty(n_val * width, X.dtype)
+    rows = max(batch, n_val)
+    zbuf = np.empty(rows * width, X.dtype)
+    abuf = np.empty(rows * width, X.dtype)
+    dbuf = np.empty(rows * width, X.dtype)
+    work = np.empty(2 * rows)
+    grads = np.empty_like(theta)
+    x_buf = np.empty(n_features * batch, X.dtype)
+    y_buf = np.empty(n_targets * batch, X.dtype)
+    perm = np.arange(n)
+    val_rows = np.arange(n_val)
+    XT_val = np.empty((n_features, n_val), X.dtype)
+    YT_val = np.empty((n_targets, n_val), X.dtype)
+    _gather_t_into(X_val, val_rows[0:n_val], XT_val)
+    _gather_t_into(Y_val, val_rows[0:n_val], YT_val)
+    if not shuffle:
+        _gather_t_into(X, perm[0:n], x_buf.reshape((n_features, n)))
+        _gather_t_into(Y, perm[0:n], y_buf.reshape((n_targets, n)))
     losses = np.zeros(n_epochs)
     accuracies = np.zeros(n_epochs)
     val_losses = np.zeros(n_epochs)
@@ -466,21 +793,51 @@ def train_epochs(
         correct = 0
         for start in range(0, n, batch):
             m = min(batch, n - start)
-            X_batch, Y_batch = X, Y
+            XT = x_buf[: n_features * m].reshape((n_features, m))
+            YT = y_buf[: n_targets * m].reshape((n_targets, m))
             if shuffle:
-                X_batch = x_buf[: m * n_features].reshape((m, n_features))
-                Y_batch = y_buf[: m * n_targets].reshape((m, n_targets))
-                for i in range(m):
-                    X_batch[i, :] = X[perm[start + i], :]
-                    Y_batch[i, :] = Y[perm[start + i], :]
-            _forward_into(X_batch, theta, layout, acts, zbuf, abuf)
-            total_loss += _backward_into(
-                X_batch, Y_batch, theta, layout, acts, loss_code, l2, zbuf, abuf, dbuf, grads
-            )
-            if l2 != 0.0:
-                total_loss += 0.5 * l2 * l2_penalty(theta, layout)
-            Z_out = zbuf[m * out_at : m * width].reshape((m, n_targets))
-            correct += _count_correct(Z_out, Y_batch, loss_code)
+                _gather_t_into(X, perm[start : start + m], XT)
+                _gather_t_into(Y, perm[start : start + m], YT)
+            # Forward, then the output layer's loss, accuracy and error.
+            _forward_t(XT, theta, layout, acts, zbuf, abuf)
+            at = m * out_at
+            batch_loss, batch_correct = _output_t_into(
+                zbuf[at : at + m * n_targets].reshape((n_targets, m)), b_out, YT, loss_code,
+                out_code, 1.0 / m, abuf[at : at + m * n_targets].reshape((n_targets, m)),
+                dbuf[at : at + m * n_targets].reshape((n_targets, m)), work,
+            )  # fmt: skip
+            # Backward: dW = A_prev^T D + (l2/m) W, db = row sums of D^T, D_prev = W D^T f'.
+            decay = theta.dtype.type(l2 / m)
+            penalty = 0.0
+            at = m * width
+            for layer in range(n_layers - 1, -1, -1):
+                n_in, n_out, w_at, b_at = (
+                    layout[layer, 0], layout[layer, 1], layout[layer, 2], layout[layer, 3]
+                )  # fmt: skip
+                at -= m * n_out
+                DT = dbuf[at : at + m * n_out].reshape((n_out, m))
+                AT_prev = XT if layer == 0 else abuf[at - m * n_in : at].reshape((n_in, m))
+                W = theta[w_at : w_at + n_in * n_out].reshape((n_in, n_out))
+                gW = grads[w_at : w_at + n_in * n_out].reshape((n_in, n_out))
+                _product_t_into(WEIGHT_GRAD, AT_prev, DT, gW)
+                if l2 != 0.0:
+                    for p in range(n_in):
+                        for j in range(n_out):
+                            w = W[p, j]
+                            gW[p, j] += decay * w
+                            penalty += w * w
+                for j in range(n_out):
+                    total = grads.dtype.type(0)
+                    for i in range(m):
+                        total += DT[j, i]
+                    grads[b_at + j] = total
+                if layer > 0:
+                    DT_prev = dbuf[at - m * n_in : at].reshape((n_in, m))
+                    _product_t_into(BACKPROP, W, DT, DT_prev)
+                    ZT_prev = zbuf[at - m * n_in : at].reshape((n_in, m))
+                    _activation_grad_t_into(DT_prev, ZT_prev, AT_prev, acts[layer - 1])
+            total_loss += batch_loss + 0.5 * l2 * penalty
+            correct += batch_correct
             _update_into(opt_code, hyper, theta, grads, slots, step + updates, lrs[updates])
             updates += 1
         losses[epoch] = total_loss / n
@@ -488,12 +845,21 @@ def train_epochs(
         if not np.isfinite(losses[epoch]):
             return theta, slots, losses, accuracies, val_losses, val_accuracies, epoch
         if n_val > 0:
-            _forward_into(X_val, theta, layout, acts, zbuf_val, abuf_val)
-            Z_out = zbuf_val[n_val * out_at :].reshape((n_val, n_targets))
-            A_out = abuf_val[n_val * out_at :].reshape((n_val, n_targets))
-            val_loss = _output_loss(Z_out, A_out, Y_val, loss_code)
+            _forward_t(XT_val, theta, layout, acts, zbuf, abuf)
+            at = n_val * out_at
+            val_loss, val_correct = _output_t_into(
+                zbuf[at : at + n_val * n_targets].reshape((n_targets, n_val)), b_out, YT_val,
+                loss_code, out_code, 1.0,
+                abuf[at : at + n_val * n_targets].reshape((n_targets, n_val)),
+                dbuf[at : at + n_val * n_targets].reshape((n_targets, n_val)), work,
+            )  # fmt: skip
             if l2 != 0.0:
-                val_loss += 0.5 * l2 * l2_penalty(theta, layout)
+                penalty = 0.0
+                for layer in range(n_layers):
+                    w_at = layout[layer, 2]
+                    for index in range(w_at, w_at + layout[layer, 0] * layout[layer, 1]):
+                        penalty += theta[index] * theta[index]
+                val_loss += 0.5 * l2 * penalty
             val_losses[epoch] = val_loss / n_val
-            val_accuracies[epoch] = _count_correct(Z_out, Y_val, loss_code) / n_val
+            val_accuracies[epoch] = val_correct / n_val
     return theta, slots, losses, accuracies, val_losses, val_accuracies, n_epochs

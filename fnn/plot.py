@@ -60,14 +60,14 @@ def _figure_class():
 def _finish(figure, path):
     """Write ``figure`` to ``path`` as a PNG when a path is given; return the figure."""
     if path is not None:
-        figure.savefig(checks.path("path", path), format="png", dpi=100)
+        figure.savefig(checks.path("path", path, ".png"), format="png", dpi=100)
     return figure
 
 
 def _check_path(path) -> None:
     """Refuse a bad ``path`` before any drawing work is done."""
     if path is not None:
-        checks.path("path", path)
+        checks.path("path", path, ".png")
 
 
 def _check_history(name: str, history) -> History:
@@ -102,7 +102,7 @@ def history(
         ``fit(...).history``. The accuracy panel is left out for regression (mse) networks,
         the validation curves when ``fit`` had no validation data.
     path : str or os.PathLike, optional
-        Where to write the figure as a PNG.
+        Where to write the figure as a PNG (the name must end with ``.png``).
     title : str, optional
         A title over the panels.
     log : bool
@@ -167,7 +167,7 @@ def histories(
     named_histories : dict of str to History
         Legend label -> ``fit(...).history``, e.g. ``{"sgd": h1, "adam": h2}``.
     path : str or os.PathLike, optional
-        Where to write the figure as a PNG.
+        Where to write the figure as a PNG (the name must end with ``.png``).
     metric : {"loss", "accuracy", "val_loss", "val_accuracy"}
         The History field to plot.
     title : str, optional
@@ -271,7 +271,7 @@ def decision_boundary(
     y : array_like
         Labels as :func:`fnn.loss` takes them.
     path : str or os.PathLike, optional
-        Where to write the figure as a PNG.
+        Where to write the figure as a PNG (the name must end with ``.png``).
     resolution : int
         Grid points along each axis (the network runs on ``resolution**2`` points).
     title : str, optional
@@ -366,7 +366,7 @@ def confusion_matrix(
     y : array_like
         Labels as :func:`fnn.loss` takes them.
     path : str or os.PathLike, optional
-        Where to write the figure as a PNG.
+        Where to write the figure as a PNG (the name must end with ``.png``).
     class_names : sequence of str, optional
         Tick labels, one per class; defaults to ``0, 1, ...``.
     title : str, optional

@@ -258,3 +258,9 @@ def test_log_axis(binary):
     assert plot.histories({"a": history}, log=True).axes[0].get_yscale() == "log"
     with pytest.raises(TypeError, match="log"):
         plot.history(history, log="yes")
+
+
+def test_path_must_name_a_png(binary, tmp_path):
+    with pytest.raises(ValueError, match=r"\.png"):
+        plot.history(binary[1].history, path=tmp_path / "history.pdf")
+    assert list(tmp_path.iterdir()) == []

@@ -148,3 +148,78 @@ def test_matmul_fast_paths_match_numpy(shape, order_a, order_b, dtype):
     out = np.full((m, n), np.nan, dtype)
     kernels._matmul_into(A, B, out)
     np.testing.assert_allclose(out, A.astype(np.float64) @ B, **TOLERANCE[dtype])
+
+
+#: (m, k, n) for W of shape (k, n) over m rows: loops (small or skinny) and BLAS.
+PRODUCT_SHAPES = [
+    (1, 1, 1),
+    (7, 3, 5),
+    (64, 2, 5),
+    (64, 5, 2),
+    (900, 2, 25),
+    (16, 24, 24),
+    (40, 50, 30),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", PRODUCT_SHAPES)
+def test_feature_major_products_match_numpy(shape, dtype):
+    m, k, n = shape
+    rng = np.random.default_rng(m + 10 * k + 100 * n)
+    W = rng.standard_normal((k, n)).astype(dtype)
+    AT = rng.standard_normal((k, m)).astype(dtype)
+    DT = rng.standard_normal((n, m)).astype(dtype)
+    wide = {np.float64: np.float64, np.float32: np.float64}[dtype]
+    cases = [
+        (kernels.FORWARD, W, AT, (n, m), W.T.astype(wide) @ AT),
+        (kernels.WEIGHT_GRAD, AT, DT, (k, n), AT.astype(wide) @ DT.T),
+        (kernels.BACKPROP, W, DT, (k, m), W.astype(wide) @ DT),
+    ]
+    for kind, P, Q, out_shape, want in cases:
+        out = np.full(out_shape, np.nan, dtype)
+        kernels._product_t_into(kind, P, Q, out)
+        np.testing.assert_allclose(out, want, **TOLERANCE[dtype])
+
+
+def test_feature_major_gather_transposes_the_chosen_rows():
+    X = np.arange(40 * 3, dtype=np.float64).reshape(40, 3)
+    rows = np.random.default_rng(0).permutation(40)[:37]
+    XT = np.empty((3, 37))
+    kernels._gather_t_into(X, rows, XT)
+    np.testing.assert_array_equal(XT, X[rows].T)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["identity", "relu", "sigmoid", "tanh", "softmax"])
+def test_feature_major_activations_match_the_row_major_kernels(name, dtype):
+    code = fnn.model.ACTIVATIONS[name]
+    rng = np.random.default_rng(code)
+    Z = (3 * rng.standard_normal((9, 4))).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    ZT, AT = np.ascontiguousarray(Z.T), np.empty((4, 9), dtype)
+    kernels._bias_activate_t_into(ZT, b, code, AT)
+    A = kernels.activation(Z + b, code)
+    assert AT.dtype == dtype
+    np.testing.assert_allclose(ZT.T, Z + b, **TOLERANCE[dtype])
+    np.testing.assert_allclose(AT.T, A, **TOLERANCE[dtype])
+    dA = rng.standard_normal((9, 4)).astype(dtype)
+    DT = np.ascontiguousarray(dA.T)
+    kernels._activation_grad_t_into(DT, ZT, AT, code)
+    np.testing.assert_allclose(
+        DT.T, kernels.activation_grad(dA, Z + b, A, code), **TOLERANCE[dtype]
+    )
+
+
+def test_fit_keeps_float32_and_restores_the_blas_thread_count():
+    net, params, X, y = make_problem("ce-wide", np.float32, seed=4)
+    setters = fnn.train._blas_thread_setters()  # empty where OpenBLAS is not found
+    before = [setter(2) for setter in setters]
+    try:
+        result = fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=2, batch_size=50)
+        assert [setter(2) for setter in setters] == [2] * len(setters)
+    finally:
+        for setter, count in zip(setters, before):
+            setter(count)
+    assert all(part.dtype == np.float32 for layer in result.params.layers for part in layer)
+    assert all(slot.layers[0].W.dtype == np.float32 for slot in result.opt_state.slots)

@@ -230,24 +230,26 @@ def model(net, params) -> np.dtype:
 
     Returns the dtype of the parameters.
     """
-    _, hidden, losses = _registries()
+    activation_codes, _, losses = _registries()
     try:  # fast path for well-formed values; anything else gets the precise checks below
         sizes, activations, loss = net
         layers = params.layers
+        output = activations[-1]
         if (
             type(net) is Net
             and type(params) is Params
             and type(sizes) is tuple
             and type(activations) is tuple
             and type(layers) is tuple
-            and len(sizes) - 1 == len(activations) == len(layers) >= 1
-            and activations[-1] in losses[loss].outputs
-            and (activations[-1] != "softmax" or sizes[-1] >= 2)
-            and all(map(hidden.__contains__, activations[:-1]))
+            and len(sizes) - 1 == len(activations) == len(layers)
+            and output in losses[loss].outputs
+            and (output != "softmax" or sizes[-1] >= 2)
+            and activation_codes.keys() >= set(activations)
+            and "softmax" not in activations[:-1]  # the only output-only activation (tested)
         ):
             dtype = layers[0].W.dtype
             n_in = sizes[0]
-            if dtype in _FLOAT_SET and type(n_in) is int and n_in >= 1:
+            if dtype in _FLOAT_SET and type(n_in) is int and n_in > 0:
                 for layer, n_out in zip(layers, sizes[1:]):
                     W, b = layer
                     if not (

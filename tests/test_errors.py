@@ -449,6 +449,13 @@ def test_bad_call_raises_a_clear_error_and_changes_nothing(fn_args, error, name)
     assert not os.path.exists(NOWHERE)
 
 
+def test_softmax_is_the_only_output_only_activation():
+    """fnn.checks.model's fast path relies on it."""
+    from fnn.model import ACTIVATIONS, HIDDEN_ACTIVATIONS
+
+    assert set(ACTIVATIONS) - set(HIDDEN_ACTIVATIONS) == {"softmax"}
+
+
 def test_the_table_is_big_enough():
     assert len(CASES) >= 40
     assert len({case[0] for case in CASES}) == len(CASES)

@@ -222,8 +222,7 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     >>> out.shape, len(cache.preactivations)
     ((4, 1), 2)
     """
-    checks.network(net)
-    dtype = checks.params_of(net.sizes, params)
+    dtype = checks.model(net, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     theta = pack(params, dtype)
     zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))

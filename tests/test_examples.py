@@ -51,9 +51,11 @@ CASES = {
     ),
     "regularized-fast": Case("regularized.py", ("--fast",), (r".*test accuracy 0\.\d+.*",)),
     "xor": Case("xor.py", (), (r"0 xor 0 = 0 .*", r"0 xor 1 = 1 .*", r"1 xor 1 = 0 .*")),
-    # Full length: the scripts exit 1 below their targets (moons test accuracy 0.95, Adam 0.94).
+    # Full length: the scripts exit 1 below their targets (moons test accuracy 0.95, Adam 0.94,
+    # digits test accuracy 0.96).
     "moons-full": Case("moons.py", (), (r"epochs 10000 .*", r"test accuracy (0\.\d+)")),
     "optimizers-full": Case("optimizers.py", (), (r"adam +train accuracy (0\.\d+) .*",)),
+    "digits-full": Case("digits.py", (), (r"test accuracy (0\.\d+)",)),
 }
 # A written figure must be at least this big: a blank or broken figure is much smaller.
 MIN_PNG_BYTES = 10_000
@@ -141,3 +143,7 @@ def test_moons_full_length_reaches_seed_003_accuracy(runs):
 
 def test_optimizers_full_length_adam_reaches_seed_004_accuracy(runs):
     assert _score(runs["optimizers-full"], r"^adam +train accuracy (0\.\d+)") >= 0.94
+
+
+def test_digits_full_length_reaches_its_target(runs):
+    assert _score(runs["digits-full"], r"^test accuracy (0\.\d+)$") >= 0.96

@@ -519,7 +519,8 @@ def permutation(seed, n):
 # re-optimises each callee inside every caller, so this part has few functions, one signature
 # each (all 2-D arguments C-contiguous), and a shallow call tree.
 
-FORWARD, WEIGHT_GRAD, BACKPROP = 0, 1, 2
+# NumPy scalars, not ints: Numba would compile one specialisation per literal int.
+FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
 
 
 @kernel

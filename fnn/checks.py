@@ -417,6 +417,16 @@ def _all_finite(array: np.ndarray) -> bool:
     return math.isfinite(np.vdot(array, array)) or bool(np.isfinite(array).all())
 
 
+def finite_result(name: str, arrays, reason: str) -> None:
+    """ValueError when a computation on the finite argument ``name`` overflowed."""
+    for array in arrays:
+        if not _all_finite(array):
+            raise ValueError(
+                f"{name} holds values too large for {array.dtype}: {reason} "
+                f"(got {_first_bad(array, ~np.isfinite(array))})"
+            )
+
+
 def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     """X as a writable C-contiguous (n_samples, n_features) array of ``dtype``.
 

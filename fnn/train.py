@@ -121,8 +121,10 @@ def standardizer(X) -> Scaler:
     ([2.0, 5.0], [1.0, 1.0])
     """
     array = checks.inputs("X", X, None, None)
-    mean = array.mean(axis=0)
-    scale = array.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = array.mean(axis=0)
+        scale = array.std(axis=0)
+    checks.finite_result("X", (mean, scale), "its column means or standard deviations overflow")
     scale[scale == 0] = 1
     return Scaler(frozen(mean), frozen(scale))
 
@@ -151,7 +153,10 @@ def standardize(scaler: Scaler, X) -> np.ndarray:
     checks.scaler_of("scaler", scaler)
     n_features = scaler.mean.shape[0]
     X = checks.inputs("X", X, n_features, np.result_type(scaler.mean.dtype, np.float32))
-    return frozen((X - scaler.mean) / scaler.scale)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = (X - scaler.mean) / scaler.scale
+    checks.finite_result("X", (result,), "(X - scaler.mean) / scaler.scale overflows")
+    return frozen(result)
 
 
 def accuracy(net: Net, params: Params, X, y) -> float:

@@ -356,6 +356,18 @@ CASES = [
     ("standardizer-1d", call(fnn.standardizer, np.ones(5)), ValueError, "X"),
     ("standardizer-nan", call(fnn.standardizer, with_nan(np.ones((3, 2)))), ValueError, "X"),
     (
+        "standardizer-overflow",
+        call(fnn.standardizer, [[1e300, 1.0], [-1e300, 2.0]]),
+        ValueError,
+        "X",
+    ),  # fmt: skip
+    (
+        "standardize-overflow",
+        call(fnn.standardize, fnn.Scaler(np.zeros(2), np.full(2, 1e-300)), X * 1e10),
+        ValueError,
+        "X",
+    ),  # fmt: skip
+    (
         "standardize-scaler",
         call(fnn.standardize, (np.zeros(2), np.ones(2)), X),
         TypeError,

@@ -692,34 +692,6 @@ def _output_t_into(ZT, b, YT, loss_code, code, scale, AT, DT, work):
 
 
 @kernel
-def _forward_t(XT, theta, layout, acts, zbuf, abuf):
-    """Feature-major forward pass of the batch XT (n_in, m) into ``zbuf``/``abuf``.
-
-    Every layer but the last gets its bias and activation; the last is left at
-    ``Z^T = W^T A^T`` for ``_output_t_into``.
-    """
-    m = XT.shape[1]
-    n_layers = layout.shape[0]
-    AT_prev = XT
-    at = 0
-    for layer in range(n_layers):
-        k, n_out, w_at, b_at = (
-            layout[layer, 0],
-            layout[layer, 1],
-            layout[layer, 2],
-            layout[layer, 3],
-        )
-        W = theta[w_at : w_at + k * n_out].reshape((k, n_out))
-        ZT = zbuf[at : at + m * n_out].reshape((n_out, m))
-        AT = abuf[at : at + m * n_out].reshape((n_out, m))
-        _product_t_into(FORWARD, W, AT_prev, ZT)
-        if layer < n_layers - 1:
-            _bias_activate_t_into(ZT, theta[b_at : b_at + n_out], acts[layer], AT)
-        AT_prev = AT
-        at += m * n_out
-
-
-@kernel
 def _gather_t_into(X, rows, XT):
     """``XT = X[rows].T``: XT has shape (X.shape[1], len(rows)).
 
@@ -787,26 +759,61 @@ def train_epochs(
     val_losses = np.zeros(n_epochs)
     val_accuracies = np.zeros(n_epochs)
     updates = 0
+    n_batches = (n + batch - 1) // batch
+    # One loop body serves the training batches and, after them, the validation set (forward
+    # and output layer only): a single copy of the forward code compiles faster.
+    passes = n_batches + (1 if n_val > 0 else 0)
     for epoch in range(n_epochs):
         if shuffle:
             _permutation_into(fold_in(seed, first_epoch + epoch), perm)
         total_loss = 0.0
         correct = 0
-        for start in range(0, n, batch):
-            m = min(batch, n - start)
-            XT = x_buf[: n_features * m].reshape((n_features, m))
-            YT = y_buf[: n_targets * m].reshape((n_targets, m))
-            if shuffle:
-                _gather_t_into(X, perm[start : start + m], XT)
-                _gather_t_into(Y, perm[start : start + m], YT)
-            # Forward, then the output layer's loss, accuracy and error.
-            _forward_t(XT, theta, layout, acts, zbuf, abuf)
+        for index in range(passes):
+            validating = index == n_batches
+            if validating:
+                m = n_val
+                XT, YT = XT_val, YT_val
+            else:
+                start = index * batch
+                m = min(batch, n - start)
+                XT = x_buf[: n_features * m].reshape((n_features, m))
+                YT = y_buf[: n_targets * m].reshape((n_targets, m))
+                if shuffle:
+                    _gather_t_into(X, perm[start : start + m], XT)
+                    _gather_t_into(Y, perm[start : start + m], YT)
+            # Forward (the last layer left at W^T A^T), then the output layer's loss,
+            # accuracy and error.
+            AT_prev = XT
+            at = 0
+            for layer in range(n_layers):
+                k, n_out, w_at, b_at = (
+                    layout[layer, 0], layout[layer, 1], layout[layer, 2], layout[layer, 3]
+                )  # fmt: skip
+                W = theta[w_at : w_at + k * n_out].reshape((k, n_out))
+                ZT = zbuf[at : at + m * n_out].reshape((n_out, m))
+                AT = abuf[at : at + m * n_out].reshape((n_out, m))
+                _product_t_into(FORWARD, W, AT_prev, ZT)
+                if layer < n_layers - 1:
+                    _bias_activate_t_into(ZT, theta[b_at : b_at + n_out], acts[layer], AT)
+                AT_prev = AT
+                at += m * n_out
             at = m * out_at
             batch_loss, batch_correct = _output_t_into(
                 zbuf[at : at + m * n_targets].reshape((n_targets, m)), b_out, YT, loss_code,
                 out_code, 1.0 / m, abuf[at : at + m * n_targets].reshape((n_targets, m)),
                 dbuf[at : at + m * n_targets].reshape((n_targets, m)), work,
             )  # fmt: skip
+            if validating:
+                if l2 != 0.0:
+                    penalty = 0.0
+                    for layer in range(n_layers):
+                        w_at = layout[layer, 2]
+                        for i in range(w_at, w_at + layout[layer, 0] * layout[layer, 1]):
+                            penalty += theta[i] * theta[i]
+                    batch_loss += 0.5 * l2 * penalty
+                val_losses[epoch] = batch_loss / n_val
+                val_accuracies[epoch] = batch_correct / n_val
+                continue
             # Backward: dW = A_prev^T D + (l2/m) W, db = row sums of D^T, D_prev = W D^T f'.
             decay = theta.dtype.type(l2 / m)
             penalty = 0.0
@@ -841,26 +848,9 @@ def train_epochs(
             correct += batch_correct
             _update_into(opt_code, hyper, theta, grads, slots, step + updates, lrs[updates])
             updates += 1
-        losses[epoch] = total_loss / n
-        accuracies[epoch] = correct / n
-        if not np.isfinite(losses[epoch]):
-            return theta, slots, losses, accuracies, val_losses, val_accuracies, epoch
-        if n_val > 0:
-            _forward_t(XT_val, theta, layout, acts, zbuf, abuf)
-            at = n_val * out_at
-            val_loss, val_correct = _output_t_into(
-                zbuf[at : at + n_val * n_targets].reshape((n_targets, n_val)), b_out, YT_val,
-                loss_code, out_code, 1.0,
-                abuf[at : at + n_val * n_targets].reshape((n_targets, n_val)),
-                dbuf[at : at + n_val * n_targets].reshape((n_targets, n_val)), work,
-            )  # fmt: skip
-            if l2 != 0.0:
-                penalty = 0.0
-                for layer in range(n_layers):
-                    w_at = layout[layer, 2]
-                    for index in range(w_at, w_at + layout[layer, 0] * layout[layer, 1]):
-                        penalty += theta[index] * theta[index]
-                val_loss += 0.5 * l2 * penalty
-            val_losses[epoch] = val_loss / n_val
-            val_accuracies[epoch] = val_correct / n_val
+            if index == n_batches - 1:
+                losses[epoch] = total_loss / n
+                accuracies[epoch] = correct / n
+                if not np.isfinite(losses[epoch]):
+                    return theta, slots, losses, accuracies, val_losses, val_accuracies, epoch
     return theta, slots, losses, accuracies, val_losses, val_accuracies, n_epochs

@@ -631,15 +631,15 @@ def _activation_grad_t_into(DT, ZT, AT, code):
 
 
 @kernel
-def _output_t_into(ZT, b, YT, loss_code, code, scale, AT, DT, work):
-    """Output layer, feature-major: ``ZT += b``, ``AT = f(ZT)``, ``DT = scale * dLoss/dZ``.
+def _output_t_into(ZT, AT, YT, loss_code, scale, DT, work):
+    """Output layer, feature-major, from its Z and A = f(Z): loss, accuracy and error.
 
-    Returns ``(summed loss, rows classified right)`` as ``_output_loss``, ``_count_correct``
-    and ``_output_delta_into`` compute them; ``work`` holds 2 * m scratch values.
+    Returns ``(summed loss, rows classified right)`` as ``_output_loss`` and
+    ``_count_correct`` compute them, and sets ``DT = scale * (A - Y)``, the error of the
+    canonical pairs (the caller applies f' for the others). ``work`` holds 2 * m values.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
-    _bias_activate_t_into(ZT, b, code, AT)
     total = 0.0
     right, top = work[:m], work[m : 2 * m]
     for i in range(m):
@@ -686,8 +686,6 @@ def _output_t_into(ZT, b, YT, loss_code, code, scale, AT, DT, work):
     for j in range(n):
         for i in range(m):
             DT[j, i] = s * (AT[j, i] - YT[j, i])
-    if (loss_code == MSE) and code != IDENTITY:
-        _activation_grad_t_into(DT, ZT, AT, code)
     return total, correct
 
 
@@ -729,7 +727,6 @@ def train_epochs(
     n_layers = layout.shape[0]
     n_targets = Y.shape[1]
     out_code = acts[n_layers - 1]
-    b_out = theta[layout[n_layers - 1, 3] : layout[n_layers - 1, 3] + n_targets]
     width = 0
     for layer in range(n_layers):
         width += layout[layer, 1]
@@ -781,8 +778,7 @@ def train_epochs(
                 if shuffle:
                     _gather_t_into(X, perm[start : start + m], XT)
                     _gather_t_into(Y, perm[start : start + m], YT)
-            # Forward (the last layer left at W^T A^T), then the output layer's loss,
-            # accuracy and error.
+            # Forward, then the output layer's loss, accuracy and error.
             AT_prev = XT
             at = 0
             for layer in range(n_layers):
@@ -793,16 +789,14 @@ def train_epochs(
                 ZT = zbuf[at : at + m * n_out].reshape((n_out, m))
                 AT = abuf[at : at + m * n_out].reshape((n_out, m))
                 _product_t_into(FORWARD, W, AT_prev, ZT)
-                if layer < n_layers - 1:
-                    _bias_activate_t_into(ZT, theta[b_at : b_at + n_out], acts[layer], AT)
+                _bias_activate_t_into(ZT, theta[b_at : b_at + n_out], acts[layer], AT)
                 AT_prev = AT
                 at += m * n_out
             at = m * out_at
-            batch_loss, batch_correct = _output_t_into(
-                zbuf[at : at + m * n_targets].reshape((n_targets, m)), b_out, YT, loss_code,
-                out_code, 1.0 / m, abuf[at : at + m * n_targets].reshape((n_targets, m)),
-                dbuf[at : at + m * n_targets].reshape((n_targets, m)), work,
-            )  # fmt: skip
+            ZT = zbuf[at : at + m * n_targets].reshape((n_targets, m))
+            AT = abuf[at : at + m * n_targets].reshape((n_targets, m))
+            DT = dbuf[at : at + m * n_targets].reshape((n_targets, m))
+            batch_loss, batch_correct = _output_t_into(ZT, AT, YT, loss_code, 1.0 / m, DT, work)
             if validating:
                 if l2 != 0.0:
                     penalty = 0.0
@@ -814,6 +808,8 @@ def train_epochs(
                 val_losses[epoch] = batch_loss / n_val
                 val_accuracies[epoch] = batch_correct / n_val
                 continue
+            if loss_code == MSE and out_code != IDENTITY:  # not a canonical pair: chain rule
+                _activation_grad_t_into(DT, ZT, AT, out_code)
             # Backward: dW = A_prev^T D + (l2/m) W, db = row sums of D^T, D_prev = W D^T f'.
             decay = theta.dtype.type(l2 / m)
             penalty = 0.0

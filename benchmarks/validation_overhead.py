@@ -56,8 +56,9 @@ def unchecked(net, params, X, y, l2=0.0):
     else:
         Y = np.asarray(y.reshape(y.shape[0], -1), dtype=dtype, order="C")
     theta = pack(params, dtype)
-    zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf)[1]
+    layout, codes = layout_of(net.sizes), _codes(net)
+    zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes)[1]
 
 
 def checks_only(net, params, X, y, l2=0.0):

@@ -36,10 +36,12 @@ def pack(params: Params, dtype) -> np.ndarray:
 def unpack(theta: np.ndarray, sizes: tuple[int, ...]) -> Params:
     """Params of read-only views into ``theta`` (which is itself made read-only)."""
     theta.setflags(write=False)
-    layers = []
-    for n_in, n_out, w_at, b_at in layout_of(sizes):
-        W = theta[w_at : w_at + n_in * n_out].reshape(n_in, n_out)
-        layers.append(Layer(W, theta[b_at : b_at + n_out]))
+    layers, at = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):  # plain ints: this runs on every grad call
+        W = theta[at : at + n_in * n_out].reshape(n_in, n_out)
+        at += n_in * n_out
+        layers.append(Layer(W, theta[at : at + n_out]))
+        at += n_out
     return Params(tuple(layers))
 
 

@@ -82,10 +82,9 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     return _objective(data_loss, l2, theta, layout, m)
 
 
-def _gradient(net: Net, X, Y, theta, l2: float, zbuf, abuf) -> tuple[float, Params]:
-    layout = layout_of(net.sizes)
+def _gradient(net: Net, X, Y, theta, l2: float, zbuf, abuf, layout, codes) -> tuple[float, Params]:
     code = LOSSES[net.loss].code
-    data_loss, grads = kernels.backward_pass(X, Y, theta, layout, _codes(net), code, l2, zbuf, abuf)
+    data_loss, grads = kernels.backward_pass(X, Y, theta, layout, codes, code, l2, zbuf, abuf)
     return _objective(data_loss, l2, theta, layout, X.shape[0]), unpack(grads, net.sizes)
 
 
@@ -115,8 +114,9 @@ def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[flo
     True
     """
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf)
+    layout, codes = layout_of(net.sizes), _codes(net)
+    zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes)
 
 
 def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
@@ -185,4 +185,4 @@ def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Para
     checks.network(net)
     X, zbuf, abuf = checks.cache_of(net, cache, checks.params_of(net.sizes, params))
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf)[1]
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout_of(net.sizes), _codes(net))[1]

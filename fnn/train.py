@@ -378,7 +378,9 @@ def fit(
     has_val = X_val.shape[0] > 0
     best_value, best_theta, waited = np.inf, theta, 0
     per_epoch = early_stopping is not None or callback is not None
-    show = _progress_printer(epochs) if progress else None
+    classifier = net.loss != "mse"
+    shown = (True, classifier, has_val, has_val and classifier)  # loss, acc, val_loss, val_acc
+    show = _progress_printer(epochs, shown) if progress else None
     chunk = 1  # epochs per kernel call when something must run between epochs
     done = 0
     blas = _blas_thread_setters()
@@ -465,7 +467,10 @@ def _next_chunk(chunk: int, seconds: float) -> int:
     return max(1, min(chunk * 2, int(chunk * 0.2 / seconds)))
 
 
-def _progress_printer(epochs: int, *, interval: float = 0.2, file=None, use_tqdm: bool = True):
+def _progress_printer(
+    epochs: int, shown_rows=(True, True, False, False), *, interval: float = 0.2, file=None,
+    use_tqdm: bool = True,
+):  # fmt: skip
     """A ``show(done, records)`` function for ``fit(progress=True)``.
 
     ``show(done, records)`` reports that ``done`` of ``epochs`` epochs are finished, with
@@ -474,9 +479,8 @@ def _progress_printer(epochs: int, *, interval: float = 0.2, file=None, use_tqdm
     seconds whatever the call rate (``fit`` calls it after every epoch when early stopping or
     a callback is on), and only then formats anything. The display is a tqdm bar when tqdm is
     installed (``pip install 'fnn[progress]'``) and ``use_tqdm``, else one line rewritten
-    in place on ``file`` (default ``sys.stderr``). Accuracy columns are shown for classifiers
-    and validation columns when ``fit`` has validation data (both read off ``records``: a row
-    that is still all zeros is not shown).
+    in place on ``file`` (default ``sys.stderr``). ``shown_rows`` says which of the four
+    records to display (accuracy only for classifiers, validation only when there is some).
     """
     tqdm = None
     if use_tqdm:
@@ -491,15 +495,12 @@ def _progress_printer(epochs: int, *, interval: float = 0.2, file=None, use_tqdm
         bar = tqdm(total=epochs, unit="epoch", desc="fit", file=stream, mininterval=0.0,
                    dynamic_ncols=True)  # fmt: skip
     # Closure state of this one display (rebound through ``nonlocal``): when it last drew,
-    # the latest report, which rows have shown values, the width of the plain line.
+    # the latest report, the width of the plain line.
     last_drawn = -np.inf
     latest = None
-    shown_rows = [True, False, False, False]
     width = 0
 
     def metrics(records) -> str:
-        for row in (1, 2, 3):
-            shown_rows[row] = shown_rows[row] or bool(records[row].any())
         names = ("loss", "accuracy", "val_loss", "val_accuracy")
         formats = (".4g", ".4f", ".4g", ".4f")
         return "  ".join(

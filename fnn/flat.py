@@ -22,11 +22,6 @@ def layout_of(sizes: tuple[int, ...]) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-def size_of(sizes: tuple[int, ...]) -> int:
-    """Number of scalars in the parameters of a network with these layer sizes."""
-    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-
-
 def pack(params: Params, dtype) -> np.ndarray:
     """One new writable C-contiguous vector holding every W (row-major) and b, layer by layer."""
     parts = [part.ravel() for layer in params.layers for part in layer]

@@ -140,29 +140,6 @@ def _bias_activate_into(Z, b, code, A):
 
 
 @kernel
-def _activate_into(Z, code, A):
-    """``A = f(Z)`` (softmax per row); Z is only read."""
-    m, n = Z.shape
-    zero = Z.dtype.type(0)
-    one = Z.dtype.type(1)
-    for i in range(m):
-        if code == SOFTMAX:
-            _softmax_row_into(Z, i, A)
-        elif code == RELU:
-            for j in range(n):
-                A[i, j] = Z[i, j] if Z[i, j] > zero else zero
-        elif code == SIGMOID:
-            for j in range(n):
-                A[i, j] = _sigmoid(Z[i, j], one)
-        elif code == TANH:
-            for j in range(n):
-                A[i, j] = np.tanh(Z[i, j])
-        else:
-            for j in range(n):
-                A[i, j] = Z[i, j]
-
-
-@kernel
 def _activation_grad_into(dA, Z, A, code, dZ):
     """``dZ = dA * f'(Z)`` (softmax: ``A * (dA - sum(dA * A))`` per row). dZ may alias dA."""
     m, n = Z.shape
@@ -195,9 +172,13 @@ def _activation_grad_into(dA, Z, A, code, dZ):
 
 @kernel
 def activation(Z, code):
-    """Return ``f(Z)`` for the activation ``code``; Z has shape (m, n)."""
+    """Return ``f(Z)`` for the activation ``code``; Z has shape (m, n).
+
+    Runs the forward pass's own loop (``_bias_activate_into``) with a zero bias.
+    """
+    Z = Z.copy()
     A = np.empty_like(Z)
-    _activate_into(Z, code, A)
+    _bias_activate_into(Z, np.zeros(Z.shape[1], Z.dtype), code, A)
     return A
 
 

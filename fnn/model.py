@@ -223,13 +223,15 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     ((4, 1), 2)
     """
     dtype = checks.model(net, params)
+    given = X
     X = checks.inputs("X", X, net.sizes[0], dtype)
+    if X is given:  # the Cache keeps X: a copy, so later writes by the caller cannot reach it
+        X = X.copy()
     theta = pack(params, dtype)
     zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
     Zs = _layer_views(zbuf, net.sizes, X.shape[0])
     As = _layer_views(abuf, net.sizes, X.shape[0])
-    # A read-only view of X: the caller's own array keeps its flags.
-    return As[-1], Cache((frozen(X.view()),) + As, Zs)
+    return As[-1], Cache((frozen(X),) + As, Zs)
 
 
 def predict_proba(net: Net, params: Params, X) -> np.ndarray:
@@ -273,8 +275,9 @@ def predict(net: Net, params: Params, X) -> np.ndarray:
     Returns
     -------
     ndarray
-        int64 labels for sigmoid (``p > 0.5``) and softmax (``argmax``) outputs, float
-        values otherwise; read-only.
+        int64 labels for sigmoid (``z > 0``, i.e. ``p > 0.5``) and softmax (``argmax z``)
+        outputs, decided from the logits ``z`` as :func:`fnn.accuracy` does (probabilities
+        can round to exactly 0.5 or tie in float32); float values otherwise; read-only.
 
     Examples
     --------
@@ -284,12 +287,13 @@ def predict(net: Net, params: Params, X) -> np.ndarray:
     >>> fnn.predict(net, params, [[-2.0], [0.5], [3.0]])
     array([0, 1, 1])
     """
-    out = predict_proba(net, params, X)
+    out, cache = forward(net, params, X)
+    logits = cache.preactivations[-1]
     output = net.activations[-1]
     if output == "softmax":
-        result = out.argmax(axis=1)
+        result = logits.argmax(axis=1)
     elif output == "sigmoid":
-        result = (out > 0.5).astype(np.int64)
+        result = (logits > 0).astype(np.int64)
     else:
         result = out.copy()
     if result.ndim == 2 and result.shape[1] == 1:

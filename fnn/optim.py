@@ -370,9 +370,10 @@ def learning_rates(opt, first_step: int, count: int) -> np.ndarray:
     else:
         values = [checks.real(f"learning_rate({step})", rate(int(step))) for step in steps]
         rates = np.array(values, dtype=np.float64).reshape(count)
-    if count and not (np.isfinite(rates).all() and (rates > 0).all()):
-        bad = rates[~(np.isfinite(rates) & (rates > 0))][0]
-        raise ValueError(f"learning_rate schedule must return finite values > 0, got {bad}")
+    # A schedule may decay to 0 (cosine_decay with alpha=0 ends there, as in optax).
+    if count and not (np.isfinite(rates).all() and (rates >= 0).all()):
+        bad = rates[~(np.isfinite(rates) & (rates >= 0))][0]
+        raise ValueError(f"learning_rate schedule must return finite values >= 0, got {bad}")
     return rates
 
 

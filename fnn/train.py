@@ -160,7 +160,7 @@ def standardize(scaler: Scaler, X) -> np.ndarray:
 
 
 def accuracy(net: Net, params: Params, X, y) -> float:
-    """Fraction of rows classified right (argmax for softmax, p > 0.5 per sigmoid unit).
+    """Fraction of rows classified right, from the logits: argmax for softmax, z > 0 per sigmoid.
 
     Parameters
     ----------
@@ -403,6 +403,11 @@ def fit(
             raise FloatingPointError(
                 f"loss is not finite at epoch {done + finished} of this fit call "
                 f"(loss {columns[0][finished]}); lower the learning rate or check the data"
+            )
+        if not np.isfinite(theta).all():  # the losses come before each update: check the last
+            raise FloatingPointError(
+                f"parameters are not finite after epoch {done + count - 1} of this fit call; "
+                "lower the learning rate or check the data"
             )
         done += count
         if show is not None:

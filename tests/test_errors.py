@@ -260,7 +260,12 @@ CASES = [
         ValueError,
         "decay_steps",
     ),  # fmt: skip
-    ("schedule-zero", call(fnn.opt_step, sched(0.0), P, G, S_SGD), ValueError, "learning_rate"),
+    (
+        "schedule-negative",
+        call(fnn.opt_step, sched(-0.1), P, G, S_SGD),
+        ValueError,
+        "learning_rate",
+    ),
     ("schedule-nan", call(fnn.opt_step, sched(np.nan), P, G, S_SGD), ValueError, "learning_rate"),
     ("schedule-string", call(fnn.opt_step, sched("big"), P, G, S_SGD), TypeError, "learning_rate"),
     ("schedule-none", call(fnn.opt_step, sched(None), P, G, S_SGD), TypeError, "learning_rate"),

@@ -138,14 +138,26 @@ def test_hooks_do_not_change_the_result(moons):
 
 def test_non_finite_loss_raises_naming_the_epoch_and_changes_nothing(moons):
     X, y = moons
-    X = X.copy()
-    params = fnn.init(NET, key=0)
-    before = X.copy()
+    X, y = X * 1e3, y.copy()
+    net = fnn.mlp([2, 8, 1], hidden="relu")
+    params = fnn.init(net, key=0)
+    state = fnn.opt_init(fnn.sgd(1e6), params)
+    before = X.copy(), y.copy(), [layer.W.copy() for layer in params.layers]
     with pytest.raises(FloatingPointError, match=r"epoch \d+"):
-        fnn.fit(fnn.mlp([2, 8, 1], hidden="relu"), fnn.init(fnn.mlp([2, 8, 1], hidden="relu")),
-                fnn.sgd(1e6), X * 1e3, y, epochs=50)  # fmt: skip
-    np.testing.assert_array_equal(X, before)
-    assert _same(params, fnn.init(NET, key=0))
+        fnn.fit(net, params, fnn.sgd(1e6), X, y, epochs=50, opt_state=state)
+    np.testing.assert_array_equal(X, before[0])
+    np.testing.assert_array_equal(y, before[1])
+    for layer, W in zip(params.layers, before[2]):
+        np.testing.assert_array_equal(layer.W, W)
+    assert state.step == 0
+
+
+def test_non_finite_params_after_the_last_update_raise():
+    # The epoch's loss is measured before its update; an update to inf must still be caught.
+    net = fnn.mlp([1, 1], output="identity")
+    params = fnn.Params((fnn.Layer(np.ones((1, 1)), np.zeros(1)),))
+    with pytest.raises(FloatingPointError, match="epoch 0"):
+        fnn.fit(net, params, fnn.sgd(1e308), [[1.0], [2.0]], [5.0, 9.0], epochs=1)
 
 
 def test_fit_leaves_inputs_untouched(moons):

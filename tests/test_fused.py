@@ -27,12 +27,14 @@ CONFIGS = {
     "adamw": fnn.adamw(0.01, weight_decay=0.05),
 }
 
-#: (sizes, hidden, output, n_rows): small nets (loops), one wide enough for BLAS.
+#: (sizes, hidden, output, n_rows, loss): small nets (loops), one wide enough for BLAS.
 NETS = {
-    "bce-tanh": ([3, 5, 4, 1], "tanh", "sigmoid", 23),
-    "ce-relu": ([4, 6, 3], "relu", "softmax", 23),
-    "mse-sigmoid": ([2, 4, 2], "sigmoid", "identity", 23),
-    "ce-wide": ([6, 40, 30, 3], "relu", "softmax", 120),
+    "bce-tanh": ([3, 5, 4, 1], "tanh", "sigmoid", 23, None),
+    "ce-relu": ([4, 6, 3], "relu", "softmax", 23, None),
+    "mse-sigmoid": ([2, 4, 2], "sigmoid", "identity", 23, None),
+    "mse-sigmoid-output": ([2, 4, 2], "tanh", "sigmoid", 23, "mse"),  # non-canonical pairs:
+    "mse-softmax-output": ([3, 5, 3], "relu", "softmax", 23, "mse"),  # the chain rule
+    "ce-wide": ([6, 40, 30, 3], "relu", "softmax", 120, None),
 }
 
 TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-3, atol=2e-4)}
@@ -43,11 +45,13 @@ def test_every_optimizer_is_covered():
 
 
 def make_problem(name, dtype, seed=0):
-    sizes, hidden, output, n = NETS[name]
-    net = fnn.mlp(sizes, hidden=hidden, output=output)
+    sizes, hidden, output, n, loss = NETS[name]
+    net = fnn.mlp(sizes, hidden=hidden, output=output, loss=loss)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if output == "sigmoid":
+    if loss == "mse":
+        y = rng.uniform(0, 1, (n, sizes[-1])).astype(dtype)
+    elif output == "sigmoid":
         y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
     elif output == "softmax":
         y = np.argmax(X[:, : sizes[-1]] + 0.3 * rng.standard_normal((n, sizes[-1])), axis=1)

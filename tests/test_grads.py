@@ -38,6 +38,13 @@ def test_check_grads_names_the_worst_entry(monkeypatch):
         check_grads(net, theta, X, y)
 
 
+def test_check_grads_fails_on_a_nan_numerical_gradient(monkeypatch):
+    net = fnn.mlp([2, 3, 1], hidden="tanh")
+    monkeypatch.setattr(fnn.testing, "loss", lambda *args, **kwargs: float("nan"))
+    with pytest.raises(AssertionError, match=r"numerical .*nan"):
+        check_grads(net, fnn.init(net, key=0), np.ones((4, 2)), np.array([0, 1, 1, 0]))
+
+
 def test_backward_from_cache_equals_grad(rng):
     net = fnn.mlp([3, 5, 2], hidden="tanh", output="softmax")
     theta = fnn.init(net, key=4)
@@ -55,7 +62,9 @@ def test_value_and_grad_agree_with_loss_and_grad(rng):
     theta = fnn.init(net, key=1)
     X, y = rng.normal(size=(5, 2)), rng.normal(size=5)
     value, grads = fnn.value_and_grad(net, theta, X, y, l2=0.5)
-    assert value == fnn.loss(net, theta, X, y, l2=0.5)
+    assert value == pytest.approx(
+        fnn.loss(net, theta, X, y, l2=0.5), rel=1e-13
+    )  # fastmath: same sum, two kernels
     np.testing.assert_array_equal(grads.layers[0].W, fnn.grad(net, theta, X, y, 0.5).layers[0].W)
 
 

@@ -143,3 +143,21 @@ def test_predict_and_predict_proba(rng):
     assert fnn.predict(
         fnn.mlp([3, 1], output="identity"), fnn.init(fnn.mlp([3, 1], output="identity")), X
     ).shape == (8,)
+
+
+def test_predict_and_accuracy_use_one_rule_even_when_float32_rounds_to_one_half():
+    net = fnn.mlp([1, 1])  # sigmoid(1e-8) is exactly 0.5 in float32, but the logit is > 0
+    params = fnn.Params((fnn.Layer(np.zeros((1, 1), np.float32), np.full(1, 1e-8, np.float32)),))
+    X = np.zeros((3, 1), np.float32)
+    labels = fnn.predict(net, params, X)
+    np.testing.assert_array_equal(labels, [1, 1, 1])
+    assert fnn.accuracy(net, params, X, labels) == 1.0
+
+
+def test_the_cache_does_not_share_memory_with_the_callers_X(rng):
+    net = fnn.mlp([2, 3, 1])
+    X = rng.normal(size=(4, 2))
+    _, cache = fnn.forward(net, fnn.init(net), X)
+    kept = cache.activations[0].copy()
+    X[0, 0] = 99.0
+    np.testing.assert_array_equal(cache.activations[0], kept)

@@ -137,6 +137,16 @@ def test_schedules_match_closed_forms(schedule, closed_form):
     assert repr(schedule).startswith(type(schedule).__name__ + "(learning_rate=0.5")
 
 
+def test_a_schedule_may_decay_to_zero():
+    # cosine_decay with alpha=0 reaches 0 at decay_steps and stays there (as optax's does).
+    opt = fnn.sgd(fnn.cosine_decay(0.1, decay_steps=3))
+    params, grads = _params([1.0, 2.0]), _params([1.0, 1.0])
+    state = fnn.opt_init(opt, params)
+    for _ in range(6):
+        params, state = fnn.opt_step(opt, params, grads, state)
+    np.testing.assert_allclose(_vector(params), np.array([1.0, 2.0]) - 0.1 * (1 + 0.75 + 0.25))
+
+
 def test_a_plain_function_works_as_a_schedule(rng):
     opt = fnn.sgd(lambda step: 0.1 / (step + 1))
     params, grads = _params([1.0, 2.0]), _params([1.0, 1.0])

@@ -159,7 +159,11 @@ def test_decision_boundary_float32(binary):
         tuple(fnn.Layer(layer.W.astype(np.float32), layer.b.astype(np.float32))
               for layer in result.params.layers)
     )  # fmt: skip
-    plot.decision_boundary(net, params32, X.astype(np.float32), y, resolution=20)
+    figure = plot.decision_boundary(net, params32, X.astype(np.float32), y, resolution=20)
+    reference = plot.decision_boundary(net, result.params, X, y, resolution=20)
+    # the same probability surface as float64, to float32 precision
+    surface32, surface64 = (fig.axes[0].collections[0].get_array() for fig in (figure, reference))
+    np.testing.assert_allclose(surface32, surface64, atol=1e-5)
 
 
 def test_decision_boundary_rejects_bad_input(binary):

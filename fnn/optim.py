@@ -205,6 +205,9 @@ def adamw(
 def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
     """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000's decay).
 
+    Seed 000 cuts the rate after update ``every`` has run, so its first cut lands one update
+    later than this formula's (DESIGN §4 and optax count from 0).
+
     Parameters
     ----------
     learning_rate : float > 0

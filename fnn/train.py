@@ -25,7 +25,12 @@ MAX_UPDATES_PER_CALL = 1_000_000
 
 
 def seed_of(key) -> np.uint64:
-    """The 64-bit seed of a key: a non-negative int below 2**64, or a SeedSequence."""
+    """The 64-bit seed of a key: a non-negative int below 2**64, or a SeedSequence.
+
+    An int is its own seed; a SeedSequence gives its first generated 64-bit word. So for
+    shuffles ``key=5`` and ``key=SeedSequence(5)`` differ (``init`` maps both to the same
+    generator); each is deterministic.
+    """
     if isinstance(key, np.random.SeedSequence):
         return key.generate_state(1, np.uint64)[0]
     key = checks.integer("key", key, minimum=0)
@@ -329,7 +334,8 @@ def fit(
     FitResult
         ``params``, ``opt_state`` and ``history`` (per-epoch ``loss`` and ``accuracy``,
         averaged over the epoch's batches as they were trained, and ``val_loss``,
-        ``val_accuracy`` after the epoch). Accuracy arrays are empty for mse networks.
+        ``val_accuracy`` after the epoch). Accuracy arrays are empty for every mse network,
+        a sigmoid output with the mse loss (seed 001) included.
 
     Raises
     ------

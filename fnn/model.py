@@ -247,7 +247,7 @@ def predict_proba(net: Net, params: Params, X) -> np.ndarray:
     -------
     ndarray, shape (n_samples, sizes[-1])
         ``A_L``, the first value of :func:`forward`: ``P(y = 1)`` per sigmoid unit, a row of
-        class probabilities (summing to 1) for softmax, raw outputs for identity.
+        probabilities of the classes (summing to 1) for softmax, raw outputs for identity.
 
     Examples
     --------

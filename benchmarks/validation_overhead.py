@@ -1,6 +1,7 @@
 """What input validation costs on a small ``fnn.grad`` call.
 
-For each network, on 64 rows of float64 data, this times (best of many runs, interleaved):
+For each network, on 64 rows of float64 data (``--rows`` to change), this times (best of many
+runs, interleaved):
 
 * ``grad``       -- ``fnn.grad(net, params, X, y)``, the public call;
 * ``unchecked``  -- the same call path with every check removed: the same conversions,
@@ -38,10 +39,10 @@ CASES = [
 ]
 
 
-def problem(net, loss):
+def problem(net, loss, rows):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(64, net.sizes[0]))
-    y = rng.integers(0, net.sizes[-1] if loss == "ce" else 2, 64)
+    X = rng.normal(size=(rows, net.sizes[0]))
+    y = rng.integers(0, net.sizes[-1] if loss == "ce" else 2, rows)
     return fnn.init(net, key=0), X, y
 
 
@@ -69,10 +70,10 @@ def checks_only(net, params, X, y, l2=0.0):
     return checks.targets("y", y, net, X.shape[0], dtype)
 
 
-def measure(repeat: int, number: int) -> list[dict]:
+def measure(repeat: int, number: int, n_rows: int = 64) -> list[dict]:
     rows = []
     for label, net, loss in CASES:
-        params, X, y = problem(net, loss)
+        params, X, y = problem(net, loss, n_rows)
         expected = fnn.grad(net, params, X, y)
         same = unchecked(net, params, X, y)
         assert all(
@@ -108,9 +109,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--number", type=int, default=500)
+    parser.add_argument("--rows", type=int, default=64, help="batch rows (default 64)")
     args = parser.parse_args()
-    rows = measure(args.repeat, args.number)
-    print(f"fnn.grad on 64 rows, float64; best of {args.repeat} x {args.number} calls, in us")
+    rows = measure(args.repeat, args.number, args.rows)
+    print(
+        f"fnn.grad on {args.rows} rows, float64; best of {args.repeat} x {args.number} calls, in us"
+    )
     head = (
         f"{'network':42s} {'grad':>7s} {'unchecked':>9s} {'kernels':>8s} {'checks':>7s}"
         f" {'validation':>11s} {'checks/grad':>11s} {'boundary':>9s}"

@@ -194,90 +194,35 @@ def activation_grad(dA, Z, A, code):
 
 
 @kernel
-def _is_canonical(loss_code, code):
-    """sigmoid+bce, softmax+ce, identity+mse: the pairs whose output error is ``A - Y``."""
-    return (
-        (loss_code == BCE and code == SIGMOID)
-        or (loss_code == CE and code == SOFTMAX)
-        or (loss_code == MSE and code == IDENTITY)
+def _output_layer(Z, A, Y, loss_code, code):
+    """Output layer of a row-major batch: ``(summed loss, rows right, D = dLoss/dZ)``.
+
+    The same arithmetic as the fused loop, which it calls: ``_output_t_into`` on transposed
+    copies (the output layer is small), then the chain rule for non-canonical pairs. D has
+    shape (n, m), feature-major.
+    """
+    m = Z.shape[0]
+    ZT = np.ascontiguousarray(Z.T)
+    AT = np.ascontiguousarray(A.T)
+    DT = np.empty_like(ZT)
+    loss, correct = _output_t_into(
+        ZT, AT, np.ascontiguousarray(Y.T), loss_code, 1.0 / m, DT, np.empty(2 * m)
     )
+    if loss_code == MSE and code != IDENTITY:  # not a canonical pair: chain rule
+        _activation_grad_t_into(DT, ZT, AT, code)
+    return loss, correct, DT
 
 
 @kernel
-def _output_loss(Z, A, Y, loss_code):
-    """Summed (not averaged) data loss of a batch, from the logits Z where it matters.
+def output_layer(Z, A, Y, loss_code, code):
+    """``(summed data loss, rows classified right)`` of an output layer's Z, A and targets Y.
 
-    bce: ``sum softplus(z) - y z`` (= -[y log p + (1-y) log(1-p)], p = sigmoid(z));
-    ce: ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse: ``sum 1/2 (a - y)**2``.
-    Summed in float64 whatever the dtype.
+    bce: ``sum softplus(z) - y z`` (= -[y log p + (1-y) log(1-p)], p = sigmoid(z)); ce:
+    ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse: ``sum 1/2 (a - y)**2``. A row is right
+    when every sigmoid unit is on the right side of z = 0 (bce) or argmax z is the label (ce).
     """
-    m, n = Z.shape
-    total = 0.0
-    for i in range(m):
-        if loss_code == BCE:
-            for j in range(n):
-                z = Z[i, j]
-                total += max(z, 0) - Y[i, j] * z + np.log1p(np.exp(-abs(z)))
-        elif loss_code == CE:
-            top = Z[i, 0]
-            for j in range(1, n):
-                top = max(top, Z[i, j])
-            sum_exp = 0.0
-            for j in range(n):
-                sum_exp += np.exp(Z[i, j] - top)
-            log_norm = top + np.log(sum_exp)
-            for j in range(n):
-                total += Y[i, j] * (log_norm - Z[i, j])
-        else:
-            for j in range(n):
-                diff = A[i, j] - Y[i, j]
-                total += 0.5 * diff * diff
-    return total
-
-
-@kernel
-def _output_delta_into(Z, A, Y, loss_code, code, scale, dZ):
-    """``dZ = scale * dLoss/dZ`` for the output layer.
-
-    The canonical pairs share the fused error ``A - Y``; any other pairing (only mse allows
-    one) goes through the chain rule.
-    """
-    m, n = Z.shape
-    s = Z.dtype.type(scale)
-    for i in range(m):
-        for j in range(n):
-            dZ[i, j] = s * (A[i, j] - Y[i, j])
-    if not _is_canonical(loss_code, code):
-        _activation_grad_into(dZ, Z, A, code, dZ)
-
-
-@kernel
-def _count_correct(Z, Y, loss_code):
-    """Rows classified right: every sigmoid unit on the right side of 0.5 (bce), argmax (ce)."""
-    m, n = Z.shape
-    correct = 0
-    for i in range(m):
-        if loss_code == BCE:
-            right = True
-            for j in range(n):
-                right = right and ((Z[i, j] > 0) == (Y[i, j] > 0.5))
-            correct += right
-        elif loss_code == CE:
-            best = 0
-            label = 0
-            for j in range(1, n):
-                if Z[i, j] > Z[i, best]:
-                    best = j
-                if Y[i, j] > Y[i, label]:
-                    label = j
-            correct += best == label
-    return correct
-
-
-@kernel
-def count_correct(Z, Y, loss_code):
-    """Rows of the batch classified right, from the output logits Z (see ``_count_correct``)."""
-    return _count_correct(Z, Y, loss_code)
+    loss, correct, _ = _output_layer(Z, A, Y, loss_code, code)
+    return loss, correct
 
 
 @kernel
@@ -362,8 +307,10 @@ def _backward_into(X, Y, theta, layout, acts, loss_code, l2, zbuf, abuf, dbuf, g
     Z = zbuf[at : at + m * n_out].reshape((m, n_out))
     A = abuf[at : at + m * n_out].reshape((m, n_out))
     D = dbuf[at : at + m * n_out].reshape((m, n_out))
-    loss = _output_loss(Z, A, Y, loss_code)
-    _output_delta_into(Z, A, Y, loss_code, acts[acts.shape[0] - 1], 1.0 / m, D)
+    loss, _, DT = _output_layer(Z, A, Y, loss_code, acts[acts.shape[0] - 1])
+    for i in range(m):
+        for j in range(n_out):
+            D[i, j] = DT[j, i]
     _backprop_into(X, theta, layout, acts, l2, zbuf, abuf, dbuf, grads, m)
     return loss
 
@@ -376,12 +323,6 @@ def forward_pass(X, theta, layout, acts):
     abuf = np.empty(size, X.dtype)
     _forward_into(X, theta, layout, acts, zbuf, abuf, layout.shape[0])
     return zbuf, abuf
-
-
-@kernel
-def output_loss(Z, A, Y, loss_code):
-    """Summed data loss of the output layer (see ``_output_loss``)."""
-    return _output_loss(Z, A, Y, loss_code)
 
 
 @kernel
@@ -615,9 +556,9 @@ def _activation_grad_t_into(DT, ZT, AT, code):
 def _output_t_into(ZT, AT, YT, loss_code, scale, DT, work):
     """Output layer, feature-major, from its Z and A = f(Z): loss, accuracy and error.
 
-    Returns ``(summed loss, rows classified right)`` as ``_output_loss`` and
-    ``_count_correct`` compute them, and sets ``DT = scale * (A - Y)``, the error of the
-    canonical pairs (the caller applies f' for the others). ``work`` holds 2 * m values.
+    Returns ``(summed loss, rows classified right)`` (formulas in ``output_layer``) and sets
+    ``DT = scale * (A - Y)``, the error of the canonical pairs (the caller applies f' for the
+    others). ``work`` holds 2 * m values.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)

@@ -74,11 +74,11 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     0.693147
     """
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    layout = layout_of(net.sizes)
-    zbuf, abuf = kernels.forward_pass(X, theta, layout, _codes(net))
+    layout, codes = layout_of(net.sizes), _codes(net)
+    zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
     m, n_out = Y.shape
     Z, A = zbuf[-m * n_out :].reshape(m, n_out), abuf[-m * n_out :].reshape(m, n_out)
-    data_loss = kernels.output_loss(Z, A, Y, LOSSES[net.loss].code)
+    data_loss, _ = kernels.output_layer(Z, A, Y, LOSSES[net.loss].code, codes[-1])
     return _objective(data_loss, l2, theta, layout, m)
 
 

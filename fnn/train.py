@@ -201,9 +201,11 @@ def accuracy(net: Net, params: Params, X, y) -> float:
     dtype = checks.params_of(net.sizes, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)
-    zbuf, _ = kernels.forward_pass(X, pack(params, dtype), layout_of(net.sizes), _codes(net))
+    codes = _codes(net)
+    zbuf, abuf = kernels.forward_pass(X, pack(params, dtype), layout_of(net.sizes), codes)
     m, n_out = Y.shape
-    correct = kernels.count_correct(zbuf[-m * n_out :].reshape(m, n_out), Y, LOSSES[net.loss].code)
+    Z, A = zbuf[-m * n_out :].reshape(m, n_out), abuf[-m * n_out :].reshape(m, n_out)
+    _, correct = kernels.output_layer(Z, A, Y, LOSSES[net.loss].code, codes[-1])
     return correct / m
 
 

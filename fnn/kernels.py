@@ -76,117 +76,114 @@ def _total_width(layout):
 # -- activations: forward and backward side by side ----------------------------------------------
 #
 # Constants are cast to the array's dtype (``Z.dtype.type(1)``) so that float32 work stays
-# float32 and vectorises; a float64 literal would widen every element and back.
+# float32 and vectorises; a float64 literal would widen every element and back. The fused loop
+# stores a layer's activations feature-major, (n_out, m); the composable passes hand these
+# kernels transposed views of their row-major (m, n_out) blocks: one kernel serves both.
 
 
 @kernel
-def _sigmoid(z, one):
-    # Two branches so that exp never overflows: exact for z = +-1000.
-    e = np.exp(-abs(z))
-    return one / (one + e) if z >= 0 else e / (one + e)
-
-
-@kernel
-def _softmax_row_into(Z, i, A):
-    """``A[i] = softmax(Z[i])``, shifted by the row's maximum."""
-    n = Z.shape[1]
-    top = Z[i, 0]
-    for j in range(1, n):
-        top = max(top, Z[i, j])
-    total = Z.dtype.type(0)
-    for j in range(n):
-        A[i, j] = np.exp(Z[i, j] - top)
-        total += A[i, j]
-    inverse = Z.dtype.type(1) / total
-    for j in range(n):
-        A[i, j] *= inverse
-
-
-@kernel
-def _bias_activate_into(Z, b, code, A):
-    """``Z += b`` then ``A = f(Z)``, in one pass over the rows (softmax: per row)."""
-    m, n = Z.shape
-    zero = Z.dtype.type(0)
-    one = Z.dtype.type(1)
+def _activate_value(z, code, zero, one):
+    """``f(z)`` of one element for the elementwise activations (softmax is done per column)."""
     if code == RELU:
-        for i in range(m):
-            for j in range(n):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z
-                A[i, j] = z if z > zero else zero
-    elif code == SIGMOID:
-        for i in range(m):
-            for j in range(n):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z
-                A[i, j] = _sigmoid(z, one)
-    elif code == TANH:
-        for i in range(m):
-            for j in range(n):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z
-                A[i, j] = np.tanh(z)
-    elif code == SOFTMAX:
-        for i in range(m):
-            for j in range(n):
-                Z[i, j] += b[j]
-            _softmax_row_into(Z, i, A)
+        return z if z > zero else zero
+    if code == SIGMOID:
+        e = np.exp(-abs(z))  # two branches: exp never overflows, exact at +-1000
+        return one / (one + e) if z >= 0 else e / (one + e)
+    if code == TANH:
+        return np.tanh(z)
+    return z
+
+
+@kernel
+def _derivative_times(d, z, a, code, zero, one):
+    """``d * f'(z)`` of one element, given ``a = f(z)`` (elementwise activations)."""
+    if code == RELU:
+        return d if z > zero else zero
+    if code == SIGMOID:
+        return d * a * (one - a)
+    if code == TANH:
+        return d * (one - a * a)
+    return d
+
+
+@kernel
+def _bias_activate_t_into(ZT, b, code, AT):
+    """``ZT += b`` (row j gets b[j]) then ``AT = f(ZT)``; softmax runs down the columns.
+
+    Walks the arrays in memory order: along rows for feature-major buffers, along columns for
+    the transposed views of row-major blocks that the composable passes hand in.
+    """
+    n, m = ZT.shape
+    zero = ZT.dtype.type(0)
+    one = ZT.dtype.type(1)
+    if ZT.flags.c_contiguous:
+        for j in range(n):
+            bias = b[j]
+            for i in range(m):
+                z = ZT[j, i] + bias
+                ZT[j, i] = z
+                AT[j, i] = _activate_value(z, code, zero, one)
     else:
         for i in range(m):
             for j in range(n):
-                z = Z[i, j] + b[j]
-                Z[i, j] = z
-                A[i, j] = z
+                z = ZT[j, i] + b[j]
+                ZT[j, i] = z
+                AT[j, i] = _activate_value(z, code, zero, one)
+    if code == SOFTMAX:
+        for i in range(m):
+            top = ZT[0, i]
+            for j in range(1, n):
+                top = max(top, ZT[j, i])
+            total = zero
+            for j in range(n):
+                AT[j, i] = np.exp(ZT[j, i] - top)
+                total += AT[j, i]
+            inverse = one / total
+            for j in range(n):
+                AT[j, i] *= inverse
 
 
 @kernel
-def _activation_grad_into(dA, Z, A, code, dZ):
-    """``dZ = dA * f'(Z)`` (softmax: ``A * (dA - sum(dA * A))`` per row). dZ may alias dA."""
-    m, n = Z.shape
-    zero = Z.dtype.type(0)
-    one = Z.dtype.type(1)
-    if code == RELU:
-        for i in range(m):
-            for j in range(n):
-                dZ[i, j] = dA[i, j] if Z[i, j] > zero else zero
-    elif code == SIGMOID:
-        for i in range(m):
-            for j in range(n):
-                dZ[i, j] = dA[i, j] * A[i, j] * (one - A[i, j])
-    elif code == TANH:
-        for i in range(m):
-            for j in range(n):
-                dZ[i, j] = dA[i, j] * (one - A[i, j] * A[i, j])
-    elif code == SOFTMAX:
+def _activation_grad_t_into(DT, ZT, AT, code):
+    """``DT *= f'(ZT)`` in place (softmax: ``A * (D - sum(D * A))`` per column)."""
+    n, m = ZT.shape
+    zero = ZT.dtype.type(0)
+    one = ZT.dtype.type(1)
+    if code == SOFTMAX:
         for i in range(m):
             dot = zero
             for j in range(n):
-                dot += dA[i, j] * A[i, j]
+                dot += DT[j, i] * AT[j, i]
             for j in range(n):
-                dZ[i, j] = A[i, j] * (dA[i, j] - dot)
+                DT[j, i] = AT[j, i] * (DT[j, i] - dot)
+    elif DT.flags.c_contiguous:  # memory order, as in _bias_activate_t_into
+        for j in range(n):
+            for i in range(m):
+                DT[j, i] = _derivative_times(DT[j, i], ZT[j, i], AT[j, i], code, zero, one)
     else:
         for i in range(m):
             for j in range(n):
-                dZ[i, j] = dA[i, j]
+                DT[j, i] = _derivative_times(DT[j, i], ZT[j, i], AT[j, i], code, zero, one)
 
 
 @kernel
 def activation(Z, code):
     """Return ``f(Z)`` for the activation ``code``; Z has shape (m, n).
 
-    Runs the forward pass's own loop (``_bias_activate_into``) with a zero bias.
+    Runs the forward passes' own loop (``_bias_activate_t_into`` on transposed views) with a
+    zero bias.
     """
     Z = Z.copy()
     A = np.empty_like(Z)
-    _bias_activate_into(Z, np.zeros(Z.shape[1], Z.dtype), code, A)
+    _bias_activate_t_into(Z.T, np.zeros(Z.shape[1], Z.dtype), code, A.T)
     return A
 
 
 @kernel
 def activation_grad(dA, Z, A, code):
     """Return ``dA * f'(Z)`` given ``A = f(Z)`` (the vector-Jacobian product for softmax)."""
-    dZ = np.empty_like(Z)
-    _activation_grad_into(dA, Z, A, code, dZ)
+    dZ = dA.copy()
+    _activation_grad_t_into(dZ.T, Z.T, A.T, code)
     return dZ
 
 
@@ -251,7 +248,7 @@ def _forward_into(X, theta, layout, acts, zbuf, abuf, n_layers):
         Z = zbuf[at : at + m * n_out].reshape((m, n_out))
         A = abuf[at : at + m * n_out].reshape((m, n_out))
         _matmul_into(A_prev, W, Z)
-        _bias_activate_into(Z, b, acts[layer], A)
+        _bias_activate_t_into(Z.T, b, acts[layer], A.T)
         A_prev = A
         at += m * n_out
 
@@ -290,7 +287,7 @@ def _backprop_into(X, theta, layout, acts, l2, zbuf, abuf, dbuf, grads, m):
             Z_prev = zbuf[at - m * n_in : at].reshape((m, n_in))
             D_prev = dbuf[at - m * n_in : at].reshape((m, n_in))
             _matmul_into(D, W.T, D_prev)
-            _activation_grad_into(D_prev, Z_prev, A_prev, acts[layer - 1], D_prev)
+            _activation_grad_t_into(D_prev.T, Z_prev.T, A_prev.T, acts[layer - 1])
     return penalty
 
 
@@ -492,64 +489,6 @@ def _product_t_into(kind, P, Q, out):
                 w = P[p, j]
                 for i in range(m):
                     out[p, i] += w * Q[j, i]
-
-
-@kernel
-def _bias_activate_t_into(ZT, b, code, AT):
-    """``ZT += b`` (row j gets b[j]) then ``AT = f(ZT)``; softmax runs down the columns."""
-    n, m = ZT.shape
-    zero = ZT.dtype.type(0)
-    one = ZT.dtype.type(1)
-    for j in range(n):
-        bias = b[j]
-        for i in range(m):
-            z = ZT[j, i] + bias
-            ZT[j, i] = z
-            if code == RELU:
-                AT[j, i] = z if z > zero else zero
-            elif code == SIGMOID:
-                e = np.exp(-abs(z))  # as _sigmoid
-                AT[j, i] = one / (one + e) if z >= 0 else e / (one + e)
-            elif code == TANH:
-                AT[j, i] = np.tanh(z)
-            else:
-                AT[j, i] = z
-    if code == SOFTMAX:
-        for i in range(m):
-            top = ZT[0, i]
-            for j in range(1, n):
-                top = max(top, ZT[j, i])
-            total = zero
-            for j in range(n):
-                AT[j, i] = np.exp(ZT[j, i] - top)
-                total += AT[j, i]
-            inverse = one / total
-            for j in range(n):
-                AT[j, i] *= inverse
-
-
-@kernel
-def _activation_grad_t_into(DT, ZT, AT, code):
-    """``DT *= f'(ZT)`` in place (softmax: ``A * (D - sum(D * A))`` per column)."""
-    n, m = ZT.shape
-    zero = ZT.dtype.type(0)
-    one = ZT.dtype.type(1)
-    if code == SOFTMAX:
-        for i in range(m):
-            dot = zero
-            for j in range(n):
-                dot += DT[j, i] * AT[j, i]
-            for j in range(n):
-                DT[j, i] = AT[j, i] * (DT[j, i] - dot)
-        return
-    for j in range(n):
-        for i in range(m):
-            if code == RELU:
-                DT[j, i] = DT[j, i] if ZT[j, i] > zero else zero
-            elif code == SIGMOID:
-                DT[j, i] = DT[j, i] * AT[j, i] * (one - AT[j, i])
-            elif code == TANH:
-                DT[j, i] = DT[j, i] * (one - AT[j, i] * AT[j, i])
 
 
 @kernel

@@ -431,8 +431,9 @@ def permutation(seed, n):
 #
 # Inside ``train_epochs`` a batch's activations are stored feature-major: layer l's Z and A
 # are (n_out, m) blocks, so every loop runs along the m rows of the batch, contiguously,
-# whatever the layer widths (2-5-2-1 networks vectorise as well as wide ones). The arithmetic
-# per element is that of the row-major kernels above; only the order of sums differs.
+# whatever the layer widths (2-5-2-1 networks vectorise as well as wide ones). Activations and
+# the output layer use the same kernels as the composable passes; only the products and the
+# order of sums differ.
 #
 # Compile time is part of the cost (DESIGN §6): Numba compiles every function separately and
 # re-optimises each callee inside every caller, so this part has few functions, one signature

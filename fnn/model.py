@@ -20,7 +20,7 @@ ACTIVATIONS = {
 }
 HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")
 
-#: Initialisation schemes (DESIGN §4); the default is "he" for relu hidden layers, else "glorot".
+#: Initialisation schemes; the default is "glorot" for every activation (Keras, scikit-learn).
 SCHEMES = ("normal", "scaled", "he", "glorot")
 
 #: The loss each output activation pairs with when ``loss=None``.
@@ -138,7 +138,8 @@ def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params
     scheme : {"normal", "scaled", "he", "glorot"} or None
         ``normal``: W ~ N(0, 1), b = 0 (seed 000). ``scaled``: W, b ~ N(0, 0.1**2) (seed 003).
         ``he``: W ~ N(0, 2/n_in), b = 0 (seed 004). ``glorot``: W ~ U(+-sqrt(6/(n_in+n_out))),
-        b = 0. None: "he" if the hidden layers are relu, else "glorot".
+        b = 0. None: "glorot", whatever the activations (Keras' and scikit-learn's default:
+        He-normal starts small relu networks too large and generalised worse on small data).
     dtype : float32 or float64
 
     Returns
@@ -157,7 +158,7 @@ def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params
     checks.network(net)
     dtype = checks.float_dtype("dtype", dtype)
     if scheme is None:
-        scheme = "he" if net.activations[0] == "relu" and len(net.sizes) > 2 else "glorot"
+        scheme = "glorot"
     checks.one_of("scheme", scheme, SCHEMES)
     rng = np.random.default_rng(_seed_sequence(key))
     layers = []

@@ -51,12 +51,13 @@ def test_init_schemes_have_their_distributions():
     assert not fnn.init(net, scheme="he").layers[0].b.any()
 
 
-def test_default_scheme_is_he_for_relu_else_glorot():
-    relu, tanh = fnn.mlp([50, 40, 1], hidden="relu"), fnn.mlp([50, 40, 1], hidden="tanh")
-    np.testing.assert_array_equal(fnn.init(relu, key=3).layers[0].W,
-                                  fnn.init(relu, key=3, scheme="he").layers[0].W)  # fmt: skip
-    np.testing.assert_array_equal(fnn.init(tanh, key=3).layers[0].W,
-                                  fnn.init(tanh, key=3, scheme="glorot").layers[0].W)  # fmt: skip
+def test_default_scheme_is_glorot_for_every_activation():
+    for hidden in ("relu", "tanh", "sigmoid"):
+        net = fnn.mlp([50, 40, 1], hidden=hidden)
+        for default, glorot in zip(fnn.init(net, key=3).layers,
+                                   fnn.init(net, key=3, scheme="glorot").layers):  # fmt: skip
+            np.testing.assert_array_equal(default.W, glorot.W)
+            np.testing.assert_array_equal(default.b, glorot.b)
 
 
 def test_same_key_bit_identical_params_and_other_keys_differ():

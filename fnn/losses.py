@@ -17,8 +17,9 @@ fused ``dL/dZ = (A - Y) / m``; mse with any other output goes through the chain 
 from __future__ import annotations
 
 from fnn import checks, kernels
+from fnn.compile_notice import announce
 from fnn.flat import layout_of, pack, unpack
-from fnn.model import ACTIVATIONS, _codes
+from fnn.model import ACTIVATIONS, _codes, forward_buffers, row_chunks
 from fnn.types import Cache, LossSpec, Net, Params
 
 #: Loss names, their kernel codes and the output activations each accepts.
@@ -74,17 +75,36 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     0.693147
     """
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    layout, codes = layout_of(net.sizes), _codes(net)
-    zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
-    m, n_out = Y.shape
-    Z, A = zbuf[-m * n_out :].reshape(m, n_out), abuf[-m * n_out :].reshape(m, n_out)
-    data_loss, _ = kernels.output_layer(Z, A, Y, LOSSES[net.loss].code, codes[-1])
-    return _objective(data_loss, l2, theta, layout, m)
+    layout = layout_of(net.sizes)
+    data_loss, _ = output_totals(net, X, Y, theta, layout, "loss")
+    return _objective(data_loss, l2, theta, layout, X.shape[0])
 
 
-def _gradient(net: Net, X, Y, theta, l2: float, zbuf, abuf, layout, codes) -> tuple[float, Params]:
-    code = LOSSES[net.loss].code
-    data_loss, grads = kernels.backward_pass(X, Y, theta, layout, codes, code, l2, zbuf, abuf)
+def output_totals(net: Net, X, Y, theta, layout, purpose: str) -> tuple[float, int]:
+    """``(summed data loss, rows classified right)`` over every row, in row chunks."""
+    codes, code = _codes(net), LOSSES[net.loss].code
+    n_out = Y.shape[1]
+    total, correct = 0.0, 0
+    for rows in row_chunks(X.shape[0], net.sizes):
+        zbuf, abuf = forward_buffers(X[rows], theta, layout, codes, purpose, rows.start > 0)
+        size = (rows.stop - rows.start) * n_out
+        Z, A = zbuf[-size:].reshape(-1, n_out), abuf[-size:].reshape(-1, n_out)
+        args = (Z, A, Y[rows], code, codes[-1])
+        if rows.start == 0:
+            announce(kernels.output_layer, args, 0, purpose)
+        chunk_loss, chunk_correct = kernels.output_layer(*args)
+        total += chunk_loss
+        correct += chunk_correct
+    return total, correct
+
+
+def _gradient(
+    net: Net, X, Y, theta, l2: float, zbuf, abuf, layout, codes, purpose: str, said: bool = False
+) -> tuple[float, Params]:
+    args = (X, Y, theta, layout, codes, LOSSES[net.loss].code, l2, zbuf, abuf)
+    if not said:
+        announce(kernels.backward_pass, args, 2, purpose)
+    data_loss, grads = kernels.backward_pass(*args)
     return _objective(data_loss, l2, theta, layout, X.shape[0]), unpack(grads, net.sizes)
 
 
@@ -115,8 +135,9 @@ def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[flo
     """
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
     layout, codes = layout_of(net.sizes), _codes(net)
+    said = announce(kernels.forward_pass, (X, theta, layout, codes), 1, "grad")
     zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes)
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes, "grad", said)
 
 
 def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
@@ -185,4 +206,5 @@ def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Para
     checks.network(net)
     X, zbuf, abuf = checks.cache_of(net, cache, checks.params_of(net.sizes, params))
     X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout_of(net.sizes), _codes(net))[1]
+    layout, codes = layout_of(net.sizes), _codes(net)
+    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes, "backward")[1]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fnn import checks, kernels
+from fnn.compile_notice import announce
 from fnn.flat import frozen, layout_of, pack, unpack
 from fnn.types import Cache, Layer, Net, Params
 
@@ -199,6 +200,41 @@ def _layer_views(buffer: np.ndarray, sizes: tuple[int, ...], n_rows: int) -> tup
     return tuple(views)
 
 
+#: ``predict``, ``predict_proba``, ``loss`` and ``accuracy`` run the network on chunks of rows
+#: holding at most this many activations (every layer's Z and A of the chunk's rows, 2 * 2**19
+#: values: 8 MiB in float64), so their memory beyond X and the result stays bounded.
+CHUNK_VALUES = 1 << 19
+
+
+def row_chunks(n_rows: int, sizes: tuple[int, ...]) -> list[slice]:
+    """Slices of ``range(n_rows)`` whose forward buffers hold at most CHUNK_VALUES values each."""
+    rows = max(1, CHUNK_VALUES // sum(sizes[1:]))
+    return [slice(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
+
+
+def forward_buffers(X, theta, layout, codes, purpose: str, said: bool = False) -> tuple:
+    """``kernels.forward_pass`` (flat Z and A buffers), announcing a first-use compilation."""
+    args = (X, theta, layout, codes)
+    if not said:
+        announce(kernels.forward_pass, args, 1, purpose)
+    return kernels.forward_pass(*args)
+
+
+def output_layers(net: Net, params: Params, X, purpose: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only ``(Z_L, A_L)`` of the output layer for every row of X, in row chunks."""
+    dtype = checks.model(net, params)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    theta, layout, codes = pack(params, dtype), layout_of(net.sizes), _codes(net)
+    n, n_out = X.shape[0], net.sizes[-1]
+    Z, A = np.empty((n, n_out), dtype), np.empty((n, n_out), dtype)
+    for rows in row_chunks(n, net.sizes):
+        zbuf, abuf = forward_buffers(X[rows], theta, layout, codes, purpose, rows.start > 0)
+        size = (rows.stop - rows.start) * n_out
+        Z[rows] = zbuf[-size:].reshape(-1, n_out)
+        A[rows] = abuf[-size:].reshape(-1, n_out)
+    return frozen(Z), frozen(A)
+
+
 def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     """Run the network on X.
 
@@ -229,7 +265,7 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     if X is given:  # the Cache keeps X: a copy, so later writes by the caller cannot reach it
         X = X.copy()
     theta = pack(params, dtype)
-    zbuf, abuf = kernels.forward_pass(X, theta, layout_of(net.sizes), _codes(net))
+    zbuf, abuf = forward_buffers(X, theta, layout_of(net.sizes), _codes(net), "forward")
     Zs = _layer_views(zbuf, net.sizes, X.shape[0])
     As = _layer_views(abuf, net.sizes, X.shape[0])
     return As[-1], Cache((frozen(X),) + As, Zs)
@@ -257,8 +293,12 @@ def predict_proba(net: Net, params: Params, X) -> np.ndarray:
     >>> p = fnn.predict_proba(net, fnn.init(net, key=0), np.ones((4, 2)))
     >>> p.shape, np.allclose(p.sum(axis=1), 1)
     ((4, 3), True)
+
+    Large inputs run in chunks of rows: beyond X and the result, memory stays below a fixed
+    buffer of ``2 * CHUNK_VALUES`` values (plus one converted copy of X when X is not a
+    C-ordered array of the parameters' dtype).
     """
-    return forward(net, params, X)[0]
+    return output_layers(net, params, X, "predict_proba")[1]
 
 
 def predict(net: Net, params: Params, X) -> np.ndarray:
@@ -288,15 +328,14 @@ def predict(net: Net, params: Params, X) -> np.ndarray:
     >>> fnn.predict(net, params, [[-2.0], [0.5], [3.0]])
     array([0, 1, 1])
     """
-    out, cache = forward(net, params, X)
-    logits = cache.preactivations[-1]
+    logits, out = output_layers(net, params, X, "predict")
     output = net.activations[-1]
     if output == "softmax":
         result = logits.argmax(axis=1)
     elif output == "sigmoid":
         result = (logits > 0).astype(np.int64)
     else:
-        result = out.copy()
+        result = out
     if result.ndim == 2 and result.shape[1] == 1:
         result = result[:, 0]
     return frozen(result)

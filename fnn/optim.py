@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fnn import checks, kernels
+from fnn.compile_notice import announce
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
 from fnn.types import (
     SGD,
@@ -454,7 +455,7 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     state = checks.opt_state_of("state", state, name, spec.n_slots, sizes, dtype)
     theta = pack(params, dtype)
     lr = learning_rates(opt, state.step, 1)[0]
-    new_theta, new_slots = kernels.opt_update(
+    args = (
         spec.code,
         hyperparameters(opt),
         theta,
@@ -463,4 +464,6 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
         state.step,
         lr,
     )
+    announce(kernels.opt_update, args, 2, "opt_step")
+    new_theta, new_slots = kernels.opt_update(*args)
     return unpack(new_theta, sizes), OptState(name, state.step + 1, unpack_slots(new_slots, sizes))

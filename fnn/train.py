@@ -11,8 +11,9 @@ from collections.abc import Callable
 import numpy as np
 
 from fnn import checks, kernels
+from fnn.compile_notice import announce
 from fnn.flat import frozen, layout_of, pack, pack_slots, unpack, unpack_slots
-from fnn.losses import LOSSES
+from fnn.losses import LOSSES, output_totals
 from fnn.model import _codes
 from fnn.optim import OPTIMIZERS, hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.types import EarlyStopping, FitResult, History, Net, OptState, Params, Scaler
@@ -201,12 +202,9 @@ def accuracy(net: Net, params: Params, X, y) -> float:
     dtype = checks.params_of(net.sizes, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)
-    codes = _codes(net)
-    zbuf, abuf = kernels.forward_pass(X, pack(params, dtype), layout_of(net.sizes), codes)
-    m, n_out = Y.shape
-    Z, A = zbuf[-m * n_out :].reshape(m, n_out), abuf[-m * n_out :].reshape(m, n_out)
-    _, correct = kernels.output_layer(Z, A, Y, LOSSES[net.loss].code, codes[-1])
-    return correct / m
+    theta = pack(params, dtype)
+    _, correct = output_totals(net, X, Y, theta, layout_of(net.sizes), "accuracy")
+    return correct / X.shape[0]
 
 
 def early_stopping(
@@ -384,27 +382,34 @@ def fit(
     step = state.step
     records = np.zeros((4, epochs))  # loss, accuracy, val_loss, val_accuracy per epoch
     has_val = X_val.shape[0] > 0
-    best_value, best_theta, waited = np.inf, theta, 0
+    best_value, best_theta, best_epoch, waited = np.inf, theta, -1, 0
     per_epoch = early_stopping is not None or callback is not None
     classifier = net.loss != "mse"
     shown = (True, classifier, has_val, has_val and classifier)  # loss, acc, val_loss, val_acc
-    show = _progress_printer(epochs, shown) if progress else None
+    show = None  # the progress display, made after any compile notice
     chunk = 1  # epochs per kernel call when something must run between epochs
     done = 0
     blas = _blas_thread_setters()
+    stopped = False
     while done < epochs:
         count = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // batches_per_epoch))
         if per_epoch:
             count = 1
-        elif show is not None:
+        elif progress:
             count = min(count, chunk)
-        started = time.perf_counter()
-        theta, slots, *columns, finished = _serially(
-            blas, kernels.train_epochs,
+        args = (
             X, Y, theta, layout, codes, LOSSES[net.loss].code, spec.code, hyper, slots, step,
             learning_rates(opt, step, count * batches_per_epoch), l2, seed, first_epoch + done,
             count, batch, X_val, Y_val,
         )  # fmt: skip
+        if done == 0:
+            compiling = announce(kernels.train_epochs, args, 2, "fit")
+            if progress:
+                show = _progress_printer(epochs, shown)
+                if compiling:
+                    show(0, None, "compiling kernels (first use)")
+        started = time.perf_counter()
+        theta, slots, *columns, finished = _serially(blas, kernels.train_epochs, *args)
         records[:, done : done + finished] = np.array(columns)[:, :finished]
         step += finished * batches_per_epoch
         if finished < count:
@@ -421,26 +426,37 @@ def fit(
         if show is not None:
             show(done, records[:, :done])
             chunk = _next_chunk(chunk, time.perf_counter() - started)
-        stop = False
         if early_stopping is not None:
             watched = records[2 if has_val else 0, done - 1]
             if watched < best_value - early_stopping.min_delta:
-                best_value, best_theta, waited = watched, theta, 0
+                best_value, best_theta, best_epoch, waited = watched, theta, done - 1, 0
             else:
                 waited += 1
-                stop = waited >= early_stopping.patience
+                stopped = waited >= early_stopping.patience
         if callback is not None:
             history = _history(net, records[:, :done], has_val)
-            stop = bool(callback(done - 1, unpack(theta.copy(), net.sizes), history)) or stop
-        if stop:
+            stopped = bool(callback(done - 1, unpack(theta.copy(), net.sizes), history)) or stopped
+        if stopped:
             break
+    params_epoch = done - 1 if done else None
+    if early_stopping is not None and early_stopping.restore_best and best_epoch >= 0:
+        theta, params_epoch = best_theta, best_epoch
+    stopped_epoch = done - 1 if stopped and done < epochs else None
     if show is not None:
-        show(None, None)
-    if early_stopping is not None and early_stopping.restore_best:
-        theta = best_theta
-    history = _history(net, records[:, :done], has_val)
+        show(None, None, _ending(stopped_epoch, params_epoch, epochs))
+    history = _history(net, records[:, :done], has_val, stopped_epoch, params_epoch)
     new_state = OptState(name, step, unpack_slots(slots, net.sizes))
     return FitResult(unpack(theta, net.sizes), new_state, history)
+
+
+def _ending(stopped_epoch: int | None, params_epoch: int | None, epochs: int) -> str:
+    """The progress display's last words: how training ended, which parameters came back."""
+    if stopped_epoch is None:
+        return ""
+    text = f"stopped early after epoch {stopped_epoch + 1}/{epochs}"
+    if params_epoch is not None and params_epoch != stopped_epoch:
+        text += f"; returned the parameters of epoch {params_epoch + 1} (best)"
+    return text
 
 
 def _validation_data(net: Net, validation, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -455,7 +471,13 @@ def _validation_data(net: Net, validation, dtype) -> tuple[np.ndarray, np.ndarra
     return X_val, checks.targets("validation[1]", validation[1], net, X_val.shape[0], dtype)
 
 
-def _history(net: Net, records: np.ndarray, has_val: bool) -> History:
+def _history(
+    net: Net,
+    records: np.ndarray,
+    has_val: bool,
+    stopped_epoch: int | None = None,
+    params_epoch: int | None = None,
+) -> History:
     """A History of copies of the first epochs' records (later epochs never alter it)."""
     empty = np.zeros(0)
     loss, acc, val_loss, val_acc = (row.copy() for row in records)
@@ -463,7 +485,8 @@ def _history(net: Net, records: np.ndarray, has_val: bool) -> History:
         acc = val_acc = empty
     if not has_val:
         val_loss = val_acc = empty
-    return History(*(frozen(np.array(column)) for column in (loss, acc, val_loss, val_acc)))
+    columns = (frozen(np.array(column)) for column in (loss, acc, val_loss, val_acc))
+    return History(*columns, stopped_epoch, params_epoch)
 
 
 def _next_chunk(chunk: int, seconds: float) -> int:
@@ -484,16 +507,19 @@ def _progress_printer(
     epochs: int, shown_rows=(True, True, False, False), *, interval: float = 0.2, file=None,
     use_tqdm: bool = True,
 ):  # fmt: skip
-    """A ``show(done, records)`` function for ``fit(progress=True)``.
+    """A ``show(done, records, note="")`` function for ``fit(progress=True)``.
 
     ``show(done, records)`` reports that ``done`` of ``epochs`` epochs are finished, with
-    ``records`` the (4, done) rows loss, accuracy, val_loss, val_accuracy; ``show(None, None)``
-    draws the final state and ends the display. It redraws at most once per ``interval``
-    seconds whatever the call rate (``fit`` calls it after every epoch when early stopping or
-    a callback is on), and only then formats anything. The display is a tqdm bar when tqdm is
-    installed (``pip install 'fnn[progress]'``) and ``use_tqdm``, else one line rewritten
-    in place on ``file`` (default ``sys.stderr``). ``shown_rows`` says which of the four
-    records to display (accuracy only for classifiers, validation only when there is some).
+    ``records`` the (4, done) rows loss, accuracy, val_loss, val_accuracy;
+    ``show(0, None, note)`` shows a state before the first epoch (e.g. compiling) at once;
+    ``show(None, None, note)`` draws the final state, ends the display and, when ``note`` is
+    not empty, prints it on a line of its own (how training ended). It redraws at most once
+    per ``interval`` seconds whatever the call rate (``fit`` calls it after every epoch when
+    early stopping or a callback is on), and only then formats anything. The display is a
+    tqdm bar when tqdm is installed (``pip install 'fnn[progress]'``) and ``use_tqdm``, else
+    one line rewritten in place on ``file`` (default ``sys.stderr``). ``shown_rows`` says
+    which of the four records to display (accuracy only for classifiers, validation only
+    when there is some).
     """
     tqdm = None
     if use_tqdm:
@@ -522,12 +548,13 @@ def _progress_printer(
             if shown_rows[row]
         )
 
-    def draw(done, records) -> None:
+    def draw(done, records, note: str = "") -> None:
         nonlocal width
-        text = metrics(records) if done else ""
+        text = metrics(records) if done else note
         if bar is not None:
             bar.set_postfix_str(text, refresh=False)
             bar.update(done - bar.n)
+            bar.refresh()
             return
         elapsed = time.perf_counter() - started
         line = f"fit: epoch {done}/{epochs} ({100 * done / max(epochs, 1):3.0f} %)  {text}"
@@ -538,7 +565,7 @@ def _progress_printer(
         print(f"\r{line:<{width}}", end="", file=stream, flush=True)
         width = len(line)
 
-    def show(done, records) -> None:
+    def show(done, records, note: str = "") -> None:
         nonlocal last_drawn, latest
         if done is None:
             if latest is not None:
@@ -547,6 +574,11 @@ def _progress_printer(
                 bar.close()
             elif width:  # a line was drawn: end it
                 print(file=stream, flush=True)
+            if note:
+                print(f"fit: {note}", file=stream, flush=True)
+            return
+        if records is None:  # a state before the first epoch: draw it now
+            draw(done, None, note)
             return
         latest = (done, records)
         now = time.perf_counter()

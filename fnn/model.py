@@ -38,9 +38,10 @@ def mlp(
     sizes : sequence of int
         ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
     hidden : str
-        Activation of every hidden layer: one of ``HIDDEN_ACTIVATIONS``.
+        Activation of every hidden layer: a name in ``fnn.ACTIVATIONS`` other than
+        ``"softmax"`` (which is for the output layer only).
     output : str
-        Activation of the output layer: one of ``ACTIVATIONS``.
+        Activation of the output layer: a name in ``fnn.ACTIVATIONS``.
     loss : str or None
         ``"bce"``, ``"ce"`` or ``"mse"``; None picks the canonical loss of ``output``
         (sigmoid -> bce, softmax -> ce, anything else -> mse).

@@ -1,6 +1,7 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
 from fnn import testing
+from fnn.folds import kfold
 from fnn.io import load, load_state, save
 from fnn.losses import LOSSES, backward, grad, loss, value_and_grad
 from fnn.model import (
@@ -27,6 +28,7 @@ from fnn.optim import (
     sgd,
     step_decay,
 )
+from fnn.sweep import sweep, sweep_summary
 from fnn.train import (
     accuracy,
     early_stopping,
@@ -43,6 +45,7 @@ from fnn.types import (
     Cache,
     EarlyStopping,
     FitResult,
+    Fold,
     History,
     Layer,
     Momentum,
@@ -51,6 +54,10 @@ from fnn.types import (
     Params,
     RMSProp,
     Scaler,
+    Setting,
+    SettingSummary,
+    SweepSummary,
+    TrialResult,
 )
 
 __version__ = "0.1.0"
@@ -66,6 +73,7 @@ __all__ = [
     "Cache",
     "EarlyStopping",
     "FitResult",
+    "Fold",
     "History",
     "Layer",
     "Momentum",
@@ -74,6 +82,10 @@ __all__ = [
     "Params",
     "RMSProp",
     "Scaler",
+    "Setting",
+    "SettingSummary",
+    "SweepSummary",
+    "TrialResult",
     "accuracy",
     "adam",
     "adamw",
@@ -88,6 +100,7 @@ __all__ = [
     "grad",
     "init",
     "inverse_time_decay",
+    "kfold",
     "load",
     "load_state",
     "loss",
@@ -104,6 +117,8 @@ __all__ = [
     "standardize",
     "standardizer",
     "step_decay",
+    "sweep",
+    "sweep_summary",
     "testing",
     "value_and_grad",
 ]

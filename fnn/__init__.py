@@ -28,7 +28,7 @@ from fnn.optim import (
     sgd,
     step_decay,
 )
-from fnn.sweep import sweep, sweep_summary
+from fnn.sweeps import sweep, sweep_summary
 from fnn.train import (
     accuracy,
     early_stopping,

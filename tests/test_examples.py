@@ -49,6 +49,17 @@ CASES = {
         (r"train 1221  validation 216  test 360 images", r"test accuracy 0\.\d+"),
         ("digits_history.png", "digits_confusion.png"),
     ),
+    "sweep-fast": Case(
+        "sweep.py",
+        ("--fast", "--executor", "dask", "--out", "{out}"),
+        (
+            r"fast run: 5 epochs per trial instead of 100, .*",
+            r"45 trials .* on a local Dask cluster of 2 worker processes: .* s",
+            r"best setting: learning rate .*: 0\.\d+ ± 0\.\d+",
+            r"best trial: .*",
+        ),
+        ("sweep_accuracy.png",),
+    ),
     "regularized-fast": Case("regularized.py", ("--fast",), (r".*test accuracy 0\.\d+.*",)),
     "xor": Case("xor.py", (), (r"0 xor 0 = 0 .*", r"0 xor 1 = 1 .*", r"1 xor 1 = 0 .*")),
     # Full length: the scripts exit 1 below their targets (moons test accuracy 0.95, Adam 0.94,

@@ -30,6 +30,8 @@ SECTIONS = (
     ("fnn.losses", "Losses and gradients", "Mean losses over a batch and their gradients."),
     ("fnn.optim", "Optimizers and schedules", "Optimizer configs, their state and updates."),
     ("fnn.train", "Training and data", "Keys, mini-batches, standardisation and `fit`."),
+    ("fnn.folds", "Cross-validation folds", "Disjoint validation folds that cover every row."),
+    ("fnn.sweeps", "Sweeps", "Settings x keys x folds of `fit` on threads, joblib, Dask or Ray."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),
     ("fnn.types", "Data types", "Immutable NamedTuples holding read-only arrays."),
     ("fnn.testing", "fnn.testing", None),

@@ -40,7 +40,7 @@ class Trial(NamedTuple):
 
 
 class SweepData(NamedTuple):
-    """Everything a worker needs besides its trials; shipped to each worker once."""
+    """Everything the workers need, the trials included; shipped to each worker once."""
 
     net: Net
     X: np.ndarray
@@ -81,8 +81,10 @@ def sweep(
 
     and its result is bit-identical to that call made locally, whichever executor ran it.
     Every trial is checked before anything runs; a bad one raises a one-line error naming
-    it. Numba's disk cache is filled here first (one short ``fit`` on two rows), so workers
-    load the compiled kernels instead of compiling them at the same time.
+    it. Numba's disk cache is filled first (one short ``fit`` on two rows, here and, on a
+    Dask or Ray cluster, on one worker of each machine), so that workers load the compiled
+    kernels instead of compiling them at the same time. Each ``fit`` runs its kernels with
+    one BLAS thread, so parallel trials do not oversubscribe the cores.
 
     Parameters
     ----------
@@ -153,7 +155,12 @@ def sweep(
         _check_setting(data, setting, number)
     run = _runner(executor, workers, len(trials))
     _warm_up(data)  # before any worker starts: concurrent cold compiles crash Numba
-    return tuple(_read_only(result) for result in run(data))
+    # The caller's own setting and key objects, not copies that travelled (a schedule given
+    # as a plain function would no longer compare equal, and sweep_summary groups by them).
+    return tuple(
+        _read_only(result._replace(setting=trial.setting, key=trial.key))
+        for result, trial in zip(run(data), trials)
+    )
 
 
 def sweep_summary(results: Sequence[TrialResult], by: str = "val_loss") -> SweepSummary:

@@ -6,6 +6,7 @@ hyperparameters and key. Ray is tested in test_sweep_ray.py (its start-up is slo
 """
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -276,6 +277,13 @@ def test_bad_trials_fail_up_front_in_one_line(changes, error, message, monkeypat
     text = str(caught.value)
     assert "\n" not in text
     assert text.startswith(message), text
+
+
+@pytest.mark.parametrize("executor", ["joblib", "ray"])
+def test_a_missing_executor_names_its_extra(executor, monkeypatch):
+    monkeypatch.setitem(sys.modules, executor, None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=rf"pip install 'fnn\[{executor}\]'"):
+        fnn.sweep(NET, fnn.adam(), X, Y, executor=executor, **OPTIONS)
 
 
 # -- summaries -------------------------------------------------------------------------------------

@@ -153,6 +153,17 @@ def test_thread_count_does_not_change_the_bits(local):
     assert_same(fnn.sweep(NET, fnn.adam(), X, Y, GRID, workers=1, **OPTIONS), local)
 
 
+def test_threads_default_to_numbas_thread_count(monkeypatch):
+    numba = pytest.importorskip("numba")
+    seen = []
+    monkeypatch.setattr(sweeps, "_on_threads", lambda data, workers: seen.append(workers) or [])
+    for count in (1, 3):
+        monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", count)
+        fnn.sweep(NET, fnn.adam(), X, Y, GRID, **OPTIONS)
+    fnn.sweep(NET, fnn.adam(), X, Y, folds=FOLDS[:2], epochs=1, workers=8)  # 2 trials
+    assert seen == [1, 3, 2]
+
+
 def test_inputs_are_not_changed():
     X_in, Y_in = X.copy(), Y.copy()
     X_in.setflags(write=False)

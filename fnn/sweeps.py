@@ -296,10 +296,10 @@ def _check_setting(data: SweepData, setting: Setting, number: int) -> None:
         fit(data.net, params, setting.opt, data.X[:1], data.y[:1], epochs=0,
             batch_size=setting.batch_size, l2=setting.l2)  # fmt: skip
     except (TypeError, ValueError) as error:
-        raise type(error)(f"sweep setting {number} ({describe(setting)}): {error}") from None
+        raise type(error)(f"sweep setting {number} ({_in_words(setting)}): {error}") from None
 
 
-def describe(setting: Setting) -> str:
+def _in_words(setting: Setting) -> str:
     """``"adam learning_rate=0.001, l2=0.0, epochs=100, batch_size=32"``: a setting in words."""
     opt = setting.opt
     name = type(opt).__name__.lower()
@@ -327,8 +327,12 @@ def run_trial(data: SweepData, index: int) -> TrialResult:
         nan = math.nan
         return TrialResult(setting, trial.key, trial.fold, nan, nan, None, None, str(error))
     except Exception as error:
-        error.add_note(f"in sweep trial {trial.index}: {describe(setting)}, key {trial.key!r}, "
-                       f"fold {trial.fold}")  # fmt: skip
+        where = f"key {trial.key!r}, fold {trial.fold}"
+        note = f"in sweep trial {trial.index}: {_in_words(setting)}, {where}"
+        if hasattr(error, "add_note"):  # Python >= 3.11 prints it under the traceback
+            error.add_note(note)
+        else:
+            error.__notes__ = [*getattr(error, "__notes__", []), note]
         raise
     history = result.history
     epoch = history.params_epoch

@@ -7,6 +7,7 @@ status 1 when it misses its target. The fast runs must still learn: they are che
 looser targets.
 """
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -158,6 +159,20 @@ def test_every_example_is_covered():
     for script in scripts:  # a help, a fast and a full-length run of each
         runs = [name for name, case in CASES.items() if case.script == script]
         assert {name.rsplit("-", 1)[1] for name in runs} == {"help", "fast", "full"}, script
+
+
+def test_out_without_matplotlib_fails_before_training(monkeypatch, capsys):
+    """``--out`` without matplotlib stops at the command line, naming the extra to install."""
+    spec = importlib.util.spec_from_file_location("_cli", EXAMPLES / "_cli.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.parse("doc", ["--fast", "--out", "x"], fast="f").out == Path("x")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(SystemExit) as exit_:
+        cli.parse("doc", ["--fast", "--out", "x"], fast="f")
+    assert exit_.value.code == 2
+    assert "--out needs matplotlib" in capsys.readouterr().err
+    assert cli.parse("doc", ["--fast"], fast="f").out is None  # no --out, no matplotlib needed
 
 
 @pytest.mark.parametrize("name", list(CASES))

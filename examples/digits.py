@@ -69,7 +69,7 @@ def main(argv=None) -> int:
 
     test_accuracy = fnn.accuracy(net, result.params, X_test, y_test)
     print(f"train {len(y_train)}  validation {len(y_val)}  test {len(y_test)} images")
-    best = int(history.val_loss.argmin())  # the epoch early stopping restored
+    best = history.params_epoch  # the epoch whose parameters early stopping restored
     print(f"epochs {len(history.loss)} (best {best + 1})  train loss {history.loss[best]:.4f}  "
           f"validation accuracy {history.val_accuracy[best]:.4f}  ({seconds:.2f} s)")  # fmt: skip
     print(f"test accuracy {test_accuracy:.4f}")

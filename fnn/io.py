@@ -475,16 +475,20 @@ def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
     elif version == (2, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_2_0(start, _MAX_HEADER_BYTES)
     else:
-        raise ValueError(f"{info.filename} has .npy format version {version}, not 1.0 or 2.0")
+        raise ValueError(f"{_entry(info)} has .npy format version {version}, not 1.0 or 2.0")
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-        raise ValueError(f"{info.filename} has dtype {dtype}, which fnn never writes")
+        raise ValueError(f"{_entry(info)} has dtype {dtype}, which fnn never writes")
     return shape, fortran, dtype, start.tell()
+
+
+def _entry(info: zipfile.ZipInfo) -> str:
+    return info.filename.removesuffix(".npy")
 
 
 def _check_data_size(info: zipfile.ZipInfo, offset: int, nbytes: int) -> None:
     if info.file_size != offset + nbytes:
         raise ValueError(
-            f"{info.filename} holds {info.file_size - offset} bytes of data, expected {nbytes}"
+            f"{_entry(info)} holds {info.file_size - offset} bytes of data, expected {nbytes}"
         )
 
 
@@ -498,7 +502,7 @@ def _read_data(archive, info, offset: int, out: np.ndarray, file_dtype, fortran:
         for start in range(0, raw.size, _CHUNK_BYTES):
             piece = member.read(min(_CHUNK_BYTES, raw.size - start))
             if not piece:
-                raise EOFError(f"{info.filename} is truncated")
+                raise EOFError(f"{_entry(info)} is truncated")
             raw[start : start + len(piece)] = np.frombuffer(piece, np.uint8)
     if not file_dtype.isnative:
         out.byteswap(inplace=True)

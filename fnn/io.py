@@ -9,12 +9,13 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
 * ``s0_W0, s0_b0, ...``: moment slot ``k`` of the optimizer state as ``s{k}_W{l}``,
   ``s{k}_b{l}`` (only with an optimizer state).
 
-Loading treats the file as hostile until proven otherwise. Before anything is decompressed or
-allocated it checks the zip directory (its size, then every member's name, uniqueness, storage
-method and declared size against the bytes the file holds), reads the metadata with a size
-bound, then reads each array's ``.npy`` header and checks its shape against the network before
-allocating it. Memory therefore stays within the arrays of the declared network (never more
-than the file's own size) plus about a megabyte; anything else is a one-line ``ValueError``.
+Loading treats the file as hostile until proven otherwise. It checks the size of the zip
+directory before zipfile reads it, then every member's name, uniqueness, storage (uncompressed:
+nothing is ever decompressed) and declared size against the bytes the file holds; it reads the
+metadata within a size bound, then each array's ``.npy`` header, and checks the shape against
+the network before allocating the array. Memory therefore stays within the arrays of the
+declared network (never more than the file's own size) plus a few megabytes at most; anything
+else is a one-line ``ValueError``.
 
 Saving writes a temporary file ``.{name}.fnn-tmp-{pid}-{random}`` next to the target, flushes
 it to disk and renames it over the target, so the path holds the old archive or the new one,
@@ -131,7 +132,7 @@ def load(path: str | os.PathLike) -> tuple[Net, Params]:
     pickle, a foreign, truncated or corrupted file, a compressed, duplicated or oversized
     member, arrays that do not fit the network. The file is checked piece by piece before
     anything is allocated: loading costs the memory of the arrays the file declares for its
-    network (never more than the file's size) plus about a megabyte.
+    network (never more than the file's size) plus a few megabytes at most.
     """
     net, params, _ = _read(path)
     return net, params

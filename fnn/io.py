@@ -78,8 +78,9 @@ _FILE_KINDS = {
 def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState | None = None):
     """Write ``net`` and ``params`` (and ``opt_state`` if given) to the ``.npz`` file ``path``.
 
-    The archive is written to a temporary file in the same directory, flushed to disk and
-    renamed over ``path``: ``path`` holds the old archive or the new one, never a partial one,
+    The archive is written to a temporary file in the same directory (so saving needs write
+    permission on the directory, as any atomic replacement does), flushed to disk and renamed
+    over ``path``: ``path`` holds the old archive or the new one, never a partial one,
     and no temporary file survives a failure (a full disk, a Ctrl-C, a rename refused).
     Temporary files that killed processes left behind are removed by the next save to the
     same path. A new file gets the mode ``np.savez`` would give it (``0o666`` less the umask);
@@ -176,7 +177,7 @@ def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
     try:
         if fcntl is not None:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # released by the kernel if we are killed
-        _keep_permissions(target, temporary)
+        _keep_permissions(target, file)
         np.savez(file, **arrays)
         file.flush()
         os.fsync(file.fileno())
@@ -213,14 +214,15 @@ def _temporary_prefix(name: str) -> str:
     return f".{name[:48]}.fnn-tmp-"
 
 
-def _keep_permissions(target: str, temporary: str) -> None:
-    """Give the temporary file the permission bits of the regular file it will replace."""
+def _keep_permissions(target: str, file) -> None:
+    """Give the temporary ``file`` the permission bits of the regular file it will replace."""
     try:
         status = os.stat(target)
     except OSError:
         return  # a new file keeps the mode open() gave it
     if stat.S_ISREG(status.st_mode):
-        os.chmod(temporary, stat.S_IMODE(status.st_mode) & 0o777)
+        where = file.fileno() if os.chmod in os.supports_fd else file.name  # by descriptor: no race
+        os.chmod(where, stat.S_IMODE(status.st_mode) & 0o777)
 
 
 def _remove_stale_temporaries(directory: str, name: str) -> None:

@@ -125,6 +125,10 @@ HOSTILE = {
         zip_bytes(members(**{"fnn_meta.npy": (meta(), {"size": GiB})})),
         "declares",
     ),
+    "metadata-bomb": lambda tmp: (
+        zip_bytes(members(**{"fnn_meta.npy": (deflate_bomb(GiB), {"method": 8, "size": GiB})})),
+        "compressed",
+    ),
     "metadata-300KiB": lambda tmp: (
         zip_bytes(members(**{"fnn_meta.npy": meta(padding="x" * 75_000)})),
         "fnn_meta declares",

@@ -244,15 +244,14 @@ def _remove_stale_temporaries(directory: str, name: str) -> None:
         match = _TEMPORARY_SUFFIX.fullmatch(candidate, len(prefix))
         if match is None or _process_exists(int(match[1])):
             continue
+        candidate = os.path.join(directory, candidate)
         try:
-            descriptor = os.open(
-                os.path.join(directory, candidate), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-            )
+            descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         try:
             fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)  # fails while a saver holds it
-            os.unlink(os.path.join(directory, candidate))
+            os.unlink(candidate)
         except OSError:
             pass
         finally:
@@ -262,10 +261,8 @@ def _remove_stale_temporaries(directory: str, name: str) -> None:
 def _process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process (or beyond any process id)
         return False
-    except OverflowError:
-        return False  # beyond any process id
     except PermissionError:
         return True  # it exists, under another user
     return True

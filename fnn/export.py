@@ -223,7 +223,8 @@ def to_torch(net: fnn.Net, params: fnn.Params, scaler: fnn.Scaler | None = None)
     Examples
     --------
     >>> import fnn
-    >>> fnn.to_torch(fnn.mlp([2, 3, 1]), fnn.init(fnn.mlp([2, 3, 1])))
+    >>> net = fnn.mlp([2, 3, 1])
+    >>> fnn.to_torch(net, fnn.init(net))
     Sequential(
       (0): Linear(in_features=2, out_features=3, bias=True)
       (1): ReLU()
@@ -384,10 +385,8 @@ def to_c(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = Non
     """Write a self-contained C99 header computing :func:`fnn.predict_proba`.
 
     The header holds the weights as ``static const`` arrays of exact hexadecimal float
-    literals (``0x1.8p-3``: every bit of every parameter survives) and one function::
-
-        void fnn_forward(size_t n_samples, const double *X, double *out);
-
+    literals (``0x1.8p-3``: every bit of every parameter survives) and the entry point
+    ``static void fnn_forward(size_t n_samples, const double *X, double *out)``:
     ``X`` is ``n_samples`` rows of ``sizes[0]`` values (row-major, as in NumPy), ``out``
     receives ``n_samples`` rows of ``sizes[-1]``; it allocates nothing and is thread-safe.
     float32 parameters give ``float`` arrays and the ``f`` functions of ``<math.h>``. Include
@@ -415,8 +414,8 @@ def to_c(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = Non
     >>> import fnn, os, tempfile
     >>> net = fnn.mlp([2, 3, 1])
     >>> source = fnn.to_c(net, fnn.init(net), os.path.join(tempfile.mkdtemp(), "net.h"))
-    >>> print(source[source.index("static void fnn_forward"):].splitlines()[0])
-    static void fnn_forward(size_t n_samples, const double *X, double *out)
+    >>> "static void fnn_forward(size_t n_samples, const double *X, double *out)" in source
+    True
     """
     layers, dtype = _layers(net, params, scaler, C_ACTIVATIONS, "C")
     path = _path(path)

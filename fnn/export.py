@@ -60,10 +60,10 @@ def _layers(net, params, scaler, table: dict, target: str) -> tuple[list, np.dty
     """
     if not isinstance(net, fnn.Net):
         raise TypeError(f"net must be an fnn.Net (from fnn.mlp), got {type(net).__name__}")
-    n_in = net.sizes[0] if isinstance(net.sizes, tuple) and net.sizes else 1
-    dtype = fnn.predict_proba(
-        net, params, np.zeros((1, n_in if isinstance(n_in, int) else 1))
-    ).dtype
+    # A width that cannot make the probe is left for fnn's checks of net.sizes to report.
+    width = net.sizes[0] if isinstance(net.sizes, tuple) and net.sizes else None
+    probe = np.zeros((1, width if isinstance(width, (int, np.integer)) and width > 0 else 1))
+    dtype = fnn.predict_proba(net, params, probe).dtype
     for index, name in enumerate(net.activations):
         if name not in table:  # an activation of fnn's registry without an export yet
             raise ValueError(
@@ -115,7 +115,7 @@ def _write(path: str, data: bytes) -> None:
         with open(path, "wb") as file:
             file.write(data)
     except OSError as error:
-        raise ValueError(f"path {path!r} is not writable: {error.strerror}") from error
+        raise ValueError(f"path {path!r} is not writable: {error.strerror or error}") from error
 
 
 # -- ONNX ---------------------------------------------------------------------------------------
@@ -160,19 +160,18 @@ def to_onnx(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = 
     nodes, weights = [], []
     flowing = "X"
     for index, (W, b, activation) in enumerate(layers):
-        last = index == len(layers) - 1
-        op = ONNX_OPS[activation]
-        z = "proba" if last and op is None else f"Z{index}"
         weights += [
             numpy_helper.from_array(W, f"W{index}"),
             numpy_helper.from_array(b, f"b{index}"),
         ]
-        nodes.append(helper.make_node("Gemm", [flowing, f"W{index}", f"b{index}"], [z]))
-        flowing = z
+        out = "proba" if index == len(layers) - 1 else f"A{index}"
+        op = ONNX_OPS[activation]
+        gemm = out if op is None else f"Z{index}"
+        nodes.append(helper.make_node("Gemm", [flowing, f"W{index}", f"b{index}"], [gemm]))
         if op is not None:
-            flowing = "proba" if last else f"A{index}"
-            axis = {"axis": 1} if op == "Softmax" else {}
-            nodes.append(helper.make_node(op, [z], [flowing], **axis))
+            axis = {"axis": 1} if op == "Softmax" else {}  # the features, not the samples
+            nodes.append(helper.make_node(op, [gemm], [out], **axis))
+        flowing = out
     element = helper.np_dtype_to_tensor_dtype(dtype)
     graph = helper.make_graph(
         nodes,

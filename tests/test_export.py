@@ -362,6 +362,7 @@ def test_unwritable_paths_get_one_line_errors(exporter, tmp_path):
         (tmp_path / "missing" / "net.out", ValueError, "is not writable: the directory"),
         (tmp_path, ValueError, "is not writable: it is a directory"),
         (3, TypeError, "path must be a str or os.PathLike"),
+        (tmp_path / ("x" * 300), ValueError, "is not writable: File name too long"),  # open fails
     ]
     for path, error, message in cases:
         with pytest.raises(error, match="^path ") as info:

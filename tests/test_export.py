@@ -419,3 +419,22 @@ def test_missing_extras_are_named(call, extra, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, extra, None)  # import now raises ImportError
     with pytest.raises(ImportError, match=rf"pip install 'fnn\[{extra}\]'"):
         call(tmp_path / "net")
+
+
+def test_exports_leave_their_inputs_alone(tmp_path):
+    """Writable arrays of the caller keep their values and flags through every export."""
+    rng = np.random.default_rng(9)
+    params = fnn.Params(tuple(fnn.Layer(rng.normal(size=(n_in, n_out)), rng.normal(size=n_out))
+                              for n_in, n_out in ((2, 3), (3, 2))))  # fmt: skip
+    scaler = fnn.Scaler(np.array([1.0, -2.0]), np.array([0.5, 3.0]))
+    net = fnn.mlp([2, 3, 2], output="softmax")
+    arrays = [*scaler, *(array for layer in params.layers for array in layer)]
+    before = [(array.copy(), array.flags.writeable) for array in arrays]
+    export.to_onnx(net, params, tmp_path / "net.onnx", scaler=scaler)
+    export.to_c(net, params, tmp_path / "net.h", scaler=scaler)
+    module = export.to_torch(net, params, scaler=scaler)
+    state = [tensor.clone() for tensor in module.state_dict().values()]
+    export.from_torch(module)
+    assert all(torch.equal(a, b) for a, b in zip(state, module.state_dict().values()))
+    for array, (copy, writeable) in zip(arrays, before):
+        assert np.array_equal(array, copy) and array.flags.writeable == writeable

@@ -293,6 +293,10 @@ def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
         if type(child) is torch.nn.Linear:
             if child.weight.dtype not in (torch.float32, torch.float64):
                 raise TypeError(f"{where} must be float32 or float64, got {child.weight.dtype}")
+            if child.bias is not None and child.bias.dtype != child.weight.dtype:
+                raise TypeError(
+                    f"{where} has a {child.bias.dtype} bias for {child.weight.dtype} weights"
+                )
             if dtype not in (None, child.weight.dtype):
                 raise TypeError(f"{where} must have dtype {dtype} like the layers before it")
             if linears and child.in_features != linears[-1].out_features:

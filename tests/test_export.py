@@ -377,6 +377,14 @@ def test_c_prefix_must_be_an_identifier(prefix, tmp_path):
 
 
 nn = torch.nn
+
+
+def mixed_linear():
+    linear = nn.Linear(2, 3)
+    linear.bias = nn.Parameter(linear.bias.double())
+    return linear
+
+
 BAD_MODULES = [
     (nn.Linear(2, 3), TypeError, "module must be a torch.nn.Sequential"),
     (nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU())), ValueError, "module[1] (Sequential"),
@@ -390,6 +398,7 @@ BAD_MODULES = [
     (nn.Sequential(nn.Linear(2, 3).half()), TypeError, "module[0] (Linear(in_features=2, out_features=3, bias=True)) must be float32 or float64, got torch.float16"),
     (nn.Sequential(nn.Linear(2, 3).double(), nn.Linear(3, 1)), TypeError, "module[1] (Linear(in_features=3, out_features=1, bias=True)) must have dtype torch.float64"),
     (nn.Sequential(nn.Identity()), ValueError, "module must hold at least one Linear layer"),
+    (nn.Sequential(mixed_linear()), TypeError, "module[0] (Linear(in_features=2, out_features=3, bias=True)) has a torch.float64 bias for torch.float32 weights"),
 ]  # fmt: skip
 
 

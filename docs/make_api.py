@@ -31,6 +31,7 @@ SECTIONS = (
     ("fnn.optim", "Optimizers and schedules", "Optimizer configs, their state and updates."),
     ("fnn.train", "Training and data", "Keys, mini-batches, standardisation and `fit`."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),
+    ("fnn.export", "Deploying", "ONNX models, PyTorch modules and C headers of a trained network."),
     ("fnn.types", "Data types", "Immutable NamedTuples holding read-only arrays."),
     ("fnn.testing", "fnn.testing", None),
     ("fnn.plot", "fnn.plot", None),

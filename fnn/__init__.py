@@ -1,6 +1,7 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
 from fnn import testing
+from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.io import load, load_state, save
 from fnn.losses import LOSSES, backward, grad, loss, value_and_grad
 from fnn.model import (
@@ -83,6 +84,7 @@ __all__ = [
     "exponential_decay",
     "fit",
     "fold_in",
+    "from_torch",
     "forward",
     "from_architecture",
     "grad",
@@ -105,5 +107,8 @@ __all__ = [
     "standardizer",
     "step_decay",
     "testing",
+    "to_c",
+    "to_onnx",
+    "to_torch",
     "value_and_grad",
 ]

@@ -8,17 +8,17 @@ run by ``fnn.sweep`` on the chosen executor (``dask``: a local cluster of 2 work
 processes, started and closed here). Prints the mean ± sd validation accuracy of every
 setting, the best setting and the best single trial.
 
-    python examples/sweep.py [--fast] [--executor threads|joblib|dask] [--out DIR]
+    python examples/sweep.py [--fast] [--out DIR] [--executor threads|joblib|dask]
 
 ``--fast`` runs the same 45 trials for 5 epochs each (a smoke test: its accuracies are not
 the full run's). ``--out`` writes the heat map ``sweep_accuracy.png`` (needs fnn[plot]).
 Exits with status 1 if a full-length run's best setting scores below 0.96.
 """
 
-import argparse
 import sys
 import time
 
+from _cli import figure_path, parse
 from sklearn.datasets import load_digits
 
 import fnn
@@ -32,13 +32,8 @@ TARGET = 0.96
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--fast", action="store_true", help=f"{FAST_EPOCHS} epochs per trial, no accuracy check"
-    )
-    parser.add_argument("--executor", choices=["threads", "joblib", "dask"], default="threads")
-    parser.add_argument("--out", default=None, help="folder for the heat map (needs fnn[plot])")
-    args = parser.parse_args(argv)
+    args = parse(__doc__, argv, fast=f"{FAST_EPOCHS} epochs per trial, no accuracy check",
+                 trains_with_fit=False, more=executor_option)  # fmt: skip
     epochs = FAST_EPOCHS if args.fast else FULL_EPOCHS
 
     digits = load_digits()
@@ -47,11 +42,11 @@ def main(argv=None) -> int:
     net = fnn.mlp([64, 64, 10], hidden="relu", output="softmax")
     grid = {"learning_rate": LEARNING_RATES, "l2": L2}
     n_trials = len(LEARNING_RATES) * len(L2) * FOLDS
-    print(f"digits: {len(X)} images, {FOLDS} stratified folds; 64-64-10 relu/softmax, Adam, "
-          f"batch 32, {epochs} epochs per trial")  # fmt: skip
     if args.fast:
         print(f"fast run: {epochs} epochs per trial instead of {FULL_EPOCHS}, "
               "so these accuracies are not the full run's")  # fmt: skip
+    print(f"digits: {len(X)} images, {FOLDS} stratified folds; 64-64-10 relu/softmax, Adam, "
+          f"batch 32, {epochs} epochs per trial")  # fmt: skip
 
     started = time.perf_counter()
     if args.executor == "dask":
@@ -95,14 +90,19 @@ def main(argv=None) -> int:
     return 1 if full_length and best.val_accuracy_mean < TARGET else 0
 
 
+def executor_option(parser) -> None:
+    parser.add_argument(
+        "--executor", choices=["threads", "joblib", "dask"], default="threads",
+        help="where the trials run (dask: a local cluster of 2 worker processes)",
+    )  # fmt: skip
+
+
 def mean_sd(row) -> str:
     return f"{row.val_accuracy_mean:.4f} ± {row.val_accuracy_sd:.4f}"
 
 
-def heat_map(table, out: str, epochs: int) -> str:
+def heat_map(table, out, epochs: int):
     """Mean validation accuracy of every setting as a heat map, mean ± sd in each cell."""
-    from pathlib import Path
-
     import numpy as np
     from matplotlib.figure import Figure  # fnn[plot]
 
@@ -122,8 +122,7 @@ def heat_map(table, out: str, epochs: int) -> str:
     axes.set_xlabel("l2")
     axes.set_ylabel("learning rate (Adam)")
     axes.set_title(f"digits, {FOLDS}-fold cross-validation, {epochs} epochs")
-    Path(out).mkdir(parents=True, exist_ok=True)
-    path = f"{out}/sweep_accuracy.png"
+    path = figure_path(out, "sweep_accuracy.png")
     figure.savefig(path, format="png", dpi=100)
     return path
 

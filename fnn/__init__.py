@@ -1,6 +1,7 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
 from fnn import testing
+from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
 from fnn.io import load, load_state, save
 from fnn.losses import LOSSES, backward, grad, loss, value_and_grad
@@ -95,6 +96,7 @@ __all__ = [
     "exponential_decay",
     "fit",
     "fold_in",
+    "from_torch",
     "forward",
     "from_architecture",
     "grad",
@@ -120,5 +122,8 @@ __all__ = [
     "sweep",
     "sweep_summary",
     "testing",
+    "to_c",
+    "to_onnx",
+    "to_torch",
     "value_and_grad",
 ]

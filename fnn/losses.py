@@ -86,11 +86,12 @@ def output_totals(net: Net, X, Y, theta, layout, purpose: str) -> tuple[float, i
     n_out = Y.shape[1]
     total, correct = 0.0, 0
     for rows in row_chunks(X.shape[0], net.sizes):
-        zbuf, abuf = forward_buffers(X[rows], theta, layout, codes, purpose, rows.start > 0)
+        first = rows.start == 0
+        zbuf, abuf, said = forward_buffers(X[rows], theta, layout, codes, purpose, not first)
         size = (rows.stop - rows.start) * n_out
         Z, A = zbuf[-size:].reshape(-1, n_out), abuf[-size:].reshape(-1, n_out)
         args = (Z, A, Y[rows], code, codes[-1])
-        if rows.start == 0:
+        if first and not said:
             announce(kernels.output_layer, args, 0, purpose)
         chunk_loss, chunk_correct = kernels.output_layer(*args)
         total += chunk_loss

@@ -213,12 +213,12 @@ def row_chunks(n_rows: int, sizes: tuple[int, ...]) -> list[slice]:
     return [slice(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
 
 
-def forward_buffers(X, theta, layout, codes, purpose: str, said: bool = False) -> tuple:
-    """``kernels.forward_pass`` (flat Z and A buffers), announcing a first-use compilation."""
+def forward_buffers(X, theta, layout, codes, purpose: str, quiet: bool = False) -> tuple:
+    """``(zbuf, abuf, said)``: ``kernels.forward_pass``'s flat Z and A buffers, and whether a
+    first-use compile notice was printed (never when ``quiet``)."""
     args = (X, theta, layout, codes)
-    if not said:
-        announce(kernels.forward_pass, args, 1, purpose)
-    return kernels.forward_pass(*args)
+    said = not quiet and announce(kernels.forward_pass, args, 1, purpose)
+    return (*kernels.forward_pass(*args), said)
 
 
 def output_layers(net: Net, params: Params, X, purpose: str) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +229,7 @@ def output_layers(net: Net, params: Params, X, purpose: str) -> tuple[np.ndarray
     n, n_out = X.shape[0], net.sizes[-1]
     Z, A = np.empty((n, n_out), dtype), np.empty((n, n_out), dtype)
     for rows in row_chunks(n, net.sizes):
-        zbuf, abuf = forward_buffers(X[rows], theta, layout, codes, purpose, rows.start > 0)
+        zbuf, abuf, _ = forward_buffers(X[rows], theta, layout, codes, purpose, rows.start > 0)
         size = (rows.stop - rows.start) * n_out
         Z[rows] = zbuf[-size:].reshape(-1, n_out)
         A[rows] = abuf[-size:].reshape(-1, n_out)
@@ -266,7 +266,7 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     if X is given:  # the Cache keeps X: a copy, so later writes by the caller cannot reach it
         X = X.copy()
     theta = pack(params, dtype)
-    zbuf, abuf = forward_buffers(X, theta, layout_of(net.sizes), _codes(net), "forward")
+    zbuf, abuf, _ = forward_buffers(X, theta, layout_of(net.sizes), _codes(net), "forward")
     Zs = _layer_views(zbuf, net.sizes, X.shape[0])
     As = _layer_views(abuf, net.sizes, X.shape[0])
     return As[-1], Cache((frozen(X),) + As, Zs)

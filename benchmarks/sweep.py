@@ -14,7 +14,8 @@ Reported as wall-time ratios to the plain loop (target for Dask: <= 0.6), with t
 of this process (and of the Dask workers) and the machine's load average, since the machine
 may be shared: a ratio means little when the loop got much less than a core. Every
 sweep's results are checked bit for bit against the loop's. Kernels are compiled (or loaded)
-before any timer starts.
+before any timer starts; the ways run in ABBA order over the repeats (best of N kept), so a
+drift in the load of a shared machine hits them alike.
 
     python benchmarks/sweep.py [--epochs N] [--repeat N] [--json PATH]
 
@@ -102,9 +103,11 @@ def main(argv=None) -> int:
             "threads (2)": lambda: fnn.sweep(
                 net, fnn.adam(), X, y, grid, executor="threads", workers=2, **options),
         }  # fmt: skip
-        figures = {}
-        for _ in range(args.repeat):
-            for name, run in ways.items():
+        figures, same_bits = {}, {}
+        for repeat in range(args.repeat):
+            # ABBA order: a drift in the machine's load hits every way alike.
+            order = list(ways.items()) if repeat % 2 == 0 else list(ways.items())[::-1]
+            for name, run in order:
                 before = sum(client.run(time.process_time).values())
                 results, wall, cpu = timed(run)
                 worker_cpu = sum(client.run(time.process_time).values()) - before
@@ -113,10 +116,13 @@ def main(argv=None) -> int:
                     figures[name] = {"wall": wall, "cpu_this_process": cpu}
                     if name.startswith("Dask"):
                         figures[name]["cpu_dask_workers"] = worker_cpu
-                if name == "plain loop of fit":
+                if name == "plain loop of fit":  # first in the first round
                     loop_results = results
                 else:
-                    figures[name]["identical"] = identical(results, loop_results)
+                    same = identical(results, loop_results)
+                    same_bits[name] = same_bits.get(name, True) and same
+    for name, same in same_bits.items():
+        figures[name]["identical"] = same
     load_after = os.getloadavg()
     baseline = figures["plain loop of fit"]["wall"]
     trials = len(LEARNING_RATES) * len(L2) * FOLDS

@@ -22,7 +22,7 @@ import numpy as np
 from fnn import checks
 from fnn.folds import check_folds
 from fnn.model import init
-from fnn.train import fit, fold_in
+from fnn.train import fit
 from fnn.types import EarlyStopping, Fold, Net, Setting, SettingSummary, SweepSummary, TrialResult
 
 #: The names a grid may vary, each overriding the matching argument of :func:`sweep`.
@@ -279,6 +279,8 @@ def _checked_keys(keys) -> tuple:
         )
     if not keys:
         raise ValueError("keys must hold at least one key, got none")
+    from fnn import fold_in  # the public name (the module defining it may change)
+
     for index, key in enumerate(keys):
         try:
             fold_in(key, 0)  # the key check of fit

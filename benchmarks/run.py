@@ -3,7 +3,7 @@
 Usage (from the repository root, after ``pip install -e ".[bench]"``)::
 
     python benchmarks/run.py                       # every workload, every system, best of 1
-    python benchmarks/run.py --repeat 2 --native-blas --markdown   # the README's table
+    python benchmarks/run.py --repeat 2 --native-blas --threads 1 --markdown   # README's table
     python benchmarks/run.py --quick               # 2,000 epochs for the moons workloads
     python benchmarks/run.py --smoke               # every system, a few epochs (CI, < 1 min)
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
@@ -67,6 +67,8 @@ TARGETS = {
 QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000}
 SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1}
 SMOKE_ROWS = 512
+#: Environment variables that --threads sets (OpenMP: PyTorch, OpenBLAS: NumPy and scikit-learn).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def architecture(sizes):
@@ -433,6 +435,13 @@ def parse_args(argv):
         "on an idle machine)",
     )
     parser.add_argument("--rows", type=int, help="train on the first ROWS rows of each data set")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="set OMP_NUM_THREADS and OPENBLAS_NUM_THREADS for every system (NumPy, scikit-learn, "
+        "PyTorch; JAX keeps its own pool): one thread each is the fair and steady comparison on "
+        "a busy machine, where waiting worker threads slow the peers down 10-100x",
+    )
     parser.add_argument("--peers", type=Path, default=HERE / "peers")
     parser.add_argument("--peer-python", default=os.environ.get("FNN_PEER_PYTHON", sys.executable))
     parser.add_argument("--json", type=Path, help="default: benchmarks/results.json")
@@ -450,6 +459,7 @@ def parse_args(argv):
     if args.smoke:
         args.repeat = 1
         args.rows = args.rows or SMOKE_ROWS
+        args.threads = args.threads or 1
     if args.json is None and not args.smoke:
         args.json = HERE / "results.json"
     return args
@@ -535,8 +545,8 @@ def main(argv=None):
     if args.native_blas:
         for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             env.pop(name, None)
-    if args.smoke:  # timings do not count; idle threads spinning on a busy CI machine would
-        env.update({name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    if args.threads is not None:
+        env.update({name: str(args.threads) for name in THREAD_VARIABLES})
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "benchmarks/run.py"] + (argv or sys.argv[1:])),
@@ -545,7 +555,7 @@ def main(argv=None):
         "repeat": args.repeat,
         "rows": args.rows,
         "openblas_env_of_the_runs": {k: v for k, v in env.items() if k.startswith("OPENBLAS")},
-        "threads_env_of_the_runs": {k: v for k, v in env.items() if k == "OMP_NUM_THREADS"},
+        "threads_env_of_the_runs": {k: v for k, v in env.items() if k in THREAD_VARIABLES},
         "workloads": {},
         "cold_start": {},
     }
@@ -560,7 +570,8 @@ def main(argv=None):
     )
     used = results["openblas_env_of_the_runs"] or "unset"
     rows = "all rows" if args.rows is None else f"first {args.rows} rows"
-    print(f"OPENBLAS env of the runs: {used}; best of {args.repeat}; {rows}")
+    threads = "default threads" if args.threads is None else f"{args.threads} thread(s) each"
+    print(f"OPENBLAS env of the runs: {used}; best of {args.repeat}; {rows}; {threads}")
     print("\n".join(report(results, args.markdown)))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

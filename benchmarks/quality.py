@@ -5,6 +5,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
     python benchmarks/quality.py --markdown        # 5 seeds, 200 epochs: the README's table
     python benchmarks/quality.py --smoke           # 2 seeds, 2 epochs: checks that all runs
     python benchmarks/quality.py --datasets iris,diabetes --seeds 3 --json out/quality.json
+    python benchmarks/quality.py --fnn-init torch  # fnn started where PyTorch starts
 
 Every library trains the same network on the same arrays with the same optimizer:
 
@@ -23,6 +24,8 @@ Every library trains the same network on the same arrays with the same optimizer
 * **Initialisation**: each library's own default — fnn ``"glorot"`` (U(±√(6/(n_in+n_out))),
   b = 0), scikit-learn Glorot-uniform for W and b, PyTorch ``nn.Linear``'s U(±1/√n_in) for W
   and b. The seed (0, 1, ...) drives each library's initialisation and shuffling.
+  ``--fnn-init torch`` starts fnn from PyTorch's scheme instead (drawn with NumPy), which
+  separates what the initialisation does from what the training does.
 * **Threads**: one for every library (``threadpoolctl`` for NumPy's BLAS,
   ``torch.set_num_threads(1)``): fnn's ``fit`` is single-threaded, and with 64-unit layers and
   32-row batches extra threads only synchronise (on a busy machine they cost 10 × and more).
@@ -115,14 +118,28 @@ def n_outputs(task, y):
 # -- the three libraries: (seconds, test score) for one seed ------------------------------------
 
 
-def run_fnn(data, seed, epochs):
+def torch_like_init(sizes, seed):
+    """fnn Params drawn as PyTorch's ``nn.Linear`` draws them: W and b from U(±1/√n_in)."""
+    import fnn
+
+    rng = np.random.default_rng(seed)
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(n_in)
+        W, b = rng.uniform(-bound, bound, (n_in, n_out)), rng.uniform(-bound, bound, n_out)
+        layers.append(fnn.Layer(W, b))
+    return fnn.Params(tuple(layers))
+
+
+def run_fnn(data, seed, epochs, fnn_init="default"):
     import fnn
 
     X_train, X_test, y_train, y_test, task = data
     k = n_outputs(task, y_train)
     output = "identity" if task == "regression" else "sigmoid" if k == 1 else "softmax"
-    net = fnn.mlp([X_train.shape[1], *HIDDEN, k], hidden="relu", output=output)
-    params = fnn.init(net, key=seed)
+    sizes = [X_train.shape[1], *HIDDEN, k]
+    net = fnn.mlp(sizes, hidden="relu", output=output)
+    params = fnn.init(net, key=seed) if fnn_init == "default" else torch_like_init(sizes, seed)
     opt = fnn.adam(LEARNING_RATE)
     started = time.perf_counter()
     result = fnn.fit(net, params, opt, X_train, y_train, epochs, batch_size=BATCH_SIZE, key=seed)
@@ -201,13 +218,13 @@ def run_torch(data, seed, epochs):
     return seconds, score(task, y_test, predicted)
 
 
-RUNNERS = {"fnn": run_fnn, "scikit-learn": run_sklearn, "PyTorch": run_torch}
+RUNNERS = {"scikit-learn": run_sklearn, "PyTorch": run_torch}
 
 
 # -- the driver ---------------------------------------------------------------------------------
 
 
-def evaluate(name, seeds, epochs):
+def evaluate(name, seeds, epochs, fnn_init):
     """Every library on one data set: {library: {"scores": [...], "seconds": [...]}}."""
     data = prepare(name)
     run_fnn(data, 0, 1)  # compile (or load) fnn's kernels before any timing
@@ -215,7 +232,10 @@ def evaluate(name, seeds, epochs):
     for seed in range(seeds):
         order = LIBRARIES[seed % 3 :] + LIBRARIES[: seed % 3]
         for library in order:
-            seconds, value = RUNNERS[library](data, seed, epochs)
+            if library == "fnn":
+                seconds, value = run_fnn(data, seed, epochs, fnn_init)
+            else:
+                seconds, value = RUNNERS[library](data, seed, epochs)
             results[library]["scores"].append(float(value))
             results[library]["seconds"].append(seconds)
     X_train, X_test, _, _, task = data
@@ -286,6 +306,13 @@ def parse_args(argv):
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--smoke", action="store_true", help="2 seeds, 2 epochs: does it all run")
     parser.add_argument("--json", type=Path, help="also write every score and time here")
+    parser.add_argument(
+        "--fnn-init",
+        choices=("default", "torch"),
+        default="default",
+        help="fnn's starting point: its default init, or drawn as PyTorch draws it (to tell "
+        "the initialisation from the training)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.seeds, args.epochs = 2, 2
@@ -308,10 +335,12 @@ def main(argv=None):
     with threadpool_limits(1):
         for name in args.datasets:
             started = time.perf_counter()
-            summaries[name] = evaluate(name, args.seeds, args.epochs)
+            summaries[name] = evaluate(name, args.seeds, args.epochs, args.fnn_init)
             print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    init = "its default init" if args.fnn_init == "default" else "PyTorch's init"
     print(f"{args.seeds} seeds, {args.epochs} epochs, batch {BATCH_SIZE}, Adam {LEARNING_RATE}, ")
-    print(f"{'-'.join(map(str, HIDDEN))} relu, mean ± sd over seeds; times are means per run")
+    print(f"{'-'.join(map(str, HIDDEN))} relu, mean ± sd over seeds; times are means per run; ")
+    print(f"fnn with {init}")
     print("\n".join(table(summaries, args.markdown)))
     quality = sum(s["quality_met"] for s in summaries.values())
     speed = sum(s["speed_met"] for s in summaries.values())

@@ -16,7 +16,7 @@ import fnn
 
 
 def workload(name):
-    if name == "moons-adam":  # DESIGN §8: 2-5-2-1, Adam 0.0007, batch 64, 300 moons
+    if name == "moons-adam":  # seed 004: 2-5-2-1, Adam 0.0007, batch 64, 300 moons
         X, y = make_moons(300, noise=0.2, random_state=3)
         net = fnn.mlp([2, 5, 2, 1])
         return net, fnn.init(net, key=0, scheme="he"), fnn.adam(0.0007), X, y, 64

@@ -1,28 +1,33 @@
-"""Benchmark fnn against its peers on every workload of DESIGN §8, side by side in one run.
+"""Benchmark fnn against its peers on every workload, side by side in one run.
 
-Usage (from the repository root)::
+Usage (from the repository root, after ``pip install -e ".[bench]"``)::
 
     python benchmarks/run.py                       # every workload, every system, best of 1
-    python benchmarks/run.py --repeat 3            # best of 3 runs per system and workload
+    python benchmarks/run.py --repeat 2 --native-blas --threads 1 --markdown   # README's table
     python benchmarks/run.py --quick               # 2,000 epochs for the moons workloads
+    python benchmarks/run.py --smoke               # every system, a few epochs (CI, < 1 min)
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
-    python benchmarks/run.py --epochs moons-gd=500 --peers ../shared/peers
+    python benchmarks/run.py --epochs moons-gd=500
 
-Every measurement runs in a fresh subprocess. fnn runs with this interpreter; the peers
-(``peer_*.py`` in ``--peers``, default ``../shared/peers`` next to the repository) run with
+The workloads (data, network, optimizer, epochs) are defined once, in
+``benchmarks/peers/workloads.py``; the peers are the scripts next to it: the seeds' own NumPy
+code, scikit-learn's ``MLPClassifier``, PyTorch on the CPU and JAX + optax (``jit``, training
+fused with ``lax.scan``). Every measurement runs in a fresh subprocess. fnn runs with this
+interpreter; the peers (``peer_*.py`` in ``--peers``, default ``benchmarks/peers``) run with
 ``--peer-python`` (default: ``$FNN_PEER_PYTHON`` or this interpreter), which needs the
-``[bench]`` extra: ``pip install -e ".[bench]"`` (torch pinned to 2.13.0, a CPU build).
+``[bench]`` extra (torch pinned to 2.13.0, a CPU build).
 
 Times exclude data generation and one-time compilation (fnn loads or compiles its kernels
-with a one-epoch warm-up fit; JAX compiles before its timer starts), as the peer scripts do.
-``cold-start`` times a fresh process from just after the data is built to the end of the
-first epoch of moons-gd: ``import fnn``, build, init, one ``fit`` epoch; once with a warm
+with a one-epoch warm-up fit; JAX compiles its training function ahead of time for the same
+arrays). ``cold-start`` times a fresh process from just after the data is built to the end of
+the first epoch of moons-gd: ``import fnn``, build, init, one ``fit`` epoch; once with a warm
 Numba cache and once with an empty one (``NUMBA_CACHE_DIR`` set to a new temporary
 directory). PyTorch and JAX get the same measurement (import, build, first epoch,
 compilation included) for comparison.
 
-Results are printed as a table and written as JSON (``--json``, default
-``benchmarks/results.json``); ``--markdown`` prints the table as Markdown for the README.
+Results are printed as a table and written as JSON (``--json``; default
+``benchmarks/results.json``, not written by ``--smoke`` unless asked); ``--markdown`` prints
+the table as Markdown. The exit status is 1 when any measurement failed.
 """
 
 from __future__ import annotations
@@ -41,12 +46,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-#: Workload names (DESIGN §8), the peer scripts' names for them, and default epochs.
-WORKLOADS = {
-    "moons-gd": ("moons", 10_000),
-    "moons-adam": ("adam", 10_000),
-    "mnist-shaped": ("mnist", 1),
-}
+#: Workload names, in the order of the table (data, network and default epochs: workloads.py).
+WORKLOADS = ("moons-gd", "moons-adam", "mnist-shaped")
 COLD_START = "cold-start"
 PEERS = ("numpy-seed", "sklearn", "torch", "jax")
 SYSTEMS = ("fnn",) + PEERS
@@ -54,7 +55,7 @@ SYSTEMS = ("fnn",) + PEERS
 MISSING = {("numpy-seed", "mnist-shaped")}
 #: Cold-start peers (the others have no compilation or import cost worth comparing).
 COLD_PEERS = ("torch", "jax")
-#: Targets of issue 4: fnn time / fastest peer time; cold start in seconds.
+#: Targets: fnn time / fastest peer time; cold start in seconds.
 TARGETS = {
     "moons-gd": 0.8,
     "moons-adam": 0.3,
@@ -62,27 +63,32 @@ TARGETS = {
     "cold-start warm": 1.0,
     "cold-start empty": 4.0,
 }
+#: Epochs of --quick and --smoke (workloads not named keep their defaults).
+QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000}
+SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1}
+SMOKE_ROWS = 512
+#: Environment variables that --threads sets (OpenMP: PyTorch, OpenBLAS: NumPy and scikit-learn).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
-# Seed 003's architecture list, as its users write it.
-NN_ARCHITECTURE = [
-    {"input_dim": 2, "output_dim": 25, "activation": "relu"},
-    {"input_dim": 25, "output_dim": 50, "activation": "relu"},
-    {"input_dim": 50, "output_dim": 50, "activation": "relu"},
-    {"input_dim": 50, "output_dim": 25, "activation": "relu"},
-    {"input_dim": 25, "output_dim": 1, "activation": "sigmoid"},
-]
+
+def architecture(sizes):
+    """Seed 003's form of a network: a list of layer dicts, relu hidden, sigmoid output."""
+    return [
+        {"input_dim": n_in, "output_dim": n_out, "activation": "relu"}
+        for n_in, n_out in zip(sizes[:-2], sizes[1:-1])
+    ] + [{"input_dim": sizes[-2], "output_dim": sizes[-1], "activation": "sigmoid"}]
 
 
 # -- the fnn side (runs inside a worker process) ---------------------------------------------
 
 
-def fnn_moons_gd(workloads, epochs):
+def fnn_moons_gd(w, epochs, rows):
     import fnn
 
-    X_train, X_test, y_train, y_test = workloads.moons_seed3()
-    net = fnn.from_architecture(NN_ARCHITECTURE)
+    X_train, X_test, y_train, y_test = w.moons_gd_data(rows)
+    net = fnn.from_architecture(architecture(w.MOONS_GD_SIZES))
     params = fnn.init(net, key=2, scheme="scaled")
-    opt = fnn.sgd(0.01)
+    opt = fnn.sgd(w.MOONS_GD_LEARNING_RATE)
     fnn.fit(net, params, opt, X_train, y_train, epochs=1)  # load or compile the kernels
     started = time.perf_counter()
     result = fnn.fit(net, params, opt, X_train, y_train, epochs=epochs)
@@ -90,73 +96,73 @@ def fnn_moons_gd(workloads, epochs):
     return seconds, fnn.accuracy(net, result.params, X_test, y_test)
 
 
-def fnn_moons_adam(workloads, epochs):
+def fnn_moons_adam(w, epochs, rows):
     import fnn
 
-    X, y = workloads.moons_seed4()
-    net = fnn.mlp([2, 5, 2, 1], hidden="relu", output="sigmoid")
+    X, y = w.moons_adam_data(rows)
+    net = fnn.mlp(list(w.MOONS_ADAM_SIZES), hidden="relu", output="sigmoid")
     params = fnn.init(net, key=3, scheme="he")
-    opt = fnn.adam(0.0007, eps=1e-8)
-    fnn.fit(net, params, opt, X, y, epochs=1, batch_size=64, key=10)
+    opt = fnn.adam(w.MOONS_ADAM_LEARNING_RATE)
+    batch = w.MOONS_ADAM_BATCH
+    fnn.fit(net, params, opt, X, y, epochs=1, batch_size=batch, key=10)
     started = time.perf_counter()
-    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=64, key=10)
+    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch, key=10)
     seconds = time.perf_counter() - started
     return seconds, fnn.accuracy(net, result.params, X, y)
 
 
-def fnn_mnist_shaped(workloads, epochs):
+def fnn_mnist_shaped(w, epochs, rows):
     import numpy as np
 
     import fnn
 
-    X, y = workloads.mnist_shaped()
-    net = fnn.mlp([784, 256, 128, 10], hidden="relu", output="softmax")
+    X, y = w.mnist_shaped_data(rows)
+    net = fnn.mlp(list(w.MNIST_SIZES), hidden="relu", output="softmax")
     params = fnn.init(net, key=0, scheme="he", dtype=np.float32)
-    opt = fnn.adam(1e-3)
-    fnn.fit(net, params, opt, X[:256], y[:256], epochs=1, batch_size=128)
+    opt = fnn.adam(w.MNIST_LEARNING_RATE)
+    batch = w.MNIST_BATCH
+    fnn.fit(net, params, opt, X[: 2 * batch], y[: 2 * batch], epochs=1, batch_size=batch)
     started = time.perf_counter()
-    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=128, key=0)
+    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch, key=0)
     seconds = time.perf_counter() - started
     assert result.params.layers[0].W.dtype == np.float32
     return seconds, fnn.accuracy(net, result.params, X, y)
 
 
-def fnn_cold_start(workloads, started):
+def fnn_cold_start(w, started):
     """Seconds from the data being ready to the first finished epoch (imports included)."""
-    X_train, _, y_train, _ = workloads.moons_seed3()
+    X_train, _, y_train, _ = w.moons_gd_data()
     ready = time.perf_counter()
     import fnn
 
-    net = fnn.from_architecture(NN_ARCHITECTURE)
+    net = fnn.from_architecture(architecture(w.MOONS_GD_SIZES))
     params = fnn.init(net, key=2, scheme="scaled")
-    fnn.fit(net, params, fnn.sgd(0.01), X_train, y_train, epochs=1)
+    fnn.fit(net, params, fnn.sgd(w.MOONS_GD_LEARNING_RATE), X_train, y_train, epochs=1)
     done = time.perf_counter()
     return done - ready, ready - started
 
 
-def torch_cold_start(workloads, started):
-    X_train, _, y_train, _ = workloads.moons_seed3()
+def torch_cold_start(w, started):
+    X_train, _, y_train, _ = w.moons_gd_data()
     ready = time.perf_counter()
     import torch
 
     X = torch.tensor(X_train, dtype=torch.float64)
     Y = torch.tensor(y_train, dtype=torch.float64).reshape(-1, 1)
     layers = []
-    for layer in NN_ARCHITECTURE:
-        layers.append(torch.nn.Linear(layer["input_dim"], layer["output_dim"]))
-        layers.append(torch.nn.ReLU() if layer["activation"] == "relu" else torch.nn.Sigmoid())
-    net = torch.nn.Sequential(*layers).double()
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    for n_in, n_out in zip(w.MOONS_GD_SIZES[:-1], w.MOONS_GD_SIZES[1:]):
+        layers += [torch.nn.Linear(n_in, n_out, dtype=torch.float64), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(net.parameters(), lr=w.MOONS_GD_LEARNING_RATE)
     opt.zero_grad()
-    loss = torch.nn.BCELoss()(net(X), Y)
-    loss.backward()
+    torch.nn.BCEWithLogitsLoss()(net(X), Y).backward()
     opt.step()
     done = time.perf_counter()
     return done - ready, ready - started
 
 
-def jax_cold_start(workloads, started):
-    X_train, _, y_train, _ = workloads.moons_seed3()
+def jax_cold_start(w, started):
+    X_train, _, y_train, _ = w.moons_gd_data()
     ready = time.perf_counter()
     import jax
 
@@ -165,13 +171,16 @@ def jax_cold_start(workloads, started):
     import optax
 
     X, Y = jnp.asarray(X_train), jnp.asarray(y_train, jnp.float64)
-    key = jax.random.PRNGKey(2)
+    key = jax.random.key(2)
     params = []
-    for layer in NN_ARCHITECTURE:
-        key, k_w, k_b = jax.random.split(key, 3)
-        shape = (layer["input_dim"], layer["output_dim"])
+    for n_in, n_out in zip(w.MOONS_GD_SIZES[:-1], w.MOONS_GD_SIZES[1:]):
+        key, key_W, key_b = jax.random.split(key, 3)
+        scale = w.MOONS_GD_INIT_SCALE
         params.append(
-            (0.1 * jax.random.normal(k_w, shape), 0.1 * jax.random.normal(k_b, shape[1:]))
+            (
+                scale * jax.random.normal(key_W, (n_in, n_out), jnp.float64),
+                scale * jax.random.normal(key_b, (n_out,), jnp.float64),
+            )
         )
 
     def loss(params, X, Y):
@@ -183,7 +192,7 @@ def jax_cold_start(workloads, started):
     @jax.jit
     def step(params):
         grads = jax.grad(loss)(params, X, Y)
-        return jax.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
+        return jax.tree_util.tree_map(lambda p, g: p - w.MOONS_GD_LEARNING_RATE * g, params, grads)
 
     jax.block_until_ready(step(params))
     done = time.perf_counter()
@@ -211,16 +220,23 @@ def blas_cores():
     return cores
 
 
-def worker(system, workload, epochs, peers):
-    """Run one measurement in this process and print one JSON line."""
-    started = time.perf_counter()
+def load_workloads(peers):
+    """The ``workloads`` module of the peer directory (data, hyperparameters, default epochs)."""
     sys.path.insert(0, str(peers))
     import workloads
+
+    return workloads
+
+
+def worker(system, workload, epochs, args):
+    """Run one measurement in this process and print one JSON line."""
+    started = time.perf_counter()
+    w = load_workloads(args.peers)
 
     record = {"system": system, "workload": workload}
     if workload == COLD_START:
         runner = {"fnn": fnn_cold_start, "torch": torch_cold_start, "jax": jax_cold_start}[system]
-        seconds, data_seconds = runner(workloads, started)
+        seconds, data_seconds = runner(w, started)
         record.update(seconds=seconds, data_seconds=data_seconds)
     else:
         runner = {
@@ -228,7 +244,7 @@ def worker(system, workload, epochs, peers):
             "moons-adam": fnn_moons_adam,
             "mnist-shaped": fnn_mnist_shaped,
         }[workload]
-        seconds, accuracy = runner(workloads, epochs)
+        seconds, accuracy = runner(w, epochs, args.rows)
         record.update(seconds=seconds, accuracy=float(accuracy), blas=blas_cores())
     print(json.dumps(record))
 
@@ -261,8 +277,10 @@ def measure(system, workload, epochs, args, env):
         python = sys.executable
     else:
         script = args.peers / f"peer_{system.replace('-', '_')}.py"
-        command = [args.peer_python, script.name, WORKLOADS[workload][0], str(epochs)]
+        command = [args.peer_python, script.name, workload, str(epochs)]
         python = args.peer_python
+    if args.rows is not None:
+        command += ["--rows", str(args.rows)]
     record, _ = run_json(command, args.peers, env, args.timeout)
     record["python"] = python
     return record
@@ -390,9 +408,11 @@ def report(results, markdown):
     return out
 
 
-def parse_epochs(items):
-    epochs = {name: default for name, (_, default) in WORKLOADS.items()}
-    for item in items:
+def parse_epochs(args, defaults):
+    """Epochs per workload: the defaults, then --quick or --smoke, then each --epochs W=N."""
+    epochs = dict(defaults)
+    epochs.update(SMOKE_EPOCHS if args.smoke else QUICK_EPOCHS if args.quick else {})
+    for item in args.epochs:
         name, _, value = item.partition("=")
         if name not in WORKLOADS or not value.isdigit() or int(value) < 1:
             raise SystemExit(f"--epochs wants WORKLOAD=N with WORKLOAD in {list(WORKLOADS)}")
@@ -400,16 +420,31 @@ def parse_epochs(items):
     return epochs
 
 
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workloads", default=",".join(list(WORKLOADS) + [COLD_START]))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS + (COLD_START,)))
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; best kept")
     parser.add_argument("--epochs", action="append", default=[], metavar="WORKLOAD=N")
     parser.add_argument("--quick", action="store_true", help="2,000 epochs for moons workloads")
-    parser.add_argument("--peers", type=Path, default=REPO.parent / "shared" / "peers")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"every system on {SMOKE_ROWS} rows for a few epochs, one thread each, once, and "
+        "the cold start with a warm cache only (checks that everything runs; under a minute "
+        "on an idle machine)",
+    )
+    parser.add_argument("--rows", type=int, help="train on the first ROWS rows of each data set")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="set OMP_NUM_THREADS and OPENBLAS_NUM_THREADS for every system (NumPy, scikit-learn, "
+        "PyTorch; JAX keeps its own pool): one thread each is the fair and steady comparison on "
+        "a busy machine, where waiting worker threads slow the peers down 10-100x",
+    )
+    parser.add_argument("--peers", type=Path, default=HERE / "peers")
     parser.add_argument("--peer-python", default=os.environ.get("FNN_PEER_PYTHON", sys.executable))
-    parser.add_argument("--json", type=Path, default=HERE / "results.json")
+    parser.add_argument("--json", type=Path, help="default: benchmarks/results.json")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
         "--native-blas",
@@ -421,92 +456,132 @@ def main(argv=None):
     parser.add_argument("--worker", nargs=3, metavar=("SYSTEM", "WORKLOAD", "EPOCHS"))
     args = parser.parse_args(argv)
     args.peers = args.peers.resolve()
+    if args.smoke:
+        args.repeat = 1
+        args.rows = args.rows or SMOKE_ROWS
+        args.threads = args.threads or 1
+    if args.json is None and not args.smoke:
+        args.json = HERE / "results.json"
+    return args
+
+
+def run_workload(name, epochs, systems, args, env):
+    """Every system on one workload, best of --repeat, and fnn's ratio to the fastest peer."""
+    entry = {"epochs": epochs, "systems": {}}
+    for system in systems:
+        if (system, name) in MISSING:
+            continue
+        runs = [measure(system, name, epochs, args, env) for _ in range(args.repeat)]
+        entry["systems"][system] = best(runs)
+        print(f"{name:14} {system:11} {json.dumps(entry['systems'][system])}", flush=True)
+    peers = {
+        system: record["seconds"]
+        for system, record in entry["systems"].items()
+        if system != "fnn" and "error" not in record
+    }
+    fnn_record = entry["systems"].get("fnn", {})
+    if peers and "seconds" in fnn_record:
+        fastest = min(peers, key=peers.get)
+        entry["fastest_peer"] = fastest
+        entry["ratio"] = fnn_record["seconds"] / peers[fastest]
+        entry["target"] = TARGETS[name]
+        entry["met"] = entry["ratio"] <= TARGETS[name]
+    return entry
+
+
+def run_cold_start(systems, args, env):
+    """fnn's cold start with a warm and an empty Numba cache, then the peers'."""
+    cold = {}
+    if "fnn" in systems:
+        if not args.smoke:  # the smoke run's workloads have just used the cache
+            measure_cold("fnn", args, env, empty_cache=False)  # make sure the cache is warm
+        caches = (("fnn warm cache", False),) + (() if args.smoke else (("fnn empty cache", True),))
+        for label, empty in caches:
+            runs = [measure_cold("fnn", args, env, empty) for _ in range(args.repeat)]
+            cold[label] = best(runs)
+            print(f"{COLD_START:14} {label:15} {json.dumps(cold[label])}", flush=True)
+    for system in COLD_PEERS:
+        if system in systems:
+            runs = [measure_cold(system, args, env, False) for _ in range(args.repeat)]
+            cold[system] = best(runs)
+            print(f"{COLD_START:14} {system:15} {json.dumps(cold[system])}", flush=True)
+    for label, target in (
+        ("fnn warm cache", TARGETS["cold-start warm"]),
+        ("fnn empty cache", TARGETS["cold-start empty"]),
+    ):
+        if label in cold and "seconds" in cold[label]:
+            cold[label]["target"] = target
+            cold[label]["met"] = cold[label]["seconds"] <= target
+    return cold
+
+
+def failures(results):
+    """'workload system: error' for every measurement that failed."""
+    records = [
+        (name, system, record)
+        for name, entry in results["workloads"].items()
+        for system, record in entry["systems"].items()
+    ] + [(COLD_START, label, record) for label, record in results["cold_start"].items()]
+    return [f"{name} {system}: {r['error']}" for name, system, r in records if "error" in r]
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.worker:
         system, workload, epochs = args.worker
-        worker(system, workload, int(epochs), args.peers)
+        worker(system, workload, int(epochs), args)
         return
     if not (args.peers / "workloads.py").exists():
         raise SystemExit(f"no peer scripts in {args.peers} (use --peers DIR)")
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    systems = [name.strip() for name in args.systems.split(",") if name.strip()]
     for name in workloads:
         if name not in WORKLOADS and name != COLD_START:
             raise SystemExit(f"unknown workload {name!r}; choose from {list(WORKLOADS)}")
     for name in systems:
         if name not in SYSTEMS:
             raise SystemExit(f"unknown system {name!r}; choose from {list(SYSTEMS)}")
-    epochs = parse_epochs(args.epochs)
-    if args.quick:
-        for name in ("moons-gd", "moons-adam"):
-            if not any(item.startswith(name + "=") for item in args.epochs):
-                epochs[name] = 2000
+    epochs = parse_epochs(args, load_workloads(args.peers).EPOCHS)
     env = dict(os.environ)
     if args.native_blas:
         for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             env.pop(name, None)
+    if args.threads is not None:
+        env.update({name: str(args.threads) for name in THREAD_VARIABLES})
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "benchmarks/run.py"] + (argv or sys.argv[1:])),
         "machine": machine(),
         "versions": versions(args),
         "repeat": args.repeat,
+        "rows": args.rows,
         "openblas_env_of_the_runs": {k: v for k, v in env.items() if k.startswith("OPENBLAS")},
+        "threads_env_of_the_runs": {k: v for k, v in env.items() if k in THREAD_VARIABLES},
         "workloads": {},
         "cold_start": {},
     }
     for name in workloads:
-        if name == COLD_START:
-            continue
-        entry = {"epochs": epochs[name], "systems": {}}
-        for system in systems:
-            if (system, name) in MISSING:
-                continue
-            runs = [measure(system, name, epochs[name], args, env) for _ in range(args.repeat)]
-            entry["systems"][system] = best(runs)
-            print(f"{name:14} {system:11} {json.dumps(entry['systems'][system])}", flush=True)
-        peers = {
-            s: r["seconds"] for s, r in entry["systems"].items() if s != "fnn" and "error" not in r
-        }
-        fnn_record = entry["systems"].get("fnn", {})
-        if peers and "seconds" in fnn_record:
-            fastest = min(peers, key=peers.get)
-            entry["fastest_peer"] = fastest
-            entry["ratio"] = fnn_record["seconds"] / peers[fastest]
-            entry["target"] = TARGETS[name]
-            entry["met"] = entry["ratio"] <= TARGETS[name]
-        results["workloads"][name] = entry
+        if name != COLD_START:
+            results["workloads"][name] = run_workload(name, epochs[name], systems, args, env)
     if COLD_START in workloads:
-        cold = results["cold_start"]
-        if "fnn" in systems:
-            measure_cold("fnn", args, env, empty_cache=False)  # make sure the cache is warm
-            for label, empty in (("fnn warm cache", False), ("fnn empty cache", True)):
-                cold[label] = best(
-                    [measure_cold("fnn", args, env, empty) for _ in range(args.repeat)]
-                )
-                print(f"{COLD_START:14} {label:15} {json.dumps(cold[label])}", flush=True)
-        for system in COLD_PEERS:
-            if system in systems:
-                cold[system] = best(
-                    [measure_cold(system, args, env, False) for _ in range(args.repeat)]
-                )
-                print(f"{COLD_START:14} {system:15} {json.dumps(cold[system])}", flush=True)
-        for label, target in (
-            ("fnn warm cache", TARGETS["cold-start warm"]),
-            ("fnn empty cache", TARGETS["cold-start empty"]),
-        ):
-            if label in cold and "seconds" in cold[label]:
-                cold[label]["target"] = target
-                cold[label]["met"] = cold[label]["seconds"] <= target
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+        results["cold_start"] = run_cold_start(systems, args, env)
     print()
     print(
         f"{results['date']}  {results['machine'].get('cpu')}  {results['machine']['cores']} cores"
     )
     used = results["openblas_env_of_the_runs"] or "unset"
-    print(f"OPENBLAS env of the runs: {used}; best of {args.repeat}")
+    rows = "all rows" if args.rows is None else f"first {args.rows} rows"
+    threads = "default threads" if args.threads is None else f"{args.threads} thread(s) each"
+    print(f"OPENBLAS env of the runs: {used}; best of {args.repeat}; {rows}; {threads}")
     print("\n".join(report(results, args.markdown)))
-    print(f"\nwritten to {args.json}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwritten to {args.json}")
+    failed = failures(results)
+    if failed:
+        print("\nfailed:\n  " + "\n  ".join(failed), file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,205 @@
+"""The seeds' own NumPy algorithms, as the baseline peer.
+
+Written the way the two source tutorials write them: samples in columns (``X`` is
+``(n_features, n_samples)``), parameters in a dict ``W1, b1, ...``, ``W`` of shape
+``(n_out, n_in)``, one NumPy expression per formula.
+
+* moons-gd (seed 003): ``init_layers`` draws W and b from N(0, 0.1²); every epoch runs the
+  full forward pass, records the cost and accuracy (as the seed's ``train`` does), back-propagates
+  from ``dA = -(Y/Ŷ - (1-Y)/(1-Ŷ))`` through ``relu_backward``/``sigmoid_backward``, and takes a
+  gradient step.
+* moons-adam (seed 004): He-normal init, each epoch reshuffled with seed ``10 + epoch``
+  (the seed's ``random_mini_batches``), the output error ``(a - Y)/m`` of sigmoid + cross-entropy,
+  the cost of every mini-batch, and Adam with bias correction and ε inside the square root.
+
+The seeds call ``np.random.seed``; here a ``RandomState`` with the same seed draws the same
+numbers without the global generator. The seeds have no mnist-shaped network.
+
+    python peer_numpy_seed.py moons-gd [EPOCHS] [--rows N]
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import workloads as w
+
+
+def sigmoid(Z):
+    return 1 / (1 + np.exp(-Z))
+
+
+def relu(Z):
+    return np.maximum(0, Z)
+
+
+# -- seed 003: full-batch gradient descent ------------------------------------------------------
+
+ARCHITECTURE = [
+    {"input_dim": n_in, "output_dim": n_out, "activation": "relu"}
+    for n_in, n_out in zip(w.MOONS_GD_SIZES[:-1], w.MOONS_GD_SIZES[1:])
+]
+ARCHITECTURE[-1]["activation"] = "sigmoid"
+
+
+def init_layers(architecture, seed):
+    rng = np.random.RandomState(seed)
+    params = {}
+    for index, layer in enumerate(architecture, 1):
+        shape = (layer["output_dim"], layer["input_dim"])
+        params[f"W{index}"] = rng.randn(*shape) * w.MOONS_GD_INIT_SCALE
+        params[f"b{index}"] = rng.randn(shape[0], 1) * w.MOONS_GD_INIT_SCALE
+    return params
+
+
+def full_forward_propagation(X, params, architecture):
+    memory = {}
+    A = X
+    for index, layer in enumerate(architecture, 1):
+        memory[f"A{index - 1}"] = A
+        Z = params[f"W{index}"] @ A + params[f"b{index}"]
+        memory[f"Z{index}"] = Z
+        A = relu(Z) if layer["activation"] == "relu" else sigmoid(Z)
+    return A, memory
+
+
+def get_cost_value(Y_hat, Y):
+    m = Y_hat.shape[1]
+    return float(-(Y @ np.log(Y_hat).T + (1 - Y) @ np.log(1 - Y_hat).T)[0, 0] / m)
+
+
+def get_accuracy_value(Y_hat, Y):
+    return float(((Y_hat > 0.5) == Y).all(axis=0).mean())
+
+
+def relu_backward(dA, Z):
+    dZ = np.array(dA, copy=True)
+    dZ[Z <= 0] = 0
+    return dZ
+
+
+def sigmoid_backward(dA, Z):
+    s = sigmoid(Z)
+    return dA * s * (1 - s)
+
+
+def full_backward_propagation(Y_hat, Y, memory, params, architecture):
+    grads = {}
+    m = Y.shape[1]
+    dA = -(Y / Y_hat - (1 - Y) / (1 - Y_hat))
+    for index in range(len(architecture), 0, -1):
+        relu_layer = architecture[index - 1]["activation"] == "relu"
+        backward = relu_backward if relu_layer else sigmoid_backward
+        Z, A_prev = memory[f"Z{index}"], memory[f"A{index - 1}"]
+        dZ = backward(dA, Z)
+        grads[f"dW{index}"] = dZ @ A_prev.T / m
+        grads[f"db{index}"] = dZ.sum(axis=1, keepdims=True) / m
+        dA = params[f"W{index}"].T @ dZ
+    return grads
+
+
+def run_moons_gd(epochs, rows=None):
+    X_train, X_test, y_train, y_test = w.moons_gd_data(rows)
+    X, Y = X_train.T, y_train.reshape(1, -1)
+    params = init_layers(ARCHITECTURE, seed=2)
+    cost_history, accuracy_history = [], []
+    started = time.perf_counter()
+    for _ in range(epochs):
+        Y_hat, memory = full_forward_propagation(X, params, ARCHITECTURE)
+        cost_history.append(get_cost_value(Y_hat, Y))
+        accuracy_history.append(get_accuracy_value(Y_hat, Y))
+        grads = full_backward_propagation(Y_hat, Y, memory, params, ARCHITECTURE)
+        for name in params:
+            params[name] -= w.MOONS_GD_LEARNING_RATE * grads["d" + name]
+    seconds = time.perf_counter() - started
+    Y_test_hat, _ = full_forward_propagation(X_test.T, params, ARCHITECTURE)
+    return seconds, get_accuracy_value(Y_test_hat, y_test.reshape(1, -1))
+
+
+# -- seed 004: mini-batch Adam ------------------------------------------------------------------
+
+
+def initialize_parameters(layer_dims, seed=3):
+    rng = np.random.RandomState(seed)
+    params = {}
+    for index in range(1, len(layer_dims)):
+        n_in, n_out = layer_dims[index - 1], layer_dims[index]
+        params[f"W{index}"] = rng.randn(n_out, n_in) * np.sqrt(2 / n_in)
+        params[f"b{index}"] = np.zeros((n_out, 1))
+    return params
+
+
+def random_mini_batches(X, Y, batch_size, seed):
+    m = X.shape[1]
+    permutation = np.random.RandomState(seed).permutation(m)
+    X, Y = X[:, permutation], Y[:, permutation]
+    return [(X[:, k : k + batch_size], Y[:, k : k + batch_size]) for k in range(0, m, batch_size)]
+
+
+def forward_propagation(X, params):
+    n_layers = len(params) // 2
+    cache = [X]
+    A = X
+    for index in range(1, n_layers + 1):
+        Z = params[f"W{index}"] @ A + params[f"b{index}"]
+        A = relu(Z) if index < n_layers else sigmoid(Z)
+        cache.append(A)
+    return A, cache
+
+
+def compute_cost(A, Y):
+    m = Y.shape[1]
+    return float(np.sum(-np.log(A) * Y - np.log(1 - A) * (1 - Y)) / m)
+
+
+def backward_propagation(Y, cache, params):
+    n_layers = len(params) // 2
+    m = Y.shape[1]
+    grads = {}
+    dZ = (cache[-1] - Y) / m  # sigmoid + cross-entropy
+    for index in range(n_layers, 0, -1):
+        A_prev = cache[index - 1]
+        grads[f"dW{index}"] = dZ @ A_prev.T
+        grads[f"db{index}"] = dZ.sum(axis=1, keepdims=True)
+        if index > 1:
+            dZ = (params[f"W{index}"].T @ dZ) * (A_prev > 0)
+    return grads
+
+
+def update_parameters_with_adam(params, grads, v, s, t, learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+    for name in params:
+        g = grads["d" + name]
+        v[name] = b1 * v[name] + (1 - b1) * g
+        s[name] = b2 * s[name] + (1 - b2) * g**2
+        v_corrected = v[name] / (1 - b1**t)
+        s_corrected = s[name] / (1 - b2**t)
+        params[name] = params[name] - learning_rate * v_corrected / np.sqrt(s_corrected + eps)
+    return params, v, s
+
+
+def run_moons_adam(epochs, rows=None):
+    X_data, y_data = w.moons_adam_data(rows)
+    X, Y = X_data.T, y_data.reshape(1, -1)
+    params = initialize_parameters(w.MOONS_ADAM_SIZES)
+    v = {name: np.zeros_like(value) for name, value in params.items()}
+    s = {name: np.zeros_like(value) for name, value in params.items()}
+    t, seed = 0, 10
+    started = time.perf_counter()
+    for _ in range(epochs):
+        seed += 1
+        for X_batch, Y_batch in random_mini_batches(X, Y, w.MOONS_ADAM_BATCH, seed):
+            A, cache = forward_propagation(X_batch, params)
+            compute_cost(A, Y_batch)
+            grads = backward_propagation(Y_batch, cache, params)
+            t += 1
+            params, v, s = update_parameters_with_adam(
+                params, grads, v, s, t, w.MOONS_ADAM_LEARNING_RATE
+            )
+    seconds = time.perf_counter() - started
+    A, _ = forward_propagation(X, params)
+    return seconds, float(((A > 0.5) == Y).mean())
+
+
+if __name__ == "__main__":
+    w.main("numpy-seed", {"moons-gd": run_moons_gd, "moons-adam": run_moons_adam})

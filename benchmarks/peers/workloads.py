@@ -1,0 +1,105 @@
+"""The benchmark workloads: data, hyperparameters and the peers' command line, in one place.
+
+fnn (in ``benchmarks/run.py``) and every peer script build their data with these functions and
+read their hyperparameters from these constants, so all systems train on identical arrays with
+identical settings.
+
+=============  ============================================================================
+workload       what
+=============  ============================================================================
+moons-gd       seed 003: 2-25-50-50-25-1 relu/sigmoid, N(0, 0.1²) init for W and b,
+               full-batch gradient descent η = 0.01, float64; 1,000 moons, 10 % test
+moons-adam     seed 004: 2-5-2-1 relu/sigmoid, He-normal init, Adam η = 0.0007,
+               batch 64, float64; 300 moons, training accuracy
+mnist-shaped   784-256-128-10 relu/softmax, He-normal init, Adam η = 1e-3, batch 128,
+               float32; 60,000 × 784 uniform floats labelled by a random linear teacher
+=============  ============================================================================
+
+A peer script is run as ``python peer_NAME.py WORKLOAD [EPOCHS] [--rows N]`` and prints one
+JSON line: ``{"system", "workload", "epochs", "rows", "seconds", "accuracy"}`` (plus anything
+the peer adds). ``seconds`` covers training only: no data generation, no one-time compilation.
+``--rows N`` trains on the first N training rows only (smoke tests); test sets are kept whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+#: Default epochs of each workload.
+EPOCHS = {"moons-gd": 10_000, "moons-adam": 10_000, "mnist-shaped": 1}
+
+MOONS_GD_SIZES = (2, 25, 50, 50, 25, 1)
+MOONS_GD_LEARNING_RATE = 0.01
+MOONS_GD_INIT_SCALE = 0.1  # seed 003: W and b drawn from N(0, 0.1²)
+
+MOONS_ADAM_SIZES = (2, 5, 2, 1)
+MOONS_ADAM_LEARNING_RATE = 0.0007
+MOONS_ADAM_BATCH = 64
+
+MNIST_SIZES = (784, 256, 128, 10)
+MNIST_LEARNING_RATE = 1e-3
+MNIST_BATCH = 128
+
+
+def moons_gd_data(rows=None):
+    """Seed 003's data: 1,000 moons (noise 0.2, random_state 100), 10 % test (random_state 42).
+
+    Returns
+    -------
+    X_train (900, 2), X_test (100, 2), y_train (900,), y_test (100,); the first ``rows``
+    training rows only when ``rows`` is given.
+    """
+    from sklearn.datasets import make_moons
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_moons(n_samples=1000, noise=0.2, random_state=100)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.1, random_state=42)
+    return X_train[:rows], X_test, y_train[:rows], y_test
+
+
+def moons_adam_data(rows=None):
+    """Seed 004's data: 300 moons with noise 0.2, shape (300, 2) and (300,) (or ``rows``).
+
+    The seed calls ``np.random.seed(3)`` before ``make_moons``; a ``RandomState(3)`` passed
+    explicitly draws the same numbers without touching the global generator.
+    """
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=300, noise=0.2, random_state=np.random.RandomState(3))
+    return X[:rows], y[:rows]
+
+
+def mnist_shaped_data(rows=None, n_samples=60_000, n_features=784, n_classes=10, seed=0):
+    """MNIST-sized float32 inputs in [0, 1) and integer labels a linear teacher can learn.
+
+    Returns
+    -------
+    X : float32 (n_samples, n_features), or its first ``rows`` rows
+    y : int64 (n_samples,), ``argmax((X - 0.5) @ T)`` for a standard-normal teacher T
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.random((n_samples, n_features), dtype=np.float32)
+    teacher = rng.standard_normal((n_features, n_classes)).astype(np.float32)
+    return X[:rows], np.argmax((X[:rows] - 0.5) @ teacher, axis=1)
+
+
+def main(system: str, runners: dict[str, Callable], info=None):
+    """A peer's command line: run one workload, print one JSON line.
+
+    ``runners`` maps workload names to functions ``(epochs, rows) -> (seconds, accuracy)``;
+    ``info`` is an optional function returning extra fields for the record (e.g. threads).
+    """
+    parser = argparse.ArgumentParser(description=f"{system} on one benchmark workload")
+    parser.add_argument("workload", choices=sorted(runners))
+    parser.add_argument("epochs", type=int, nargs="?", help="default: the workload's own")
+    parser.add_argument("--rows", type=int, help="train on the first ROWS rows only")
+    args = parser.parse_args()
+    epochs = args.epochs if args.epochs is not None else EPOCHS[args.workload]
+    seconds, accuracy = runners[args.workload](epochs, args.rows)
+    record = {"system": system, "workload": args.workload, "epochs": epochs, "rows": args.rows}
+    record.update(seconds=seconds, accuracy=float(accuracy), **(info() if info else {}))
+    print(json.dumps(record))

@@ -24,8 +24,9 @@ Every library trains the same network on the same arrays with the same optimizer
 * **Initialisation**: each library's own default — fnn ``"glorot"`` (U(±√(6/(n_in+n_out))),
   b = 0), scikit-learn Glorot-uniform for W and b, PyTorch ``nn.Linear``'s U(±1/√n_in) for W
   and b. The seed (0, 1, ...) drives each library's initialisation and shuffling.
-  ``--fnn-init torch`` starts fnn from PyTorch's scheme instead (drawn with NumPy), which
-  separates what the initialisation does from what the training does.
+  ``--fnn-init torch`` or ``--fnn-init sklearn`` starts fnn from PyTorch's or scikit-learn's
+  scheme instead (drawn with NumPy), which separates what the initialisation does from what the
+  training does (scikit-learn's differs from fnn's "glorot" only in drawing the biases too).
 * **Threads**: one for every library (``threadpoolctl`` for NumPy's BLAS,
   ``torch.set_num_threads(1)``): fnn's ``fit`` is single-threaded, and with 64-unit layers and
   32-row batches extra threads only synchronise (on a busy machine they cost 10 × and more).
@@ -118,14 +119,23 @@ def n_outputs(task, y):
 # -- the three libraries: (seconds, test score) for one seed ------------------------------------
 
 
-def torch_like_init(sizes, seed):
-    """fnn Params drawn as PyTorch's ``nn.Linear`` draws them: W and b from U(±1/√n_in)."""
+#: The bound of the uniform distribution each ``--fnn-init`` other than "default" draws W and b
+#: from, given ``(n_in, n_out)``: PyTorch's ``nn.Linear``, scikit-learn's MLP (Glorot's bound,
+#: applied to the biases too).
+UNIFORM_BOUNDS = {
+    "torch": lambda n_in, n_out: 1 / np.sqrt(n_in),
+    "sklearn": lambda n_in, n_out: np.sqrt(6 / (n_in + n_out)),
+}
+
+
+def uniform_init(sizes, seed, scheme):
+    """fnn Params drawn as another library draws them: W and b from U(±bound), with NumPy."""
     import fnn
 
     rng = np.random.default_rng(seed)
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        bound = 1 / np.sqrt(n_in)
+        bound = UNIFORM_BOUNDS[scheme](n_in, n_out)
         W, b = rng.uniform(-bound, bound, (n_in, n_out)), rng.uniform(-bound, bound, n_out)
         layers.append(fnn.Layer(W, b))
     return fnn.Params(tuple(layers))
@@ -139,7 +149,10 @@ def run_fnn(data, seed, epochs, fnn_init="default"):
     output = "identity" if task == "regression" else "sigmoid" if k == 1 else "softmax"
     sizes = [X_train.shape[1], *HIDDEN, k]
     net = fnn.mlp(sizes, hidden="relu", output=output)
-    params = fnn.init(net, key=seed) if fnn_init == "default" else torch_like_init(sizes, seed)
+    if fnn_init == "default":
+        params = fnn.init(net, key=seed)
+    else:
+        params = uniform_init(sizes, seed, fnn_init)
     opt = fnn.adam(LEARNING_RATE)
     started = time.perf_counter()
     result = fnn.fit(net, params, opt, X_train, y_train, epochs, batch_size=BATCH_SIZE, key=seed)
@@ -308,10 +321,10 @@ def parse_args(argv):
     parser.add_argument("--json", type=Path, help="also write every score and time here")
     parser.add_argument(
         "--fnn-init",
-        choices=("default", "torch"),
+        choices=("default", *UNIFORM_BOUNDS),
         default="default",
-        help="fnn's starting point: its default init, or drawn as PyTorch draws it (to tell "
-        "the initialisation from the training)",
+        help="fnn's starting point: its default init, or W and b drawn as PyTorch or "
+        "scikit-learn draw them (to tell the initialisation from the training)",
     )
     args = parser.parse_args(argv)
     if args.smoke:
@@ -337,7 +350,8 @@ def main(argv=None):
             started = time.perf_counter()
             summaries[name] = evaluate(name, args.seeds, args.epochs, args.fnn_init)
             print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    init = "its default init" if args.fnn_init == "default" else "PyTorch's init"
+    names = {"default": "its default init", "torch": "PyTorch's", "sklearn": "scikit-learn's"}
+    init = names[args.fnn_init] + ("" if args.fnn_init == "default" else " init")
     print(f"{args.seeds} seeds, {args.epochs} epochs, batch {BATCH_SIZE}, Adam {LEARNING_RATE}, ")
     print(f"{'-'.join(map(str, HIDDEN))} relu, mean ± sd over seeds; times are means per run; ")
     print(f"fnn with {init}")

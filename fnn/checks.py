@@ -19,20 +19,14 @@ import math
 import numbers
 import operator
 import os
-import sys
-
 import numpy as np
 
+from fnn import flat
+from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS
 from fnn.types import Cache, EarlyStopping, Layer, Net, OptState, Params, Scaler
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FLOAT_SET = frozenset(FLOAT_DTYPES)
-
-
-def _registries():
-    """``(ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES)`` of the loaded package (no import cost)."""
-    model, losses = sys.modules["fnn.model"], sys.modules["fnn.losses"]
-    return model.ACTIVATIONS, model.HIDDEN_ACTIVATIONS, losses.LOSSES
 
 
 # -- scalars and names -----------------------------------------------------------------------------
@@ -129,33 +123,36 @@ def network(net, name: str = "net") -> Net:
     """A complete, consistent :class:`fnn.Net` (as :func:`fnn.mlp` builds it).
 
     A hand-made ``Net`` with a wrong number of activations would make a kernel read past the
-    end of an array, so every field is checked, not only the type.
+    end of an array, so every field is checked, not only the type. The fast path accepts a
+    well-formed Net in a few lookups; anything else gets :func:`spec`'s precise message.
     """
-    if type(net) is not Net:
-        if not isinstance(net, Net):
-            raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
+    if type(net) is not Net and not isinstance(net, Net):
+        raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
     sizes, activations, loss = net
-    _, hidden, losses = _registries()
-    try:  # fast path; anything odd (arrays, unhashable names) falls through to spec()
+    try:
+        output = activations[-1]
         if (
             type(sizes) is tuple
             and type(activations) is tuple
             and len(activations) == len(sizes) - 1 >= 1
-            and activations[-1] in losses[loss].outputs
-            and (activations[-1] != "softmax" or sizes[-1] >= 2)
-            and all(type(act) is str and act in hidden for act in activations[:-1])
+            and output in LOSSES[loss].outputs
             and all(type(size) is int and size >= 1 for size in sizes)
+            and sizes[-1] >= ACTIVATIONS[output].min_units
+            and all(type(act) is str and act in HIDDEN_ACTIVATIONS for act in activations[:-1])
         ):
             return net
-    except Exception:
+    except Exception:  # arrays, unhashable names, ...: the precise checks below say what
         pass
-    spec(sizes, activations, loss, name)  # raises with the precise reason
+    spec(sizes, activations, loss, name)
     return net
 
 
 def spec(sizes, activations, loss, name: str = "net") -> tuple:
-    """Check the fields of a network spec; return ``(sizes, activations)`` as tuples."""
-    activation_codes, hidden, losses = _registries()
+    """Check the fields of a network spec; return ``(sizes, activations)`` as tuples.
+
+    The one full check of a network: :func:`network`, ``fnn.mlp``, ``fnn.from_architecture``
+    and ``fnn.load`` all end here.
+    """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (tuple, list, np.ndarray)):
         raise TypeError(f"{name}.sizes must be a tuple of layer widths, got {describe(sizes)}")
     if len(sizes) < 2:
@@ -173,17 +170,19 @@ def spec(sizes, activations, loss, name: str = "net") -> tuple:
             f"sizes {sizes}), got {len(activations)}"
         )
     for index, act in enumerate(activations):
-        allowed = activation_codes if index == len(activations) - 1 else hidden
-        one_of(f"{name}.activations[{index}]", act, allowed)
-    one_of(f"{name}.loss", loss, losses)
+        last = index == len(activations) - 1
+        one_of(f"{name}.activations[{index}]", act, ACTIVATIONS if last else HIDDEN_ACTIVATIONS)
+        units = ACTIVATIONS[act].min_units
+        if sizes[index + 1] < units:
+            where = "output" if last else f"layer {index}"
+            raise ValueError(f"a {act} {where} needs at least {units} units, got sizes {sizes}")
+    one_of(f"{name}.loss", loss, LOSSES)
     output = activations[-1]
-    if output not in losses[loss].outputs:
+    if output not in LOSSES[loss].outputs:
         raise ValueError(
-            f"{name}.loss {loss!r} needs an output activation in {list(losses[loss].outputs)}, "
+            f"{name}.loss {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
             f"got {output!r}"
         )
-    if output == "softmax" and sizes[-1] < 2:
-        raise ValueError(f"a softmax output needs at least 2 units, got sizes {sizes}")
     return sizes, tuple(activations)
 
 
@@ -226,49 +225,11 @@ def params_of(sizes: tuple[int, ...], params, name: str = "params", dtype=None) 
 
 
 def model(net, params) -> np.dtype:
-    """:func:`network` and :func:`params_of` in one pass (the hot path of every ``grad`` call).
+    """:func:`network` and :func:`params_of`: the network and parameters of every call.
 
     Returns the dtype of the parameters.
     """
-    activation_codes, _, losses = _registries()
-    try:  # fast path for well-formed values; anything else gets the precise checks below
-        sizes, activations, loss = net
-        layers = params.layers
-        output = activations[-1]
-        if (
-            type(net) is Net
-            and type(params) is Params
-            and type(sizes) is tuple
-            and type(activations) is tuple
-            and type(layers) is tuple
-            and len(sizes) - 1 == len(activations) == len(layers)
-            and output in losses[loss].outputs
-            and (output != "softmax" or sizes[-1] >= 2)
-            and activation_codes.keys() >= set(activations)
-            and "softmax" not in activations[:-1]  # the only output-only activation (tested)
-        ):
-            dtype = layers[0].W.dtype
-            n_in = sizes[0]
-            if dtype in _FLOAT_SET and type(n_in) is int and n_in > 0:
-                for layer, n_out in zip(layers, sizes[1:]):
-                    W, b = layer
-                    if not (
-                        type(layer) is Layer
-                        and type(W) is type(b) is np.ndarray
-                        and W.dtype is dtype is b.dtype
-                        and type(n_out) is int
-                        and n_out > 0
-                        and W.shape == (n_in, n_out)
-                        and b.shape == (n_out,)
-                    ):
-                        break
-                    n_in = n_out
-                else:
-                    return dtype
-    except Exception:
-        pass
-    network(net)
-    return params_of(net.sizes, params)
+    return params_of(network(net).sizes, params)
 
 
 def _params_slow(sizes, params, name, dtype) -> np.dtype:
@@ -549,8 +510,12 @@ def _class_labels(name: str, labels: np.ndarray, n_classes: int, dtype) -> np.nd
 # -- other structured arguments --------------------------------------------------------------------
 
 
-def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A forward Cache for ``net``; returns ``(X, zbuf, abuf)`` ready for the backward kernel."""
+def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The engine buffers ``(zbuf, abuf)`` behind a forward Cache for ``net``.
+
+    A Cache that ``fnn.forward`` returned is a set of views of those buffers, handed back
+    without a copy; any other Cache of the right shapes is copied into that layout once.
+    """
     n_layers = len(net.sizes) - 1
     if (
         not isinstance(cache, Cache)
@@ -563,23 +528,27 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray
             f"cache must be the Cache that fnn.forward returned for this net ({n_layers} "
             f"layers), got {describe(cache)}"
         )
-    X = inputs("cache.activations[0]", cache.activations[0], net.sizes[0], dtype)
+    first = cache.activations[0]
+    m = first.shape[0] if isinstance(first, np.ndarray) and first.ndim == 2 else None
+    if m:
+        buffers = flat.cache_buffers(cache, net.sizes, m, dtype)
+        if buffers is not None:
+            return buffers
+    X = inputs("cache.activations[0]", first, net.sizes[0], dtype)
     m = X.shape[0]
-    zs, acts = [], []
-    for index, n_out in enumerate(net.sizes[1:]):
-        for field, parts in (("preactivations", zs), ("activations", acts)):
-            where = f"cache.{field}[{index + (field == 'activations')}]"
-            array = _as_array(where, getattr(cache, field)[index + (field == "activations")])
+    parts = {"activations": [X.T.ravel()], "preactivations": []}
+    for field, arrays, start in (("activations", cache.activations[1:], 1),
+                                 ("preactivations", cache.preactivations, 0)):  # fmt: skip
+        for index, (array, n_out) in enumerate(zip(arrays, net.sizes[1:])):
+            where = f"cache.{field}[{index + start}]"
+            array = _as_array(where, array)
             if array.shape != (m, n_out):
                 raise ValueError(
                     f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
                 )
-            parts.append(array.ravel())
-    return (
-        X,
-        np.concatenate(zs).astype(dtype, copy=False),
-        np.concatenate(acts).astype(dtype, copy=False),
-    )
+            parts[field].append(array.T.astype(dtype).ravel())
+    zbuf = flat.frozen(np.concatenate(parts["preactivations"]))
+    return zbuf, flat.frozen(np.concatenate(parts["activations"]))
 
 
 def early_stopping_of(name: str, value) -> EarlyStopping:

@@ -1,20 +1,10 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
-from fnn import testing
+from fnn.data import fold_in, minibatches, standardize, standardizer
 from fnn.io import load, load_state, save
-from fnn.losses import LOSSES, backward, grad, loss, value_and_grad
-from fnn.model import (
-    ACTIVATIONS,
-    SCHEMES,
-    forward,
-    from_architecture,
-    init,
-    mlp,
-    predict,
-    predict_proba,
-)
+from fnn.losses import accuracy, backward, grad, loss, value_and_grad
+from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
 from fnn.optim import (
-    OPTIMIZERS,
     adam,
     adamw,
     cosine_decay,
@@ -27,15 +17,8 @@ from fnn.optim import (
     sgd,
     step_decay,
 )
-from fnn.train import (
-    accuracy,
-    early_stopping,
-    fit,
-    fold_in,
-    minibatches,
-    standardize,
-    standardizer,
-)
+from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
+from fnn.train import early_stopping, fit
 from fnn.types import (
     SGD,
     Adam,
@@ -54,6 +37,16 @@ from fnn.types import (
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``fnn.testing`` on first use: importing fnn does not import the testing tools."""
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("fnn.testing")
+    raise AttributeError(f"module 'fnn' has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVATIONS",

@@ -10,16 +10,27 @@ compiles (or loads from the disk cache) what every other one uses.
 
 from __future__ import annotations
 
+import ctypes
+import importlib
+
 import numpy as np
 
 from fnn import kernels
+from fnn.compile_notice import announce
 from fnn.flat import layers_of, readonly
 from fnn.registry import LOSSES
 from fnn.types import EngineRun, Net
 
-#: Rows evaluated at a time by predict, predict_proba, loss, accuracy and fit's validation
-#: pass, so that memory stays bounded on large inputs.
-EVAL_CHUNK = 4096
+#: ``predict``, ``predict_proba``, ``loss``, ``accuracy`` and ``fit``'s validation pass run
+#: the network on chunks of rows holding at most this many activations (every layer's Z and A
+#: of the chunk's rows, about 2 * 2**19 values: 8 MiB in float64), so that their memory beyond
+#: X and the result stays bounded.
+CHUNK_VALUES = 1 << 19
+
+
+def chunk_rows(sizes: tuple[int, ...]) -> int:
+    """Rows per evaluation chunk for a network of layer ``sizes`` (at least 1)."""
+    return max(1, CHUNK_VALUES // sum(sizes))
 
 
 def _empty(dtype, *shape) -> np.ndarray:
@@ -48,15 +59,22 @@ def run(
     first_epoch: int = 0,
     epochs: int = 1,
     batch: int | None = None,
-    chunk: int = EVAL_CHUNK,
+    chunk: int | None = None,
     store: bool = False,
+    purpose: str,
+    on_compile=None,
+    blas_setters=(),
 ) -> EngineRun:
     """Call the engine with checked, normalised arguments; absent ones are empty arrays.
 
     ``X, Y``: training rows (``batch`` rows per update, all of them when None); ``X_eval,
     Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
     gradient (one update, nothing else); ``forward``: the ``(zbuf, abuf)`` of a forward pass
-    over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none).
+    over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none);
+    ``chunk``: evaluation rows at a time (default :func:`chunk_rows`). ``purpose`` names the
+    public function for the one-line notice printed when the engine must compile first
+    (``on_compile()`` is then called too); ``blas_setters``: from
+    :func:`blas_thread_setters`, to run with one BLAS thread.
     """
     dtype = theta.dtype
     n_features, n_outputs = net.sizes[0], net.sizes[-1]
@@ -70,10 +88,10 @@ def run(
     plan[kernels.EPOCHS] = epochs
     n = 0 if Y is None else Y.shape[0]
     plan[kernels.BATCH] = n if batch is None else batch
-    plan[kernels.CHUNK] = chunk
+    plan[kernels.CHUNK] = chunk_rows(net.sizes) if chunk is None else chunk
     plan[kernels.STORE] = store
     empty = _empty(dtype)
-    result = kernels.run(
+    args = (
         readonly(X) if X is not None else _empty(dtype, 0, n_features),
         readonly(Y) if Y is not None else _empty(dtype, 0, n_outputs),
         readonly(X_eval) if X_eval is not None else _empty(dtype, 0, n_features),
@@ -90,4 +108,35 @@ def run(
         float(l2),
         np.uint64(seed),
     )
-    return EngineRun(*result)
+    if announce(kernels.run, args, 4, purpose) and on_compile is not None:
+        on_compile()
+    previous = [setter(1) for setter in blas_setters]
+    try:
+        return EngineRun(*kernels.run(*args))
+    finally:
+        for setter, count in zip(blas_setters, previous):
+            setter(count)
+
+
+def blas_thread_setters() -> list:
+    """``set(n) -> previous`` of every loaded OpenBLAS that limits threads per calling thread.
+
+    Numba's ``np.dot`` calls the BLAS that SciPy links (OpenBLAS in the wheels). ``fit`` runs
+    serially: the products of one mini-batch are too small to share between threads, and
+    OpenBLAS's waiting threads cost far more than they save (measured on 2 cores:
+    moons-gd 10x slower with 2 BLAS threads than with 1 when another process is busy).
+    Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, an empty list.
+    """
+    try:
+        importlib.import_module("scipy.linalg.cython_blas")  # what np.dot loads anyway
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
+    except (ImportError, OSError):
+        return []
+    setters = []
+    for path in sorted(paths):
+        try:
+            setters.append(ctypes.CDLL(path).openblas_set_num_threads_local)
+        except (OSError, AttributeError):
+            continue
+    return setters

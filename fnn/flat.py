@@ -111,7 +111,8 @@ def pack_slots(slots: tuple[Params, ...], size: int, dtype) -> np.ndarray:
             and base.dtype == dtype
             and base.flags.c_contiguous
             and all(
-                _is_laid_out(slot, base, row * size * base.itemsize) for row, slot in enumerate(slots)
+                _is_laid_out(slot, base, row * size * base.itemsize)
+                for row, slot in enumerate(slots)
             )
         ):
             return readonly(base)

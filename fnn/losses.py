@@ -31,10 +31,10 @@ def _batch(net: Net, params: Params, X, y, l2):
     return pack(params, dtype), X, Y, l2
 
 
-def _evaluate(net: Net, params: Params, X, y, l2: float) -> tuple[float, float]:
+def _evaluate(net: Net, params: Params, X, y, l2: float, purpose: str) -> tuple[float, float]:
     """``(loss, accuracy)`` of the rows of X, evaluated in chunks (no gradient)."""
     theta, X, Y, l2 = _batch(net, params, X, y, l2)
-    records = engine.run(net, theta, X_eval=X, Y_eval=Y, l2=l2).records
+    records = engine.run(net, theta, X_eval=X, Y_eval=Y, l2=l2, purpose=purpose).records
     return float(records[2, 0]), float(records[3, 0])
 
 
@@ -67,7 +67,7 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     >>> round(fnn.loss(net, zero, np.ones((3, 2)), [0, 1, 1]), 6)  # log 2: p = 0.5 everywhere
     0.693147
     """
-    return _evaluate(net, params, X, y, l2)[0]
+    return _evaluate(net, params, X, y, l2, "loss")[0]
 
 
 def accuracy(net: Net, params: Params, X, y) -> float:
@@ -106,12 +106,12 @@ def accuracy(net: Net, params: Params, X, y) -> float:
         raise ValueError(
             f"accuracy needs a classification net (loss 'bce' or 'ce'), got {net.loss!r}"
         )
-    return _evaluate(net, params, X, y, 0.0)[1]
+    return _evaluate(net, params, X, y, 0.0, "accuracy")[1]
 
 
-def _gradient(net: Net, theta, Y, l2: float, **given) -> tuple[float, Params]:
+def _gradient(net: Net, theta, Y, l2: float, purpose: str, **given) -> tuple[float, Params]:
     """One training batch of the engine without an update: ``(objective, gradient)``."""
-    run = engine.run(net, theta, Y=Y, l2=l2, **given)
+    run = engine.run(net, theta, Y=Y, l2=l2, purpose=purpose, **given)
     return float(run.value), unpack(run.grads, net.sizes)
 
 
@@ -141,7 +141,7 @@ def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[flo
     True
     """
     theta, X, Y, l2 = _batch(net, params, X, y, l2)
-    return _gradient(net, theta, Y, l2, X=X)
+    return _gradient(net, theta, Y, l2, "grad", X=X)
 
 
 def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
@@ -212,4 +212,4 @@ def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Para
     m = abuf.size // sum(net.sizes)
     Y = checks.targets("y", y, net, m, dtype)
     l2 = checks.real("l2", l2, low=0.0)
-    return _gradient(net, pack(params, dtype), Y, l2, forward=(zbuf, abuf))[1]
+    return _gradient(net, pack(params, dtype), Y, l2, "backward", forward=(zbuf, abuf))[1]

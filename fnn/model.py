@@ -28,9 +28,10 @@ def mlp(
     sizes : sequence of int
         ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
     hidden : str
-        Activation of every hidden layer: one of ``HIDDEN_ACTIVATIONS``.
+        Activation of every hidden layer: a name in ``fnn.ACTIVATIONS`` that is not
+        output-only (softmax is for the output layer only).
     output : str
-        Activation of the output layer: one of ``ACTIVATIONS``.
+        Activation of the output layer: a name in ``fnn.ACTIVATIONS``.
     loss : str or None
         ``"bce"``, ``"ce"`` or ``"mse"``; None picks the canonical loss of ``output``
         (sigmoid -> bce, softmax -> ce, anything else -> mse).
@@ -176,19 +177,20 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     dtype = checks.model(net, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     m = X.shape[0]
-    run = engine.run(net, pack(params, dtype), X_eval=X, chunk=m)  # one chunk: every row kept
+    run = engine.run(net, pack(params, dtype), X_eval=X, chunk=m, purpose="forward")  # keep all
     cache = cache_of_buffers(run.zbuf, run.abuf, net.sizes, m)
     return cache.activations[-1], cache
 
 
-def _outputs(net: Net, params: Params, X) -> np.ndarray:
+def _outputs(net: Net, params: Params, X, purpose: str) -> np.ndarray:
     """Output-layer ``(Z, A)`` of every row of X, each (n_samples, sizes[-1]), read-only.
 
     The engine evaluates the rows in chunks, so memory stays bounded on large X.
     """
     dtype = checks.model(net, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
-    return frozen(engine.run(net, pack(params, dtype), X_eval=X, store=True).outputs)
+    outputs = engine.run(net, pack(params, dtype), X_eval=X, store=True, purpose=purpose).outputs
+    return frozen(outputs)
 
 
 def predict_proba(net: Net, params: Params, X) -> np.ndarray:
@@ -213,8 +215,12 @@ def predict_proba(net: Net, params: Params, X) -> np.ndarray:
     >>> p = fnn.predict_proba(net, fnn.init(net, key=0), np.ones((4, 2)))
     >>> p.shape, np.allclose(p.sum(axis=1), 1)
     ((4, 3), True)
+
+    Large inputs run in chunks of rows: beyond X and the result, memory stays below a fixed
+    buffer of about ``fnn.engine.CHUNK_VALUES`` values (plus one converted copy of X when X
+    is not a C-ordered array of the parameters' dtype).
     """
-    return _outputs(net, params, X)[1]
+    return _outputs(net, params, X, "predict_proba")[1]
 
 
 def predict(net: Net, params: Params, X) -> np.ndarray:
@@ -244,7 +250,7 @@ def predict(net: Net, params: Params, X) -> np.ndarray:
     >>> fnn.predict(net, params, [[-2.0], [0.5], [3.0]])
     array([0, 1, 1])
     """
-    logits, out = _outputs(net, params, X)
+    logits, out = _outputs(net, params, X, "predict")
     decision = ACTIVATIONS[net.activations[-1]].decision
     if decision == "argmax":
         result = logits.argmax(axis=1)

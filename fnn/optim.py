@@ -449,6 +449,6 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     run = engine.run(
         shape, theta, grads=pack(grads, dtype), slots=pack_slots(state.slots, theta.size, dtype),
         opt_code=entry.code, hyper=hyperparameters(opt), step=state.step,
-        lrs=learning_rates(opt, state.step, 1),
+        lrs=learning_rates(opt, state.step, 1), purpose="opt_step",
     )  # fmt: skip
     return unpack(run.theta, sizes), OptState(name, state.step + 1, unpack_slots(run.slots, sizes))

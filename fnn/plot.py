@@ -100,7 +100,9 @@ def history(
     ----------
     history : History
         ``fit(...).history``. The accuracy panel is left out for regression (mse) networks,
-        the validation curves when ``fit`` had no validation data.
+        the validation curves when ``fit`` had no validation data. When early stopping
+        returned an earlier epoch's parameters, a dashed line marks that epoch, and the
+        titles say where training stopped.
     path : str or os.PathLike, optional
         Where to write the figure as a PNG (the name must end with ``.png``).
     title : str, optional
@@ -144,6 +146,11 @@ def history(
         final = f"final: train {train[-1]:{digits}}"
         if len(val):
             final += f", validation {val[-1]:{digits}}"
+        if history.stopped_epoch is not None:
+            final += f" (stopped early, epoch {history.stopped_epoch + 1})"
+        if history.params_epoch is not None and history.params_epoch != len(train) - 1:
+            ax.axvline(history.params_epoch + 1, color="0.4", linestyle="--", linewidth=1,
+                       label=f"returned params (epoch {history.params_epoch + 1})")  # fmt: skip
         ax.set_title(final, fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best")

@@ -73,17 +73,24 @@ _NON_NEGATIVE = Hyperparameter(0.0, None, False)  # in [0, inf)
 OPTIMIZERS = MappingProxyType(
     {
         "sgd": Optimizer(SGD, kernels.SGD, MappingProxyType({}), ()),
-        "momentum": Optimizer(Momentum, kernels.MOMENTUM, MappingProxyType({"beta": _BETA}), ("v",)),
+        "momentum": Optimizer(
+            Momentum, kernels.MOMENTUM, MappingProxyType({"beta": _BETA}), ("v",)
+        ),
         "rmsprop": Optimizer(
-            RMSProp, kernels.RMSPROP, MappingProxyType({"beta": _BETA, "eps": _NON_NEGATIVE}),
+            RMSProp,
+            kernels.RMSPROP,
+            MappingProxyType({"beta": _BETA, "eps": _NON_NEGATIVE}),
             ("s",),
         ),  # fmt: skip
         "adam": Optimizer(
-            Adam, kernels.ADAM,
-            MappingProxyType({"b1": _BETA, "b2": _BETA, "eps": _NON_NEGATIVE}), ("m", "v"),
+            Adam,
+            kernels.ADAM,
+            MappingProxyType({"b1": _BETA, "b2": _BETA, "eps": _NON_NEGATIVE}),
+            ("m", "v"),
         ),  # fmt: skip
         "adamw": Optimizer(
-            AdamW, kernels.ADAMW,
+            AdamW,
+            kernels.ADAMW,
             MappingProxyType(
                 {"b1": _BETA, "b2": _BETA, "eps": _NON_NEGATIVE, "weight_decay": _NON_NEGATIVE}
             ),

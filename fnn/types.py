@@ -216,12 +216,21 @@ class History(NamedTuple):
         Loss on the validation data after the epoch.
     val_accuracy : ndarray, shape (epochs,) or (0,)
         Accuracy on the validation data after the epoch.
+    stopped_epoch : int or None
+        Index (into these arrays, like the callback's ``epoch``) of the last epoch trained when
+        early stopping or the callback ended training before ``epochs``; None when every
+        requested epoch ran.
+    params_epoch : int or None
+        Index of the epoch whose parameters ``fit`` returned: the best epoch when early
+        stopping restored it, else the last epoch trained; None when no epoch ran.
     """
 
     loss: np.ndarray
     accuracy: np.ndarray
     val_loss: np.ndarray
     val_accuracy: np.ndarray
+    stopped_epoch: int | None = None
+    params_epoch: int | None = None
 
 
 class FitResult(NamedTuple):

@@ -30,10 +30,12 @@ def test_fit_learns_and_records_history(moons):
     result = fnn.fit(NET, fnn.init(NET, key=0), fnn.adam(0.05), X, y, epochs=60, batch_size=16,
                      validation=(X[:30], y[:30]))  # fmt: skip
     history = result.history
-    assert [len(column) for column in history] == [60, 60, 60, 60]
+    columns = (history.loss, history.accuracy, history.val_loss, history.val_accuracy)
+    assert [len(column) for column in columns] == [60, 60, 60, 60]
+    assert history.stopped_epoch is None and history.params_epoch == 59
     assert history.loss[-1] < history.loss[0] / 2
     assert history.accuracy[-1] > 0.9 and history.val_accuracy[-1] > 0.9
-    assert all(not column.flags.writeable for column in history)
+    assert all(not column.flags.writeable for column in columns)
     assert result.opt_state.step == 60 * 8  # ceil(120 / 16) = 8 updates per epoch
     # val_loss is the loss of the params after the epoch
     assert history.val_loss[-1] == pytest.approx(

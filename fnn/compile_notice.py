@@ -1,0 +1,65 @@
+"""Say so, once, when a kernel is about to be compiled (its first use with an empty disk cache).
+
+Numba compiles a kernel for each new combination of argument types, which takes seconds, and
+keeps the result on disk (``fnn/__pycache__``). A process whose call finds the machine code
+neither in memory nor on disk would otherwise sit silent for that long, so the call sites of
+the entry kernels ask :func:`announce` first: one line on stderr, nothing when the cache is warm.
+"""
+
+from __future__ import annotations
+
+import sys
+
+#: A rough first-use compile time of one entry kernel on a 2-core machine, for the notice.
+ROUGH_SECONDS = "10-30 s"
+
+
+def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
+    """True when ``kernel(*args)`` must compile: its code is neither in memory nor on disk.
+
+    ``args[dtype_arg]`` is the float array whose dtype selects the compiled version (the
+    API normalises every other argument, so that dtype is what distinguishes the versions).
+    A dispatcher that looks unfamiliar (``NUMBA_DISABLE_JIT``, another Numba) gives False:
+    better no notice than a wrong one.
+    """
+    overloads = getattr(kernel, "overloads", None)
+    if overloads is None:
+        return False
+    dtype = args[dtype_arg].dtype.name
+    for types in overloads:  # in memory already: the common, fast case
+        if str(getattr(types[dtype_arg], "dtype", "")) == dtype:
+            return False
+    try:
+        signature = tuple(kernel.typeof_pyval(arg) for arg in args)
+        cache = kernel._cache  # Numba's per-function disk cache (private API, hence the guard)
+        key = cache._index_key(signature, kernel.targetctx.codegen())
+        return key not in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - any surprise means "unknown", which stays silent
+        return False
+
+
+def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bool:
+    """Print one line on stderr when ``kernel(*args)`` is about to compile; return whether.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher
+    args : tuple
+        The arguments of the coming call.
+    dtype_arg : int
+        Index of the float array that fixes the dtype of the compiled version.
+    purpose : str
+        What the user called, e.g. ``"fit"``, ``"grad"``.
+    file : text stream, optional
+        Default ``sys.stderr``.
+    """
+    if not will_compile(kernel, args, dtype_arg):
+        return False
+    dtype = args[dtype_arg].dtype.name
+    print(
+        f"fnn: compiling the {dtype} kernels for {purpose} (first use with an empty cache, "
+        f"roughly {ROUGH_SECONDS}; cached on disk for later runs)",
+        file=sys.stderr if file is None else file,
+        flush=True,
+    )
+    return True

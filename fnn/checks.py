@@ -19,10 +19,11 @@ import math
 import numbers
 import operator
 import os
+
 import numpy as np
 
 from fnn import flat
-from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS
+from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 from fnn.types import Cache, EarlyStopping, Layer, Net, OptState, Params, Scaler
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -547,8 +548,7 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
                     f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
                 )
             parts[field].append(array.T.astype(dtype).ravel())
-    zbuf = flat.frozen(np.concatenate(parts["preactivations"]))
-    return zbuf, flat.frozen(np.concatenate(parts["activations"]))
+    return np.concatenate(parts["preactivations"]), np.concatenate(parts["activations"])
 
 
 def early_stopping_of(name: str, value) -> EarlyStopping:

@@ -17,7 +17,7 @@ import numpy as np
 
 from fnn import kernels
 from fnn.compile_notice import announce
-from fnn.flat import layers_of, readonly
+from fnn.flat import layers_of
 from fnn.registry import LOSSES
 from fnn.types import EngineRun, Net
 
@@ -34,9 +34,7 @@ def chunk_rows(sizes: tuple[int, ...]) -> int:
 
 
 def _empty(dtype, *shape) -> np.ndarray:
-    empty = np.empty(shape or (0,), dtype)
-    empty.setflags(write=False)
-    return empty
+    return np.empty(shape or (0,), dtype)
 
 
 def run(
@@ -55,7 +53,7 @@ def run(
     lrs=None,
     step: int = 0,
     l2: float = 0.0,
-    seed=np.uint64(0),
+    seed: int = 0,
     first_epoch: int = 0,
     epochs: int = 1,
     batch: int | None = None,
@@ -92,19 +90,19 @@ def run(
     plan[kernels.STORE] = store
     empty = _empty(dtype)
     args = (
-        readonly(X) if X is not None else _empty(dtype, 0, n_features),
-        readonly(Y) if Y is not None else _empty(dtype, 0, n_outputs),
-        readonly(X_eval) if X_eval is not None else _empty(dtype, 0, n_features),
-        readonly(Y_eval) if Y_eval is not None else _empty(dtype, 0, n_outputs),
-        readonly(theta),
-        readonly(slots) if slots is not None else _empty(dtype, 0, 0),
-        readonly(grads) if grads is not None else empty,
-        readonly(forward[0]) if forward is not None else empty,
-        readonly(forward[1]) if forward is not None else empty,
+        X if X is not None else _empty(dtype, 0, n_features),
+        Y if Y is not None else _empty(dtype, 0, n_outputs),
+        X_eval if X_eval is not None else _empty(dtype, 0, n_features),
+        Y_eval if Y_eval is not None else _empty(dtype, 0, n_outputs),
+        theta,
+        slots if slots is not None else _empty(dtype, 0, 0),
+        grads if grads is not None else empty,
+        forward[0] if forward is not None else empty,
+        forward[1] if forward is not None else empty,
         layers_of(net),
-        readonly(plan),
-        readonly(hyper) if hyper is not None else _empty(np.float64),
-        readonly(lrs) if lrs is not None else _empty(np.float64),
+        plan,
+        hyper if hyper is not None else _empty(np.float64),
+        lrs if lrs is not None else _empty(np.float64),
         float(l2),
         np.uint64(seed),
     )

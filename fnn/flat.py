@@ -2,10 +2,15 @@
 
 The kernels see a network's parameters as one vector ``theta`` plus an int64 array
 ``layers`` (see :mod:`fnn.kernels`); users see ``Params(layers=(Layer(W, b), ...))``. The
-views :func:`unpack` returns share one read-only buffer, and :func:`pack` hands that buffer
-back without a copy, so parameters, gradients and optimizer moments cross the boundary for
-free in both directions. A forward :class:`fnn.Cache` is a set of transposed views of the
-engine's feature-major buffers, which :func:`cache_buffers` recovers for ``backward``.
+read-only views :func:`unpack` returns share one buffer, and :func:`pack` hands that buffer
+back without a copy (for networks large enough for a copy to cost more than finding out), so
+parameters, gradients and optimizer moments cross the boundary in both directions without
+being copied twice. A forward :class:`fnn.Cache` is a set of read-only transposed views of
+the engine's feature-major buffers, which :func:`cache_buffers` recovers for ``backward``.
+
+The buffers themselves stay writable: Numba types read-only and writable arrays apart, so
+every kernel argument is writable (one compiled version per dtype, and Numba's fast argument
+dispatch), and the kernels never write into their arguments. Users only see read-only views.
 """
 
 from __future__ import annotations
@@ -15,24 +20,15 @@ import numpy as np
 from fnn.registry import ACTIVATIONS
 from fnn.types import Cache, Layer, Net, Params
 
+#: Below this many parameters :func:`pack` copies: finding out whether Params are views of one
+#: buffer (two address lookups per layer) costs more than copying a small network.
+ZERO_COPY_MIN = 1 << 14
+
 
 def frozen(array: np.ndarray) -> np.ndarray:
     """Mark an array the caller owns as read-only and return it."""
     array.setflags(write=False)
     return array
-
-
-def readonly(array: np.ndarray) -> np.ndarray:
-    """``array`` itself if read-only, else a read-only view of it (no copy).
-
-    The kernels take every input read-only: one type per argument (Numba types read-only and
-    writable arrays apart), and a kernel that wrote into an input would not compile.
-    """
-    if not array.flags.writeable:
-        return array
-    view = array.view()
-    view.setflags(write=False)
-    return view
 
 
 def n_params(sizes: tuple[int, ...]) -> int:
@@ -41,13 +37,13 @@ def n_params(sizes: tuple[int, ...]) -> int:
 
 
 def layers_of(net: Net) -> np.ndarray:
-    """Read-only int64 (n_layers, 5): ``n_in, n_out, W offset, b offset, activation code``."""
+    """Int64 (n_layers, 5): ``n_in, n_out, W offset, b offset, activation code`` per layer."""
     rows = []
     at = 0
     for n_in, n_out, name in zip(net.sizes[:-1], net.sizes[1:], net.activations):
         rows.append((n_in, n_out, at, at + n_in * n_out, ACTIVATIONS[name].code))
         at += n_in * n_out + n_out
-    return frozen(np.array(rows, dtype=np.int64).reshape(-1, 5))
+    return np.array(rows, dtype=np.int64).reshape(-1, 5)
 
 
 def _address(array: np.ndarray) -> int:
@@ -73,73 +69,74 @@ def pack(params: Params, dtype) -> np.ndarray:
     """Every W (row-major) and b, layer by layer, as one read-only vector of ``dtype``.
 
     Params that :func:`unpack` made (everything fnn returns) give back their buffer, without a
-    copy; any other Params are copied once.
+    copy, when they hold at least ZERO_COPY_MIN values; any other Params are copied once. The
+    caller must not write into the result.
     """
     base = params.layers[0].W.base
     if (
         type(base) is np.ndarray
         and base.ndim == 1
+        and base.size >= ZERO_COPY_MIN
+        and base.flags.writeable  # one compiled version: kernels take writable arrays
         and base.dtype == dtype
         and base.size == sum(W.size + b.size for W, b in params.layers)
         and _is_laid_out(params, base, 0)
     ):
-        return readonly(base)
+        return base
     parts = [part.ravel() for layer in params.layers for part in layer]
-    return frozen(np.concatenate(parts).astype(dtype, copy=False))
+    return np.concatenate(parts).astype(dtype, copy=False)
 
 
 def unpack(theta: np.ndarray, sizes: tuple[int, ...]) -> Params:
-    """Params of read-only views into ``theta`` (which is itself made read-only)."""
-    theta.setflags(write=False)
+    """Params of read-only views into ``theta``, which the caller hands over (and never
+    writes into again)."""
     layers, at = [], 0
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):  # plain ints: this runs on every grad call
-        W = theta[at : at + n_in * n_out].reshape(n_in, n_out)
+        W = frozen(theta[at : at + n_in * n_out].reshape(n_in, n_out))
         at += n_in * n_out
-        layers.append(Layer(W, theta[at : at + n_out]))
+        layers.append(Layer(W, frozen(theta[at : at + n_out])))
         at += n_out
     return Params(tuple(layers))
 
 
 def pack_slots(slots: tuple[Params, ...], size: int, dtype) -> np.ndarray:
-    """Optimizer moments as one read-only (n_slots, size) array (no copy when they are the
-    rows :func:`unpack_slots` made)."""
-    if slots:
+    """Optimizer moments as one (n_slots, size) array (no copy when they are the rows
+    :func:`unpack_slots` made, as for :func:`pack`). The caller must not write into it."""
+    if slots and size >= ZERO_COPY_MIN:
         base = slots[0].layers[0].W.base
         if (
             type(base) is np.ndarray
             and base.shape == (len(slots), size)
             and base.dtype == dtype
             and base.flags.c_contiguous
+            and base.flags.writeable
             and all(
                 _is_laid_out(slot, base, row * size * base.itemsize)
                 for row, slot in enumerate(slots)
             )
         ):
-            return readonly(base)
+            return base
     packed = np.empty((len(slots), size), dtype)
     for row, slot in enumerate(slots):
         packed[row] = pack(slot, dtype)
-    return frozen(packed)
+    return packed
 
 
 def unpack_slots(packed: np.ndarray, sizes: tuple[int, ...]) -> tuple[Params, ...]:
     """Inverse of :func:`pack_slots`, as read-only views."""
-    packed.setflags(write=False)
     return tuple(unpack(row, sizes) for row in packed)
 
 
 def cache_of_buffers(zbuf: np.ndarray, abuf: np.ndarray, sizes: tuple[int, ...], m: int) -> Cache:
     """The Cache of a forward pass over ``m`` rows: (m, width) transposed views of the
     engine's feature-major buffers ``abuf = [X^T | A_1 | ...]`` and ``zbuf = [Z_1 | ...]``."""
-    frozen(zbuf)
-    frozen(abuf)
     activations, at = [], 0
     for width in sizes:
-        activations.append(abuf[at : at + m * width].reshape(width, m).T)
+        activations.append(frozen(abuf[at : at + m * width].reshape(width, m).T))
         at += m * width
     preactivations, at = [], 0
     for width in sizes[1:]:
-        preactivations.append(zbuf[at : at + m * width].reshape(width, m).T)
+        preactivations.append(frozen(zbuf[at : at + m * width].reshape(width, m).T))
         at += m * width
     return Cache(tuple(activations), tuple(preactivations))
 
@@ -152,7 +149,12 @@ def cache_buffers(cache: Cache, sizes: tuple[int, ...], m: int, dtype):
         (abuf, cache.activations, sizes),
         (zbuf, cache.preactivations, sizes[1:]),
     ):
-        if type(buffer) is not np.ndarray or buffer.dtype != dtype or buffer.ndim != 1:
+        if (
+            type(buffer) is not np.ndarray
+            or buffer.dtype != dtype
+            or buffer.ndim != 1
+            or not buffer.flags.writeable
+        ):
             return None
         if buffer.size != m * sum(widths):
             return None
@@ -166,4 +168,4 @@ def cache_buffers(cache: Cache, sizes: tuple[int, ...], m: int, dtype):
             ):
                 return None
             at += m * width * buffer.itemsize
-    return readonly(zbuf), readonly(abuf)
+    return zbuf, abuf

@@ -15,12 +15,12 @@ Conventions
 * Activations, losses and optimizers are integer codes defined here; :mod:`fnn.registry`
   gives them names and properties.
 * :func:`run` and the shuffles are the entry points. They take arrays and scalars only,
-  allocate what they return and never write into their arguments: the Python side passes
-  every array read-only, so a write would not even compile. Helpers ending in ``_into``
-  write only into buffers their caller allocated.
+  allocate what they return and never write into their arguments (which the Python side
+  passes writable and C-contiguous, so that each entry has one compiled version per dtype).
+  Helpers ending in ``_into`` write only into buffers their caller allocated.
 * Compile time is a user-visible cost: Numba compiles every function once per signature and
   re-optimises callees inside their caller, so the engine is one entry with one call site per
-  helper, and every helper sees one signature (read-only operands, writable outputs).
+  helper where it can, and every helper sees one signature.
 """
 
 import numpy as np
@@ -29,12 +29,15 @@ from numba import njit
 # One decorator policy: cached on disk, no GIL, fast maths that keeps NaN/inf semantics, and
 # NumPy's error model (x / 0 gives inf or nan, as in NumPy, instead of a ZeroDivisionError
 # check on every division, which keeps loops with a division from vectorising).
-kernel = njit(
+POLICY = dict(
     cache=True,
     nogil=True,
     error_model="numpy",
     fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
 )
+kernel = njit(**POLICY)
+# Helpers called only from compiled code need no Python wrapper (less to compile).
+helper = njit(no_cpython_wrapper=True, **POLICY)
 
 # Activation codes (softmax couples the units of a row; the others are elementwise).
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
@@ -61,7 +64,7 @@ FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
 # -- randomness: counter-based, so that a key alone fixes every shuffle ----------------------------
 
 
-@kernel
+@helper
 def _mix64(z):
     """SplitMix64's finaliser: a bijective scramble of 64 bits."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -75,7 +78,7 @@ def fold_in(seed, data):
     return _mix64(seed ^ _mix64(np.uint64(data) + GOLDEN))
 
 
-@kernel
+@helper
 def _permutation_into(seed, perm):
     """Fisher-Yates shuffle of ``0..n-1`` into ``perm``, driven by a SplitMix64 stream."""
     n = perm.shape[0]
@@ -103,7 +106,7 @@ def permutation(seed, n):
 # float32 and vectorises; a float64 literal would widen every element and back.
 
 
-@kernel
+@helper
 def _gather_into(source, rows, out):
     """``out = source[rows].T``: out has shape (source.shape[1], len(rows)).
 
@@ -119,7 +122,7 @@ def _gather_into(source, rows, out):
                 out[j, i] = source[rows[i], j]
 
 
-@kernel
+@helper
 def _product_into(kind, P, Q, out):
     """The three products of a layer, feature-major; P, Q and out are C-contiguous.
 
@@ -168,7 +171,7 @@ def _product_into(kind, P, Q, out):
                     out[p, i] += w * Q[j, i]
 
 
-@kernel
+@helper
 def _bias_activate_into(ZT, b, code, AT):
     """``ZT += b`` (row j gets b[j]), then ``AT = f(ZT)``; softmax runs down each column.
 
@@ -207,7 +210,7 @@ def _bias_activate_into(ZT, b, code, AT):
                 AT[j, i] *= inverse
 
 
-@kernel
+@helper
 def _activation_grad_into(DT, ZT, AT, code):
     """``DT *= f'(ZT)`` in place, given ``AT = f(ZT)``.
 
@@ -238,10 +241,10 @@ def _activation_grad_into(DT, ZT, AT, code):
                 DT[j, i] *= one - AT[j, i] * AT[j, i]
 
 
-# -- the output layer and the penalty ---------------------------------------------------------------
+# -- the output layer and the penalty --------------------------------------------------------------
 
 
-@kernel
+@helper
 def _output_into(ZT, AT, YT, loss_code, scale, DT, work, error):
     """Loss, accuracy and (if ``error``) error of the output layer, feature-major.
 
@@ -304,7 +307,7 @@ def _output_into(ZT, AT, YT, loss_code, scale, DT, work, error):
     return total, correct
 
 
-@kernel
+@helper
 def _penalty(theta, layers):
     """``sum_l ||W_l||**2`` (biases excluded), summed in float64."""
     total = 0.0
@@ -318,7 +321,7 @@ def _penalty(theta, layers):
 # -- the optimizer update -------------------------------------------------------------------------
 
 
-@kernel
+@helper
 def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
     """Apply update number ``step + 1`` in place to ``theta`` and ``slots`` (rows of moments).
 
@@ -374,8 +377,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
-    Parameters (every array C-contiguous and read-only)
-    ----------------------------------------------------
+    Parameters (every array C-contiguous; none is written)
+    ------------------------------------------------------
     X, Y : (n, n_features), (n, n_outputs)
         Training rows and targets, cut into batches of ``plan[BATCH]`` rows; epoch ``e`` is
         shuffled with ``fold_in(seed, plan[FIRST_EPOCH] + e)`` unless one batch holds every
@@ -457,12 +460,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     perm = np.arange(n)
     eval_rows = np.arange(n_eval)
 
-    # Numba types read-only and writable arrays apart and compiles a helper once for each
-    # combination it is called with. These variables may hold either, so they are typed
-    # read-only: every operand a helper reads has that one type, and each helper compiles once.
-    params = new_theta if updating else theta
-    G = grads_in if given_grads else grads
-    D_read = dbuf if n_layers > 0 else zs_in  # always dbuf
+    params = new_theta if updating else theta  # what the forward and backward passes read
+    G = grads_in if given_grads else grads  # what the update reads
 
     value = np.nan
     updates = 0
@@ -551,7 +550,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                             As[a_at : a_at + m * n_out].reshape((n_out, m)),
                             layers[layer, 4],
                         )
-                    DT = D_read[z_at : z_at + m * n_out].reshape((n_out, m))
+                    DT = dbuf[z_at : z_at + m * n_out].reshape((n_out, m))
                     A_prev = As[a_at - m * n_in : a_at].reshape((n_in, m))
                     W = params[w_at : w_at + n_in * n_out].reshape((n_in, n_out))
                     gW = grads[w_at : w_at + n_in * n_out].reshape((n_in, n_out))

@@ -198,7 +198,7 @@ def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
     """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000's decay).
 
     Seed 000 cuts the rate after update ``every`` has run, so its first cut lands one update
-    later than this formula's (DESIGN §4 and optax count from 0).
+    later than this formula's (fnn counts updates from 0, as optax does).
 
     Parameters
     ----------

@@ -111,7 +111,8 @@ def test_backward_reuses_the_forward_cache_without_a_copy():
     assert all(np.shares_memory(abuf, A) for A in cache.activations)
     # a hand-made Cache of the same values (copies) gives the same gradient
     copied = fnn.Cache(
-        tuple(np.array(A) for A in cache.activations), tuple(np.array(Z) for Z in cache.preactivations)
+        tuple(np.array(A) for A in cache.activations),
+        tuple(np.array(Z) for Z in cache.preactivations),
     )
     assert flat.cache_buffers(copied, net.sizes, 7, np.dtype(np.float64)) is None
     y = [0, 1, 1, 0, 1, 0, 0]
@@ -122,7 +123,7 @@ def test_backward_reuses_the_forward_cache_without_a_copy():
 
 
 def test_parameters_cross_the_boundary_without_a_copy():
-    net = fnn.mlp([2, 4, 1])
+    net = fnn.mlp([100, 200, 1])  # above flat.ZERO_COPY_MIN parameters
     params = fnn.init(net, key=0)
     theta = flat.pack(params, np.dtype(np.float64))
     assert all(np.shares_memory(theta, part) for layer in params.layers for part in layer)

@@ -438,12 +438,14 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
 def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     """Labels or targets as a writable C-contiguous (n_samples, n_outputs) array of ``dtype``.
 
-    bce: 0/1 of shape (n,) (single output) or (n, k); ce: integer labels (n,) or (n, 1), or
-    one-hot (n, k); mse: targets (n,) (single output) or (n, k).
+    The loss's kind of labels (its registry entry) decides: "binary" (bce): 0/1 of shape (n,)
+    (single output) or (n, k); "classes" (ce): integer labels (n,) or (n, 1), or one-hot
+    (n, k); "targets" (mse): real values (n,) (single output) or (n, k).
     """
     array = y if type(y) is np.ndarray and y.dtype.kind in "fiu" else _as_array(name, y)
     n_out = net.sizes[-1]
     loss = net.loss
+    labels = LOSSES[loss].labels
     shape = array.shape
     ndim = len(shape)
     if ndim not in (1, 2) or shape[0] != n_samples:
@@ -451,17 +453,17 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
             f"{name} must have {n_samples} rows (one per sample in X): shape ({n_samples},) "
             f"or ({n_samples}, {n_out}), got shape {shape}"
         )
-    if loss == "ce" and (ndim == 1 or shape[1] == 1):
+    if labels == "classes" and (ndim == 1 or shape[1] == 1):
         return _class_labels(name, array.reshape(-1), n_out, dtype)
     if (ndim == 1 and n_out != 1) or (ndim == 2 and shape[1] != n_out):
         expected = f"({n_samples}, {n_out})" + (f" or ({n_samples},)" if n_out == 1 else "")
-        kind = "one-hot rows" if loss == "ce" else "columns, one per output unit"
+        kind = "one-hot rows" if labels == "classes" else "columns, one per output unit"
         raise ValueError(f"{name} must have shape {expected} ({kind}), got shape {shape}")
     if array.dtype.kind == "f":
         Y = _working(array.reshape(n_samples, n_out), dtype)
     else:  # integers: one conversion, always a new C-ordered array
         Y = array.reshape(n_samples, n_out).astype(dtype, order="C")
-    if loss == "mse":
+    if labels == "targets":
         if array.dtype.kind == "f" and not _all_finite(Y):
             raise ValueError(f"{name} must be finite, got {_first_bad(Y, ~np.isfinite(Y))}")
         return Y
@@ -471,14 +473,18 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
         valid = not np.count_nonzero(Y != (Y != 0))  # neither 0 nor 1, NaN included
     if not valid:
         bad = Y != (Y != 0)
-        what = "0/1 labels for the 'bce' loss" if loss == "bce" else "one-hot rows for 'ce'"
+        what = (
+            f"0/1 labels for the {loss!r} loss"
+            if labels == "binary"
+            else f"one-hot rows for {loss!r}"
+        )
         raise ValueError(f"{name} must hold {what}, got {_first_bad(Y, bad)}")
-    if loss == "ce":
+    if labels == "classes":
         ones = Y.sum(axis=1)
         if (ones != 1).any():
             row = int(np.argmax(ones != 1))
             raise ValueError(
-                f"{name} must be one-hot rows (a single 1 per row) for 'ce', got row {row} "
+                f"{name} must be one-hot rows (a single 1 per row) for {loss!r}, got row {row} "
                 f"with {int(ones[row])} ones"
             )
     return Y
@@ -551,14 +557,16 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(parts["preactivations"]), np.concatenate(parts["activations"])
 
 
-def early_stopping_of(name: str, value) -> EarlyStopping:
-    """An EarlyStopping config with every field in range."""
+def early_stopping_of(name: str | None, value) -> EarlyStopping:
+    """An EarlyStopping config with every field in range (``name`` None: fields named alone,
+    as the arguments of ``fnn.early_stopping``)."""
     if not isinstance(value, EarlyStopping):
         raise TypeError(f"{name} must come from fnn.early_stopping(...), got {describe(value)}")
+    prefix = "" if name is None else f"{name}."
     return EarlyStopping(
-        integer(f"{name}.patience", value.patience, minimum=1),
-        real(f"{name}.min_delta", value.min_delta, low=0.0),
-        flag(f"{name}.restore_best", value.restore_best),
+        integer(f"{prefix}patience", value.patience, minimum=1),
+        real(f"{prefix}min_delta", value.min_delta, low=0.0),
+        flag(f"{prefix}restore_best", value.restore_best),
     )
 
 

@@ -49,11 +49,7 @@ def early_stopping(
     >>> fnn.early_stopping(patience=20)
     EarlyStopping(patience=20, min_delta=0.0, restore_best=True)
     """
-    return EarlyStopping(
-        checks.integer("patience", patience, minimum=1),
-        checks.real("min_delta", min_delta, low=0.0),
-        checks.flag("restore_best", restore_best),
-    )
+    return checks.early_stopping_of(None, EarlyStopping(patience, min_delta, restore_best))
 
 
 # -- fit ------------------------------------------------------------------------------------------

@@ -107,6 +107,12 @@ def permutation(seed, n):
 
 
 @helper
+def _block(buffer, at, rows, cols):
+    """The (rows, cols) C-ordered view of ``buffer[at : at + rows * cols]``."""
+    return buffer[at : at + rows * cols].reshape((rows, cols))
+
+
+@helper
 def _gather_into(source, rows, out):
     """``out = source[rows].T``: out has shape (source.shape[1], len(rows)).
 
@@ -487,17 +493,15 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     Zs, As = zs_in, as_in
                 else:
                     Zs, As = zbuf, abuf
-                    _gather_into(source_X, chosen, abuf[: n_features * m].reshape((n_features, m)))
+                    _gather_into(source_X, chosen, _block(abuf, 0, n_features, m))
                     z_at, a_at = 0, 0
                     for layer in range(n_layers):
                         n_in, n_out = layers[layer, 0], layers[layer, 1]
                         w_at, b_at = layers[layer, 2], layers[layer, 3]
-                        Z_new = zbuf[z_at : z_at + m * n_out].reshape((n_out, m))
-                        A_new = abuf[a_at + m * n_in : a_at + m * (n_in + n_out)].reshape(
-                            (n_out, m)
-                        )
-                        W = params[w_at : w_at + n_in * n_out].reshape((n_in, n_out))
-                        A_prev = As[a_at : a_at + m * n_in].reshape((n_in, m))
+                        Z_new = _block(zbuf, z_at, n_out, m)
+                        A_new = _block(abuf, a_at + m * n_in, n_out, m)
+                        W = _block(params, w_at, n_in, n_out)
+                        A_prev = _block(As, a_at, n_in, m)
                         _product_into(FORWARD, W, A_prev, Z_new)
                         _bias_activate_into(
                             Z_new, params[b_at : b_at + n_out], layers[layer, 4], A_new
@@ -507,16 +511,16 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 # The output layer: loss, rows right and, for a training batch, its error.
                 z_at = m * (width - n_outputs)
                 a_at = m * (n_features + width - n_outputs)
-                Z_last = Zs[z_at : z_at + m * n_outputs].reshape((n_outputs, m))
-                A_last = As[a_at : a_at + m * n_outputs].reshape((n_outputs, m))
+                Z_last = _block(Zs, z_at, n_outputs, m)
+                A_last = _block(As, a_at, n_outputs, m)
                 batch_loss, batch_correct = 0.0, 0
                 if training or source_Y.shape[0] > 0:
-                    YT = ybuf[: n_outputs * m].reshape((n_outputs, m))
+                    YT = _block(ybuf, 0, n_outputs, m)
                     _gather_into(source_Y, chosen, YT)
                     if training:
-                        E = dbuf[z_at : z_at + m * n_outputs].reshape((n_outputs, m))
+                        E = _block(dbuf, z_at, n_outputs, m)
                     else:
-                        E = dbuf[0:0].reshape((n_outputs, 0))
+                        E = _block(dbuf, 0, n_outputs, 0)
                     batch_loss, batch_correct = _output_into(
                         Z_last, A_last, YT, loss_code, 1.0 / m, E, work, training
                     )
@@ -545,15 +549,15 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     a_at -= m * n_out
                     if layer < n_layers - 1 or chain:
                         _activation_grad_into(
-                            dbuf[z_at : z_at + m * n_out].reshape((n_out, m)),
-                            Zs[z_at : z_at + m * n_out].reshape((n_out, m)),
-                            As[a_at : a_at + m * n_out].reshape((n_out, m)),
+                            _block(dbuf, z_at, n_out, m),
+                            _block(Zs, z_at, n_out, m),
+                            _block(As, a_at, n_out, m),
                             layers[layer, 4],
                         )
-                    DT = dbuf[z_at : z_at + m * n_out].reshape((n_out, m))
-                    A_prev = As[a_at - m * n_in : a_at].reshape((n_in, m))
-                    W = params[w_at : w_at + n_in * n_out].reshape((n_in, n_out))
-                    gW = grads[w_at : w_at + n_in * n_out].reshape((n_in, n_out))
+                    DT = _block(dbuf, z_at, n_out, m)
+                    A_prev = _block(As, a_at - m * n_in, n_in, m)
+                    W = _block(params, w_at, n_in, n_out)
+                    gW = _block(grads, w_at, n_in, n_out)
                     _product_into(WEIGHT_GRAD, A_prev, DT, gW)
                     if l2 != 0.0:
                         for p in range(n_in):
@@ -565,9 +569,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                             row_sum += DT[j, i]
                         grads[b_at + j] = row_sum
                     if layer > 0:
-                        _product_into(
-                            BACKPROP, W, DT, dbuf[z_at - m * n_in : z_at].reshape((n_in, m))
-                        )
+                        _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m))
                 objective = batch_loss + 0.5 * l2 * penalty
                 value = objective / m
                 total += objective

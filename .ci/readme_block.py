@@ -1,4 +1,7 @@
-"""Print the first fenced block of a language under a README heading: python readme_block.py LANG HEADING."""
+"""Print the first fenced block of a language under a README heading.
+
+Usage: python readme_block.py LANG HEADING
+"""
 
 import re
 import sys

@@ -7,36 +7,35 @@ tanh/softmax network (Glorot init) is trained with Adam (batches of 32) and earl
 the validation loss, restoring the best epoch. Over init keys 0-9 the test accuracy lies
 between 0.967 and 0.978 (a relu hidden layer: 0.953-0.978).
 
-    python examples/digits.py [--fast] [--epochs N] [--out DIR]
+``--fast`` caps training at 20 epochs (early stopping has not stopped it by then), which
+already scores about 0.97.
+
+    python examples/digits.py [--fast] [--out DIR] [--progress]
 
 Writes ``digits_history.png`` and ``digits_confusion.png`` to ``--out``. Exits with status 1
 if a full-length run scores below 0.96 on the test set.
 """
 
-import argparse
 import sys
 import time
 
+from _cli import figure_path, parse
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import fnn
 
-FULL_EPOCHS = 200
+EPOCHS = 200
 FAST_EPOCHS = 20
 TARGET = 0.96
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=FULL_EPOCHS)
-    parser.add_argument(
-        "--fast", action="store_true", help=f"{FAST_EPOCHS} epochs, no accuracy check"
-    )
-    parser.add_argument("--out", default=None, help="folder for the figures (needs fnn[plot])")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    args = parser.parse_args(argv)
-    epochs = FAST_EPOCHS if args.fast else args.epochs
+    args = parse(__doc__, argv, fast=f"at most {FAST_EPOCHS} epochs")
+    epochs = EPOCHS
+    if args.fast:
+        epochs = FAST_EPOCHS
+        print(f"fast run: at most {epochs} epochs (the full run: at most {EPOCHS})")
 
     digits = load_digits()
     X, y = digits.data, digits.target
@@ -50,7 +49,7 @@ def main(argv=None) -> int:
     X_train, X_val, X_test = (fnn.standardize(scaler, part) for part in (X_train, X_val, X_test))
 
     net = fnn.mlp([64, 128, 10], hidden="tanh", output="softmax")  # loss: ce
-    params = fnn.init(net, key=0)
+    params = fnn.init(net, key=0, scheme="glorot")
     started = time.perf_counter()
     result = fnn.fit(
         net,
@@ -70,23 +69,21 @@ def main(argv=None) -> int:
 
     test_accuracy = fnn.accuracy(net, result.params, X_test, y_test)
     print(f"train {len(y_train)}  validation {len(y_val)}  test {len(y_test)} images")
-    best = int(history.val_loss.argmin())  # the epoch early stopping restored
+    best = history.params_epoch  # the epoch whose parameters early stopping restored
     print(f"epochs {len(history.loss)} (best {best + 1})  train loss {history.loss[best]:.4f}  "
           f"validation accuracy {history.val_accuracy[best]:.4f}  ({seconds:.2f} s)")  # fmt: skip
     print(f"test accuracy {test_accuracy:.4f}")
     if args.out:
-        from pathlib import Path
-
         from fnn import plot
 
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        plot.history(history, path=f"{args.out}/digits_history.png", title="digits, Adam")
+        plot.history(
+            history, path=figure_path(args.out, "digits_history.png"), title="digits, Adam"
+        )
         plot.confusion_matrix(
-            net, result.params, X_test, y_test, path=f"{args.out}/digits_confusion.png"
+            net, result.params, X_test, y_test, path=figure_path(args.out, "digits_confusion.png")
         )
         print(f"figures written to {args.out}/")
-    full_length = not args.fast and epochs >= FULL_EPOCHS
-    return 1 if full_length and test_accuracy < TARGET else 0
+    return 1 if not args.fast and test_accuracy < TARGET else 0
 
 
 if __name__ == "__main__":

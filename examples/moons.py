@@ -3,16 +3,19 @@
 1,000 points of ``make_moons(noise=0.2, random_state=100)``, 10 % held out for testing;
 the seed's 2-25-50-50-25-1 relu/sigmoid network, "scaled" init N(0, 0.1^2), learning rate
 0.01, 10,000 epochs. Seed 003 reports 95 % test accuracy (and Keras about the same).
+``--fast`` takes 1,000 epochs at learning rate 0.1 instead: ten times fewer, ten times larger
+steps, which learn the moons as well (at 0.01, 1,000 epochs stay at chance).
 
-    python examples/moons.py [--fast] [--epochs N] [--out DIR] [--progress]
+    python examples/moons.py [--fast] [--out DIR] [--progress]
 
-Exits with status 1 if a full-length run scores below 0.95 on the test set.
+Writes ``moons_boundary.png`` and ``moons_history.png`` to ``--out``. Exits with status 1 if
+a full-length run scores below 0.95 on the test set.
 """
 
-import argparse
 import sys
 import time
 
+from _cli import figure_path, parse
 from sklearn.datasets import make_moons
 from sklearn.model_selection import train_test_split
 
@@ -25,18 +28,20 @@ NN_ARCHITECTURE = [
     {"input_dim": 50, "output_dim": 25, "activation": "relu"},
     {"input_dim": 25, "output_dim": 1, "activation": "sigmoid"},
 ]
-FULL_EPOCHS = 10_000
+EPOCHS, LEARNING_RATE = 10_000, 0.01  # the seed's
+FAST_EPOCHS, FAST_LEARNING_RATE = 1_000, 0.1
 TARGET = 0.95
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=FULL_EPOCHS)
-    parser.add_argument("--fast", action="store_true", help="1,000 epochs, no accuracy check")
-    parser.add_argument("--out", default=None, help="folder for the figures (needs fnn[plot])")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    args = parser.parse_args(argv)
-    epochs = 1_000 if args.fast else args.epochs
+    args = parse(
+        __doc__, argv, fast=f"{FAST_EPOCHS:,} epochs at learning rate {FAST_LEARNING_RATE}"
+    )
+    epochs, learning_rate = EPOCHS, LEARNING_RATE
+    if args.fast:
+        epochs, learning_rate = FAST_EPOCHS, FAST_LEARNING_RATE
+        print(f"fast run: {epochs:,} epochs at learning rate {learning_rate} "
+              f"(the seed: {EPOCHS:,} at {LEARNING_RATE})")  # fmt: skip
 
     X, y = make_moons(n_samples=1000, noise=0.2, random_state=100)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.1, random_state=42)
@@ -45,8 +50,9 @@ def main(argv=None) -> int:
     params = fnn.init(net, key=2, scheme="scaled")
     started = time.perf_counter()
     result = fnn.fit(
-        net, params, fnn.sgd(0.01), X_train, y_train, epochs=epochs, progress=args.progress
-    )
+        net, params, fnn.sgd(learning_rate), X_train, y_train, epochs=epochs,
+        progress=args.progress,
+    )  # fmt: skip
     seconds = time.perf_counter() - started
 
     test_accuracy = fnn.accuracy(net, result.params, X_test, y_test)
@@ -54,18 +60,14 @@ def main(argv=None) -> int:
           f"train accuracy {result.history.accuracy[-1]:.4f}  ({seconds:.2f} s)")  # fmt: skip
     print(f"test accuracy {test_accuracy:.4f}")
     if args.out:
-        from pathlib import Path
-
         from fnn import plot
 
-        Path(args.out).mkdir(parents=True, exist_ok=True)
         plot.decision_boundary(
-            net, result.params, X_test, y_test, path=f"{args.out}/moons_boundary.png"
+            net, result.params, X_test, y_test, path=figure_path(args.out, "moons_boundary.png")
         )
-        plot.history(result.history, path=f"{args.out}/moons_history.png")
+        plot.history(result.history, path=figure_path(args.out, "moons_history.png"))
         print(f"figures written to {args.out}/")
-    full_length = not args.fast and epochs >= FULL_EPOCHS
-    return 1 if full_length and test_accuracy < TARGET else 0
+    return 1 if not args.fast and test_accuracy < TARGET else 0
 
 
 if __name__ == "__main__":

@@ -9,34 +9,84 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
 * ``s0_W0, s0_b0, ...``: moment slot ``k`` of the optimizer state as ``s{k}_W{l}``,
   ``s{k}_b{l}`` (only with an optimizer state).
 
-:func:`load` and :func:`load_state` read it with ``allow_pickle=False`` and raise
-``ValueError`` for anything else (a pickle, a truncated or foreign file, another format
-version, arrays that do not fit the network).
+Loading treats the file as hostile until proven otherwise. It checks the size of the zip
+directory before zipfile reads it, then every member's name, uniqueness, storage (uncompressed:
+nothing is ever decompressed) and declared size against the bytes the file holds; it reads the
+metadata within a size bound, then each array's ``.npy`` header, and checks the shape against
+the network before allocating the array. Memory therefore stays within the arrays of the
+declared network (never more than the file's own size) plus a few megabytes at most; anything
+else is a one-line ``ValueError``.
+
+Saving writes a temporary file ``.{name}.fnn-tmp-{pid}-{random}`` next to the target, flushes
+it to disk and renames it over the target, so the path holds the old archive or the new one,
+never a partial one; every failure removes the temporary file, and the next save to a path
+removes the temporary files that killed saves left there.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import math
 import os
-import tempfile
+import re
+import stat
+import zipfile
 
 import numpy as np
 
 from fnn import checks
-from fnn.flat import pack, unpack
+from fnn.flat import unpack
 from fnn.model import _net
 from fnn.optim import OPTIMIZERS
-from fnn.types import Layer, Net, OptState, Params
+from fnn.types import Net, OptState, Params
+
+try:  # POSIX: a saver holds a lock on its temporary file, which tells live files from stale
+    import fcntl
+except ImportError:  # Windows: stale temporary files are left alone
+    fcntl = None
 
 #: Version of the archive layout written by :func:`save`; :func:`load` reads only this one.
 FORMAT_VERSION = 1
+
+#: Most weight layers an archive may hold: it bounds the zip directory and the metadata that
+#: :func:`load` reads before it knows the network (far deeper than any trainable MLP).
+MAX_LAYERS = 1024
+
+# Bounds on what load reads before it knows the network. zipfile holds an object of ~500 bytes
+# per directory entry, ~10x the entry; an fnn entry takes < 128 bytes, and the metadata of
+# MAX_LAYERS layers < 160 KiB (4 bytes per character).
+_MAX_MEMBERS = 1 + 6 * MAX_LAYERS  # fnn_meta, then W and b for the params and two moment slots
+_MAX_DIRECTORY_BYTES = 128 * _MAX_MEMBERS
+_MAX_META_BYTES = 256 * 1024
+_MAX_HEADER_BYTES = 4096  # an .npy header of a float array takes 128
+_MAX_BRACKETS = 16  # '[' and '{' in the metadata: 3 in a valid one; bounds json's recursion
+_CHUNK_BYTES = 1 << 20  # arrays are read in pieces of this size, straight into their buffer
+
+_MEMBER_NAME = re.compile(r"(fnn_meta|(?:s\d{1,4}_)?[Wb]\d{1,6})\.npy")
+_TEMPORARY_SUFFIX = re.compile(r"([1-9]\d{0,9})-[0-9a-f]{12}")
+_FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState | None = None):
     """Write ``net`` and ``params`` (and ``opt_state`` if given) to the ``.npz`` file ``path``.
 
-    The file is written to a temporary name and renamed, so an interrupted save never leaves
-    a half-written archive under ``path``. Values round-trip bit for bit; with ``opt_state``,
+    The archive is written to a temporary file in the same directory (so saving needs write
+    permission on the directory, as any atomic replacement does), flushed to disk and renamed
+    over ``path``: ``path`` holds the old archive or the new one, never a partial one,
+    and no temporary file survives a failure (a full disk, a Ctrl-C, a rename refused).
+    Temporary files that killed processes left behind are removed by the next save to the
+    same path. A new file gets the mode ``np.savez`` would give it (``0o666`` less the umask);
+    a file that is replaced keeps its permission bits. When ``path`` is a symbolic link, the
+    file it points to is replaced and the link kept, as ``open(path, "w")`` would write
+    through it. Errors name ``path``. Values round-trip bit for bit; with ``opt_state``,
     ``fit(..., opt_state=fnn.load_state(path))`` resumes exactly where training stopped.
 
     Examples
@@ -50,6 +100,10 @@ def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState 
     """
     path = checks.path("path", path, ".npz")
     checks.network(net)
+    if len(net.sizes) - 1 > MAX_LAYERS:
+        raise ValueError(
+            f"net has {len(net.sizes) - 1} weight layers; an fnn archive holds at most {MAX_LAYERS}"
+        )
     dtype = checks.params_of(net.sizes, params)
     meta = {"format": "fnn", "version": FORMAT_VERSION, **net._asdict(), "dtype": dtype.name}
     arrays = {}
@@ -67,24 +121,19 @@ def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState 
                 arrays[f"s{slot_index}_W{index}"] = layer.W
                 arrays[f"s{slot_index}_b{index}"] = layer.b
     arrays["fnn_meta"] = np.array(json.dumps(meta))
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"path {path!r}: the directory {directory!r} does not exist")
-    with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as file:
-        temporary = file.name
-        try:
-            np.savez(file, **arrays)
-        except BaseException:
-            file.close()
-            os.unlink(temporary)
-            raise
-    os.replace(temporary, path)
+    _write_atomically(path, arrays)
 
 
 def load(path: str | os.PathLike) -> tuple[Net, Params]:
     """Read the network and parameters that :func:`save` wrote; ValueError for any other file.
 
-    A missing file raises ``FileNotFoundError`` as ``open`` would.
+    A missing file raises ``FileNotFoundError`` and an unreadable one ``PermissionError``, as
+    ``open`` would. Anything else that is not an fnn archive raises ``ValueError`` naming
+    ``path``: a directory, a FIFO or a device (refused without opening it for reading), a
+    pickle, a foreign, truncated or corrupted file, a compressed, duplicated or oversized
+    member, arrays that do not fit the network. The file is checked piece by piece before
+    anything is allocated: loading costs the memory of the arrays the file declares for its
+    network (never more than the file's size) plus a few megabytes at most.
     """
     net, params, _ = _read(path)
     return net, params
@@ -93,7 +142,8 @@ def load(path: str | os.PathLike) -> tuple[Net, Params]:
 def load_state(path: str | os.PathLike) -> OptState:
     """Read the optimizer state saved with ``fnn.save(path, net, params, opt_state=...)``.
 
-    ValueError when the archive holds no optimizer state (or is not a valid fnn archive).
+    ValueError when the archive holds no optimizer state (or is not a valid fnn archive), with
+    the checks and memory bound of :func:`load`.
     """
     _, _, state = _read(path)
     if state is None:
@@ -104,29 +154,276 @@ def load_state(path: str | os.PathLike) -> OptState:
     return state
 
 
+# -- saving ------------------------------------------------------------------------------------
+
+
+def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez(path, **arrays)``, all or nothing (see :func:`save`)."""
+    _refuse_nul(path)
+    target = os.path.realpath(path)  # through symbolic links, as open(path, "w") writes
+    if os.path.islink(target):  # a loop of links: realpath gives up on it
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+    directory, name = os.path.split(target)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"path {path!r}: the directory {directory!r} does not exist")
+    _remove_stale_temporaries(directory, name)
+    temporary = os.path.join(
+        directory, f"{_temporary_prefix(name)}{os.getpid()}-{os.urandom(6).hex()}"
+    )
+    try:
+        file = open(temporary, "xb")  # mode 0o666 less the umask, as np.savez's open gives
+    except OSError as error:
+        raise _naming(path, error) from None
+    try:
+        if fcntl is not None:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # released by the kernel if we are killed
+        _keep_permissions(target, file)
+        np.savez(file, **arrays)
+        file.flush()
+        os.fsync(file.fileno())
+        file.close()
+        os.replace(temporary, target)
+    except BaseException as error:
+        try:
+            file.close()
+        except OSError:
+            pass  # a full disk fails the flush again; the file is closed all the same
+        finally:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass  # already renamed, or the file system refuses: nothing more to do
+        if isinstance(error, OSError) and error.errno is not None:
+            raise _naming(path, error) from error
+        raise
+
+
+def _naming(path: str, error: OSError) -> OSError:
+    """The same kind of OSError, naming the user's path rather than the temporary file."""
+    return OSError(error.errno, error.strerror or str(error), path)
+
+
+def _refuse_nul(path: str) -> None:
+    if "\0" in path:
+        raise ValueError(f"path must not contain a NUL character, got {path!r}")
+
+
+def _temporary_prefix(name: str) -> str:
+    """``.{name}.fnn-tmp-``, with ``name`` cut to 48 characters so that the temporary name
+    fits wherever ``name`` does (at most 255 bytes on common file systems)."""
+    return f".{name[:48]}.fnn-tmp-"
+
+
+def _keep_permissions(target: str, file) -> None:
+    """Give the temporary ``file`` the permission bits of the regular file it will replace."""
+    try:
+        status = os.stat(target)
+    except OSError:
+        return  # a new file keeps the mode open() gave it
+    if stat.S_ISREG(status.st_mode):
+        where = file.fileno() if os.chmod in os.supports_fd else file.name  # by descriptor: no race
+        os.chmod(where, stat.S_IMODE(status.st_mode) & 0o777)
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Delete temporary files of saves to ``name`` whose process was killed.
+
+    A temporary file is stale when its name carries the id of a process that no longer runs
+    and no process holds its lock (the lock also covers savers on other machines or in other
+    PID namespaces sharing the directory). Files that cannot be checked are left alone.
+    """
+    if fcntl is None:
+        return
+    prefix = _temporary_prefix(name)
+    try:
+        with os.scandir(directory) as entries:
+            candidates = [entry.name for entry in entries if entry.name.startswith(prefix)]
+    except OSError:
+        return
+    for candidate in candidates:
+        match = _TEMPORARY_SUFFIX.fullmatch(candidate, len(prefix))
+        if match is None or _process_exists(int(match[1])):
+            continue
+        candidate = os.path.join(directory, candidate)
+        try:
+            descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)  # fails while a saver holds it
+            os.unlink(candidate)
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):  # no such process (or beyond any process id)
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+#: What a hostile or damaged file can raise while it is read; each becomes a ValueError.
+_MALFORMED = (ValueError, KeyError, TypeError, EOFError, NotImplementedError, zipfile.BadZipFile)
+
+
 def _read(path) -> tuple[Net, Params, OptState | None]:
     path = checks.path("path", path)
+    with _open_regular_file(path) as file:
+        try:
+            return _read_archive(file, os.fstat(file.fileno()).st_size)
+        except _MALFORMED as error:
+            raise ValueError(f"path {path!r} is not a valid fnn archive: {error}") from error
+
+
+def _open_regular_file(path: str):
+    """Open ``path`` for reading in binary mode if it is a regular file.
+
+    The kind is checked before opening (a FIFO would block, a device never end), and again
+    on the open descriptor (opened non-blocking) in case the path changed in between.
+    """
+    _refuse_nul(path)
+    kind = stat.S_IFMT(os.stat(path).st_mode)  # FileNotFoundError, PermissionError as open()
+    if kind != stat.S_IFREG:
+        raise ValueError(
+            f"path {path!r} is {_FILE_KINDS.get(kind, 'not a regular file')}, not an fnn archive"
+        )
+    descriptor = os.open(
+        path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    )
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise ValueError(f"it holds a single {checks.describe(archive)}, not an .npz archive")
-        with archive:
-            contents = {name: archive[name] for name in archive.files}
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ValueError(f"path {path!r} stopped being a regular file while it was opened")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
         raise
-    except Exception as error:  # pickle payloads, truncated or corrupt zips, foreign formats
-        raise ValueError(f"path {path!r} is not an fnn archive: {error}") from error
-    try:
-        return _parse(contents)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"path {path!r} is not a valid fnn archive: {error}") from error
 
 
-def _parse(contents: dict) -> tuple[Net, Params, OptState | None]:
-    text = contents.get("fnn_meta")
-    if not isinstance(text, np.ndarray) or text.dtype.kind != "U" or text.ndim != 0:
-        raise ValueError("no fnn_meta entry (not written by fnn.save)")
-    meta = json.loads(str(text))
+def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None]:
+    directory_bytes = _directory_size(file, file_size)
+    if directory_bytes > _MAX_DIRECTORY_BYTES:
+        raise ValueError(
+            f"its zip directory declares {directory_bytes} bytes; an fnn archive's takes at "
+            f"most {_MAX_DIRECTORY_BYTES}"
+        )
+    with zipfile.ZipFile(file) as archive:
+        members = _members(archive, file_size)
+        if "fnn_meta" not in members:
+            raise ValueError("no fnn_meta entry (not written by fnn.save)")
+        meta = _metadata(archive, members["fnn_meta"])
+        sizes, activations = checks.spec(
+            meta.get("sizes"), meta.get("activations"), meta.get("loss")
+        )
+        net = _net(sizes, activations, meta["loss"])
+        n_slots = 0
+        if "optimizer" in meta:
+            name = checks.one_of("optimizer", meta["optimizer"], OPTIMIZERS)
+            step = checks.integer("step", meta.get("step"), minimum=0)
+            n_slots = OPTIMIZERS[name].n_slots
+        prefixes = [""] + [f"s{k}_" for k in range(n_slots)]
+        n_layers = len(sizes) - 1
+        expected = [f"{p}{f}{i}" for p in prefixes for i in range(n_layers) for f in "Wb"]
+        unexpected = sorted(set(members) - set(expected) - {"fnn_meta"})
+        if unexpected:
+            raise ValueError(f"unexpected entries {unexpected[:5]}")
+        missing = [name for name in expected if name not in members]
+        if missing:
+            raise ValueError(f"missing entries {missing[:5]} for sizes {sizes}")
+        params, *slots = (_params(archive, members, prefix, sizes) for prefix in prefixes)
+    if "optimizer" not in meta:
+        return net, params, None
+    dtype = params.layers[0].W.dtype
+    state = checks.opt_state_of("opt_state", OptState(name, step, tuple(slots)), name,
+                                n_slots, sizes, dtype)  # fmt: skip
+    return net, params, state
+
+
+def _directory_size(file, file_size: int) -> int:
+    """Bytes of the zip's central directory, from its end record, found as zipfile finds it.
+
+    zipfile reads the whole directory and builds an object per entry before anything can be
+    checked, so the size the end record declares is checked first (0 when there is none:
+    zipfile then refuses the file without reading more).
+    """
+    start = max(file_size - 22 - 0xFFFF - 76, 0)  # end record, its comment, zip64 records
+    file.seek(start)
+    tail = file.read()
+    at = len(tail) - 22
+    if at < 0 or tail[at : at + 4] != b"PK\x05\x06" or tail[-2:] != b"\0\0":
+        at = tail.rfind(b"PK\x05\x06")  # an end record followed by a comment
+    if at < 0 or len(tail) - at < 22:
+        return 0
+    size = int.from_bytes(tail[at + 12 : at + 16], "little")
+    if (
+        at >= 76
+        and tail[at - 20 : at - 16] == b"PK\x06\x07"
+        and tail[at - 76 : at - 72] == b"PK\x06\x06"
+    ):
+        size = int.from_bytes(tail[at - 36 : at - 28], "little")  # the zip64 record's size
+    return size
+
+
+def _members(archive: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.ZipInfo]:
+    """The archive's members by name (without ``.npy``), each checked from the directory:
+    a name fnn writes, no duplicate, stored uncompressed, bytes that lie within the file."""
+    members = {}
+    total = 0
+    for info in archive.infolist():
+        match = _MEMBER_NAME.fullmatch(info.filename)
+        if match is None:
+            raise ValueError(f"unexpected member {info.filename[:80]!r}")
+        name = match[1]
+        if name in members:
+            raise ValueError(f"member {info.filename!r} appears more than once")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"member {info.filename!r} is encrypted")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(
+                f"member {info.filename!r} is compressed; fnn archives are stored uncompressed, "
+                "as fnn.save writes them"
+            )
+        if (
+            info.file_size != info.compress_size
+            or info.header_offset < 0
+            or info.header_offset + info.compress_size > file_size
+        ):
+            raise ValueError(
+                f"member {info.filename!r} declares {info.file_size} bytes at offset "
+                f"{info.header_offset} of a file of {file_size} bytes"
+            )
+        total += info.compress_size
+        members[name] = info
+    if total > file_size:
+        raise ValueError(f"its members declare {total} bytes, more than the file's {file_size}")
+    return members
+
+
+def _metadata(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict:
+    """The JSON object in ``fnn_meta``, read within :data:`_MAX_META_BYTES`."""
+    if info.file_size > _MAX_META_BYTES:
+        raise ValueError(
+            f"fnn_meta declares {info.file_size} bytes; an fnn archive's takes at most "
+            f"{_MAX_META_BYTES}"
+        )
+    shape, _, file_dtype, offset = _npy_header(archive, info)
+    if shape != () or file_dtype.kind != "U":
+        raise ValueError("fnn_meta is not a text entry (not written by fnn.save)")
+    _check_data_size(info, offset, file_dtype.itemsize)
+    text = np.empty((), file_dtype.newbyteorder("="))
+    _read_data(archive, info, offset, text, file_dtype, False)
+    text = str(text)
+    brackets = text.count("[") + text.count("{")
+    if brackets > _MAX_BRACKETS:  # nesting depth <= brackets: json.loads cannot recurse deeply
+        raise ValueError(f"fnn_meta holds {brackets} '[' or '{{'; an fnn archive's holds 3")
+    meta = json.loads(text)
     if not isinstance(meta, dict) or meta.get("format") != "fnn":
         raise ValueError("fnn_meta does not describe an fnn archive")
     if meta.get("version") != FORMAT_VERSION:
@@ -134,36 +431,80 @@ def _parse(contents: dict) -> tuple[Net, Params, OptState | None]:
             f"format version {meta.get('version')!r} is not supported (this fnn reads version "
             f"{FORMAT_VERSION})"
         )
-    sizes, activations = checks.spec(meta.get("sizes"), meta.get("activations"), meta.get("loss"))
-    net = _net(sizes, activations, meta["loss"])
-    n_layers = len(sizes) - 1
+    return meta
 
-    def params_named(prefix: str, what: str) -> Params:
-        missing = [f"{prefix}{f}{i}" for i in range(n_layers) for f in "Wb"]
-        missing = [name for name in missing if name not in contents]
-        if missing:
-            raise ValueError(f"missing entries {missing[:5]} for sizes {sizes}")
-        pairs = ((contents[f"{prefix}W{i}"], contents[f"{prefix}b{i}"]) for i in range(n_layers))
-        layers = Params(tuple(Layer(W, b) for W, b in pairs))
-        dtype = checks.params_of(sizes, layers, what)
-        return unpack(pack(layers, dtype), sizes)  # one read-only buffer, as fnn.init gives
 
-    params = params_named("", "params")
-    expected = {"fnn_meta"} | {f"{f}{i}" for f in "Wb" for i in range(n_layers)}
-    state = None
-    if "optimizer" in meta:
-        name = checks.one_of("optimizer", meta["optimizer"], OPTIMIZERS)
-        step = checks.integer("step", meta.get("step"), minimum=0)
-        slots = tuple(
-            params_named(f"s{k}_", f"opt_state.slots[{k}]") for k in range(OPTIMIZERS[name].n_slots)
+def _params(archive: zipfile.ZipFile, members: dict, prefix: str, sizes: tuple) -> Params:
+    """The ``{prefix}W{i}``, ``{prefix}b{i}`` members as Params of read-only views into one
+    buffer (as fnn.init gives). Every header is checked against ``sizes`` first; the buffer,
+    no larger than the members' bytes, is then filled straight from the file."""
+    layers = range(len(sizes) - 1)
+    names = [f"{prefix}{f}{i}" for i in layers for f in "Wb"]
+    shapes = [shape for i in layers for shape in ((sizes[i], sizes[i + 1]), (sizes[i + 1],))]
+    headers, dtype = [], None
+    for name, shape in zip(names, shapes):
+        found, fortran, file_dtype, offset = _npy_header(archive, members[name])
+        if found != shape:
+            raise ValueError(f"{name} has shape {found}, expected {shape} for sizes {sizes}")
+        if file_dtype.kind != "f" or file_dtype.itemsize not in (4, 8):
+            raise ValueError(f"{name} has dtype {file_dtype}, expected float32 or float64")
+        dtype = dtype or file_dtype.newbyteorder("=")  # big-endian archives load as native
+        if file_dtype.newbyteorder("=") != dtype:
+            raise ValueError(f"{name} has dtype {file_dtype}, {names[0]} has {dtype}")
+        _check_data_size(members[name], offset, math.prod(shape) * file_dtype.itemsize)
+        headers.append((fortran, file_dtype, offset))
+    theta = np.empty(sum(map(math.prod, shapes)), dtype)
+    at = 0
+    for name, shape, (fortran, file_dtype, offset) in zip(names, shapes, headers):
+        count = math.prod(shape)
+        out = theta[at : at + count].reshape(shape)
+        _read_data(archive, members[name], offset, out, file_dtype, fortran)
+        at += count
+    return unpack(theta, sizes)
+
+
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """``(shape, fortran_order, dtype, data offset)`` from the ``.npy`` header of a member,
+    parsed from its first few kilobytes. Refuses object and structured dtypes: nothing is
+    ever unpickled."""
+    with archive.open(info) as member:
+        start = io.BytesIO(member.read(16 + _MAX_HEADER_BYTES))
+    version = np.lib.format.read_magic(start)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(start, _MAX_HEADER_BYTES)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(start, _MAX_HEADER_BYTES)
+    else:
+        raise ValueError(f"{_entry(info)} has .npy format version {version}, not 1.0 or 2.0")
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"{_entry(info)} has dtype {dtype}, which fnn never writes")
+    return shape, fortran, dtype, start.tell()
+
+
+def _entry(info: zipfile.ZipInfo) -> str:
+    return info.filename.removesuffix(".npy")
+
+
+def _check_data_size(info: zipfile.ZipInfo, offset: int, nbytes: int) -> None:
+    if info.file_size != offset + nbytes:
+        raise ValueError(
+            f"{_entry(info)} holds {info.file_size - offset} bytes of data, expected {nbytes}"
         )
-        dtype = params.layers[0].W.dtype
-        state = checks.opt_state_of("opt_state", OptState(name, step, slots), name, len(slots),
-                                    sizes, dtype)  # fmt: skip
-        expected |= {
-            f"s{k}_{f}{i}" for k in range(len(slots)) for f in "Wb" for i in range(n_layers)
-        }
-    unexpected = sorted(set(contents) - expected)
-    if unexpected:
-        raise ValueError(f"unexpected entries {unexpected[:5]}")
-    return net, params, state
+
+
+def _read_data(archive, info, offset: int, out: np.ndarray, file_dtype, fortran: bool) -> None:
+    """Fill the C-contiguous native-order ``out`` from the data of a member (whose header
+    ends at ``offset``; ``file_dtype`` gives the byte order), in pieces of ``_CHUNK_BYTES``.
+    Reading to the member's end makes zipfile check its CRC."""
+    raw = out.reshape(-1).view(np.uint8)
+    with archive.open(info) as member:
+        member.read(offset)
+        for start in range(0, raw.size, _CHUNK_BYTES):
+            piece = member.read(min(_CHUNK_BYTES, raw.size - start))
+            if not piece:
+                raise EOFError(f"{_entry(info)} is truncated")
+            raw[start : start + len(piece)] = np.frombuffer(piece, np.uint8)
+    if not file_dtype.isnative:
+        out.byteswap(inplace=True)
+    if fortran:  # the bytes are those of the transpose
+        out[...] = out.reshape(out.shape[::-1]).T.copy()

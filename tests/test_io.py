@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn.io import FORMAT_VERSION
+from fnn.io import FORMAT_VERSION, MAX_LAYERS
 
 NET = fnn.mlp([3, 5, 4, 2], hidden="tanh", output="softmax")
 X = np.random.default_rng(3).normal(size=(20, 3))
@@ -89,6 +89,12 @@ def _rewrite(path, **changes):
     np.savez(path, **contents)
 
 
+def _compress(path):
+    with np.load(path, allow_pickle=False) as archive:
+        contents = {name: archive[name] for name in archive.files}
+    np.savez_compressed(path, **contents)
+
+
 def _meta(path, **fields):
     with np.load(path, allow_pickle=False) as archive:
         meta = json.loads(str(archive["fnn_meta"]))
@@ -124,6 +130,7 @@ FOREIGN = {
         p, fnn_meta=_meta(p, optimizer="lion", step=1)
     ),
     "state-missing-slots": lambda p: _rewrite(p, fnn_meta=_meta(p, optimizer="adam", step=1)),
+    "compressed": _compress,
 }
 
 
@@ -158,3 +165,34 @@ def test_missing_file_is_file_not_found(tmp_path):
         fnn.load(tmp_path / "absent.npz")
     with pytest.raises(FileNotFoundError, match="absent"):
         fnn.save(tmp_path / "absent" / "m.npz", NET, fnn.init(NET))
+
+
+def test_big_endian_and_fortran_ordered_archives_load_bit_exactly(tmp_path):
+    """What np.savez writes on a big-endian machine, or from Fortran-ordered arrays."""
+    params = fnn.init(NET, key=3)
+    path = tmp_path / "m.npz"
+    fnn.save(path, NET, params)
+    with np.load(path, allow_pickle=False) as archive:
+        contents = {name: archive[name] for name in archive.files}
+    for name in contents:
+        if name != "fnn_meta":
+            contents[name] = np.asfortranarray(contents[name].astype(">f8"))
+    np.savez(path, **contents)
+    net, loaded = fnn.load(path)
+    assert net == NET and bits(loaded) == bits(params)
+    assert loaded.layers[0].W.dtype == np.float64 and loaded.layers[0].W.flags.c_contiguous
+
+
+def test_the_deepest_network_an_archive_holds_round_trips_and_a_deeper_one_is_refused(tmp_path):
+    net = fnn.mlp([2] * (MAX_LAYERS + 1), hidden="sigmoid")
+    params = fnn.init(net, key=0)
+    path = tmp_path / "deep.npz"
+    fnn.save(path, net, params, opt_state=fnn.opt_init(fnn.sgd(0.1), params))
+    state = fnn.load_state(path)  # reads every member, as fnn.load does
+    assert state.optimizer == "sgd" and state.step == 0
+    deeper = fnn.mlp([2] * (MAX_LAYERS + 2))
+    with pytest.raises(
+        ValueError, match=f"1025 weight layers; an fnn archive holds at most {MAX_LAYERS}"
+    ):
+        fnn.save(tmp_path / "deeper.npz", deeper, fnn.init(deeper))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.npz"]

@@ -59,6 +59,7 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # NumPy scalars, not ints: Numba would compile one specialisation per literal int.
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
+ORIGIN = np.int64(0)
 
 
 # -- randomness: counter-based, so that a key alone fixes every shuffle ----------------------------
@@ -259,7 +260,8 @@ def _output_into(ZT, AT, YT, loss_code, scale, DT, work, error):
     ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse ``sum 1/2 (a - y)**2``. A row is right
     when every sigmoid unit is on the right side of z = 0 (bce) or argmax z is the label (ce);
     mse counts none. With ``error`` it sets ``DT = scale * (A - Y)``, dLoss/dA for mse and
-    dLoss/dZ of the canonical pairs (sigmoid + bce, softmax + ce). ``work`` holds 2 m values.
+    dLoss/dZ of the canonical pairs (sigmoid + bce, softmax + ce). ``work`` holds 2 m values
+    of ZT's dtype.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -451,20 +453,33 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     n_chunks = 0 if n_eval == 0 else (n_eval + chunk - 1) // chunk
     store = plan[STORE] != 0
 
+    # Every float buffer comes from one form of np.empty (1-D, theta's dtype), and the index
+    # arrays are filled by loops: each other form of an allocation is one more function for
+    # Numba to compile.
     train_rows = 0 if given_grads else batch
     rows = max(0 if given_forward else train_rows, chunk)
     zbuf = np.empty(rows * width, dtype)
     abuf = np.empty(rows * (n_features + width), dtype)
     dbuf = np.empty(train_rows * width, dtype)
     ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
-    work = np.empty(2 * max(train_rows, chunk))
+    work = np.empty(2 * max(train_rows, chunk), dtype)
     grads = np.empty(0 if given_grads or n_batches == 0 else theta.shape[0], dtype)
     new_theta = theta.copy() if updating else np.empty(0, dtype)
-    new_slots = slots.copy() if updating else np.empty((0, 0), dtype)
-    outputs = np.empty((2, n_eval if store else 0, n_outputs), dtype)
-    records = np.zeros((4, n_epochs))
-    perm = np.arange(n)
-    eval_rows = np.arange(n_eval)
+    new_slots = slots.copy() if updating else np.empty(0, dtype).reshape((0, 0))
+    outputs = np.empty(2 * (n_eval if store else 0) * n_outputs, dtype).reshape(
+        (2, n_eval if store else 0, n_outputs)
+    )
+    records = np.empty((4, n_epochs))
+    for i in range(n_epochs):
+        for j in range(4):
+            records[j, i] = 0.0
+    perm = np.empty(n, np.int64)
+    eval_rows = np.empty(n_eval, np.int64)
+    for i in range(max(n, n_eval)):
+        if i < n:
+            perm[i] = i
+        if i < n_eval:
+            eval_rows[i] = i
 
     params = new_theta if updating else theta  # what the forward and backward passes read
     G = grads_in if given_grads else grads  # what the update reads
@@ -493,7 +508,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     Zs, As = zs_in, as_in
                 else:
                     Zs, As = zbuf, abuf
-                    _gather_into(source_X, chosen, _block(abuf, 0, n_features, m))
+                    _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
                     z_at, a_at = 0, 0
                     for layer in range(n_layers):
                         n_in, n_out = layers[layer, 0], layers[layer, 1]
@@ -515,12 +530,12 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 A_last = _block(As, a_at, n_outputs, m)
                 batch_loss, batch_correct = 0.0, 0
                 if training or source_Y.shape[0] > 0:
-                    YT = _block(ybuf, 0, n_outputs, m)
+                    YT = _block(ybuf, ORIGIN, n_outputs, m)
                     _gather_into(source_Y, chosen, YT)
                     if training:
                         E = _block(dbuf, z_at, n_outputs, m)
                     else:
-                        E = _block(dbuf, 0, n_outputs, 0)
+                        E = _block(dbuf, ORIGIN, n_outputs, ORIGIN)
                     batch_loss, batch_correct = _output_into(
                         Z_last, A_last, YT, loss_code, 1.0 / m, E, work, training
                     )

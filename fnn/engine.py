@@ -10,9 +10,6 @@ compiles (or loads from the disk cache) what every other one uses.
 
 from __future__ import annotations
 
-import ctypes
-import importlib
-
 import numpy as np
 
 from fnn import kernels
@@ -125,6 +122,9 @@ def blas_thread_setters() -> list:
     moons-gd 10x slower with 2 BLAS threads than with 1 when another process is busy).
     Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, an empty list.
     """
+    import ctypes  # here, not at the top: ``import fnn`` stays fast
+    import importlib
+
     try:
         importlib.import_module("scipy.linalg.cython_blas")  # what np.dot loads anyway
         with open("/proc/self/maps") as maps:

@@ -34,6 +34,7 @@ SECTIONS = (
     ("fnn.data", "Data", "Keys, mini-batches and standardisation."),
     ("fnn.registry", "Registries", "The names of every activation, loss, optimizer and scheme."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),
+    ("fnn.export", "Deploying", "ONNX models, PyTorch modules and C headers of a trained network."),
     ("fnn.types", "Data types", "Immutable NamedTuples holding read-only arrays."),
     ("fnn.testing", "fnn.testing", None),
     ("fnn.plot", "fnn.plot", None),

@@ -1,6 +1,7 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
 from fnn.data import fold_in, minibatches, standardize, standardizer
+from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.io import load, load_state, save
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
 from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
@@ -76,6 +77,7 @@ __all__ = [
     "exponential_decay",
     "fit",
     "fold_in",
+    "from_torch",
     "forward",
     "from_architecture",
     "grad",
@@ -98,5 +100,8 @@ __all__ = [
     "standardizer",
     "step_decay",
     "testing",
+    "to_c",
+    "to_onnx",
+    "to_torch",
     "value_and_grad",
 ]

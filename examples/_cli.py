@@ -9,7 +9,7 @@ import importlib.util
 from pathlib import Path
 
 
-def parse(doc: str, argv: list[str] | None, *, fast: str, trains_with_fit: bool = True):
+def parse(doc: str, argv: list[str] | None, *, fast: str, trains_with_fit: bool = True, more=None):
     """Parse an example's arguments; refuse ``--out`` at once when matplotlib is missing.
 
     Parameters
@@ -22,6 +22,8 @@ def parse(doc: str, argv: list[str] | None, *, fast: str, trains_with_fit: bool 
         What ``--fast`` changes, for ``--help``.
     trains_with_fit : bool
         Offer ``--progress`` (``fit``'s progress bar).
+    more : callable or None
+        ``more(parser)`` adds the example's own options after the shared ones.
 
     Returns
     -------
@@ -35,6 +37,8 @@ def parse(doc: str, argv: list[str] | None, *, fast: str, trains_with_fit: bool 
     )
     if trains_with_fit:
         parser.add_argument("--progress", action="store_true", help="show fit's progress bar")
+    if more is not None:
+        more(parser)
     args = parser.parse_args(argv)
     # Say so before training, not after it.
     if args.out is not None and importlib.util.find_spec("matplotlib") is None:

@@ -2,6 +2,7 @@
 
 from fnn.data import fold_in, minibatches, standardize, standardizer
 from fnn.export import from_torch, to_c, to_onnx, to_torch
+from fnn.folds import kfold
 from fnn.io import load, load_state, save
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
 from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
@@ -19,6 +20,7 @@ from fnn.optim import (
     step_decay,
 )
 from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
+from fnn.sweeps import sweep, sweep_summary
 from fnn.train import early_stopping, fit
 from fnn.types import (
     SGD,
@@ -27,6 +29,7 @@ from fnn.types import (
     Cache,
     EarlyStopping,
     FitResult,
+    Fold,
     History,
     Layer,
     Momentum,
@@ -35,6 +38,10 @@ from fnn.types import (
     Params,
     RMSProp,
     Scaler,
+    Setting,
+    SettingSummary,
+    SweepSummary,
+    TrialResult,
 )
 
 __version__ = "0.1.0"
@@ -60,6 +67,7 @@ __all__ = [
     "Cache",
     "EarlyStopping",
     "FitResult",
+    "Fold",
     "History",
     "Layer",
     "Momentum",
@@ -68,6 +76,10 @@ __all__ = [
     "Params",
     "RMSProp",
     "Scaler",
+    "Setting",
+    "SettingSummary",
+    "SweepSummary",
+    "TrialResult",
     "accuracy",
     "adam",
     "adamw",
@@ -83,6 +95,7 @@ __all__ = [
     "grad",
     "init",
     "inverse_time_decay",
+    "kfold",
     "load",
     "load_state",
     "loss",
@@ -99,6 +112,8 @@ __all__ = [
     "standardize",
     "standardizer",
     "step_decay",
+    "sweep",
+    "sweep_summary",
     "testing",
     "to_c",
     "to_onnx",

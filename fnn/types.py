@@ -252,6 +252,111 @@ class FitResult(NamedTuple):
     history: History
 
 
+# -- cross-validation and sweeps ------------------------------------------------------------------
+
+
+class Fold(NamedTuple):
+    """Row indices of one cross-validation fold, from :func:`fnn.kfold`.
+
+    Attributes
+    ----------
+    train : ndarray of int64, shape (n_train,)
+        Rows to train on, in increasing order.
+    val : ndarray of int64, shape (n_val,)
+        The other rows, to validate on, in increasing order.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+
+
+class Setting(NamedTuple):
+    """One hyperparameter setting of :func:`fnn.sweep`: what ``fit`` gets besides the data.
+
+    Attributes
+    ----------
+    opt : optimizer config
+        With its learning rate (``setting.opt.learning_rate``).
+    l2 : float
+    epochs : int
+    batch_size : int or None
+    """
+
+    opt: Any
+    l2: float
+    epochs: int
+    batch_size: int | None
+
+
+class TrialResult(NamedTuple):
+    """One trained and validated trial of :func:`fnn.sweep`.
+
+    Attributes
+    ----------
+    setting : Setting
+    key : int or SeedSequence
+        The init and shuffle key of the trial.
+    fold : int
+        Index of the fold in the sweep's ``folds``.
+    val_loss, val_accuracy : float
+        On the fold's validation rows, after the epoch whose parameters are returned
+        (``history.params_epoch``). ``val_accuracy`` is NaN for regression; both are NaN when
+        training diverged.
+    history : History or None
+        The trial's per-epoch record; None when training diverged.
+    params : Params or None
+        The trained parameters; None when training diverged.
+    error : str or None
+        Why training diverged (the ``FloatingPointError`` message of ``fit``), else None.
+    """
+
+    setting: Setting
+    key: Any
+    fold: int
+    val_loss: float
+    val_accuracy: float
+    history: History | None
+    params: Params | None
+    error: str | None = None
+
+
+class SettingSummary(NamedTuple):
+    """Validation scores of one setting over its trials (every key and fold), from
+    :func:`fnn.sweep_summary`.
+
+    Attributes
+    ----------
+    setting : Setting
+    trials : int
+        Number of trials of the setting.
+    val_loss_mean, val_loss_sd, val_accuracy_mean, val_accuracy_sd : float
+        Mean and sample standard deviation (``ddof=1``; NaN for a single trial) of the
+        trials' final validation scores; NaN when a trial diverged.
+    """
+
+    setting: Setting
+    trials: int
+    val_loss_mean: float
+    val_loss_sd: float
+    val_accuracy_mean: float
+    val_accuracy_sd: float
+
+
+class SweepSummary(NamedTuple):
+    """What :func:`fnn.sweep_summary` returns.
+
+    Attributes
+    ----------
+    settings : tuple of SettingSummary
+        One per setting, in the order of the sweep.
+    best : SettingSummary
+        The setting with the best mean score.
+    """
+
+    settings: tuple[SettingSummary, ...]
+    best: SettingSummary
+
+
 class Scaler(NamedTuple):
     """Per-feature standardisation ``(X - mean) / scale``, from :func:`fnn.standardizer`.
 

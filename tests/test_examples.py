@@ -39,6 +39,13 @@ CASES = {
         for name in ("moons", "optimizers", "regularized", "digits")
     },
     "xor-help": Case("xor.py", ("--help",), (r"usage: xor\.py \[-h\] \[--fast\] \[--out DIR\]",)),
+    "sweep-help": Case(
+        "sweep.py",
+        ("--help",),
+        (
+            r"usage: sweep\.py \[-h\] \[--fast\] \[--out DIR\] \[--executor \{threads,joblib,dask\}\]",
+        ),
+    ),
     "moons-fast": Case(
         "moons.py",
         ("--fast", "--out", "{out}", "--progress"),
@@ -93,6 +100,17 @@ CASES = {
         ),
         ("xor.png",),
     ),
+    "sweep-fast": Case(
+        "sweep.py",
+        ("--fast", "--executor", "dask", "--out", "{out}"),
+        (
+            r"fast run: 5 epochs per trial instead of 100, .*",
+            r"45 trials .* on a local Dask cluster of 2 worker processes: .* s",
+            rf"best setting: learning rate .*: ({ACCURACY}) ± {ACCURACY}",
+            r"best trial: .*",
+        ),
+        ("sweep_accuracy.png",),
+    ),
     # Full length: the scripts exit 1 below their targets (moons test accuracy 0.95, Adam 0.94,
     # digits test accuracy 0.96, xor's four predictions).
     "moons-full": Case("moons.py", (), (r"epochs 10000 .*", rf"test accuracy ({ACCURACY})")),
@@ -100,6 +118,8 @@ CASES = {
     "digits-full": Case("digits.py", (), (rf"test accuracy ({ACCURACY})",)),
     "regularized-full": Case("regularized.py", (), (r"lambda chosen on the validation rows: .*",)),
     "xor-full": Case("xor.py", (), (r"0 xor 0 = 0 .*", r"0 xor 1 = 1 .*", r"1 xor 1 = 0 .*")),
+    # sweep: the best setting's mean validation accuracy over 5 folds, at least 0.96.
+    "sweep-full": Case("sweep.py", (), (rf"best setting: learning rate .*: ({ACCURACY}) ± .*",)),
 }
 # A written figure must be at least this big: a blank or broken figure is much smaller.
 MIN_PNG_BYTES = 10_000
@@ -220,6 +240,14 @@ def test_optimizers_fast_run_ranks_adam_first(runs):
 
 def test_digits_full_length_reaches_its_target(runs):
     assert _score(runs["digits-full"], r"^test accuracy (\S+)$") >= 0.96
+
+
+def test_sweep_full_length_reaches_its_target(runs):
+    assert _score(runs["sweep-full"], r"^best setting: .*: (\S+) ± \S+$") >= 0.96
+
+
+def test_sweep_fast_run_learns(runs):
+    assert _score(runs["sweep-fast"], r"^best setting: .*: (\S+) ± \S+$") >= 0.9
 
 
 def test_digits_fast_run_learns(runs):

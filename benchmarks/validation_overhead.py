@@ -6,7 +6,7 @@ runs, interleaved):
 * ``grad``       -- ``fnn.grad(net, params, X, y)``, the public call;
 * ``unchecked``  -- the same call path with every check removed: the same conversions,
   packing, kernels and unpacking as ``fnn.losses.value_and_grad``, but no ``fnn.checks``;
-* ``kernels``    -- only ``fnn.kernels.forward_pass`` + ``backward_pass`` on prepared arrays;
+* ``kernels``    -- only ``fnn.kernels.run`` (via ``fnn.engine.run``) on prepared arrays;
 * ``checks``     -- only the checks ``grad`` runs (``model``, ``real``, ``inputs``,
   ``targets``), on their own.
 
@@ -27,10 +27,9 @@ from functools import partial
 import numpy as np
 
 import fnn
-from fnn import checks, kernels
-from fnn.flat import layout_of, pack
-from fnn.losses import LOSSES, _gradient
-from fnn.model import _codes
+from fnn import checks, engine
+from fnn.flat import pack
+from fnn.losses import _gradient
 
 CASES = [
     ("2-25-50-50-25-1 relu/sigmoid (moons-gd)", fnn.mlp([2, 25, 50, 50, 25, 1]), "bce"),
@@ -56,10 +55,7 @@ def unchecked(net, params, X, y, l2=0.0):
         Y[np.arange(y.shape[0]), y] = 1
     else:
         Y = np.asarray(y.reshape(y.shape[0], -1), dtype=dtype, order="C")
-    theta = pack(params, dtype)
-    layout, codes = layout_of(net.sizes), _codes(net)
-    zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes)[1]
+    return _gradient(net, pack(params, dtype), Y, l2, "grad", X=X)[1]
 
 
 def checks_only(net, params, X, y, l2=0.0):
@@ -82,12 +78,10 @@ def measure(repeat: int, number: int, n_rows: int = 64) -> list[dict]:
             for a, b in zip(la, lb)
         ), "the unchecked replica no longer matches fnn.grad; update it"
         Y = checks_only(net, params, X, y)
-        theta, layout, codes = pack(params, np.float64), layout_of(net.sizes), _codes(net)
-        code = LOSSES[net.loss].code
+        theta = pack(params, np.float64)
 
-        def raw(theta=theta, layout=layout, codes=codes, code=code, X=X, Y=Y):
-            zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
-            return kernels.backward_pass(X, Y, theta, layout, codes, code, 0.0, zbuf, abuf)
+        def raw(net=net, theta=theta, X=X, Y=Y):
+            return engine.run(net, theta, X=X, Y=Y, purpose="grad")
 
         calls = {
             "grad": partial(fnn.grad, net, params, X, y),

@@ -18,6 +18,7 @@ import inspect
 import re
 import sys
 import types
+from collections.abc import Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,9 +28,11 @@ TARGET = HERE / "api.md"
 #: section of the module that defines it.
 SECTIONS = (
     ("fnn.model", "Networks", "Specify a network, draw its parameters and run it forward."),
-    ("fnn.losses", "Losses and gradients", "Mean losses over a batch and their gradients."),
+    ("fnn.losses", "Losses and gradients", "Mean losses, accuracy and gradients over a batch."),
     ("fnn.optim", "Optimizers and schedules", "Optimizer configs, their state and updates."),
-    ("fnn.train", "Training and data", "Keys, mini-batches, standardisation and `fit`."),
+    ("fnn.train", "Training", "`fit` and early stopping."),
+    ("fnn.data", "Data", "Keys, mini-batches and standardisation."),
+    ("fnn.registry", "Registries", "The names of every activation, loss, optimizer and scheme."),
     ("fnn.folds", "Cross-validation folds", "Disjoint validation folds that cover every row."),
     ("fnn.sweeps", "Sweeps", "Settings x keys x folds of `fit` on threads, joblib, Dask or Ray."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),
@@ -73,7 +76,8 @@ def defining_module(fnn, name: str, obj) -> str:
     is_definition = inspect.isroutine(obj) or inspect.isclass(obj)
     if is_definition and isinstance(module, str) and module.startswith("fnn."):
         return module
-    for candidate, _, _ in SECTIONS:
+    candidates = sorted((c for c, _, _ in SECTIONS), key=lambda c: c != "fnn.registry")
+    for candidate in candidates:  # a registry is defined in fnn.registry, imported elsewhere
         if getattr(importlib.import_module(candidate), name, None) is obj:
             return candidate
     raise LookupError(f"cannot tell which module defines fnn.{name}")
@@ -219,7 +223,7 @@ def entry(module: str, qualified: str, obj) -> str:
     """The Markdown of one public name."""
     short = qualified.rsplit(".", 1)[1]
     heading = f'<a id="{anchor_id(qualified)}"></a>\n### `{qualified}`\n'
-    if callable(obj) and not isinstance(obj, dict):
+    if callable(obj) and not isinstance(obj, Mapping):
         body = f"```text\n{signature(qualified, obj)}\n```\n\n"
         doc = inspect.getdoc(obj) or ""
         if inspect.isclass(obj) and issubclass(obj, tuple) and hasattr(obj, "_fields"):
@@ -229,12 +233,37 @@ def entry(module: str, qualified: str, obj) -> str:
         body += docstring_markdown(doc) if doc else ""
         return heading + "\n" + body
     comment = inline(data_comment(module, short))
-    if isinstance(obj, dict):
-        value = ", ".join(f"`{key!r}`" for key in obj)
-        body = f"A dict keyed by name: {value}."
+    if isinstance(obj, Mapping):
+        body = registry_table(obj)
     else:
         body = f"`{obj!r}`"
     return heading + "\n" + (f"{comment}\n\n" if comment else "") + body + "\n"
+
+
+def registry_table(registry: Mapping) -> str:
+    """A Markdown table of a name registry: one row per name, one column per property."""
+
+    def cell(value) -> str:
+        if isinstance(value, Mapping):
+            return ", ".join(value) or "-"
+        if isinstance(value, tuple):
+            return ", ".join(map(str, value)) or "-"
+        if inspect.isclass(value):
+            return f"`{value.__name__}`"
+        return f"`{value}`".replace("|", "\\|")
+
+    first = next(iter(registry.values()))
+    if not hasattr(first, "_fields"):
+        return "A mapping keyed by name: " + ", ".join(f"`{key!r}`" for key in registry) + "."
+    fields = [
+        f
+        for f in first._fields
+        if not callable(getattr(first, f)) or inspect.isclass(getattr(first, f))
+    ]
+    lines = ["| name | " + " | ".join(fields) + " |", "|---" * (len(fields) + 1) + "|"]
+    for name, value in registry.items():
+        lines.append(f"| `{name}` | " + " | ".join(cell(getattr(value, f)) for f in fields) + " |")
+    return "\n".join(lines)
 
 
 def render() -> str:

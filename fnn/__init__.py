@@ -1,22 +1,12 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
-from fnn import testing
+from fnn.data import fold_in, minibatches, standardize, standardizer
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
 from fnn.io import load, load_state, save
-from fnn.losses import LOSSES, backward, grad, loss, value_and_grad
-from fnn.model import (
-    ACTIVATIONS,
-    SCHEMES,
-    forward,
-    from_architecture,
-    init,
-    mlp,
-    predict,
-    predict_proba,
-)
+from fnn.losses import accuracy, backward, grad, loss, value_and_grad
+from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
 from fnn.optim import (
-    OPTIMIZERS,
     adam,
     adamw,
     cosine_decay,
@@ -29,16 +19,9 @@ from fnn.optim import (
     sgd,
     step_decay,
 )
+from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
-from fnn.train import (
-    accuracy,
-    early_stopping,
-    fit,
-    fold_in,
-    minibatches,
-    standardize,
-    standardizer,
-)
+from fnn.train import early_stopping, fit
 from fnn.types import (
     SGD,
     Adam,
@@ -62,6 +45,16 @@ from fnn.types import (
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``fnn.testing`` on first use: importing fnn does not import the testing tools."""
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("fnn.testing")
+    raise AttributeError(f"module 'fnn' has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVATIONS",

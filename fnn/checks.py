@@ -19,20 +19,15 @@ import math
 import numbers
 import operator
 import os
-import sys
 
 import numpy as np
 
+from fnn import flat
+from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 from fnn.types import Cache, EarlyStopping, Layer, Net, OptState, Params, Scaler
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FLOAT_SET = frozenset(FLOAT_DTYPES)
-
-
-def _registries():
-    """``(ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES)`` of the loaded package (no import cost)."""
-    model, losses = sys.modules["fnn.model"], sys.modules["fnn.losses"]
-    return model.ACTIVATIONS, model.HIDDEN_ACTIVATIONS, losses.LOSSES
 
 
 # -- scalars and names -----------------------------------------------------------------------------
@@ -129,33 +124,36 @@ def network(net, name: str = "net") -> Net:
     """A complete, consistent :class:`fnn.Net` (as :func:`fnn.mlp` builds it).
 
     A hand-made ``Net`` with a wrong number of activations would make a kernel read past the
-    end of an array, so every field is checked, not only the type.
+    end of an array, so every field is checked, not only the type. The fast path accepts a
+    well-formed Net in a few lookups; anything else gets :func:`spec`'s precise message.
     """
-    if type(net) is not Net:
-        if not isinstance(net, Net):
-            raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
+    if type(net) is not Net and not isinstance(net, Net):
+        raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
     sizes, activations, loss = net
-    _, hidden, losses = _registries()
-    try:  # fast path; anything odd (arrays, unhashable names) falls through to spec()
+    try:
+        output = activations[-1]
         if (
             type(sizes) is tuple
             and type(activations) is tuple
             and len(activations) == len(sizes) - 1 >= 1
-            and activations[-1] in losses[loss].outputs
-            and (activations[-1] != "softmax" or sizes[-1] >= 2)
-            and all(type(act) is str and act in hidden for act in activations[:-1])
+            and output in LOSSES[loss].outputs
             and all(type(size) is int and size >= 1 for size in sizes)
+            and sizes[-1] >= ACTIVATIONS[output].min_units
+            and all(type(act) is str and act in HIDDEN_ACTIVATIONS for act in activations[:-1])
         ):
             return net
-    except Exception:
+    except Exception:  # arrays, unhashable names, ...: the precise checks below say what
         pass
-    spec(sizes, activations, loss, name)  # raises with the precise reason
+    spec(sizes, activations, loss, name)
     return net
 
 
 def spec(sizes, activations, loss, name: str = "net") -> tuple:
-    """Check the fields of a network spec; return ``(sizes, activations)`` as tuples."""
-    activation_codes, hidden, losses = _registries()
+    """Check the fields of a network spec; return ``(sizes, activations)`` as tuples.
+
+    The one full check of a network: :func:`network`, ``fnn.mlp``, ``fnn.from_architecture``
+    and ``fnn.load`` all end here.
+    """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (tuple, list, np.ndarray)):
         raise TypeError(f"{name}.sizes must be a tuple of layer widths, got {describe(sizes)}")
     if len(sizes) < 2:
@@ -173,17 +171,19 @@ def spec(sizes, activations, loss, name: str = "net") -> tuple:
             f"sizes {sizes}), got {len(activations)}"
         )
     for index, act in enumerate(activations):
-        allowed = activation_codes if index == len(activations) - 1 else hidden
-        one_of(f"{name}.activations[{index}]", act, allowed)
-    one_of(f"{name}.loss", loss, losses)
+        last = index == len(activations) - 1
+        one_of(f"{name}.activations[{index}]", act, ACTIVATIONS if last else HIDDEN_ACTIVATIONS)
+        units = ACTIVATIONS[act].min_units
+        if sizes[index + 1] < units:
+            where = "output" if last else f"layer {index}"
+            raise ValueError(f"a {act} {where} needs at least {units} units, got sizes {sizes}")
+    one_of(f"{name}.loss", loss, LOSSES)
     output = activations[-1]
-    if output not in losses[loss].outputs:
+    if output not in LOSSES[loss].outputs:
         raise ValueError(
-            f"{name}.loss {loss!r} needs an output activation in {list(losses[loss].outputs)}, "
+            f"{name}.loss {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
             f"got {output!r}"
         )
-    if output == "softmax" and sizes[-1] < 2:
-        raise ValueError(f"a softmax output needs at least 2 units, got sizes {sizes}")
     return sizes, tuple(activations)
 
 
@@ -226,49 +226,11 @@ def params_of(sizes: tuple[int, ...], params, name: str = "params", dtype=None) 
 
 
 def model(net, params) -> np.dtype:
-    """:func:`network` and :func:`params_of` in one pass (the hot path of every ``grad`` call).
+    """:func:`network` and :func:`params_of`: the network and parameters of every call.
 
     Returns the dtype of the parameters.
     """
-    activation_codes, _, losses = _registries()
-    try:  # fast path for well-formed values; anything else gets the precise checks below
-        sizes, activations, loss = net
-        layers = params.layers
-        output = activations[-1]
-        if (
-            type(net) is Net
-            and type(params) is Params
-            and type(sizes) is tuple
-            and type(activations) is tuple
-            and type(layers) is tuple
-            and len(sizes) - 1 == len(activations) == len(layers)
-            and output in losses[loss].outputs
-            and (output != "softmax" or sizes[-1] >= 2)
-            and activation_codes.keys() >= set(activations)
-            and "softmax" not in activations[:-1]  # the only output-only activation (tested)
-        ):
-            dtype = layers[0].W.dtype
-            n_in = sizes[0]
-            if dtype in _FLOAT_SET and type(n_in) is int and n_in > 0:
-                for layer, n_out in zip(layers, sizes[1:]):
-                    W, b = layer
-                    if not (
-                        type(layer) is Layer
-                        and type(W) is type(b) is np.ndarray
-                        and W.dtype is dtype is b.dtype
-                        and type(n_out) is int
-                        and n_out > 0
-                        and W.shape == (n_in, n_out)
-                        and b.shape == (n_out,)
-                    ):
-                        break
-                    n_in = n_out
-                else:
-                    return dtype
-    except Exception:
-        pass
-    network(net)
-    return params_of(net.sizes, params)
+    return params_of(network(net).sizes, params)
 
 
 def _params_slow(sizes, params, name, dtype) -> np.dtype:
@@ -476,12 +438,14 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
 def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     """Labels or targets as a writable C-contiguous (n_samples, n_outputs) array of ``dtype``.
 
-    bce: 0/1 of shape (n,) (single output) or (n, k); ce: integer labels (n,) or (n, 1), or
-    one-hot (n, k); mse: targets (n,) (single output) or (n, k).
+    The loss's kind of labels (its registry entry) decides: "binary" (bce): 0/1 of shape (n,)
+    (single output) or (n, k); "classes" (ce): integer labels (n,) or (n, 1), or one-hot
+    (n, k); "targets" (mse): real values (n,) (single output) or (n, k).
     """
     array = y if type(y) is np.ndarray and y.dtype.kind in "fiu" else _as_array(name, y)
     n_out = net.sizes[-1]
     loss = net.loss
+    labels = LOSSES[loss].labels
     shape = array.shape
     ndim = len(shape)
     if ndim not in (1, 2) or shape[0] != n_samples:
@@ -489,17 +453,17 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
             f"{name} must have {n_samples} rows (one per sample in X): shape ({n_samples},) "
             f"or ({n_samples}, {n_out}), got shape {shape}"
         )
-    if loss == "ce" and (ndim == 1 or shape[1] == 1):
+    if labels == "classes" and (ndim == 1 or shape[1] == 1):
         return _class_labels(name, array.reshape(-1), n_out, dtype)
     if (ndim == 1 and n_out != 1) or (ndim == 2 and shape[1] != n_out):
         expected = f"({n_samples}, {n_out})" + (f" or ({n_samples},)" if n_out == 1 else "")
-        kind = "one-hot rows" if loss == "ce" else "columns, one per output unit"
+        kind = "one-hot rows" if labels == "classes" else "columns, one per output unit"
         raise ValueError(f"{name} must have shape {expected} ({kind}), got shape {shape}")
     if array.dtype.kind == "f":
         Y = _working(array.reshape(n_samples, n_out), dtype)
     else:  # integers: one conversion, always a new C-ordered array
         Y = array.reshape(n_samples, n_out).astype(dtype, order="C")
-    if loss == "mse":
+    if labels == "targets":
         if array.dtype.kind == "f" and not _all_finite(Y):
             raise ValueError(f"{name} must be finite, got {_first_bad(Y, ~np.isfinite(Y))}")
         return Y
@@ -509,14 +473,18 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
         valid = not np.count_nonzero(Y != (Y != 0))  # neither 0 nor 1, NaN included
     if not valid:
         bad = Y != (Y != 0)
-        what = "0/1 labels for the 'bce' loss" if loss == "bce" else "one-hot rows for 'ce'"
+        what = (
+            f"0/1 labels for the {loss!r} loss"
+            if labels == "binary"
+            else f"one-hot rows for {loss!r}"
+        )
         raise ValueError(f"{name} must hold {what}, got {_first_bad(Y, bad)}")
-    if loss == "ce":
+    if labels == "classes":
         ones = Y.sum(axis=1)
         if (ones != 1).any():
             row = int(np.argmax(ones != 1))
             raise ValueError(
-                f"{name} must be one-hot rows (a single 1 per row) for 'ce', got row {row} "
+                f"{name} must be one-hot rows (a single 1 per row) for {loss!r}, got row {row} "
                 f"with {int(ones[row])} ones"
             )
     return Y
@@ -549,8 +517,12 @@ def _class_labels(name: str, labels: np.ndarray, n_classes: int, dtype) -> np.nd
 # -- other structured arguments --------------------------------------------------------------------
 
 
-def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A forward Cache for ``net``; returns ``(X, zbuf, abuf)`` ready for the backward kernel."""
+def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The engine buffers ``(zbuf, abuf)`` behind a forward Cache for ``net``.
+
+    A Cache that ``fnn.forward`` returned is a set of views of those buffers, handed back
+    without a copy; any other Cache of the right shapes is copied into that layout once.
+    """
     n_layers = len(net.sizes) - 1
     if (
         not isinstance(cache, Cache)
@@ -563,33 +535,38 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray
             f"cache must be the Cache that fnn.forward returned for this net ({n_layers} "
             f"layers), got {describe(cache)}"
         )
-    X = inputs("cache.activations[0]", cache.activations[0], net.sizes[0], dtype)
+    first = cache.activations[0]
+    m = first.shape[0] if isinstance(first, np.ndarray) and first.ndim == 2 else None
+    if m:
+        buffers = flat.cache_buffers(cache, net.sizes, m, dtype)
+        if buffers is not None:
+            return buffers
+    X = inputs("cache.activations[0]", first, net.sizes[0], dtype)
     m = X.shape[0]
-    zs, acts = [], []
-    for index, n_out in enumerate(net.sizes[1:]):
-        for field, parts in (("preactivations", zs), ("activations", acts)):
-            where = f"cache.{field}[{index + (field == 'activations')}]"
-            array = _as_array(where, getattr(cache, field)[index + (field == "activations")])
+    parts = {"activations": [X.T.ravel()], "preactivations": []}
+    for field, arrays, start in (("activations", cache.activations[1:], 1),
+                                 ("preactivations", cache.preactivations, 0)):  # fmt: skip
+        for index, (array, n_out) in enumerate(zip(arrays, net.sizes[1:])):
+            where = f"cache.{field}[{index + start}]"
+            array = _as_array(where, array)
             if array.shape != (m, n_out):
                 raise ValueError(
                     f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
                 )
-            parts.append(array.ravel())
-    return (
-        X,
-        np.concatenate(zs).astype(dtype, copy=False),
-        np.concatenate(acts).astype(dtype, copy=False),
-    )
+            parts[field].append(array.T.astype(dtype).ravel())
+    return np.concatenate(parts["preactivations"]), np.concatenate(parts["activations"])
 
 
-def early_stopping_of(name: str, value) -> EarlyStopping:
-    """An EarlyStopping config with every field in range."""
+def early_stopping_of(name: str | None, value) -> EarlyStopping:
+    """An EarlyStopping config with every field in range (``name`` None: fields named alone,
+    as the arguments of ``fnn.early_stopping``)."""
     if not isinstance(value, EarlyStopping):
         raise TypeError(f"{name} must come from fnn.early_stopping(...), got {describe(value)}")
+    prefix = "" if name is None else f"{name}."
     return EarlyStopping(
-        integer(f"{name}.patience", value.patience, minimum=1),
-        real(f"{name}.min_delta", value.min_delta, low=0.0),
-        flag(f"{name}.restore_best", value.restore_best),
+        integer(f"{prefix}patience", value.patience, minimum=1),
+        real(f"{prefix}min_delta", value.min_delta, low=0.0),
+        flag(f"{prefix}restore_best", value.restore_best),
     )
 
 

@@ -23,7 +23,7 @@ import re
 import numpy as np
 
 import fnn  # public functions only, looked up at call time (fnn imports this module)
-from fnn.model import HIDDEN_ACTIVATIONS  # fnn's activation registry: read here, nowhere else
+from fnn.registry import HIDDEN_ACTIVATIONS  # fnn's activation registry
 
 #: ONNX operator of each activation (None: the Gemm output is the activation).
 ONNX_OPS = {"identity": None, "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh",

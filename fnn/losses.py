@@ -1,4 +1,4 @@
-"""Losses and their gradients: loss, value_and_grad, grad, backward.
+"""Losses, accuracy and gradients: loss, accuracy, value_and_grad, grad, backward.
 
 Every loss is a mean over the ``m`` rows of a batch, plus an optional L2 penalty on the
 weights (not the biases):
@@ -16,33 +16,26 @@ fused ``dL/dZ = (A - Y) / m``; mse with any other output goes through the chain 
 
 from __future__ import annotations
 
-from fnn import checks, kernels
-from fnn.compile_notice import announce
-from fnn.flat import layout_of, pack, unpack
-from fnn.model import ACTIVATIONS, _codes, forward_buffers, row_chunks
-from fnn.types import Cache, LossSpec, Net, Params
-
-#: Loss names, their kernel codes and the output activations each accepts.
-LOSSES = {
-    "bce": LossSpec(kernels.BCE, ("sigmoid",), "-(1/m) sum [y log p + (1-y) log(1-p)]"),
-    "ce": LossSpec(kernels.CE, ("softmax",), "-(1/m) sum log softmax(z)[y]"),
-    "mse": LossSpec(kernels.MSE, tuple(ACTIVATIONS), "(1/m) sum 1/2 ||y_hat - y||**2"),
-}
+from fnn import checks, engine
+from fnn.flat import pack, unpack
+from fnn.registry import LOSSES
+from fnn.types import Cache, Net, Params
 
 
 def _batch(net: Net, params: Params, X, y, l2):
-    """Validate one batch; return ``(X, Y, theta, l2)`` ready for the kernels."""
+    """Validate one batch; return ``(theta, X, Y, l2)`` ready for the engine."""
     dtype = checks.model(net, params)
     l2 = checks.real("l2", l2, low=0.0)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)
-    return X, Y, pack(params, dtype), l2
+    return pack(params, dtype), X, Y, l2
 
 
-def _objective(data_loss: float, l2: float, theta, layout, m: int) -> float:
-    """Mean data loss plus the L2 penalty ``(l2 / 2m) sum ||W||**2``."""
-    penalty = 0.5 * l2 * kernels.l2_penalty(theta, layout) if l2 else 0.0
-    return float((data_loss + penalty) / m)
+def _evaluate(net: Net, params: Params, X, y, l2: float, purpose: str) -> tuple[float, float]:
+    """``(loss, accuracy)`` of the rows of X, evaluated in chunks (no gradient)."""
+    theta, X, Y, l2 = _batch(net, params, X, y, l2)
+    records = engine.run(net, theta, X_eval=X, Y_eval=Y, l2=l2, purpose=purpose).records
+    return float(records[2, 0]), float(records[3, 0])
 
 
 def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
@@ -74,39 +67,52 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     >>> round(fnn.loss(net, zero, np.ones((3, 2)), [0, 1, 1]), 6)  # log 2: p = 0.5 everywhere
     0.693147
     """
-    X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    layout = layout_of(net.sizes)
-    data_loss, _ = output_totals(net, X, Y, theta, layout, "loss")
-    return _objective(data_loss, l2, theta, layout, X.shape[0])
+    return _evaluate(net, params, X, y, l2, "loss")[0]
 
 
-def output_totals(net: Net, X, Y, theta, layout, purpose: str) -> tuple[float, int]:
-    """``(summed data loss, rows classified right)`` over every row, in row chunks."""
-    codes, code = _codes(net), LOSSES[net.loss].code
-    n_out = Y.shape[1]
-    total, correct = 0.0, 0
-    for rows in row_chunks(X.shape[0], net.sizes):
-        first = rows.start == 0
-        zbuf, abuf, said = forward_buffers(X[rows], theta, layout, codes, purpose, not first)
-        size = (rows.stop - rows.start) * n_out
-        Z, A = zbuf[-size:].reshape(-1, n_out), abuf[-size:].reshape(-1, n_out)
-        args = (Z, A, Y[rows], code, codes[-1])
-        if first and not said:
-            announce(kernels.output_layer, args, 0, purpose)
-        chunk_loss, chunk_correct = kernels.output_layer(*args)
-        total += chunk_loss
-        correct += chunk_correct
-    return total, correct
+def accuracy(net: Net, params: Params, X, y) -> float:
+    """Fraction of rows classified right, from the logits: argmax for softmax, z > 0 per sigmoid.
+
+    Parameters
+    ----------
+    net : Net
+        A classifier (a loss whose labels are classes: ``"bce"`` or ``"ce"``).
+    params : Params
+    X : array_like, shape (n_samples, sizes[0])
+    y : array_like
+        Labels as :func:`fnn.loss` takes them (for several sigmoid units, a row counts as
+        right only when every unit is).
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For a regression (mse) network.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([1, 1])
+    >>> params = fnn.Params((fnn.Layer(np.ones((1, 1)), np.zeros(1)),))  # p = sigmoid(x)
+    >>> fnn.accuracy(net, params, [[-1.0], [2.0], [3.0]], [0, 1, 0])
+    0.6666666666666666
+    """
+    checks.network(net)
+    if LOSSES[net.loss].labels == "targets":
+        raise ValueError(
+            f"accuracy needs a classification net (loss 'bce' or 'ce'), got {net.loss!r}"
+        )
+    return _evaluate(net, params, X, y, 0.0, "accuracy")[1]
 
 
-def _gradient(
-    net: Net, X, Y, theta, l2: float, zbuf, abuf, layout, codes, purpose: str, said: bool = False
-) -> tuple[float, Params]:
-    args = (X, Y, theta, layout, codes, LOSSES[net.loss].code, l2, zbuf, abuf)
-    if not said:
-        announce(kernels.backward_pass, args, 2, purpose)
-    data_loss, grads = kernels.backward_pass(*args)
-    return _objective(data_loss, l2, theta, layout, X.shape[0]), unpack(grads, net.sizes)
+def _gradient(net: Net, theta, Y, l2: float, purpose: str, **given) -> tuple[float, Params]:
+    """One training batch of the engine without an update: ``(objective, gradient)``."""
+    run = engine.run(net, theta, Y=Y, l2=l2, purpose=purpose, **given)
+    return float(run.value), unpack(run.grads, net.sizes)
 
 
 def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[float, Params]:
@@ -134,11 +140,8 @@ def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[flo
     >>> abs(value - fnn.loss(net, fnn.init(net, key=0), np.ones((3, 2)), [0, 1, 1])) < 1e-12
     True
     """
-    X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    layout, codes = layout_of(net.sizes), _codes(net)
-    said = announce(kernels.forward_pass, (X, theta, layout, codes), 1, "grad")
-    zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes, "grad", said)
+    theta, X, Y, l2 = _batch(net, params, X, y, l2)
+    return _gradient(net, theta, Y, l2, "grad", X=X)
 
 
 def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
@@ -204,8 +207,9 @@ def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Para
     >>> bool((g.layers[0].W == fnn.grad(net, params, X, y).layers[0].W).all())
     True
     """
-    checks.network(net)
-    X, zbuf, abuf = checks.cache_of(net, cache, checks.params_of(net.sizes, params))
-    X, Y, theta, l2 = _batch(net, params, X, y, l2)
-    layout, codes = layout_of(net.sizes), _codes(net)
-    return _gradient(net, X, Y, theta, l2, zbuf, abuf, layout, codes, "backward")[1]
+    dtype = checks.model(net, params)
+    zbuf, abuf = checks.cache_of(net, cache, dtype)
+    m = abuf.size // sum(net.sizes)
+    Y = checks.targets("y", y, net, m, dtype)
+    l2 = checks.real("l2", l2, low=0.0)
+    return _gradient(net, pack(params, dtype), Y, l2, "backward", forward=(zbuf, abuf))[1]

@@ -6,26 +6,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fnn import checks, kernels
-from fnn.compile_notice import announce
-from fnn.flat import frozen, layout_of, pack, unpack
+from fnn import checks, engine
+from fnn.flat import cache_of_buffers, frozen, pack, unpack
+from fnn.registry import (
+    ACTIVATIONS,
+    CANONICAL_LOSS,
+    DEFAULT_SCHEME,
+    HIDDEN_ACTIVATIONS,
+    SCHEMES,
+)
 from fnn.types import Cache, Layer, Net, Params
-
-#: Activation names and their kernel codes. softmax is for the output layer only.
-ACTIVATIONS = {
-    "identity": kernels.IDENTITY,
-    "relu": kernels.RELU,
-    "sigmoid": kernels.SIGMOID,
-    "tanh": kernels.TANH,
-    "softmax": kernels.SOFTMAX,
-}
-HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")
-
-#: Initialisation schemes; the default is "glorot" for every activation (Keras, scikit-learn).
-SCHEMES = ("normal", "scaled", "he", "glorot")
-
-#: The loss each output activation pairs with when ``loss=None``.
-CANONICAL_LOSS = {"sigmoid": "bce", "softmax": "ce", "identity": "mse"}
 
 
 def mlp(
@@ -38,8 +28,8 @@ def mlp(
     sizes : sequence of int
         ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
     hidden : str
-        Activation of every hidden layer: a name in ``fnn.ACTIVATIONS`` other than
-        ``"softmax"`` (which is for the output layer only).
+        Activation of every hidden layer: a name in ``fnn.ACTIVATIONS`` that is not
+        output-only (softmax is for the output layer only).
     output : str
         Activation of the output layer: a name in ``fnn.ACTIVATIONS``.
     loss : str or None
@@ -110,22 +100,10 @@ def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> 
 
 
 def _net(sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None) -> Net:
-    from fnn.losses import LOSSES  # the loss registry knows which outputs each loss accepts
-
-    for index, name in enumerate(activations):
-        allowed = ACTIVATIONS if index == len(activations) - 1 else HIDDEN_ACTIVATIONS
-        checks.one_of(f"activations[{index}]", name, allowed)
-    output = activations[-1]
-    if loss is None:
-        loss = CANONICAL_LOSS.get(output, "mse")
-    checks.one_of("loss", loss, LOSSES)
-    if output not in LOSSES[loss].outputs:
-        raise ValueError(
-            f"loss {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
-            f"got {output!r}"
-        )
-    if output == "softmax" and sizes[-1] < 2:
-        raise ValueError(f"a softmax output needs at least 2 units, got sizes {sizes}")
+    """The Net of checked fields; ``loss=None`` picks the output's canonical loss."""
+    if loss is None and isinstance(activations[-1], str):
+        loss = CANONICAL_LOSS.get(activations[-1], "mse")
+    sizes, activations = checks.spec(sizes, activations, loss)
     return Net(sizes, activations, loss)
 
 
@@ -159,24 +137,9 @@ def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params
     """
     checks.network(net)
     dtype = checks.float_dtype("dtype", dtype)
-    if scheme is None:
-        scheme = "glorot"
-    checks.one_of("scheme", scheme, SCHEMES)
+    draw = SCHEMES[checks.one_of("scheme", DEFAULT_SCHEME if scheme is None else scheme, SCHEMES)]
     rng = np.random.default_rng(_seed_sequence(key))
-    layers = []
-    for n_in, n_out in zip(net.sizes[:-1], net.sizes[1:]):
-        b = np.zeros(n_out)
-        if scheme == "normal":
-            W = rng.standard_normal((n_in, n_out))
-        elif scheme == "scaled":
-            W = 0.1 * rng.standard_normal((n_in, n_out))
-            b = 0.1 * rng.standard_normal(n_out)
-        elif scheme == "he":
-            W = np.sqrt(2.0 / n_in) * rng.standard_normal((n_in, n_out))
-        else:
-            limit = np.sqrt(6.0 / (n_in + n_out))
-            W = rng.uniform(-limit, limit, (n_in, n_out))
-        layers.append(Layer(W, b))
+    layers = [Layer(*draw.draw(rng, n_in, n_out)) for n_in, n_out in zip(net.sizes, net.sizes[1:])]
     return unpack(pack(Params(tuple(layers)), dtype), net.sizes)
 
 
@@ -185,55 +148,6 @@ def _seed_sequence(key) -> np.random.SeedSequence:
     if isinstance(key, np.random.SeedSequence):
         return key
     return np.random.SeedSequence(checks.integer("key", key, minimum=0))
-
-
-def _codes(net: Net) -> np.ndarray:
-    return np.array([ACTIVATIONS[name] for name in net.activations], dtype=np.int64)
-
-
-def _layer_views(buffer: np.ndarray, sizes: tuple[int, ...], n_rows: int) -> tuple:
-    """Split a flat per-layer buffer (as kernels fill it) into read-only (n_rows, n_out) views."""
-    frozen(buffer)
-    views, at = [], 0
-    for n_out in sizes[1:]:
-        views.append(buffer[at : at + n_rows * n_out].reshape(n_rows, n_out))
-        at += n_rows * n_out
-    return tuple(views)
-
-
-#: ``predict``, ``predict_proba``, ``loss`` and ``accuracy`` run the network on chunks of rows
-#: holding at most this many activations (every layer's Z and A of the chunk's rows, 2 * 2**19
-#: values: 8 MiB in float64), so their memory beyond X and the result stays bounded.
-CHUNK_VALUES = 1 << 19
-
-
-def row_chunks(n_rows: int, sizes: tuple[int, ...]) -> list[slice]:
-    """Slices of ``range(n_rows)`` whose forward buffers hold at most CHUNK_VALUES values each."""
-    rows = max(1, CHUNK_VALUES // sum(sizes[1:]))
-    return [slice(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]
-
-
-def forward_buffers(X, theta, layout, codes, purpose: str, quiet: bool = False) -> tuple:
-    """``(zbuf, abuf, said)``: ``kernels.forward_pass``'s flat Z and A buffers, and whether a
-    first-use compile notice was printed (never when ``quiet``)."""
-    args = (X, theta, layout, codes)
-    said = not quiet and announce(kernels.forward_pass, args, 1, purpose)
-    return (*kernels.forward_pass(*args), said)
-
-
-def output_layers(net: Net, params: Params, X, purpose: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read-only ``(Z_L, A_L)`` of the output layer for every row of X, in row chunks."""
-    dtype = checks.model(net, params)
-    X = checks.inputs("X", X, net.sizes[0], dtype)
-    theta, layout, codes = pack(params, dtype), layout_of(net.sizes), _codes(net)
-    n, n_out = X.shape[0], net.sizes[-1]
-    Z, A = np.empty((n, n_out), dtype), np.empty((n, n_out), dtype)
-    for rows in row_chunks(n, net.sizes):
-        zbuf, abuf, _ = forward_buffers(X[rows], theta, layout, codes, purpose, rows.start > 0)
-        size = (rows.stop - rows.start) * n_out
-        Z[rows] = zbuf[-size:].reshape(-1, n_out)
-        A[rows] = abuf[-size:].reshape(-1, n_out)
-    return frozen(Z), frozen(A)
 
 
 def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
@@ -261,15 +175,22 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     ((4, 1), 2)
     """
     dtype = checks.model(net, params)
-    given = X
     X = checks.inputs("X", X, net.sizes[0], dtype)
-    if X is given:  # the Cache keeps X: a copy, so later writes by the caller cannot reach it
-        X = X.copy()
-    theta = pack(params, dtype)
-    zbuf, abuf, _ = forward_buffers(X, theta, layout_of(net.sizes), _codes(net), "forward")
-    Zs = _layer_views(zbuf, net.sizes, X.shape[0])
-    As = _layer_views(abuf, net.sizes, X.shape[0])
-    return As[-1], Cache((frozen(X),) + As, Zs)
+    m = X.shape[0]
+    run = engine.run(net, pack(params, dtype), X_eval=X, chunk=m, purpose="forward")  # keep all
+    cache = cache_of_buffers(run.zbuf, run.abuf, net.sizes, m)
+    return cache.activations[-1], cache
+
+
+def _outputs(net: Net, params: Params, X, purpose: str) -> np.ndarray:
+    """Output-layer ``(Z, A)`` of every row of X, each (n_samples, sizes[-1]), read-only.
+
+    The engine evaluates the rows in chunks, so memory stays bounded on large X.
+    """
+    dtype = checks.model(net, params)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    outputs = engine.run(net, pack(params, dtype), X_eval=X, store=True, purpose=purpose).outputs
+    return frozen(outputs)
 
 
 def predict_proba(net: Net, params: Params, X) -> np.ndarray:
@@ -296,10 +217,10 @@ def predict_proba(net: Net, params: Params, X) -> np.ndarray:
     ((4, 3), True)
 
     Large inputs run in chunks of rows: beyond X and the result, memory stays below a fixed
-    buffer of ``2 * CHUNK_VALUES`` values (plus one converted copy of X when X is not a
-    C-ordered array of the parameters' dtype).
+    buffer of about ``fnn.engine.CHUNK_VALUES`` values (plus one converted copy of X when X
+    is not a C-ordered array of the parameters' dtype).
     """
-    return output_layers(net, params, X, "predict_proba")[1]
+    return _outputs(net, params, X, "predict_proba")[1]
 
 
 def predict(net: Net, params: Params, X) -> np.ndarray:
@@ -329,11 +250,11 @@ def predict(net: Net, params: Params, X) -> np.ndarray:
     >>> fnn.predict(net, params, [[-2.0], [0.5], [3.0]])
     array([0, 1, 1])
     """
-    logits, out = output_layers(net, params, X, "predict")
-    output = net.activations[-1]
-    if output == "softmax":
+    logits, out = _outputs(net, params, X, "predict")
+    decision = ACTIVATIONS[net.activations[-1]].decision
+    if decision == "argmax":
         result = logits.argmax(axis=1)
-    elif output == "sigmoid":
+    elif decision == "threshold":
         result = (logits > 0).astype(np.int64)
     else:
         result = out

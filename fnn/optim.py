@@ -24,9 +24,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fnn import checks, kernels
-from fnn.compile_notice import announce
+from fnn import checks, engine
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
+from fnn.registry import MAX_HYPERPARAMETERS, OPTIMIZER_OF_CONFIG, OPTIMIZERS
 from fnn.types import (
     SGD,
     Adam,
@@ -35,7 +35,7 @@ from fnn.types import (
     ExponentialDecay,
     InverseTimeDecay,
     Momentum,
-    OptimizerSpec,
+    Net,
     OptState,
     Params,
     RMSProp,
@@ -43,17 +43,6 @@ from fnn.types import (
 )
 
 LearningRate = float | Callable[[int], float]
-
-
-#: Optimizer names, their config types, kernel codes and numbers of moment slots.
-OPTIMIZERS = {
-    "sgd": OptimizerSpec(SGD, kernels.SGD, 0),
-    "momentum": OptimizerSpec(Momentum, kernels.MOMENTUM, 1),
-    "rmsprop": OptimizerSpec(RMSProp, kernels.RMSPROP, 1),
-    "adam": OptimizerSpec(Adam, kernels.ADAM, 2),
-    "adamw": OptimizerSpec(AdamW, kernels.ADAMW, 2),
-}
-_NAME_OF = {spec.config: name for name, spec in OPTIMIZERS.items()}
 
 #: Schedule types; each is a NamedTuple callable on ints and on arrays of steps.
 SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay)
@@ -71,12 +60,15 @@ def _learning_rate(value) -> LearningRate:
     return checks.real("learning_rate", value, low=0.0, open_low=True)
 
 
-def _beta(name: str, value) -> float:
-    return checks.real(name, value, low=0.0, high=1.0, open_high=True)
-
-
-def _eps(value) -> float:
-    return checks.real("eps", value, low=0.0)
+def _config(config: type, learning_rate, *values):
+    """The one validator of an optimizer config: ``config(learning_rate, *values)`` with every
+    hyperparameter in the range its registry entry gives."""
+    hyperparameters = OPTIMIZERS[OPTIMIZER_OF_CONFIG[config]].hyperparameters
+    checked = [
+        checks.real(name, value, low=bounds.low, high=bounds.high, open_high=bounds.open_high)
+        for (name, bounds), value in zip(hyperparameters.items(), values)
+    ]
+    return config(_learning_rate(learning_rate), *checked)
 
 
 def sgd(learning_rate: LearningRate) -> SGD:
@@ -93,7 +85,7 @@ def sgd(learning_rate: LearningRate) -> SGD:
     SGD
         A config for :func:`opt_init`, :func:`opt_step` and ``fit``; no state slots.
     """
-    return SGD(_learning_rate(learning_rate))
+    return _config(SGD, learning_rate)
 
 
 def momentum(learning_rate: LearningRate, beta: float = 0.9) -> Momentum:
@@ -115,7 +107,7 @@ def momentum(learning_rate: LearningRate, beta: float = 0.9) -> Momentum:
     Momentum
         A config; its state holds one slot, ``v``.
     """
-    return Momentum(_learning_rate(learning_rate), _beta("beta", beta))
+    return _config(Momentum, learning_rate, beta)
 
 
 def rmsprop(learning_rate: LearningRate, beta: float = 0.9, eps: float = 1e-8) -> RMSProp:
@@ -138,7 +130,7 @@ def rmsprop(learning_rate: LearningRate, beta: float = 0.9, eps: float = 1e-8) -
     RMSProp
         A config; its state holds one slot, ``s``.
     """
-    return RMSProp(_learning_rate(learning_rate), _beta("beta", beta), _eps(eps))
+    return _config(RMSProp, learning_rate, beta, eps)
 
 
 def adam(
@@ -172,7 +164,7 @@ def adam(
     >>> fnn.adam(0.0007)
     Adam(learning_rate=0.0007, b1=0.9, b2=0.999, eps=1e-08)
     """
-    return Adam(_learning_rate(learning_rate), _beta("b1", b1), _beta("b2", b2), _eps(eps))
+    return _config(Adam, learning_rate, b1, b2, eps)
 
 
 def adamw(
@@ -199,15 +191,14 @@ def adamw(
     AdamW
         A config; its state holds two slots, ``(m, v)``.
     """
-    decay = checks.real("weight_decay", weight_decay, low=0.0)
-    return AdamW(_learning_rate(learning_rate), _beta("b1", b1), _beta("b2", b2), _eps(eps), decay)
+    return _config(AdamW, learning_rate, b1, b2, eps, weight_decay)
 
 
 def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
     """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000's decay).
 
     Seed 000 cuts the rate after update ``every`` has run, so its first cut lands one update
-    later than this formula's (DESIGN §4 and optax count from 0).
+    later than this formula's (fnn counts updates from 0, as optax does).
 
     Parameters
     ----------
@@ -338,7 +329,6 @@ _SCHEDULE_CONSTRUCTORS = {
     ExponentialDecay: exponential_decay,
     CosineDecay: cosine_decay,
 }
-_CONSTRUCTORS = {"sgd": sgd, "momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adamw": adamw}
 
 
 # -- using an optimizer ---------------------------------------------------------------------
@@ -346,19 +336,20 @@ _CONSTRUCTORS = {"sgd": sgd, "momentum": momentum, "rmsprop": rmsprop, "adam": a
 
 def optimizer_name(opt) -> str:
     """Registry name of an optimizer config; TypeError for anything else."""
-    name = _NAME_OF.get(type(opt))
+    name = OPTIMIZER_OF_CONFIG.get(type(opt))
     if name is None:
         raise TypeError(
             f"opt must be an optimizer config from one of fnn.{', fnn.'.join(OPTIMIZERS)}, "
             f"got {checks.describe(opt)}"
         )
-    _CONSTRUCTORS[name](*opt)  # a hand-built config gets the constructor's range checks
+    _config(type(opt), *opt)  # a hand-built config gets the constructor's range checks
     return name
 
 
 def hyperparameters(opt) -> np.ndarray:
-    """The config's fields after the learning rate, as the kernels read them (length 4)."""
-    fields = np.zeros(4)
+    """The config's hyperparameters (its fields after the learning rate), as the kernels read
+    them."""
+    fields = np.zeros(MAX_HYPERPARAMETERS)
     fields[: len(opt) - 1] = opt[1:]
     return fields
 
@@ -451,19 +442,13 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     sizes = checks.sizes_of(params)
     dtype = params.layers[0].W.dtype
     checks.params_of(sizes, grads, "grads", dtype)
-    spec = OPTIMIZERS[name]
-    state = checks.opt_state_of("state", state, name, spec.n_slots, sizes, dtype)
+    entry = OPTIMIZERS[name]
+    state = checks.opt_state_of("state", state, name, entry.n_slots, sizes, dtype)
     theta = pack(params, dtype)
-    lr = learning_rates(opt, state.step, 1)[0]
-    args = (
-        spec.code,
-        hyperparameters(opt),
-        theta,
-        pack(grads, dtype),
-        pack_slots(state.slots, theta.size, dtype),
-        state.step,
-        lr,
-    )
-    announce(kernels.opt_update, args, 2, "opt_step")
-    new_theta, new_slots = kernels.opt_update(*args)
-    return unpack(new_theta, sizes), OptState(name, state.step + 1, unpack_slots(new_slots, sizes))
+    shape = Net(sizes, ("identity",) * (len(sizes) - 1), "mse")  # an update reads sizes only
+    run = engine.run(
+        shape, theta, grads=pack(grads, dtype), slots=pack_slots(state.slots, theta.size, dtype),
+        opt_code=entry.code, hyper=hyperparameters(opt), step=state.step,
+        lrs=learning_rates(opt, state.step, 1), purpose="opt_step",
+    )  # fmt: skip
+    return unpack(run.theta, sizes), OptState(name, state.step + 1, unpack_slots(run.slots, sizes))

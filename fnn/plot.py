@@ -30,6 +30,7 @@ import os
 import numpy as np
 
 from fnn import checks
+from fnn.registry import LOSSES
 from fnn.types import History, Net, Params
 
 #: What :func:`histories` can compare.
@@ -237,9 +238,10 @@ def _classified(net: Net, params: Params, X, y, what: str):
     """Checked ``(X, labels, n_classes)`` for a classification net; labels as ints (n,)."""
     checks.network(net)
     dtype = checks.params_of(net.sizes, params)
-    if net.loss == "ce":
+    labels = LOSSES[net.loss].labels
+    if labels == "classes":
         n_classes = net.sizes[-1]
-    elif net.loss == "bce" and net.sizes[-1] == 1:
+    elif labels == "binary" and net.sizes[-1] == 1:
         n_classes = 2
     else:
         raise ValueError(
@@ -248,8 +250,9 @@ def _classified(net: Net, params: Params, X, y, what: str):
         )
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)
-    labels = Y.argmax(axis=1) if net.loss == "ce" else (Y[:, 0] > 0.5).astype(np.int64)
-    return X, labels, n_classes
+    if n_classes == 2 and labels == "binary":
+        return X, (Y[:, 0] > 0.5).astype(np.int64), n_classes
+    return X, Y.argmax(axis=1), n_classes
 
 
 def decision_boundary(
@@ -319,7 +322,7 @@ def decision_boundary(
     figure = Figure(figsize=(7.5, 6.2), layout="constrained")
     ax = figure.subplots()
     colors = [_CLASS_COLORS[k % len(_CLASS_COLORS)] for k in range(n_classes)]
-    if net.loss == "bce":
+    if LOSSES[net.loss].labels == "binary":
         # P(y = 1) from the class-0 colour through white to the class-1 colour.
         cmap = LinearSegmentedColormap.from_list("fnn_binary", [colors[0], "white", colors[1]])
         proba = predict_proba(net, params, grid)[:, 0].reshape(XX.shape)

@@ -11,8 +11,9 @@ import numpy as np
 
 from fnn import checks
 from fnn.flat import pack, unpack
-from fnn.losses import LOSSES, grad, loss
-from fnn.model import HIDDEN_ACTIVATIONS, SCHEMES, init
+from fnn.losses import grad, loss
+from fnn.model import init
+from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, SCHEMES
 from fnn.types import Net, Params
 
 
@@ -148,7 +149,7 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
         output = draw(st.sampled_from(outputs_by_loss[loss_name]))
         n_hidden = draw(st.integers(0, max_hidden_layers))
         widths = draw(st.lists(st.integers(1, max_width), min_size=n_hidden, max_size=n_hidden))
-        n_out = draw(st.integers(2 if output == "softmax" else 1, 3))
+        n_out = draw(st.integers(ACTIVATIONS[output].min_units, 3))
         hidden = draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=n_hidden,
                                max_size=n_hidden))  # fmt: skip
         sizes = (draw(st.integers(1, max_inputs)), *widths, n_out)
@@ -173,7 +174,7 @@ def params(net: Net, dtype=np.float64):
     return st.builds(
         lambda key, scheme: init(net, key=key, scheme=scheme, dtype=dtype),
         st.integers(0, 2**32 - 1),
-        st.sampled_from(SCHEMES),
+        st.sampled_from(tuple(SCHEMES)),
     )
 
 
@@ -216,9 +217,10 @@ def batches(net: Net, min_rows: int = 1, max_rows: int = 8):
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
         X = rng.uniform(-2, 2, (m, net.sizes[0]))
         n_out = net.sizes[-1]
-        if net.loss == "ce":
+        labels = LOSSES[net.loss].labels
+        if labels == "classes":
             y = rng.integers(0, n_out, m)
-        elif net.loss == "bce":
+        elif labels == "binary":
             y = rng.integers(0, 2, (m, n_out)).astype(np.float64)
         else:
             y = rng.normal(size=(m, n_out))

@@ -1,7 +1,7 @@
 """Every data type of fnn: immutable NamedTuples holding read-only arrays.
 
 Nothing here computes; the functions that build and use these values live in
-:mod:`fnn.model`, :mod:`fnn.losses`, :mod:`fnn.optim` and :mod:`fnn.train`.
+:mod:`fnn.model`, :mod:`fnn.losses`, :mod:`fnn.optim`, :mod:`fnn.data` and :mod:`fnn.train`.
 """
 
 from __future__ import annotations
@@ -371,17 +371,66 @@ class Scaler(NamedTuple):
     scale: np.ndarray
 
 
-class LossSpec(NamedTuple):
-    """A registry entry of :data:`fnn.losses.LOSSES`."""
+# -- registry entries (see fnn.registry) -----------------------------------------------------------
+
+
+class Activation(NamedTuple):
+    """An entry of :data:`fnn.registry.ACTIVATIONS`."""
 
     code: int
-    outputs: tuple[str, ...]
     formula: str
+    output_only: bool
+    min_units: int
+    decision: str
 
 
-class OptimizerSpec(NamedTuple):
-    """A registry entry of :data:`fnn.optim.OPTIMIZERS`."""
+class Loss(NamedTuple):
+    """An entry of :data:`fnn.registry.LOSSES`."""
+
+    code: int
+    formula: str
+    outputs: tuple[str, ...]
+    canonical: str
+    labels: str
+
+
+class Hyperparameter(NamedTuple):
+    """Range of an optimizer hyperparameter: ``[low, high]``, ``high`` open if ``open_high``."""
+
+    low: float
+    high: float | None
+    open_high: bool
+
+
+class Optimizer(NamedTuple):
+    """An entry of :data:`fnn.registry.OPTIMIZERS`."""
 
     config: type
     code: int
-    n_slots: int
+    hyperparameters: Any  # Mapping[str, Hyperparameter], in the kernel's order
+    slots: tuple[str, ...]
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.slots)
+
+
+class Scheme(NamedTuple):
+    """An entry of :data:`fnn.registry.SCHEMES`."""
+
+    draw: Any  # (rng, n_in, n_out) -> (W, b)
+    formula: str
+
+
+class EngineRun(NamedTuple):
+    """What the batch engine returns (internal; see :func:`fnn.kernels.run`)."""
+
+    theta: np.ndarray
+    slots: np.ndarray
+    grads: np.ndarray
+    value: float
+    zbuf: np.ndarray
+    abuf: np.ndarray
+    outputs: np.ndarray
+    records: np.ndarray
+    done: int

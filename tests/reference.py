@@ -43,7 +43,7 @@ def forward(net, params, X):
 
 
 def loss(net, params, X, Y, l2=0.0):
-    """DESIGN §4 written from probabilities (fine for moderate logits)."""
+    """The mean losses of the README's conventions, written from probabilities (fine for moderate logits)."""
     As, _ = forward(net, params, X)
     P, m = As[-1], X.shape[0]
     if net.loss == "bce":

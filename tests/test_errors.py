@@ -466,11 +466,15 @@ def test_bad_call_raises_a_clear_error_and_changes_nothing(fn_args, error, name)
     assert not os.path.exists(NOWHERE)
 
 
-def test_softmax_is_the_only_output_only_activation():
-    """fnn.checks.model's fast path relies on it."""
-    from fnn.model import ACTIVATIONS, HIDDEN_ACTIVATIONS
+def test_output_only_activations_are_refused_in_hidden_layers():
+    from fnn.registry import ACTIVATIONS
 
-    assert set(ACTIVATIONS) - set(HIDDEN_ACTIVATIONS) == {"softmax"}
+    for name, entry in ACTIVATIONS.items():
+        if entry.output_only:
+            with pytest.raises(ValueError, match="hidden"):
+                fnn.mlp([2, 3, 2], hidden=name)
+            with pytest.raises(ValueError, match="activations"):
+                fnn.checks.network(fnn.Net((2, 3, 2), (name, name), "mse"))
 
 
 def test_the_table_is_big_enough():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn import compile_notice, model, train
+from fnn import compile_notice, engine
 
 # -- the first-use compile notice -------------------------------------------------------------------
 
@@ -65,7 +65,7 @@ def test_no_notice_in_a_new_process_when_the_disk_cache_is_warm(tmp_path):
 def test_progress_shows_compiling_instead_of_a_frozen_zero(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain display, written to our stream
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    monkeypatch.setattr(train, "announce", lambda *args: True)  # as if the cache were empty
+    monkeypatch.setattr(engine, "announce", lambda *args: True)  # as if the cache were empty
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     net = fnn.mlp([2, 4, 1])
@@ -88,15 +88,15 @@ def test_chunked_outputs_equal_one_pass(monkeypatch, output):
     y = rng.integers(0, 3, 53) if output == "softmax" else rng.integers(0, 2, (53, n_out))
     out, cache = fnn.forward(net, params, X)  # one pass, the reference
     whole = (fnn.predict(net, params, X), fnn.loss(net, params, X, y, l2=0.1))
-    monkeypatch.setattr(model, "CHUNK_VALUES", 40)  # 40 // (7 + 5 + n_out) rows per chunk
-    assert len(model.row_chunks(53, net.sizes)) > 10
+    monkeypatch.setattr(engine, "CHUNK_VALUES", 40)  # 40 // (4 + 7 + 5 + n_out) rows per chunk
+    assert 53 / engine.chunk_rows(net.sizes) > 10
     np.testing.assert_array_equal(fnn.predict_proba(net, params, X), out)
     np.testing.assert_array_equal(fnn.predict(net, params, X), whole[0])
     assert fnn.loss(net, params, X, y, l2=0.1) == pytest.approx(whole[1], rel=1e-14)
     if output != "identity":
-        monkeypatch.setattr(model, "CHUNK_VALUES", 10**9)
+        monkeypatch.setattr(engine, "CHUNK_VALUES", 10**9)
         unchunked = fnn.accuracy(net, params, X, y)
-        monkeypatch.setattr(model, "CHUNK_VALUES", 40)
+        monkeypatch.setattr(engine, "CHUNK_VALUES", 40)
         assert fnn.accuracy(net, params, X, y) == unchunked
 
 

@@ -1,4 +1,9 @@
-"""Every kernel against the slow NumPy reference of the same maths (float64, tight tolerances)."""
+"""The engine against the slow NumPy reference of the same maths (float64, tight tolerances).
+
+Every activation, every output/loss pair and shapes on both sides of the loop/BLAS threshold
+go through the public functions (``forward``, ``loss``, ``grad``, ``backward``), which all run
+the one compiled engine.
+"""
 
 import numpy as np
 import pytest
@@ -6,104 +11,81 @@ import reference
 
 import fnn
 from fnn import kernels
-from fnn.flat import layout_of, pack
-from fnn.model import ACTIVATIONS, _codes
+from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 
-NAMES = list(ACTIVATIONS)
+#: (sizes, rows): small products (loops), skinny ones, and some above SMALL_MATMUL (BLAS).
+SHAPES = [((3, 4, 2), 5), ((2, 25, 50, 1), 40), ((6, 64, 32, 3), 300), ((2, 5, 2, 1), 64)]
 
-
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_activation_matches_reference(name, dtype, rng):
-    Z = rng.normal(0, 3, (7, 4)).astype(dtype)
-    A = kernels.activation(Z, ACTIVATIONS[name])
-    assert A.dtype == dtype
-    tol = 1e-13 if dtype == np.float64 else 1e-6
-    np.testing.assert_allclose(
-        A, reference.activation(name, Z.astype(np.float64)), rtol=tol, atol=tol
-    )
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_grad_matches_reference(name, rng):
-    Z = rng.normal(0, 2, (6, 3))
-    dA = rng.normal(size=Z.shape)
-    A = kernels.activation(Z, ACTIVATIONS[name])
-    dZ = kernels.activation_grad(dA, Z, A, ACTIVATIONS[name])
-    np.testing.assert_allclose(dZ, reference.activation_grad(name, dA, Z), rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_activations_stay_finite_at_extreme_logits(name):
-    Z = np.array([[-1000.0, 1000.0, 0.0], [1000.0, 1000.0, -1000.0]])
-    A = kernels.activation(Z, ACTIVATIONS[name])
-    assert np.isfinite(A).all()
-
-
-def test_kernels_leave_their_arguments_untouched(rng):
-    Z = rng.normal(size=(5, 3))
-    before = Z.copy()
-    kernels.activation(Z, ACTIVATIONS["softmax"])
-    kernels.activation_grad(Z, Z, Z, ACTIVATIONS["relu"])
-    np.testing.assert_array_equal(Z, before)
-
-
-# Shapes on both sides of SMALL_MATMUL, so that the loop path and the BLAS path are both checked.
-SHAPES = [((3, 4, 2), 5), ((2, 25, 50, 1), 40), ((6, 64, 32, 3), 300)]
+#: Every (output, loss) pair the registry allows.
+PAIRS = [(output, loss) for loss, entry in LOSSES.items() for output in entry.outputs]
 
 
 def _net_and_data(sizes, m, output, loss, rng, hidden="tanh"):
+    if ACTIVATIONS[output].min_units > sizes[-1]:
+        sizes = (*sizes[:-1], ACTIVATIONS[output].min_units)
     net = fnn.mlp(list(sizes), hidden=hidden, output=output, loss=loss)
     params = fnn.init(net, key=int(rng.integers(1000)), scheme="glorot")
     X = rng.normal(size=(m, sizes[0]))
     k = sizes[-1]
-    if loss == "ce":
-        Y = reference.one_hot(rng.integers(0, k, m), k)
-    elif loss == "bce":
+    labels = LOSSES[loss].labels
+    if labels == "classes":
+        y = rng.integers(0, k, m)
+        Y = reference.one_hot(y, k)
+    elif labels == "binary":
         Y = rng.integers(0, 2, (m, k)).astype(float)
+        y = Y
     else:
-        Y = rng.normal(size=(m, k))
-    return net, params, X, Y
+        Y = y = rng.normal(size=(m, k))
+    return net, params, X, y, Y
 
 
 @pytest.mark.parametrize("sizes,m", SHAPES)
-@pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh", "identity"])
-def test_forward_pass_matches_reference(sizes, m, hidden, rng):
-    net, params, X, _ = _net_and_data(sizes, m, "sigmoid", "bce", rng, hidden)
-    zbuf, abuf = kernels.forward_pass(
-        X, pack(params, np.float64), layout_of(net.sizes), _codes(net)
-    )
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_forward_matches_reference_for_every_activation(sizes, m, name, rng):
+    hidden = name if name in HIDDEN_ACTIVATIONS else "tanh"
+    net, params, X, _, _ = _net_and_data(sizes, m, name, "mse", rng, hidden)
+    out, cache = fnn.forward(net, params, X)
     As, Zs = reference.forward(net, params, X)
-    np.testing.assert_allclose(
-        zbuf, np.concatenate([Z.ravel() for Z in Zs]), rtol=1e-12, atol=1e-12
-    )
-    np.testing.assert_allclose(
-        abuf, np.concatenate([A.ravel() for A in As[1:]]), rtol=1e-12, atol=1e-12
-    )
-
-
-PAIRS = [("sigmoid", "bce"), ("softmax", "ce"), ("identity", "mse"), ("sigmoid", "mse"),
-         ("softmax", "mse"), ("tanh", "mse"), ("relu", "mse")]  # fmt: skip
+    for got, want in zip(cache.preactivations, Zs):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for got, want in zip(cache.activations, As):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(out, cache.activations[-1])
 
 
 @pytest.mark.parametrize("sizes,m", SHAPES)
 @pytest.mark.parametrize("output,loss", PAIRS)
-def test_backward_pass_matches_reference(sizes, m, output, loss, rng):
-    if output == "softmax" and sizes[-1] < 2:
-        sizes = (*sizes[:-1], 2)
-    net, params, X, Y = _net_and_data(sizes, m, output, loss, rng)
-    theta, layout, codes = pack(params, np.float64), layout_of(net.sizes), _codes(net)
-    zbuf, abuf = kernels.forward_pass(X, theta, layout, codes)
-    data_loss, grads = kernels.backward_pass(
-        X, Y, theta, layout, codes, fnn.LOSSES[loss].code, 0.3, zbuf, abuf
-    )
+def test_loss_and_grad_match_reference(sizes, m, output, loss, rng):
+    net, params, X, y, Y = _net_and_data(sizes, m, output, loss, rng)
+    value, grads = fnn.value_and_grad(net, params, X, y, l2=0.3)
     expected = reference.grad(net, params, X, Y, l2=0.3)
-    np.testing.assert_allclose(grads, np.concatenate([np.r_[W.ravel(), b] for W, b in expected]),
-                               rtol=1e-10, atol=1e-13)  # fmt: skip
-    penalty = 0.3 / (2 * m) * sum(np.sum(layer.W**2) for layer in params.layers)
-    np.testing.assert_allclose(
-        data_loss / m + penalty, reference.loss(net, params, X, Y, 0.3), rtol=1e-12
-    )
+    for (gW, gb), (W, b) in zip(grads.layers, expected):
+        np.testing.assert_allclose(gW, W, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(gb, b, rtol=1e-10, atol=1e-13)
+    want = reference.loss(net, params, X, Y, 0.3)
+    np.testing.assert_allclose(value, want, rtol=1e-12)
+    np.testing.assert_allclose(fnn.loss(net, params, X, y, l2=0.3), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(HIDDEN_ACTIVATIONS))
+def test_every_hidden_activation_backpropagates_like_the_reference(name, rng):
+    net, params, X, y, Y = _net_and_data((3, 6, 5, 2), 9, "identity", "mse", rng, hidden=name)
+    expected = reference.grad(net, params, X, Y)
+    for (gW, gb), (W, b) in zip(fnn.grad(net, params, X, y).layers, expected):
+        np.testing.assert_allclose(gW, W, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(gb, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activations_stay_finite_at_extreme_logits(name):
+    net = fnn.mlp([3, 3], output=name, loss="mse")
+    params = fnn.Params((fnn.Layer(np.eye(3), np.zeros(3)),))
+    X = np.array([[-1000.0, 1000.0, 0.0], [1000.0, 1000.0, -1000.0]])
+    out, _ = fnn.forward(net, params, X)
+    assert np.isfinite(out).all()
+    with np.errstate(over="ignore"):  # the reference's exp overflows to inf: 1 / inf is 0
+        want = reference.activation(name, X)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("output,loss", [("sigmoid", "bce"), ("softmax", "ce")])

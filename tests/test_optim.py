@@ -1,4 +1,4 @@
-"""Optimizer steps against NumPy transcriptions of DESIGN §4, schedules, and convergence."""
+"""Optimizer steps against NumPy transcriptions of the update rules, schedules, and convergence."""
 
 import math
 import pickle
@@ -21,7 +21,7 @@ def _vector(params):
 
 
 def _reference_steps(name, opt, theta, gradients):
-    """The update rules of DESIGN §4, one NumPy line each."""
+    """The update rules (fnn.optim's docstring), one NumPy line each."""
     theta = theta.copy()
     m = np.zeros_like(theta)
     v = np.zeros_like(theta)

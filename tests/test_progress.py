@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn import train
+from fnn import progress
 
 
 def _moons(n=120):
@@ -53,7 +53,7 @@ def test_progress_changes_no_result(options, chunks, monkeypatch, capsys):
     if options.get("validation") == "yes":
         options = {**options, "validation": (X[:30], y[:30])}
     if chunks == "odd":  # many kernel calls of 3 epochs: the chunk boundaries must not matter
-        monkeypatch.setattr(train, "_next_chunk", lambda chunk, seconds: 3)
+        monkeypatch.setattr(progress, "next_chunk", lambda chunk, seconds: 3)
     net = fnn.mlp([2, 6, 1])
     params = fnn.init(net, key=1)
     opt = fnn.adam(0.01)
@@ -117,7 +117,7 @@ def test_zero_epochs_draw_nothing_broken(monkeypatch, capsys):
 
 def test_printer_redraws_at_most_once_per_interval():
     stream = io.StringIO()
-    show = train._progress_printer(10_000, interval=3600.0, file=stream, use_tqdm=False)
+    show = progress.printer(10_000, interval=3600.0, file=stream, use_tqdm=False)
     records = np.zeros((4, 10_000))
     records[0] = np.linspace(1, 0, 10_000)
     for done in range(1, 10_001):  # as fit calls it with early stopping: after every epoch
@@ -132,7 +132,7 @@ def test_printer_redraws_at_most_once_per_interval():
 
 def test_printer_draws_the_latest_state_when_closed_early():
     stream = io.StringIO()
-    show = train._progress_printer(100, interval=3600.0, file=stream, use_tqdm=False)
+    show = progress.printer(100, interval=3600.0, file=stream, use_tqdm=False)
     records = np.ones((4, 100))
     for done in range(1, 38):  # early stopping ended the run at epoch 37
         show(done, records[:, :done])
@@ -143,7 +143,7 @@ def test_printer_draws_the_latest_state_when_closed_early():
 @pytest.mark.parametrize("seconds", [0.0, 1e-6, 0.05, 0.2, 0.5, 3.0, 100.0])
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1000])
 def test_next_chunk_is_bounded(chunk, seconds):
-    new = train._next_chunk(chunk, seconds)
+    new = progress.next_chunk(chunk, seconds)
     assert 1 <= new <= 2 * chunk
     if seconds > 0.2:
         assert new <= chunk  # a slow call never makes the next one longer

@@ -1,0 +1,149 @@
+"""Data helpers: keys and mini-batches (the shuffles ``fit`` uses), standardisation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fnn import checks, kernels
+from fnn.flat import frozen
+from fnn.types import Scaler
+
+
+def seed_of(key) -> np.uint64:
+    """The 64-bit seed of a key: a non-negative int below 2**64, or a SeedSequence.
+
+    An int is its own seed; a SeedSequence gives its first generated 64-bit word. So for
+    shuffles ``key=5`` and ``key=SeedSequence(5)`` differ (``init`` maps both to the same
+    generator); each is deterministic.
+    """
+    if isinstance(key, np.random.SeedSequence):
+        return key.generate_state(1, np.uint64)[0]
+    key = checks.integer("key", key, minimum=0)
+    if key >= 2**64:
+        raise ValueError(f"key must be below 2**64, got {key}")
+    return np.uint64(key)
+
+
+def fold_in(key, data: int) -> int:
+    """A new key from ``key`` and an integer, as ``jax.random.fold_in``.
+
+    ``fit`` shuffles epoch ``e`` with ``minibatches(fold_in(key, e), n, batch_size)``, where
+    ``e`` counts epochs since the optimizer state was created.
+
+    Parameters
+    ----------
+    key : int or numpy.random.SeedSequence
+        A non-negative int below ``2**64``, or a SeedSequence.
+    data : int
+        A non-negative integer (an epoch, a step, a worker index).
+
+    Returns
+    -------
+    int
+        A 64-bit key; the same ``(key, data)`` always gives the same key.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> fnn.fold_in(0, 3) == fnn.fold_in(0, 3) != fnn.fold_in(0, 4)
+    True
+    """
+    data = checks.integer("data", data, minimum=0)
+    return int(kernels.fold_in(seed_of(key), np.uint64(data % 2**64)))
+
+
+def minibatches(key, n_samples: int, batch_size: int | None) -> list[np.ndarray]:
+    """Index arrays of one epoch: a permutation of ``range(n_samples)`` cut into batches.
+
+    The last batch keeps the remainder (it is not dropped). ``batch_size=None`` or one at least
+    ``n_samples`` gives the single full batch in natural order (its gradient does not depend
+    on the order).
+
+    Parameters
+    ----------
+    key : int or numpy.random.SeedSequence
+        Fixes the permutation.
+    n_samples : int
+    batch_size : int or None
+
+    Returns
+    -------
+    list of ndarray
+        Read-only int64 index arrays of length ``batch_size`` (the last one possibly
+        shorter), together a permutation of ``range(n_samples)``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> [len(batch) for batch in fnn.minibatches(0, 10, 4)]
+    [4, 4, 2]
+    """
+    n_samples = checks.integer("n_samples", n_samples, minimum=1)
+    if batch_size is None or checks.integer("batch_size", batch_size, minimum=1) >= n_samples:
+        return [frozen(np.arange(n_samples))]
+    perm = frozen(kernels.permutation(seed_of(key), n_samples))
+    return [perm[start : start + batch_size] for start in range(0, n_samples, batch_size)]
+
+
+# -- data helpers ---------------------------------------------------------------------------------
+
+
+def standardizer(X) -> Scaler:
+    """Per-feature mean and standard deviation of X (constant features get scale 1).
+
+    Fit it on the training rows only, then apply :func:`standardize` to every split.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_samples, n_features)
+
+    Returns
+    -------
+    Scaler
+        ``mean`` and ``scale`` (the population standard deviation, ``ddof=0``), each of shape
+        (n_features,), in X's float dtype (float64 for integer X).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> scaler = fnn.standardizer(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> scaler.mean.tolist(), scaler.scale.tolist()
+    ([2.0, 5.0], [1.0, 1.0])
+    """
+    array = checks.inputs("X", X, None, None)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = array.mean(axis=0)
+        scale = array.std(axis=0)
+    checks.finite_result("X", (mean, scale), "its column means or standard deviations overflow")
+    scale[scale == 0] = 1
+    return Scaler(frozen(mean), frozen(scale))
+
+
+def standardize(scaler: Scaler, X) -> np.ndarray:
+    """``(X - scaler.mean) / scaler.scale``, a new read-only array.
+
+    Parameters
+    ----------
+    scaler : Scaler
+        From :func:`standardizer`.
+    X : array_like, shape (n_samples, n_features)
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_features)
+        In the scaler's dtype (float32 scalers keep float32 data float32).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> scaler = fnn.standardizer(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> fnn.standardize(scaler, np.array([[3.0, 6.0]])).tolist()
+    [[1.0, 1.0]]
+    """
+    checks.scaler_of("scaler", scaler)
+    n_features = scaler.mean.shape[0]
+    X = checks.inputs("X", X, n_features, np.result_type(scaler.mean.dtype, np.float32))
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = (X - scaler.mean) / scaler.scale
+    checks.finite_result("X", (result,), "(X - scaler.mean) / scaler.scale overflows")
+    return frozen(result)

@@ -1,0 +1,132 @@
+"""The one engine: every public function shares its compiled code, the package imports cleanly."""
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+import fnn
+from fnn import flat
+
+PACKAGE = Path(fnn.__file__).parent
+
+
+def _run(script: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def test_after_fit_no_other_function_compiles_anything():
+    """A fresh process: fit first, then every composable function, in both dtypes. No kernel
+    gains a compiled version (in memory or loaded from disk) after fit's."""
+    out = _run("""
+        import numpy as np
+        import fnn
+        from numba.core.registry import CPUDispatcher
+        from fnn import kernels
+
+        dispatchers = [f for f in vars(kernels).values() if isinstance(f, CPUDispatcher)]
+
+        def versions():
+            return {f.__name__: len(f.overloads) for f in dispatchers}
+
+        rng = np.random.default_rng(0)
+        for dtype in (np.float64, np.float32):
+            net = fnn.mlp([3, 8, 8, 2], output="softmax")
+            params = fnn.init(net, key=0, dtype=dtype)
+            X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+            opt = fnn.adam(0.01)
+            result = fnn.fit(net, params, opt, X, y, epochs=2, batch_size=16,
+                             validation=(X, y))
+            after_fit = versions()
+            g = fnn.grad(net, params, X, y, l2=0.1)
+            fnn.value_and_grad(net, params, X, y)
+            fnn.loss(net, params, X, y)
+            fnn.accuracy(net, params, X, y)
+            out, cache = fnn.forward(net, params, X)
+            fnn.backward(net, params, cache, y)
+            fnn.predict(net, params, X)
+            fnn.predict_proba(net, params, X)
+            fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
+            assert versions() == after_fit, (dtype, after_fit, versions())
+            print(dtype.__name__, after_fit["run"])
+    """)
+    assert out.split() == ["float64", "1", "float32", "2"]  # one engine version per dtype
+
+
+def test_import_fnn_imports_neither_testing_nor_hypothesis():
+    out = _run("""
+        import sys
+        import fnn
+        print("fnn.testing" in sys.modules, "hypothesis" in sys.modules)
+        fnn.testing.check_grads  # loaded on first use
+        print("fnn.testing" in sys.modules)
+    """)
+    assert out.split() == ["False", "False", "True"]
+
+
+def test_the_package_has_no_import_cycles():
+    graph = {}
+    for path in PACKAGE.glob("*.py"):
+        module = f"fnn.{path.stem}"
+        imported = set()
+        for node in ast.parse(path.read_text()).body:  # module level only
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fnn"):
+                if node.module == "fnn":
+                    imported |= {f"fnn.{alias.name}" for alias in node.names}
+                else:
+                    imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name.startswith("fnn.")}
+        graph[module] = imported - {module}
+    graph.pop("fnn.__init__")
+    visiting, done = set(), set()
+
+    def visit(module, trail):
+        assert module not in visiting, f"import cycle: {' -> '.join(trail + [module])}"
+        if module in done or module not in graph:
+            return
+        visiting.add(module)
+        for target in graph[module]:
+            visit(target, trail + [module])
+        visiting.discard(module)
+        done.add(module)
+
+    for module in graph:
+        visit(module, [])
+
+
+def test_backward_reuses_the_forward_cache_without_a_copy():
+    net = fnn.mlp([3, 5, 2], output="softmax")
+    params = fnn.init(net, key=0)
+    X = np.random.default_rng(1).normal(size=(7, 3))
+    _, cache = fnn.forward(net, params, X)
+    zbuf, abuf = flat.cache_buffers(cache, net.sizes, 7, np.dtype(np.float64))
+    assert all(np.shares_memory(zbuf, Z) for Z in cache.preactivations)
+    assert all(np.shares_memory(abuf, A) for A in cache.activations)
+    # a hand-made Cache of the same values (copies) gives the same gradient
+    copied = fnn.Cache(
+        tuple(np.array(A) for A in cache.activations),
+        tuple(np.array(Z) for Z in cache.preactivations),
+    )
+    assert flat.cache_buffers(copied, net.sizes, 7, np.dtype(np.float64)) is None
+    y = [0, 1, 1, 0, 1, 0, 0]
+    for got, want in zip(fnn.backward(net, params, copied, y).layers,
+                         fnn.backward(net, params, cache, y).layers):  # fmt: skip
+        np.testing.assert_array_equal(got.W, want.W)
+        np.testing.assert_array_equal(got.b, want.b)
+
+
+def test_parameters_cross_the_boundary_without_a_copy():
+    net = fnn.mlp([100, 200, 1])  # above flat.ZERO_COPY_MIN parameters
+    params = fnn.init(net, key=0)
+    theta = flat.pack(params, np.dtype(np.float64))
+    assert all(np.shares_memory(theta, part) for layer in params.layers for part in layer)
+    hand_made = fnn.Params(tuple(fnn.Layer(W.copy(), b.copy()) for W, b in params.layers))
+    np.testing.assert_array_equal(flat.pack(hand_made, np.dtype(np.float64)), theta)
+    assert not np.shares_memory(flat.pack(hand_made, np.dtype(np.float64)), theta)

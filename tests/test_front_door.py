@@ -101,7 +101,7 @@ def test_chunked_outputs_equal_one_pass(monkeypatch, output):
 
 
 def test_predict_memory_is_bounded_on_big_inputs():
-    """200,000 rows through 10-64-64-1: all layers at once would take 2 * 413 MB more."""
+    """200,000 rows through 10-64-64-1: Z and A of all layers at once would take 413 MB more."""
     script = textwrap.dedent("""
         import resource
         import numpy as np
@@ -118,6 +118,29 @@ def test_predict_memory_is_bounded_on_big_inputs():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     # the result (1.6 MB) + two chunk buffers (8 MiB) + the logits; nowhere near 400 MB
     assert float(out.stdout) < 40
+
+
+def test_fit_validation_memory_is_bounded():
+    """50,000 validation rows through 10-256-256-1: all layers at once would take 400 MB more."""
+    script = textwrap.dedent("""
+        import resource
+        import numpy as np
+        import fnn
+        net = fnn.mlp([10, 256, 256, 1])
+        params = fnn.init(net, key=0)
+        rng = np.random.default_rng(0)
+        X, X_val = rng.normal(size=(200, 10)), rng.normal(size=(50_000, 10))
+        y, y_val = (X[:, 0] > 0).astype(int), (X_val[:, 0] > 0).astype(int)
+        def train(rows):
+            fnn.fit(net, params, fnn.adam(), X, y, epochs=1, validation=(X_val[:rows], y_val[:rows]))
+        train(10)  # load the kernels first
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        train(50_000)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print((after - before) / 1024)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 40  # measured +10 MiB; +399 MiB before the chunked evaluation
 
 
 # -- early stopping, visible --------------------------------------------------------------------------

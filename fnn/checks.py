@@ -76,8 +76,9 @@ def integer(name: str, value, minimum: int | None = None, maximum: int = MAX_ELE
     value = operator.index(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    if value > maximum:  # a huge value is named by its size: its digits would fill a screen
+        got = value if value.bit_length() <= 128 else f"an integer >= 2**{value.bit_length() - 1}"
+        raise ValueError(f"{name} must be <= {maximum}, got {got}")
     return value
 
 

@@ -29,6 +29,17 @@ from fnn.types import Cache, EarlyStopping, Layer, Net, OptState, Params, Scaler
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FLOAT_SET = frozenset(FLOAT_DTYPES)
 
+# The largest integers fnn accepts, in one place, so that a huge integer is refused with a
+# message naming it rather than overflowing an int64 in a kernel or a NumPy allocation.
+#: Update counts (epochs, optimizer steps, schedule lengths): an int64 in the kernels, with
+#: headroom for ``step + epochs * batches_per_epoch``.
+MAX_STEPS = 2**62
+#: Elements of one array (samples, layer widths, parameters): NumPy allocates at most
+#: ``2**63 - 1`` bytes, so 8-byte elements stop below ``2**60``.
+MAX_ELEMENTS = 2**60 - 1
+#: Keys and the data folded into them are unsigned 64-bit words.
+MAX_KEY = 2**64 - 1
+
 
 # -- scalars and names -----------------------------------------------------------------------------
 
@@ -54,15 +65,20 @@ def one_of(name: str, value, choices) -> str:
     return value
 
 
-def integer(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
-    """A Python or NumPy integer (not a bool) in ``[minimum, maximum]``; returned as ``int``."""
+def integer(name: str, value, minimum: int | None = None, maximum: int = MAX_ELEMENTS) -> int:
+    """A Python or NumPy integer (not a bool) in ``[minimum, maximum]``; returned as ``int``.
+
+    The default ``maximum`` is :data:`MAX_ELEMENTS` (a count of things held in memory); pass
+    :data:`MAX_STEPS` or :data:`MAX_KEY` for update counts and keys.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {describe(value)}")
     value = operator.index(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    if value > maximum:  # a huge value is named by its size: its digits would fill a screen
+        got = value if value.bit_length() <= 128 else f"an integer >= 2**{value.bit_length() - 1}"
+        raise ValueError(f"{name} must be <= {maximum}, got {got}")
     return value
 
 
@@ -125,7 +141,8 @@ def network(net, name: str = "net") -> Net:
 
     A hand-made ``Net`` with a wrong number of activations would make a kernel read past the
     end of an array, so every field is checked, not only the type. The fast path accepts a
-    well-formed Net in a few lookups; anything else gets :func:`spec`'s precise message.
+    well-formed Net in a few lookups; anything else gets :func:`spec`'s precise message, or is
+    returned normalised (sizes as Python ints, tuples) when it is valid.
     """
     if type(net) is not Net and not isinstance(net, Net):
         raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
@@ -144,8 +161,8 @@ def network(net, name: str = "net") -> Net:
             return net
     except Exception:  # arrays, unhashable names, ...: the precise checks below say what
         pass
-    spec(sizes, activations, loss, name)
-    return net
+    sizes, activations = spec(sizes, activations, loss, name)
+    return Net(sizes, activations, loss)
 
 
 def spec(sizes, activations, loss, name: str = "net") -> tuple:
@@ -154,13 +171,17 @@ def spec(sizes, activations, loss, name: str = "net") -> tuple:
     The one full check of a network: :func:`network`, ``fnn.mlp``, ``fnn.from_architecture``
     and ``fnn.load`` all end here.
     """
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (tuple, list, np.ndarray)):
+    if (
+        isinstance(sizes, (str, bytes))
+        or not isinstance(sizes, (tuple, list, np.ndarray))
+        or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)
+    ):
         raise TypeError(f"{name}.sizes must be a tuple of layer widths, got {describe(sizes)}")
     if len(sizes) < 2:
         raise ValueError(
             f"{name}.sizes needs at least two entries (inputs, outputs), got {describe(sizes)}"
         )
-    sizes = tuple(integer(f"{name}.sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes))
+    sizes = widths(f"{name}.sizes", sizes)
     if isinstance(activations, (str, bytes)) or not isinstance(activations, (tuple, list)):
         raise TypeError(
             f"{name}.activations must be a tuple of activation names, got {describe(activations)}"
@@ -187,16 +208,31 @@ def spec(sizes, activations, loss, name: str = "net") -> tuple:
     return sizes, tuple(activations)
 
 
+def widths(name: str, sizes) -> tuple[int, ...]:
+    """Layer widths (each >= 1) as Python ints, refused when the parameters could not fit in
+    one array (the engine's flat vector)."""
+    sizes = tuple(integer(f"{name}[{i}]", size, minimum=1) for i, size in enumerate(sizes))
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    if n_params > MAX_ELEMENTS:
+        raise ValueError(
+            f"{name} {sizes} give {n_params} parameters, more than one array can hold "
+            f"({MAX_ELEMENTS})"
+        )
+    return sizes
+
+
 # -- parameters and optimizer state ----------------------------------------------------------------
 
 
 def params_of(sizes: tuple[int, ...], params, name: str = "params", dtype=None) -> np.dtype:
     """Check that ``params`` fits a network of layer ``sizes``; return their dtype.
 
-    Every ``W`` and ``b`` must be an ndarray of the right shape and one common float dtype
-    (``dtype`` when given: optimizer moments must match the parameters).
+    Every ``W`` and ``b`` must be a plain ndarray of the right shape and one common float dtype
+    (``dtype`` when given: optimizer moments must match the parameters); big-endian arrays
+    count as their native dtype (the engine's packing converts them, as for X).
     """
     layers = params.layers if type(params) is Params else None
+    given = dtype
     if type(layers) is tuple and len(layers) == len(sizes) - 1 and layers:
         if dtype is None:
             first = layers[0].W if type(layers[0]) is Layer else None
@@ -222,7 +258,7 @@ def params_of(sizes: tuple[int, ...], params, name: str = "params", dtype=None) 
                 n_in = n_out
             if ok:
                 return dtype
-    return _params_slow(sizes, params, name, dtype)
+    return _params_slow(sizes, params, name, given)
 
 
 def model(net, params) -> np.dtype:
@@ -251,19 +287,21 @@ def _params_slow(sizes, params, name, dtype) -> np.dtype:
         for field, expected in (("W", (n_in, n_out)), ("b", (n_out,))):
             array = getattr(layer, field)
             where = f"{name}.layers[{index}].{field}"
-            if not isinstance(array, np.ndarray):
-                raise TypeError(f"{where} must be a NumPy array, got {describe(array)}")
+            if type(array) is not np.ndarray:  # a masked array or np.matrix would reach Numba
+                kind = "" if not isinstance(array, np.ndarray) else f" (not a {type(array)})"
+                raise TypeError(f"{where} must be a plain NumPy array{kind}, got {describe(array)}")
             if array.shape != expected:
                 raise ValueError(
                     f"{where} must have shape {expected} for sizes {sizes}, got {array.shape}"
                 )
-            if array.dtype not in _FLOAT_SET:
+            native = array.dtype.newbyteorder("=")  # big-endian is converted, as for X
+            if native not in _FLOAT_SET:
                 raise TypeError(f"{where} must be float32 or float64, got {array.dtype}")
-            if dtype is not None and array.dtype != dtype:
+            if dtype is not None and native != dtype:
                 raise TypeError(
                     f"{where} must have dtype {dtype} (that of the other arrays), got {array.dtype}"
                 )
-            dtype = array.dtype
+            dtype = native
     if dtype is None:
         raise ValueError(f"{name} must hold at least one layer, got {describe(params)}")
     return dtype
@@ -318,7 +356,7 @@ def opt_state_of(
         )
     for index, slot in enumerate(slots):
         params_of(sizes, slot, f"{name}.slots[{index}]", dtype)
-    step = integer(f"{name}.step", state.step, minimum=0, maximum=2**62)  # an int64 in kernels
+    step = integer(f"{name}.step", state.step, minimum=0, maximum=MAX_STEPS)
     return state if type(state.step) is int else state._replace(step=step)
 
 
@@ -409,13 +447,20 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
             return X  # the kernels never write into their inputs
     array = X if type(X) is np.ndarray and X.dtype.kind in "fiu" else _as_array(name, X)
     shape = array.shape
-    if len(shape) != 2 or (n_features is not None and shape[1] != n_features) or not shape[0]:
+    if (
+        len(shape) != 2
+        or (n_features is not None and shape[1] != n_features)
+        or not shape[0]
+        or not shape[1]
+    ):
         width = "n_features" if n_features is None else n_features
         if len(shape) != 2:
             hint = "; use X.reshape(-1, 1) for a single feature" if len(shape) == 1 else ""
             raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {shape}{hint}")
         if not shape[0]:
             raise ValueError(f"{name} must hold at least one sample, got shape {shape}")
+        if not shape[1]:
+            raise ValueError(f"{name} must hold at least one feature (column), got shape {shape}")
         raise ValueError(
             f"{name} must have {width} columns (features) for this network, got shape {shape}"
         )
@@ -522,6 +567,7 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
 
     A Cache that ``fnn.forward`` returned is a set of views of those buffers, handed back
     without a copy; any other Cache of the right shapes is copied into that layout once.
+    Every value must be finite (a NaN pre-activation would give a silent zero gradient).
     """
     n_layers = len(net.sizes) - 1
     if (
@@ -540,7 +586,7 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
     if m:
         buffers = flat.cache_buffers(cache, net.sizes, m, dtype)
         if buffers is not None:
-            return buffers
+            return _finite_cache(buffers)
     X = inputs("cache.activations[0]", first, net.sizes[0], dtype)
     m = X.shape[0]
     parts = {"activations": [X.T.ravel()], "preactivations": []}
@@ -554,7 +600,19 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
                     f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
                 )
             parts[field].append(array.T.astype(dtype).ravel())
-    return np.concatenate(parts["preactivations"]), np.concatenate(parts["activations"])
+    return _finite_cache(
+        (np.concatenate(parts["preactivations"]), np.concatenate(parts["activations"]))
+    )
+
+
+def _finite_cache(buffers: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    for field, buffer in zip(("preactivations", "activations"), buffers):
+        if not _all_finite(buffer):
+            raise ValueError(
+                f"cache.{field} must be finite (the Cache of a finite forward pass), got "
+                f"{buffer[~np.isfinite(buffer)][0]}"
+            )
+    return buffers
 
 
 def early_stopping_of(name: str | None, value) -> EarlyStopping:
@@ -564,7 +622,7 @@ def early_stopping_of(name: str | None, value) -> EarlyStopping:
         raise TypeError(f"{name} must come from fnn.early_stopping(...), got {describe(value)}")
     prefix = "" if name is None else f"{name}."
     return EarlyStopping(
-        integer(f"{prefix}patience", value.patience, minimum=1),
+        integer(f"{prefix}patience", value.patience, 1, MAX_STEPS),
         real(f"{prefix}min_delta", value.min_delta, low=0.0),
         flag(f"{prefix}restore_best", value.restore_best),
     )

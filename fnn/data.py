@@ -18,10 +18,7 @@ def seed_of(key) -> np.uint64:
     """
     if isinstance(key, np.random.SeedSequence):
         return key.generate_state(1, np.uint64)[0]
-    key = checks.integer("key", key, minimum=0)
-    if key >= 2**64:
-        raise ValueError(f"key must be below 2**64, got {key}")
-    return np.uint64(key)
+    return np.uint64(checks.integer("key", key, 0, checks.MAX_KEY))
 
 
 def fold_in(key, data: int) -> int:
@@ -35,7 +32,7 @@ def fold_in(key, data: int) -> int:
     key : int or numpy.random.SeedSequence
         A non-negative int below ``2**64``, or a SeedSequence.
     data : int
-        A non-negative integer (an epoch, a step, a worker index).
+        A non-negative integer below ``2**64`` (an epoch, a step, a worker index).
 
     Returns
     -------
@@ -48,8 +45,8 @@ def fold_in(key, data: int) -> int:
     >>> fnn.fold_in(0, 3) == fnn.fold_in(0, 3) != fnn.fold_in(0, 4)
     True
     """
-    data = checks.integer("data", data, minimum=0)
-    return int(kernels.fold_in(seed_of(key), np.uint64(data % 2**64)))
+    data = checks.integer("data", data, 0, checks.MAX_KEY)
+    return int(kernels.fold_in(seed_of(key), np.uint64(data)))
 
 
 def minibatches(key, n_samples: int, batch_size: int | None) -> list[np.ndarray]:

@@ -91,7 +91,7 @@ def check_folds(folds, n_samples: int, name: str = "folds") -> tuple[Fold, ...]:
 
 def _check_key(key) -> None:
     if not isinstance(key, np.random.SeedSequence):
-        checks.integer("key", key, minimum=0)
+        checks.integer("key", key, 0, checks.MAX_KEY)
 
 
 def _classes(stratify, n_samples: int) -> np.ndarray:

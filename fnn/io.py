@@ -99,7 +99,7 @@ def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState 
     True
     """
     path = checks.path("path", path, ".npz")
-    checks.network(net)
+    net = checks.network(net)  # sizes as Python ints, for JSON
     if len(net.sizes) - 1 > MAX_LAYERS:
         raise ValueError(
             f"net has {len(net.sizes) - 1} weight layers; an fnn archive holds at most {MAX_LAYERS}"
@@ -326,7 +326,7 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None]:
         n_slots = 0
         if "optimizer" in meta:
             name = checks.one_of("optimizer", meta["optimizer"], OPTIMIZERS)
-            step = checks.integer("step", meta.get("step"), minimum=0)
+            step = checks.integer("step", meta.get("step"), 0, checks.MAX_STEPS)
             n_slots = OPTIMIZERS[name].n_slots
         prefixes = [""] + [f"s{k}_" for k in range(n_slots)]
         n_layers = len(sizes) - 1

@@ -47,13 +47,17 @@ def mlp(
     >>> fnn.mlp([2, 3, 1])
     Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce')
     """
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
+    if (
+        isinstance(sizes, (str, bytes))
+        or not isinstance(sizes, Sequence | np.ndarray)
+        or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)
+    ):
         raise TypeError(f"sizes must be a sequence of layer widths, got {checks.describe(sizes)}")
     if len(sizes) < 2:
         raise ValueError(
             f"sizes needs at least two entries (inputs, outputs), got {checks.describe(sizes)}"
         )
-    widths = tuple(checks.integer(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes))
+    widths = checks.widths("sizes", sizes)
     checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS)
     checks.one_of("output", output, ACTIVATIONS)
     return _net(widths, (hidden,) * (len(widths) - 2) + (output,), loss)
@@ -147,7 +151,7 @@ def _seed_sequence(key) -> np.random.SeedSequence:
     """A key (non-negative int or SeedSequence) as a SeedSequence."""
     if isinstance(key, np.random.SeedSequence):
         return key
-    return np.random.SeedSequence(checks.integer("key", key, minimum=0))
+    return np.random.SeedSequence(checks.integer("key", key, 0, checks.MAX_KEY))
 
 
 def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:

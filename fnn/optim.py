@@ -224,7 +224,7 @@ def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
     return StepDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
         checks.real("drop", drop, low=0.0, high=1.0, open_high=True),
-        checks.integer("every", every, minimum=1),
+        checks.integer("every", every, 1, checks.MAX_STEPS),
     )
 
 
@@ -253,7 +253,7 @@ def inverse_time_decay(learning_rate: float, rate: float, decay_steps: int) -> I
     return InverseTimeDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
         checks.real("rate", rate, low=0.0),
-        checks.integer("decay_steps", decay_steps, minimum=1),
+        checks.integer("decay_steps", decay_steps, 1, checks.MAX_STEPS),
     )
 
 
@@ -286,8 +286,8 @@ def exponential_decay(
     return ExponentialDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
         checks.real("rate", rate, low=0.0, open_low=True),
-        checks.integer("decay_steps", decay_steps, minimum=1),
-        bool(staircase),
+        checks.integer("decay_steps", decay_steps, 1, checks.MAX_STEPS),
+        checks.flag("staircase", staircase),
     )
 
 
@@ -318,7 +318,7 @@ def cosine_decay(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> 
     """
     return CosineDecay(
         checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
-        checks.integer("decay_steps", decay_steps, minimum=1),
+        checks.integer("decay_steps", decay_steps, 1, checks.MAX_STEPS),
         checks.real("alpha", alpha, low=0.0, high=1.0),
     )
 
@@ -399,7 +399,7 @@ def opt_init(opt, params: Params) -> OptState:
     """
     name = optimizer_name(opt)
     sizes = checks.sizes_of(params)
-    dtype = params.layers[0].W.dtype
+    dtype = checks.params_of(sizes, params)  # native byte order
     n_params = sum(layer.W.size + layer.b.size for layer in params.layers)
     slots = np.zeros((OPTIMIZERS[name].n_slots, n_params), dtype)
     return OptState(name, 0, unpack_slots(slots, sizes))
@@ -440,7 +440,7 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     """
     name = optimizer_name(opt)
     sizes = checks.sizes_of(params)
-    dtype = params.layers[0].W.dtype
+    dtype = checks.params_of(sizes, params)  # native byte order
     checks.params_of(sizes, grads, "grads", dtype)
     entry = OPTIMIZERS[name]
     state = checks.opt_state_of("state", state, name, entry.n_slots, sizes, dtype)

@@ -292,7 +292,7 @@ def _checked_keys(keys) -> tuple:
 def _check_setting(data: SweepData, setting: Setting, number: int) -> None:
     """Raise a one-line error naming the setting when ``fit`` would refuse it."""
     try:
-        checks.integer("epochs", setting.epochs, minimum=1)
+        checks.integer("epochs", setting.epochs, 1, checks.MAX_STEPS)
         params = init(data.net, key=0, scheme=data.scheme, dtype=data.dtype)
         # epochs=0 runs fit's own argument checks and no kernel.
         fit(data.net, params, setting.opt, data.X[:1], data.y[:1], epochs=0,

@@ -18,6 +18,9 @@ from fnn.types import EarlyStopping, FitResult, History, Net, OptState, Params
 
 # Longest stretch of updates one kernel call runs (bounds the learning-rate array).
 MAX_UPDATES_PER_CALL = 1_000_000
+# Epochs of history allocated at first; the records grow (doubling) with the epochs run, so a
+# huge ``epochs`` that stops early costs only what it ran.
+FIRST_RECORDS = 1024
 
 
 def early_stopping(
@@ -98,7 +101,8 @@ def fit(
     early_stopping : EarlyStopping or None
         From :func:`fnn.early_stopping`.
     callback : callable or None
-        ``callback(epoch, params, history) -> bool`` after every epoch; True stops training.
+        ``callback(epoch, params, history) -> bool or None`` after every epoch; True stops
+        training (anything but a bool or None is a TypeError).
     progress : bool
         Show the epoch, loss and accuracy (and validation metrics) live on stderr, redrawn at
         most 5 times a second: a tqdm bar when tqdm is installed (``pip install
@@ -115,7 +119,8 @@ def fit(
     Raises
     ------
     FloatingPointError
-        When an epoch's loss is not finite; the arguments are left unchanged.
+        When an epoch's loss, or its validation loss, is not finite; the arguments are left
+        unchanged.
 
     Examples
     --------
@@ -133,7 +138,7 @@ def fit(
     dtype = checks.params_of(net.sizes, params)
     name = optimizer_name(opt)
     entry = OPTIMIZERS[name]
-    epochs = checks.integer("epochs", epochs, minimum=0)
+    epochs = checks.integer("epochs", epochs, 0, checks.MAX_STEPS)
     l2 = checks.real("l2", l2, low=0.0)
     seed = seed_of(key)
     X = checks.inputs("X", X, net.sizes[0], dtype)
@@ -153,9 +158,14 @@ def fit(
     slots = pack_slots(state.slots, theta.size, dtype)
     hyper = hyperparameters(opt)
     batches_per_epoch = -(-n // batch)
+    if epochs > (checks.MAX_STEPS - state.step) // batches_per_epoch:
+        raise ValueError(
+            f"epochs must be <= {(checks.MAX_STEPS - state.step) // batches_per_epoch} "
+            f"(the update count, an int64, must stay <= {checks.MAX_STEPS}), got {epochs}"
+        )
     first_epoch = state.step // batches_per_epoch
     step = state.step
-    records = np.zeros((4, epochs))  # loss, accuracy, val_loss, val_accuracy per epoch
+    records = np.zeros((4, min(epochs, FIRST_RECORDS)))  # loss, acc, val_loss, val_acc / epoch
     has_val = X_val.shape[0] > 0
     best_value, best_theta, best_epoch, waited = np.inf, theta, -1, 0
     per_epoch = early_stopping is not None or callback is not None
@@ -181,12 +191,20 @@ def fit(
             on_compile=None if show is None else _compiling(show), blas_setters=blas,
         )  # fmt: skip
         theta, slots, finished = run.theta, run.slots, run.done
+        if done + count > records.shape[1]:
+            records = _grown(records, min(epochs, max(2 * records.shape[1], done + count)))
         records[:, done : done + finished] = run.records[:, :finished]
         step += finished * batches_per_epoch
         if finished < count:
             raise FloatingPointError(
                 f"loss is not finite at epoch {done + finished} of this fit call "
                 f"(loss {run.records[0, finished]}); lower the learning rate or check the data"
+            )
+        if has_val and not np.isfinite(run.records[2, :count]).all():
+            bad = int(np.argmin(np.isfinite(run.records[2, :count])))
+            raise FloatingPointError(
+                f"val_loss is not finite at epoch {done + bad} of this fit call "
+                f"(val_loss {run.records[2, bad]}); check the validation data"
             )
         if not np.isfinite(theta).all():  # the losses come before each update: check the last
             raise FloatingPointError(
@@ -208,7 +226,13 @@ def fit(
                 stopped = waited >= early_stopping.patience
         if callback is not None:
             history = _history(net, records[:, :done], has_val)
-            stopped = bool(callback(done - 1, unpack(theta, net.sizes), history)) or stopped
+            answer = callback(done - 1, unpack(theta, net.sizes), history)
+            if answer is not None and not isinstance(answer, (bool, np.bool_)):
+                raise TypeError(
+                    f"callback must return a bool (True stops training) or None, got "
+                    f"{checks.describe(answer)}"
+                )
+            stopped = bool(answer) or stopped
         if stopped:
             break
     params_epoch = done - 1 if done else None
@@ -220,6 +244,13 @@ def fit(
     history = _history(net, records[:, :done], has_val, stopped_epoch, params_epoch)
     new_state = OptState(name, step, unpack_slots(slots, net.sizes))
     return FitResult(unpack(theta, net.sizes), new_state, history)
+
+
+def _grown(records: np.ndarray, columns: int) -> np.ndarray:
+    """``records`` copied into a zero array of ``columns`` epochs."""
+    grown = np.zeros((records.shape[0], columns))
+    grown[:, : records.shape[1]] = records
+    return grown
 
 
 def _compiling(show):

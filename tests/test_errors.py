@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import pytest
@@ -61,6 +62,21 @@ def read_only(array):
 
 def sched(value):
     return fnn.sgd(lambda step: value)
+
+
+def params_as(kind, params):
+    """``params`` with every W and b turned into an ndarray subclass (``kind(array)``)."""
+    with warnings.catch_warnings():  # np.matrix is pending deprecation: that is the point
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return fnn.Params(tuple(fnn.Layer(kind(W), kind(b)) for W, b in params.layers))
+
+
+def nan_cache():
+    """A forward Cache of the tiny bce problem with one NaN pre-activation."""
+    cache = fnn.forward(NET, P, X)[1]
+    Z = [np.array(z) for z in cache.preactivations]
+    Z[0][0, 0] = np.nan
+    return cache._replace(preactivations=tuple(Z))
 
 
 # (id, call, exception type, text that the message must contain: the argument's name)
@@ -319,6 +335,47 @@ CASES = [
     ("fit-batch-float", fit(batch_size=2.5), TypeError, "batch_size"),
     ("fit-key-negative", fit(key=-3), ValueError, "key"),
     ("fit-key-huge", fit(key=2**64), ValueError, "key"),
+    # huge integers: refused, naming the argument, before any allocation
+    ("fit-epochs-2**63", fit(epochs=2**63), ValueError, "epochs"),
+    ("fit-epochs-overflow-steps", fit(epochs=2**62, batch_size=1), ValueError, "epochs"),
+    ("minibatches-2**64", call(fnn.minibatches, 0, 2**64, 2), ValueError, "n_samples"),
+    ("minibatches-huge-full", call(fnn.minibatches, 0, 2**63 - 1, None), ValueError, "n_samples"),
+    ("mlp-width-2**63", call(fnn.mlp, [2, 2**63, 1]), ValueError, "sizes[1]"),
+    ("mlp-too-many-params", call(fnn.mlp, [2**30, 2**31, 1]), ValueError, "sizes"),
+    ("step-decay-every-2**64", call(fnn.step_decay, 0.1, 0.1, 2**64), ValueError, "every"),
+    ("cosine-decay-2**64", call(fnn.cosine_decay, 0.1, 2**64), ValueError, "decay_steps"),
+    ("fold-in-data-2**64", call(fnn.fold_in, 0, 2**64 + 5), ValueError, "data"),
+    ("init-key-2**64", call(fnn.init, NET, key=2**64), ValueError, "key"),
+    # one rule per kind of check
+    (
+        "exp-decay-staircase-str",
+        call(fnn.exponential_decay, 0.1, 0.5, 10, staircase="no"),
+        TypeError,
+        "staircase",
+    ),
+    ("mlp-0d-array", call(fnn.mlp, np.array(3)), TypeError, "sizes"),
+    ("fit-callback-array", fit(callback=lambda *_: np.array([1, 2])), TypeError, "callback"),
+    (
+        "forward-masked-params",
+        call(fnn.forward, NET, params_as(np.ma.masked_array, P), X),
+        TypeError,
+        "params",
+    ),
+    ("grad-matrix-params", call(fnn.grad, NET, params_as(np.matrix, P), X, Y), TypeError, "params"),
+    ("standardizer-no-columns", call(fnn.standardizer, np.zeros((4, 0))), ValueError, "X"),
+    ("backward-nan-cache", call(fnn.backward, NET, P, nan_cache(), Y), ValueError, "cache"),
+    (
+        "fit-validation-overflows",
+        fit(
+            net=NET_MSE,
+            params=P_MSE,
+            y=Y_MSE,
+            validation=(X * 1e200, Y_MSE),
+            early_stopping=fnn.early_stopping(patience=2),
+        ),
+        FloatingPointError,
+        "val_loss is not finite at epoch 0",
+    ),  # fmt: skip
     ("fit-l2-negative", fit(l2=-1.0), ValueError, "l2"),
     ("fit-X-nan", fit(X=with_nan(X)), ValueError, "X"),
     ("fit-y-labels", fit(y=[0, 1, 2, 0]), ValueError, "y"),

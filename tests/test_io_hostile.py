@@ -145,7 +145,7 @@ HOSTILE = {
     ),
     "metadata-huge-integer": lambda tmp: (
         zip_bytes(members(**{"fnn_meta.npy": meta(sizes=[10**3000, 4, 2])})),
-        "W0 has shape",
+        "net.sizes[0] must be <= 1152921504606846975, got an integer >= 2**9965",
     ),
     "giant-network-short-data": lambda tmp: (
         zip_bytes(

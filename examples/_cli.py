@@ -50,3 +50,13 @@ def figure_path(out: Path, name: str) -> Path:
     """``out / name``, creating the folder ``out`` if it does not exist."""
     out.mkdir(parents=True, exist_ok=True)
     return out / name
+
+
+def epochs_and_rate(fast: bool, full: tuple[int, float], quick: tuple[int, float]):
+    """``(epochs, learning rate)`` of this run: the seed's ``full`` setting, or with ``--fast``
+    the ``quick`` one, announced on stdout so that its result is not mistaken for the seed's."""
+    if not fast:
+        return full
+    print(f"fast run: {quick[0]:,} epochs at learning rate {quick[1]} "
+          f"(the seed: {full[0]:,} at {full[1]})")  # fmt: skip
+    return quick

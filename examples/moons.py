@@ -15,7 +15,7 @@ a full-length run scores below 0.95 on the test set.
 import sys
 import time
 
-from _cli import figure_path, parse
+from _cli import epochs_and_rate, figure_path, parse
 from sklearn.datasets import make_moons
 from sklearn.model_selection import train_test_split
 
@@ -37,11 +37,9 @@ def main(argv=None) -> int:
     args = parse(
         __doc__, argv, fast=f"{FAST_EPOCHS:,} epochs at learning rate {FAST_LEARNING_RATE}"
     )
-    epochs, learning_rate = EPOCHS, LEARNING_RATE
-    if args.fast:
-        epochs, learning_rate = FAST_EPOCHS, FAST_LEARNING_RATE
-        print(f"fast run: {epochs:,} epochs at learning rate {learning_rate} "
-              f"(the seed: {EPOCHS:,} at {LEARNING_RATE})")  # fmt: skip
+    epochs, learning_rate = epochs_and_rate(
+        args.fast, (EPOCHS, LEARNING_RATE), (FAST_EPOCHS, FAST_LEARNING_RATE)
+    )
 
     X, y = make_moons(n_samples=1000, noise=0.2, random_state=100)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.1, random_state=42)

@@ -17,7 +17,7 @@ Adam below 0.94.
 import sys
 import time
 
-from _cli import figure_path, parse
+from _cli import epochs_and_rate, figure_path, parse
 from sklearn.datasets import make_moons
 
 import fnn
@@ -31,11 +31,9 @@ def main(argv=None) -> int:
     args = parse(
         __doc__, argv, fast=f"{FAST_EPOCHS:,} epochs at learning rate {FAST_LEARNING_RATE}"
     )
-    epochs, learning_rate = EPOCHS, LEARNING_RATE
-    if args.fast:
-        epochs, learning_rate = FAST_EPOCHS, FAST_LEARNING_RATE
-        print(f"fast run: {epochs:,} epochs at learning rate {learning_rate} "
-              f"(the seed: {EPOCHS:,} at {LEARNING_RATE})")  # fmt: skip
+    epochs, learning_rate = epochs_and_rate(
+        args.fast, (EPOCHS, LEARNING_RATE), (FAST_EPOCHS, FAST_LEARNING_RATE)
+    )
 
     X, y = make_moons(n_samples=300, noise=0.2, random_state=3)
     net = fnn.mlp([2, 5, 2, 1], hidden="relu", output="sigmoid")

@@ -146,11 +146,13 @@ def network(net, name: str = "net") -> Net:
     """
     if type(net) is not Net and not isinstance(net, Net):
         raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
-    sizes, activations, loss = net
+    sizes, activations, loss = net[:3]
     try:
         output = activations[-1]
         if (
-            type(sizes) is tuple
+            type(net.delta) is float
+            and (net.delta == 1.0 or (loss == "huber" and 0.0 < net.delta < np.inf))
+            and type(sizes) is tuple
             and type(activations) is tuple
             and len(activations) == len(sizes) - 1 >= 1
             and output in LOSSES[loss].outputs
@@ -162,7 +164,19 @@ def network(net, name: str = "net") -> Net:
     except Exception:  # arrays, unhashable names, ...: the precise checks below say what
         pass
     sizes, activations = spec(sizes, activations, loss, name)
-    return Net(sizes, activations, loss)
+    return net._replace(
+        sizes=sizes, activations=activations, delta=loss_delta(f"{name}.delta", net.delta, loss)
+    )
+
+
+def loss_delta(name: str, delta, loss: str) -> float:
+    """The huber loss's threshold: a float > 0, and 1.0 for every other loss."""
+    delta = real(name, delta, low=0.0, open_low=True)
+    if delta != 1.0 and loss != "huber":
+        raise ValueError(
+            f"{name} is the huber loss's parameter; loss {loss!r} takes 1.0, got {delta}"
+        )
+    return delta
 
 
 def spec(sizes, activations, loss, name: str = "net") -> tuple:
@@ -511,6 +525,11 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     if labels == "targets":
         if array.dtype.kind == "f" and not _all_finite(Y):
             raise ValueError(f"{name} must be finite, got {_first_bad(Y, ~np.isfinite(Y))}")
+        low = LOSSES[loss].target_low
+        if low is not None and Y.size and Y.min() < low:
+            raise ValueError(
+                f"{name} must be >= {low} for the {loss!r} loss, got {_first_bad(Y, Y < low)}"
+            )
         return Y
     if array.dtype.kind in "iu":  # integers: 0 and 1 are the only values with x >> 1 == 0
         valid = not np.count_nonzero(array >> 1)

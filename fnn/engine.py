@@ -102,6 +102,7 @@ def run(
         lrs if lrs is not None else _empty(np.float64),
         float(l2),
         np.uint64(seed),
+        float(net.delta),
     )
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()

@@ -322,7 +322,7 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None]:
         sizes, activations = checks.spec(
             meta.get("sizes"), meta.get("activations"), meta.get("loss")
         )
-        net = _net(sizes, activations, meta["loss"])
+        net = _net(sizes, activations, meta["loss"], meta.get("delta", 1.0))
         n_slots = 0
         if "optimizer" in meta:
             name = checks.one_of("optimizer", meta["optimizer"], OPTIMIZERS)

@@ -42,7 +42,7 @@ helper = njit(no_cpython_wrapper=True, **POLICY)
 # Activation codes (softmax couples the units of a row; the others are elementwise).
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
 # Loss codes.
-BCE, CE, MSE = 0, 1, 2
+BCE, CE, MSE, HUBER, MAE, POISSON = 0, 1, 2, 3, 4, 5
 # Optimizer codes; NO_UPDATE runs the batches without changing the parameters.
 NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 
@@ -252,19 +252,22 @@ def _activation_grad_into(DT, ZT, AT, code):
 
 
 @helper
-def _output_into(ZT, AT, YT, loss_code, scale, DT, work, error):
+def _output_into(ZT, AT, YT, loss_code, scale, delta, DT, work, error):
     """Loss, accuracy and (if ``error``) error of the output layer, feature-major.
 
-    Returns ``(summed loss, rows classified right)``:
+    Returns ``(summed loss, rows classified right)``, with ``r = a - y``:
     bce ``sum softplus(z) - y z`` (= -[y log p + (1-y) log(1-p)], p = sigmoid(z)); ce
-    ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse ``sum 1/2 (a - y)**2``. A row is right
-    when every sigmoid unit is on the right side of z = 0 (bce) or argmax z is the label (ce);
-    mse counts none. With ``error`` it sets ``DT = scale * (A - Y)``, dLoss/dA for mse and
-    dLoss/dZ of the canonical pairs (sigmoid + bce, softmax + ce). ``work`` holds 2 m values
-    of ZT's dtype.
+    ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse ``sum 1/2 r**2``; huber ``sum 1/2 r**2``
+    where ``|r| <= delta``, else ``delta (|r| - delta / 2)``; mae ``sum |r|``; poisson
+    ``sum exp(a) - y a`` (a the log-rate). A row is right when every sigmoid unit is on the
+    right side of z = 0 (bce) or argmax z is the label (ce); the regression losses count none.
+    With ``error`` it sets ``DT = scale * dloss/dA``: ``A - Y`` for bce, ce and mse (dLoss/dZ
+    of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)`` for huber,
+    ``sign(r)`` for mae, ``exp(A) - Y`` for poisson. ``work`` holds 2 m values of ZT's dtype.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
+    d = ZT.dtype.type(delta)
     total = 0.0
     right, top = work[:m], work[m : 2 * m]
     for i in range(m):
@@ -298,20 +301,47 @@ def _output_into(ZT, AT, YT, loss_code, scale, DT, work, error):
                     label = j
             if best != label:
                 right[i] = 0.0
+    elif loss_code == HUBER:
+        for j in range(n):
+            for i in range(m):
+                size = abs(AT[j, i] - YT[j, i])
+                total += 0.5 * size * size if size <= d else d * (size - 0.5 * d)
+    elif loss_code == MAE:
+        for j in range(n):
+            for i in range(m):
+                total += abs(AT[j, i] - YT[j, i])
+    elif loss_code == POISSON:
+        for j in range(n):
+            for i in range(m):
+                total += np.exp(AT[j, i]) - YT[j, i] * AT[j, i]
     else:
         for j in range(n):
             for i in range(m):
                 diff = AT[j, i] - YT[j, i]
                 total += 0.5 * diff * diff
     correct = 0
-    if loss_code != MSE:
+    if loss_code == BCE or loss_code == CE:
         for i in range(m):
             correct += right[i] > 0.0
     if error:
         s = ZT.dtype.type(scale)
-        for j in range(n):
-            for i in range(m):
-                DT[j, i] = s * (AT[j, i] - YT[j, i])
+        if loss_code == HUBER:
+            for j in range(n):
+                for i in range(m):
+                    DT[j, i] = s * min(max(AT[j, i] - YT[j, i], -d), d)
+        elif loss_code == MAE:
+            for j in range(n):
+                for i in range(m):
+                    diff = AT[j, i] - YT[j, i]
+                    DT[j, i] = s if diff > zero else (-s if diff < zero else zero)
+        elif loss_code == POISSON:
+            for j in range(n):
+                for i in range(m):
+                    DT[j, i] = s * (np.exp(AT[j, i]) - YT[j, i])
+        else:
+            for j in range(n):
+                for i in range(m):
+                    DT[j, i] = s * (AT[j, i] - YT[j, i])
     return total, correct
 
 
@@ -381,7 +411,7 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
 
 @kernel
 def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan, hyper, lrs,
-        l2, seed):  # fmt: skip
+        l2, seed, delta):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
@@ -412,6 +442,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     l2 : float
         Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2`` of every batch and evaluation.
     seed : uint64
+    delta : float
+        The huber loss's threshold (read by no other loss).
 
     Returns
     -------
@@ -537,7 +569,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     else:
                         E = _block(dbuf, ORIGIN, n_outputs, ORIGIN)
                     batch_loss, batch_correct = _output_into(
-                        Z_last, A_last, YT, loss_code, 1.0 / m, E, work, training
+                        Z_last, A_last, YT, loss_code, 1.0 / m, delta, E, work, training
                     )
                 if not training:
                     eval_total += batch_loss

@@ -19,7 +19,11 @@ from fnn.types import Cache, Layer, Net, Params
 
 
 def mlp(
-    sizes: Sequence[int], hidden: str = "relu", output: str = "sigmoid", loss: str | None = None
+    sizes: Sequence[int],
+    hidden: str = "relu",
+    output: str = "sigmoid",
+    loss: str | None = None,
+    delta: float = 1.0,
 ) -> Net:
     """Specify a multi-layer perceptron.
 
@@ -33,8 +37,13 @@ def mlp(
     output : str
         Activation of the output layer: a name in ``fnn.ACTIVATIONS``.
     loss : str or None
-        ``"bce"``, ``"ce"`` or ``"mse"``; None picks the canonical loss of ``output``
-        (sigmoid -> bce, softmax -> ce, anything else -> mse).
+        A name in ``fnn.LOSSES``: ``"bce"``, ``"ce"``, ``"mse"``, ``"huber"``, ``"mae"`` or
+        ``"poisson"`` (identity output, read as the log-rate); None picks the canonical loss
+        of ``output`` (sigmoid -> bce, softmax -> ce, anything else -> mse).
+    delta : float > 0
+        The huber loss's threshold: ``1/2 r**2`` for ``|r| <= delta``, ``delta (|r| -
+        delta/2)`` beyond (PyTorch ``HuberLoss(delta=...)``). Only huber takes another value
+        than 1.0.
 
     Returns
     -------
@@ -60,7 +69,7 @@ def mlp(
     widths = checks.widths("sizes", sizes)
     checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS)
     checks.one_of("output", output, ACTIVATIONS)
-    return _net(widths, (hidden,) * (len(widths) - 2) + (output,), loss)
+    return _net(widths, (hidden,) * (len(widths) - 2) + (output,), loss, delta)
 
 
 def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:
@@ -103,12 +112,14 @@ def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> 
     return _net(tuple(sizes), tuple(activations), loss)
 
 
-def _net(sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None) -> Net:
+def _net(
+    sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None, delta: float = 1.0
+) -> Net:
     """The Net of checked fields; ``loss=None`` picks the output's canonical loss."""
     if loss is None and isinstance(activations[-1], str):
         loss = CANONICAL_LOSS.get(activations[-1], "mse")
     sizes, activations = checks.spec(sizes, activations, loss)
-    return Net(sizes, activations, loss)
+    return Net(sizes, activations, loss, checks.loss_delta("delta", delta, loss))
 
 
 def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params:

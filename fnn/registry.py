@@ -45,10 +45,12 @@ ACTIVATIONS = MappingProxyType(
 #: Hidden-layer activations: every one that is not output-only.
 HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if not entry.output_only)
 
-#: Losses, means over the ``m`` rows of a batch. ``outputs``: the output activations it
-#: accepts. ``canonical``: the output whose error ``dLoss/dZ = (A - Y) / m`` needs no chain
-#: rule, and whose loss ``fnn.mlp(..., loss=None)`` picks. ``labels``: "binary" (0/1 per
-#: unit), "classes" (integer labels or one-hot rows) or "targets" (real values; no accuracy).
+#: Losses, sums over the output units averaged over the ``m`` rows of a batch (``r = y_hat -
+#: y``). ``outputs``: the output activations it accepts. ``canonical``: the output whose
+#: error is ``dLoss/dZ`` with no chain rule (``(A - Y) / m`` for bce, ce and mse), and whose
+#: loss ``fnn.mlp(..., loss=None)`` picks (the first loss listed with it). ``labels``:
+#: "binary" (0/1 per unit), "classes" (integer labels or one-hot rows) or "targets" (real
+#: values; no accuracy). ``target_low``: the smallest target allowed (None: any finite value).
 LOSSES = MappingProxyType(
     {
         "bce": Loss(
@@ -58,11 +60,30 @@ LOSSES = MappingProxyType(
         "mse": Loss(
             kernels.MSE, "(1/m) sum 1/2 ||y_hat - y||**2", tuple(ACTIVATIONS), "identity", "targets"
         ),
+        "huber": Loss(
+            kernels.HUBER,
+            "(1/m) sum [1/2 r**2 if |r| <= delta else delta (|r| - delta/2)]",
+            tuple(ACTIVATIONS),
+            "identity",
+            "targets",
+        ),  # fmt: skip
+        "mae": Loss(kernels.MAE, "(1/m) sum |r|", tuple(ACTIVATIONS), "identity", "targets"),
+        "poisson": Loss(
+            kernels.POISSON,
+            "(1/m) sum [exp(y_hat) - y y_hat], y_hat the log-rate",
+            ("identity",),
+            "identity",
+            "targets",
+            0.0,
+        ),  # fmt: skip
     }
 )
 
-#: The loss each output activation pairs with when ``loss=None`` (mse for every other output).
-CANONICAL_LOSS = MappingProxyType({entry.canonical: name for name, entry in LOSSES.items()})
+#: The loss each output activation pairs with when ``loss=None`` (mse for every other output):
+#: the first loss whose canonical output it is.
+CANONICAL_LOSS = MappingProxyType(
+    {entry.canonical: name for name, entry in reversed(LOSSES.items())}
+)
 
 _BETA = Hyperparameter(0.0, 1.0, True)  # in [0, 1)
 _NON_NEGATIVE = Hyperparameter(0.0, None, False)  # in [0, inf)

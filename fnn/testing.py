@@ -127,7 +127,8 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
     -------
     hypothesis.strategies.SearchStrategy of Net
         Output activations fit the drawn loss (sigmoid for bce, softmax with 2-3 units for
-        ce, any activation for mse); hidden activations are any of identity, relu, sigmoid
+        ce, identity for poisson, any activation for mse, huber and mae; huber's delta is
+        0.5, 1 or 2); hidden activations are any of identity, relu, sigmoid
         and tanh.
 
     Examples
@@ -153,7 +154,8 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
         hidden = draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=n_hidden,
                                max_size=n_hidden))  # fmt: skip
         sizes = (draw(st.integers(1, max_inputs)), *widths, n_out)
-        return Net(sizes, (*hidden, output), loss_name)
+        delta = draw(st.sampled_from([0.5, 1.0, 2.0])) if loss_name == "huber" else 1.0
+        return Net(sizes, (*hidden, output), loss_name, delta)
 
     return draw_net()
 
@@ -224,6 +226,8 @@ def batches(net: Net, min_rows: int = 1, max_rows: int = 8):
             y = rng.integers(0, 2, (m, n_out)).astype(np.float64)
         else:
             y = rng.normal(size=(m, n_out))
+            if LOSSES[net.loss].target_low is not None:
+                y = LOSSES[net.loss].target_low + np.abs(y)
         return X, y
 
     return draw_batch()

@@ -21,12 +21,17 @@ class Net(NamedTuple):
     activations : tuple of str
         One activation name per weight layer (``len(sizes) - 1`` of them).
     loss : str
-        Name of the loss: ``"bce"``, ``"ce"`` or ``"mse"``.
+        Name of the loss, a key of ``fnn.LOSSES``: ``"bce"``, ``"ce"``, ``"mse"``, ``"huber"``,
+        ``"mae"`` or ``"poisson"``.
+    delta : float
+        The huber loss's threshold between its quadratic and linear parts (> 0; 1.0 for
+        every other loss).
     """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
+    delta: float = 1.0
 
 
 class Layer(NamedTuple):
@@ -392,6 +397,7 @@ class Loss(NamedTuple):
     outputs: tuple[str, ...]
     canonical: str
     labels: str
+    target_low: float | None = None  # smallest target value allowed (labels "targets")
 
 
 class Hyperparameter(NamedTuple):

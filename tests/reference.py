@@ -50,6 +50,14 @@ def loss(net, params, X, Y, l2=0.0):
         data = -np.sum(Y * np.log(P) + (1 - Y) * np.log(1 - P)) / m
     elif net.loss == "ce":
         data = -np.sum(Y * np.log(P)) / m
+    elif net.loss == "huber":
+        size = np.abs(P - Y)
+        d = net.delta
+        data = np.sum(np.where(size <= d, 0.5 * size**2, d * (size - 0.5 * d))) / m
+    elif net.loss == "mae":
+        data = np.sum(np.abs(P - Y)) / m
+    elif net.loss == "poisson":
+        data = np.sum(np.exp(P) - Y * P) / m
     else:
         data = np.sum(0.5 * (P - Y) ** 2) / m
     return data + l2 / (2 * m) * sum(np.sum(layer.W**2) for layer in params.layers)
@@ -63,6 +71,12 @@ def grad(net, params, X, Y, l2=0.0):
         dA = (-(Y / P) + (1 - Y) / (1 - P)) / m
     elif net.loss == "ce":
         dA = -(Y / P) / m
+    elif net.loss == "huber":
+        dA = np.clip(P - Y, -net.delta, net.delta) / m
+    elif net.loss == "mae":
+        dA = np.sign(P - Y) / m
+    elif net.loss == "poisson":
+        dA = (np.exp(P) - Y) / m
     else:
         dA = (P - Y) / m
     grads = []

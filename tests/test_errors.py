@@ -25,6 +25,7 @@ P = fnn.init(NET, key=0)
 P_CE = fnn.init(NET_CE, key=1)
 P_MSE = fnn.init(NET_MSE, key=2)
 P_OTHER = fnn.init(OTHER, key=3)
+P_1 = fnn.init(fnn.mlp([2, 1]), key=4)
 P32 = fnn.init(NET, key=0, dtype=np.float32)
 X = np.random.default_rng(0).normal(size=(4, 2))
 Y = np.array([0, 1, 1, 0])
@@ -94,6 +95,37 @@ CASES = [
     ("mlp-unknown-loss", call(fnn.mlp, [2, 1], loss="hinge"), ValueError, "loss"),
     ("mlp-loss-not-str", call(fnn.mlp, [2, 1], loss=5), TypeError, "loss"),
     ("mlp-loss-mismatch", call(fnn.mlp, [2, 1], output="sigmoid", loss="ce"), ValueError, "loss"),
+    (
+        "mlp-delta-zero",
+        call(fnn.mlp, [2, 1], "relu", "identity", "huber", 0.0),
+        ValueError,
+        "delta",
+    ),
+    (
+        "mlp-delta-nan",
+        call(fnn.mlp, [2, 1], "relu", "identity", "huber", np.nan),
+        ValueError,
+        "delta",
+    ),
+    ("mlp-delta-str", call(fnn.mlp, [2, 1], "relu", "identity", "huber", "1"), TypeError, "delta"),
+    (
+        "mlp-delta-not-huber",
+        call(fnn.mlp, [2, 1], output="identity", delta=2.0),
+        ValueError,
+        "delta",
+    ),
+    (
+        "handmade-net-delta",
+        call(fnn.loss, fnn.Net((2, 1), ("identity",), "huber", -1.0), P_1, X, [0.0, 1, 1, 0]),
+        ValueError,
+        "net.delta",
+    ),
+    (
+        "poisson-negative-target",
+        call(fnn.grad, fnn.mlp([2, 1], output="identity", loss="poisson"), P_1, X, [1, 0, -2, 1]),
+        ValueError,
+        "y",
+    ),
     (
         "arch-dims-do-not-chain",
         call(

@@ -15,7 +15,7 @@ import pytest
 
 import fnn
 from fnn.engine import blas_thread_setters
-from fnn.registry import OPTIMIZERS
+from fnn.registry import LOSSES, OPTIMIZERS
 
 #: One config per registered optimizer (the registry is the single source of names).
 CONFIGS = {
@@ -34,6 +34,9 @@ NETS = {
     "mse-sigmoid-output": ([2, 4, 2], "tanh", "sigmoid", 23, "mse"),  # non-canonical pairs:
     "mse-softmax-output": ([3, 5, 3], "relu", "softmax", 23, "mse"),  # the chain rule
     "ce-wide": ([6, 40, 30, 3], "relu", "softmax", 120, None),
+    "huber-tanh-output": ([2, 4, 2], "relu", "tanh", 23, "huber"),
+    "mae": ([2, 4, 2], "tanh", "identity", 23, "mae"),
+    "poisson": ([2, 4, 2], "tanh", "identity", 23, "poisson"),
 }
 
 #: The epoch losses: fit sums batch losses, the loop sums value * rows; equal to rounding.
@@ -49,7 +52,7 @@ def make_problem(name, dtype, seed=0):
     net = fnn.mlp(sizes, hidden=hidden, output=output, loss=loss)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if loss == "mse":
+    if loss is not None:  # every explicit loss above is a regression
         y = rng.uniform(0, 1, (n, sizes[-1])).astype(dtype)
     elif output == "sigmoid":
         y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
@@ -108,7 +111,7 @@ def test_fit_equals_the_composable_loop_for_every_loss(problem, batch_size, dtyp
     want, _, losses = composable(net, params, opt, X, y, epochs, batch_size, key, l2)
     assert_params_equal(result.params, want, dtype)
     np.testing.assert_allclose(result.history.loss, losses, **TOLERANCE[dtype])
-    if net.loss != "mse":
+    if LOSSES[net.loss].labels != "targets":
         # Accuracy of the epoch as trained: batch by batch, before each update.
         assert result.history.accuracy.shape == (epochs,)
         assert np.all((0 <= result.history.accuracy) & (result.history.accuracy <= 1))

@@ -36,6 +36,8 @@ def _net_and_data(sizes, m, output, loss, rng, hidden="tanh"):
         y = Y
     else:
         Y = y = rng.normal(size=(m, k))
+        if LOSSES[loss].target_low is not None:
+            Y = y = LOSSES[loss].target_low + np.abs(y)
     return net, params, X, y, Y
 
 

@@ -360,6 +360,18 @@ def _penalty(theta, layers):
 
 
 @helper
+def _clip_into(grads, clip_norm, out):
+    """``out = grads * min(1, clip_norm / (||grads|| + 1e-6))``, the global L2 norm summed in
+    float64 (``torch.nn.utils.clip_grad_norm_``'s formula, eps included)."""
+    total = 0.0
+    for i in range(grads.shape[0]):
+        total += grads[i] * grads[i]
+    factor = out.dtype.type(min(1.0, clip_norm / (np.sqrt(total) + 1e-6)))
+    for i in range(grads.shape[0]):
+        out[i] = grads[i] * factor
+
+
+@helper
 def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
     """Apply update number ``step + 1`` in place to ``theta`` and ``slots`` (rows of moments).
 
@@ -438,7 +450,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         so dLoss/dA goes through f'); OPTIMIZER code (NO_UPDATE: gradients only); STEP, the
         updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE.
     hyper, lrs : float64
-        The optimizer's hyperparameters; the learning rate of each update of this call.
+        The optimizer's hyperparameters, then its clip_norm (0: no clipping) last; the
+        learning rate of each update of this call.
     l2 : float
         Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2`` of every batch and evaluation.
     seed : uint64
@@ -515,6 +528,10 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
 
     params = new_theta if updating else theta  # what the forward and backward passes read
     G = grads_in if given_grads else grads  # what the update reads
+    clip_norm = hyper[hyper.shape[0] - 1] if updating else 0.0
+    clipped = np.empty(theta.shape[0] if clip_norm > 0.0 else 0, dtype)
+    if clip_norm > 0.0:
+        G = clipped
 
     value = np.nan
     updates = 0
@@ -622,6 +639,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 total += objective
                 correct += batch_correct
             if updating:
+                if clip_norm > 0.0:
+                    _clip_into(grads_in if given_grads else grads, clip_norm, clipped)
                 _update_into(opt_code, hyper, new_theta, G, new_slots, step + updates, lrs[updates])
                 updates += 1
             if index == n_batches - 1 and n > 0:

@@ -16,6 +16,14 @@ rules (``g`` the gradient, ``lr`` the learning rate of the update, ``t = 1, 2, .
 
 ``learning_rate`` is a float or a schedule: a callable of the number of updates already
 applied (0 for the first update), as in optax.
+
+Gradient clipping: every config takes ``clip_norm`` (None: no clipping). Before each update
+the gradient ``g`` (every W and b, with l2's term ``(l2/m) W`` when ``l2`` is on) is scaled
+by ``min(1, clip_norm / (||g|| + 1e-6))``, ``||g||`` its global L2 norm over all parameters:
+``torch.nn.utils.clip_grad_norm_``'s formula, eps included (``optax.clip_by_global_norm``
+has no eps: it scales by ``clip_norm / ||g||`` when ``||g|| > clip_norm``). The clipped
+gradient feeds the moments; adamw's decoupled decay is not clipped (as in PyTorch, where an
+optimizer's ``weight_decay`` is also added after clipping).
 """
 
 from __future__ import annotations
@@ -60,18 +68,20 @@ def _learning_rate(value) -> LearningRate:
     return checks.real("learning_rate", value, low=0.0, open_low=True)
 
 
-def _config(config: type, learning_rate, *values):
-    """The one validator of an optimizer config: ``config(learning_rate, *values)`` with every
-    hyperparameter in the range its registry entry gives."""
+def _config(config: type, learning_rate, *values, clip_norm=None):
+    """The one validator of an optimizer config: ``config(learning_rate, *values, clip_norm)``
+    with every hyperparameter in the range its registry entry gives."""
     hyperparameters = OPTIMIZERS[OPTIMIZER_OF_CONFIG[config]].hyperparameters
     checked = [
         checks.real(name, value, low=bounds.low, high=bounds.high, open_high=bounds.open_high)
         for (name, bounds), value in zip(hyperparameters.items(), values)
     ]
-    return config(_learning_rate(learning_rate), *checked)
+    if clip_norm is not None:
+        clip_norm = checks.real("clip_norm", clip_norm, low=0.0, open_low=True)
+    return config(_learning_rate(learning_rate), *checked, clip_norm)
 
 
-def sgd(learning_rate: LearningRate) -> SGD:
+def sgd(learning_rate: LearningRate, clip_norm: float | None = None) -> SGD:
     """Plain gradient descent ``p <- p - lr g``.
 
     Parameters
@@ -79,16 +89,21 @@ def sgd(learning_rate: LearningRate) -> SGD:
     learning_rate : float > 0 or callable
         A constant, or a schedule: a function of the number of updates already applied
         (0 for the first) returning the rate, e.g. :func:`step_decay`.
+    clip_norm : float > 0 or None
+        Scale each gradient down to this global L2 norm before the update (see the module
+        docstring); None: no clipping.
 
     Returns
     -------
     SGD
         A config for :func:`opt_init`, :func:`opt_step` and ``fit``; no state slots.
     """
-    return _config(SGD, learning_rate)
+    return _config(SGD, learning_rate, clip_norm=clip_norm)
 
 
-def momentum(learning_rate: LearningRate, beta: float = 0.9) -> Momentum:
+def momentum(
+    learning_rate: LearningRate, beta: float = 0.9, clip_norm: float | None = None
+) -> Momentum:
     """Momentum as in seed 004: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0.
 
     This is the exponential-average form. PyTorch's ``SGD(lr, momentum=beta)`` accumulates
@@ -101,16 +116,24 @@ def momentum(learning_rate: LearningRate, beta: float = 0.9) -> Momentum:
         (0 for the first) returning the rate, e.g. :func:`step_decay`.
     beta : float in [0, 1)
         Decay of the velocity ``v``.
+    clip_norm : float > 0 or None
+        Scale each gradient down to this global L2 norm before the update (see the module
+        docstring); None: no clipping.
 
     Returns
     -------
     Momentum
         A config; its state holds one slot, ``v``.
     """
-    return _config(Momentum, learning_rate, beta)
+    return _config(Momentum, learning_rate, beta, clip_norm=clip_norm)
 
 
-def rmsprop(learning_rate: LearningRate, beta: float = 0.9, eps: float = 1e-8) -> RMSProp:
+def rmsprop(
+    learning_rate: LearningRate,
+    beta: float = 0.9,
+    eps: float = 1e-8,
+    clip_norm: float | None = None,
+) -> RMSProp:
     """RMSProp: ``s <- beta s + (1 - beta) g**2;  p <- p - lr g / (sqrt(s) + eps)``.
 
     The same as PyTorch ``RMSprop(alpha=beta, eps=eps)``; s starts at 0.
@@ -124,17 +147,24 @@ def rmsprop(learning_rate: LearningRate, beta: float = 0.9, eps: float = 1e-8) -
         Decay of the mean square ``s``.
     eps : float >= 0
         Added to ``sqrt(s)``.
+    clip_norm : float > 0 or None
+        Scale each gradient down to this global L2 norm before the update (see the module
+        docstring); None: no clipping.
 
     Returns
     -------
     RMSProp
         A config; its state holds one slot, ``s``.
     """
-    return _config(RMSProp, learning_rate, beta, eps)
+    return _config(RMSProp, learning_rate, beta, eps, clip_norm=clip_norm)
 
 
 def adam(
-    learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+    learning_rate: LearningRate = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    clip_norm: float | None = None,
 ) -> Adam:
     """Adam with bias correction; eps outside the root (PyTorch, optax; seed 004 puts it inside).
 
@@ -152,6 +182,9 @@ def adam(
         Decay of the first moment ``m`` and of the second moment ``v``.
     eps : float >= 0
         Added to ``sqrt(v_hat)``.
+    clip_norm : float > 0 or None
+        Scale each gradient down to this global L2 norm before the update (see the module
+        docstring); None: no clipping.
 
     Returns
     -------
@@ -162,9 +195,9 @@ def adam(
     --------
     >>> import fnn
     >>> fnn.adam(0.0007)
-    Adam(learning_rate=0.0007, b1=0.9, b2=0.999, eps=1e-08)
+    Adam(learning_rate=0.0007, b1=0.9, b2=0.999, eps=1e-08, clip_norm=None)
     """
-    return _config(Adam, learning_rate, b1, b2, eps)
+    return _config(Adam, learning_rate, b1, b2, eps, clip_norm=clip_norm)
 
 
 def adamw(
@@ -173,6 +206,7 @@ def adamw(
     b2: float = 0.999,
     eps: float = 1e-8,
     weight_decay: float = 1e-2,
+    clip_norm: float | None = None,
 ) -> AdamW:
     """Adam plus decoupled weight decay ``p <- p - lr weight_decay p`` (PyTorch ``AdamW``).
 
@@ -181,7 +215,7 @@ def adamw(
 
     Parameters
     ----------
-    learning_rate, b1, b2, eps
+    learning_rate, b1, b2, eps, clip_norm
         As in :func:`adam`.
     weight_decay : float >= 0
         ``lambda`` of the decay.
@@ -191,7 +225,7 @@ def adamw(
     AdamW
         A config; its state holds two slots, ``(m, v)``.
     """
-    return _config(AdamW, learning_rate, b1, b2, eps, weight_decay)
+    return _config(AdamW, learning_rate, b1, b2, eps, weight_decay, clip_norm=clip_norm)
 
 
 def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
@@ -342,15 +376,17 @@ def optimizer_name(opt) -> str:
             f"opt must be an optimizer config from one of fnn.{', fnn.'.join(OPTIMIZERS)}, "
             f"got {checks.describe(opt)}"
         )
-    _config(type(opt), *opt)  # a hand-built config gets the constructor's range checks
+    # a hand-built config gets the constructor's range checks
+    _config(type(opt), *opt[:-1], clip_norm=opt.clip_norm)
     return name
 
 
 def hyperparameters(opt) -> np.ndarray:
-    """The config's hyperparameters (its fields after the learning rate), as the kernels read
-    them."""
-    fields = np.zeros(MAX_HYPERPARAMETERS)
-    fields[: len(opt) - 1] = opt[1:]
+    """The config's hyperparameters as the kernels read them: its fields between the learning
+    rate and ``clip_norm``, zero-padded, then ``clip_norm`` (0.0 for None) last."""
+    fields = np.zeros(MAX_HYPERPARAMETERS + 1)
+    fields[: len(opt) - 2] = opt[1:-1]
+    fields[-1] = 0.0 if opt.clip_norm is None else opt.clip_norm
     return fields
 
 

@@ -88,9 +88,10 @@ CANONICAL_LOSS = MappingProxyType(
 _BETA = Hyperparameter(0.0, 1.0, True)  # in [0, 1)
 _NON_NEGATIVE = Hyperparameter(0.0, None, False)  # in [0, inf)
 
-#: Optimizers: config type, kernel code, named hyperparameters (the config's fields after
-#: ``learning_rate``, in the order the kernel reads them) with their ranges, and the names of
-#: the state slots (Params-shaped running statistics, in ``OptState.slots`` order).
+#: Optimizers: config type, kernel code, named hyperparameters (the config's fields between
+#: ``learning_rate`` and ``clip_norm``, in the order the kernel reads them) with their ranges,
+#: and the names of the state slots (Params-shaped running statistics, in ``OptState.slots``
+#: order).
 OPTIMIZERS = MappingProxyType(
     {
         "sgd": Optimizer(SGD, kernels.SGD, MappingProxyType({}), ()),

@@ -76,12 +76,15 @@ class Cache(NamedTuple):
 
 
 # -- optimizer configurations (hyperparameters only; state lives in OptState) -------------------
+# Every config ends with ``clip_norm``: None, or the largest global L2 norm of a gradient (see
+# fnn.optim).
 
 
 class SGD(NamedTuple):
     """Plain gradient descent: ``p <- p - lr * g``."""
 
     learning_rate: Any
+    clip_norm: float | None = None
 
 
 class Momentum(NamedTuple):
@@ -89,6 +92,7 @@ class Momentum(NamedTuple):
 
     learning_rate: Any
     beta: float = 0.9
+    clip_norm: float | None = None
 
 
 class RMSProp(NamedTuple):
@@ -97,6 +101,7 @@ class RMSProp(NamedTuple):
     learning_rate: Any
     beta: float = 0.9
     eps: float = 1e-8
+    clip_norm: float | None = None
 
 
 class Adam(NamedTuple):
@@ -106,6 +111,7 @@ class Adam(NamedTuple):
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
+    clip_norm: float | None = None
 
 
 class AdamW(NamedTuple):
@@ -116,6 +122,7 @@ class AdamW(NamedTuple):
     b2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 1e-2
+    clip_norm: float | None = None
 
 
 class OptState(NamedTuple):

@@ -5,9 +5,9 @@
             params, state = fnn.opt_step(opt, params, fnn.grad(net, params, X[rows], y[rows], l2), state)
 
 Both run the same compiled engine on the same batches, so the parameters and optimizer state
-are equal bit for bit: every optimizer, full batch and mini-batches with a partial last batch,
-float64 and float32, with an L2 penalty and a schedule, small nets (loops) and one wide enough
-for BLAS.
+are equal bit for bit: every optimizer, with and without gradient clipping, full batch and
+mini-batches with a partial last batch, float64 and float32, with an L2 penalty and a schedule,
+small nets (loops) and one wide enough for BLAS.
 """
 
 import numpy as np
@@ -99,6 +99,22 @@ def test_fit_equals_the_composable_loop(name, batch_size, dtype):
     for got_slot, want_slot in zip(result.opt_state.slots, state.slots):
         assert_params_equal(got_slot, want_slot, dtype)
     np.testing.assert_allclose(result.history.loss, losses, **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_size", [None, 5])
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_fit_equals_the_composable_loop_with_gradient_clipping(name, batch_size, dtype):
+    net, params, X, y = make_problem("bce-tanh", dtype)
+    opt, l2, key, epochs = CONFIGS[name]._replace(clip_norm=0.05), 0.3, 7, 3
+    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch_size, key=key, l2=l2)
+    want, state, _ = composable(net, params, opt, X, y, epochs, batch_size, key, l2)
+    assert_params_equal(result.params, want, dtype)
+    for got_slot, want_slot in zip(result.opt_state.slots, state.slots):
+        assert_params_equal(got_slot, want_slot, dtype)
+    unclipped = fnn.fit(net, params, CONFIGS[name], X, y, epochs=epochs, batch_size=batch_size,
+                        key=key, l2=l2)  # fmt: skip
+    assert not np.array_equal(unclipped.params.layers[0].W, result.params.layers[0].W)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -157,5 +157,7 @@ def test_a_plain_function_works_as_a_schedule(rng):
 
 
 def test_optimizer_configs_print_readably():
-    assert repr(fnn.adam()) == "Adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08)"
+    assert repr(fnn.adam()) == (
+        "Adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, clip_norm=None)"
+    )
     assert fnn.OPTIMIZERS.keys() == {"sgd", "momentum", "rmsprop", "adam", "adamw"}

@@ -56,6 +56,8 @@ def run(
     batch: int | None = None,
     chunk: int | None = None,
     store: bool = False,
+    weights=None,
+    weights_eval=None,
     purpose: str,
     on_compile=None,
     blas_setters=(),
@@ -66,9 +68,10 @@ def run(
     Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
     gradient (one update, nothing else); ``forward``: the ``(zbuf, abuf)`` of a forward pass
     over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none);
-    ``chunk``: evaluation rows at a time (default :func:`chunk_rows`). ``purpose`` names the
-    public function for the one-line notice printed when the engine must compile first
-    (``on_compile()`` is then called too); ``blas_setters``: from
+    ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``weights``,
+    ``weights_eval``: sample weights of the rows of X and X_eval (None: all 1). ``purpose``
+    names the public function for the one-line notice printed when the engine must compile
+    first (``on_compile()`` is then called too); ``blas_setters``: from
     :func:`blas_thread_setters`, to run with one BLAS thread.
     """
     dtype = theta.dtype
@@ -103,6 +106,8 @@ def run(
         float(l2),
         np.uint64(seed),
         float(net.delta),
+        weights if weights is not None else empty,
+        weights_eval if weights_eval is not None else empty,
     )
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()

@@ -278,7 +278,7 @@ def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
     ...     nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3), nn.Softmax(dim=1))
     ... )
     >>> net
-    Net(sizes=(4, 8, 3), activations=('tanh', 'softmax'), loss='ce')
+    Net(sizes=(4, 8, 3), activations=('tanh', 'softmax'), loss='ce', delta=1.0)
     """
     torch = _extra("torch", "torch", "from_torch")
     if not isinstance(module, torch.nn.Sequential):

@@ -252,21 +252,25 @@ def _activation_grad_into(DT, ZT, AT, code):
 
 
 @helper
-def _output_into(ZT, AT, YT, loss_code, scale, delta, DT, work, error):
+def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
     """Loss, accuracy and (if ``error``) error of the output layer, feature-major.
 
-    Returns ``(summed loss, rows classified right)``, with ``r = a - y``:
+    Returns ``(summed loss, rows classified right)``, each row's terms times its ``weight``
+    (ones when unweighted: a product with 1 is exact, so those bits are the unweighted ones),
+    with ``r = a - y``:
     bce ``sum softplus(z) - y z`` (= -[y log p + (1-y) log(1-p)], p = sigmoid(z)); ce
     ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse ``sum 1/2 r**2``; huber ``sum 1/2 r**2``
     where ``|r| <= delta``, else ``delta (|r| - delta / 2)``; mae ``sum |r|``; poisson
     ``sum exp(a) - y a`` (a the log-rate). A row is right when every sigmoid unit is on the
     right side of z = 0 (bce) or argmax z is the label (ce); the regression losses count none.
-    With ``error`` it sets ``DT = scale * dloss/dA``: ``A - Y`` for bce, ce and mse (dLoss/dZ
-    of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)`` for huber,
-    ``sign(r)`` for mae, ``exp(A) - Y`` for poisson. ``work`` holds 2 m values of ZT's dtype.
+    With ``error`` it sets ``DT = scale * weight * dloss/dA``: ``A - Y`` for bce, ce and mse
+    (dLoss/dZ of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)``
+    for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson. ``work`` holds 2 m values of
+    ZT's dtype.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
+    one = ZT.dtype.type(1)
     d = ZT.dtype.type(delta)
     total = 0.0
     right, top = work[:m], work[m : 2 * m]
@@ -278,7 +282,7 @@ def _output_into(ZT, AT, YT, loss_code, scale, delta, DT, work, error):
             for i in range(m):
                 z = ZT[j, i]
                 y = YT[j, i]
-                total += max(z, 0) - y * z + np.log1p(np.exp(-abs(z)))
+                total += (max(z, 0) - y * z + np.log1p(np.exp(-abs(z)))) * weight[i]
                 if (z > zero) != (y > 0.5):
                     right[i] = 0.0
     elif loss_code == CE:
@@ -294,7 +298,7 @@ def _output_into(ZT, AT, YT, loss_code, scale, delta, DT, work, error):
             best = 0
             label = 0
             for j in range(n):
-                total += YT[j, i] * (log_norm - ZT[j, i])
+                total += YT[j, i] * (log_norm - ZT[j, i]) * weight[i]
                 if ZT[j, i] > ZT[best, i]:
                     best = j
                 if YT[j, i] > YT[label, i]:
@@ -305,43 +309,46 @@ def _output_into(ZT, AT, YT, loss_code, scale, delta, DT, work, error):
         for j in range(n):
             for i in range(m):
                 size = abs(AT[j, i] - YT[j, i])
-                total += 0.5 * size * size if size <= d else d * (size - 0.5 * d)
+                part = 0.5 * size * size if size <= d else d * (size - 0.5 * d)
+                total += part * weight[i]
     elif loss_code == MAE:
         for j in range(n):
             for i in range(m):
-                total += abs(AT[j, i] - YT[j, i])
+                total += abs(AT[j, i] - YT[j, i]) * weight[i]
     elif loss_code == POISSON:
         for j in range(n):
             for i in range(m):
-                total += np.exp(AT[j, i]) - YT[j, i] * AT[j, i]
+                total += (np.exp(AT[j, i]) - YT[j, i] * AT[j, i]) * weight[i]
     else:
         for j in range(n):
             for i in range(m):
                 diff = AT[j, i] - YT[j, i]
-                total += 0.5 * diff * diff
-    correct = 0
+                total += 0.5 * diff * diff * weight[i]
+    correct = 0.0
     if loss_code == BCE or loss_code == CE:
         for i in range(m):
-            correct += right[i] > 0.0
+            if right[i] > 0.0:
+                correct += weight[i]
     if error:
         s = ZT.dtype.type(scale)
         if loss_code == HUBER:
             for j in range(n):
                 for i in range(m):
-                    DT[j, i] = s * min(max(AT[j, i] - YT[j, i], -d), d)
+                    DT[j, i] = s * weight[i] * min(max(AT[j, i] - YT[j, i], -d), d)
         elif loss_code == MAE:
             for j in range(n):
                 for i in range(m):
                     diff = AT[j, i] - YT[j, i]
-                    DT[j, i] = s if diff > zero else (-s if diff < zero else zero)
+                    sign = one if diff > zero else (-one if diff < zero else zero)
+                    DT[j, i] = s * weight[i] * sign
         elif loss_code == POISSON:
             for j in range(n):
                 for i in range(m):
-                    DT[j, i] = s * (np.exp(AT[j, i]) - YT[j, i])
+                    DT[j, i] = s * weight[i] * (np.exp(AT[j, i]) - YT[j, i])
         else:
             for j in range(n):
                 for i in range(m):
-                    DT[j, i] = s * (AT[j, i] - YT[j, i])
+                    DT[j, i] = s * weight[i] * (AT[j, i] - YT[j, i])
     return total, correct
 
 
@@ -423,7 +430,7 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
 
 @kernel
 def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan, hyper, lrs,
-        l2, seed, delta):  # fmt: skip
+        l2, seed, delta, weights, weights_eval):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
@@ -453,10 +460,15 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         The optimizer's hyperparameters, then its clip_norm (0: no clipping) last; the
         learning rate of each update of this call.
     l2 : float
-        Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2`` of every batch and evaluation.
+        Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2`` of every batch and evaluation
+        (m: the total weight of the batch with ``weights``).
     seed : uint64
     delta : float
         The huber loss's threshold (read by no other loss).
+    weights, weights_eval : (n,), (n_eval,) or (0,)
+        Sample weights of the rows of X and X_eval (>= 0; (0,): every row weighs 1). A batch's
+        loss, error, accuracy and penalty are normalised by its total weight instead of its
+        row count m; a batch of total weight 0 contributes nothing (zero gradient).
 
     Returns
     -------
@@ -508,6 +520,21 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     dbuf = np.empty(train_rows * width, dtype)
     ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
     work = np.empty(2 * max(train_rows, chunk), dtype)
+    # Each row's weight in the batch: ones, unless the rows come with weights.
+    weighted, weighted_eval = weights.shape[0] > 0, weights_eval.shape[0] > 0
+    wbuf = np.empty(max(train_rows, chunk), dtype)
+    for i in range(wbuf.shape[0]):
+        wbuf[i] = 1.0
+    epoch_weight = float(n)
+    if weighted:
+        epoch_weight = 0.0
+        for i in range(n):
+            epoch_weight += weights[i]
+    eval_weight = float(n_eval)
+    if weighted_eval:
+        eval_weight = 0.0
+        for i in range(n_eval):
+            eval_weight += weights_eval[i]
     grads = np.empty(0 if given_grads or n_batches == 0 else theta.shape[0], dtype)
     new_theta = theta.copy() if updating else np.empty(0, dtype)
     new_slots = slots.copy() if updating else np.empty(0, dtype).reshape((0, 0))
@@ -538,17 +565,19 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     for epoch in range(n_epochs):
         if shuffle:
             _permutation_into(fold_in(seed, first_epoch + epoch), perm)
-        total, correct, eval_total, eval_correct, penalty = 0.0, 0, 0.0, 0, 0.0
+        total, correct, eval_total, eval_correct, penalty = 0.0, 0.0, 0.0, 0.0, 0.0
         for index in range(n_batches + n_chunks):
             training = index < n_batches
             if training:
                 start = index * batch
                 m = min(batch, n - start)
                 source_X, source_Y, chosen = X, Y, perm[start : start + m]
+                source_W, source_weighted = weights, weighted
             else:
                 start = (index - n_batches) * chunk
                 m = min(chunk, n_eval - start)
                 source_X, source_Y, chosen = X_eval, Y_eval, eval_rows[start : start + m]
+                source_W, source_weighted = weights_eval, weighted_eval
             if l2 != 0.0 and (training or start == 0):
                 penalty = _penalty(params, layers)
             if not (training and given_grads):
@@ -577,7 +606,17 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 a_at = m * (n_features + width - n_outputs)
                 Z_last = _block(Zs, z_at, n_outputs, m)
                 A_last = _block(As, a_at, n_outputs, m)
-                batch_loss, batch_correct = 0.0, 0
+                batch_loss, batch_correct = 0.0, 0.0
+                # The batch's total weight: its row count m, or the sum of its rows' weights.
+                norm = float(m)
+                if source_weighted:
+                    norm = 0.0
+                    for i in range(m):
+                        wbuf[i] = source_W[chosen[i]]
+                        norm += wbuf[i]
+                elif weighted or weighted_eval:
+                    for i in range(m):
+                        wbuf[i] = 1.0
                 if training or source_Y.shape[0] > 0:
                     YT = _block(ybuf, ORIGIN, n_outputs, m)
                     _gather_into(source_Y, chosen, YT)
@@ -586,8 +625,9 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     else:
                         E = _block(dbuf, ORIGIN, n_outputs, ORIGIN)
                     batch_loss, batch_correct = _output_into(
-                        Z_last, A_last, YT, loss_code, 1.0 / m, delta, E, work, training
-                    )
+                        Z_last, A_last, YT, wbuf[:m], loss_code, 1.0 / norm if norm > 0.0 else 0.0,
+                        delta, E, work, training,
+                    )  # fmt: skip
                 if not training:
                     eval_total += batch_loss
                     eval_correct += batch_correct
@@ -597,13 +637,13 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                                 outputs[0, start + i, j] = Z_last[j, i]
                                 outputs[1, start + i, j] = A_last[j, i]
                     if index == n_batches + n_chunks - 1:
-                        records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / n_eval
-                        records[3, epoch] = eval_correct / n_eval
+                        records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
+                        records[3, epoch] = eval_correct / eval_weight
                     continue
                 # Backward: D_l = dLoss/dA_l times f'(Z_l) (not for a canonical output, whose
                 # error is dLoss/dZ already); dW = A_prev D^T + (l2/m) W; db = the row sums of
                 # D; dLoss/dA_prev = W D.
-                decay = cast(l2 / m)
+                decay = cast(l2 / norm) if norm > 0.0 else cast(0)
                 z_at = m * width
                 a_at = m * (n_features + width)
                 for layer in range(n_layers - 1, -1, -1):
@@ -635,7 +675,9 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     if layer > 0:
                         _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m))
                 objective = batch_loss + 0.5 * l2 * penalty
-                value = objective / m
+                if norm == 0.0:  # a batch of weight 0: no loss, no penalty, no gradient
+                    objective = 0.0
+                value = objective / norm if norm > 0.0 else 0.0
                 total += objective
                 correct += batch_correct
             if updating:
@@ -644,8 +686,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 _update_into(opt_code, hyper, new_theta, G, new_slots, step + updates, lrs[updates])
                 updates += 1
             if index == n_batches - 1 and n > 0:
-                records[0, epoch] = total / n
-                records[1, epoch] = correct / n
+                records[0, epoch] = total / epoch_weight
+                records[1, epoch] = correct / epoch_weight
                 if not np.isfinite(records[0, epoch]):
                     return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records,
                             epoch)  # fmt: skip

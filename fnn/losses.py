@@ -8,10 +8,16 @@ weights (not the biases):
 * ``ce``: ``-(1/m) sum log softmax(z)[y]`` with a max-shifted log-sum-exp.
 * ``mse``: ``(1/m) sum 1/2 ||y_hat - y||**2`` (scikit-learn's convention; PyTorch's
   ``MSELoss`` has no 1/2 and averages over elements too).
+* ``huber``: ``(1/m) sum [1/2 r**2 if |r| <= delta else delta (|r| - delta/2)]``, ``r = y_hat
+  - y``, ``delta = net.delta``; ``mae``: ``(1/m) sum |r|``; ``poisson``: ``(1/m) sum [exp(y_hat)
+  - y y_hat]`` with ``y_hat`` the log-rate. PyTorch's ``HuberLoss``, ``L1Loss`` and
+  ``PoissonNLLLoss(log_input=True)`` with ``reduction="sum"``, divided by m.
 * ``l2``: ``+ (l2 / 2m) sum_l ||W_l||**2`` (seed 000, scikit-learn's ``alpha``).
 
 With the canonical output (sigmoid+bce, softmax+ce, identity+mse) the output error is the
-fused ``dL/dZ = (A - Y) / m``; mse with any other output goes through the chain rule.
+fused ``dL/dZ = (A - Y) / m``; any other pair goes through the chain rule. With
+``sample_weight``, m becomes the batch's total weight and each row's terms are multiplied by
+its weight (:mod:`fnn.weights`).
 """
 
 from __future__ import annotations
@@ -20,25 +26,31 @@ from fnn import checks, engine
 from fnn.flat import pack, unpack
 from fnn.registry import LOSSES
 from fnn.types import Cache, Net, Params
+from fnn.weights import sample_weights
 
 
-def _batch(net: Net, params: Params, X, y, l2):
-    """Validate one batch; return ``(theta, X, Y, l2)`` ready for the engine."""
+def _batch(net: Net, params: Params, X, y, l2, sample_weight=None, batch=False):
+    """Validate one batch; return ``(theta, X, Y, l2, weights)`` ready for the engine."""
     dtype = checks.model(net, params)
     l2 = checks.real("l2", l2, low=0.0)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)
-    return pack(params, dtype), X, Y, l2
+    weights = sample_weights("sample_weight", sample_weight, X.shape[0], dtype, batch)
+    return pack(params, dtype), X, Y, l2, weights
 
 
-def _evaluate(net: Net, params: Params, X, y, l2: float, purpose: str) -> tuple[float, float]:
+def _evaluate(
+    net: Net, params: Params, X, y, l2: float, purpose: str, sample_weight=None
+) -> tuple[float, float]:
     """``(loss, accuracy)`` of the rows of X, evaluated in chunks (no gradient)."""
-    theta, X, Y, l2 = _batch(net, params, X, y, l2)
-    records = engine.run(net, theta, X_eval=X, Y_eval=Y, l2=l2, purpose=purpose).records
+    theta, X, Y, l2, weights = _batch(net, params, X, y, l2, sample_weight)
+    records = engine.run(
+        net, theta, X_eval=X, Y_eval=Y, weights_eval=weights, l2=l2, purpose=purpose
+    ).records
     return float(records[2, 0]), float(records[3, 0])
 
 
-def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
+def loss(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) -> float:
     """Mean loss of the batch ``(X, y)``, plus the L2 penalty.
 
     Parameters
@@ -51,11 +63,16 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
         mse: targets (m,) or (m, k).
     l2 : float, >= 0
         Weight of ``(l2 / 2m) sum_l ||W_l||**2``.
+    sample_weight : array_like, shape (m,), optional
+        Weights >= 0 of the rows (not all 0): the loss becomes the weighted mean
+        ``sum_i w_i loss_i / sum_i w_i`` and the penalty
+        ``(l2 / 2 sum_i w_i) sum_l ||W_l||**2``, so an integer weight counts as that many
+        copies of the row (see :mod:`fnn.weights`). None: every row weighs 1.
 
     Returns
     -------
     float
-        ``net.loss`` averaged over the ``m`` rows (see the module docstring for the three
+        ``net.loss`` averaged over the ``m`` rows (see the module docstring for the
         formulas), plus the penalty. Computed in the dtype of ``params``.
 
     Examples
@@ -67,7 +84,7 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     >>> round(fnn.loss(net, zero, np.ones((3, 2)), [0, 1, 1]), 6)  # log 2: p = 0.5 everywhere
     0.693147
     """
-    return _evaluate(net, params, X, y, l2, "loss")[0]
+    return _evaluate(net, params, X, y, l2, "loss", sample_weight)[0]
 
 
 def accuracy(net: Net, params: Params, X, y) -> float:
@@ -115,22 +132,27 @@ def _gradient(net: Net, theta, Y, l2: float, purpose: str, **given) -> tuple[flo
     return float(run.value), unpack(run.grads, net.sizes)
 
 
-def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[float, Params]:
+def value_and_grad(
+    net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None
+) -> tuple[float, Params]:
     """The loss (as :func:`loss`) and its gradient with respect to every W and b, in one pass.
 
     Parameters
     ----------
-    net, params, X, y, l2
+    net, params, X, y, l2, sample_weight
         As in :func:`loss`.
 
     Returns
     -------
     value : float
-        ``loss(net, params, X, y, l2)``.
+        ``loss(net, params, X, y, l2, sample_weight)``.
     grads : Params
         Same shapes and dtype as ``params``: ``dW_l = A_{l-1}.T @ dZ_l + (l2/m) W_l`` and
         ``db_l = sum over rows of dZ_l``, where ``dZ_L = (A_L - Y) / m`` for the canonical
-        output/loss pairs and ``dZ_l = (dZ_{l+1} @ W_{l+1}.T) * f_l'(Z_l)`` below.
+        output/loss pairs and ``dZ_l = (dZ_{l+1} @ W_{l+1}.T) * f_l'(Z_l)`` below. With
+        ``sample_weight``, row i of ``dZ_L`` is ``w_i (A_L - Y)_i / sum(w)`` and the decay
+        ``(l2 / sum(w)) W_l``; weights summing to 0 give value 0 and a zero gradient, as
+        such a mini-batch gets in ``fit``.
 
     Examples
     --------
@@ -140,11 +162,11 @@ def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[flo
     >>> abs(value - fnn.loss(net, fnn.init(net, key=0), np.ones((3, 2)), [0, 1, 1])) < 1e-12
     True
     """
-    theta, X, Y, l2 = _batch(net, params, X, y, l2)
-    return _gradient(net, theta, Y, l2, "grad", X=X)
+    theta, X, Y, l2, weights = _batch(net, params, X, y, l2, sample_weight, batch=True)
+    return _gradient(net, theta, Y, l2, "grad", X=X, weights=weights)
 
 
-def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
+def grad(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) -> Params:
     """Gradient of :func:`loss` with respect to ``params`` (a Params of the same shapes).
 
     Parameters
@@ -157,6 +179,8 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
     l2 : float, >= 0
         Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2``; adds ``(l2 / m) W_l`` to each
         ``dW_l`` (biases are not penalised).
+    sample_weight : array_like, shape (m,), optional
+        As in :func:`loss` (here they may all be 0: a zero gradient).
 
     Returns
     -------
@@ -174,7 +198,7 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
     >>> g.layers[0].W.shape, g.layers[0].W.dtype
     ((2, 4), dtype('float64'))
     """
-    return value_and_grad(net, params, X, y, l2)[1]
+    return value_and_grad(net, params, X, y, l2, sample_weight)[1]
 
 
 def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Params:

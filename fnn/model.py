@@ -41,20 +41,20 @@ def mlp(
         ``"poisson"`` (identity output, read as the log-rate); None picks the canonical loss
         of ``output`` (sigmoid -> bce, softmax -> ce, anything else -> mse).
     delta : float > 0
-        The huber loss's threshold: ``1/2 r**2`` for ``|r| <= delta``, ``delta (|r| -
-        delta/2)`` beyond (PyTorch ``HuberLoss(delta=...)``). Only huber takes another value
-        than 1.0.
+        The huber loss's threshold: ``1/2 r**2`` for ``|r| <= delta``,
+        ``delta (|r| - delta/2)`` beyond (PyTorch ``HuberLoss(delta=...)``). Only huber takes
+        another value than 1.0.
 
     Returns
     -------
     Net
-        A hashable spec; ``Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce')``.
+        A hashable spec (see the example).
 
     Examples
     --------
     >>> import fnn
     >>> fnn.mlp([2, 3, 1])
-    Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce')
+    Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce', delta=1.0)
     """
     if (
         isinstance(sizes, (str, bytes))

@@ -15,6 +15,7 @@ from fnn.flat import frozen, pack, pack_slots, unpack, unpack_slots
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
 from fnn.types import EarlyStopping, FitResult, History, Net, OptState, Params
+from fnn.weights import fit_weights, sample_weights
 
 # Longest stretch of updates one kernel call runs (bounds the learning-rate array).
 MAX_UPDATES_PER_CALL = 1_000_000
@@ -73,6 +74,8 @@ def fit(
     early_stopping: EarlyStopping | None = None,
     callback: Callable[[int, Params, History], bool] | None = None,
     progress: bool = False,
+    sample_weight=None,
+    class_weight=None,
 ) -> FitResult:
     """Train with mini-batches, whole epochs at a time inside one compiled kernel.
 
@@ -92,8 +95,10 @@ def fit(
         Fixes every shuffle: same key, same result, bit for bit.
     l2 : float
         Weight decay ``(l2 / 2m) sum ||W||**2`` added to every batch loss.
-    validation : (X_val, y_val) or None
-        Evaluated after every epoch into ``history.val_loss``/``val_accuracy``.
+    validation : (X_val, y_val), (X_val, y_val, w_val) or None
+        Evaluated after every epoch into ``history.val_loss``/``val_accuracy``; ``w_val``
+        weighs the validation rows as ``sample_weight`` does the training rows
+        (``class_weight`` does not apply to them).
     opt_state : OptState or None
         Resume from an earlier ``fit``'s ``result.opt_state``. Epochs continue counting from
         ``opt_state.step // batches_per_epoch``, so ``2k`` epochs in one call and ``k + k``
@@ -107,6 +112,15 @@ def fit(
         Show the epoch, loss and accuracy (and validation metrics) live on stderr, redrawn at
         most 5 times a second: a tqdm bar when tqdm is installed (``pip install
         'fnn[progress]'``), else a plain line. Results are bit-identical with and without it.
+    sample_weight : array_like, shape (n_samples,), optional
+        Weights >= 0 of the rows (not all 0). Each batch's loss, gradient, accuracy and L2
+        penalty are normalised by the batch's total weight instead of its row count (see
+        :mod:`fnn.weights`); the history reports weighted means. None: every row weighs 1.
+    class_weight : "balanced", dict or None
+        Weights of the classes of a classifier (ce, or bce with one output unit), multiplied
+        into ``sample_weight``: ``"balanced"`` gives class c the weight
+        ``n_samples / (n_classes * count(c))`` (scikit-learn's formula, over the classes
+        present); a dict ``{class: weight}`` leaves the classes it omits at 1.
 
     Returns
     -------
@@ -145,7 +159,8 @@ def fit(
     Y = checks.targets("y", y, net, X.shape[0], dtype)
     n = X.shape[0]
     batch = n if batch_size is None else min(checks.integer("batch_size", batch_size, 1), n)
-    X_val, Y_val = _validation_data(net, validation, dtype)
+    weights = fit_weights(net, Y, sample_weight, class_weight, dtype)
+    X_val, Y_val, weights_val = _validation_data(net, validation, dtype)
     if early_stopping is not None:
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
     if callback is not None and not callable(callback):
@@ -187,7 +202,8 @@ def fit(
             net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
             opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
             lrs=learning_rates(opt, step, count * batches_per_epoch),
-            first_epoch=first_epoch + done, epochs=count, batch=batch, purpose="fit",
+            first_epoch=first_epoch + done, epochs=count, batch=batch, weights=weights,
+            weights_eval=weights_val, purpose="fit",
             on_compile=None if show is None else _compiling(show), blas_setters=blas,
         )  # fmt: skip
         theta, slots, finished = run.theta, run.slots, run.done
@@ -268,16 +284,21 @@ def _ending(stopped_epoch: int | None, params_epoch: int | None, epochs: int) ->
     return text
 
 
-def _validation_data(net: Net, validation, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Checked ``(X_val, Y_val)``; empty arrays when there is no validation data."""
+def _validation_data(net: Net, validation, dtype) -> tuple:
+    """Checked ``(X_val, Y_val, weights or None)``; empty arrays when there is no validation
+    data."""
     if validation is None:
-        return np.zeros((0, net.sizes[0]), dtype), np.zeros((0, net.sizes[-1]), dtype)
-    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        return np.zeros((0, net.sizes[0]), dtype), np.zeros((0, net.sizes[-1]), dtype), None
+    if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
         raise TypeError(
-            f"validation must be a pair (X_val, y_val), got {checks.describe(validation)}"
+            "validation must be a pair (X_val, y_val) or a triple (X_val, y_val, w_val), got "
+            f"{checks.describe(validation)}"
         )
     X_val = checks.inputs("validation[0]", validation[0], net.sizes[0], dtype)
-    return X_val, checks.targets("validation[1]", validation[1], net, X_val.shape[0], dtype)
+    n_val = X_val.shape[0]
+    Y_val = checks.targets("validation[1]", validation[1], net, n_val, dtype)
+    given = validation[2] if len(validation) == 3 else None
+    return X_val, Y_val, sample_weights("validation[2]", given, n_val, dtype)
 
 
 def _history(

@@ -1,6 +1,7 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
 from fnn.data import fold_in, minibatches, standardize, standardizer
+from fnn.ensembles import ensemble_proba, fit_many
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
 from fnn.io import load, load_state, save
@@ -86,8 +87,10 @@ __all__ = [
     "backward",
     "cosine_decay",
     "early_stopping",
+    "ensemble_proba",
     "exponential_decay",
     "fit",
+    "fit_many",
     "fold_in",
     "from_torch",
     "forward",

@@ -35,6 +35,7 @@ SECTIONS = (
     ("fnn.registry", "Registries", "The names of every activation, loss, optimizer and scheme."),
     ("fnn.folds", "Cross-validation folds", "Disjoint validation folds that cover every row."),
     ("fnn.sweeps", "Sweeps", "Settings x keys x folds of `fit` on threads, joblib, Dask or Ray."),
+    ("fnn.ensembles", "Ensembles", "Many members of one network in one call, and their mean."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),
     ("fnn.export", "Deploying", "ONNX models, PyTorch modules and C headers of a trained network."),
     ("fnn.types", "Data types", "Immutable NamedTuples holding read-only arrays."),

@@ -186,3 +186,52 @@ def test_ensemble_proba_errors_name_the_member():
         fnn.ensemble_proba(NET, [STARTS[0], fnn.init(fnn.mlp([2, 1]), key=0)], X)
     with pytest.raises(ValueError, match="^X must"):
         fnn.ensemble_proba(NET, STARTS, X[:, :1])
+
+
+# -- threads ---------------------------------------------------------------------------------------
+
+
+def concurrency(monkeypatch, meet: int):
+    """Patch fit_many's fit: members wait until ``meet`` of them run at once; return the
+    record of the most members seen running at once."""
+    import threading
+
+    from fnn import ensembles
+
+    met, lock, seen = threading.Event(), threading.Lock(), {"now": 0, "most": 0, "arrived": 0}
+    real_fit = ensembles.fit
+
+    def fit(*args, epochs, **kwargs):
+        if epochs == 0:  # the checks before training
+            return real_fit(*args, epochs=epochs, **kwargs)
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+            seen["arrived"] += 1
+            if seen["arrived"] >= meet:
+                met.set()
+        try:
+            # the first ``meet`` members wait for each other: never set if fewer run at once
+            assert met.wait(timeout=60), f"fewer than {meet} members ran at once"
+            return real_fit(*args, epochs=epochs, **kwargs)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(ensembles, "fit", fit)
+    return seen
+
+
+def test_threads_run_members_at_once_and_cap_them(monkeypatch):
+    seen = concurrency(monkeypatch, meet=2)
+    many = fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2, threads=2)
+    assert len(many) == MEMBERS and seen["most"] == 2
+
+
+def test_threads_default_to_numba_threads(monkeypatch):
+    from fnn import ensembles
+
+    monkeypatch.setattr(ensembles, "default_threads", lambda: 3)
+    seen = concurrency(monkeypatch, meet=3)
+    fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2)
+    assert seen["most"] == 3

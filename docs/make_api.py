@@ -33,6 +33,7 @@ SECTIONS = (
     ("fnn.train", "Training", "`fit` and early stopping."),
     ("fnn.data", "Data", "Keys, mini-batches and standardisation."),
     ("fnn.registry", "Registries", "The names of every activation, loss, optimizer and scheme."),
+    ("fnn.metrics", "Metrics", "scikit-learn's evaluation metrics as pure functions."),
     ("fnn.folds", "Cross-validation folds", "Disjoint validation folds that cover every row."),
     ("fnn.sweeps", "Sweeps", "Settings x keys x folds of `fit` on threads, joblib, Dask or Ray."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),

@@ -1,10 +1,17 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
-from fnn.data import fold_in, minibatches, standardize, standardizer
+from fnn.data import fold_in, minibatches, standardize, standardizer, unstandardize
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
 from fnn.io import load, load_state, save
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
+from fnn.metrics import (
+    confusion_matrix,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+)
 from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
 from fnn.optim import (
     adam,
@@ -58,10 +65,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "ACTIVATIONS",
-    "LOSSES",
-    "OPTIMIZERS",
-    "SCHEMES",
-    "SGD",
     "Adam",
     "AdamW",
     "Cache",
@@ -69,12 +72,16 @@ __all__ = [
     "FitResult",
     "Fold",
     "History",
+    "LOSSES",
     "Layer",
     "Momentum",
     "Net",
+    "OPTIMIZERS",
     "OptState",
     "Params",
     "RMSProp",
+    "SCHEMES",
+    "SGD",
     "Scaler",
     "Setting",
     "SettingSummary",
@@ -84,21 +91,25 @@ __all__ = [
     "adam",
     "adamw",
     "backward",
+    "confusion_matrix",
     "cosine_decay",
     "early_stopping",
     "exponential_decay",
     "fit",
     "fold_in",
-    "from_torch",
     "forward",
     "from_architecture",
+    "from_torch",
     "grad",
     "init",
     "inverse_time_decay",
     "kfold",
     "load",
     "load_state",
+    "log_loss",
     "loss",
+    "mean_absolute_error",
+    "mean_squared_error",
     "minibatches",
     "mlp",
     "momentum",
@@ -106,6 +117,7 @@ __all__ = [
     "opt_step",
     "predict",
     "predict_proba",
+    "r2_score",
     "rmsprop",
     "save",
     "sgd",
@@ -118,5 +130,6 @@ __all__ = [
     "to_c",
     "to_onnx",
     "to_torch",
+    "unstandardize",
     "value_and_grad",
 ]

@@ -3,7 +3,7 @@
 from fnn.data import fold_in, minibatches, standardize, standardizer, unstandardize
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
-from fnn.io import load, load_state, save
+from fnn.io import load, load_scalers, load_state, save
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
 from fnn.metrics import (
     confusion_matrix,
@@ -105,6 +105,7 @@ __all__ = [
     "inverse_time_decay",
     "kfold",
     "load",
+    "load_scalers",
     "load_state",
     "log_loss",
     "loss",

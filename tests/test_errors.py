@@ -461,6 +461,89 @@ CASES = [
     ),  # fmt: skip
     ("load-fd", call(fnn.load, 3), TypeError, "path"),
     ("load-state-bytes-path", call(fnn.load_state, b"model.npz"), TypeError, "path"),
+    (
+        "save-x-scaler-width",
+        call(fnn.save, NOWHERE, NET, P, x_scaler=fnn.standardizer(np.ones((2, 3)))),
+        ValueError,
+        "x_scaler",
+    ),
+    (
+        "save-y-scaler-kind",
+        call(fnn.save, NOWHERE, NET, P, y_scaler=np.ones(1)),
+        TypeError,
+        "y_scaler",
+    ),
+    ("load-scalers-fd", call(fnn.load_scalers, 3), TypeError, "path"),
+    (
+        "unstandardize-scaler",
+        call(fnn.unstandardize, (np.zeros(2), np.ones(2)), X),
+        TypeError,
+        "scaler",
+    ),
+    (
+        "unstandardize-features",
+        call(fnn.unstandardize, fnn.standardizer(X), np.ones((2, 3))),
+        ValueError,
+        "Z",
+    ),
+    (
+        "unstandardize-nan",
+        call(fnn.unstandardize, fnn.standardizer(X), with_nan(X)),
+        ValueError,
+        "Z",
+    ),
+    # metrics
+    ("mse-rows", call(fnn.mean_squared_error, [1.0, 2.0], [1.0]), ValueError, "y_pred"),
+    (
+        "mse-shape",
+        call(fnn.mean_squared_error, np.ones((3, 2)), np.ones((3, 3))),
+        ValueError,
+        "y_pred",
+    ),
+    ("mse-nan", call(fnn.mean_squared_error, [1.0, np.nan], [1.0, 2.0]), ValueError, "y_true"),
+    ("mse-text", call(fnn.mean_squared_error, ["a"], [1.0]), TypeError, "y_true"),
+    ("mae-empty", call(fnn.mean_absolute_error, [], []), ValueError, "y_true"),
+    (
+        "mae-weight-negative",
+        call(fnn.mean_absolute_error, [1.0, 2.0], [1.0, 2.0], sample_weight=[1.0, -1.0]),
+        ValueError,
+        "sample_weight",
+    ),
+    (
+        "r2-weight-rows",
+        call(fnn.r2_score, [1.0, 2.0], [1.0, 2.0], sample_weight=[1.0]),
+        ValueError,
+        "sample_weight",
+    ),
+    (
+        "r2-multioutput",
+        call(fnn.r2_score, [1.0, 2.0], [1.0, 2.0], multioutput="variance_weighted"),
+        ValueError,
+        "multioutput",
+    ),
+    ("log-loss-labels", call(fnn.log_loss, [0, 3], [[0.5, 0.5], [0.5, 0.5]]), ValueError, "y_true"),
+    ("log-loss-float-labels", call(fnn.log_loss, [0.5, 1.0], [0.5, 0.5]), TypeError, "y_true"),
+    ("log-loss-proba-range", call(fnn.log_loss, [0, 1], [0.5, 1.5]), ValueError, "y_proba"),
+    (
+        "log-loss-proba-sum",
+        call(fnn.log_loss, [0, 1], [[0.5, 0.6], [0.5, 0.5]]),
+        ValueError,
+        "y_proba",
+    ),
+    ("confusion-negative", call(fnn.confusion_matrix, [0, -1], [0, 1]), ValueError, "y_true"),
+    ("confusion-rows", call(fnn.confusion_matrix, [0, 1], [0, 1, 1]), ValueError, "y_pred"),
+    (
+        "confusion-labels-repeat",
+        call(fnn.confusion_matrix, [0, 1], [0, 1], labels=[0, 0]),
+        ValueError,
+        "labels",
+    ),
+    (
+        "confusion-normalize",
+        call(fnn.confusion_matrix, [0, 1], [0, 1], normalize="rows"),
+        ValueError,
+        "normalize",
+    ),
     # check_grads
     (
         "check-grads-rtol",
@@ -575,6 +658,8 @@ GOOD_CALLS = {
     "fit": lambda p, X_, y_: fnn.fit(NET, p, ADAM, X_, y_, epochs=2, batch_size=3,
                                      validation=(X_, y_), early_stopping=fnn.early_stopping()),
     "standardize": lambda p, X_, y_: fnn.standardize(fnn.standardizer(X_), X_),
+    "unstandardize": lambda p, X_, y_: fnn.unstandardize(fnn.standardizer(X_), X_),
+    "confusion_matrix": lambda p, X_, y_: fnn.confusion_matrix(y_.astype(int), fnn.predict(NET, p, X_)),
     "check_grads": lambda p, X_, y_: fnn.testing.check_grads(NET, p, X_, y_),
 }  # fmt: skip
 
@@ -730,6 +815,7 @@ ALLOWED = {
     "fit": (ValueError, TypeError, FloatingPointError),
     "load": (ValueError, TypeError, FileNotFoundError),
     "load_state": (ValueError, TypeError, FileNotFoundError),
+    "load_scalers": (ValueError, TypeError, FileNotFoundError),
 }
 
 

@@ -20,11 +20,13 @@ from fnn.optim import (
     exponential_decay,
     inverse_time_decay,
     momentum,
+    one_cycle,
     opt_init,
     opt_step,
     rmsprop,
     sgd,
     step_decay,
+    warmup,
 )
 from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
@@ -114,6 +116,7 @@ __all__ = [
     "minibatches",
     "mlp",
     "momentum",
+    "one_cycle",
     "opt_init",
     "opt_step",
     "predict",
@@ -133,4 +136,5 @@ __all__ = [
     "to_torch",
     "unstandardize",
     "value_and_grad",
+    "warmup",
 ]

@@ -184,6 +184,72 @@ class CosineDecay(NamedTuple):
         return self.learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
 
 
+class Warmup(NamedTuple):
+    """``lr(t) = start + (peak - start) t / steps`` for ``t < steps``, then ``schedule(t - steps)``.
+
+    ``peak = schedule(0)`` (or the constant ``schedule``), so the ramp ends where the schedule
+    starts, and the schedule runs unchanged after the warm-up (optax's ``join_schedules``).
+    """
+
+    schedule: Any
+    steps: int
+    start: float = 0.0
+
+    def __call__(self, step):
+        step = np.asarray(step)
+        base = self.schedule
+        peak = float(base(0)) if callable(base) else float(base)
+        ramp = self.start + (peak - self.start) * (step / self.steps)
+        after = np.maximum(step - self.steps, 0)
+        decayed = base(after) if callable(base) else np.full(np.shape(step), peak)
+        return np.where(step < self.steps, ramp, decayed)
+
+
+class OneCycle(NamedTuple):
+    """The one-cycle policy of PyTorch's ``OneCycleLR`` (Smith & Topin): up from
+    ``max_learning_rate / div_factor`` to ``max_learning_rate`` over ``pct_start`` of
+    ``total_steps``, then down to ``initial / final_div_factor``; held there after
+    ``total_steps``."""
+
+    max_learning_rate: float
+    total_steps: int
+    pct_start: float = 0.3
+    anneal: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+
+    def phases(self) -> tuple[tuple[float, float, float], ...]:
+        """``(end_step, start_lr, end_lr)`` of each phase, as PyTorch computes them."""
+        initial = self.max_learning_rate / self.div_factor
+        low = initial / self.final_div_factor
+        top = self.max_learning_rate
+        up = float(self.pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if self.three_phase:
+            down = float(2 * self.pct_start * self.total_steps) - 2
+            return ((up, initial, top), (down, top, initial), (last, initial, low))
+        return ((up, initial, top), (last, top, low))
+
+    def __call__(self, step):
+        step = np.minimum(np.asarray(step, dtype=np.float64), self.total_steps - 1)
+        rates = np.zeros(np.shape(step))
+        done = np.zeros(np.shape(step), bool)
+        begin = 0.0
+        phases = self.phases()
+        for index, (end, first, final) in enumerate(phases):
+            here = ~done & ((step <= end) | (index == len(phases) - 1))
+            pct = (step - begin) / (end - begin)
+            if self.anneal == "cos":
+                value = final + (first - final) / 2.0 * (np.cos(np.pi * pct) + 1)
+            else:
+                value = (final - first) * pct + first
+            rates = np.where(here, value, rates)
+            done |= here
+            begin = end
+        return rates
+
+
 # -- training ------------------------------------------------------------------------------------
 
 

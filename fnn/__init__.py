@@ -30,7 +30,7 @@ from fnn.optim import (
 )
 from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
-from fnn.train import early_stopping, fit
+from fnn.train import early_stopping, fit, reduce_on_plateau
 from fnn.types import (
     SGD,
     Adam,
@@ -45,6 +45,8 @@ from fnn.types import (
     Net,
     OptState,
     Params,
+    Plateau,
+    ReduceOnPlateau,
     RMSProp,
     Scaler,
     Setting,
@@ -81,7 +83,9 @@ __all__ = [
     "OPTIMIZERS",
     "OptState",
     "Params",
+    "Plateau",
     "RMSProp",
+    "ReduceOnPlateau",
     "SCHEMES",
     "SGD",
     "Scaler",
@@ -122,6 +126,7 @@ __all__ = [
     "predict",
     "predict_proba",
     "r2_score",
+    "reduce_on_plateau",
     "rmsprop",
     "save",
     "sgd",

@@ -24,7 +24,17 @@ import numpy as np
 
 from fnn import flat
 from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
-from fnn.types import Cache, EarlyStopping, Layer, Net, OptState, Params, Scaler
+from fnn.types import (
+    Cache,
+    EarlyStopping,
+    Layer,
+    Net,
+    OptState,
+    Params,
+    Plateau,
+    ReduceOnPlateau,
+    Scaler,
+)
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FLOAT_SET = frozenset(FLOAT_DTYPES)
@@ -357,7 +367,24 @@ def opt_state_of(
     for index, slot in enumerate(slots):
         params_of(sizes, slot, f"{name}.slots[{index}]", dtype)
     step = integer(f"{name}.step", state.step, minimum=0, maximum=MAX_STEPS)
+    if state.plateau is not None:
+        state = state._replace(plateau=plateau_of(f"{name}.plateau", state.plateau))
     return state if type(state.step) is int else state._replace(step=step)
+
+
+def plateau_of(name: str, value) -> Plateau:
+    """A reduce-on-plateau watcher state with every field in range, as Python numbers."""
+    if not isinstance(value, Plateau):
+        raise TypeError(f"{name} must be an fnn.Plateau or None, got {describe(value)}")
+    best = value.best
+    if isinstance(best, (bool, np.bool_)) or not isinstance(best, numbers.Real) or best != best:
+        raise ValueError(f"{name}.best must be a real number or inf, got {describe(best)}")
+    return Plateau(
+        real(f"{name}.scale", value.scale, low=0.0, open_low=True),
+        float(best),
+        integer(f"{name}.bad_epochs", value.bad_epochs, 0, MAX_STEPS),
+        integer(f"{name}.cooldown_left", value.cooldown_left, 0, MAX_STEPS),
+    )
 
 
 # -- data arrays -----------------------------------------------------------------------------------
@@ -647,3 +674,19 @@ def scaler_of(name: str, scaler) -> Scaler:
     if not (scale > 0).all():
         raise ValueError(f"{name}.scale must be > 0, got {_first_bad(scale, ~(scale > 0))}")
     return scaler
+
+
+def reduce_on_plateau_of(name: str | None, value) -> ReduceOnPlateau:
+    """A ReduceOnPlateau config with every field in range (``name`` None: fields named alone,
+    as the arguments of ``fnn.reduce_on_plateau``)."""
+    if not isinstance(value, ReduceOnPlateau):
+        raise TypeError(f"{name} must come from fnn.reduce_on_plateau(...), got {describe(value)}")
+    prefix = "" if name is None else f"{name}."
+    return ReduceOnPlateau(
+        real(f"{prefix}factor", value.factor, low=0.0, high=1.0, open_low=True, open_high=True),
+        integer(f"{prefix}patience", value.patience, 0, MAX_STEPS),
+        real(f"{prefix}min_delta", value.min_delta, low=0.0),
+        real(f"{prefix}min_lr", value.min_lr, low=0.0),
+        integer(f"{prefix}cooldown", value.cooldown, 0, MAX_STEPS),
+        real(f"{prefix}eps", value.eps, low=0.0),
+    )

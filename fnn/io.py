@@ -4,7 +4,8 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
 
 * ``fnn_meta``: a 0-d unicode array holding JSON text ``{"format": "fnn", "version": 1,
   "sizes": [...], "activations": [...], "loss": "...", "dtype": "float64"}``, plus
-  ``"optimizer"`` and ``"step"`` when an optimizer state was saved;
+  ``"optimizer"`` and ``"step"`` when an optimizer state was saved (and ``"plateau"``,
+  ``[scale, best, bad_epochs, cooldown_left]``, when it holds a reduce-on-plateau watcher);
 * ``W0, b0, W1, b1, ...``: the parameters, bit for bit;
 * ``s0_W0, s0_b0, ...``: moment slot ``k`` of the optimizer state as ``s{k}_W{l}``,
   ``s{k}_b{l}`` (only with an optimizer state);
@@ -42,7 +43,7 @@ from fnn import checks
 from fnn.flat import frozen, unpack
 from fnn.model import _net
 from fnn.optim import OPTIMIZERS
-from fnn.types import Net, OptState, Params, Scaler
+from fnn.types import Net, OptState, Params, Plateau, Scaler
 
 try:  # POSIX: a saver holds a lock on its temporary file, which tells live files from stale
     import fcntl
@@ -145,6 +146,8 @@ def save(
         n_slots = OPTIMIZERS[name].n_slots if name in OPTIMIZERS else 0
         state = checks.opt_state_of("opt_state", opt_state, name, n_slots, net.sizes, dtype)
         meta["optimizer"], meta["step"] = state.optimizer, state.step
+        if state.plateau is not None:  # JSON keeps floats bit for bit (inf as Infinity)
+            meta["plateau"] = list(state.plateau)
         for slot_index, slot in enumerate(state.slots):
             for index, layer in enumerate(slot.layers):
                 arrays[f"s{slot_index}_W{index}"] = layer.W
@@ -377,6 +380,11 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None, t
         if "optimizer" in meta:
             name = checks.one_of("optimizer", meta["optimizer"], OPTIMIZERS)
             step = checks.integer("step", meta.get("step"), 0, checks.MAX_STEPS)
+            plateau = meta.get("plateau")
+            if plateau is not None:
+                if not isinstance(plateau, list) or len(plateau) != len(Plateau._fields):
+                    raise ValueError(f"plateau must be a list of 4 numbers, got {plateau!r:.80}")
+                plateau = checks.plateau_of("plateau", Plateau(*plateau))
             n_slots = OPTIMIZERS[name].n_slots
         prefixes = [""] + [f"s{k}_" for k in range(n_slots)]
         n_layers = len(sizes) - 1
@@ -400,7 +408,7 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None, t
     if "optimizer" not in meta:
         return net, params, None, scalers
     dtype = params.layers[0].W.dtype
-    state = checks.opt_state_of("opt_state", OptState(name, step, tuple(slots)), name,
+    state = checks.opt_state_of("opt_state", OptState(name, step, tuple(slots), plateau), name,
                                 n_slots, sizes, dtype)  # fmt: skip
     return net, params, state, scalers
 

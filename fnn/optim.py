@@ -465,8 +465,14 @@ def hyperparameters(opt) -> np.ndarray:
     return fields
 
 
-def learning_rates(opt, first_step: int, count: int) -> np.ndarray:
-    """Learning rates of updates ``first_step .. first_step + count - 1`` (float64 array)."""
+def learning_rates(opt, first_step: int, count: int, scale: float = 1.0) -> np.ndarray:
+    """Learning rates of updates ``first_step .. first_step + count - 1`` (float64 array),
+    times ``scale`` (a reduce-on-plateau watcher's, see :class:`fnn.types.Plateau`)."""
+    rates = _scheduled_rates(opt, first_step, count)
+    return rates if scale == 1.0 else rates * scale
+
+
+def _scheduled_rates(opt, first_step: int, count: int) -> np.ndarray:
     rate = opt.learning_rate
     if not callable(rate):
         return np.full(count, float(rate))
@@ -520,7 +526,8 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     """Apply one update; return new ``(params, state)`` and leave the arguments untouched.
 
     The update rule of each optimizer is in the module docstring; ``t = state.step + 1`` and
-    the learning rate is ``opt.learning_rate`` or, for a schedule, ``schedule(state.step)``.
+    the learning rate is ``opt.learning_rate`` or, for a schedule, ``schedule(state.step)``,
+    times ``state.plateau.scale`` when ``fit(..., reduce_on_plateau=...)`` cut the rate.
 
     Parameters
     ----------
@@ -557,9 +564,11 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     state = checks.opt_state_of("state", state, name, entry.n_slots, sizes, dtype)
     theta = pack(params, dtype)
     shape = Net(sizes, ("identity",) * (len(sizes) - 1), "mse")  # an update reads sizes only
+    scale = 1.0 if state.plateau is None else state.plateau.scale  # cut by fit's watcher
     run = engine.run(
         shape, theta, grads=pack(grads, dtype), slots=pack_slots(state.slots, theta.size, dtype),
         opt_code=entry.code, hyper=hyperparameters(opt), step=state.step,
-        lrs=learning_rates(opt, state.step, 1), purpose="opt_step",
+        lrs=learning_rates(opt, state.step, 1, scale), purpose="opt_step",
     )  # fmt: skip
-    return unpack(run.theta, sizes), OptState(name, state.step + 1, unpack_slots(run.slots, sizes))
+    slots = unpack_slots(run.slots, sizes)
+    return unpack(run.theta, sizes), OptState(name, state.step + 1, slots, state.plateau)

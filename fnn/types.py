@@ -124,11 +124,16 @@ class OptState(NamedTuple):
         Number of updates already applied (0 before the first).
     slots : tuple of Params
         Per-parameter running statistics, e.g. ``(m, v)`` for Adam, ``()`` for SGD.
+    plateau : Plateau or None
+        The reduce-on-plateau watcher of ``fit(..., reduce_on_plateau=...)``, whose ``scale``
+        multiplies every learning rate (in ``fit`` and ``opt_step``); None when no watcher
+        ever ran.
     """
 
     optimizer: str
     step: int
     slots: tuple[Params, ...]
+    plateau: Plateau | None = None
 
 
 # -- learning-rate schedules: callables of the step count (0 for the first update) ---------------
@@ -263,6 +268,40 @@ class EarlyStopping(NamedTuple):
     patience: int = 10
     min_delta: float = 0.0
     restore_best: bool = True
+
+
+class ReduceOnPlateau(NamedTuple):
+    """Cut the learning rate by ``factor`` when the watched loss stops improving (PyTorch's
+    ``ReduceLROnPlateau(mode="min", threshold_mode="abs")``); see :func:`fnn.reduce_on_plateau`."""
+
+    factor: float = 0.1
+    patience: int = 10
+    min_delta: float = 0.0
+    min_lr: float = 0.0
+    cooldown: int = 0
+    eps: float = 1e-8
+
+
+class Plateau(NamedTuple):
+    """State of a reduce-on-plateau watcher, kept in :class:`OptState` so that ``fit``
+    resumes it exactly.
+
+    Attributes
+    ----------
+    scale : float
+        Multiplies every learning rate of the optimizer (1.0 until the first cut).
+    best : float
+        Lowest watched loss so far (``inf`` before the first epoch).
+    bad_epochs : int
+        Epochs since the watched loss last fell below ``best - min_delta``.
+    cooldown_left : int
+        Epochs of cooldown left after the last cut.
+    """
+
+    scale: float = 1.0
+    best: float = float("inf")
+    bad_epochs: int = 0
+    cooldown_left: int = 0
 
 
 class History(NamedTuple):

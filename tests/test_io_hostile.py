@@ -246,6 +246,24 @@ HOSTILE = {
         ),
         "x_mean has dtype <U1",
     ),
+    "plateau-not-a-list": lambda tmp: (
+        zip_bytes(members(**{"fnn_meta.npy": meta(optimizer="sgd", step=1, plateau="x" * 100)})),
+        "plateau must be a list of 4 numbers",
+    ),
+    "plateau-nan-scale": lambda tmp: (
+        zip_bytes(
+            members(
+                **{"fnn_meta.npy": meta(optimizer="sgd", step=1, plateau=[float("nan"), 1.0, 0, 0])}
+            )
+        ),
+        "plateau.scale must be finite",
+    ),
+    "plateau-float-counter": lambda tmp: (
+        zip_bytes(
+            members(**{"fnn_meta.npy": meta(optimizer="sgd", step=1, plateau=[1.0, 1.0, 0.5, 0])})
+        ),
+        "plateau.bad_epochs",
+    ),
     "zip64-directory-lie": lambda tmp: (
         b"PK\3\4" + b"\0" * 200 + zip64_end(2**40),
         "zip directory declares 1099511627776",

@@ -4,6 +4,7 @@ from fnn.data import fold_in, minibatches, standardize, standardizer, unstandard
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
 from fnn.io import load, load_scalers, load_state, save
+from fnn.lbfgs import lbfgs
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
 from fnn.metrics import (
     confusion_matrix,
@@ -32,6 +33,7 @@ from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
 from fnn.train import early_stopping, fit, reduce_on_plateau
 from fnn.types import (
+    LBFGS,
     SGD,
     Adam,
     AdamW,
@@ -77,6 +79,7 @@ __all__ = [
     "Fold",
     "History",
     "LOSSES",
+    "LBFGS",
     "Layer",
     "Momentum",
     "Net",
@@ -110,6 +113,7 @@ __all__ = [
     "init",
     "inverse_time_decay",
     "kfold",
+    "lbfgs",
     "load",
     "load_scalers",
     "load_state",

@@ -15,6 +15,7 @@ from fnn.flat import frozen, pack, pack_slots, unpack, unpack_slots
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
 from fnn.types import (
+    LBFGS,
     EarlyStopping,
     FitResult,
     History,
@@ -169,7 +170,8 @@ def fit(
     Parameters
     ----------
     net, params, opt
-        The network, its starting parameters and an optimizer config (``fnn.adam(...)``).
+        The network, its starting parameters and an optimizer config (``fnn.adam(...)``), or
+        :func:`fnn.lbfgs` for full-batch L-BFGS (an epoch is then one iteration).
     X : array_like, shape (n_samples, sizes[0])
     y : array_like
         Labels or targets as :func:`fnn.loss` takes them.
@@ -230,8 +232,10 @@ def fit(
     """
     checks.network(net)
     dtype = checks.params_of(net.sizes, params)
-    name = optimizer_name(opt)
-    entry = OPTIMIZERS[name]
+    full_batch = isinstance(opt, LBFGS)
+    if not full_batch:
+        name = optimizer_name(opt)
+        entry = OPTIMIZERS[name]
     epochs = checks.integer("epochs", epochs, 0, checks.MAX_STEPS)
     l2 = checks.real("l2", l2, low=0.0)
     seed = seed_of(key)
@@ -247,6 +251,12 @@ def fit(
     progress = checks.flag("progress", progress)
     if reduce_on_plateau is not None:
         reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
+    blas = blas_thread_setters()
+    if full_batch:
+        return _fit_full_batch(
+            net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping,
+            callback, progress, reduce_on_plateau, blas,
+        )  # fmt: skip
     state = opt_init(opt, params) if opt_state is None else opt_state
     state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
     plateau = state.plateau
@@ -273,7 +283,6 @@ def fit(
     show = progress_display.printer(epochs, shown) if progress else None
     epochs_per_call = 1  # when something must run between epochs
     done = 0
-    blas = blas_thread_setters()
     stopped = False
     while done < epochs:
         count = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // batches_per_epoch))
@@ -333,13 +342,8 @@ def fit(
                 stopped = waited >= early_stopping.patience
         if callback is not None:
             history = _history(net, records[:, :done], has_val)
-            answer = callback(done - 1, unpack(theta, net.sizes), history)
-            if answer is not None and not isinstance(answer, (bool, np.bool_)):
-                raise TypeError(
-                    f"callback must return a bool (True stops training) or None, got "
-                    f"{checks.describe(answer)}"
-                )
-            stopped = bool(answer) or stopped
+            answer = _stop_requested(callback, done - 1, unpack(theta, net.sizes), history)
+            stopped = answer or stopped
         if stopped:
             break
     params_epoch = done - 1 if done else None
@@ -351,6 +355,41 @@ def fit(
     history = _history(net, records[:, :done], has_val, stopped_epoch, params_epoch)
     new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau)
     return FitResult(unpack(theta, net.sizes), new_state, history)
+
+
+def _fit_full_batch(
+    net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping, callback,
+    progress, reduce_on_plateau, blas,
+) -> FitResult:  # fmt: skip
+    """``fit`` with :func:`fnn.lbfgs` (arguments checked), after its own refusals."""
+    from fnn.lbfgs import fit_lbfgs
+
+    if batch < X.shape[0]:
+        raise ValueError(
+            f"batch_size must be None (or >= {X.shape[0]} rows) with fnn.lbfgs, a full-batch "
+            f"method, got {batch}"
+        )
+    if reduce_on_plateau is not None:
+        raise ValueError(
+            "reduce_on_plateau must be None with fnn.lbfgs, which has no learning rate"
+        )
+    has_val = X_val.shape[0] > 0
+    classifier = LOSSES[net.loss].labels != "targets"
+    shown = (True, classifier, has_val, has_val and classifier)
+    show = progress_display.printer(epochs, shown) if progress else None
+    return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, opt_state, early_stopping,
+                     callback, show, blas)  # fmt: skip
+
+
+def _stop_requested(callback, epoch: int, params: Params, history: History) -> bool:
+    """Call the user's ``callback(epoch, params, history)``; True when it asks to stop."""
+    answer = callback(epoch, params, history)
+    if answer is not None and not isinstance(answer, (bool, np.bool_)):
+        raise TypeError(
+            f"callback must return a bool (True stops training) or None, got "
+            f"{checks.describe(answer)}"
+        )
+    return bool(answer)
 
 
 def _grown(records: np.ndarray, columns: int) -> np.ndarray:

@@ -113,6 +113,15 @@ class AdamW(NamedTuple):
     weight_decay: float = 1e-2
 
 
+class LBFGS(NamedTuple):
+    """Full-batch L-BFGS (SciPy's ``L-BFGS-B``) for ``fit``; see :func:`fnn.lbfgs`."""
+
+    memory: int = 10
+    gtol: float = 1e-4
+    ftol: float = 2.220446049250313e-09
+    max_evaluations: int = 15000
+
+
 class OptState(NamedTuple):
     """State of an optimizer.
 

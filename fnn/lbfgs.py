@@ -119,7 +119,7 @@ def fit_lbfgs(
                 f"(loss {run.value}); check the data or raise l2"
             )
         last["x"], last["point"], last["records"] = x.copy(), point, run.records[:, 0].copy()
-        return float(run.value), run.grads.astype(np.float64)
+        return float(run.value), run.grads.astype(np.float64, copy=False)  # a new array
 
     records: list[np.ndarray] = []
     best = {"value": np.inf, "point": theta, "epoch": -1, "waited": 0}

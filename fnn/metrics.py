@@ -204,7 +204,7 @@ def log_loss(y_true, y_proba, sample_weight=None) -> float:
     --------
     >>> import fnn
     >>> round(fnn.log_loss([0, 1, 1], [0.1, 0.8, 0.6]), 6)
-    0.279909
+    0.279777
     """
     labels = _class_indices("y_true", y_true, None)
     eps = np.finfo(np.float32 if np.asarray(y_proba).dtype == np.float32 else np.float64).eps

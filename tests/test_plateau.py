@@ -127,3 +127,11 @@ def test_opt_step_applies_the_cut_and_fit_without_a_watcher_keeps_it():
 def test_no_watcher_leaves_the_state_without_one():
     result = fnn.fit(NET, fnn.init(NET), fnn.sgd(0.1), X, Y, epochs=2)
     assert result.opt_state.plateau is None
+
+
+def test_a_fresh_watcher_round_trips_through_an_archive(tmp_path):
+    params = fnn.init(NET)
+    state = fnn.opt_init(fnn.sgd(0.1), params)._replace(plateau=fnn.Plateau())  # best = inf
+    path = tmp_path / "fresh.npz"
+    fnn.save(path, NET, params, opt_state=state)
+    assert fnn.load_state(path).plateau == fnn.Plateau(1.0, float("inf"), 0, 0)

@@ -208,6 +208,21 @@ def spec(sizes, activations, loss, name: str = "net") -> tuple:
     return sizes, tuple(activations)
 
 
+def per_hidden_layer(name: str, values, sizes: tuple[int, ...]) -> tuple:
+    """A list or tuple with one entry per hidden layer of ``sizes``, as a tuple (entries
+    unchecked)."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(
+            f"{name} must be one value or a list with one per hidden layer, got {describe(values)}"
+        )
+    if len(values) != len(sizes) - 2:
+        raise ValueError(
+            f"{name} must have {len(sizes) - 2} entries (one per hidden layer of sizes {sizes}), "
+            f"got {len(values)}"
+        )
+    return tuple(values)
+
+
 def widths(name: str, sizes) -> tuple[int, ...]:
     """Layer widths (each >= 1) as Python ints, refused when the parameters could not fit in
     one array (the engine's flat vector)."""

@@ -23,6 +23,8 @@ Conventions
   helper where it can, and every helper sees one signature.
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -41,6 +43,10 @@ helper = njit(no_cpython_wrapper=True, **POLICY)
 
 # Activation codes (softmax couples the units of a row; the others are elementwise).
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
+LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = 5, 6, 7, 8, 9
+LEAKY_SLOPE = 0.01  # leaky_relu's slope for z < 0 (PyTorch's and Keras' default)
+SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2), for the normal CDF of gelu
+INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi), for the normal density of gelu'
 # Loss codes.
 BCE, CE, MSE = 0, 1, 2
 # Optimizer codes; NO_UPDATE runs the batches without changing the parameters.
@@ -183,7 +189,11 @@ def _bias_activate_into(ZT, b, code, AT):
     """``ZT += b`` (row j gets b[j]), then ``AT = f(ZT)``; softmax runs down each column.
 
     relu ``max(z, 0)``; sigmoid ``1 / (1 + exp(-z))`` in two branches, so that exp never
-    overflows; tanh; identity ``z``; softmax ``exp(z - max z) / sum exp(z - max z)``.
+    overflows; tanh; identity ``z``; softmax ``exp(z - max z) / sum exp(z - max z)``;
+    leaky_relu ``z`` or ``0.01 z``; elu ``z`` or ``expm1(z)``; gelu ``z Phi(z)`` with the
+    normal CDF ``Phi(z) = erfc(-z / sqrt 2) / 2`` (erfc, not ``1 + erf``, keeps its relative
+    accuracy for z << 0); silu ``z sigmoid(z)``; softplus ``max(z, 0) + log1p(exp(-|z|))``.
+    Every branch is exact to rounding at any finite z: no exp overflows.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -200,8 +210,10 @@ def _bias_activate_into(ZT, b, code, AT):
                 a = one / (one + e) if z >= zero else e / (one + e)
             elif code == TANH:
                 a = np.tanh(z)
-            else:
+            elif code < LEAKY_RELU:
                 a = z
+            else:
+                a = _smooth_activation(z, code, ZT)
             AT[j, i] = a
     if code == SOFTMAX:
         for i in range(m):
@@ -218,11 +230,55 @@ def _bias_activate_into(ZT, b, code, AT):
 
 
 @helper
+def _smooth_activation(z, code, like):
+    """``f(z)`` of the activations from LEAKY_RELU on (see :func:`_bias_activate_into`), in
+    the dtype of the array ``like``."""
+    cast = like.dtype.type
+    zero, one = cast(0), cast(1)
+    if code == LEAKY_RELU:
+        return z if z > zero else cast(LEAKY_SLOPE) * z
+    if code == ELU:
+        return z if z > zero else np.expm1(z)
+    if code == GELU:
+        return z * (cast(0.5) * math.erfc(-z * cast(SQRT_HALF)))
+    e = np.exp(-abs(z))  # silu and softplus: never overflows
+    if code == SILU:
+        return z * (one / (one + e) if z >= zero else e / (one + e))
+    return max(z, zero) + np.log1p(e)
+
+
+@helper
+def _smooth_derivative(z, code, like):
+    """``f'(z)`` of the activations from LEAKY_RELU on, in the dtype of the array ``like``.
+
+    leaky_relu 1 or 0.01 (0.01 at z = 0, as PyTorch); elu 1 or ``exp(z)`` (from z, not as
+    ``a + 1``, which would lose exp(z)'s relative accuracy for z << 0); gelu
+    ``Phi(z) + z phi(z)``, phi the normal density; silu ``s (1 + z (1 - s))`` with
+    ``s = sigmoid(z)`` and ``1 - s = sigmoid(-z)`` computed apart; softplus ``sigmoid(z)``.
+    """
+    cast = like.dtype.type
+    zero, one = cast(0), cast(1)
+    if code == LEAKY_RELU:
+        return one if z > zero else cast(LEAKY_SLOPE)
+    if code == ELU:
+        return one if z > zero else np.exp(z)
+    if code == GELU:
+        cdf = cast(0.5) * math.erfc(-z * cast(SQRT_HALF))
+        return cdf + z * cast(INV_SQRT_2PI) * np.exp(cast(-0.5) * z * z)
+    e = np.exp(-abs(z))
+    up, down = (one / (one + e), e / (one + e)) if z >= zero else (e / (one + e), one / (one + e))
+    if code == SILU:
+        return up * (one + z * down)  # s (1 + z (1 - s)), 1 - s = sigmoid(-z)
+    return up
+
+
+@helper
 def _activation_grad_into(DT, ZT, AT, code):
     """``DT *= f'(ZT)`` in place, given ``AT = f(ZT)``.
 
     relu ``z > 0``; sigmoid ``a (1 - a)``; tanh ``1 - a**2``; identity 1; softmax the
-    vector-Jacobian product ``A * (D - sum(D * A))`` per column.
+    vector-Jacobian product ``A * (D - sum(D * A))`` per column; the others in
+    :func:`_smooth_derivative`.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -246,6 +302,10 @@ def _activation_grad_into(DT, ZT, AT, code):
         for j in range(n):
             for i in range(m):
                 DT[j, i] *= one - AT[j, i] * AT[j, i]
+    elif code >= LEAKY_RELU:
+        for j in range(n):
+            for i in range(m):
+                DT[j, i] *= _smooth_derivative(ZT[j, i], code, ZT)
 
 
 # -- the output layer and the penalty --------------------------------------------------------------

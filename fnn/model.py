@@ -19,7 +19,10 @@ from fnn.types import Cache, Layer, Net, Params
 
 
 def mlp(
-    sizes: Sequence[int], hidden: str = "relu", output: str = "sigmoid", loss: str | None = None
+    sizes: Sequence[int],
+    hidden: str | Sequence[str] = "relu",
+    output: str = "sigmoid",
+    loss: str | None = None,
 ) -> Net:
     """Specify a multi-layer perceptron.
 
@@ -27,9 +30,10 @@ def mlp(
     ----------
     sizes : sequence of int
         ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
-    hidden : str
-        Activation of every hidden layer: a name in ``fnn.ACTIVATIONS`` that is not
-        output-only (softmax is for the output layer only).
+    hidden : str or sequence of str
+        Activation of every hidden layer, or one per hidden layer (``len(sizes) - 2`` names):
+        names in ``fnn.ACTIVATIONS`` that are not output-only (softmax is for the output
+        layer only).
     output : str
         Activation of the output layer: a name in ``fnn.ACTIVATIONS``.
     loss : str or None
@@ -46,6 +50,8 @@ def mlp(
     >>> import fnn
     >>> fnn.mlp([2, 3, 1])
     Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce')
+    >>> fnn.mlp([2, 8, 8, 1], hidden=["gelu", "tanh"]).activations
+    ('gelu', 'tanh', 'sigmoid')
     """
     if (
         isinstance(sizes, (str, bytes))
@@ -58,9 +64,15 @@ def mlp(
             f"sizes needs at least two entries (inputs, outputs), got {checks.describe(sizes)}"
         )
     widths = checks.widths("sizes", sizes)
-    checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS)
+    n_hidden = len(widths) - 2
+    if isinstance(hidden, str):
+        hiddens = (checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS),) * n_hidden
+    else:
+        hiddens = checks.per_hidden_layer("hidden", hidden, widths)
+        for index, name in enumerate(hiddens):
+            checks.one_of(f"hidden[{index}]", name, HIDDEN_ACTIVATIONS)
     checks.one_of("output", output, ACTIVATIONS)
-    return _net(widths, (hidden,) * (len(widths) - 2) + (output,), loss)
+    return _net(widths, hiddens + (output,), loss)
 
 
 def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:

@@ -1,6 +1,7 @@
 """Slow, obvious NumPy transcriptions of the maths, for tests to compare the kernels with."""
 
 import numpy as np
+from scipy.special import erfc, expit
 
 
 def activation(name, Z):
@@ -15,6 +16,16 @@ def activation(name, Z):
     if name == "softmax":
         shifted = np.exp(Z - Z.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
+    if name == "leaky_relu":
+        return np.where(Z > 0, Z, 0.01 * Z)
+    if name == "elu":
+        return np.where(Z > 0, Z, np.expm1(np.minimum(Z, 0)))
+    if name == "gelu":
+        return Z * 0.5 * erfc(-Z / np.sqrt(2))
+    if name == "silu":
+        return Z * expit(Z)
+    if name == "softplus":
+        return np.logaddexp(0, Z)
     raise ValueError(name)
 
 
@@ -29,6 +40,16 @@ def activation_grad(name, dA, Z):
         return dA * A * (1 - A)
     if name == "tanh":
         return dA * (1 - A**2)
+    if name == "leaky_relu":
+        return dA * np.where(Z > 0, 1, 0.01)
+    if name == "elu":
+        return dA * np.where(Z > 0, 1, np.exp(np.minimum(Z, 0)))
+    if name == "gelu":
+        return dA * (0.5 * erfc(-Z / np.sqrt(2)) + Z * np.exp(-(Z**2) / 2) / np.sqrt(2 * np.pi))
+    if name == "silu":
+        return dA * (expit(Z) + Z * expit(Z) * expit(-Z))
+    if name == "softplus":
+        return dA * expit(Z)
     jacobians = np.einsum("ij,jk->ijk", A, np.eye(A.shape[1])) - np.einsum("ij,ik->ijk", A, A)
     return np.einsum("ij,ijk->ik", dA, jacobians)
 

@@ -89,7 +89,15 @@ CASES = [
     ("mlp-string-sizes", call(fnn.mlp, "231"), TypeError, "sizes"),
     ("mlp-unknown-hidden", call(fnn.mlp, [2, 3, 1], hidden="swish"), ValueError, "hidden"),
     ("mlp-softmax-hidden", call(fnn.mlp, [2, 3, 1], hidden="softmax"), ValueError, "hidden"),
-    ("mlp-unknown-output", call(fnn.mlp, [2, 3, 1], output="elu"), ValueError, "output"),
+    ("mlp-unknown-output", call(fnn.mlp, [2, 3, 1], output="swish"), ValueError, "output"),
+    ("mlp-hidden-count", call(fnn.mlp, [2, 3, 4, 1], hidden=["elu"]), ValueError, "hidden must"),
+    (
+        "mlp-hidden-entry",
+        call(fnn.mlp, [2, 3, 4, 1], hidden=["elu", "tanh!"]),
+        ValueError,
+        "hidden[1]",
+    ),
+    ("mlp-hidden-kind", call(fnn.mlp, [2, 3, 1], hidden=3), TypeError, "hidden must be one"),
     ("mlp-softmax-one-unit", call(fnn.mlp, [2, 3, 1], output="softmax"), ValueError, "sizes"),
     ("mlp-unknown-loss", call(fnn.mlp, [2, 1], loss="hinge"), ValueError, "loss"),
     ("mlp-loss-not-str", call(fnn.mlp, [2, 1], loss=5), TypeError, "loss"),
@@ -548,7 +556,7 @@ def test_messages_name_expected_and_received():
         ValueError, match=r"params.layers\[0\].W must have shape \(2, 3\).*\(3, 4\)"
     ):
         fnn.grad(NET, P_OTHER, X, Y)
-    with pytest.raises(ValueError, match=r"one of \['identity', 'relu', 'sigmoid', 'tanh'\]"):
+    with pytest.raises(ValueError, match=r"one of \['elu', 'gelu', 'identity', .*'tanh'\]"):
         fnn.mlp([2, 3, 1], hidden="swish")
 
 

@@ -5,7 +5,7 @@ from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
 from fnn.io import load, load_state, save
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
-from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
+from fnn.model import forward, from_architecture, init, mlp, predict, predict_mc, predict_proba
 from fnn.optim import (
     adam,
     adamw,
@@ -105,6 +105,7 @@ __all__ = [
     "opt_init",
     "opt_step",
     "predict",
+    "predict_mc",
     "predict_proba",
     "rmsprop",
     "save",

@@ -272,7 +272,8 @@ def to_torch(net: fnn.Net, params: fnn.Params, scaler: fnn.Scaler | None = None)
     -------
     torch.nn.Sequential
         ``from_torch(to_torch(net, params))`` gives back ``net`` (for its canonical loss) and
-        ``params``, bit for bit.
+        ``params``, bit for bit. Dropout is not exported (every exporter computes the
+        network as ``predict`` runs it): a net with dropout comes back without it.
 
     Examples
     --------

@@ -1,6 +1,8 @@
 """Dropout: the engine against a slow NumPy transcription given the same masks (recomputed
 from the hash the docs describe), keys as the only source of masks, and what never drops."""
 
+import json
+
 import numpy as np
 import pytest
 import reference
@@ -164,3 +166,35 @@ def test_dropout_is_saved_and_loaded(tmp_path):
     plain = NET._replace(dropout=())
     fnn.save(tmp_path / "plain.npz", plain, fnn.init(plain, key=0))
     assert fnn.load(tmp_path / "plain.npz")[0] == plain
+
+
+@pytest.mark.parametrize("bad", ["abc", [2.0], [0.1, 0.2], {"a": 1}, [[0.1]]])
+def test_bad_dropout_in_an_archive_is_a_one_line_error(bad, tmp_path):
+    net = fnn.mlp([2, 3, 1], dropout=0.5)
+    fnn.save(tmp_path / "net.npz", net, fnn.init(net))
+    arrays = dict(np.load(tmp_path / "net.npz"))
+    meta = json.loads(str(arrays["fnn_meta"]))
+    meta["dropout"] = bad
+    arrays["fnn_meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=r"not a valid fnn archive: dropout") as info:
+        fnn.load(tmp_path / "bad.npz")
+    assert "\n" not in str(info.value)
+
+
+def test_exports_compute_the_network_without_dropout(rng, tmp_path):
+    import onnxruntime
+    import torch
+
+    params = fnn.init(NET, key=2)
+    X = rng.normal(size=(10, 3))
+    want = fnn.predict_proba(NET, params, X)
+    fnn.to_onnx(NET, params, tmp_path / "net.onnx")
+    session = onnxruntime.InferenceSession(
+        tmp_path / "net.onnx", providers=["CPUExecutionProvider"]
+    )
+    np.testing.assert_allclose(session.run(["proba"], {"X": X})[0], want, rtol=1e-12)
+    module = fnn.to_torch(NET, params)
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(X)).numpy(), want, rtol=1e-12)
+    assert fnn.from_torch(module)[0] == NET._replace(dropout=())

@@ -198,3 +198,14 @@ def test_exports_compute_the_network_without_dropout(rng, tmp_path):
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(X)).numpy(), want, rtol=1e-12)
     assert fnn.from_torch(module)[0] == NET._replace(dropout=())
+
+
+def test_keyed_masks_follow_the_rows_of_x_across_evaluation_chunks(rng):
+    net = fnn.mlp([2, 500, 498, 1], dropout=0.3)  # 523 rows per chunk: 1200 rows take 3
+    assert fnn.engine.chunk_rows(net.sizes) < 600
+    params = fnn.init(net, key=0)
+    X, y, _ = problem(net, 1200, rng)
+    chunked = fnn.loss(net, params, X, y, dropout_key=5)
+    one_batch = fnn.value_and_grad(net, params, X, y, dropout_key=5)[0]
+    np.testing.assert_allclose(chunked, one_batch, rtol=1e-13)
+    assert chunked != fnn.loss(net, params, X, y)

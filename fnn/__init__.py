@@ -13,7 +13,7 @@ from fnn.metrics import (
     mean_squared_error,
     r2_score,
 )
-from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
+from fnn.model import forward, from_architecture, init, mlp, predict, predict_mc, predict_proba
 from fnn.optim import (
     adam,
     adamw,
@@ -128,6 +128,7 @@ __all__ = [
     "opt_init",
     "opt_step",
     "predict",
+    "predict_mc",
     "predict_proba",
     "r2_score",
     "reduce_on_plateau",

@@ -156,7 +156,7 @@ def network(net, name: str = "net") -> Net:
     """
     if type(net) is not Net and not isinstance(net, Net):
         raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
-    sizes, activations, loss = net
+    sizes, activations, loss, dropout = net
     try:
         output = activations[-1]
         if (
@@ -167,12 +167,36 @@ def network(net, name: str = "net") -> Net:
             and all(type(size) is int and size >= 1 for size in sizes)
             and sizes[-1] >= ACTIVATIONS[output].min_units
             and all(type(act) is str and act in HIDDEN_ACTIVATIONS for act in activations[:-1])
+            and (
+                dropout == ()
+                or (
+                    type(dropout) is tuple
+                    and len(dropout) == len(sizes) - 2
+                    and all(type(rate) is float and 0.0 <= rate < 1.0 for rate in dropout)
+                    and any(dropout)
+                )
+            )
         ):
             return net
     except Exception:  # arrays, unhashable names, ...: the precise checks below say what
         pass
     sizes, activations = spec(sizes, activations, loss, name)
-    return Net(sizes, activations, loss)
+    if dropout != ():  # () is a network without dropout
+        dropout = dropout_rates(f"{name}.dropout", dropout, sizes)
+    return Net(sizes, activations, loss, dropout)
+
+
+def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]:
+    """Dropout rates: one number in [0, 1) for every hidden layer, or one per hidden layer
+    (a list or tuple); ``()`` when every rate is 0 (the network has no dropout)."""
+    if isinstance(rates, (list, tuple)):
+        rates = tuple(
+            real(f"{name}[{index}]", rate, low=0.0, high=1.0, open_high=True)
+            for index, rate in enumerate(per_hidden_layer(name, rates, sizes))
+        )
+    else:
+        rates = (real(name, rates, low=0.0, high=1.0, open_high=True),) * (len(sizes) - 2)
+    return rates if any(rates) else ()
 
 
 def spec(sizes, activations, loss, name: str = "net") -> tuple:
@@ -216,6 +240,21 @@ def spec(sizes, activations, loss, name: str = "net") -> tuple:
             f"got {output!r}"
         )
     return sizes, tuple(activations)
+
+
+def per_hidden_layer(name: str, values, sizes: tuple[int, ...]) -> tuple:
+    """A list or tuple with one entry per hidden layer of ``sizes``, as a tuple (entries
+    unchecked)."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(
+            f"{name} must be one value or a list with one per hidden layer, got {describe(values)}"
+        )
+    if len(values) != len(sizes) - 2:
+        raise ValueError(
+            f"{name} must have {len(sizes) - 2} entries (one per hidden layer of sizes {sizes}), "
+            f"got {len(values)}"
+        )
+    return tuple(values)
 
 
 def widths(name: str, sizes) -> tuple[int, ...]:

@@ -4,8 +4,9 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
 
 * ``fnn_meta``: a 0-d unicode array holding JSON text ``{"format": "fnn", "version": 1,
   "sizes": [...], "activations": [...], "loss": "...", "dtype": "float64"}``, plus
-  ``"optimizer"`` and ``"step"`` when an optimizer state was saved (and ``"plateau"``,
-  ``[scale, best, bad_epochs, cooldown_left]``, when it holds a reduce-on-plateau watcher);
+  ``"dropout"`` (rates per hidden layer) for a net with dropout, ``"optimizer"`` and ``"step"``
+  when an optimizer state was saved (and ``"plateau"``, ``[scale, best, bad_epochs,
+  cooldown_left]``, when it holds a reduce-on-plateau watcher);
 * ``W0, b0, W1, b1, ...``: the parameters, bit for bit;
 * ``s0_W0, s0_b0, ...``: moment slot ``k`` of the optimizer state as ``s{k}_W{l}``,
   ``s{k}_b{l}`` (only with an optimizer state);
@@ -124,6 +125,8 @@ def save(
         )
     dtype = checks.params_of(net.sizes, params)
     meta = {"format": "fnn", "version": FORMAT_VERSION, **net._asdict(), "dtype": dtype.name}
+    if not net.dropout:  # archives of nets without dropout stay as they were
+        del meta["dropout"]
     arrays = {}
     for index, layer in enumerate(params.layers):
         arrays[f"W{index}"], arrays[f"b{index}"] = layer.W, layer.b
@@ -376,6 +379,8 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None, t
             meta.get("sizes"), meta.get("activations"), meta.get("loss")
         )
         net = _net(sizes, activations, meta["loss"])
+        if meta.get("dropout"):
+            net = net._replace(dropout=checks.dropout_rates("dropout", meta["dropout"], sizes))
         n_slots = 0
         if "optimizer" in meta:
             name = checks.one_of("optimizer", meta["optimizer"], OPTIMIZERS)

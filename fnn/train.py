@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fnn import checks, engine
+from fnn import checks, engine, kernels
 from fnn import progress as progress_display
 from fnn.data import seed_of
 from fnn.engine import blas_thread_setters
@@ -181,7 +181,12 @@ def fit(
         Rows per update; None means the full batch. Each epoch is shuffled with
         ``fold_in(key, epoch)`` (see :func:`fnn.minibatches`); the last partial batch is used.
     key : int or SeedSequence
-        Fixes every shuffle: same key, same result, bit for bit.
+        Fixes every shuffle, and every dropout mask of a net with dropout: same key, same
+        result, bit for bit. Update ``t`` (counted from the first ``fit``, resumes included)
+        drops with the masks of ``dropout_key = fold_in(fold_in(key, 2**64 - 1), t)`` (see
+        :func:`fnn.value_and_grad`), so resuming continues the same masks. The validation
+        pass never drops; the history's loss and accuracy are those of the batches as
+        trained, masks included.
     l2 : float
         Weight decay ``(l2 / 2m) sum ||W||**2`` added to every batch loss.
     validation : (X_val, y_val) or None
@@ -298,6 +303,7 @@ def fit(
             net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
             opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
             lrs=learning_rates(opt, step, count * batches_per_epoch, scale),
+            dropout=kernels.PER_UPDATE,
             first_epoch=first_epoch + done, epochs=count, batch=batch, purpose="fit",
             on_compile=None if show is None else _compiling(show), blas_setters=blas,
         )  # fmt: skip
@@ -372,6 +378,11 @@ def _fit_full_batch(
     if reduce_on_plateau is not None:
         raise ValueError(
             "reduce_on_plateau must be None with fnn.lbfgs, which has no learning rate"
+        )
+    if any(net.dropout):
+        raise ValueError(
+            f"net.dropout must be all zero with fnn.lbfgs, whose line search needs one "
+            f"deterministic objective, got {net.dropout}"
         )
     has_val = X_val.shape[0] > 0
     classifier = LOSSES[net.loss].labels != "targets"

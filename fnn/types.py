@@ -22,11 +22,19 @@ class Net(NamedTuple):
         One activation name per weight layer (``len(sizes) - 1`` of them).
     loss : str
         Name of the loss: ``"bce"``, ``"ce"`` or ``"mse"``.
+    dropout : tuple of float
+        Inverted-dropout rate in [0, 1) of each hidden layer's activations
+        (``len(sizes) - 2`` of them), or ``()`` for none (also when every rate is 0).
     """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
+    dropout: tuple[float, ...] = ()
+
+    def __repr__(self) -> str:  # dropout only when there is some: plain nets print as before
+        text = f"Net(sizes={self.sizes!r}, activations={self.activations!r}, loss={self.loss!r}"
+        return text + (f", dropout={self.dropout!r})" if self.dropout else ")")
 
 
 class Layer(NamedTuple):

@@ -89,9 +89,29 @@ CASES = [
     ("mlp-string-sizes", call(fnn.mlp, "231"), TypeError, "sizes"),
     ("mlp-unknown-hidden", call(fnn.mlp, [2, 3, 1], hidden="swish"), ValueError, "hidden"),
     ("mlp-softmax-hidden", call(fnn.mlp, [2, 3, 1], hidden="softmax"), ValueError, "hidden"),
-    ("mlp-unknown-output", call(fnn.mlp, [2, 3, 1], output="elu"), ValueError, "output"),
+    ("mlp-unknown-output", call(fnn.mlp, [2, 3, 1], output="swish"), ValueError, "output"),
+    ("mlp-hidden-count", call(fnn.mlp, [2, 3, 4, 1], hidden=["elu"]), ValueError, "hidden must"),
+    (
+        "mlp-hidden-entry",
+        call(fnn.mlp, [2, 3, 4, 1], hidden=["elu", "tanh!"]),
+        ValueError,
+        "hidden[1]",
+    ),
+    ("mlp-hidden-kind", call(fnn.mlp, [2, 3, 1], hidden=3), TypeError, "hidden must be one"),
     ("mlp-softmax-one-unit", call(fnn.mlp, [2, 3, 1], output="softmax"), ValueError, "sizes"),
     ("mlp-unknown-loss", call(fnn.mlp, [2, 1], loss="hinge"), ValueError, "loss"),
+    ("mlp-dropout-one", call(fnn.mlp, [2, 3, 1], dropout=1.0), ValueError, "dropout must be in"),
+    ("mlp-dropout-below", call(fnn.mlp, [2, 3, 3, 1], dropout=[0, -0.5]), ValueError, "dropout[1]"),
+    ("mlp-dropout-count", call(fnn.mlp, [2, 3, 3, 1], dropout=[0.1]), ValueError, "dropout must"),
+    ("mlp-dropout-nan", call(fnn.mlp, [2, 3, 1], dropout=np.nan), ValueError, "dropout must be"),
+    ("mlp-dropout-kind", call(fnn.mlp, [2, 3, 1], dropout="0.2"), TypeError, "dropout must be"),
+    ("net-dropout", call(fnn.forward, NET._replace(dropout=(0.1, 0.2)), P, X), ValueError, "1 ent"),
+    ("grad-dropout-key", call(fnn.grad, NET, P, X, Y, dropout_key=-1), ValueError, "dropout_key"),
+    ("loss-dropout-key", call(fnn.loss, NET, P, X, Y, dropout_key="a"), TypeError, "dropout_key"),
+    ("fwd-dropout-key", call(fnn.forward, NET, P, X, dropout_key=1.5), TypeError, "dropout_key"),
+    ("predict-mc-samples", call(fnn.predict_mc, NET, P, X, samples=0), ValueError, "samples must"),
+    ("predict-mc-key", call(fnn.predict_mc, NET, P, X, key=-3), ValueError, "key must be"),
+    ("predict-mc-X", call(fnn.predict_mc, NET, P, np.ones((4, 5))), ValueError, "X must have 2"),
     ("mlp-loss-not-str", call(fnn.mlp, [2, 1], loss=5), TypeError, "loss"),
     ("mlp-loss-mismatch", call(fnn.mlp, [2, 1], output="sigmoid", loss="ce"), ValueError, "loss"),
     (
@@ -709,7 +729,7 @@ def test_messages_name_expected_and_received():
         ValueError, match=r"params.layers\[0\].W must have shape \(2, 3\).*\(3, 4\)"
     ):
         fnn.grad(NET, P_OTHER, X, Y)
-    with pytest.raises(ValueError, match=r"one of \['identity', 'relu', 'sigmoid', 'tanh'\]"):
+    with pytest.raises(ValueError, match=r"one of \['elu', 'gelu', 'identity', .*'tanh'\]"):
         fnn.mlp([2, 3, 1], hidden="swish")
 
 

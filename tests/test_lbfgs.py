@@ -121,12 +121,15 @@ def test_float32_stays_float32_and_resuming_counts_on():
     assert len(untouched.history.loss) == 0 and untouched.opt_state.step == 0
 
 
-def test_lbfgs_refuses_mini_batches_and_plateaus():
+def test_lbfgs_refuses_mini_batches_plateaus_and_dropout():
     net = fnn.mlp([3, 4, 1])
     params = fnn.init(net)
     with pytest.raises(ValueError, match="batch_size must be None"):
         fnn.fit(net, params, fnn.lbfgs(), X, LABELS % 2, batch_size=10)
     with pytest.raises(ValueError, match="reduce_on_plateau must be None"):
         fnn.fit(net, params, fnn.lbfgs(), X, LABELS % 2, reduce_on_plateau=fnn.reduce_on_plateau())
+    dropping = fnn.mlp([3, 4, 1], dropout=0.5)
+    with pytest.raises(ValueError, match=r"net.dropout must be all zero .* got \(0.5,\)"):
+        fnn.fit(dropping, fnn.init(dropping), fnn.lbfgs(), X, LABELS % 2)
     with pytest.raises(ValueError, match="opt_state belongs to optimizer 'adam'"):
         fnn.fit(net, params, fnn.lbfgs(), X, LABELS % 2, opt_state=fnn.opt_init(fnn.adam(), params))

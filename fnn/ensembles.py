@@ -18,7 +18,7 @@ from fnn import checks
 from fnn.model import predict_proba
 from fnn.threads import default_threads, map_on_threads
 from fnn.train import _validation_data, fit
-from fnn.types import EarlyStopping, FitResult, Net, OptState, Params
+from fnn.types import EarlyStopping, FitResult, Net, OptState, Params, ReduceOnPlateau
 
 T = TypeVar("T")
 
@@ -36,6 +36,7 @@ def fit_many(
     validation: tuple | None = None,
     opt_states: Sequence[OptState] | None = None,
     early_stopping: EarlyStopping | None = None,
+    reduce_on_plateau: ReduceOnPlateau | None = None,
     threads: int | None = None,
 ) -> tuple[FitResult, ...]:
     """Train K members of one network on the same data at once, one ``fit`` per member.
@@ -44,7 +45,7 @@ def fit_many(
 
         fnn.fit(net, params[k], opt[k], X, y, epochs=epochs, batch_size=batch_size,
                 key=keys[k], l2=l2[k], validation=validation, opt_state=opt_states[k],
-                early_stopping=early_stopping)
+                early_stopping=early_stopping, reduce_on_plateau=reduce_on_plateau)
 
     (``opt``, ``l2`` given once stand for every member), bit for bit, whatever ``threads``.
     Members run side by side on ``threads`` threads of this process; each trains, validates
@@ -61,9 +62,9 @@ def fit_many(
     X : array_like, shape (n_samples, sizes[0])
     y : array_like
         As in :func:`fnn.fit`; shared by every member.
-    epochs, batch_size, validation, early_stopping
-        As in :func:`fnn.fit`, the same for every member (early stopping watches each
-        member's own loss).
+    epochs, batch_size, validation, early_stopping, reduce_on_plateau
+        As in :func:`fnn.fit`, the same for every member (early stopping and the plateau
+        rule watch each member's own loss).
     keys : sequence of K keys, or None
         Each member's shuffle key (int or SeedSequence); None means ``range(K)``.
     l2 : float, or a sequence of K floats
@@ -119,11 +120,14 @@ def fit_many(
         validation = (_validation_data(net, validation, dtype)[0], validation[1])
     if early_stopping is not None:
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
+    if reduce_on_plateau is not None:
+        reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
 
     def member(k: int, epochs: int) -> FitResult:
         return _named(k, lambda: fit(
             net, params[k], opts[k], X, y, epochs=epochs, batch_size=batch_size, key=keys[k],
             l2=l2s[k], validation=validation, opt_state=states[k], early_stopping=early_stopping,
+            reduce_on_plateau=reduce_on_plateau,
         ))  # fmt: skip
 
     for k in range(count):  # fit's own checks of each member's values, without training

@@ -91,6 +91,21 @@ def test_resume_continues_every_member(threads):
             assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b)
 
 
+def test_members_cut_their_learning_rates_on_their_own_plateaus():
+    plateau = fnn.reduce_on_plateau(factor=0.5, patience=2)
+    kwargs = dict(validation=(X_VAL, Y_VAL), reduce_on_plateau=plateau)
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=40, batch_size=16, keys=KEYS, l2=L2,
+                        threads=2, **kwargs)  # fmt: skip
+    for result, single in zip(many, singles(40, **kwargs)):
+        assert_same_fit(result, single)
+
+
+def test_lbfgs_members():
+    many = fnn.fit_many(NET, STARTS[:2], fnn.lbfgs(), X, Y, epochs=5, threads=2)
+    for k, result in enumerate(many):
+        assert_same_fit(result, fnn.fit(NET, STARTS[k], fnn.lbfgs(), X, Y, epochs=5, key=k))
+
+
 def test_shared_values_and_default_keys():
     many = fnn.fit_many(NET, STARTS[:3], fnn.sgd(0.1), X, Y, epochs=5, batch_size=16, l2=0.1)
     for k, result in enumerate(many):
@@ -150,6 +165,7 @@ BAD_CALLS = [
     (dict(threads=0), ValueError, "threads must be >= 1, got 0"),
     (dict(threads=1.5), TypeError, "threads must be an integer"),
     (dict(epochs=-1), ValueError, "^epochs must be >= 0"),
+    (dict(reduce_on_plateau=3), TypeError, "^reduce_on_plateau"),
     (dict(X=X[:, :1]), ValueError, "^X must .*"),
     (dict(y=Y[:5]), ValueError, "^y "),
     (dict(validation=(X_VAL, Y_VAL[:3])), ValueError, r"^validation\[1\]"),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fnn import kernels
+from fnn import checks, kernels
 from fnn.compile_notice import announce
+from fnn.data import seed_of
 from fnn.flat import layers_of
 from fnn.registry import LOSSES
 from fnn.types import EngineRun, Net
@@ -51,6 +52,7 @@ def run(
     step: int = 0,
     l2: float = 0.0,
     seed: int = 0,
+    dropout: int = kernels.NO_DROPOUT,
     first_epoch: int = 0,
     epochs: int = 1,
     batch: int | None = None,
@@ -68,10 +70,12 @@ def run(
     Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
     gradient (one update, nothing else); ``forward``: the ``(zbuf, abuf)`` of a forward pass
     over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none);
-    ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``weights``,
-    ``weights_eval``: sample weights of the rows of X and X_eval (None: all 1). ``purpose``
-    names the public function for the one-line notice printed when the engine must compile
-    first (``on_compile()`` is then called too); ``blas_setters``: from
+    ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``dropout``: the
+    kernel's dropout mode (PER_UPDATE for fit, KEYED with a given key's ``seed``), ignored
+    for a net without dropout; ``weights``, ``weights_eval``: sample weights of the rows of X
+    and X_eval (None: all 1). ``purpose`` names the public function for the one-line notice
+    printed when the engine must compile first (``on_compile()`` is then called too);
+    ``blas_setters``: from
     :func:`blas_thread_setters`, to run with one BLAS thread.
     """
     dtype = theta.dtype
@@ -88,6 +92,7 @@ def run(
     plan[kernels.BATCH] = n if batch is None else batch
     plan[kernels.CHUNK] = chunk_rows(net.sizes) if chunk is None else chunk
     plan[kernels.STORE] = store
+    plan[kernels.DROPOUT] = dropout if net.dropout else kernels.NO_DROPOUT
     empty = _empty(dtype)
     args = (
         X if X is not None else _empty(dtype, 0, n_features),
@@ -105,6 +110,7 @@ def run(
         lrs if lrs is not None else _empty(np.float64),
         float(l2),
         np.uint64(seed),
+        np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64),
         float(net.delta),
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
@@ -117,6 +123,16 @@ def run(
     finally:
         for setter, count in zip(blas_setters, previous):
             setter(count)
+
+
+def keyed_dropout(dropout_key) -> dict:
+    """:func:`run`'s dropout arguments for a composable function's ``dropout_key``: none for
+    None, else every batch or chunk drops with the masks of the key's seed."""
+    if dropout_key is None:
+        return {}
+    if not isinstance(dropout_key, np.random.SeedSequence):  # named in the error, as seed_of
+        checks.integer("dropout_key", dropout_key, 0, checks.MAX_KEY)
+    return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
 def blas_thread_setters() -> list:

@@ -40,17 +40,27 @@ def _batch(net: Net, params: Params, X, y, l2, sample_weight=None, batch=False):
 
 
 def _evaluate(
-    net: Net, params: Params, X, y, l2: float, purpose: str, sample_weight=None
+    net: Net,
+    params: Params,
+    X,
+    y,
+    l2: float,
+    purpose: str,
+    sample_weight=None,
+    dropout_key=None,
 ) -> tuple[float, float]:
     """``(loss, accuracy)`` of the rows of X, evaluated in chunks (no gradient)."""
     theta, X, Y, l2, weights = _batch(net, params, X, y, l2, sample_weight)
+    dropout = engine.keyed_dropout(dropout_key)
     records = engine.run(
-        net, theta, X_eval=X, Y_eval=Y, weights_eval=weights, l2=l2, purpose=purpose
+        net, theta, X_eval=X, Y_eval=Y, weights_eval=weights, l2=l2, purpose=purpose, **dropout
     ).records
     return float(records[2, 0]), float(records[3, 0])
 
 
-def loss(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) -> float:
+def loss(
+    net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None, dropout_key=None
+) -> float:
     """Mean loss of the batch ``(X, y)``, plus the L2 penalty.
 
     Parameters
@@ -68,6 +78,10 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) ->
         ``sum_i w_i loss_i / sum_i w_i`` and the penalty
         ``(l2 / 2 sum_i w_i) sum_l ||W_l||**2``, so an integer weight counts as that many
         copies of the row (see :mod:`fnn.weights`). None: every row weighs 1.
+    dropout_key : int, SeedSequence or None
+        For a net with dropout: the loss of the network thinned by the masks of this key
+        (the masks of row ``i`` of X, as :func:`value_and_grad` draws them). None: no
+        dropout, the deterministic network.
 
     Returns
     -------
@@ -84,7 +98,7 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) ->
     >>> round(fnn.loss(net, zero, np.ones((3, 2)), [0, 1, 1]), 6)  # log 2: p = 0.5 everywhere
     0.693147
     """
-    return _evaluate(net, params, X, y, l2, "loss", sample_weight)[0]
+    return _evaluate(net, params, X, y, l2, "loss", sample_weight, dropout_key)[0]
 
 
 def accuracy(net: Net, params: Params, X, y) -> float:
@@ -133,7 +147,7 @@ def _gradient(net: Net, theta, Y, l2: float, purpose: str, **given) -> tuple[flo
 
 
 def value_and_grad(
-    net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None
+    net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None, dropout_key=None
 ) -> tuple[float, Params]:
     """The loss (as :func:`loss`) and its gradient with respect to every W and b, in one pass.
 
@@ -141,6 +155,13 @@ def value_and_grad(
     ----------
     net, params, X, y, l2, sample_weight
         As in :func:`loss`.
+    dropout_key : int, SeedSequence or None
+        For a net with dropout: drop with the masks of this key (the same key, the same
+        masks); unit ``j`` of row ``i`` of hidden layer ``l`` is kept when the
+        ``j % 2``-th 32-bit half (low first) of ``_mix64(fold_in(seed, l) + (i * ceil(width_l
+        / 2) + j // 2 + 1) * 0x9E3779B97F4A7C15)`` is at least ``ceil(rate_l * 2**32)``
+        (``seed`` the key's 64-bit seed, ``_mix64`` SplitMix64's finaliser, in
+        :mod:`fnn.kernels`), and scaled by ``1 / (1 - rate_l)``. None: no dropout.
 
     Returns
     -------
@@ -163,10 +184,13 @@ def value_and_grad(
     True
     """
     theta, X, Y, l2, weights = _batch(net, params, X, y, l2, sample_weight, batch=True)
-    return _gradient(net, theta, Y, l2, "grad", X=X, weights=weights)
+    dropout = engine.keyed_dropout(dropout_key)
+    return _gradient(net, theta, Y, l2, "grad", X=X, weights=weights, **dropout)
 
 
-def grad(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) -> Params:
+def grad(
+    net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None, dropout_key=None
+) -> Params:
     """Gradient of :func:`loss` with respect to ``params`` (a Params of the same shapes).
 
     Parameters
@@ -181,6 +205,8 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) ->
         ``dW_l`` (biases are not penalised).
     sample_weight : array_like, shape (m,), optional
         As in :func:`loss` (here they may all be 0: a zero gradient).
+    dropout_key : int, SeedSequence or None
+        As in :func:`value_and_grad`.
 
     Returns
     -------
@@ -198,7 +224,7 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0, sample_weight=None) ->
     >>> g.layers[0].W.shape, g.layers[0].W.dtype
     ((2, 4), dtype('float64'))
     """
-    return value_and_grad(net, params, X, y, l2, sample_weight)[1]
+    return value_and_grad(net, params, X, y, l2, sample_weight, dropout_key)[1]
 
 
 def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Params:

@@ -128,8 +128,8 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
     hypothesis.strategies.SearchStrategy of Net
         Output activations fit the drawn loss (sigmoid for bce, softmax with 2-3 units for
         ce, identity for poisson, any activation for mse, huber and mae; huber's delta is
-        0.5, 1 or 2); hidden activations are any of identity, relu, sigmoid
-        and tanh.
+        0.5, 1 or 2); hidden activations are any of ``fnn.registry.HIDDEN_ACTIVATIONS``, one
+        drawn per layer.
 
     Examples
     --------
@@ -155,7 +155,7 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
                                max_size=n_hidden))  # fmt: skip
         sizes = (draw(st.integers(1, max_inputs)), *widths, n_out)
         delta = draw(st.sampled_from([0.5, 1.0, 2.0])) if loss_name == "huber" else 1.0
-        return Net(sizes, (*hidden, output), loss_name, delta)
+        return Net(sizes, (*hidden, output), loss_name, delta=delta)
 
     return draw_net()
 

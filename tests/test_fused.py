@@ -159,3 +159,45 @@ def test_fit_keeps_float32_and_restores_the_blas_thread_count():
             setter(count)
     assert all(part.dtype == np.float32 for layer in result.params.layers for part in layer)
     assert all(slot.layers[0].W.dtype == np.float32 for slot in result.opt_state.slots)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("problem", ["huber", "ce"])
+def test_weights_dropout_and_clipping_together_match_the_composable_loop(problem, dtype):
+    """Mask and weights are independent: the loop passes each batch's weights and the
+    update's dropout key, fit draws the same masks and weighs the same rows."""
+    rng = np.random.default_rng(5)
+    n, key, epochs, batch_size, l2 = 23, 4, 3, 5, 0.2
+    X = rng.standard_normal((n, 3)).astype(dtype)
+    if problem == "huber":
+        net = fnn.mlp([3, 6, 5, 2], hidden="tanh", output="identity", loss="huber", delta=0.5,
+                      dropout=[0.3, 0.2])  # fmt: skip
+        y = rng.standard_normal((n, 2)).astype(dtype)
+        class_weight, w = None, rng.uniform(0, 2, n)
+        w[:4] = 0.0  # rows that count for nothing
+    else:
+        net = fnn.mlp([3, 6, 3], hidden="relu", output="softmax", dropout=0.4)
+        y = rng.integers(0, 3, n)
+        class_weight, w = {0: 3.0, 2: 0.5}, rng.integers(0, 3, n).astype(float)
+    per_row = w if class_weight is None else w * np.array([3.0, 1.0, 0.5])[y]
+    params = fnn.init(net, key=2, dtype=dtype)
+    opt = fnn.adam(0.02, clip_norm=0.1)
+    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch_size, key=key,
+                     l2=l2, sample_weight=w, class_weight=class_weight)  # fmt: skip
+    state, mine, losses = fnn.opt_init(opt, params), params, []
+    for epoch in range(epochs):
+        total = 0.0
+        for rows in fnn.minibatches(fnn.fold_in(key, epoch), n, batch_size):
+            dropout_key = fnn.fold_in(fnn.fold_in(key, 2**64 - 1), state.step)
+            value, grads = fnn.value_and_grad(net, mine, X[rows], y[rows], l2,
+                                              per_row[rows], dropout_key=dropout_key)  # fmt: skip
+            total += value * per_row[rows].astype(dtype).sum(dtype=np.float64)
+            mine, state = fnn.opt_step(opt, mine, grads, state)
+        losses.append(total / per_row.astype(dtype).sum(dtype=np.float64))
+    assert_params_equal(result.params, mine, dtype)
+    for got_slot, want_slot in zip(result.opt_state.slots, state.slots):
+        assert_params_equal(got_slot, want_slot, dtype)
+    np.testing.assert_allclose(result.history.loss, losses, **TOLERANCE[dtype])
+    unweighted = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch_size, key=key,
+                         l2=l2)  # fmt: skip
+    assert not np.array_equal(unweighted.params.layers[0].W, result.params.layers[0].W)

@@ -127,6 +127,23 @@ def test_delta_lives_in_the_net_and_survives_save_and_load(tmp_path):
     assert loaded == net and loaded.delta == 0.25
 
 
+def test_delta_and_dropout_together_print_save_and_load(tmp_path):
+    net = fnn.mlp([2, 3, 1], output="identity", loss="huber", dropout=0.1, delta=0.25)
+    assert repr(net) == (
+        "Net(sizes=(2, 3, 1), activations=('relu', 'identity'), loss='huber', dropout=(0.1,), "
+        "delta=0.25)"
+    )
+    assert "delta" not in repr(net._replace(delta=1.0))  # the default prints as before
+    path = tmp_path / "both.npz"
+    fnn.save(path, net, fnn.init(net, key=0))
+    assert fnn.load(path)[0] == net
+    plain = net._replace(dropout=(), delta=1.0)
+    fnn.save(path, plain, fnn.init(plain, key=0))
+    with np.load(path) as archive:  # a net with the defaults writes the archive as before
+        assert "delta" not in str(archive["fnn_meta"]) and "dropout" not in str(archive["fnn_meta"])
+    assert fnn.load(path)[0] == plain
+
+
 def test_identity_still_picks_mse_and_poisson_only_takes_identity():
     assert fnn.mlp([2, 1], output="identity").loss == "mse"
     with pytest.raises(ValueError, match="loss 'poisson' needs an output activation"):

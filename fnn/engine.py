@@ -10,6 +10,8 @@ compiles (or loads from the disk cache) what every other one uses.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fnn import kernels
@@ -58,7 +60,6 @@ def run(
     store: bool = False,
     purpose: str,
     on_compile=None,
-    blas_setters=(),
 ) -> EngineRun:
     """Call the engine with checked, normalised arguments; absent ones are empty arrays.
 
@@ -68,8 +69,9 @@ def run(
     over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none);
     ``chunk``: evaluation rows at a time (default :func:`chunk_rows`). ``purpose`` names the
     public function for the one-line notice printed when the engine must compile first
-    (``on_compile()`` is then called too); ``blas_setters``: from
-    :func:`blas_thread_setters`, to run with one BLAS thread.
+    (``on_compile()`` is then called too). Every call runs with one BLAS thread (see
+    :func:`blas_thread_setters`), so that its bits depend on neither the BLAS thread count
+    nor the calling thread.
     """
     dtype = theta.dtype
     n_features, n_outputs = net.sizes[0], net.sizes[-1]
@@ -105,22 +107,34 @@ def run(
     )
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()
-    previous = [setter(1) for setter in blas_setters]
-    try:
-        return EngineRun(*kernels.run(*args))
-    finally:
-        for setter, count in zip(blas_setters, previous):
-            setter(count)
+    return _pinned(args)
 
 
-def blas_thread_setters() -> list:
-    """``set(n) -> previous`` of every loaded OpenBLAS that limits threads per calling thread.
+def _pinned(args: tuple) -> EngineRun:
+    """``kernels.run(*args)`` with one BLAS thread."""
+    for setter in blas_thread_setters():
+        setter(1)  # one call, idempotent: cheaper than asking first (a ctypes call each)
+    return EngineRun(*kernels.run(*args))
 
-    Numba's ``np.dot`` calls the BLAS that SciPy links (OpenBLAS in the wheels). ``fit`` runs
-    serially: the products of one mini-batch are too small to share between threads, and
-    OpenBLAS's waiting threads cost far more than they save (measured on 2 cores:
-    moons-gd 10x slower with 2 BLAS threads than with 1 when another process is busy).
-    Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, an empty list.
+
+@functools.cache
+def blas_thread_setters() -> tuple:
+    """``set(n) -> previous`` of the OpenBLAS behind Numba's ``np.dot`` (SciPy's).
+
+    The engine runs its products with one BLAS thread: a product split between threads sums
+    in another order, so its bits would depend on ``OPENBLAS_NUM_THREADS``; and the products
+    of one mini-batch are too small to share anyway (measured on 2 cores: moons-gd 10x
+    slower with 2 BLAS threads than with 1 when another process is busy). OpenBLAS's thread
+    count is a process-wide setting (its ``openblas_set_num_threads_local`` changes every
+    thread's count in the pthreads builds of the wheels), so the engine sets it before each
+    call and never restores it: a restore by one Python thread would change the thread count
+    of another's running call. Only SciPy's OpenBLAS is touched, not NumPy's (``@`` in your
+    own code keeps its threads), unless both load one library (as some conda setups do).
+    Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, empty.
+
+    Looked up once per process (about 2 ms, where a small ``grad`` takes tens of
+    microseconds): the cache records which libraries the loader mapped, a fact about the
+    process that no result of fnn depends on.
     """
     import ctypes  # here, not at the top: ``import fnn`` stays fast
     import importlib
@@ -130,11 +144,12 @@ def blas_thread_setters() -> list:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
     except (ImportError, OSError):
-        return []
+        return ()
+    scipys = {path for path in paths if "/scipy" in path}  # site-packages/scipy.libs/...
     setters = []
-    for path in sorted(paths):
+    for path in sorted(scipys or paths):
         try:
             setters.append(ctypes.CDLL(path).openblas_set_num_threads_local)
         except (OSError, AttributeError):
             continue
-    return setters
+    return tuple(setters)

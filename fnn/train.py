@@ -10,7 +10,6 @@ import numpy as np
 from fnn import checks, engine
 from fnn import progress as progress_display
 from fnn.data import seed_of
-from fnn.engine import blas_thread_setters
 from fnn.flat import frozen, pack, pack_slots, unpack, unpack_slots
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
@@ -174,7 +173,6 @@ def fit(
     show = progress_display.printer(epochs, shown) if progress else None
     epochs_per_call = 1  # when something must run between epochs
     done = 0
-    blas = blas_thread_setters()
     stopped = False
     while done < epochs:
         count = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // batches_per_epoch))
@@ -188,7 +186,7 @@ def fit(
             opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
             lrs=learning_rates(opt, step, count * batches_per_epoch),
             first_epoch=first_epoch + done, epochs=count, batch=batch, purpose="fit",
-            on_compile=None if show is None else _compiling(show), blas_setters=blas,
+            on_compile=None if show is None else _compiling(show),
         )  # fmt: skip
         theta, slots, finished = run.theta, run.slots, run.done
         if done + count > records.shape[1]:

@@ -11,6 +11,7 @@ compiles (or loads from the disk cache) what every other one uses.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -25,6 +26,16 @@ from fnn.types import EngineRun, Net
 #: of the chunk's rows, about 2 * 2**19 values: 8 MiB in float64), so that their memory beyond
 #: X and the result stays bounded.
 CHUNK_VALUES = 1 << 19
+
+
+#: Calls estimated (:func:`_work`) below this many multiply-adds (a few milliseconds) run in the
+#: calling thread; larger ones run in a worker thread, so that Ctrl-C stops them (see
+#: :func:`_interruptible`). A thread costs tens of microseconds: nothing for a large call,
+#: too much for the small ``grad`` and ``opt_step`` calls of a hand-written loop.
+THREAD_WORK = 10_000_000
+#: Seconds the calling thread waits at a time for the worker (where a signal cannot
+#: interrupt a wait, as on Windows, the longest delay of Ctrl-C).
+WAIT = 0.1
 
 
 def chunk_rows(sizes: tuple[int, ...]) -> int:
@@ -87,6 +98,7 @@ def run(
     plan[kernels.BATCH] = n if batch is None else batch
     plan[kernels.CHUNK] = chunk_rows(net.sizes) if chunk is None else chunk
     plan[kernels.STORE] = store
+    plan[kernels.STOP] = 0
     empty = _empty(dtype)
     args = (
         X if X is not None else _empty(dtype, 0, n_features),
@@ -107,7 +119,78 @@ def run(
     )
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()
-    return _pinned(args)
+    if _work(plan, n, args[2].shape[0], grads is not None, theta.size) < THREAD_WORK or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        return _direct(args)
+    return _interruptible(args, plan)
+
+
+def _work(plan: np.ndarray, n: int, n_eval: int, given_grads: bool, n_params: int) -> int:
+    """A rough cost of a call, in multiply-adds: three products per training row and
+    parameter, one per evaluated row, and ~5000 for the fixed cost of a batch or chunk
+    (what dominates small networks)."""
+    batches = 1 if given_grads else -(-n // max(1, int(plan[kernels.BATCH])))
+    chunks = -(-n_eval // max(1, int(plan[kernels.CHUNK])))
+    rows = 0 if given_grads else 3 * n
+    return int(plan[kernels.EPOCHS]) * ((rows + n_eval) * n_params + 5000 * (batches + chunks))
+
+
+def _direct(args: tuple) -> EngineRun:
+    """``kernels.run(*args)`` in this thread.
+
+    Ctrl-C during a compiled call is seen when it returns, and Numba then reports a
+    ``SystemError`` with the ``KeyboardInterrupt`` deep in its chain: raise the interrupt.
+    """
+    try:
+        return _pinned(args)
+    except SystemError as error:
+        cause = error
+        while cause is not None and not isinstance(cause, KeyboardInterrupt):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise KeyboardInterrupt from None
+
+
+def _interruptible(args: tuple, plan: np.ndarray) -> EngineRun:
+    """``kernels.run(*args)`` in a worker thread while this (the main) thread waits.
+
+    Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
+    raises ``KeyboardInterrupt`` in this wait at once; the kernel, which reads
+    ``plan[STOP]`` before every batch, chunk and layer, then returns within one matrix
+    product, and the interrupt is raised again with ``partial``: the stopped call's
+    :class:`EngineRun`, whose ``records[:, :done]`` are the epochs it finished. The kernel
+    never writes its arguments, so the caller's arrays are intact.
+    """
+    outcome = []
+    finished = threading.Event()  # not Thread.join: before Python 3.13, Ctrl-C during a
+    # join marks the still running thread as stopped, and the next join returns at once
+
+    def work():
+        try:
+            outcome.append(_pinned(args))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
+            outcome.append(error)
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=work, name="fnn-engine", daemon=True)
+    worker.start()
+    try:
+        while not finished.wait(WAIT):
+            pass
+    except KeyboardInterrupt as interrupt:
+        plan[kernels.STOP] = 1
+        finished.wait()  # a second Ctrl-C leaves the worker to stop alone, harmlessly
+        worker.join()
+        if isinstance(outcome[0], EngineRun):
+            interrupt.partial = outcome[0]
+        raise
+    worker.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _pinned(args: tuple) -> EngineRun:

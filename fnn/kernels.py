@@ -48,7 +48,9 @@ NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 
 # Entries of the int64 ``plan`` vector that tells :func:`run` what to do.
 LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH, EPOCHS, BATCH, CHUNK, STORE = range(9)
-PLAN_SIZE = 9
+# plan[STOP] is 0; another thread sets it to 1 to stop a running call (Ctrl-C, fnn.engine).
+STOP = 9
+PLAN_SIZE = 10
 
 # Matrix products run as plain loops below SMALL_MATMUL multiply-adds, or when a dimension
 # of W is at most SKINNY (BLAS packs such products slowly); above, BLAS. Chosen by measuring
@@ -406,7 +408,10 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     plan : int64 (PLAN_SIZE,)
         LOSS code; CHAIN_RULE (1 when the output activation is not the loss's canonical one,
         so dLoss/dA goes through f'); OPTIMIZER code (NO_UPDATE: gradients only); STEP, the
-        updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE.
+        updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE; STOP, read before
+        every batch, chunk and layer: once another thread sets it, the call returns within
+        one matrix product, its results meaningless but for ``records`` of the ``done``
+        epochs.
     hyper, lrs : float64
         The optimizer's hyperparameters; the learning rate of each update of this call.
     l2 : float
@@ -429,7 +434,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         Per epoch: mean training loss (batches as trained, penalty included), training
         accuracy, evaluation loss (penalty included), evaluation accuracy.
     done : int
-        Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite.
+        Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite or
+        plan[STOP] was set.
     """
     loss_code, chain, opt_code = plan[LOSS], plan[CHAIN_RULE] != 0, plan[OPTIMIZER]
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
@@ -491,6 +497,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
             _permutation_into(fold_in(seed, first_epoch + epoch), perm)
         total, correct, eval_total, eval_correct, penalty = 0.0, 0, 0.0, 0, 0.0
         for index in range(n_batches + n_chunks):
+            if plan[STOP] != 0:
+                break
             training = index < n_batches
             if training:
                 start = index * batch
@@ -511,6 +519,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
                     z_at, a_at = 0, 0
                     for layer in range(n_layers):
+                        if plan[STOP] != 0:  # what is left of this batch is cheap and discarded
+                            break
                         n_in, n_out = layers[layer, 0], layers[layer, 1]
                         w_at, b_at = layers[layer, 2], layers[layer, 3]
                         Z_new = _block(zbuf, z_at, n_out, m)
@@ -558,6 +568,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 z_at = m * width
                 a_at = m * (n_features + width)
                 for layer in range(n_layers - 1, -1, -1):
+                    if plan[STOP] != 0:
+                        break
                     n_in, n_out = layers[layer, 0], layers[layer, 1]
                     w_at, b_at = layers[layer, 2], layers[layer, 3]
                     z_at -= m * n_out
@@ -598,4 +610,6 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 if not np.isfinite(records[0, epoch]):
                     return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records,
                             epoch)  # fmt: skip
+        if plan[STOP] != 0:  # set during this epoch: it does not count as finished
+            return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, epoch
     return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, n_epochs

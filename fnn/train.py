@@ -120,6 +120,10 @@ def fit(
     FloatingPointError
         When an epoch's loss, or its validation loss, is not finite; the arguments are left
         unchanged.
+    KeyboardInterrupt
+        On Ctrl-C, within about a batch (see the README's "Errors and guarantees"); its
+        ``history`` attribute is the History of the epochs finished before it, the
+        arguments are left unchanged.
 
     Examples
     --------
@@ -181,13 +185,17 @@ def fit(
         elif show is not None:
             count = min(count, epochs_per_call)
         started = time.perf_counter()
-        run = engine.run(
-            net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
-            opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
-            lrs=learning_rates(opt, step, count * batches_per_epoch),
-            first_epoch=first_epoch + done, epochs=count, batch=batch, purpose="fit",
-            on_compile=None if show is None else _compiling(show),
-        )  # fmt: skip
+        try:
+            run = engine.run(
+                net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
+                opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
+                lrs=learning_rates(opt, step, count * batches_per_epoch),
+                first_epoch=first_epoch + done, epochs=count, batch=batch, purpose="fit",
+                on_compile=None if show is None else _compiling(show),
+            )  # fmt: skip
+        except KeyboardInterrupt as interrupt:
+            _attach_history(interrupt, net, records[:, :done], has_val)
+            raise
         theta, slots, finished = run.theta, run.slots, run.done
         if done + count > records.shape[1]:
             records = _grown(records, min(epochs, max(2 * records.shape[1], done + count)))
@@ -242,6 +250,14 @@ def fit(
     history = _history(net, records[:, :done], has_val, stopped_epoch, params_epoch)
     new_state = OptState(name, step, unpack_slots(slots, net.sizes))
     return FitResult(unpack(theta, net.sizes), new_state, history)
+
+
+def _attach_history(interrupt: KeyboardInterrupt, net: Net, records, has_val: bool) -> None:
+    """Give ``interrupt`` a ``history``: the epochs finished before Ctrl-C (see ``fit``)."""
+    stopped = vars(interrupt).pop("partial", None)  # the engine's stopped call, if any
+    if stopped is not None:
+        records = np.concatenate([records, stopped.records[:, : stopped.done]], axis=1)
+    interrupt.history = _history(net, records, has_val)
 
 
 def _grown(records: np.ndarray, columns: int) -> np.ndarray:

@@ -4,6 +4,7 @@ Each runs where the fault happens: a child process with its own environment or s
 several Python threads at once.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -11,15 +12,16 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 import fnn
 from fnn.engine import blas_thread_setters
 
 
-def child(script: str, env: dict | None = None, **options) -> subprocess.CompletedProcess:
-    """Run ``script`` in a fresh Python; its stdout, stderr and return code."""
+def child(script: str, *args: str, env: dict | None = None, **options):
+    """Run ``script`` in a fresh Python: its CompletedProcess (stdout, stderr, returncode)."""
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
+        [sys.executable, "-c", textwrap.dedent(script), *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -52,7 +54,7 @@ BITS = """
 
 
 def test_grad_and_forward_bits_do_not_depend_on_the_blas_thread_count():
-    runs = [child(BITS, {"OPENBLAS_NUM_THREADS": str(n)}) for n in (1, 2)]
+    runs = [child(BITS, env={"OPENBLAS_NUM_THREADS": str(n)}) for n in (1, 2)]
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     one, two = (run.stdout.split() for run in runs)
     assert len(one) == 2 and one == two
@@ -83,3 +85,119 @@ def test_threads_give_the_serial_bits_whatever_blas_threads_were_set_before():
                 for got_layer, want_layer in zip(got[0].layers, want[0].layers):
                     np.testing.assert_array_equal(got_layer.W, want_layer.W, strict=True)
                     np.testing.assert_array_equal(got_layer.b, want_layer.b, strict=True)
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------
+
+#: A child that interrupts itself (SIGINT to its own process, as Ctrl-C sends to the
+#: foreground process) ``DELAY`` seconds into a call that would run for several seconds, and
+#: prints how long the KeyboardInterrupt took to arrive and whether its inputs are intact.
+INTERRUPTED = """
+    import json, os, signal, sys, threading, time
+    import numpy as np
+    import fnn
+    from fnn import engine
+
+    case = sys.argv[1]
+    rng = np.random.default_rng(0)
+    small = fnn.mlp([2, 8, 1])  # plain loops, no BLAS: one update is a few microseconds
+    small_params = fnn.init(small, key=0)
+    if case.startswith("fit"):  # one check per batch
+        X = rng.standard_normal((1_000_000 if case == "fit" else 100_000, 2))
+        y = (X[:, 0] > 0).astype(np.int64)
+        options = dict(batch_size=1, epochs=1 if case == "fit" else 100, key=3)
+        options["progress"] = case == "fit-progress"
+        call = lambda: fnn.fit(small, small_params, fnn.sgd(0.01), X, y, **options)
+        fnn.fit(small, small_params, fnn.sgd(0.01), X[:5], y[:5], epochs=1)  # load kernels
+        params = small_params
+    elif case == "loss":  # many rows: one check per chunk of rows
+        net = fnn.mlp([256, 1024, 1024, 1024, 10], output="softmax")
+        params = fnn.init(net, key=0, dtype=np.float32)
+        X = rng.standard_normal((100_000, 256)).astype(np.float32)
+        y = rng.integers(0, 10, len(X))
+        call = lambda: fnn.loss(net, params, X, y)
+        fnn.loss(net, params, X[:3], y[:3])
+    else:  # one batch of wide layers: one check per layer, products of ~0.1 s
+        dtype = np.float32 if case == "forward" else np.float64
+        net = fnn.mlp([1024] * 8 + [10], output="softmax")
+        params = fnn.init(net, key=0, dtype=dtype)
+        X = rng.standard_normal((1000 if case == "direct" else 3000, 1024)).astype(dtype)
+        y = rng.integers(0, 10, len(X))
+        if case == "direct":  # below the threshold: run in the calling thread
+            engine.THREAD_WORK = 1 << 62
+        if case == "forward":
+            call = lambda: fnn.forward(net, params, X)
+        else:
+            call = lambda: fnn.grad(net, params, X, y)
+        fnn.grad(net, params, X[:3], y[:3])
+    inputs = [X, y] + [a for layer in params.layers for a in layer]
+    copies = [a.copy() for a in inputs]
+    sent = []
+
+    def interrupt():
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Timer(DELAY, interrupt).start()
+    report = {}
+    started = time.perf_counter()
+    try:
+        call()
+        report["outcome"] = "finished"
+    except KeyboardInterrupt as error:
+        report["latency"] = time.perf_counter() - sent[0]
+        report["outcome"] = "KeyboardInterrupt"
+        history = getattr(error, "history", None)
+        if history is not None:
+            report["epochs"] = len(history.loss)
+            if len(history.loss):  # the same as a fit of that many epochs
+                again = fnn.fit(small, small_params, fnn.sgd(0.01), X, y, batch_size=1,
+                                epochs=len(history.loss), key=3).history
+                report["history_matches"] = bool(np.array_equal(history.loss, again.loss))
+    report["ran"] = time.perf_counter() - started
+    report["intact"] = all(np.array_equal(a, b) for a, b in zip(inputs, copies))
+    report["threads"] = [t.name for t in threading.enumerate() if t.name.startswith("fnn")]
+    print(json.dumps(report))
+"""
+
+#: A generous bound: the engine stops within one batch or one matrix product (~0.1 s here);
+#: the bound only keeps a loaded machine from failing the test.
+INTERRUPT_BOUND = 2.0
+
+
+def interrupted(case: str, delay: float) -> dict:
+    """Run INTERRUPTED's ``case``, interrupted ``delay`` seconds in: its report."""
+    result = child(INTERRUPTED.replace("DELAY", repr(delay)), case)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    print(case, report)  # the measured latency, shown with pytest -s
+    return report
+
+
+def test_ctrl_c_stops_one_huge_epoch_of_fit_at_once():
+    report = interrupted("fit", 0.5)
+    assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
+    assert report["latency"] < INTERRUPT_BOUND
+    assert report["epochs"] == 0 and report["threads"] == []
+
+
+@pytest.mark.parametrize("case", ["fit-epochs", "fit-progress"])
+def test_ctrl_c_stops_fit_and_keeps_the_finished_epochs(case):
+    report = interrupted(case, 1.5)
+    assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
+    assert report["latency"] < INTERRUPT_BOUND
+    assert report["epochs"] >= 1 and report["history_matches"]
+
+
+@pytest.mark.parametrize("case", ["grad", "forward", "loss"])
+def test_ctrl_c_stops_grad_forward_and_loss_within_a_matrix_product(case):
+    report = interrupted(case, 0.5)
+    assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
+    assert report["latency"] < INTERRUPT_BOUND
+    assert report["threads"] == []  # the worker was joined
+
+
+def test_ctrl_c_during_a_call_in_the_calling_thread_is_a_keyboard_interrupt():
+    """Not Numba's ``SystemError: ... returned a result with an exception set``."""
+    report = interrupted("direct", 0.2)
+    assert report["outcome"] == "KeyboardInterrupt" and report["intact"]

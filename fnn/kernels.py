@@ -26,11 +26,13 @@ Conventions
 import numpy as np
 from numba import njit
 
+from fnn.compile_notice import disk_cache_usable
+
 # One decorator policy: cached on disk, no GIL, fast maths that keeps NaN/inf semantics, and
 # NumPy's error model (x / 0 gives inf or nan, as in NumPy, instead of a ZeroDivisionError
 # check on every division, which keeps loops with a division from vectorising).
 POLICY = dict(
-    cache=True,
+    cache=disk_cache_usable(),
     nogil=True,
     error_model="numpy",
     fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},

@@ -6,16 +6,20 @@ several Python threads at once.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fnn
 from fnn.engine import blas_thread_setters
+
+PACKAGE = Path(fnn.__file__).parent
 
 
 def child(script: str, *args: str, env: dict | None = None, **options):
@@ -201,3 +205,106 @@ def test_ctrl_c_during_a_call_in_the_calling_thread_is_a_keyboard_interrupt():
     """Not Numba's ``SystemError: ... returned a result with an exception set``."""
     report = interrupted("direct", 0.2)
     assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
+
+
+# -- read-only deployments -----------------------------------------------------------------------
+
+
+def without_root_powers():  # pragma: no cover - runs in the child, before exec
+    """As root, drop the capabilities that ignore file permissions (the child stays uid 0,
+    so it can still run the interpreter under /root, but read-only now means read-only)."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, effective at exec
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+READ_ONLY = """
+    import os, sys, tempfile, warnings
+    for place in (os.environ["NUMBA_CACHE_DIR"], os.environ["HOME"], sys.argv[1]):
+        try:  # the deployment really is read-only for this process
+            tempfile.TemporaryFile(dir=place).close()
+            sys.exit(f"could write in {place}")
+        except PermissionError:
+            pass
+    import numpy as np
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import fnn
+    assert fnn.__file__.startswith(sys.argv[1]), fnn.__file__
+    net = fnn.mlp([2, 3, 1])
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    result = fnn.fit(net, fnn.init(net, key=0), fnn.adam(0.1), X, [0, 1, 1, 1], epochs=300)
+    print(fnn.predict(net, result.params, X).tolist())
+    for warning in caught:
+        print(warning.category.__name__, warning.message)
+"""
+
+
+def test_a_read_only_deployment_imports_and_trains_with_one_warning(tmp_path):
+    """Package, Numba cache directory and HOME read-only (as root: without the capabilities
+    that ignore permissions): fit works, uncached, after one warning that says what to do."""
+    package = tmp_path / "site"
+    shutil.copytree(PACKAGE, package / "fnn", ignore=shutil.ignore_patterns("__pycache__"))
+    for place in ("home", "cache"):
+        (tmp_path / place).mkdir()
+    subprocess.run(["chmod", "-R", "a-w", str(tmp_path)], check=True)
+    try:
+        run = child(
+            READ_ONLY,
+            str(package),
+            env={"PYTHONPATH": str(package), "HOME": str(tmp_path / "home"),
+                 "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"},
+            cwd=tmp_path,
+            preexec_fn=without_root_powers,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=True)
+    assert run.returncode == 0, run.stderr
+    predictions, *warnings = run.stdout.splitlines()
+    assert predictions == "[0, 1, 1, 1]"
+    assert len(warnings) == 1 and warnings[0].startswith("RuntimeWarning")
+    assert "set NUMBA_CACHE_DIR to a writable directory" in warnings[0]
+    assert "python -m fnn.warm" in warnings[0]
+    assert "fnn: compiling the float64 kernels for fit" in run.stderr  # said, not silent
+
+
+def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():
+    """After ``python -m fnn.warm``, no public call needs a version of a kernel it lacks."""
+    out = child("""
+        import runpy
+        import numpy as np
+        from numba.core.registry import CPUDispatcher
+        import fnn
+        from fnn import kernels
+
+        runpy.run_module("fnn.warm", run_name="__main__")
+        dispatchers = [f for f in vars(kernels).values() if isinstance(f, CPUDispatcher)]
+        warmed = {f.__name__: len(f.overloads) for f in dispatchers}
+        rng = np.random.default_rng(0)
+        for dtype in (np.float64, np.float32):
+            for sizes, output in (([3, 5, 1], "sigmoid"), ([3, 4, 4, 2], "identity")):
+                net = fnn.mlp(sizes, output=output)
+                params = fnn.init(net, key=1, dtype=dtype)
+                X = rng.normal(size=(9, 3))
+                y = rng.integers(0, 2, 9) if output == "sigmoid" else rng.normal(size=(9, 2))
+                for opt in (fnn.sgd(0.1), fnn.adamw(fnn.cosine_decay(0.1, 5))):
+                    fnn.fit(net, params, opt, X, y, epochs=2, batch_size=4, l2=0.1,
+                            validation=(X, y), early_stopping=fnn.early_stopping(1))
+                    g = fnn.grad(net, params, X, y)
+                    fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
+                out, cache = fnn.forward(net, params, X)
+                fnn.backward(net, params, cache, y)
+                fnn.predict(net, params, X)
+                fnn.loss(net, params, X, y)
+        fnn.minibatches(5, 10**6, 1000)
+        fnn.fold_in(2**64 - 1, 2**63)
+        after = {f.__name__: len(f.overloads) for f in dispatchers}
+        print(after == warmed, sorted(name for name, n in warmed.items() if n))
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "True ['fold_in', 'permutation', 'run']", out.stdout

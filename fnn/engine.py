@@ -95,8 +95,10 @@ def run(
     plan[kernels.FIRST_EPOCH] = first_epoch
     plan[kernels.EPOCHS] = epochs
     n = 0 if Y is None else Y.shape[0]
-    plan[kernels.BATCH] = n if batch is None else batch
-    plan[kernels.CHUNK] = chunk_rows(net.sizes) if chunk is None else chunk
+    batch = n if batch is None else batch
+    chunk = chunk_rows(net.sizes) if chunk is None else chunk
+    plan[kernels.BATCH] = batch
+    plan[kernels.CHUNK] = chunk
     plan[kernels.STORE] = store
     plan[kernels.STOP] = 0
     empty = _empty(dtype)
@@ -119,21 +121,20 @@ def run(
     )
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()
-    if _work(plan, n, args[2].shape[0], grads is not None, theta.size) < THREAD_WORK or (
-        threading.current_thread() is not threading.main_thread()
-    ):
+    n_eval = args[2].shape[0]
+    work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
+    if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
         return _direct(args)
     return _interruptible(args, plan)
 
 
-def _work(plan: np.ndarray, n: int, n_eval: int, given_grads: bool, n_params: int) -> int:
-    """A rough cost of a call, in multiply-adds: three products per training row and
+def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
+    """A rough cost of a call in multiply-adds: three products per training row and
     parameter, one per evaluated row, and ~5000 for the fixed cost of a batch or chunk
     (what dominates small networks)."""
-    batches = 1 if given_grads else -(-n // max(1, int(plan[kernels.BATCH])))
-    chunks = -(-n_eval // max(1, int(plan[kernels.CHUNK])))
-    rows = 0 if given_grads else 3 * n
-    return int(plan[kernels.EPOCHS]) * ((rows + n_eval) * n_params + 5000 * (batches + chunks))
+    batches = n // max(1, batch) + 1
+    chunks = n_eval // max(1, chunk) + 1
+    return epochs * ((3 * n + n_eval) * n_params + 5000 * (batches + chunks))
 
 
 def _direct(args: tuple) -> EngineRun:

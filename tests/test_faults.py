@@ -107,9 +107,9 @@ INTERRUPTED = """
     small = fnn.mlp([2, 8, 1])  # plain loops, no BLAS: one update is a few microseconds
     small_params = fnn.init(small, key=0)
     if case.startswith("fit"):  # one check per batch
-        X = rng.standard_normal((1_000_000 if case == "fit" else 100_000, 2))
+        X = rng.standard_normal((1_000_000 if case == "fit" else 20_000, 2))
         y = (X[:, 0] > 0).astype(np.int64)
-        options = dict(batch_size=1, epochs=1 if case == "fit" else 100, key=3)
+        options = dict(batch_size=1, epochs=1 if case == "fit" else 500, key=3)
         options["progress"] = case == "fit-progress"
         call = lambda: fnn.fit(small, small_params, fnn.sgd(0.01), X, y, **options)
         fnn.fit(small, small_params, fnn.sgd(0.01), X[:5], y[:5], epochs=1)  # load kernels

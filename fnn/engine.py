@@ -122,10 +122,13 @@ def run(
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()
     n_eval = args[2].shape[0]
+    # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
+    # thread count to set (a ctypes call saved on every small grad or opt_step).
+    blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
-        return _direct(args)
-    return _interruptible(args, plan)
+        return _direct(args, blas)
+    return _interruptible(args, blas, plan)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
@@ -137,14 +140,14 @@ def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: in
     return epochs * ((3 * n + n_eval) * n_params + 5000 * (batches + chunks))
 
 
-def _direct(args: tuple) -> EngineRun:
+def _direct(args: tuple, blas: bool) -> EngineRun:
     """``kernels.run(*args)`` in this thread.
 
     Ctrl-C during a compiled call is seen when it returns, and Numba then reports a
     ``SystemError`` with the ``KeyboardInterrupt`` deep in its chain: raise the interrupt.
     """
     try:
-        return _pinned(args)
+        return _pinned(args, blas)
     except SystemError as error:
         cause = error
         while cause is not None and not isinstance(cause, KeyboardInterrupt):
@@ -154,7 +157,7 @@ def _direct(args: tuple) -> EngineRun:
         raise KeyboardInterrupt from None
 
 
-def _interruptible(args: tuple, plan: np.ndarray) -> EngineRun:
+def _interruptible(args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:
     """``kernels.run(*args)`` in a worker thread while this (the main) thread waits.
 
     Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
@@ -170,7 +173,7 @@ def _interruptible(args: tuple, plan: np.ndarray) -> EngineRun:
 
     def work():
         try:
-            outcome.append(_pinned(args))
+            outcome.append(_pinned(args, blas))
         except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             outcome.append(error)
         finally:
@@ -194,10 +197,11 @@ def _interruptible(args: tuple, plan: np.ndarray) -> EngineRun:
     return outcome[0]
 
 
-def _pinned(args: tuple) -> EngineRun:
-    """``kernels.run(*args)`` with one BLAS thread."""
-    for setter in blas_thread_setters():
-        setter(1)  # one call, idempotent: cheaper than asking first (a ctypes call each)
+def _pinned(args: tuple, blas: bool) -> EngineRun:
+    """``kernels.run(*args)``, with one BLAS thread when it may call BLAS (``blas``)."""
+    if blas:
+        for setter in blas_thread_setters():
+            setter(1)  # one call, idempotent: cheaper than asking first (a ctypes call each)
     return EngineRun(*kernels.run(*args))
 
 

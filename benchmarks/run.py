@@ -8,6 +8,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
     python benchmarks/run.py --smoke               # every system, a few epochs (CI, < 1 min)
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
     python benchmarks/run.py --epochs moons-gd=500
+    python benchmarks/run.py --workloads ensemble-64 --threads 1   # the ensemble rows alone
 
 The workloads (data, network, optimizer, epochs) are defined once, in
 ``benchmarks/peers/workloads.py``; the peers are the scripts next to it: the seeds' own NumPy
@@ -24,6 +25,11 @@ the first epoch of moons-gd: ``import fnn``, build, init, one ``fit`` epoch; onc
 Numba cache and once with an empty one (``NUMBA_CACHE_DIR`` set to a new temporary
 directory). PyTorch and JAX get the same measurement (import, build, first epoch,
 compilation included) for comparison.
+
+``ensemble-64`` trains 64 members of moons-adam's network (init and shuffle keys 0..63) five
+ways: ``fnn.fit_many`` on 1 and on 2 threads, 64 sequential ``fnn.fit`` calls, JAX's training
+loop under ``jit(vmap(...))`` and a PyTorch ``bmm`` ensemble (all members' weights stacked in
+one tensor, one Adam); its ratios compare fnn with itself and with JAX.
 
 Results are printed as a table and written as JSON (``--json``; default
 ``benchmarks/results.json``, not written by ``--smoke`` unless asked); ``--markdown`` prints
@@ -49,6 +55,16 @@ REPO = HERE.parent
 #: Workload names, in the order of the table (data, network and default epochs: workloads.py).
 WORKLOADS = ("moons-gd", "moons-adam", "mnist-shaped")
 COLD_START = "cold-start"
+ENSEMBLE = "ensemble-64"
+#: The ensemble's systems: fnn's three ways (``fnn-many-N``: fit_many on N threads; ``fnn-fits``:
+#: one fit per member in a loop) and the peers that train all members at once.
+ENSEMBLE_SYSTEMS = ("fnn-many-1", "fnn-many-2", "fnn-fits", "jax", "torch")
+#: The ensemble's ratios: (name, numerator, denominator, target, whether the ratio must be >=).
+ENSEMBLE_RATIOS = (
+    ("fnn fit_many (2 threads) / jax vmap", "fnn-many-2", "jax", 0.1, False),
+    ("fnn fit_many (2 threads) / 64 fnn.fit", "fnn-many-2", "fnn-fits", 0.3, False),
+    ("fit_many speed-up, 2 threads vs 1", "fnn-many-1", "fnn-many-2", 1.8, True),
+)
 PEERS = ("numpy-seed", "sklearn", "torch", "jax")
 SYSTEMS = ("fnn",) + PEERS
 #: Peers without a script for a workload.
@@ -65,7 +81,7 @@ TARGETS = {
 }
 #: Epochs of --quick and --smoke (workloads not named keep their defaults).
 QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000}
-SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1}
+SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1, ENSEMBLE: 5}
 SMOKE_ROWS = 512
 #: Environment variables that --threads sets (OpenMP: PyTorch, OpenBLAS: NumPy and scikit-learn).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -109,6 +125,31 @@ def fnn_moons_adam(w, epochs, rows):
     result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch, key=10)
     seconds = time.perf_counter() - started
     return seconds, fnn.accuracy(net, result.params, X, y)
+
+
+def fnn_ensemble(w, epochs, rows, way):
+    """64 members of moons-adam: ``way`` is ``fits`` (a loop of fit) or ``many-N`` (N threads)."""
+    import fnn
+
+    X, y = w.moons_adam_data(rows)
+    net = fnn.mlp(list(w.MOONS_ADAM_SIZES), hidden="relu", output="sigmoid")
+    keys = range(w.ENSEMBLE_MEMBERS)
+    starts = [fnn.init(net, key=k, scheme="he") for k in keys]
+    opt = fnn.adam(w.MOONS_ADAM_LEARNING_RATE)
+    batch = w.MOONS_ADAM_BATCH
+    fnn.fit(net, starts[0], opt, X, y, epochs=1, batch_size=batch)
+    started = time.perf_counter()
+    if way == "fits":
+        results = [
+            fnn.fit(net, starts[k], opt, X, y, epochs=epochs, batch_size=batch, key=k) for k in keys
+        ]
+    else:
+        threads = int(way.removeprefix("many-"))
+        results = fnn.fit_many(
+            net, starts, opt, X, y, epochs=epochs, batch_size=batch, keys=keys, threads=threads
+        )
+    seconds = time.perf_counter() - started
+    return seconds, sum(fnn.accuracy(net, r.params, X, y) for r in results) / len(results)
 
 
 def fnn_mnist_shaped(w, epochs, rows):
@@ -238,6 +279,9 @@ def worker(system, workload, epochs, args):
         runner = {"fnn": fnn_cold_start, "torch": torch_cold_start, "jax": jax_cold_start}[system]
         seconds, data_seconds = runner(w, started)
         record.update(seconds=seconds, data_seconds=data_seconds)
+    elif workload == ENSEMBLE:
+        seconds, accuracy = fnn_ensemble(w, epochs, args.rows, system.removeprefix("fnn-"))
+        record.update(seconds=seconds, accuracy=float(accuracy))
     else:
         runner = {
             "moons-gd": fnn_moons_gd,
@@ -271,7 +315,7 @@ def run_json(command, cwd, env, timeout):
 
 def measure(system, workload, epochs, args, env):
     """One fresh-process measurement: ``{"seconds", "accuracy"}`` or ``{"error"}``."""
-    if system == "fnn":
+    if system.startswith("fnn"):
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", system, workload]
         command += [str(epochs), "--peers", str(args.peers)]
         python = sys.executable
@@ -382,6 +426,20 @@ def report(results, markdown):
             row.append("—" if ratio is None else f"{ratio:.2f} (vs {entry['fastest_peer']})")
             row.append(f"≤ {TARGETS[name]}")
             lines.append(row)
+    ensemble = results.get("ensemble")
+    if ensemble:
+        lines.append(None)
+        lines.append([f"{ENSEMBLE} ({ensemble['epochs']} epochs)", "seconds (mean accuracy)", ""])
+        for system, record in ensemble["systems"].items():
+            if "error" in record:
+                lines.append([system, "error: " + record["error"], ""])
+            else:
+                seconds = f"{record['seconds']:.3f} s ({100 * record['accuracy']:.1f} %)"
+                lines.append([system, seconds, ""])
+        lines += [None, [f"{ENSEMBLE} ratios", "ratio", "target"]]
+        for name, entry in ensemble["ratios"].items():
+            sign = "≥" if entry["at_least"] else "≤"
+            lines.append([name, f"{entry['ratio']:.2f}", f"{sign} {entry['target']}"])
     cold = results.get("cold_start")
     if cold:
         lines.append(None)
@@ -401,7 +459,8 @@ def report(results, markdown):
             continue
         if markdown:
             out.append("| " + " | ".join(line) + " |")
-            if line[0] in ("workload", "cold start (first epoch of moons-gd)"):
+            headers = ("workload", "cold start (first epoch of moons-gd)")
+            if line[0] in headers or line[0].startswith(ENSEMBLE):
                 out.append("|" + "---|" * len(line))
         else:
             out.append("  ".join(cell.ljust(22 if i else 40) for i, cell in enumerate(line)))
@@ -414,15 +473,16 @@ def parse_epochs(args, defaults):
     epochs.update(SMOKE_EPOCHS if args.smoke else QUICK_EPOCHS if args.quick else {})
     for item in args.epochs:
         name, _, value = item.partition("=")
-        if name not in WORKLOADS or not value.isdigit() or int(value) < 1:
-            raise SystemExit(f"--epochs wants WORKLOAD=N with WORKLOAD in {list(WORKLOADS)}")
+        if name not in WORKLOADS + (ENSEMBLE,) or not value.isdigit() or int(value) < 1:
+            known = list(WORKLOADS + (ENSEMBLE,))
+            raise SystemExit(f"--epochs wants WORKLOAD=N with WORKLOAD in {known}")
         epochs[name] = int(value)
     return epochs
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workloads", default=",".join(WORKLOADS + (COLD_START,)))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS + (ENSEMBLE, COLD_START)))
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; best kept")
     parser.add_argument("--epochs", action="append", default=[], metavar="WORKLOAD=N")
@@ -515,6 +575,24 @@ def run_cold_start(systems, args, env):
     return cold
 
 
+def run_ensemble(epochs, systems, args, env):
+    """Every way of training the 64 members, best of --repeat, and the ensemble's ratios."""
+    chosen = [s for s in ENSEMBLE_SYSTEMS if (s if s in PEERS else "fnn") in systems]
+    entry = {"epochs": epochs, "systems": {}, "ratios": {}}
+    for system in chosen:
+        runs = [measure(system, ENSEMBLE, epochs, args, env) for _ in range(args.repeat)]
+        entry["systems"][system] = best(runs)
+        print(f"{ENSEMBLE:14} {system:11} {json.dumps(entry['systems'][system])}", flush=True)
+    seconds = {s: r["seconds"] for s, r in entry["systems"].items() if "seconds" in r}
+    for name, top, bottom, target, at_least in ENSEMBLE_RATIOS:
+        if top in seconds and bottom in seconds:
+            ratio = seconds[top] / seconds[bottom]
+            met = ratio >= target if at_least else ratio <= target
+            entry["ratios"][name] = {"ratio": ratio, "target": target, "at_least": at_least}
+            entry["ratios"][name]["met"] = met
+    return entry
+
+
 def failures(results):
     """'workload system: error' for every measurement that failed."""
     records = [
@@ -522,6 +600,10 @@ def failures(results):
         for name, entry in results["workloads"].items()
         for system, record in entry["systems"].items()
     ] + [(COLD_START, label, record) for label, record in results["cold_start"].items()]
+    records += [
+        (ENSEMBLE, system, record)
+        for system, record in results.get("ensemble", {}).get("systems", {}).items()
+    ]
     return [f"{name} {system}: {r['error']}" for name, system, r in records if "error" in r]
 
 
@@ -536,8 +618,9 @@ def main(argv=None):
     workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
     systems = [name.strip() for name in args.systems.split(",") if name.strip()]
     for name in workloads:
-        if name not in WORKLOADS and name != COLD_START:
-            raise SystemExit(f"unknown workload {name!r}; choose from {list(WORKLOADS)}")
+        if name not in WORKLOADS + (COLD_START, ENSEMBLE):
+            known = list(WORKLOADS + (COLD_START, ENSEMBLE))
+            raise SystemExit(f"unknown workload {name!r}; choose from {known}")
     for name in systems:
         if name not in SYSTEMS:
             raise SystemExit(f"unknown system {name!r}; choose from {list(SYSTEMS)}")
@@ -561,8 +644,10 @@ def main(argv=None):
         "cold_start": {},
     }
     for name in workloads:
-        if name != COLD_START:
+        if name in WORKLOADS:
             results["workloads"][name] = run_workload(name, epochs[name], systems, args, env)
+    if ENSEMBLE in workloads:
+        results["ensemble"] = run_ensemble(epochs[ENSEMBLE], systems, args, env)
     if COLD_START in workloads:
         results["cold_start"] = run_cold_start(systems, args, env)
     print()

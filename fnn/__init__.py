@@ -1,11 +1,20 @@
 """fnn: a small, fast, purely functional library for fully-connected neural networks."""
 
-from fnn.data import fold_in, minibatches, standardize, standardizer
+from fnn.data import fold_in, minibatches, standardize, standardizer, unstandardize
+from fnn.ensembles import ensemble_proba, fit_many
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
-from fnn.io import load, load_state, save
+from fnn.io import load, load_scalers, load_state, save
+from fnn.lbfgs import lbfgs
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
-from fnn.model import forward, from_architecture, init, mlp, predict, predict_proba
+from fnn.metrics import (
+    confusion_matrix,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+)
+from fnn.model import forward, from_architecture, init, mlp, predict, predict_mc, predict_proba
 from fnn.optim import (
     adam,
     adamw,
@@ -13,16 +22,19 @@ from fnn.optim import (
     exponential_decay,
     inverse_time_decay,
     momentum,
+    one_cycle,
     opt_init,
     opt_step,
     rmsprop,
     sgd,
     step_decay,
+    warmup,
 )
 from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
-from fnn.train import early_stopping, fit
+from fnn.train import early_stopping, fit, reduce_on_plateau
 from fnn.types import (
+    LBFGS,
     SGD,
     Adam,
     AdamW,
@@ -36,6 +48,8 @@ from fnn.types import (
     Net,
     OptState,
     Params,
+    Plateau,
+    ReduceOnPlateau,
     RMSProp,
     Scaler,
     Setting,
@@ -58,10 +72,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "ACTIVATIONS",
-    "LOSSES",
-    "OPTIMIZERS",
-    "SCHEMES",
-    "SGD",
     "Adam",
     "AdamW",
     "Cache",
@@ -69,12 +79,19 @@ __all__ = [
     "FitResult",
     "Fold",
     "History",
+    "LOSSES",
+    "LBFGS",
     "Layer",
     "Momentum",
     "Net",
+    "OPTIMIZERS",
     "OptState",
     "Params",
+    "Plateau",
     "RMSProp",
+    "ReduceOnPlateau",
+    "SCHEMES",
+    "SGD",
     "Scaler",
     "Setting",
     "SettingSummary",
@@ -84,28 +101,40 @@ __all__ = [
     "adam",
     "adamw",
     "backward",
+    "confusion_matrix",
     "cosine_decay",
     "early_stopping",
+    "ensemble_proba",
     "exponential_decay",
     "fit",
+    "fit_many",
     "fold_in",
-    "from_torch",
     "forward",
     "from_architecture",
+    "from_torch",
     "grad",
     "init",
     "inverse_time_decay",
     "kfold",
+    "lbfgs",
     "load",
+    "load_scalers",
     "load_state",
+    "log_loss",
     "loss",
+    "mean_absolute_error",
+    "mean_squared_error",
     "minibatches",
     "mlp",
     "momentum",
+    "one_cycle",
     "opt_init",
     "opt_step",
     "predict",
+    "predict_mc",
     "predict_proba",
+    "r2_score",
+    "reduce_on_plateau",
     "rmsprop",
     "save",
     "sgd",
@@ -118,5 +147,7 @@ __all__ = [
     "to_c",
     "to_onnx",
     "to_torch",
+    "unstandardize",
     "value_and_grad",
+    "warmup",
 ]

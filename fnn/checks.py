@@ -24,7 +24,17 @@ import numpy as np
 
 from fnn import flat
 from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
-from fnn.types import Cache, EarlyStopping, Layer, Net, OptState, Params, Scaler
+from fnn.types import (
+    Cache,
+    EarlyStopping,
+    Layer,
+    Net,
+    OptState,
+    Params,
+    Plateau,
+    ReduceOnPlateau,
+    Scaler,
+)
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FLOAT_SET = frozenset(FLOAT_DTYPES)
@@ -146,7 +156,7 @@ def network(net, name: str = "net") -> Net:
     """
     if type(net) is not Net and not isinstance(net, Net):
         raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
-    sizes, activations, loss = net
+    sizes, activations, loss, dropout = net
     try:
         output = activations[-1]
         if (
@@ -157,12 +167,36 @@ def network(net, name: str = "net") -> Net:
             and all(type(size) is int and size >= 1 for size in sizes)
             and sizes[-1] >= ACTIVATIONS[output].min_units
             and all(type(act) is str and act in HIDDEN_ACTIVATIONS for act in activations[:-1])
+            and (
+                dropout == ()
+                or (
+                    type(dropout) is tuple
+                    and len(dropout) == len(sizes) - 2
+                    and all(type(rate) is float and 0.0 <= rate < 1.0 for rate in dropout)
+                    and any(dropout)
+                )
+            )
         ):
             return net
     except Exception:  # arrays, unhashable names, ...: the precise checks below say what
         pass
     sizes, activations = spec(sizes, activations, loss, name)
-    return Net(sizes, activations, loss)
+    if dropout != ():  # () is a network without dropout
+        dropout = dropout_rates(f"{name}.dropout", dropout, sizes)
+    return Net(sizes, activations, loss, dropout)
+
+
+def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]:
+    """Dropout rates: one number in [0, 1) for every hidden layer, or one per hidden layer
+    (a list or tuple); ``()`` when every rate is 0 (the network has no dropout)."""
+    if isinstance(rates, (list, tuple)):
+        rates = tuple(
+            real(f"{name}[{index}]", rate, low=0.0, high=1.0, open_high=True)
+            for index, rate in enumerate(per_hidden_layer(name, rates, sizes))
+        )
+    else:
+        rates = (real(name, rates, low=0.0, high=1.0, open_high=True),) * (len(sizes) - 2)
+    return rates if any(rates) else ()
 
 
 def spec(sizes, activations, loss, name: str = "net") -> tuple:
@@ -206,6 +240,21 @@ def spec(sizes, activations, loss, name: str = "net") -> tuple:
             f"got {output!r}"
         )
     return sizes, tuple(activations)
+
+
+def per_hidden_layer(name: str, values, sizes: tuple[int, ...]) -> tuple:
+    """A list or tuple with one entry per hidden layer of ``sizes``, as a tuple (entries
+    unchecked)."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(
+            f"{name} must be one value or a list with one per hidden layer, got {describe(values)}"
+        )
+    if len(values) != len(sizes) - 2:
+        raise ValueError(
+            f"{name} must have {len(sizes) - 2} entries (one per hidden layer of sizes {sizes}), "
+            f"got {len(values)}"
+        )
+    return tuple(values)
 
 
 def widths(name: str, sizes) -> tuple[int, ...]:
@@ -357,7 +406,24 @@ def opt_state_of(
     for index, slot in enumerate(slots):
         params_of(sizes, slot, f"{name}.slots[{index}]", dtype)
     step = integer(f"{name}.step", state.step, minimum=0, maximum=MAX_STEPS)
+    if state.plateau is not None:
+        state = state._replace(plateau=plateau_of(f"{name}.plateau", state.plateau))
     return state if type(state.step) is int else state._replace(step=step)
+
+
+def plateau_of(name: str, value) -> Plateau:
+    """A reduce-on-plateau watcher state with every field in range, as Python numbers."""
+    if not isinstance(value, Plateau):
+        raise TypeError(f"{name} must be an fnn.Plateau or None, got {describe(value)}")
+    best = value.best
+    if isinstance(best, (bool, np.bool_)) or not isinstance(best, numbers.Real) or best != best:
+        raise ValueError(f"{name}.best must be a real number or inf, got {describe(best)}")
+    return Plateau(
+        real(f"{name}.scale", value.scale, low=0.0, open_low=True),
+        float(best),
+        integer(f"{name}.bad_epochs", value.bad_epochs, 0, MAX_STEPS),
+        integer(f"{name}.cooldown_left", value.cooldown_left, 0, MAX_STEPS),
+    )
 
 
 # -- data arrays -----------------------------------------------------------------------------------
@@ -647,3 +713,19 @@ def scaler_of(name: str, scaler) -> Scaler:
     if not (scale > 0).all():
         raise ValueError(f"{name}.scale must be > 0, got {_first_bad(scale, ~(scale > 0))}")
     return scaler
+
+
+def reduce_on_plateau_of(name: str | None, value) -> ReduceOnPlateau:
+    """A ReduceOnPlateau config with every field in range (``name`` None: fields named alone,
+    as the arguments of ``fnn.reduce_on_plateau``)."""
+    if not isinstance(value, ReduceOnPlateau):
+        raise TypeError(f"{name} must come from fnn.reduce_on_plateau(...), got {describe(value)}")
+    prefix = "" if name is None else f"{name}."
+    return ReduceOnPlateau(
+        real(f"{prefix}factor", value.factor, low=0.0, high=1.0, open_low=True, open_high=True),
+        integer(f"{prefix}patience", value.patience, 0, MAX_STEPS),
+        real(f"{prefix}min_delta", value.min_delta, low=0.0),
+        real(f"{prefix}min_lr", value.min_lr, low=0.0),
+        integer(f"{prefix}cooldown", value.cooldown, 0, MAX_STEPS),
+        real(f"{prefix}eps", value.eps, low=0.0),
+    )

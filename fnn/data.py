@@ -144,3 +144,39 @@ def standardize(scaler: Scaler, X) -> np.ndarray:
         result = (X - scaler.mean) / scaler.scale
     checks.finite_result("X", (result,), "(X - scaler.mean) / scaler.scale overflows")
     return frozen(result)
+
+
+def unstandardize(scaler: Scaler, Z) -> np.ndarray:
+    """``Z * scaler.scale + scaler.mean``: the inverse of :func:`standardize`.
+
+    Use it to bring predictions of a network trained on standardised targets back to the
+    targets' units (scikit-learn's ``StandardScaler.inverse_transform``).
+
+    Parameters
+    ----------
+    scaler : Scaler
+        From :func:`standardizer`.
+    Z : array_like, shape (n_samples, n_features) or (n_samples,) for one feature
+        Standardised values, e.g. ``fnn.predict`` of a regression network.
+
+    Returns
+    -------
+    ndarray, same shape as Z
+        Read-only, in the scaler's dtype (float32 stays float32).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> scaler = fnn.standardizer(np.array([[1.0], [3.0]]))
+    >>> fnn.unstandardize(scaler, fnn.standardize(scaler, [[5.0]])).tolist()
+    [[5.0]]
+    """
+    checks.scaler_of("scaler", scaler)
+    n_features = scaler.mean.shape[0]
+    one_column = n_features == 1 and isinstance(Z, np.ndarray) and Z.ndim == 1
+    Z = Z.reshape(-1, 1) if one_column else Z
+    Z = checks.inputs("Z", Z, n_features, np.result_type(scaler.mean.dtype, np.float32))
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = Z * scaler.scale + scaler.mean
+    checks.finite_result("Z", (result,), "Z * scaler.scale + scaler.mean overflows")
+    return frozen(result.reshape(-1) if one_column else result)

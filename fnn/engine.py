@@ -15,8 +15,9 @@ import threading
 
 import numpy as np
 
-from fnn import kernels
+from fnn import checks, kernels
 from fnn.compile_notice import announce
+from fnn.data import seed_of
 from fnn.flat import layers_of
 from fnn.registry import LOSSES
 from fnn.types import EngineRun, Net
@@ -64,6 +65,7 @@ def run(
     step: int = 0,
     l2: float = 0.0,
     seed: int = 0,
+    dropout: int = kernels.NO_DROPOUT,
     first_epoch: int = 0,
     epochs: int = 1,
     batch: int | None = None,
@@ -78,7 +80,9 @@ def run(
     Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
     gradient (one update, nothing else); ``forward``: the ``(zbuf, abuf)`` of a forward pass
     over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none);
-    ``chunk``: evaluation rows at a time (default :func:`chunk_rows`). ``purpose`` names the
+    ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``dropout``: the
+    kernel's dropout mode (PER_UPDATE for fit, KEYED with a given key's ``seed``), ignored
+    for a net without dropout. ``purpose`` names the
     public function for the one-line notice printed when the engine must compile first
     (``on_compile()`` is then called too). Every call runs with one BLAS thread (see
     :func:`blas_thread_setters`), so that its bits depend on neither the BLAS thread count
@@ -100,6 +104,7 @@ def run(
     plan[kernels.BATCH] = batch
     plan[kernels.CHUNK] = chunk
     plan[kernels.STORE] = store
+    plan[kernels.DROPOUT] = dropout if net.dropout else kernels.NO_DROPOUT
     plan[kernels.STOP] = 0
     empty = _empty(dtype)
     args = (
@@ -118,6 +123,7 @@ def run(
         lrs if lrs is not None else _empty(np.float64),
         float(l2),
         np.uint64(seed),
+        np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64),
     )
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()
@@ -155,6 +161,16 @@ def _direct(args: tuple, blas: bool) -> EngineRun:
         if cause is None:
             raise
         raise KeyboardInterrupt from None
+
+
+def keyed_dropout(dropout_key) -> dict:
+    """:func:`run`'s dropout arguments for a composable function's ``dropout_key``: none for
+    None, else every batch or chunk drops with the masks of the key's seed."""
+    if dropout_key is None:
+        return {}
+    if not isinstance(dropout_key, np.random.SeedSequence):  # named in the error, as seed_of
+        checks.integer("dropout_key", dropout_key, 0, checks.MAX_KEY)
+    return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
 def _interruptible(args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:

@@ -25,13 +25,58 @@ import numpy as np
 import fnn  # public functions only, looked up at call time (fnn imports this module)
 from fnn.registry import HIDDEN_ACTIVATIONS  # fnn's activation registry
 
-#: ONNX operator of each activation (None: the Gemm output is the activation).
-ONNX_OPS = {"identity": None, "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh",
-            "softmax": "Softmax"}  # fmt: skip
+#: ONNX nodes of each activation, ``(operator, inputs, output)``: "z" is the layer's Gemm
+#: output, "out" the activation, "t0", "t1", ... intermediate tensors (all suffixed with the
+#: layer's index), capitals the scalar constants of ONNX_CONSTANTS. Opset 13 has no Gelu
+#: (it came in opset 20), and onnxruntime's CPU provider runs LeakyRelu, Elu and Softplus in
+#: float32 only: those are composed of operators it runs in both dtypes. Its Erf is float32
+#: only too, so a float64 gelu model needs a runtime with a float64 Erf (``onnx.reference``).
+ONNX_OPS = {
+    "identity": (),
+    "relu": (("Relu", ("z",), "out"),),
+    "sigmoid": (("Sigmoid", ("z",), "out"),),
+    "tanh": (("Tanh", ("z",), "out"),),
+    "softmax": (("Softmax", ("z",), "out"),),
+    # max(z, 0.01 z)
+    "leaky_relu": (("Mul", ("z", "SLOPE"), "t0"), ("Max", ("z", "t0"), "out")),
+    # relu(z) + exp(min(z, 0)) - 1: exp never overflows
+    "elu": (
+        ("Min", ("z", "ZERO"), "t0"), ("Exp", ("t0",), "t1"), ("Sub", ("t1", "ONE"), "t2"),
+        ("Relu", ("z",), "t3"), ("Add", ("t3", "t2"), "out"),
+    ),
+    # z (1 + erf(z / sqrt 2)) / 2
+    "gelu": (
+        ("Mul", ("z", "SQRT_HALF"), "t0"), ("Erf", ("t0",), "t1"), ("Add", ("t1", "ONE"), "t2"),
+        ("Mul", ("z", "t2"), "t3"), ("Mul", ("t3", "HALF"), "out"),
+    ),
+    # z sigmoid(z)
+    "silu": (("Sigmoid", ("z",), "t0"), ("Mul", ("z", "t0"), "out")),
+    # relu(z) + log(1 + exp(-|z|)): exp never overflows
+    "softplus": (
+        ("Abs", ("z",), "t0"), ("Neg", ("t0",), "t1"), ("Exp", ("t1",), "t2"),
+        ("Add", ("t2", "ONE"), "t3"), ("Log", ("t3",), "t4"), ("Relu", ("z",), "t5"),
+        ("Add", ("t5", "t4"), "out"),
+    ),
+}  # fmt: skip
+
+#: Scalar constants of the ONNX activations (initializers in the model's dtype).
+ONNX_CONSTANTS = {"ZERO": 0.0, "ONE": 1.0, "HALF": 0.5, "SLOPE": 0.01, "SQRT_HALF": 0.5**0.5}
 
 #: torch.nn module class of each activation (None: a Linear followed by nothing).
 TORCH_MODULES = {"identity": None, "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
-                 "softmax": "Softmax"}  # fmt: skip
+                 "softmax": "Softmax", "leaky_relu": "LeakyReLU", "elu": "ELU", "gelu": "GELU",
+                 "silu": "SiLU", "softplus": "Softplus"}  # fmt: skip
+
+#: The settings of the torch modules that compute fnn's activation: to_torch builds them so
+#: and from_torch refuses others. Softplus returns z itself above ``threshold``: at 40 that
+#: is z's float64 rounding of ``z + log1p(exp(-z))`` (PyTorch's default 20 is 2e-9 off).
+TORCH_SETTINGS = {
+    "softmax": {"dim": 1},
+    "leaky_relu": {"negative_slope": 0.01},
+    "elu": {"alpha": 1.0},
+    "gelu": {"approximate": "none"},
+    "softplus": {"beta": 1.0, "threshold": 40.0},
+}
 
 #: Opset of the ONNX models: every operator used here has its current float semantics at 13
 #: (later versions only add integer and bfloat16 types), and 13 runs on every maintained
@@ -125,8 +170,10 @@ def to_onnx(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = 
     """Write the network as an ONNX model computing :func:`fnn.predict_proba`.
 
     One ``Gemm`` per layer (``X @ W + b``), followed by the activation's operator (``Relu``,
-    ``Sigmoid``, ``Tanh``, ``Softmax`` on axis 1; nothing for identity). Opset 13, IR version 7:
-    every maintained runtime reads it. Needs the ``[onnx]`` extra.
+    ``Sigmoid``, ``Tanh``, ``Softmax`` on axis 1; nothing for identity) or, for leaky_relu,
+    elu, gelu, silu and softplus, a few elementary operators (``fnn.export.ONNX_OPS``; gelu
+    uses ``Erf``, which onnxruntime runs in float32 only). Opset 13, IR version 7: every
+    maintained runtime reads it. Needs the ``[onnx]`` extra.
 
     Parameters
     ----------
@@ -157,7 +204,7 @@ def to_onnx(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = 
 
     layers, dtype = _layers(net, params, scaler, ONNX_OPS, "ONNX")
     path = _path(path)
-    nodes, weights = [], []
+    nodes, weights, constants = [], [], set()
     flowing = "X"
     for index, (W, b, activation) in enumerate(layers):
         weights += [
@@ -165,13 +212,19 @@ def to_onnx(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = 
             numpy_helper.from_array(b, f"b{index}"),
         ]
         out = "proba" if index == len(layers) - 1 else f"A{index}"
-        op = ONNX_OPS[activation]
-        gemm = out if op is None else f"Z{index}"
+        graph = ONNX_OPS[activation]
+        gemm = f"Z{index}" if graph else out
         nodes.append(helper.make_node("Gemm", [flowing, f"W{index}", f"b{index}"], [gemm]))
-        if op is not None:
+        tensors = {"z": gemm, "out": out}
+        for op, inputs, output in graph:
+            constants.update(name for name in inputs if name in ONNX_CONSTANTS)
+            names = [tensors.get(name, name if name in ONNX_CONSTANTS else f"{name}_{index}")
+                     for name in (*inputs, output)]  # fmt: skip
             axis = {"axis": 1} if op == "Softmax" else {}  # the features, not the samples
-            nodes.append(helper.make_node(op, [gemm], [out], **axis))
+            nodes.append(helper.make_node(op, names[:-1], names[-1:], **axis))
         flowing = out
+    for name in sorted(constants):
+        weights.append(numpy_helper.from_array(np.array(ONNX_CONSTANTS[name], dtype), name))
     element = helper.np_dtype_to_tensor_dtype(dtype)
     graph = helper.make_graph(
         nodes,
@@ -201,8 +254,10 @@ def to_torch(net: fnn.Net, params: fnn.Params, scaler: fnn.Scaler | None = None)
     """The network as a ``torch.nn.Sequential`` computing :func:`fnn.predict_proba`.
 
     Each layer becomes ``Linear(n_in, n_out)`` with ``weight = W.T`` and ``bias = b``, followed
-    by ``ReLU()``, ``Sigmoid()``, ``Tanh()`` or ``Softmax(dim=1)`` (nothing for identity), in
-    the parameters' dtype (float32 -> ``torch.float32``, float64 -> ``torch.float64``). The
+    by ``ReLU()``, ``Sigmoid()``, ``Tanh()``, ``Softmax(dim=1)``, ``LeakyReLU(0.01)``,
+    ``ELU(1.0)``, ``GELU(approximate='none')``, ``SiLU()`` or ``Softplus(1.0, threshold=40)``
+    (nothing for identity; the settings are ``fnn.export.TORCH_SETTINGS``), in the parameters'
+    dtype (float32 -> ``torch.float32``, float64 -> ``torch.float64``). The
     weights are copies: training the module leaves ``params`` alone. torch's random state is
     not touched (no initialisation runs). Needs the ``[torch]`` extra.
 
@@ -217,7 +272,8 @@ def to_torch(net: fnn.Net, params: fnn.Params, scaler: fnn.Scaler | None = None)
     -------
     torch.nn.Sequential
         ``from_torch(to_torch(net, params))`` gives back ``net`` (for its canonical loss) and
-        ``params``, bit for bit.
+        ``params``, bit for bit. Dropout is not exported (every exporter computes the
+        network as ``predict`` runs it): a net with dropout comes back without it.
 
     Examples
     --------
@@ -244,16 +300,18 @@ def to_torch(net: fnn.Net, params: fnn.Params, scaler: fnn.Scaler | None = None)
         modules.append(linear)
         if TORCH_MODULES[activation] is not None:
             module = getattr(torch.nn, TORCH_MODULES[activation])
-            modules.append(module(dim=1) if activation == "softmax" else module())
+            modules.append(module(**TORCH_SETTINGS.get(activation, {})))
     return torch.nn.Sequential(*modules)
 
 
 def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
     """``(net, params)`` from a ``torch.nn.Sequential`` of Linear layers and activations.
 
-    Each ``Linear`` may be followed by one of ``ReLU``, ``Sigmoid``, ``Tanh`` or (last only)
-    ``Softmax(dim=1)``; a Linear followed by another Linear, or last, has the identity
-    activation; ``Identity`` modules are skipped. A Linear without bias gets ``b = 0``.
+    Each ``Linear`` may be followed by one of ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``
+    (slope 0.01), ``ELU`` (alpha 1), ``GELU`` (approximate "none"), ``SiLU``, ``Softplus``
+    (beta 1, threshold >= 20) or (last only) ``Softmax(dim=1)``; a Linear followed by another
+    Linear, or last, has the identity activation; ``Identity`` modules are skipped. A Linear
+    without bias gets ``b = 0``.
     Anything else (Dropout, BatchNorm, other activations, nested containers) is refused.
 
     Parameters
@@ -316,6 +374,11 @@ def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
                 raise ValueError(f"{where} must follow a Linear layer, not an activation")
             if name == "softmax" and child.dim not in (1, -1):
                 raise ValueError(f"{where} must normalise over dim=1 (the features)")
+            if name != "softmax" and not _torch_settings_fit(name, child):
+                raise ValueError(
+                    f"{where} must have {_settings_text(name)} to be fnn's {name} "
+                    f"({fnn.ACTIVATIONS[name].formula})"
+                )
             activations[-1], places[-1] = name, where
         else:
             raise ValueError(
@@ -341,6 +404,24 @@ def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
             b = _frozen(linear.bias.detach().cpu().numpy())
         layers.append(fnn.Layer(W, b))
     return net, fnn.Params(tuple(layers))
+
+
+def _torch_settings_fit(name: str, module) -> bool:
+    """Whether a torch activation module computes fnn's ``name`` (softplus: any threshold of
+    at least PyTorch's default 20, beyond which its linear branch is within 2e-9 of fnn's)."""
+    for field, value in TORCH_SETTINGS.get(name, {}).items():
+        have = getattr(module, field, None)
+        if not (have >= 20 if field == "threshold" else have == value):
+            return False
+    return True
+
+
+def _settings_text(name: str) -> str:
+    """``negative_slope=0.01``: the settings :func:`_torch_settings_fit` accepts, as text."""
+    return ", ".join(
+        f"{field} >= 20" if field == "threshold" else f"{field}={value!r}"
+        for field, value in TORCH_SETTINGS[name].items()
+    )
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -369,6 +450,22 @@ C_ACTIVATIONS = {
         "    }}"
     ),
     "tanh": "for (size_t j = 0; j < n; ++j) v[j] = tanh{f}(v[j]);",
+    "leaky_relu": "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : 0.01{f} * v[j];",
+    "elu": "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : expm1{f}(v[j]);",
+    "gelu": (
+        "for (size_t j = 0; j < n; ++j)  /* z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2 */\n"
+        "        v[j] = v[j] * (0.5{f} * erfc{f}(-v[j] * 0.7071067811865476{f}));"
+    ),
+    "silu": (
+        "for (size_t j = 0; j < n; ++j) {{\n"
+        "        const {T} e = exp{f}(-fabs{f}(v[j]));  /* never overflows */\n"
+        "        v[j] *= v[j] >= 0 ? 1 / (1 + e) : e / (1 + e);\n"
+        "    }}"
+    ),
+    "softplus": (
+        "for (size_t j = 0; j < n; ++j)  /* never overflows */\n"
+        "        v[j] = fmax{f}(v[j], 0) + log1p{f}(exp{f}(-fabs{f}(v[j])));"
+    ),
     "softmax": (
         "{T} top = v[0], total = 0;\n"
         "    for (size_t j = 1; j < n; ++j) top = v[j] > top ? v[j] : top;\n"

@@ -4,10 +4,14 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
 
 * ``fnn_meta``: a 0-d unicode array holding JSON text ``{"format": "fnn", "version": 1,
   "sizes": [...], "activations": [...], "loss": "...", "dtype": "float64"}``, plus
-  ``"optimizer"`` and ``"step"`` when an optimizer state was saved;
+  ``"dropout"`` (rates per hidden layer) for a net with dropout, ``"optimizer"`` and ``"step"``
+  when an optimizer state was saved (and ``"plateau"``, ``[scale, best, bad_epochs,
+  cooldown_left]``, when it holds a reduce-on-plateau watcher);
 * ``W0, b0, W1, b1, ...``: the parameters, bit for bit;
 * ``s0_W0, s0_b0, ...``: moment slot ``k`` of the optimizer state as ``s{k}_W{l}``,
-  ``s{k}_b{l}`` (only with an optimizer state).
+  ``s{k}_b{l}`` (only with an optimizer state);
+* ``x_mean, x_scale`` and ``y_mean, y_scale``: the input and target :class:`fnn.Scaler`
+  (only when saved; the metadata then says ``"x_scaler": true``, ``"y_scaler": true``).
 
 Loading treats the file as hostile until proven otherwise. It checks the size of the zip
 directory before zipfile reads it, then every member's name, uniqueness, storage (uncompressed:
@@ -37,10 +41,10 @@ import zipfile
 import numpy as np
 
 from fnn import checks
-from fnn.flat import unpack
+from fnn.flat import frozen, unpack
 from fnn.model import _net
 from fnn.optim import OPTIMIZERS
-from fnn.types import Net, OptState, Params
+from fnn.types import Net, OptState, Params, Plateau, Scaler
 
 try:  # POSIX: a saver holds a lock on its temporary file, which tells live files from stale
     import fcntl
@@ -57,14 +61,16 @@ MAX_LAYERS = 1024
 # Bounds on what load reads before it knows the network. zipfile holds an object of ~500 bytes
 # per directory entry, ~10x the entry; an fnn entry takes < 128 bytes, and the metadata of
 # MAX_LAYERS layers < 160 KiB (4 bytes per character).
-_MAX_MEMBERS = 1 + 6 * MAX_LAYERS  # fnn_meta, then W and b for the params and two moment slots
+_MAX_MEMBERS = 5 + 6 * MAX_LAYERS  # fnn_meta, 4 scaler arrays, W and b for params and 2 slots
 _MAX_DIRECTORY_BYTES = 128 * _MAX_MEMBERS
 _MAX_META_BYTES = 256 * 1024
 _MAX_HEADER_BYTES = 4096  # an .npy header of a float array takes 128
 _MAX_BRACKETS = 16  # '[' and '{' in the metadata: 3 in a valid one; bounds json's recursion
 _CHUNK_BYTES = 1 << 20  # arrays are read in pieces of this size, straight into their buffer
 
-_MEMBER_NAME = re.compile(r"(fnn_meta|(?:s\d{1,4}_)?[Wb]\d{1,6})\.npy")
+_MEMBER_NAME = re.compile(r"(fnn_meta|(?:s\d{1,4}_)?[Wb]\d{1,6}|[xy]_(?:mean|scale))\.npy")
+#: The scalers an archive may hold: (metadata flag, member prefix, what they scale).
+_SCALERS = (("x_scaler", "x_", "inputs"), ("y_scaler", "y_", "targets"))
 _TEMPORARY_SUFFIX = re.compile(r"([1-9]\d{0,9})-[0-9a-f]{12}")
 _FILE_KINDS = {
     stat.S_IFDIR: "a directory",
@@ -75,8 +81,21 @@ _FILE_KINDS = {
 }
 
 
-def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState | None = None):
-    """Write ``net`` and ``params`` (and ``opt_state`` if given) to the ``.npz`` file ``path``.
+def save(
+    path: str | os.PathLike,
+    net: Net,
+    params: Params,
+    opt_state: OptState | None = None,
+    x_scaler: Scaler | None = None,
+    y_scaler: Scaler | None = None,
+):
+    """Write ``net`` and ``params`` (and ``opt_state``, scalers if given) to the ``.npz`` ``path``.
+
+    ``x_scaler`` (of the inputs, ``sizes[0]`` features) and ``y_scaler`` (of regression
+    targets, ``sizes[-1]`` outputs) are :class:`fnn.Scaler` values from
+    :func:`fnn.standardizer`; :func:`load_scalers` reads them back, so that a loaded model
+    predicts on raw data: ``fnn.unstandardize(y_scaler, fnn.predict(net, params,
+    fnn.standardize(x_scaler, X_raw)))``.
 
     The archive is written to a temporary file in the same directory (so saving needs write
     permission on the directory, as any atomic replacement does), flushed to disk and renamed
@@ -106,9 +125,23 @@ def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState 
         )
     dtype = checks.params_of(net.sizes, params)
     meta = {"format": "fnn", "version": FORMAT_VERSION, **net._asdict(), "dtype": dtype.name}
+    if not net.dropout:  # archives of nets without dropout stay as they were
+        del meta["dropout"]
     arrays = {}
     for index, layer in enumerate(params.layers):
         arrays[f"W{index}"], arrays[f"b{index}"] = layer.W, layer.b
+    for (flag, prefix, _), scaler, width in zip(
+        _SCALERS, (x_scaler, y_scaler), (net.sizes[0], net.sizes[-1])
+    ):
+        if scaler is None:
+            continue
+        mean, scale = checks.scaler_of(flag, scaler)
+        if mean.shape != (width,):
+            raise ValueError(
+                f"{flag} must scale {width} columns for sizes {net.sizes}, got {mean.shape[0]}"
+            )
+        meta[flag] = True
+        arrays[f"{prefix}mean"], arrays[f"{prefix}scale"] = mean, scale
     if opt_state is not None:
         name = getattr(opt_state, "optimizer", None)
         if isinstance(opt_state, OptState):
@@ -116,6 +149,8 @@ def save(path: str | os.PathLike, net: Net, params: Params, opt_state: OptState 
         n_slots = OPTIMIZERS[name].n_slots if name in OPTIMIZERS else 0
         state = checks.opt_state_of("opt_state", opt_state, name, n_slots, net.sizes, dtype)
         meta["optimizer"], meta["step"] = state.optimizer, state.step
+        if state.plateau is not None:  # JSON keeps floats bit for bit (inf as Infinity)
+            meta["plateau"] = list(state.plateau)
         for slot_index, slot in enumerate(state.slots):
             for index, layer in enumerate(slot.layers):
                 arrays[f"s{slot_index}_W{index}"] = layer.W
@@ -135,7 +170,7 @@ def load(path: str | os.PathLike) -> tuple[Net, Params]:
     anything is allocated: loading costs the memory of the arrays the file declares for its
     network (never more than the file's size) plus a few megabytes at most.
     """
-    net, params, _ = _read(path)
+    net, params, _, _ = _read(path)
     return net, params
 
 
@@ -145,13 +180,34 @@ def load_state(path: str | os.PathLike) -> OptState:
     ValueError when the archive holds no optimizer state (or is not a valid fnn archive), with
     the checks and memory bound of :func:`load`.
     """
-    _, _, state = _read(path)
+    _, _, state, _ = _read(path)
     if state is None:
         raise ValueError(
             f"path {os.fspath(path)!r} holds no optimizer state; save one with "
             "fnn.save(path, net, params, opt_state=state)"
         )
     return state
+
+
+def load_scalers(path: str | os.PathLike) -> tuple[Scaler | None, Scaler | None]:
+    """Read the ``(x_scaler, y_scaler)`` saved with ``fnn.save(path, ..., x_scaler=...,
+    y_scaler=...)``; None for a scaler that was not saved.
+
+    With the checks and memory bound of :func:`load`; the scalers' shapes are checked
+    against the network (``sizes[0]`` inputs, ``sizes[-1]`` outputs).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np, os, tempfile
+    >>> X = np.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> net = fnn.mlp([2, 3, 1], output="identity")
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> fnn.save(path, net, fnn.init(net), x_scaler=fnn.standardizer(X))
+    >>> x_scaler, y_scaler = fnn.load_scalers(path)
+    >>> x_scaler.mean.tolist(), y_scaler
+    ([2.0, 20.0], None)
+    """
+    return _read(path)[3]
 
 
 # -- saving ------------------------------------------------------------------------------------
@@ -274,7 +330,7 @@ def _process_exists(pid: int) -> bool:
 _MALFORMED = (ValueError, KeyError, TypeError, EOFError, NotImplementedError, zipfile.BadZipFile)
 
 
-def _read(path) -> tuple[Net, Params, OptState | None]:
+def _read(path) -> tuple[Net, Params, OptState | None, tuple]:
     path = checks.path("path", path)
     with _open_regular_file(path) as file:
         try:
@@ -307,7 +363,7 @@ def _open_regular_file(path: str):
         raise
 
 
-def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None]:
+def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None, tuple]:
     directory_bytes = _directory_size(file, file_size)
     if directory_bytes > _MAX_DIRECTORY_BYTES:
         raise ValueError(
@@ -323,14 +379,26 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None]:
             meta.get("sizes"), meta.get("activations"), meta.get("loss")
         )
         net = _net(sizes, activations, meta["loss"])
+        if meta.get("dropout"):
+            net = net._replace(dropout=checks.dropout_rates("dropout", meta["dropout"], sizes))
         n_slots = 0
         if "optimizer" in meta:
             name = checks.one_of("optimizer", meta["optimizer"], OPTIMIZERS)
             step = checks.integer("step", meta.get("step"), 0, checks.MAX_STEPS)
+            plateau = meta.get("plateau")
+            if plateau is not None:
+                if not isinstance(plateau, list) or len(plateau) != len(Plateau._fields):
+                    raise ValueError(f"plateau must be a list of 4 numbers, got {plateau!r:.80}")
+                plateau = checks.plateau_of("plateau", Plateau(*plateau))
             n_slots = OPTIMIZERS[name].n_slots
         prefixes = [""] + [f"s{k}_" for k in range(n_slots)]
         n_layers = len(sizes) - 1
         expected = [f"{p}{f}{i}" for p in prefixes for i in range(n_layers) for f in "Wb"]
+        for flag, prefix, _ in _SCALERS:
+            if meta.get(flag, False) is not False:
+                if meta[flag] is not True:
+                    raise ValueError(f"{flag} must be true or absent, got {meta[flag]!r}")
+                expected += [f"{prefix}mean", f"{prefix}scale"]
         unexpected = sorted(set(members) - set(expected) - {"fnn_meta"})
         if unexpected:
             raise ValueError(f"unexpected entries {unexpected[:5]}")
@@ -338,12 +406,16 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None]:
         if missing:
             raise ValueError(f"missing entries {missing[:5]} for sizes {sizes}")
         params, *slots = (_params(archive, members, prefix, sizes) for prefix in prefixes)
+        scalers = tuple(
+            _scaler(archive, members, prefix, width) if meta.get(flag) else None
+            for (flag, prefix, _), width in zip(_SCALERS, (sizes[0], sizes[-1]))
+        )
     if "optimizer" not in meta:
-        return net, params, None
+        return net, params, None, scalers
     dtype = params.layers[0].W.dtype
-    state = checks.opt_state_of("opt_state", OptState(name, step, tuple(slots)), name,
+    state = checks.opt_state_of("opt_state", OptState(name, step, tuple(slots), plateau), name,
                                 n_slots, sizes, dtype)  # fmt: skip
-    return net, params, state
+    return net, params, state, scalers
 
 
 def _directory_size(file, file_size: int) -> int:
@@ -461,6 +533,23 @@ def _params(archive: zipfile.ZipFile, members: dict, prefix: str, sizes: tuple) 
         _read_data(archive, members[name], offset, out, file_dtype, fortran)
         at += count
     return unpack(theta, sizes)
+
+
+def _scaler(archive: zipfile.ZipFile, members: dict, prefix: str, width: int) -> Scaler:
+    """The ``{prefix}mean``, ``{prefix}scale`` members as a checked Scaler of ``width``
+    features; each header is checked before its array is allocated."""
+    arrays = []
+    for name in (f"{prefix}mean", f"{prefix}scale"):
+        shape, fortran, file_dtype, offset = _npy_header(archive, members[name])
+        if shape != (width,):
+            raise ValueError(f"{name} has shape {shape}, expected ({width},)")
+        if file_dtype.kind != "f" or file_dtype.itemsize not in (4, 8):
+            raise ValueError(f"{name} has dtype {file_dtype}, expected float32 or float64")
+        _check_data_size(members[name], offset, width * file_dtype.itemsize)
+        out = np.empty(width, file_dtype.newbyteorder("="))
+        _read_data(archive, members[name], offset, out, file_dtype, fortran)
+        arrays.append(frozen(out))
+    return checks.scaler_of(f"{prefix}scaler", Scaler(*arrays))
 
 
 def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo):

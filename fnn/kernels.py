@@ -23,6 +23,8 @@ Conventions
   helper where it can, and every helper sees one signature.
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -43,16 +45,25 @@ helper = njit(no_cpython_wrapper=True, **POLICY)
 
 # Activation codes (softmax couples the units of a row; the others are elementwise).
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
+LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = 5, 6, 7, 8, 9
+LEAKY_SLOPE = 0.01  # leaky_relu's slope for z < 0 (PyTorch's and Keras' default)
+SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2), for the normal CDF of gelu
+INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi), for the normal density of gelu'
 # Loss codes.
 BCE, CE, MSE = 0, 1, 2
 # Optimizer codes; NO_UPDATE runs the batches without changing the parameters.
 NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 
 # Entries of the int64 ``plan`` vector that tells :func:`run` what to do.
-LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH, EPOCHS, BATCH, CHUNK, STORE = range(9)
+LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH, EPOCHS, BATCH, CHUNK, STORE, DROPOUT = range(10)
 # plan[STOP] is 0; another thread sets it to 1 to stop a running call (Ctrl-C, fnn.engine).
-STOP = 9
-PLAN_SIZE = 10
+STOP = 10
+PLAN_SIZE = 11
+# Dropout modes (plan[DROPOUT]): none; fit's (training batches only, each with its own masks,
+# drawn from the update's number); a given key's (every batch and chunk, one seed).
+NO_DROPOUT, PER_UPDATE, KEYED = np.int64(0), np.int64(1), np.int64(2)
+# fit's dropout stream: fold_in(key, DROPOUT_STREAM), which no epoch number reaches.
+DROPOUT_STREAM = np.uint64(2**64 - 1)
 
 # Matrix products run as plain loops below SMALL_MATMUL multiply-adds, or when a dimension
 # of W is at most SKINNY (BLAS packs such products slowly); above, BLAS. Chosen by measuring
@@ -95,6 +106,48 @@ def _permutation_into(seed, perm):
         unit = float(_mix64(state) >> np.uint64(11)) * 2.0**-53
         j = min(int(unit * (i + 1)), i)
         perm[i], perm[j] = perm[j], perm[i]
+
+
+@helper
+def _dropout_mask_into(seed, rate, first_row, M):
+    """The inverted-dropout mask of a feature-major (units, rows) block: ``1 / (1 - rate)``
+    for a kept unit, 0 for a dropped one.
+
+    Units ``2p`` and ``2p + 1`` of row ``r = first_row + i`` read the low and the high 32 bits
+    of ``_mix64(seed + (r * ceil(units / 2) + p + 1) * GOLDEN)`` (SplitMix64's output
+    number ``r * ceil(units / 2) + p`` of the stream ``seed``), and are kept when theirs are
+    at least ``ceil(rate * 2**32)``: with probability ``1 - rate``, to 2**-32. The mask is a
+    function of (seed, row, unit) alone.
+    """
+    n, m = M.shape
+    threshold = np.uint64(math.ceil(rate * 2.0**32))
+    scale = M.dtype.type(1.0 / (1.0 - rate))
+    zero = M.dtype.type(0)
+    low, shift = np.uint64(0xFFFFFFFF), np.uint64(32)
+    pairs = np.uint64((n + 1) // 2)
+    for p in range((n + 1) // 2):
+        j = 2 * p
+        counter = np.uint64(first_row) * pairs + np.uint64(p + 1)
+        if j + 1 < n:
+            for i in range(m):
+                bits = _mix64(seed + counter * GOLDEN)
+                M[j, i] = scale if (bits & low) >= threshold else zero
+                M[j + 1, i] = scale if (bits >> shift) >= threshold else zero
+                counter += pairs
+        else:
+            for i in range(m):
+                bits = _mix64(seed + counter * GOLDEN)
+                M[j, i] = scale if (bits & low) >= threshold else zero
+                counter += pairs
+
+
+@helper
+def _times_into(P, Q, out):
+    """``out = P * Q`` elementwise (2-D, same shapes); ``out`` may be ``P``."""
+    n, m = P.shape
+    for j in range(n):
+        for i in range(m):
+            out[j, i] = P[j, i] * Q[j, i]
 
 
 @kernel
@@ -187,7 +240,11 @@ def _bias_activate_into(ZT, b, code, AT):
     """``ZT += b`` (row j gets b[j]), then ``AT = f(ZT)``; softmax runs down each column.
 
     relu ``max(z, 0)``; sigmoid ``1 / (1 + exp(-z))`` in two branches, so that exp never
-    overflows; tanh; identity ``z``; softmax ``exp(z - max z) / sum exp(z - max z)``.
+    overflows; tanh; identity ``z``; softmax ``exp(z - max z) / sum exp(z - max z)``;
+    leaky_relu ``z`` or ``0.01 z``; elu ``z`` or ``expm1(z)``; gelu ``z Phi(z)`` with the
+    normal CDF ``Phi(z) = erfc(-z / sqrt 2) / 2`` (erfc, not ``1 + erf``, keeps its relative
+    accuracy for z << 0); silu ``z sigmoid(z)``; softplus ``max(z, 0) + log1p(exp(-|z|))``.
+    Every branch is exact to rounding at any finite z: no exp overflows.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -204,8 +261,10 @@ def _bias_activate_into(ZT, b, code, AT):
                 a = one / (one + e) if z >= zero else e / (one + e)
             elif code == TANH:
                 a = np.tanh(z)
-            else:
+            elif code < LEAKY_RELU:
                 a = z
+            else:
+                a = _smooth_activation(z, code, ZT)
             AT[j, i] = a
     if code == SOFTMAX:
         for i in range(m):
@@ -222,11 +281,55 @@ def _bias_activate_into(ZT, b, code, AT):
 
 
 @helper
+def _smooth_activation(z, code, like):
+    """``f(z)`` of the activations from LEAKY_RELU on (see :func:`_bias_activate_into`), in
+    the dtype of the array ``like``."""
+    cast = like.dtype.type
+    zero, one = cast(0), cast(1)
+    if code == LEAKY_RELU:
+        return z if z > zero else cast(LEAKY_SLOPE) * z
+    if code == ELU:
+        return z if z > zero else np.expm1(z)
+    if code == GELU:
+        return z * (cast(0.5) * math.erfc(-z * cast(SQRT_HALF)))
+    e = np.exp(-abs(z))  # silu and softplus: never overflows
+    if code == SILU:
+        return z * (one / (one + e) if z >= zero else e / (one + e))
+    return max(z, zero) + np.log1p(e)
+
+
+@helper
+def _smooth_derivative(z, code, like):
+    """``f'(z)`` of the activations from LEAKY_RELU on, in the dtype of the array ``like``.
+
+    leaky_relu 1 or 0.01 (0.01 at z = 0, as PyTorch); elu 1 or ``exp(z)`` (from z, not as
+    ``a + 1``, which would lose exp(z)'s relative accuracy for z << 0); gelu
+    ``Phi(z) + z phi(z)``, phi the normal density; silu ``s (1 + z (1 - s))`` with
+    ``s = sigmoid(z)`` and ``1 - s = sigmoid(-z)`` computed apart; softplus ``sigmoid(z)``.
+    """
+    cast = like.dtype.type
+    zero, one = cast(0), cast(1)
+    if code == LEAKY_RELU:
+        return one if z > zero else cast(LEAKY_SLOPE)
+    if code == ELU:
+        return one if z > zero else np.exp(z)
+    if code == GELU:
+        cdf = cast(0.5) * math.erfc(-z * cast(SQRT_HALF))
+        return cdf + z * cast(INV_SQRT_2PI) * np.exp(cast(-0.5) * z * z)
+    e = np.exp(-abs(z))
+    up, down = (one / (one + e), e / (one + e)) if z >= zero else (e / (one + e), one / (one + e))
+    if code == SILU:
+        return up * (one + z * down)  # s (1 + z (1 - s)), 1 - s = sigmoid(-z)
+    return up
+
+
+@helper
 def _activation_grad_into(DT, ZT, AT, code):
     """``DT *= f'(ZT)`` in place, given ``AT = f(ZT)``.
 
     relu ``z > 0``; sigmoid ``a (1 - a)``; tanh ``1 - a**2``; identity 1; softmax the
-    vector-Jacobian product ``A * (D - sum(D * A))`` per column.
+    vector-Jacobian product ``A * (D - sum(D * A))`` per column; the others in
+    :func:`_smooth_derivative`.
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -250,6 +353,10 @@ def _activation_grad_into(DT, ZT, AT, code):
         for j in range(n):
             for i in range(m):
                 DT[j, i] *= one - AT[j, i] * AT[j, i]
+    elif code >= LEAKY_RELU:
+        for j in range(n):
+            for i in range(m):
+                DT[j, i] *= _smooth_derivative(ZT[j, i], code, ZT)
 
 
 # -- the output layer and the penalty --------------------------------------------------------------
@@ -385,7 +492,7 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
 
 @kernel
 def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan, hyper, lrs,
-        l2, seed):  # fmt: skip
+        l2, seed, rates):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
@@ -410,15 +517,25 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     plan : int64 (PLAN_SIZE,)
         LOSS code; CHAIN_RULE (1 when the output activation is not the loss's canonical one,
         so dLoss/dA goes through f'); OPTIMIZER code (NO_UPDATE: gradients only); STEP, the
-        updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE; STOP, read before
-        every batch, chunk and layer: once another thread sets it, the call returns within
-        one matrix product, its results meaningless but for ``records`` of the ``done``
+        updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE; DROPOUT mode; STOP,
+        read before every batch, chunk and layer: once another thread sets it, the call returns
+        within one matrix product, its results meaningless but for ``records`` of the ``done``
         epochs.
     hyper, lrs : float64
         The optimizer's hyperparameters; the learning rate of each update of this call.
     l2 : float
         Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2`` of every batch and evaluation.
     seed : uint64
+    rates : float64 (n_layers,) or (0,)
+        Dropout rate of each layer's activations (the output layer's is 0), read unless
+        plan[DROPOUT] is NO_DROPOUT. Under PER_UPDATE, training batch number ``t`` (counting
+        the updates before this call) drops with the seed ``fold_in(fold_in(seed,
+        DROPOUT_STREAM), t)``; under KEYED, every batch and chunk drops with ``seed`` itself
+        (rows numbered from the first of the batch, or of X_eval). Layer ``l``'s masks use
+        ``fold_in(that seed, l)`` (see :func:`_dropout_mask_into`). Each mask is drawn once
+        per batch, in the forward pass, and kept for the backward one; the next layer and
+        the weight gradient read the dropped activations, kept in their own buffer;
+        ``abuf`` keeps ``f(Z)``, which the derivatives read.
 
     Returns
     -------
@@ -460,6 +577,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     chunk = min(plan[CHUNK], n_eval)
     n_chunks = 0 if n_eval == 0 else (n_eval + chunk - 1) // chunk
     store = plan[STORE] != 0
+    dropout = plan[DROPOUT]
 
     # Every float buffer comes from one form of np.empty (1-D, theta's dtype), and the index
     # arrays are filled by loops: each other form of an allocation is one more function for
@@ -468,6 +586,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     rows = max(0 if given_forward else train_rows, chunk)
     zbuf = np.empty(rows * width, dtype)
     abuf = np.empty(rows * (n_features + width), dtype)
+    dropped = np.empty((0 if dropout == NO_DROPOUT else rows) * (width - n_outputs), dtype)
+    masks = np.empty(dropped.shape[0], dtype)
     dbuf = np.empty(train_rows * width, dtype)
     ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
     work = np.empty(2 * max(train_rows, chunk), dtype)
@@ -494,6 +614,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
 
     value = np.nan
     updates = 0
+    batch_seed, first_row = seed, 0  # the dropout masks' seed and first row of each batch
     for epoch in range(n_epochs):
         if shuffle:
             _permutation_into(fold_in(seed, first_epoch + epoch), perm)
@@ -512,6 +633,10 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 source_X, source_Y, chosen = X_eval, Y_eval, eval_rows[start : start + m]
             if l2 != 0.0 and (training or start == 0):
                 penalty = _penalty(params, layers)
+            drop = dropout == KEYED or (dropout == PER_UPDATE and training)
+            if drop and dropout == PER_UPDATE:
+                batch_seed = fold_in(fold_in(seed, DROPOUT_STREAM), step + updates)
+            first_row = 0 if training else start
             if not (training and given_grads):
                 # Forward pass, unless given.
                 if training and given_forward:
@@ -520,6 +645,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     Zs, As = zbuf, abuf
                     _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
                     z_at, a_at = 0, 0
+                    A_prev = _block(As, ORIGIN, n_features, m)  # what the next layer reads
                     for layer in range(n_layers):
                         if plan[STOP] != 0:  # what is left of this batch is cheap and discarded
                             break
@@ -528,11 +654,18 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                         Z_new = _block(zbuf, z_at, n_out, m)
                         A_new = _block(abuf, a_at + m * n_in, n_out, m)
                         W = _block(params, w_at, n_in, n_out)
-                        A_prev = _block(As, a_at, n_in, m)
                         _product_into(FORWARD, W, A_prev, Z_new)
                         _bias_activate_into(
                             Z_new, params[b_at : b_at + n_out], layers[layer, 4], A_new
                         )
+                        A_prev = A_new
+                        if drop and rates[layer] > 0.0:
+                            M = _block(masks, z_at, n_out, m)
+                            A_prev = _block(dropped, z_at, n_out, m)
+                            _dropout_mask_into(
+                                fold_in(batch_seed, layer), rates[layer], first_row, M
+                            )
+                            _times_into(A_new, M, A_prev)
                         z_at += m * n_out
                         a_at += m * n_in
                 # The output layer: loss, rows right and, for a training batch, its error.
@@ -576,6 +709,9 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     w_at, b_at = layers[layer, 2], layers[layer, 3]
                     z_at -= m * n_out
                     a_at -= m * n_out
+                    if drop and rates[layer] > 0.0:  # dLoss/dA = dLoss/d(dropped A) * mask
+                        D = _block(dbuf, z_at, n_out, m)
+                        _times_into(D, _block(masks, z_at, n_out, m), D)
                     if layer < n_layers - 1 or chain:
                         _activation_grad_into(
                             _block(dbuf, z_at, n_out, m),
@@ -585,6 +721,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                         )
                     DT = _block(dbuf, z_at, n_out, m)
                     A_prev = _block(As, a_at - m * n_in, n_in, m)
+                    if drop and layer > 0 and rates[layer - 1] > 0.0:
+                        A_prev = _block(dropped, z_at - m * n_in, n_in, m)
                     W = _block(params, w_at, n_in, n_out)
                     gW = _block(grads, w_at, n_in, n_out)
                     _product_into(WEIGHT_GRAD, A_prev, DT, gW)

@@ -31,14 +31,17 @@ def _batch(net: Net, params: Params, X, y, l2):
     return pack(params, dtype), X, Y, l2
 
 
-def _evaluate(net: Net, params: Params, X, y, l2: float, purpose: str) -> tuple[float, float]:
+def _evaluate(
+    net: Net, params: Params, X, y, l2: float, purpose: str, dropout_key=None
+) -> tuple[float, float]:
     """``(loss, accuracy)`` of the rows of X, evaluated in chunks (no gradient)."""
     theta, X, Y, l2 = _batch(net, params, X, y, l2)
-    records = engine.run(net, theta, X_eval=X, Y_eval=Y, l2=l2, purpose=purpose).records
+    dropout = engine.keyed_dropout(dropout_key)
+    records = engine.run(net, theta, X_eval=X, Y_eval=Y, l2=l2, purpose=purpose, **dropout).records
     return float(records[2, 0]), float(records[3, 0])
 
 
-def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
+def loss(net: Net, params: Params, X, y, l2: float = 0.0, dropout_key=None) -> float:
     """Mean loss of the batch ``(X, y)``, plus the L2 penalty.
 
     Parameters
@@ -51,6 +54,10 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
         mse: targets (m,) or (m, k).
     l2 : float, >= 0
         Weight of ``(l2 / 2m) sum_l ||W_l||**2``.
+    dropout_key : int, SeedSequence or None
+        For a net with dropout: the loss of the network thinned by the masks of this key
+        (the masks of row ``i`` of X, as :func:`value_and_grad` draws them). None: no
+        dropout, the deterministic network.
 
     Returns
     -------
@@ -67,7 +74,7 @@ def loss(net: Net, params: Params, X, y, l2: float = 0.0) -> float:
     >>> round(fnn.loss(net, zero, np.ones((3, 2)), [0, 1, 1]), 6)  # log 2: p = 0.5 everywhere
     0.693147
     """
-    return _evaluate(net, params, X, y, l2, "loss")[0]
+    return _evaluate(net, params, X, y, l2, "loss", dropout_key)[0]
 
 
 def accuracy(net: Net, params: Params, X, y) -> float:
@@ -115,13 +122,22 @@ def _gradient(net: Net, theta, Y, l2: float, purpose: str, **given) -> tuple[flo
     return float(run.value), unpack(run.grads, net.sizes)
 
 
-def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[float, Params]:
+def value_and_grad(
+    net: Net, params: Params, X, y, l2: float = 0.0, dropout_key=None
+) -> tuple[float, Params]:
     """The loss (as :func:`loss`) and its gradient with respect to every W and b, in one pass.
 
     Parameters
     ----------
     net, params, X, y, l2
         As in :func:`loss`.
+    dropout_key : int, SeedSequence or None
+        For a net with dropout: drop with the masks of this key (the same key, the same
+        masks); unit ``j`` of row ``i`` of hidden layer ``l`` is kept when the
+        ``j % 2``-th 32-bit half (low first) of ``_mix64(fold_in(seed, l) + (i * ceil(width_l
+        / 2) + j // 2 + 1) * 0x9E3779B97F4A7C15)`` is at least ``ceil(rate_l * 2**32)``
+        (``seed`` the key's 64-bit seed, ``_mix64`` SplitMix64's finaliser, in
+        :mod:`fnn.kernels`), and scaled by ``1 / (1 - rate_l)``. None: no dropout.
 
     Returns
     -------
@@ -141,10 +157,10 @@ def value_and_grad(net: Net, params: Params, X, y, l2: float = 0.0) -> tuple[flo
     True
     """
     theta, X, Y, l2 = _batch(net, params, X, y, l2)
-    return _gradient(net, theta, Y, l2, "grad", X=X)
+    return _gradient(net, theta, Y, l2, "grad", X=X, **engine.keyed_dropout(dropout_key))
 
 
-def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
+def grad(net: Net, params: Params, X, y, l2: float = 0.0, dropout_key=None) -> Params:
     """Gradient of :func:`loss` with respect to ``params`` (a Params of the same shapes).
 
     Parameters
@@ -157,6 +173,8 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
     l2 : float, >= 0
         Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2``; adds ``(l2 / m) W_l`` to each
         ``dW_l`` (biases are not penalised).
+    dropout_key : int, SeedSequence or None
+        As in :func:`value_and_grad`.
 
     Returns
     -------
@@ -174,7 +192,7 @@ def grad(net: Net, params: Params, X, y, l2: float = 0.0) -> Params:
     >>> g.layers[0].W.shape, g.layers[0].W.dtype
     ((2, 4), dtype('float64'))
     """
-    return value_and_grad(net, params, X, y, l2)[1]
+    return value_and_grad(net, params, X, y, l2, dropout_key)[1]
 
 
 def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Params:

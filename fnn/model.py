@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fnn import checks, engine
+from fnn.data import fold_in, seed_of
 from fnn.flat import cache_of_buffers, frozen, pack, unpack
 from fnn.registry import (
     ACTIVATIONS,
@@ -19,7 +20,11 @@ from fnn.types import Cache, Layer, Net, Params
 
 
 def mlp(
-    sizes: Sequence[int], hidden: str = "relu", output: str = "sigmoid", loss: str | None = None
+    sizes: Sequence[int],
+    hidden: str | Sequence[str] = "relu",
+    output: str = "sigmoid",
+    loss: str | None = None,
+    dropout: float | Sequence[float] = 0.0,
 ) -> Net:
     """Specify a multi-layer perceptron.
 
@@ -27,14 +32,21 @@ def mlp(
     ----------
     sizes : sequence of int
         ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
-    hidden : str
-        Activation of every hidden layer: a name in ``fnn.ACTIVATIONS`` that is not
-        output-only (softmax is for the output layer only).
+    hidden : str or sequence of str
+        Activation of every hidden layer, or one per hidden layer (``len(sizes) - 2`` names):
+        names in ``fnn.ACTIVATIONS`` that are not output-only (softmax is for the output
+        layer only).
     output : str
         Activation of the output layer: a name in ``fnn.ACTIVATIONS``.
     loss : str or None
         ``"bce"``, ``"ce"`` or ``"mse"``; None picks the canonical loss of ``output``
         (sigmoid -> bce, softmax -> ce, anything else -> mse).
+    dropout : float or sequence of float
+        Inverted-dropout rate in [0, 1) of every hidden layer's activations, or one per hidden
+        layer. While ``fit`` trains, each unit is zeroed with this probability and the kept
+        ones are scaled by ``1 / (1 - rate)``; masks come from the key only (see
+        :func:`fnn.fit`). ``predict`` never drops; the composable functions drop only when
+        given a ``dropout_key``; :func:`predict_mc` averages keyed passes.
 
     Returns
     -------
@@ -46,6 +58,10 @@ def mlp(
     >>> import fnn
     >>> fnn.mlp([2, 3, 1])
     Net(sizes=(2, 3, 1), activations=('relu', 'sigmoid'), loss='bce')
+    >>> fnn.mlp([2, 8, 8, 1], hidden=["gelu", "tanh"]).activations
+    ('gelu', 'tanh', 'sigmoid')
+    >>> fnn.mlp([2, 8, 8, 1], dropout=[0.2, 0.1])
+    Net(sizes=(2, 8, 8, 1), activations=('relu', 'relu', 'sigmoid'), loss='bce', dropout=(0.2, 0.1))
     """
     if (
         isinstance(sizes, (str, bytes))
@@ -58,9 +74,16 @@ def mlp(
             f"sizes needs at least two entries (inputs, outputs), got {checks.describe(sizes)}"
         )
     widths = checks.widths("sizes", sizes)
-    checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS)
+    n_hidden = len(widths) - 2
+    if isinstance(hidden, str):
+        hiddens = (checks.one_of("hidden", hidden, HIDDEN_ACTIVATIONS),) * n_hidden
+    else:
+        hiddens = checks.per_hidden_layer("hidden", hidden, widths)
+        for index, name in enumerate(hiddens):
+            checks.one_of(f"hidden[{index}]", name, HIDDEN_ACTIVATIONS)
     checks.one_of("output", output, ACTIVATIONS)
-    return _net(widths, (hidden,) * (len(widths) - 2) + (output,), loss)
+    rates = checks.dropout_rates("dropout", dropout, widths)
+    return _net(widths, hiddens + (output,), loss)._replace(dropout=rates)
 
 
 def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:
@@ -154,7 +177,7 @@ def _seed_sequence(key) -> np.random.SeedSequence:
     return np.random.SeedSequence(checks.integer("key", key, 0, checks.MAX_KEY))
 
 
-def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
+def forward(net: Net, params: Params, X, dropout_key=None) -> tuple[np.ndarray, Cache]:
     """Run the network on X.
 
     Parameters
@@ -162,13 +185,18 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     net : Net
     params : Params
     X : array_like, shape (n_samples, sizes[0])
+    dropout_key : int, SeedSequence or None
+        For a net with dropout: run the network thinned by this key's masks (those of
+        :func:`fnn.value_and_grad`). None: no dropout.
 
     Returns
     -------
     out : ndarray, shape (n_samples, sizes[-1])
         Output-layer activations ``A_L`` (probabilities for sigmoid/softmax).
     cache : Cache
-        Every layer's ``A`` and ``Z``, for :func:`fnn.backward`.
+        Every layer's ``A`` and ``Z``, for :func:`fnn.backward`. With a ``dropout_key``, the
+        ``A`` are ``f(Z)`` before the masks, and ``backward`` of such a cache is not the
+        dropout gradient (``fnn.value_and_grad(..., dropout_key=)`` is).
 
     Examples
     --------
@@ -181,7 +209,10 @@ def forward(net: Net, params: Params, X) -> tuple[np.ndarray, Cache]:
     dtype = checks.model(net, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     m = X.shape[0]
-    run = engine.run(net, pack(params, dtype), X_eval=X, chunk=m, purpose="forward")  # keep all
+    run = engine.run(
+        net, pack(params, dtype), X_eval=X, chunk=m, purpose="forward",  # chunk: keep every row
+        **engine.keyed_dropout(dropout_key),
+    )  # fmt: skip
     cache = cache_of_buffers(run.zbuf, run.abuf, net.sizes, m)
     return cache.activations[-1], cache
 
@@ -265,3 +296,57 @@ def predict(net: Net, params: Params, X) -> np.ndarray:
     if result.ndim == 2 and result.shape[1] == 1:
         result = result[:, 0]
     return frozen(result)
+
+
+def predict_mc(
+    net: Net, params: Params, X, key=0, samples: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monte-Carlo dropout: the mean and spread of ``samples`` dropout-thinned predictions.
+
+    Pass ``s`` runs the network on X with the masks of ``dropout_key = fnn.fold_in(key, s)``
+    (as :func:`forward` does); the result summarises the output activations of the passes,
+    an estimate of the model's uncertainty (Gal & Ghahramani, 2016). A net without dropout
+    gives ``predict_proba`` and zero spread.
+
+    Parameters
+    ----------
+    net : Net
+    params : Params
+    X : array_like, shape (n_samples, sizes[0])
+    key : int or SeedSequence
+        Fixes every mask: the same key gives the same bits.
+    samples : int, >= 1
+        Number of passes.
+
+    Returns
+    -------
+    mean, std : ndarray, shape (n_samples, sizes[-1])
+        Mean and standard deviation (over the passes, ``ddof=0``) of the output activations,
+        in the parameters' dtype, read-only.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 16, 1], dropout=0.5)
+    >>> mean, std = fnn.predict_mc(net, fnn.init(net, key=0), np.ones((3, 2)), key=1)
+    >>> mean.shape, bool((std > 0).all())
+    ((3, 1), True)
+    """
+    dtype = checks.model(net, params)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    seed = seed_of(key)
+    samples = checks.integer("samples", samples, 1)
+    theta = pack(params, dtype)
+    mean = np.zeros((X.shape[0], net.sizes[-1]))
+    squares = np.zeros_like(mean)  # sum of squared deviations from the mean (Welford)
+    for sample in range(samples):
+        run = engine.run(
+            net, theta, X_eval=X, store=True, purpose="predict_mc",
+            **engine.keyed_dropout(fold_in(seed, sample)),
+        )  # fmt: skip
+        out = run.outputs[1].astype(np.float64)
+        deviation = out - mean
+        mean += deviation / (sample + 1)
+        squares += deviation * (out - mean)
+    spread = np.sqrt(squares / samples)
+    return frozen(mean.astype(dtype)), frozen(spread.astype(dtype))

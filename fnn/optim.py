@@ -36,16 +36,18 @@ from fnn.types import (
     InverseTimeDecay,
     Momentum,
     Net,
+    OneCycle,
     OptState,
     Params,
     RMSProp,
     StepDecay,
+    Warmup,
 )
 
 LearningRate = float | Callable[[int], float]
 
 #: Schedule types; each is a NamedTuple callable on ints and on arrays of steps.
-SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay)
+SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay, Warmup, OneCycle)
 
 
 # -- constructors --------------------------------------------------------------------------
@@ -323,11 +325,120 @@ def cosine_decay(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> 
     )
 
 
+def warmup(schedule, steps: int, start: float = 0.0) -> Warmup:
+    """Linear warm-up in front of any schedule (or constant rate).
+
+    ``lr(t) = start + (peak - start) t / steps`` for ``t < steps``, where ``peak =
+    schedule(0)``; then ``lr(t) = schedule(t - steps)``: the schedule starts when the warm-up
+    ends, as with optax's ``join_schedules`` (``optax.warmup_cosine_decay_schedule`` is
+    ``warmup(cosine_decay(peak, decay_steps - steps), steps)``).
+
+    Parameters
+    ----------
+    schedule : float > 0 or an fnn schedule
+        What follows the warm-up: a constant rate, :func:`cosine_decay`, :func:`step_decay`...
+    steps : int >= 1
+        Updates of the ramp.
+    start : float >= 0
+        Rate of the first update (0: the first update changes nothing, as in optax).
+
+    Returns
+    -------
+    Warmup
+        A callable of the update count ``t``, for any optimizer's ``learning_rate``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> schedule = fnn.warmup(fnn.cosine_decay(0.1, decay_steps=10), steps=4)
+    >>> [round(float(schedule(t)), 4) for t in (0, 2, 4, 9, 14)]
+    [0.0, 0.05, 0.1, 0.05, 0.0]
+    """
+    if isinstance(schedule, SCHEDULES):
+        _SCHEDULE_CONSTRUCTORS[type(schedule)](*schedule)
+    elif callable(schedule):
+        raise TypeError(
+            "schedule must be a float or an fnn schedule (fnn.cosine_decay, ...), got "
+            f"{checks.describe(schedule)}; a plain function cannot be evaluated on arrays of steps"
+        )
+    else:
+        schedule = checks.real("schedule", schedule, low=0.0, open_low=True)
+    return Warmup(
+        schedule,
+        checks.integer("steps", steps, 1, checks.MAX_STEPS),
+        checks.real("start", start, low=0.0),
+    )
+
+
+def one_cycle(
+    max_learning_rate: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    anneal: str = "cos",
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    three_phase: bool = False,
+) -> OneCycle:
+    """The one-cycle learning rate of PyTorch's ``OneCycleLR``, value for value.
+
+    With ``initial = max_learning_rate / div_factor`` and ``low = initial /
+    final_div_factor``: the rate anneals from ``initial`` up to ``max_learning_rate`` until
+    update ``pct_start * total_steps - 1``, then down to ``low`` at update ``total_steps - 1``
+    (``three_phase``: back down to ``initial`` by ``2 pct_start total_steps - 2``, then to
+    ``low``). ``anneal="cos"`` interpolates ``end + (start - end) (1 + cos(pi pct)) / 2``,
+    ``"linear"`` linearly. Only the rate cycles (PyTorch also cycles momentum by default);
+    after ``total_steps`` updates it stays at ``low`` (PyTorch raises).
+
+    Parameters
+    ----------
+    max_learning_rate : float > 0
+    total_steps : int >= 2
+        Updates of the cycle: ``epochs * batches_per_epoch`` for a whole ``fit``.
+    pct_start : float in (0, 1)
+        Fraction of the updates spent going up; each phase must last at least one update.
+    anneal : {"cos", "linear"}
+    div_factor, final_div_factor : float > 0
+    three_phase : bool
+
+    Returns
+    -------
+    OneCycle
+        A callable of the update count ``t``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> schedule = fnn.one_cycle(0.1, total_steps=10, pct_start=0.5)
+    >>> [round(float(schedule(t)), 5) for t in (0, 4, 9)]
+    [0.004, 0.1, 0.0]
+    """
+    cycle = OneCycle(
+        checks.real("max_learning_rate", max_learning_rate, low=0.0, open_low=True),
+        checks.integer("total_steps", total_steps, 2, checks.MAX_STEPS),
+        checks.real("pct_start", pct_start, low=0.0, high=1.0, open_low=True, open_high=True),
+        checks.one_of("anneal", anneal, ("cos", "linear")),
+        checks.real("div_factor", div_factor, low=0.0, open_low=True),
+        checks.real("final_div_factor", final_div_factor, low=0.0, open_low=True),
+        checks.flag("three_phase", three_phase),
+    )
+    begin = 0.0
+    for end, *_ in cycle.phases():
+        if not end > begin:
+            raise ValueError(
+                f"pct_start must leave every phase at least one update; pct_start={pct_start} "
+                f"with total_steps={total_steps} gives a phase from step {begin} to {end}"
+            )
+        begin = end
+    return cycle
+
+
 _SCHEDULE_CONSTRUCTORS = {
     StepDecay: step_decay,
     InverseTimeDecay: inverse_time_decay,
     ExponentialDecay: exponential_decay,
     CosineDecay: cosine_decay,
+    Warmup: warmup,
+    OneCycle: one_cycle,
 }
 
 
@@ -354,8 +465,14 @@ def hyperparameters(opt) -> np.ndarray:
     return fields
 
 
-def learning_rates(opt, first_step: int, count: int) -> np.ndarray:
-    """Learning rates of updates ``first_step .. first_step + count - 1`` (float64 array)."""
+def learning_rates(opt, first_step: int, count: int, scale: float = 1.0) -> np.ndarray:
+    """Learning rates of updates ``first_step .. first_step + count - 1`` (float64 array),
+    times ``scale`` (a reduce-on-plateau watcher's, see :class:`fnn.types.Plateau`)."""
+    rates = _scheduled_rates(opt, first_step, count)
+    return rates if scale == 1.0 else rates * scale
+
+
+def _scheduled_rates(opt, first_step: int, count: int) -> np.ndarray:
     rate = opt.learning_rate
     if not callable(rate):
         return np.full(count, float(rate))
@@ -409,7 +526,8 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     """Apply one update; return new ``(params, state)`` and leave the arguments untouched.
 
     The update rule of each optimizer is in the module docstring; ``t = state.step + 1`` and
-    the learning rate is ``opt.learning_rate`` or, for a schedule, ``schedule(state.step)``.
+    the learning rate is ``opt.learning_rate`` or, for a schedule, ``schedule(state.step)``,
+    times ``state.plateau.scale`` when ``fit(..., reduce_on_plateau=...)`` cut the rate.
 
     Parameters
     ----------
@@ -446,9 +564,11 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     state = checks.opt_state_of("state", state, name, entry.n_slots, sizes, dtype)
     theta = pack(params, dtype)
     shape = Net(sizes, ("identity",) * (len(sizes) - 1), "mse")  # an update reads sizes only
+    scale = 1.0 if state.plateau is None else state.plateau.scale  # cut by fit's watcher
     run = engine.run(
         shape, theta, grads=pack(grads, dtype), slots=pack_slots(state.slots, theta.size, dtype),
         opt_code=entry.code, hyper=hyperparameters(opt), step=state.step,
-        lrs=learning_rates(opt, state.step, 1), purpose="opt_step",
+        lrs=learning_rates(opt, state.step, 1, scale), purpose="opt_step",
     )  # fmt: skip
-    return unpack(run.theta, sizes), OptState(name, state.step + 1, unpack_slots(run.slots, sizes))
+    slots = unpack_slots(run.slots, sizes)
+    return unpack(run.theta, sizes), OptState(name, state.step + 1, slots, state.plateau)

@@ -39,6 +39,11 @@ ACTIVATIONS = MappingProxyType(
         "sigmoid": Activation(kernels.SIGMOID, "1 / (1 + exp(-z))", False, 1, "threshold"),
         "tanh": Activation(kernels.TANH, "tanh(z)", False, 1, "values"),
         "softmax": Activation(kernels.SOFTMAX, "exp(z_j) / sum_k exp(z_k)", True, 2, "argmax"),
+        "leaky_relu": Activation(kernels.LEAKY_RELU, "z if z > 0 else 0.01 z", False, 1, "values"),
+        "elu": Activation(kernels.ELU, "z if z > 0 else exp(z) - 1", False, 1, "values"),
+        "gelu": Activation(kernels.GELU, "z (1 + erf(z / sqrt 2)) / 2", False, 1, "values"),
+        "silu": Activation(kernels.SILU, "z / (1 + exp(-z))", False, 1, "values"),
+        "softplus": Activation(kernels.SOFTPLUS, "log(1 + exp(z))", False, 1, "values"),
     }
 )
 

@@ -14,7 +14,6 @@ import itertools
 import math
 import socket
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 from fnn import checks
 from fnn.folds import check_folds
 from fnn.model import init
+from fnn.threads import default_threads, map_on_threads
 from fnn.train import fit
 from fnn.types import EarlyStopping, Fold, Net, Setting, SettingSummary, SweepSummary, TrialResult
 
@@ -384,7 +384,7 @@ def _runner(executor, workers, n_trials: int):
             ray = _optional("ray")
             return lambda data: _on_ray(ray, data)
         if workers is None:
-            workers = _numba_threads()
+            workers = default_threads()
         workers = min(checks.integer("workers", workers, minimum=1), n_trials)
         if executor == "threads":
             return lambda data: _on_threads(data, workers)
@@ -416,26 +416,15 @@ def _optional(module: str):
         ) from error
 
 
-def _numba_threads() -> int:
-    import numba
-
-    return int(numba.config.NUMBA_NUM_THREADS)
-
-
 def _is_dask_client(executor) -> bool:
     module = type(executor).__module__.split(".")[0]
     return module == "distributed" and hasattr(executor, "scatter")
 
 
 def _on_threads(data: SweepData, workers: int) -> list[TrialResult]:
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fnn-sweep") as pool:
-        futures = [pool.submit(run_trial, data, index) for index in range(len(data.trials))]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    return map_on_threads(
+        lambda index: run_trial(data, index), len(data.trials), workers, "fnn-sweep"
+    )
 
 
 def _on_joblib(joblib, data: SweepData, workers: int) -> list[TrialResult]:

@@ -127,8 +127,8 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
     -------
     hypothesis.strategies.SearchStrategy of Net
         Output activations fit the drawn loss (sigmoid for bce, softmax with 2-3 units for
-        ce, any activation for mse); hidden activations are any of identity, relu, sigmoid
-        and tanh.
+        ce, any activation for mse); hidden activations are any of
+        ``fnn.registry.HIDDEN_ACTIVATIONS``, one drawn per layer.
 
     Examples
     --------

@@ -7,13 +7,23 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fnn import checks, engine
+from fnn import checks, engine, kernels
 from fnn import progress as progress_display
 from fnn.data import seed_of
 from fnn.flat import frozen, pack, pack_slots, unpack, unpack_slots
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
-from fnn.types import EarlyStopping, FitResult, History, Net, OptState, Params
+from fnn.types import (
+    LBFGS,
+    EarlyStopping,
+    FitResult,
+    History,
+    Net,
+    OptState,
+    Params,
+    Plateau,
+    ReduceOnPlateau,
+)
 
 # Longest stretch of updates one kernel call runs (bounds the learning-rate array).
 MAX_UPDATES_PER_CALL = 1_000_000
@@ -54,6 +64,86 @@ def early_stopping(
     return checks.early_stopping_of(None, EarlyStopping(patience, min_delta, restore_best))
 
 
+def reduce_on_plateau(
+    factor: float = 0.1,
+    patience: int = 10,
+    min_delta: float = 0.0,
+    min_lr: float = 0.0,
+    cooldown: int = 0,
+    eps: float = 1e-8,
+) -> ReduceOnPlateau:
+    """Cut the learning rate when the watched loss stops improving (PyTorch's semantics).
+
+    The watched loss is ``val_loss`` when ``fit`` has validation data, else the training loss.
+    After each epoch, as ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="min",
+    threshold_mode="abs", threshold=min_delta)`` does: the epoch improves when its loss is
+    below ``best - min_delta`` (then ``best`` is that loss); after more than ``patience``
+    epochs in a row without improvement (PyTorch counts so; Keras cuts after ``patience``) the
+    rate of the next update ``lr`` becomes ``max(lr * factor, min_lr)``, unless that changes
+    it by ``eps`` or less, and ``cooldown`` epochs follow in which bad epochs are not counted.
+
+    The cut is a ``scale`` on every rate of the optimizer's schedule, kept with the best loss
+    and the counters in ``result.opt_state.plateau``: ``fit(..., opt_state=...)`` continues
+    the watch bit for bit (``2k`` epochs in one call equal ``k + k`` in two), and
+    :func:`fnn.opt_step` applies the same scale. By hand, watch the loss yourself and build
+    the optimizer anew with the lower rate, ``opt._replace(learning_rate=lr * factor)``.
+
+    Parameters
+    ----------
+    factor : float in (0, 1)
+        Multiplies the rate at each cut.
+    patience : int >= 0
+        Epochs without improvement that are tolerated; the next one cuts.
+    min_delta : float >= 0
+        Smallest decrease of the watched loss that counts as an improvement.
+    min_lr : float >= 0
+        The cut never takes the rate below this (a schedule may, later).
+    cooldown : int >= 0
+        Epochs after a cut during which no bad epoch is counted.
+    eps : float >= 0
+        A cut that changes the rate by ``eps`` or less is skipped.
+
+    Returns
+    -------
+    ReduceOnPlateau
+        A config for ``fit(..., reduce_on_plateau=...)``.
+
+    Examples
+    --------
+    >>> import fnn
+    >>> fnn.reduce_on_plateau(factor=0.5, patience=5)
+    ReduceOnPlateau(factor=0.5, patience=5, min_delta=0.0, min_lr=0.0, cooldown=0, eps=1e-08)
+    """
+    config = ReduceOnPlateau(factor, patience, min_delta, min_lr, cooldown, eps)
+    return checks.reduce_on_plateau_of(None, config)
+
+
+def _epochs_before_a_cut(config: ReduceOnPlateau, plateau: Plateau) -> int:
+    """Epochs that certainly run before the watcher can cut (so they run in one kernel call):
+    a cut needs more than ``patience`` bad epochs, counted once the cooldown is over."""
+    return max(1, config.patience + 1 - plateau.bad_epochs + plateau.cooldown_left)
+
+
+def _watch(config: ReduceOnPlateau, plateau: Plateau, value: float, next_rate) -> Plateau:
+    """The watcher after an epoch whose watched loss is ``value``; ``next_rate()`` gives the
+    unscaled rate of the next update (read only when a cut is due)."""
+    scale, best, bad, cooldown = plateau
+    if value < best - config.min_delta:
+        best, bad = float(value), 0
+    else:
+        bad += 1
+    if cooldown > 0:
+        cooldown, bad = cooldown - 1, 0
+    if bad > config.patience:
+        base = next_rate()
+        rate = base * scale
+        cut = max(rate * config.factor, config.min_lr)
+        if rate - cut > config.eps:
+            scale = scale * config.factor if cut > config.min_lr else config.min_lr / base
+        cooldown, bad = config.cooldown, 0
+    return Plateau(scale, best, bad, cooldown)
+
+
 # -- fit ------------------------------------------------------------------------------------------
 
 
@@ -72,13 +162,15 @@ def fit(
     early_stopping: EarlyStopping | None = None,
     callback: Callable[[int, Params, History], bool] | None = None,
     progress: bool = False,
+    reduce_on_plateau: ReduceOnPlateau | None = None,
 ) -> FitResult:
     """Train with mini-batches, whole epochs at a time inside one compiled kernel.
 
     Parameters
     ----------
     net, params, opt
-        The network, its starting parameters and an optimizer config (``fnn.adam(...)``).
+        The network, its starting parameters and an optimizer config (``fnn.adam(...)``), or
+        :func:`fnn.lbfgs` for full-batch L-BFGS (an epoch is then one iteration).
     X : array_like, shape (n_samples, sizes[0])
     y : array_like
         Labels or targets as :func:`fnn.loss` takes them.
@@ -88,7 +180,12 @@ def fit(
         Rows per update; None means the full batch. Each epoch is shuffled with
         ``fold_in(key, epoch)`` (see :func:`fnn.minibatches`); the last partial batch is used.
     key : int or SeedSequence
-        Fixes every shuffle: same key, same result, bit for bit.
+        Fixes every shuffle, and every dropout mask of a net with dropout: same key, same
+        result, bit for bit. Update ``t`` (counted from the first ``fit``, resumes included)
+        drops with the masks of ``dropout_key = fold_in(fold_in(key, 2**64 - 1), t)`` (see
+        :func:`fnn.value_and_grad`), so resuming continues the same masks. The validation
+        pass never drops; the history's loss and accuracy are those of the batches as
+        trained, masks included.
     l2 : float
         Weight decay ``(l2 / 2m) sum ||W||**2`` added to every batch loss.
     validation : (X_val, y_val) or None
@@ -106,6 +203,10 @@ def fit(
         Show the epoch, loss and accuracy (and validation metrics) live on stderr, redrawn at
         most 5 times a second: a tqdm bar when tqdm is installed (``pip install
         'fnn[progress]'``), else a plain line. Results are bit-identical with and without it.
+    reduce_on_plateau : ReduceOnPlateau or None
+        From :func:`fnn.reduce_on_plateau`: cut the learning rate when the watched loss
+        (``val_loss`` with validation, else the training loss) stops improving. Its state
+        travels in ``opt_state.plateau``, so resuming continues the watch bit for bit.
 
     Returns
     -------
@@ -139,8 +240,10 @@ def fit(
     """
     checks.network(net)
     dtype = checks.params_of(net.sizes, params)
-    name = optimizer_name(opt)
-    entry = OPTIMIZERS[name]
+    full_batch = isinstance(opt, LBFGS)
+    if not full_batch:
+        name = optimizer_name(opt)
+        entry = OPTIMIZERS[name]
     epochs = checks.integer("epochs", epochs, 0, checks.MAX_STEPS)
     l2 = checks.real("l2", l2, low=0.0)
     seed = seed_of(key)
@@ -154,8 +257,18 @@ def fit(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
     progress = checks.flag("progress", progress)
+    if reduce_on_plateau is not None:
+        reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
+    if full_batch:
+        return _fit_full_batch(
+            net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping,
+            callback, progress, reduce_on_plateau,
+        )  # fmt: skip
     state = opt_init(opt, params) if opt_state is None else opt_state
     state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
+    plateau = state.plateau
+    if reduce_on_plateau is not None and plateau is None:
+        plateau = Plateau()
 
     theta = pack(params, dtype)
     slots = pack_slots(state.slots, theta.size, dtype)
@@ -184,12 +297,16 @@ def fit(
             count = 1
         elif show is not None:
             count = min(count, epochs_per_call)
+        if reduce_on_plateau is not None:
+            count = min(count, _epochs_before_a_cut(reduce_on_plateau, plateau))
+        scale = 1.0 if plateau is None else plateau.scale
         started = time.perf_counter()
         try:
             run = engine.run(
                 net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
                 opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
-                lrs=learning_rates(opt, step, count * batches_per_epoch),
+                lrs=learning_rates(opt, step, count * batches_per_epoch, scale),
+                dropout=kernels.PER_UPDATE,
                 first_epoch=first_epoch + done, epochs=count, batch=batch, purpose="fit",
                 on_compile=None if show is None else _compiling(show),
             )  # fmt: skip
@@ -217,6 +334,11 @@ def fit(
                 f"parameters are not finite after epoch {done + count - 1} of this fit call; "
                 "lower the learning rate or check the data"
             )
+        if reduce_on_plateau is not None:
+            for epoch in range(done, done + count):
+                after = step - (done + count - 1 - epoch) * batches_per_epoch  # next update
+                plateau = _watch(reduce_on_plateau, plateau, records[2 if has_val else 0, epoch],
+                                 lambda at=after: learning_rates(opt, at, 1)[0])  # fmt: skip
         done += count
         if show is not None:
             show(done, records[:, :done])
@@ -232,13 +354,8 @@ def fit(
                 stopped = waited >= early_stopping.patience
         if callback is not None:
             history = _history(net, records[:, :done], has_val)
-            answer = callback(done - 1, unpack(theta, net.sizes), history)
-            if answer is not None and not isinstance(answer, (bool, np.bool_)):
-                raise TypeError(
-                    f"callback must return a bool (True stops training) or None, got "
-                    f"{checks.describe(answer)}"
-                )
-            stopped = bool(answer) or stopped
+            answer = _stop_requested(callback, done - 1, unpack(theta, net.sizes), history)
+            stopped = answer or stopped
         if stopped:
             break
     params_epoch = done - 1 if done else None
@@ -248,7 +365,7 @@ def fit(
     if show is not None:
         show(None, None, _ending(stopped_epoch, params_epoch, epochs))
     history = _history(net, records[:, :done], has_val, stopped_epoch, params_epoch)
-    new_state = OptState(name, step, unpack_slots(slots, net.sizes))
+    new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau)
     return FitResult(unpack(theta, net.sizes), new_state, history)
 
 
@@ -258,6 +375,46 @@ def _attach_history(interrupt: KeyboardInterrupt, net: Net, records, has_val: bo
     if stopped is not None:
         records = np.concatenate([records, stopped.records[:, : stopped.done]], axis=1)
     interrupt.history = _history(net, records, has_val)
+
+
+def _fit_full_batch(
+    net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping, callback,
+    progress, reduce_on_plateau,
+) -> FitResult:  # fmt: skip
+    """``fit`` with :func:`fnn.lbfgs` (arguments checked), after its own refusals."""
+    from fnn.lbfgs import fit_lbfgs
+
+    if batch < X.shape[0]:
+        raise ValueError(
+            f"batch_size must be None (or >= {X.shape[0]} rows) with fnn.lbfgs, a full-batch "
+            f"method, got {batch}"
+        )
+    if reduce_on_plateau is not None:
+        raise ValueError(
+            "reduce_on_plateau must be None with fnn.lbfgs, which has no learning rate"
+        )
+    if any(net.dropout):
+        raise ValueError(
+            f"net.dropout must be all zero with fnn.lbfgs, whose line search needs one "
+            f"deterministic objective, got {net.dropout}"
+        )
+    has_val = X_val.shape[0] > 0
+    classifier = LOSSES[net.loss].labels != "targets"
+    shown = (True, classifier, has_val, has_val and classifier)
+    show = progress_display.printer(epochs, shown) if progress else None
+    return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, opt_state, early_stopping,
+                     callback, show)  # fmt: skip
+
+
+def _stop_requested(callback, epoch: int, params: Params, history: History) -> bool:
+    """Call the user's ``callback(epoch, params, history)``; True when it asks to stop."""
+    answer = callback(epoch, params, history)
+    if answer is not None and not isinstance(answer, (bool, np.bool_)):
+        raise TypeError(
+            f"callback must return a bool (True stops training) or None, got "
+            f"{checks.describe(answer)}"
+        )
+    return bool(answer)
 
 
 def _grown(records: np.ndarray, columns: int) -> np.ndarray:

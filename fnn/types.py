@@ -22,11 +22,19 @@ class Net(NamedTuple):
         One activation name per weight layer (``len(sizes) - 1`` of them).
     loss : str
         Name of the loss: ``"bce"``, ``"ce"`` or ``"mse"``.
+    dropout : tuple of float
+        Inverted-dropout rate in [0, 1) of each hidden layer's activations
+        (``len(sizes) - 2`` of them), or ``()`` for none (also when every rate is 0).
     """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
+    dropout: tuple[float, ...] = ()
+
+    def __repr__(self) -> str:  # dropout only when there is some: plain nets print as before
+        text = f"Net(sizes={self.sizes!r}, activations={self.activations!r}, loss={self.loss!r}"
+        return text + (f", dropout={self.dropout!r})" if self.dropout else ")")
 
 
 class Layer(NamedTuple):
@@ -113,6 +121,15 @@ class AdamW(NamedTuple):
     weight_decay: float = 1e-2
 
 
+class LBFGS(NamedTuple):
+    """Full-batch L-BFGS (SciPy's ``L-BFGS-B``) for ``fit``; see :func:`fnn.lbfgs`."""
+
+    memory: int = 10
+    gtol: float = 1e-4
+    ftol: float = 2.220446049250313e-09
+    max_evaluations: int = 15000
+
+
 class OptState(NamedTuple):
     """State of an optimizer.
 
@@ -124,11 +141,16 @@ class OptState(NamedTuple):
         Number of updates already applied (0 before the first).
     slots : tuple of Params
         Per-parameter running statistics, e.g. ``(m, v)`` for Adam, ``()`` for SGD.
+    plateau : Plateau or None
+        The reduce-on-plateau watcher of ``fit(..., reduce_on_plateau=...)``, whose ``scale``
+        multiplies every learning rate (in ``fit`` and ``opt_step``); None when no watcher
+        ever ran.
     """
 
     optimizer: str
     step: int
     slots: tuple[Params, ...]
+    plateau: Plateau | None = None
 
 
 # -- learning-rate schedules: callables of the step count (0 for the first update) ---------------
@@ -184,6 +206,72 @@ class CosineDecay(NamedTuple):
         return self.learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
 
 
+class Warmup(NamedTuple):
+    """``lr(t) = start + (peak - start) t / steps`` for ``t < steps``, then ``schedule(t - steps)``.
+
+    ``peak = schedule(0)`` (or the constant ``schedule``), so the ramp ends where the schedule
+    starts, and the schedule runs unchanged after the warm-up (optax's ``join_schedules``).
+    """
+
+    schedule: Any
+    steps: int
+    start: float = 0.0
+
+    def __call__(self, step):
+        step = np.asarray(step)
+        base = self.schedule
+        peak = float(base(0)) if callable(base) else float(base)
+        ramp = self.start + (peak - self.start) * (step / self.steps)
+        after = np.maximum(step - self.steps, 0)
+        decayed = base(after) if callable(base) else np.full(np.shape(step), peak)
+        return np.where(step < self.steps, ramp, decayed)
+
+
+class OneCycle(NamedTuple):
+    """The one-cycle policy of PyTorch's ``OneCycleLR`` (Smith & Topin): up from
+    ``max_learning_rate / div_factor`` to ``max_learning_rate`` over ``pct_start`` of
+    ``total_steps``, then down to ``initial / final_div_factor``; held there after
+    ``total_steps``."""
+
+    max_learning_rate: float
+    total_steps: int
+    pct_start: float = 0.3
+    anneal: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+
+    def phases(self) -> tuple[tuple[float, float, float], ...]:
+        """``(end_step, start_lr, end_lr)`` of each phase, as PyTorch computes them."""
+        initial = self.max_learning_rate / self.div_factor
+        low = initial / self.final_div_factor
+        top = self.max_learning_rate
+        up = float(self.pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if self.three_phase:
+            down = float(2 * self.pct_start * self.total_steps) - 2
+            return ((up, initial, top), (down, top, initial), (last, initial, low))
+        return ((up, initial, top), (last, top, low))
+
+    def __call__(self, step):
+        step = np.minimum(np.asarray(step, dtype=np.float64), self.total_steps - 1)
+        rates = np.zeros(np.shape(step))
+        done = np.zeros(np.shape(step), bool)
+        begin = 0.0
+        phases = self.phases()
+        for index, (end, first, final) in enumerate(phases):
+            here = ~done & ((step <= end) | (index == len(phases) - 1))
+            pct = (step - begin) / (end - begin)
+            if self.anneal == "cos":
+                value = final + (first - final) / 2.0 * (np.cos(np.pi * pct) + 1)
+            else:
+                value = (final - first) * pct + first
+            rates = np.where(here, value, rates)
+            done |= here
+            begin = end
+        return rates
+
+
 # -- training ------------------------------------------------------------------------------------
 
 
@@ -197,6 +285,40 @@ class EarlyStopping(NamedTuple):
     patience: int = 10
     min_delta: float = 0.0
     restore_best: bool = True
+
+
+class ReduceOnPlateau(NamedTuple):
+    """Cut the learning rate by ``factor`` when the watched loss stops improving (PyTorch's
+    ``ReduceLROnPlateau(mode="min", threshold_mode="abs")``); see :func:`fnn.reduce_on_plateau`."""
+
+    factor: float = 0.1
+    patience: int = 10
+    min_delta: float = 0.0
+    min_lr: float = 0.0
+    cooldown: int = 0
+    eps: float = 1e-8
+
+
+class Plateau(NamedTuple):
+    """State of a reduce-on-plateau watcher, kept in :class:`OptState` so that ``fit``
+    resumes it exactly.
+
+    Attributes
+    ----------
+    scale : float
+        Multiplies every learning rate of the optimizer (1.0 until the first cut).
+    best : float
+        Lowest watched loss so far (``inf`` before the first epoch).
+    bad_epochs : int
+        Epochs since the watched loss last fell below ``best - min_delta``.
+    cooldown_left : int
+        Epochs of cooldown left after the last cut.
+    """
+
+    scale: float = 1.0
+    best: float = float("inf")
+    bad_epochs: int = 0
+    cooldown_left: int = 0
 
 
 class History(NamedTuple):

@@ -18,7 +18,7 @@ def warm() -> None:
     """Run every compiled entry point once per dtype, compiling (or loading) each."""
     X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     y = np.array([1, 1, 0, 0])
-    net = fnn.mlp([2, 3, 2], output="softmax")
+    net = fnn.mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of run
     for dtype in (np.float64, np.float32):  # the engine's one version per dtype
         params = fnn.init(net, key=0, dtype=dtype)
         fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=1, batch_size=2, validation=(X, y))

@@ -89,9 +89,29 @@ CASES = [
     ("mlp-string-sizes", call(fnn.mlp, "231"), TypeError, "sizes"),
     ("mlp-unknown-hidden", call(fnn.mlp, [2, 3, 1], hidden="swish"), ValueError, "hidden"),
     ("mlp-softmax-hidden", call(fnn.mlp, [2, 3, 1], hidden="softmax"), ValueError, "hidden"),
-    ("mlp-unknown-output", call(fnn.mlp, [2, 3, 1], output="elu"), ValueError, "output"),
+    ("mlp-unknown-output", call(fnn.mlp, [2, 3, 1], output="swish"), ValueError, "output"),
+    ("mlp-hidden-count", call(fnn.mlp, [2, 3, 4, 1], hidden=["elu"]), ValueError, "hidden must"),
+    (
+        "mlp-hidden-entry",
+        call(fnn.mlp, [2, 3, 4, 1], hidden=["elu", "tanh!"]),
+        ValueError,
+        "hidden[1]",
+    ),
+    ("mlp-hidden-kind", call(fnn.mlp, [2, 3, 1], hidden=3), TypeError, "hidden must be one"),
     ("mlp-softmax-one-unit", call(fnn.mlp, [2, 3, 1], output="softmax"), ValueError, "sizes"),
     ("mlp-unknown-loss", call(fnn.mlp, [2, 1], loss="hinge"), ValueError, "loss"),
+    ("mlp-dropout-one", call(fnn.mlp, [2, 3, 1], dropout=1.0), ValueError, "dropout must be in"),
+    ("mlp-dropout-below", call(fnn.mlp, [2, 3, 3, 1], dropout=[0, -0.5]), ValueError, "dropout[1]"),
+    ("mlp-dropout-count", call(fnn.mlp, [2, 3, 3, 1], dropout=[0.1]), ValueError, "dropout must"),
+    ("mlp-dropout-nan", call(fnn.mlp, [2, 3, 1], dropout=np.nan), ValueError, "dropout must be"),
+    ("mlp-dropout-kind", call(fnn.mlp, [2, 3, 1], dropout="0.2"), TypeError, "dropout must be"),
+    ("net-dropout", call(fnn.forward, NET._replace(dropout=(0.1, 0.2)), P, X), ValueError, "1 ent"),
+    ("grad-dropout-key", call(fnn.grad, NET, P, X, Y, dropout_key=-1), ValueError, "dropout_key"),
+    ("loss-dropout-key", call(fnn.loss, NET, P, X, Y, dropout_key="a"), TypeError, "dropout_key"),
+    ("fwd-dropout-key", call(fnn.forward, NET, P, X, dropout_key=1.5), TypeError, "dropout_key"),
+    ("predict-mc-samples", call(fnn.predict_mc, NET, P, X, samples=0), ValueError, "samples must"),
+    ("predict-mc-key", call(fnn.predict_mc, NET, P, X, key=-3), ValueError, "key must be"),
+    ("predict-mc-X", call(fnn.predict_mc, NET, P, np.ones((4, 5))), ValueError, "X must have 2"),
     ("mlp-loss-not-str", call(fnn.mlp, [2, 1], loss=5), TypeError, "loss"),
     ("mlp-loss-mismatch", call(fnn.mlp, [2, 1], output="sigmoid", loss="ce"), ValueError, "loss"),
     (
@@ -402,6 +422,84 @@ CASES = [
     ),  # fmt: skip
     ("fit-schedule-negative", fit(opt=sched(-1.0)), ValueError, "learning_rate"),
     ("fit-handmade-opt", fit(opt=fnn.Momentum(0.1, beta=2.0)), ValueError, "beta"),
+    ("warmup-steps", call(fnn.warmup, 0.1, 0), ValueError, "steps"),
+    ("warmup-start", call(fnn.warmup, 0.1, 5, start=-1.0), ValueError, "start"),
+    ("warmup-schedule-zero", call(fnn.warmup, 0.0, 5), ValueError, "schedule"),
+    ("warmup-schedule-function", call(fnn.warmup, lambda t: 0.1, 5), TypeError, "schedule"),
+    ("warmup-bad-inner", call(fnn.warmup, StepDecay(0.1, 2.0, 3), 5), ValueError, "drop"),
+    ("one-cycle-rate", call(fnn.one_cycle, 0.0, 100), ValueError, "max_learning_rate"),
+    ("one-cycle-total", call(fnn.one_cycle, 0.1, 1), ValueError, "total_steps"),
+    ("one-cycle-pct", call(fnn.one_cycle, 0.1, 100, pct_start=1.0), ValueError, "pct_start"),
+    ("one-cycle-short-phase", call(fnn.one_cycle, 0.1, 4, pct_start=0.2), ValueError, "pct_start"),
+    ("one-cycle-anneal", call(fnn.one_cycle, 0.1, 100, anneal="exp"), ValueError, "anneal"),
+    ("one-cycle-div", call(fnn.one_cycle, 0.1, 100, div_factor=0), ValueError, "div_factor"),
+    (
+        "one-cycle-final-div",
+        call(fnn.one_cycle, 0.1, 100, final_div_factor=-1.0),
+        ValueError,
+        "final_div_factor",
+    ),
+    (
+        "one-cycle-three-phase",
+        call(fnn.one_cycle, 0.1, 100, three_phase="yes"),
+        TypeError,
+        "three_phase",
+    ),
+    ("plateau-factor", call(fnn.reduce_on_plateau, factor=1.0), ValueError, "factor"),
+    ("plateau-patience", call(fnn.reduce_on_plateau, patience=-1), ValueError, "patience"),
+    ("plateau-min-delta", call(fnn.reduce_on_plateau, min_delta=-0.1), ValueError, "min_delta"),
+    ("plateau-min-lr", call(fnn.reduce_on_plateau, min_lr=float("nan")), ValueError, "min_lr"),
+    ("plateau-cooldown", call(fnn.reduce_on_plateau, cooldown=1.5), TypeError, "cooldown"),
+    ("plateau-eps", call(fnn.reduce_on_plateau, eps=-1.0), ValueError, "eps"),
+    (
+        "fit-plateau-kind",
+        fit(reduce_on_plateau=fnn.early_stopping()),
+        TypeError,
+        "reduce_on_plateau",
+    ),
+    (
+        "fit-plateau-handmade",
+        fit(reduce_on_plateau=fnn.ReduceOnPlateau(factor=2.0)),
+        ValueError,
+        "reduce_on_plateau.factor",
+    ),
+    (
+        "fit-plateau-state-kind",
+        fit(opt_state=S_SGD._replace(plateau=(1.0, 0.0, 0, 0))),
+        TypeError,
+        "opt_state.plateau",
+    ),
+    (
+        "fit-plateau-state-scale",
+        fit(opt_state=S_SGD._replace(plateau=fnn.Plateau(scale=0.0))),
+        ValueError,
+        "opt_state.plateau.scale",
+    ),
+    (
+        "fit-plateau-state-best",
+        fit(opt_state=S_SGD._replace(plateau=fnn.Plateau(best=float("nan")))),
+        ValueError,
+        "opt_state.plateau.best",
+    ),
+    (
+        "opt-step-plateau-bad",
+        call(fnn.opt_step, fnn.sgd(0.1), P, G, S_SGD._replace(plateau=fnn.Plateau(bad_epochs=-1))),
+        ValueError,
+        "state.plateau.bad_epochs",
+    ),
+    ("lbfgs-memory", call(fnn.lbfgs, memory=0), ValueError, "memory"),
+    ("lbfgs-gtol", call(fnn.lbfgs, gtol=-1.0), ValueError, "gtol"),
+    ("lbfgs-ftol", call(fnn.lbfgs, ftol="small"), TypeError, "ftol"),
+    ("lbfgs-evaluations", call(fnn.lbfgs, max_evaluations=0), ValueError, "max_evaluations"),
+    ("fit-lbfgs-handmade", fit(opt=fnn.LBFGS(memory=-1)), ValueError, "memory"),
+    ("fit-lbfgs-batch", fit(opt=fnn.lbfgs(), batch_size=2), ValueError, "batch_size"),
+    (
+        "fit-lbfgs-plateau",
+        fit(opt=fnn.lbfgs(), reduce_on_plateau=fnn.reduce_on_plateau()),
+        ValueError,
+        "reduce_on_plateau",
+    ),
+    ("fit-lbfgs-state", fit(opt=fnn.lbfgs(), opt_state=S_SGD), ValueError, "opt_state"),
     ("early-stopping-patience", call(fnn.early_stopping, patience=0), ValueError, "patience"),
     (
         "early-stopping-restore",
@@ -461,6 +559,89 @@ CASES = [
     ),  # fmt: skip
     ("load-fd", call(fnn.load, 3), TypeError, "path"),
     ("load-state-bytes-path", call(fnn.load_state, b"model.npz"), TypeError, "path"),
+    (
+        "save-x-scaler-width",
+        call(fnn.save, NOWHERE, NET, P, x_scaler=fnn.standardizer(np.ones((2, 3)))),
+        ValueError,
+        "x_scaler",
+    ),
+    (
+        "save-y-scaler-kind",
+        call(fnn.save, NOWHERE, NET, P, y_scaler=np.ones(1)),
+        TypeError,
+        "y_scaler",
+    ),
+    ("load-scalers-fd", call(fnn.load_scalers, 3), TypeError, "path"),
+    (
+        "unstandardize-scaler",
+        call(fnn.unstandardize, (np.zeros(2), np.ones(2)), X),
+        TypeError,
+        "scaler",
+    ),
+    (
+        "unstandardize-features",
+        call(fnn.unstandardize, fnn.standardizer(X), np.ones((2, 3))),
+        ValueError,
+        "Z",
+    ),
+    (
+        "unstandardize-nan",
+        call(fnn.unstandardize, fnn.standardizer(X), with_nan(X)),
+        ValueError,
+        "Z",
+    ),
+    # metrics
+    ("mse-rows", call(fnn.mean_squared_error, [1.0, 2.0], [1.0]), ValueError, "y_pred"),
+    (
+        "mse-shape",
+        call(fnn.mean_squared_error, np.ones((3, 2)), np.ones((3, 3))),
+        ValueError,
+        "y_pred",
+    ),
+    ("mse-nan", call(fnn.mean_squared_error, [1.0, np.nan], [1.0, 2.0]), ValueError, "y_true"),
+    ("mse-text", call(fnn.mean_squared_error, ["a"], [1.0]), TypeError, "y_true"),
+    ("mae-empty", call(fnn.mean_absolute_error, [], []), ValueError, "y_true"),
+    (
+        "mae-weight-negative",
+        call(fnn.mean_absolute_error, [1.0, 2.0], [1.0, 2.0], sample_weight=[1.0, -1.0]),
+        ValueError,
+        "sample_weight",
+    ),
+    (
+        "r2-weight-rows",
+        call(fnn.r2_score, [1.0, 2.0], [1.0, 2.0], sample_weight=[1.0]),
+        ValueError,
+        "sample_weight",
+    ),
+    (
+        "r2-multioutput",
+        call(fnn.r2_score, [1.0, 2.0], [1.0, 2.0], multioutput="variance_weighted"),
+        ValueError,
+        "multioutput",
+    ),
+    ("log-loss-labels", call(fnn.log_loss, [0, 3], [[0.5, 0.5], [0.5, 0.5]]), ValueError, "y_true"),
+    ("log-loss-float-labels", call(fnn.log_loss, [0.5, 1.0], [0.5, 0.5]), TypeError, "y_true"),
+    ("log-loss-proba-range", call(fnn.log_loss, [0, 1], [0.5, 1.5]), ValueError, "y_proba"),
+    (
+        "log-loss-proba-sum",
+        call(fnn.log_loss, [0, 1], [[0.5, 0.6], [0.5, 0.5]]),
+        ValueError,
+        "y_proba",
+    ),
+    ("confusion-negative", call(fnn.confusion_matrix, [0, -1], [0, 1]), ValueError, "y_true"),
+    ("confusion-rows", call(fnn.confusion_matrix, [0, 1], [0, 1, 1]), ValueError, "y_pred"),
+    (
+        "confusion-labels-repeat",
+        call(fnn.confusion_matrix, [0, 1], [0, 1], labels=[0, 0]),
+        ValueError,
+        "labels",
+    ),
+    (
+        "confusion-normalize",
+        call(fnn.confusion_matrix, [0, 1], [0, 1], normalize="rows"),
+        ValueError,
+        "normalize",
+    ),
     # check_grads
     (
         "check-grads-rtol",
@@ -548,7 +729,7 @@ def test_messages_name_expected_and_received():
         ValueError, match=r"params.layers\[0\].W must have shape \(2, 3\).*\(3, 4\)"
     ):
         fnn.grad(NET, P_OTHER, X, Y)
-    with pytest.raises(ValueError, match=r"one of \['identity', 'relu', 'sigmoid', 'tanh'\]"):
+    with pytest.raises(ValueError, match=r"one of \['elu', 'gelu', 'identity', .*'tanh'\]"):
         fnn.mlp([2, 3, 1], hidden="swish")
 
 
@@ -574,7 +755,13 @@ GOOD_CALLS = {
     "opt_step": lambda p, X_, y_: fnn.opt_step(ADAM, p, _writable(p), fnn.opt_init(ADAM, p)),
     "fit": lambda p, X_, y_: fnn.fit(NET, p, ADAM, X_, y_, epochs=2, batch_size=3,
                                      validation=(X_, y_), early_stopping=fnn.early_stopping()),
+    "fit_lbfgs": lambda p, X_, y_: fnn.fit(NET, p, fnn.lbfgs(), X_, y_, epochs=3,
+                                           validation=(X_, y_), early_stopping=fnn.early_stopping()),
+    "fit_plateau": lambda p, X_, y_: fnn.fit(NET, p, fnn.sgd(fnn.warmup(0.1, 2)), X_, y_, epochs=4,
+                                             reduce_on_plateau=fnn.reduce_on_plateau(patience=0)),
     "standardize": lambda p, X_, y_: fnn.standardize(fnn.standardizer(X_), X_),
+    "unstandardize": lambda p, X_, y_: fnn.unstandardize(fnn.standardizer(X_), X_),
+    "confusion_matrix": lambda p, X_, y_: fnn.confusion_matrix(y_.astype(int), fnn.predict(NET, p, X_)),
     "check_grads": lambda p, X_, y_: fnn.testing.check_grads(NET, p, X_, y_),
 }  # fmt: skip
 
@@ -730,6 +917,7 @@ ALLOWED = {
     "fit": (ValueError, TypeError, FloatingPointError),
     "load": (ValueError, TypeError, FileNotFoundError),
     "load_state": (ValueError, TypeError, FileNotFoundError),
+    "load_scalers": (ValueError, TypeError, FileNotFoundError),
 }
 
 

@@ -46,6 +46,23 @@ CASES = {
             r"usage: sweep\.py \[-h\] \[--fast\] \[--out DIR\] \[--executor \{threads,joblib,dask\}\]",
         ),
     ),
+    "ensemble-help": Case(
+        "ensemble.py",
+        ("--help",),
+        (r"usage: ensemble\.py \[-h\] \[--fast\] \[--out DIR\] \[--threads THREADS\]",),
+    ),
+    "ensemble-fast": Case(
+        "ensemble.py",
+        ("--fast", "--out", "{out}"),
+        (
+            r"fast run: .*",
+            r"64 members, 1,000 epochs each: .* s",
+            rf"member train accuracy: min {ACCURACY}  median {ACCURACY}  max {ACCURACY}  .*",
+            rf"ensemble train accuracy ({ACCURACY})",
+            rf"on 1,000 new points: ensemble accuracy {ACCURACY}, .*",
+        ),
+        ("ensemble_boundary.png",),
+    ),
     "moons-fast": Case(
         "moons.py",
         ("--fast", "--out", "{out}", "--progress"),
@@ -111,12 +128,13 @@ CASES = {
         ),
         ("sweep_accuracy.png",),
     ),
-    # Full length: the scripts exit 1 below their targets (moons test accuracy 0.95, Adam 0.94,
-    # digits test accuracy 0.96, xor's four predictions).
+    # Full length: the scripts exit 1 below their targets (moons test accuracy 0.95, Adam and
+    # the ensemble of 64 seeds 0.94, digits test accuracy 0.96, xor's four predictions).
     "moons-full": Case("moons.py", (), (r"epochs 10000 .*", rf"test accuracy ({ACCURACY})")),
     "optimizers-full": Case("optimizers.py", (), (rf"adam +train accuracy ({ACCURACY}) .*",)),
     "digits-full": Case("digits.py", (), (rf"test accuracy ({ACCURACY})",)),
     "regularized-full": Case("regularized.py", (), (r"lambda chosen on the validation rows: .*",)),
+    "ensemble-full": Case("ensemble.py", (), (rf"ensemble train accuracy ({ACCURACY})",)),
     "xor-full": Case("xor.py", (), (r"0 xor 0 = 0 .*", r"0 xor 1 = 1 .*", r"1 xor 1 = 0 .*")),
     # sweep: the best setting's mean validation accuracy over 5 folds, at least 0.96.
     "sweep-full": Case("sweep.py", (), (rf"best setting: learning rate .*: ({ACCURACY}) ± .*",)),
@@ -248,6 +266,14 @@ def test_sweep_full_length_reaches_its_target(runs):
 
 def test_sweep_fast_run_learns(runs):
     assert _score(runs["sweep-fast"], r"^best setting: .*: (\S+) ± \S+$") >= 0.9
+
+
+def test_ensemble_full_length_reaches_seed_004_accuracy(runs):
+    assert _score(runs["ensemble-full"], r"^ensemble train accuracy (\S+)$") >= 0.94
+
+
+def test_ensemble_fast_run_learns(runs):
+    assert _score(runs["ensemble-fast"], r"^ensemble train accuracy (\S+)$") >= 0.9
 
 
 def test_digits_fast_run_learns(runs):

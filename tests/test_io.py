@@ -70,6 +70,54 @@ def test_resume_from_disk_is_bit_exact(tmp_path, opt):
     assert [bits(s) for s in second.opt_state.slots] == [bits(s) for s in whole.opt_state.slots]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scalers_round_trip_and_a_loaded_regressor_predicts_on_raw_data(tmp_path, dtype):
+    rng = np.random.default_rng(5)
+    X_raw = (rng.normal(size=(40, 3)) * [10.0, 0.1, 1.0] + [100.0, 0.0, -5.0]).astype(dtype)
+    y_raw = (X_raw @ np.array([0.1, 5.0, 1.0]) + 1000.0).astype(dtype)[:, None]
+    x_scaler, y_scaler = fnn.standardizer(X_raw), fnn.standardizer(y_raw)
+    net = fnn.mlp([3, 6, 1], output="identity")
+    X, y = fnn.standardize(x_scaler, X_raw), fnn.standardize(y_scaler, y_raw)
+    params = fnn.fit(net, fnn.init(net, key=0, dtype=dtype), fnn.adam(0.05), X, y, epochs=20).params
+    path = tmp_path / "regressor.npz"
+    fnn.save(path, net, params, x_scaler=x_scaler, y_scaler=y_scaler)
+    loaded_net, loaded = fnn.load(path)
+    x_loaded, y_loaded = fnn.load_scalers(path)
+    for saved, read in ((x_scaler, x_loaded), (y_scaler, y_loaded)):
+        for a, b in zip(saved, read):
+            assert a.tobytes() == b.tobytes() and b.dtype == a.dtype and not b.flags.writeable
+    expected = fnn.unstandardize(y_scaler, fnn.predict(net, params, X))
+    raw = fnn.unstandardize(
+        y_loaded, fnn.predict(loaded_net, loaded, fnn.standardize(x_loaded, X_raw))
+    )
+    assert raw.dtype == dtype and np.array_equal(raw, expected)
+    assert fnn.r2_score(y_raw[:, 0], raw) > 0.5
+    with np.load(path, allow_pickle=False) as archive:
+        assert {"x_mean", "x_scale", "y_mean", "y_scale"} <= set(archive.files)
+
+
+def test_scalers_are_optional_and_independent(tmp_path):
+    path = tmp_path / "m.npz"
+    fnn.save(path, NET, fnn.init(NET))
+    assert fnn.load_scalers(path) == (None, None)
+    x_scaler = fnn.standardizer(X)
+    fnn.save(path, NET, fnn.init(NET), opt_state=fnn.opt_init(fnn.adam(), fnn.init(NET)),
+             x_scaler=x_scaler)  # fmt: skip
+    loaded, nothing = fnn.load_scalers(path)
+    assert nothing is None and np.array_equal(loaded.mean, x_scaler.mean)
+    assert fnn.load_state(path).optimizer == "adam"
+
+
+def test_a_scaler_must_fit_the_network(tmp_path):
+    with pytest.raises(ValueError, match="x_scaler must scale 3 columns"):
+        fnn.save(tmp_path / "m.npz", NET, fnn.init(NET), x_scaler=fnn.standardizer(np.ones((2, 4))))
+    with pytest.raises(ValueError, match="y_scaler must scale 2 columns"):
+        fnn.save(tmp_path / "m.npz", NET, fnn.init(NET), y_scaler=fnn.standardizer(np.ones((2, 1))))
+    with pytest.raises(TypeError, match="y_scaler must be an fnn.Scaler"):
+        fnn.save(tmp_path / "m.npz", NET, fnn.init(NET), y_scaler=(np.zeros(2), np.ones(2)))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_load_state_needs_a_saved_state(tmp_path):
     path = tmp_path / "m.npz"
     fnn.save(path, NET, fnn.init(NET))

@@ -190,6 +190,80 @@ HOSTILE = {
         zip_bytes([(f"{i}", b"", {}) for i in range(30_000)]),
         "zip directory declares",
     ),
+    "scaler-giant-shape": lambda tmp: (
+        zip_bytes(
+            members(
+                **{
+                    "fnn_meta.npy": meta(x_scaler=True),
+                    "x_mean.npy": npy_header((2**40,)) + bytes(16),
+                    "x_scale.npy": npy(np.ones(3)),
+                }
+            )
+        ),
+        "x_mean has shape",
+    ),
+    "scaler-flag-without-members": lambda tmp: (
+        zip_bytes(members(**{"fnn_meta.npy": meta(y_scaler=True)})),
+        "missing entries ['y_mean', 'y_scale']",
+    ),
+    "scaler-members-without-flag": lambda tmp: (
+        zip_bytes(members(**{"x_mean.npy": npy(np.zeros(3)), "x_scale.npy": npy(np.ones(3))})),
+        "unexpected entries ['x_mean', 'x_scale']",
+    ),
+    "scaler-flag-not-true": lambda tmp: (
+        zip_bytes(
+            members(
+                **{
+                    "fnn_meta.npy": meta(x_scaler=1),
+                    "x_mean.npy": npy(np.zeros(3)),
+                    "x_scale.npy": npy(np.ones(3)),
+                }
+            )
+        ),
+        "x_scaler must be true or absent",
+    ),
+    "scaler-zero-scale": lambda tmp: (
+        zip_bytes(
+            members(
+                **{
+                    "fnn_meta.npy": meta(y_scaler=True),
+                    "y_mean.npy": npy(np.zeros(2)),
+                    "y_scale.npy": npy(np.zeros(2)),
+                }
+            )
+        ),
+        "y_scaler.scale must be > 0",
+    ),
+    "scaler-text-dtype": lambda tmp: (
+        zip_bytes(
+            members(
+                **{
+                    "fnn_meta.npy": meta(x_scaler=True),
+                    "x_mean.npy": npy(np.array(["a", "b", "c"])),
+                    "x_scale.npy": npy(np.ones(3)),
+                }
+            )
+        ),
+        "x_mean has dtype <U1",
+    ),
+    "plateau-not-a-list": lambda tmp: (
+        zip_bytes(members(**{"fnn_meta.npy": meta(optimizer="sgd", step=1, plateau="x" * 100)})),
+        "plateau must be a list of 4 numbers",
+    ),
+    "plateau-nan-scale": lambda tmp: (
+        zip_bytes(
+            members(
+                **{"fnn_meta.npy": meta(optimizer="sgd", step=1, plateau=[float("nan"), 1.0, 0, 0])}
+            )
+        ),
+        "plateau.scale must be finite",
+    ),
+    "plateau-float-counter": lambda tmp: (
+        zip_bytes(
+            members(**{"fnn_meta.npy": meta(optimizer="sgd", step=1, plateau=[1.0, 1.0, 0.5, 0])})
+        ),
+        "plateau.bad_epochs",
+    ),
     "zip64-directory-lie": lambda tmp: (
         b"PK\3\4" + b"\0" * 200 + zip64_end(2**40),
         "zip directory declares 1099511627776",
@@ -217,7 +291,7 @@ def test_hostile_archives_are_refused_within_a_memory_bound(tmp_path, kind):
     content, words = HOSTILE[kind](tmp_path)
     path = tmp_path / "hostile.npz"
     path.write_bytes(content)
-    for load in (fnn.load, fnn.load_state):
+    for load in (fnn.load, fnn.load_state, fnn.load_scalers):
         peak, error = peak_memory(lambda: load(path))  # noqa: B023
         assert isinstance(error, ValueError), error
         assert "hostile.npz" in str(error) and words in str(error) and "\n" not in str(error)

@@ -138,8 +138,30 @@ def run_mnist_shaped(epochs, rows=None):
     return seconds, (np.asarray(logits(params, X).argmax(axis=1)) == y_data).mean()
 
 
+def run_ensemble_64(epochs, rows=None):
+    """moons-adam's training loop ``vmap``-ed over 64 members (init and shuffle keys 0..63)."""
+    X_data, y_data = w.moons_adam_data(rows)
+    members = jnp.arange(w.ENSEMBLE_MEMBERS)
+    params = jax.vmap(lambda k: init(jax.random.key(k), w.MOONS_ADAM_SIZES, jnp.float64, "he"))(
+        members
+    )
+    opt = optax.adam(w.MOONS_ADAM_LEARNING_RATE)
+    train = minibatch_training(binary_cross_entropy, opt, epochs, w.MOONS_ADAM_BATCH)
+    train_all = jax.vmap(train, in_axes=(0, None, None, 0))
+    X, y = jnp.asarray(X_data), jnp.asarray(y_data, jnp.float64)
+    carry = (params, jax.vmap(opt.init)(params))
+    seconds, (params, _) = timed(train_all, carry, X, y, jax.vmap(jax.random.key)(members))
+    predicted = np.asarray(jax.vmap(logits, in_axes=(0, None))(params, X)[..., 0] > 0)
+    return seconds, (predicted == y_data).mean()
+
+
 if __name__ == "__main__":
     w.main(
         "jax",
-        {"moons-gd": run_moons_gd, "moons-adam": run_moons_adam, "mnist-shaped": run_mnist_shaped},
+        {
+            "moons-gd": run_moons_gd,
+            "moons-adam": run_moons_adam,
+            "mnist-shaped": run_mnist_shaped,
+            "ensemble-64": run_ensemble_64,
+        },
     )

@@ -101,9 +101,56 @@ def run_mnist_shaped(epochs, rows=None):
     return seconds, accuracy
 
 
+def run_ensemble_64(epochs, rows=None):
+    """A ``bmm`` ensemble: the 64 members' weights stacked (K, n_in, n_out), one Adam for all.
+
+    Member k shuffles with its own generator (seed k); the loss is the sum over members of
+    each member's mean batch loss, so every member gets the gradient it would get alone.
+    """
+    X_data, y_data = w.moons_adam_data(rows)
+    K, sizes, dtype = w.ENSEMBLE_MEMBERS, w.MOONS_ADAM_SIZES, torch.float64
+    torch.manual_seed(3)
+    X = torch.tensor(X_data, dtype=dtype)
+    Y = torch.tensor(y_data, dtype=dtype)
+    Ws = [
+        (torch.randn(K, n_in, n_out, dtype=dtype) * (2.0 / n_in) ** 0.5).requires_grad_()
+        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    ]
+    bs = [torch.zeros(K, 1, n_out, dtype=dtype, requires_grad=True) for n_out in sizes[1:]]
+    opt = torch.optim.Adam(Ws + bs, lr=w.MOONS_ADAM_LEARNING_RATE)
+    generators = [torch.Generator().manual_seed(k) for k in range(K)]
+    m, batch_size = X.shape[0], w.MOONS_ADAM_BATCH
+
+    def logits(A):
+        for W, b in zip(Ws[:-1], bs[:-1]):
+            A = torch.relu(torch.baddbmm(b, A, W))
+        return torch.baddbmm(bs[-1], A, Ws[-1])[..., 0]
+
+    started = time.perf_counter()
+    for _ in range(epochs):
+        orders = torch.stack([torch.randperm(m, generator=g) for g in generators])
+        for start in range(0, m, batch_size):
+            rows = orders[:, start : start + batch_size]  # (K, batch)
+            losses = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits(X[rows]), Y[rows], reduction="none"
+            )
+            opt.zero_grad()
+            losses.mean(dim=1).sum().backward()
+            opt.step()
+    seconds = time.perf_counter() - started
+    with torch.no_grad():
+        predicted = (logits(X.expand(K, -1, -1)) > 0).numpy()
+    return seconds, (predicted == y_data).mean()
+
+
 if __name__ == "__main__":
     w.main(
         "torch",
-        {"moons-gd": run_moons_gd, "moons-adam": run_moons_adam, "mnist-shaped": run_mnist_shaped},
+        {
+            "moons-gd": run_moons_gd,
+            "moons-adam": run_moons_adam,
+            "mnist-shaped": run_mnist_shaped,
+            "ensemble-64": run_ensemble_64,
+        },
         info=lambda: {"threads": torch.get_num_threads()},
     )

@@ -13,6 +13,8 @@ moons-adam     seed 004: 2-5-2-1 relu/sigmoid, He-normal init, Adam η = 0.0007,
                batch 64, float64; 300 moons, training accuracy
 mnist-shaped   784-256-128-10 relu/softmax, He-normal init, Adam η = 1e-3, batch 128,
                float32; 60,000 × 784 uniform floats labelled by a random linear teacher
+ensemble-64    moons-adam's network, data and optimizer × 64 members: member k starts from
+               init key k and shuffles with key k (k = 0..63); mean member accuracy
 =============  ============================================================================
 
 A peer script is run as ``python peer_NAME.py WORKLOAD [EPOCHS] [--rows N]`` and prints one
@@ -30,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 #: Default epochs of each workload.
-EPOCHS = {"moons-gd": 10_000, "moons-adam": 10_000, "mnist-shaped": 1}
+EPOCHS = {"moons-gd": 10_000, "moons-adam": 10_000, "mnist-shaped": 1, "ensemble-64": 2_000}
 
 MOONS_GD_SIZES = (2, 25, 50, 50, 25, 1)
 MOONS_GD_LEARNING_RATE = 0.01
@@ -39,6 +41,8 @@ MOONS_GD_INIT_SCALE = 0.1  # seed 003: W and b drawn from N(0, 0.1²)
 MOONS_ADAM_SIZES = (2, 5, 2, 1)
 MOONS_ADAM_LEARNING_RATE = 0.0007
 MOONS_ADAM_BATCH = 64
+
+ENSEMBLE_MEMBERS = 64
 
 MNIST_SIZES = (784, 256, 128, 10)
 MNIST_LEARNING_RATE = 1e-3

@@ -1,0 +1,231 @@
+"""Ensembles: many members of one network trained in one call, and their averaged predictions.
+
+A member is an ordinary ``fit``: :func:`fit_many` runs ``fit`` once per member on threads of
+this process (the kernels release the GIL and ``fit`` pins BLAS to one thread per call), so
+member ``k`` is the same bits as the single ``fit`` call it stands for, whatever the number of
+threads and whichever member finished first.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from fnn import checks
+from fnn.model import predict_proba
+from fnn.threads import default_threads, map_on_threads
+from fnn.train import _validation_data, fit
+from fnn.types import EarlyStopping, FitResult, Net, OptState, Params, ReduceOnPlateau
+
+T = TypeVar("T")
+
+
+def fit_many(
+    net: Net,
+    params: Sequence[Params],
+    opt,
+    X,
+    y,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    keys: Sequence | None = None,
+    l2: float | Sequence[float] = 0.0,
+    validation: tuple | None = None,
+    opt_states: Sequence[OptState] | None = None,
+    early_stopping: EarlyStopping | None = None,
+    reduce_on_plateau: ReduceOnPlateau | None = None,
+    threads: int | None = None,
+) -> tuple[FitResult, ...]:
+    """Train K members of one network on the same data at once, one ``fit`` per member.
+
+    Member ``k`` is exactly ::
+
+        fnn.fit(net, params[k], opt[k], X, y, epochs=epochs, batch_size=batch_size,
+                key=keys[k], l2=l2[k], validation=validation, opt_state=opt_states[k],
+                early_stopping=early_stopping, reduce_on_plateau=reduce_on_plateau)
+
+    (``opt``, ``l2`` given once stand for every member), bit for bit, whatever ``threads``.
+    Members run side by side on ``threads`` threads of this process; each trains, validates
+    and stops early on its own.
+
+    Parameters
+    ----------
+    net : Net
+    params : sequence of K Params
+        Each member's starting parameters, e.g. ``[fnn.init(net, key=k) for k in range(K)]``.
+    opt : optimizer config, or a sequence of K of them
+        One config for every member, or one per member (e.g. ``[fnn.adam(lr) for lr in
+        rates]`` for a learning rate per member; optimizers may differ between members).
+    X : array_like, shape (n_samples, sizes[0])
+    y : array_like
+        As in :func:`fnn.fit`; shared by every member.
+    epochs, batch_size, validation, early_stopping, reduce_on_plateau
+        As in :func:`fnn.fit`, the same for every member (early stopping and the plateau
+        rule watch each member's own loss).
+    keys : sequence of K keys, or None
+        Each member's shuffle key (int or SeedSequence); None means ``range(K)``.
+    l2 : float, or a sequence of K floats
+        Weight decay of every member, or of each.
+    opt_states : sequence of K OptState, or None
+        Resume each member from an earlier call's ``results[k].opt_state``.
+    threads : int or None
+        At most this many members train at once; default Numba's thread count
+        (``NUMBA_NUM_THREADS`` when set, else the cores this process may use).
+
+    Returns
+    -------
+    tuple of K FitResult
+        Member ``k``'s ``params``, ``opt_state`` and ``history``, as ``fit`` returns them.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Before any training, for a bad argument; a member's bad value is named with its index
+        (``member 3: ...``).
+    FloatingPointError
+        When a member's loss stops being finite (named as above).
+    KeyboardInterrupt
+        On Ctrl-C, once the members already training have finished (only the main thread
+        sees Ctrl-C, so their fits run to the end); members not started are cancelled.
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> y = np.array([0, 1, 1, 1])
+    >>> net = fnn.mlp([2, 4, 1])
+    >>> members = [fnn.init(net, key=k) for k in range(3)]
+    >>> results = fnn.fit_many(net, members, [fnn.adam(r) for r in (0.01, 0.03, 0.1)], X, y)
+    >>> single = fnn.fit(net, members[2], fnn.adam(0.1), X, y, key=2)
+    >>> bool(np.array_equal(results[2].params.layers[0].W, single.params.layers[0].W))
+    True
+    """
+    params = _members("params", params)
+    count = len(params)
+    opts = _per_member("opt", opt, count, one=_is_record(opt))
+    keys = range(count) if keys is None else _per_member("keys", keys, count)
+    l2s = _per_member("l2", l2, count, one=isinstance(l2, numbers.Real))
+    states = [None] * count if opt_states is None else _per_member("opt_states", opt_states, count)
+    threads = _threads(threads)
+    # The arguments every member shares are checked (and X converted) once, here, so that an
+    # error in them is not blamed on a member.
+    checks.network(net)
+    dtype = checks.params_of(net.sizes, params[0], "params[0]")
+    epochs = checks.integer("epochs", epochs, 0, checks.MAX_STEPS)
+    if batch_size is not None:
+        checks.integer("batch_size", batch_size, 1)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    checks.targets("y", y, net, X.shape[0], dtype)
+    if validation is not None:
+        validation = (_validation_data(net, validation, dtype)[0], validation[1])
+    if early_stopping is not None:
+        early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
+    if reduce_on_plateau is not None:
+        reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
+
+    def member(k: int, epochs: int) -> FitResult:
+        return _named(k, lambda: fit(
+            net, params[k], opts[k], X, y, epochs=epochs, batch_size=batch_size, key=keys[k],
+            l2=l2s[k], validation=validation, opt_state=states[k], early_stopping=early_stopping,
+            reduce_on_plateau=reduce_on_plateau,
+        ))  # fmt: skip
+
+    for k in range(count):  # fit's own checks of each member's values, without training
+        member(k, 0)
+    return tuple(map_on_threads(lambda k: member(k, epochs), count, threads, "fnn-member"))
+
+
+def ensemble_proba(
+    net: Net, members: Sequence[Params], X, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over the members of :func:`fnn.predict_proba`.
+
+    Parameters
+    ----------
+    net : Net
+    members : sequence of K Params
+        E.g. ``[result.params for result in fnn.fit_many(...)]``.
+    X : array_like, shape (n_samples, sizes[0])
+    threads : int or None
+        Members evaluated at once, as in :func:`fit_many`.
+
+    Returns
+    -------
+    mean, std : ndarray, shape (n_samples, sizes[-1])
+        ``mean = (1/K) sum_k p_k`` and ``std = sqrt((1/K) sum_k (p_k - mean)**2)`` of the
+        members' outputs ``p_k`` (the population standard deviation: 0 for one member).
+
+    Examples
+    --------
+    >>> import fnn, numpy as np
+    >>> net = fnn.mlp([2, 3, 1])
+    >>> members = [fnn.init(net, key=k) for k in range(4)]
+    >>> mean, std = fnn.ensemble_proba(net, members, np.ones((5, 2)))
+    >>> mean.shape, std.shape, bool((std >= 0).all())
+    ((5, 1), (5, 1), True)
+    """
+    members = _members("members", members)
+    threads = _threads(threads)
+    checks.network(net)
+    dtype = checks.params_of(net.sizes, members[0], "members[0]")
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    outputs = map_on_threads(
+        lambda k: _named(k, lambda: predict_proba(net, members[k], X)),
+        len(members), threads, "fnn-member",
+    )  # fmt: skip
+    stacked = np.stack(outputs)
+    return stacked.mean(axis=0), stacked.std(axis=0)
+
+
+def _named(k: int, call: Callable[[], T]) -> T:
+    """``call()``, its ValueError, TypeError or FloatingPointError prefixed by ``member k``."""
+    try:
+        return call()
+    except (ValueError, TypeError, FloatingPointError) as error:
+        if type(error) not in (ValueError, TypeError, FloatingPointError):
+            raise
+        raise type(error)(f"member {k}: {error}") from None
+
+
+def _members(name: str, values) -> list:
+    """A non-empty sequence of Params as a list (a single Params is refused by name)."""
+    if isinstance(values, Params):
+        raise TypeError(f"{name} must be a sequence of Params (one per member), got one Params")
+    if not isinstance(values, Sequence) or isinstance(values, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of Params (one per member), got {checks.describe(values)}"
+        )
+    if not values:
+        raise ValueError(f"{name} must hold at least one member, got an empty sequence")
+    return list(values)
+
+
+def _per_member(name: str, value, count: int, one: bool | None = None) -> list:
+    """``value`` for each of ``count`` members: repeated when it is ``one`` value, else a
+    sequence of ``count`` values (``one=None``: a single value is not allowed)."""
+    if one:
+        return [value] * count
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)) or _is_record(value):
+        raise TypeError(
+            f"{name} must be {'' if one is None else 'one value or '}a sequence of one per "
+            f"member ({count}), got {checks.describe(value)}"
+        )
+    if len(value) != count:
+        raise ValueError(
+            f"{name} must have one entry per member ({count}), got {len(value)} entries"
+        )
+    return list(value)
+
+
+def _is_record(value) -> bool:
+    """A NamedTuple (an OptState, a config): one value, not a sequence of members' values."""
+    return hasattr(value, "_fields")
+
+
+def _threads(threads) -> int:
+    return default_threads() if threads is None else checks.integer("threads", threads, 1)

@@ -1,0 +1,253 @@
+"""fnn.fit_many and fnn.ensemble_proba: every member is the plain fit it stands for.
+
+Member k of ``fit_many`` must be the same bits as ``fnn.fit`` called here with member k's
+parameters, optimizer, key and l2, on one thread or several, with validation, early stopping
+and resumed optimizer states; ``ensemble_proba`` must be the mean and spread of a float64
+reference forward pass.
+"""
+
+import numpy as np
+import pytest
+
+import fnn
+from tests import reference
+
+NET = fnn.mlp([2, 4, 3, 1], hidden="relu", output="sigmoid")
+MEMBERS = 5
+
+
+def moons(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, (X[:, 0] * X[:, 1] + 0.3 * rng.normal(size=n) > 0).astype(int)
+
+
+X, Y = moons()
+X_VAL, Y_VAL = moons(30, seed=1)
+STARTS = [fnn.init(NET, key=k, scheme="he") for k in range(MEMBERS)]
+OPTS = [fnn.adam(0.01 * (k + 1)) for k in range(MEMBERS)]
+L2 = np.linspace(0.0, 0.4, MEMBERS)
+KEYS = [10 + k for k in range(MEMBERS)]
+
+
+def assert_same_fit(many: fnn.FitResult, single: fnn.FitResult):
+    for a, b in zip(many.params.layers, single.params.layers):
+        assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b)
+    assert many.opt_state.step == single.opt_state.step
+    for slot_a, slot_b in zip(many.opt_state.slots, single.opt_state.slots):
+        for a, b in zip(slot_a.layers, slot_b.layers):
+            assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b)
+    for field in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert np.array_equal(getattr(many.history, field), getattr(single.history, field))
+    assert many.history.stopped_epoch == single.history.stopped_epoch
+    assert many.history.params_epoch == single.history.params_epoch
+
+
+def singles(epochs, **kwargs):
+    return [
+        fnn.fit(NET, STARTS[k], OPTS[k], X, Y, epochs=epochs, batch_size=16, key=KEYS[k],
+                l2=L2[k], **kwargs)
+        for k in range(MEMBERS)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_members_are_single_fits(threads):
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=30, batch_size=16, keys=KEYS, l2=L2,
+                        threads=threads)  # fmt: skip
+    assert len(many) == MEMBERS
+    for result, single in zip(many, singles(30)):
+        assert_same_fit(result, single)
+    # the members differ (their own starts, keys, rates): nothing was shared by mistake
+    assert not np.array_equal(many[0].params.layers[0].W, many[1].params.layers[0].W)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_members_stop_early_on_their_own_validation_loss(threads):
+    stopping = fnn.early_stopping(patience=3, min_delta=1e-3)
+    kwargs = dict(validation=(X_VAL, Y_VAL), early_stopping=stopping)
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=200, batch_size=16, keys=KEYS, l2=L2,
+                        threads=threads, **kwargs)  # fmt: skip
+    expected = singles(200, **kwargs)
+    for result, single in zip(many, expected):
+        assert_same_fit(result, single)
+    stopped = [result.history.stopped_epoch for result in many]
+    assert any(epoch is not None for epoch in stopped)  # the test exercises early stopping
+    assert len(set(stopped)) > 1  # ... member by member
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_resume_continues_every_member(threads):
+    common = dict(batch_size=16, keys=KEYS, l2=L2, threads=threads)
+    first = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=7, **common)
+    resumed = fnn.fit_many(NET, [r.params for r in first], OPTS, X, Y, epochs=8,
+                           opt_states=[r.opt_state for r in first], **common)  # fmt: skip
+    whole = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=15, **common)
+    for k in range(MEMBERS):
+        single = fnn.fit(NET, first[k].params, OPTS[k], X, Y, epochs=8, batch_size=16,
+                         key=KEYS[k], l2=L2[k], opt_state=first[k].opt_state)  # fmt: skip
+        assert_same_fit(resumed[k], single)
+        for a, b in zip(resumed[k].params.layers, whole[k].params.layers):
+            assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b)
+
+
+def test_members_cut_their_learning_rates_on_their_own_plateaus():
+    plateau = fnn.reduce_on_plateau(factor=0.5, patience=2)
+    kwargs = dict(validation=(X_VAL, Y_VAL), reduce_on_plateau=plateau)
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=40, batch_size=16, keys=KEYS, l2=L2,
+                        threads=2, **kwargs)  # fmt: skip
+    for result, single in zip(many, singles(40, **kwargs)):
+        assert_same_fit(result, single)
+
+
+def test_lbfgs_members():
+    many = fnn.fit_many(NET, STARTS[:2], fnn.lbfgs(), X, Y, epochs=5, threads=2)
+    for k, result in enumerate(many):
+        assert_same_fit(result, fnn.fit(NET, STARTS[k], fnn.lbfgs(), X, Y, epochs=5, key=k))
+
+
+def test_shared_values_and_default_keys():
+    many = fnn.fit_many(NET, STARTS[:3], fnn.sgd(0.1), X, Y, epochs=5, batch_size=16, l2=0.1)
+    for k, result in enumerate(many):
+        single = fnn.fit(NET, STARTS[k], fnn.sgd(0.1), X, Y, epochs=5, batch_size=16, key=k,
+                         l2=0.1)  # fmt: skip
+        assert_same_fit(result, single)
+
+
+def test_members_with_a_schedule_and_different_optimizers():
+    opts = [fnn.adam(fnn.exponential_decay(0.05, 0.5, 10)), fnn.momentum(0.05), fnn.sgd(0.1)]
+    many = fnn.fit_many(NET, STARTS[:3], opts, X, Y, epochs=6, keys=[1, 2, 3], threads=2)
+    for k, result in enumerate(many):
+        assert_same_fit(result, fnn.fit(NET, STARTS[k], opts[k], X, Y, epochs=6, key=k + 1))
+
+
+def test_float32_members():
+    starts = [fnn.init(NET, key=k, dtype=np.float32) for k in range(3)]
+    many = fnn.fit_many(NET, starts, fnn.adam(0.01), X, Y, epochs=4, batch_size=8, threads=2)
+    assert many[0].params.layers[0].W.dtype == np.float32
+    for k, result in enumerate(many):
+        single = fnn.fit(NET, starts[k], fnn.adam(0.01), X, Y, epochs=4, batch_size=8, key=k)
+        assert_same_fit(result, single)
+
+
+def test_ensemble_proba_is_the_mean_and_spread_of_the_members():
+    members = [fnn.init(NET, key=k, scheme="he") for k in range(4)]
+    mean, std = fnn.ensemble_proba(NET, members, X_VAL, threads=2)
+    outputs = np.stack([reference.forward(NET, member, X_VAL)[0][-1] for member in members])
+    assert mean.shape == std.shape == (X_VAL.shape[0], 1)
+    np.testing.assert_allclose(mean, outputs.mean(axis=0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(std, outputs.std(axis=0), rtol=1e-9, atol=1e-15)
+    alone_mean, alone_std = fnn.ensemble_proba(NET, members[:1], X_VAL.tolist())
+    assert np.array_equal(alone_mean, fnn.predict_proba(NET, members[0], X_VAL))
+    assert np.array_equal(alone_std, np.zeros_like(alone_std))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def fit_many(**changes):
+    arguments = dict(net=NET, params=STARTS[:3], opt=fnn.adam(0.01), X=X, y=Y, epochs=2)
+    arguments.update(changes)
+    return fnn.fit_many(**arguments)
+
+
+BAD_CALLS = [
+    (dict(params=STARTS[0]), TypeError, "params must be a sequence of Params .* got one Params"),
+    (dict(params=[]), ValueError, "params must hold at least one member"),
+    (dict(params="abc"), TypeError, "params must be a sequence of Params"),
+    (dict(opt=[fnn.adam(0.1)] * 2), ValueError, r"opt must have one entry per member \(3\), got 2"),
+    (dict(opt="adam"), TypeError, r"opt must be one value or a sequence of one per member"),
+    (dict(l2=[0.1, 0.2]), ValueError, r"l2 must have one entry per member \(3\), got 2"),
+    (dict(keys=5), TypeError, r"keys must be a sequence of one per member \(3\), got 5"),
+    (dict(keys=[1, 2]), ValueError, r"keys must have one entry per member \(3\), got 2"),
+    (dict(opt_states=fnn.opt_init(fnn.adam(0.1), STARTS[0])), TypeError,
+     r"opt_states must be a sequence of one per member"),
+    (dict(threads=0), ValueError, "threads must be >= 1, got 0"),
+    (dict(threads=1.5), TypeError, "threads must be an integer"),
+    (dict(epochs=-1), ValueError, "^epochs must be >= 0"),
+    (dict(reduce_on_plateau=3), TypeError, "^reduce_on_plateau"),
+    (dict(X=X[:, :1]), ValueError, "^X must .*"),
+    (dict(y=Y[:5]), ValueError, "^y "),
+    (dict(validation=(X_VAL, Y_VAL[:3])), ValueError, r"^validation\[1\]"),
+    (dict(params=[STARTS[0], fnn.init(fnn.mlp([2, 1]), key=0)]), ValueError, "^member 1: params"),
+    (dict(l2=[0.0, 0.1, -1.0]), ValueError, "^member 2: l2 must be in"),
+    (dict(keys=[0, -1, 2]), ValueError, "^member 1: key must be >= 0"),
+    (dict(opt=[fnn.adam(0.1), fnn.adam(0.1), None]), TypeError, "^member 2: opt must be"),
+    (dict(opt_states=[None, fnn.opt_init(fnn.sgd(0.1), STARTS[1]), None]), ValueError,
+     "^member 1: opt_state"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("changes, kind, message", BAD_CALLS)
+def test_bad_arguments_get_one_line_errors_naming_them(changes, kind, message):
+    with pytest.raises(kind, match=message) as caught:
+        fit_many(**changes)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_diverging_member_is_named_and_nothing_is_mutated():
+    starts = [fnn.init(NET, key=k) for k in range(3)]
+    before = [[layer.W.copy() for layer in start.layers] for start in starts]
+    opts = [fnn.sgd(0.01), fnn.sgd(1e200), fnn.sgd(0.01)]
+    with pytest.raises(FloatingPointError, match="^member 1: .*not finite"):
+        fnn.fit_many(NET, starts, opts, X, Y, epochs=3, threads=2)
+    for start, copies in zip(starts, before):
+        assert all(np.array_equal(layer.W, W) for layer, W in zip(start.layers, copies))
+
+
+def test_ensemble_proba_errors_name_the_member():
+    with pytest.raises(TypeError, match="members must be a sequence of Params"):
+        fnn.ensemble_proba(NET, STARTS[0], X)
+    with pytest.raises(ValueError, match="^member 1: params"):
+        fnn.ensemble_proba(NET, [STARTS[0], fnn.init(fnn.mlp([2, 1]), key=0)], X)
+    with pytest.raises(ValueError, match="^X must"):
+        fnn.ensemble_proba(NET, STARTS, X[:, :1])
+
+
+# -- threads ---------------------------------------------------------------------------------------
+
+
+def concurrency(monkeypatch, meet: int):
+    """Patch fit_many's fit: members wait until ``meet`` of them run at once; return the
+    record of the most members seen running at once."""
+    import threading
+
+    from fnn import ensembles
+
+    met, lock, seen = threading.Event(), threading.Lock(), {"now": 0, "most": 0, "arrived": 0}
+    real_fit = ensembles.fit
+
+    def fit(*args, epochs, **kwargs):
+        if epochs == 0:  # the checks before training
+            return real_fit(*args, epochs=epochs, **kwargs)
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+            seen["arrived"] += 1
+            if seen["arrived"] >= meet:
+                met.set()
+        try:
+            # the first ``meet`` members wait for each other: never set if fewer run at once
+            assert met.wait(timeout=60), f"fewer than {meet} members ran at once"
+            return real_fit(*args, epochs=epochs, **kwargs)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(ensembles, "fit", fit)
+    return seen
+
+
+def test_threads_run_members_at_once_and_cap_them(monkeypatch):
+    seen = concurrency(monkeypatch, meet=2)
+    many = fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2, threads=2)
+    assert len(many) == MEMBERS and seen["most"] == 2
+
+
+def test_threads_default_to_numba_threads(monkeypatch):
+    from fnn import ensembles
+
+    monkeypatch.setattr(ensembles, "default_threads", lambda: 3)
+    seen = concurrency(monkeypatch, meet=3)
+    fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2)
+    assert seen["most"] == 3

@@ -9,9 +9,42 @@ the entry kernels ask :func:`announce` first: one line on stderr, nothing when t
 from __future__ import annotations
 
 import sys
+import warnings
 
 #: A rough first-use compile time of one entry kernel on a 2-core machine, for the notice.
 ROUGH_SECONDS = "10-30 s"
+
+
+def disk_cache_usable() -> bool:
+    """Whether Numba can keep fnn's kernels on disk; if not, warn (one line) and say how.
+
+    Numba caches a function in the first of ``$NUMBA_CACHE_DIR``, the package's
+    ``__pycache__`` and ``~/.cache/numba`` that it can write to (it tries to create a file),
+    and refuses to define a cached function when there is none: a deployment with all three
+    read-only would fail at ``import fnn``. The kernels then go uncached (compiled in every
+    process) instead. The probe is a function of this directory, as the kernels are, so
+    Numba looks in the same places for both.
+    """
+    from numba import njit
+
+    def probe():  # pragma: no cover - never called, only given a cache
+        pass
+
+    try:
+        njit(cache=True)(probe)
+    except RuntimeError as error:
+        if "no locator available" not in str(error):
+            raise
+        warnings.warn(
+            "fnn: Numba can write its cache nowhere (NUMBA_CACHE_DIR, the package's __pycache__ "
+            "and ~/.cache/numba are read-only), so every process compiles the kernels "
+            f"({ROUGH_SECONDS} per dtype); set NUMBA_CACHE_DIR to a writable directory, ideally "
+            "a copy of one warmed with `python -m fnn.warm`",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    return True
 
 
 def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
@@ -31,6 +64,8 @@ def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
     for types in dict.keys(overloads):
         if str(getattr(types[dtype_arg], "dtype", "")) == dtype:
             return False
+    if type(getattr(kernel, "_cache", None)).__name__ == "NullCache":  # no disk cache
+        return True
     try:
         signature = tuple(kernel.typeof_pyval(arg) for arg in args)
         cache = kernel._cache  # Numba's per-function disk cache (private API, hence the guard)

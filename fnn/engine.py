@@ -10,6 +10,9 @@ compiles (or loads from the disk cache) what every other one uses.
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 
 from fnn import checks, kernels
@@ -24,6 +27,16 @@ from fnn.types import EngineRun, Net
 #: of the chunk's rows, about 2 * 2**19 values: 8 MiB in float64), so that their memory beyond
 #: X and the result stays bounded.
 CHUNK_VALUES = 1 << 19
+
+
+#: Calls estimated (:func:`_work`) below this many multiply-adds (a few milliseconds) run in the
+#: calling thread; larger ones run in a worker thread, so that Ctrl-C stops them (see
+#: :func:`_interruptible`). A thread costs tens of microseconds: nothing for a large call,
+#: too much for the small ``grad`` and ``opt_step`` calls of a hand-written loop.
+THREAD_WORK = 10_000_000
+#: Seconds the calling thread waits at a time for the worker (where a signal cannot
+#: interrupt a wait, as on Windows, the longest delay of Ctrl-C).
+WAIT = 0.1
 
 
 def chunk_rows(sizes: tuple[int, ...]) -> int:
@@ -62,7 +75,6 @@ def run(
     weights_eval=None,
     purpose: str,
     on_compile=None,
-    blas_setters=(),
 ) -> EngineRun:
     """Call the engine with checked, normalised arguments; absent ones are empty arrays.
 
@@ -74,9 +86,9 @@ def run(
     kernel's dropout mode (PER_UPDATE for fit, KEYED with a given key's ``seed``), ignored
     for a net without dropout; ``weights``, ``weights_eval``: sample weights of the rows of X
     and X_eval (None: all 1). ``purpose`` names the public function for the one-line notice
-    printed when the engine must compile first (``on_compile()`` is then called too);
-    ``blas_setters``: from
-    :func:`blas_thread_setters`, to run with one BLAS thread.
+    printed when the engine must compile first (``on_compile()`` is then called too). Every
+    call runs with one BLAS thread (see :func:`blas_thread_setters`), so that its bits depend
+    on neither the BLAS thread count nor the calling thread.
     """
     dtype = theta.dtype
     n_features, n_outputs = net.sizes[0], net.sizes[-1]
@@ -89,10 +101,13 @@ def run(
     plan[kernels.FIRST_EPOCH] = first_epoch
     plan[kernels.EPOCHS] = epochs
     n = 0 if Y is None else Y.shape[0]
-    plan[kernels.BATCH] = n if batch is None else batch
-    plan[kernels.CHUNK] = chunk_rows(net.sizes) if chunk is None else chunk
+    batch = n if batch is None else batch
+    chunk = chunk_rows(net.sizes) if chunk is None else chunk
+    plan[kernels.BATCH] = batch
+    plan[kernels.CHUNK] = chunk
     plan[kernels.STORE] = store
     plan[kernels.DROPOUT] = dropout if net.dropout else kernels.NO_DROPOUT
+    plan[kernels.STOP] = 0
     empty = _empty(dtype)
     args = (
         X if X is not None else _empty(dtype, 0, n_features),
@@ -117,12 +132,40 @@ def run(
     )
     if announce(kernels.run, args, 4, purpose) and on_compile is not None:
         on_compile()
-    previous = [setter(1) for setter in blas_setters]
+    n_eval = args[2].shape[0]
+    # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
+    # thread count to set (a ctypes call saved on every small grad or opt_step).
+    blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
+    work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
+    if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
+        return _direct(args, blas)
+    return _interruptible(args, blas, plan)
+
+
+def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
+    """A rough cost of a call in multiply-adds: three products per training row and
+    parameter, one per evaluated row, and ~5000 for the fixed cost of a batch or chunk
+    (what dominates small networks)."""
+    batches = n // max(1, batch) + 1
+    chunks = n_eval // max(1, chunk) + 1
+    return epochs * ((3 * n + n_eval) * n_params + 5000 * (batches + chunks))
+
+
+def _direct(args: tuple, blas: bool) -> EngineRun:
+    """``kernels.run(*args)`` in this thread.
+
+    Ctrl-C during a compiled call is seen when it returns, and Numba then reports a
+    ``SystemError`` with the ``KeyboardInterrupt`` deep in its chain: raise the interrupt.
+    """
     try:
-        return EngineRun(*kernels.run(*args))
-    finally:
-        for setter, count in zip(blas_setters, previous):
-            setter(count)
+        return _pinned(args, blas)
+    except SystemError as error:
+        cause = error
+        while cause is not None and not isinstance(cause, KeyboardInterrupt):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise KeyboardInterrupt from None
 
 
 def keyed_dropout(dropout_key) -> dict:
@@ -135,14 +178,72 @@ def keyed_dropout(dropout_key) -> dict:
     return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
-def blas_thread_setters() -> list:
-    """``set(n) -> previous`` of every loaded OpenBLAS that limits threads per calling thread.
+def _interruptible(args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:
+    """``kernels.run(*args)`` in a worker thread while this (the main) thread waits.
 
-    Numba's ``np.dot`` calls the BLAS that SciPy links (OpenBLAS in the wheels). ``fit`` runs
-    serially: the products of one mini-batch are too small to share between threads, and
-    OpenBLAS's waiting threads cost far more than they save (measured on 2 cores:
-    moons-gd 10x slower with 2 BLAS threads than with 1 when another process is busy).
-    Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, an empty list.
+    Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
+    raises ``KeyboardInterrupt`` in this wait at once; the kernel, which reads
+    ``plan[STOP]`` before every batch, chunk and layer, then returns within one matrix
+    product, and the interrupt is raised again with ``partial``: the stopped call's
+    :class:`EngineRun`, whose ``records[:, :done]`` are the epochs it finished. The kernel
+    never writes its arguments, so the caller's arrays are intact.
+    """
+    outcome = []
+    finished = threading.Event()  # not Thread.join: before Python 3.13, Ctrl-C during a
+    # join marks the still running thread as stopped, and the next join returns at once
+
+    def work():
+        try:
+            outcome.append(_pinned(args, blas))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
+            outcome.append(error)
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=work, name="fnn-engine", daemon=True)
+    worker.start()
+    try:
+        while not finished.wait(WAIT):
+            pass
+    except KeyboardInterrupt as interrupt:
+        plan[kernels.STOP] = 1
+        finished.wait()  # a second Ctrl-C leaves the worker to stop alone, harmlessly
+        worker.join()
+        if isinstance(outcome[0], EngineRun):
+            interrupt.partial = outcome[0]
+        raise
+    worker.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _pinned(args: tuple, blas: bool) -> EngineRun:
+    """``kernels.run(*args)``, with one BLAS thread when it may call BLAS (``blas``)."""
+    if blas:
+        for setter in blas_thread_setters():
+            setter(1)  # one call, idempotent: cheaper than asking first (a ctypes call each)
+    return EngineRun(*kernels.run(*args))
+
+
+@functools.cache
+def blas_thread_setters() -> tuple:
+    """``set(n) -> previous`` of the OpenBLAS behind Numba's ``np.dot`` (SciPy's).
+
+    The engine runs its products with one BLAS thread: a product split between threads sums
+    in another order, so its bits would depend on ``OPENBLAS_NUM_THREADS``; and the products
+    of one mini-batch are too small to share anyway (measured on 2 cores: moons-gd 10x
+    slower with 2 BLAS threads than with 1 when another process is busy). OpenBLAS's thread
+    count is a process-wide setting (its ``openblas_set_num_threads_local`` changes every
+    thread's count in the pthreads builds of the wheels), so the engine sets it before each
+    call and never restores it: a restore by one Python thread would change the thread count
+    of another's running call. Only SciPy's OpenBLAS is touched, not NumPy's (``@`` in your
+    own code keeps its threads), unless both load one library (as some conda setups do).
+    Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, empty.
+
+    Looked up once per process (about 2 ms, where a small ``grad`` takes tens of
+    microseconds): the cache records which libraries the loader mapped, a fact about the
+    process that no result of fnn depends on.
     """
     import ctypes  # here, not at the top: ``import fnn`` stays fast
     import importlib
@@ -152,11 +253,12 @@ def blas_thread_setters() -> list:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
     except (ImportError, OSError):
-        return []
+        return ()
+    scipys = {path for path in paths if "/scipy" in path}  # site-packages/scipy.libs/...
     setters = []
-    for path in sorted(paths):
+    for path in sorted(scipys or paths):
         try:
             setters.append(ctypes.CDLL(path).openblas_set_num_threads_local)
         except (OSError, AttributeError):
             continue
-    return setters
+    return tuple(setters)

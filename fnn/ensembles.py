@@ -91,6 +91,9 @@ def fit_many(
         (``member 3: ...``).
     FloatingPointError
         When a member's loss stops being finite (named as above).
+    KeyboardInterrupt
+        On Ctrl-C, once the members already training have finished (only the main thread
+        sees Ctrl-C, so their fits run to the end); members not started are cancelled.
 
     Examples
     --------

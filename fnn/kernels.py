@@ -28,11 +28,13 @@ import math
 import numpy as np
 from numba import njit
 
+from fnn.compile_notice import disk_cache_usable
+
 # One decorator policy: cached on disk, no GIL, fast maths that keeps NaN/inf semantics, and
 # NumPy's error model (x / 0 gives inf or nan, as in NumPy, instead of a ZeroDivisionError
 # check on every division, which keeps loops with a division from vectorising).
 POLICY = dict(
-    cache=True,
+    cache=disk_cache_usable(),
     nogil=True,
     error_model="numpy",
     fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
@@ -54,7 +56,9 @@ NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 
 # Entries of the int64 ``plan`` vector that tells :func:`run` what to do.
 LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH, EPOCHS, BATCH, CHUNK, STORE, DROPOUT = range(10)
-PLAN_SIZE = 10
+# plan[STOP] is 0; another thread sets it to 1 to stop a running call (Ctrl-C, fnn.engine).
+STOP = 10
+PLAN_SIZE = 11
 # Dropout modes (plan[DROPOUT]): none; fit's (training batches only, each with its own masks,
 # drawn from the update's number); a given key's (every batch and chunk, one seed).
 NO_DROPOUT, PER_UPDATE, KEYED = np.int64(0), np.int64(1), np.int64(2)
@@ -562,7 +566,10 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     plan : int64 (PLAN_SIZE,)
         LOSS code; CHAIN_RULE (1 when the output activation is not the loss's canonical one,
         so dLoss/dA goes through f'); OPTIMIZER code (NO_UPDATE: gradients only); STEP, the
-        updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE; DROPOUT mode.
+        updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE; DROPOUT mode; STOP,
+        read before every batch, chunk and layer: once another thread sets it, the call returns
+        within one matrix product, its results meaningless but for ``records`` of the ``done``
+        epochs.
     hyper, lrs : float64
         The optimizer's hyperparameters, then its clip_norm (0: no clipping) last; the
         learning rate of each update of this call.
@@ -603,7 +610,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         Per epoch: mean training loss (batches as trained, penalty included), training
         accuracy, evaluation loss (penalty included), evaluation accuracy.
     done : int
-        Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite.
+        Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite or
+        plan[STOP] was set.
     """
     loss_code, chain, opt_code = plan[LOSS], plan[CHAIN_RULE] != 0, plan[OPTIMIZER]
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
@@ -688,6 +696,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
             _permutation_into(fold_in(seed, first_epoch + epoch), perm)
         total, correct, eval_total, eval_correct, penalty = 0.0, 0.0, 0.0, 0.0, 0.0
         for index in range(n_batches + n_chunks):
+            if plan[STOP] != 0:
+                break
             training = index < n_batches
             if training:
                 start = index * batch
@@ -715,6 +725,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                     z_at, a_at = 0, 0
                     A_prev = _block(As, ORIGIN, n_features, m)  # what the next layer reads
                     for layer in range(n_layers):
+                        if plan[STOP] != 0:  # what is left of this batch is cheap and discarded
+                            break
                         n_in, n_out = layers[layer, 0], layers[layer, 1]
                         w_at, b_at = layers[layer, 2], layers[layer, 3]
                         Z_new = _block(zbuf, z_at, n_out, m)
@@ -780,6 +792,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 z_at = m * width
                 a_at = m * (n_features + width)
                 for layer in range(n_layers - 1, -1, -1):
+                    if plan[STOP] != 0:
+                        break
                     n_in, n_out = layers[layer, 0], layers[layer, 1]
                     w_at, b_at = layers[layer, 2], layers[layer, 3]
                     z_at -= m * n_out
@@ -829,4 +843,6 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 if not np.isfinite(records[0, epoch]):
                     return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records,
                             epoch)  # fmt: skip
+        if plan[STOP] != 0:  # set during this epoch: it does not count as finished
+            return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, epoch
     return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, n_epochs

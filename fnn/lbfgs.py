@@ -93,7 +93,6 @@ def fit_lbfgs(
     early_stopping,
     callback,
     show,
-    blas,
     weights=None,
     weights_val=None,
 ) -> FitResult:
@@ -156,16 +155,18 @@ def fit_lbfgs(
     if epochs > 0:
         options = {"maxiter": epochs, "maxfun": opt.max_evaluations, "maxcor": opt.memory,
                    "gtol": opt.gtol, "ftol": opt.ftol}  # fmt: skip
-        previous = [setter(1) for setter in blas]  # SciPy's updates are BLAS calls too
+        for setter in engine.blas_thread_setters():  # SciPy's updates are BLAS calls too:
+            setter(1)  # one thread, as in the engine's calls
         try:
             result = minimize(objective, theta.astype(np.float64), jac=True, method="L-BFGS-B",
                               callback=after_iteration, options=options)  # fmt: skip
-        finally:
-            for setter, count in zip(blas, previous):
-                setter(count)
+        except KeyboardInterrupt as interrupt:  # Ctrl-C: the iterations finished before it
+            vars(interrupt).pop("partial", None)  # a stopped evaluation, not an iteration
+            interrupt.history = _history(net, _table(records), has_val)
+            raise
         final = result.x.astype(dtype) if records else theta
     done = len(records)
-    table = np.array(records, dtype=np.float64).T.reshape(4, done)
+    table = _table(records)
     params_epoch = done - 1 if done else None
     if early_stopping is not None and early_stopping.restore_best and best["epoch"] >= 0:
         final, params_epoch = best["point"], best["epoch"]
@@ -174,3 +175,8 @@ def fit_lbfgs(
         show(None, None, _ending(stopped_epoch, params_epoch, epochs))
     history = _history(net, table, has_val, stopped_epoch, params_epoch)
     return FitResult(unpack(final, net.sizes), OptState(NAME, state.step + done, ()), history)
+
+
+def _table(records: list[np.ndarray]) -> np.ndarray:
+    """The (4, iterations) history table of the per-iteration ``records``."""
+    return np.array(records, dtype=np.float64).T.reshape(4, len(records))

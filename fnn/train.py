@@ -10,7 +10,6 @@ import numpy as np
 from fnn import checks, engine, kernels
 from fnn import progress as progress_display
 from fnn.data import seed_of
-from fnn.engine import blas_thread_setters
 from fnn.flat import frozen, pack, pack_slots, unpack, unpack_slots
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
@@ -237,6 +236,10 @@ def fit(
     FloatingPointError
         When an epoch's loss, or its validation loss, is not finite; the arguments are left
         unchanged.
+    KeyboardInterrupt
+        On Ctrl-C, within about a batch (see the README's "Errors and guarantees"); its
+        ``history`` attribute is the History of the epochs finished before it, the
+        arguments are left unchanged.
 
     Examples
     --------
@@ -272,11 +275,10 @@ def fit(
     progress = checks.flag("progress", progress)
     if reduce_on_plateau is not None:
         reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
-    blas = blas_thread_setters()
     if full_batch:
         return _fit_full_batch(
             net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping,
-            callback, progress, reduce_on_plateau, blas, weights, weights_val,
+            callback, progress, reduce_on_plateau, weights, weights_val,
         )  # fmt: skip
     state = opt_init(opt, params) if opt_state is None else opt_state
     state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
@@ -315,14 +317,18 @@ def fit(
             count = min(count, _epochs_before_a_cut(reduce_on_plateau, plateau))
         scale = 1.0 if plateau is None else plateau.scale
         started = time.perf_counter()
-        run = engine.run(
-            net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
-            opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
-            lrs=learning_rates(opt, step, count * batches_per_epoch, scale),
-            dropout=kernels.PER_UPDATE, first_epoch=first_epoch + done, epochs=count,
-            batch=batch, weights=weights, weights_eval=weights_val, purpose="fit",
-            on_compile=None if show is None else _compiling(show), blas_setters=blas,
-        )  # fmt: skip
+        try:
+            run = engine.run(
+                net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
+                opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
+                lrs=learning_rates(opt, step, count * batches_per_epoch, scale),
+                dropout=kernels.PER_UPDATE, first_epoch=first_epoch + done, epochs=count,
+                batch=batch, weights=weights, weights_eval=weights_val, purpose="fit",
+                on_compile=None if show is None else _compiling(show),
+            )  # fmt: skip
+        except KeyboardInterrupt as interrupt:
+            _attach_history(interrupt, net, records[:, :done], has_val)
+            raise
         theta, slots, finished = run.theta, run.slots, run.done
         if done + count > records.shape[1]:
             records = _grown(records, min(epochs, max(2 * records.shape[1], done + count)))
@@ -379,9 +385,17 @@ def fit(
     return FitResult(unpack(theta, net.sizes), new_state, history)
 
 
+def _attach_history(interrupt: KeyboardInterrupt, net: Net, records, has_val: bool) -> None:
+    """Give ``interrupt`` a ``history``: the epochs finished before Ctrl-C (see ``fit``)."""
+    stopped = vars(interrupt).pop("partial", None)  # the engine's stopped call, if any
+    if stopped is not None:
+        records = np.concatenate([records, stopped.records[:, : stopped.done]], axis=1)
+    interrupt.history = _history(net, records, has_val)
+
+
 def _fit_full_batch(
     net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping, callback,
-    progress, reduce_on_plateau, blas, weights, weights_val,
+    progress, reduce_on_plateau, weights, weights_val,
 ) -> FitResult:  # fmt: skip
     """``fit`` with :func:`fnn.lbfgs` (arguments checked), after its own refusals."""
     from fnn.lbfgs import fit_lbfgs
@@ -405,7 +419,7 @@ def _fit_full_batch(
     shown = (True, classifier, has_val, has_val and classifier)
     show = progress_display.printer(epochs, shown) if progress else None
     return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, opt_state, early_stopping,
-                     callback, show, blas, weights, weights_val)  # fmt: skip
+                     callback, show, weights, weights_val)  # fmt: skip
 
 
 def _stop_requested(callback, epoch: int, params: Params, history: History) -> bool:

@@ -147,16 +147,13 @@ def test_schedule_and_validation_match_the_composable_loop():
     assert result.history.val_accuracy[-1] == fnn.accuracy(net, want, X_val, y_val)
 
 
-def test_fit_keeps_float32_and_restores_the_blas_thread_count():
+def test_fit_keeps_float32_and_runs_blas_with_one_thread():
     net, params, X, y = make_problem("ce-wide", np.float32, seed=4)
     setters = blas_thread_setters()  # empty where OpenBLAS is not found
-    before = [setter(2) for setter in setters]
-    try:
-        result = fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=2, batch_size=50)
-        assert [setter(2) for setter in setters] == [2] * len(setters)
-    finally:
-        for setter, count in zip(setters, before):
-            setter(count)
+    for setter in setters:
+        setter(2)
+    result = fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=2, batch_size=50)
+    assert [setter(1) for setter in setters] == [1] * len(setters)
     assert all(part.dtype == np.float32 for layer in result.params.layers for part in layer)
     assert all(slot.layers[0].W.dtype == np.float32 for slot in result.opt_state.slots)
 

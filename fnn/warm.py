@@ -1,0 +1,31 @@
+"""Compile every kernel of fnn into Numba's disk cache: ``python -m fnn.warm``.
+
+Numba compiles fnn's kernels on their first use (10-30 s for each of float64 and float32)
+and keeps the machine code in the first of ``$NUMBA_CACHE_DIR``, the package's
+``__pycache__`` and ``~/.cache/numba`` that it can write to. Run this command where that
+cache will live (at image build time, say) so that no later process compiles; the README's
+"Errors and guarantees" says how to use such a cache on a read-only deployment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import fnn
+
+
+def warm() -> None:
+    """Run every compiled entry point once per dtype, compiling (or loading) each."""
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    y = np.array([1, 1, 0, 0])
+    net = fnn.mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of run
+    for dtype in (np.float64, np.float32):  # the engine's one version per dtype
+        params = fnn.init(net, key=0, dtype=dtype)
+        fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=1, batch_size=2, validation=(X, y))
+    fnn.fold_in(0, 1)
+    fnn.minibatches(0, 4, 2)  # the shuffle's kernel
+
+
+if __name__ == "__main__":
+    warm()
+    print(f"fnn: kernels compiled into Numba's cache for {fnn.__file__}")

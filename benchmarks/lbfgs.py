@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import DATASETS, HIDDEN, n_outputs, prepare, score, uniform_init  # noqa: E402
+from quality import DATASETS, HIDDEN, fnn_network, prepare, score  # noqa: E402
 
 ITERATIONS = 200
 ALPHA = 1e-4
@@ -48,13 +48,7 @@ def run_fnn(data, seed, iterations, fnn_init="default"):
     import fnn
 
     X_train, X_test, y_train, y_test, task = data
-    k = n_outputs(task, y_train)
-    output = "identity" if task == "regression" else "sigmoid" if k == 1 else "softmax"
-    sizes = [X_train.shape[1], *HIDDEN, k]
-    net = fnn.mlp(sizes, hidden="relu", output=output)
-    params = (
-        fnn.init(net, key=seed) if fnn_init == "default" else uniform_init(sizes, seed, "sklearn")
-    )
+    net, params = fnn_network(data, seed, fnn_init)
     started = time.perf_counter()
     result = fnn.fit(net, params, fnn.lbfgs(), X_train, y_train, epochs=iterations, l2=ALPHA)
     seconds = time.perf_counter() - started

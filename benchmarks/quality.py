@@ -141,18 +141,26 @@ def uniform_init(sizes, seed, scheme):
     return fnn.Params(tuple(layers))
 
 
-def run_fnn(data, seed, epochs, fnn_init="default"):
+def fnn_network(data, seed, fnn_init="default"):
+    """fnn's net for ``data`` (HIDDEN relu layers, the task's output) and its initial params:
+    ``fnn.init`` for "default", else the peer's scheme (``uniform_init``)."""
     import fnn
 
-    X_train, X_test, y_train, y_test, task = data
+    X_train, _, y_train, _, task = data
     k = n_outputs(task, y_train)
     output = "identity" if task == "regression" else "sigmoid" if k == 1 else "softmax"
     sizes = [X_train.shape[1], *HIDDEN, k]
     net = fnn.mlp(sizes, hidden="relu", output=output)
     if fnn_init == "default":
-        params = fnn.init(net, key=seed)
-    else:
-        params = uniform_init(sizes, seed, fnn_init)
+        return net, fnn.init(net, key=seed)
+    return net, uniform_init(sizes, seed, fnn_init)
+
+
+def run_fnn(data, seed, epochs, fnn_init="default"):
+    import fnn
+
+    X_train, X_test, y_train, y_test, task = data
+    net, params = fnn_network(data, seed, fnn_init)
     opt = fnn.adam(LEARNING_RATE)
     started = time.perf_counter()
     result = fnn.fit(net, params, opt, X_train, y_train, epochs, batch_size=BATCH_SIZE, key=seed)

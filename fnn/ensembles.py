@@ -92,8 +92,11 @@ def fit_many(
     FloatingPointError
         When a member's loss stops being finite (named as above).
     KeyboardInterrupt
-        On Ctrl-C, once the members already training have finished (only the main thread
-        sees Ctrl-C, so their fits run to the end); members not started are cancelled.
+        On Ctrl-C, once the members already training on worker threads have finished (only
+        the main thread sees Ctrl-C, so their fits run to the end); members not started are
+        cancelled. With ``threads=1`` or one member the fits run in the calling thread, and
+        the running member stops within a batch, as ``fit`` does (the exception then carries
+        its ``history``).
 
     Examples
     --------

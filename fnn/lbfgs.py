@@ -100,7 +100,7 @@ def fit_lbfgs(
     ``weights_val``: the sample weights of the rows of X and X_val, None for all 1)."""
     from scipy.optimize import minimize  # here: ``import fnn`` stays fast
 
-    from fnn.train import _ending, _history, _stop_requested
+    from fnn.train import _NO_BEST, _ending, _history, _stop_requested, _watch_best
 
     opt = lbfgs(*opt)  # a hand-built config gets the constructor's checks
     dtype = X.dtype
@@ -126,7 +126,7 @@ def fit_lbfgs(
         return float(run.value), run.grads.astype(np.float64, copy=False)  # a new array
 
     records: list[np.ndarray] = []
-    best = {"value": np.inf, "point": theta, "epoch": -1, "waited": 0}
+    best = [_NO_BEST]
     stopped = [False]
 
     def after_iteration(intermediate_result) -> None:
@@ -139,11 +139,9 @@ def fit_lbfgs(
             show(len(records), np.array(records).T)
         if early_stopping is not None:
             watched = records[-1][2 if has_val else 0]
-            if watched < best["value"] - early_stopping.min_delta:
-                best.update(value=watched, point=last["point"], epoch=epoch, waited=0)
-            else:
-                best["waited"] += 1
-                stopped[0] = best["waited"] >= early_stopping.patience
+            best[0], stopped[0] = _watch_best(
+                early_stopping, best[0], watched, epoch, last["point"]
+            )
         if callback is not None:
             history = _history(net, np.array(records).T, has_val)
             point = unpack(last["point"], net.sizes)
@@ -168,8 +166,8 @@ def fit_lbfgs(
     done = len(records)
     table = _table(records)
     params_epoch = done - 1 if done else None
-    if early_stopping is not None and early_stopping.restore_best and best["epoch"] >= 0:
-        final, params_epoch = best["point"], best["epoch"]
+    if early_stopping is not None and early_stopping.restore_best and best[0].epoch >= 0:
+        final, params_epoch = best[0].point, best[0].epoch
     stopped_epoch = done - 1 if 0 < done < epochs else None
     if show is not None:
         show(None, None, _ending(stopped_epoch, params_epoch, epochs))

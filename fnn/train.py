@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -299,11 +300,9 @@ def fit(
     step = state.step
     records = np.zeros((4, min(epochs, FIRST_RECORDS)))  # loss, acc, val_loss, val_acc / epoch
     has_val = X_val.shape[0] > 0
-    best_value, best_theta, best_epoch, waited = np.inf, theta, -1, 0
+    best = _NO_BEST
     per_epoch = early_stopping is not None or callback is not None
-    classifier = LOSSES[net.loss].labels != "targets"
-    shown = (True, classifier, has_val, has_val and classifier)  # loss, acc, val_loss, val_acc
-    show = progress_display.printer(epochs, shown) if progress else None
+    show = _printer(net, epochs, has_val) if progress else None
     epochs_per_call = 1  # when something must run between epochs
     done = 0
     stopped = False
@@ -363,11 +362,7 @@ def fit(
             )
         if early_stopping is not None:
             watched = records[2 if has_val else 0, done - 1]
-            if watched < best_value - early_stopping.min_delta:
-                best_value, best_theta, best_epoch, waited = watched, theta, done - 1, 0
-            else:
-                waited += 1
-                stopped = waited >= early_stopping.patience
+            best, stopped = _watch_best(early_stopping, best, watched, done - 1, theta)
         if callback is not None:
             history = _history(net, records[:, :done], has_val)
             answer = _stop_requested(callback, done - 1, unpack(theta, net.sizes), history)
@@ -375,8 +370,8 @@ def fit(
         if stopped:
             break
     params_epoch = done - 1 if done else None
-    if early_stopping is not None and early_stopping.restore_best and best_epoch >= 0:
-        theta, params_epoch = best_theta, best_epoch
+    if early_stopping is not None and early_stopping.restore_best and best.epoch >= 0:
+        theta, params_epoch = best.point, best.epoch
     stopped_epoch = done - 1 if stopped and done < epochs else None
     if show is not None:
         show(None, None, _ending(stopped_epoch, params_epoch, epochs))
@@ -415,11 +410,39 @@ def _fit_full_batch(
             f"deterministic objective, got {net.dropout}"
         )
     has_val = X_val.shape[0] > 0
-    classifier = LOSSES[net.loss].labels != "targets"
-    shown = (True, classifier, has_val, has_val and classifier)
-    show = progress_display.printer(epochs, shown) if progress else None
+    show = _printer(net, epochs, has_val) if progress else None
     return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, opt_state, early_stopping,
                      callback, show, weights, weights_val)  # fmt: skip
+
+
+def _printer(net: Net, epochs: int, has_val: bool):
+    """The live progress display of ``fit(progress=True)``: loss, and accuracy for a
+    classifier, of training and (with validation) of the validation rows."""
+    classifier = LOSSES[net.loss].labels != "targets"
+    return progress_display.printer(epochs, (True, classifier, has_val, has_val and classifier))
+
+
+class _Best(NamedTuple):
+    """Early stopping's record: the best watched loss, its parameters and epoch, and the
+    epochs waited since."""
+
+    value: float
+    point: np.ndarray | None
+    epoch: int
+    waited: int
+
+
+_NO_BEST = _Best(np.inf, None, -1, 0)
+
+
+def _watch_best(config: EarlyStopping, best: _Best, watched: float, epoch: int, point) -> tuple:
+    """``(best, stop)`` after an epoch whose watched loss is ``watched``: an epoch improves
+    when ``watched < best.value - min_delta``; training stops after ``patience`` epochs
+    without improvement."""
+    if watched < best.value - config.min_delta:
+        return _Best(watched, point, epoch, 0), False
+    waited = best.waited + 1
+    return best._replace(waited=waited), waited >= config.patience
 
 
 def _stop_requested(callback, epoch: int, params: Params, history: History) -> bool:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import DATASETS, HIDDEN, fnn_network, prepare, score  # noqa: E402
+from quality import DATASETS, HIDDEN, aligned, fnn_network, prepare, score  # noqa: E402
 
 ITERATIONS = 200
 ALPHA = 1e-4
@@ -108,12 +108,7 @@ def table(summaries, markdown):
             f"{fnn_runs[:, 0].mean():.3f} / {sk_runs[:, 0].mean():.3f}", f"{ratio:.2f}",
             "yes" if close else "no", "✓" if close and ratio <= TIME_RATIO_TARGET else "✗",
         ])  # fmt: skip
-    if markdown:
-        lines = ["| " + " | ".join(row) + " |" for row in rows]
-        lines.insert(1, "|" + "---|" * len(header))
-        return lines
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    return aligned(rows, markdown)
 
 
 def main(argv=None):

@@ -311,11 +311,16 @@ def table(summaries, markdown):
         mark = "" if s["speed_met"] else " (< 5×)"
         cells.append(f"{1 / s['time_ratio']:.1f}× (vs {s['faster_peer']}){mark}")
         rows.append(cells)
+    return aligned(rows, markdown)
+
+
+def aligned(rows, markdown):
+    """Table lines of ``rows`` (the first is the header): Markdown, or padded columns."""
     if markdown:
         lines = ["| " + " | ".join(row) + " |" for row in rows]
-        lines.insert(1, "|" + "---|" * len(header))
+        lines.insert(1, "|" + "---|" * len(rows[0]))
         return lines
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
 
 

@@ -10,7 +10,9 @@ compiles (or loads from the disk cache) what every other one uses.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
 
 import numpy as np
@@ -20,6 +22,7 @@ from fnn.compile_notice import announce
 from fnn.data import seed_of
 from fnn.flat import layers_of
 from fnn.registry import LOSSES
+from fnn.threads import default_threads
 from fnn.types import EngineRun, Net
 
 #: ``predict``, ``predict_proba``, ``loss``, ``accuracy`` and ``fit``'s validation pass run
@@ -73,6 +76,7 @@ def run(
     store: bool = False,
     weights=None,
     weights_eval=None,
+    threads: int = 1,
     purpose: str,
     on_compile=None,
 ) -> EngineRun:
@@ -85,10 +89,12 @@ def run(
     ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``dropout``: the
     kernel's dropout mode (PER_UPDATE for fit, KEYED with a given key's ``seed``), ignored
     for a net without dropout; ``weights``, ``weights_eval``: sample weights of the rows of X
-    and X_eval (None: all 1). ``purpose`` names the public function for the one-line notice
-    printed when the engine must compile first (``on_compile()`` is then called too). Every
-    call runs with one BLAS thread (see :func:`blas_thread_setters`), so that its bits depend
-    on neither the BLAS thread count nor the calling thread.
+    and X_eval (None: all 1); ``threads``: the threads a sharded training batch runs its shards
+    on (see :func:`batch_threads`; the bits are the same for any count). ``purpose`` names
+    the public function for the one-line notice printed when the engine must compile first
+    (``on_compile()`` is then called too). Every call runs with one BLAS thread (see
+    :func:`blas_thread_setters`), so that its bits depend on neither the BLAS thread count nor
+    the calling thread.
     """
     dtype = theta.dtype
     n_features, n_outputs = net.sizes[0], net.sizes[-1]
@@ -108,6 +114,9 @@ def run(
     plan[kernels.STORE] = store
     plan[kernels.DROPOUT] = dropout if net.dropout else kernels.NO_DROPOUT
     plan[kernels.STOP] = 0
+    plan[kernels.SHARD_WORK] = kernels.DEFAULT_SHARD_WORK
+    plan[kernels.MAX_SHARDS] = kernels.DEFAULT_MAX_SHARDS
+    plan[kernels.THREADS] = threads
     empty = _empty(dtype)
     args = (
         X if X is not None else _empty(dtype, 0, n_features),
@@ -130,7 +139,10 @@ def run(
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
-    if announce(kernels.run, args, 4, purpose) and on_compile is not None:
+    # A call with threads for its shards runs the engine's variant with the parallel region,
+    # compiled apart (see fnn.kernels.run_threaded); the same bits either way.
+    kernel = kernels.run_threaded if threads > 1 else kernels.run
+    if announce(kernel, args, 4, purpose) and on_compile is not None:
         on_compile()
     n_eval = args[2].shape[0]
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
@@ -138,8 +150,8 @@ def run(
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
-        return _direct(args, blas)
-    return _interruptible(args, blas, plan)
+        return _direct(kernel, args, blas)
+    return _interruptible(kernel, args, blas, plan)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
@@ -151,14 +163,14 @@ def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: in
     return epochs * ((3 * n + n_eval) * n_params + 5000 * (batches + chunks))
 
 
-def _direct(args: tuple, blas: bool) -> EngineRun:
-    """``kernels.run(*args)`` in this thread.
+def _direct(kernel, args: tuple, blas: bool) -> EngineRun:
+    """``kernel(*args)`` in this thread.
 
     Ctrl-C during a compiled call is seen when it returns, and Numba then reports a
     ``SystemError`` with the ``KeyboardInterrupt`` deep in its chain: raise the interrupt.
     """
     try:
-        return _pinned(args, blas)
+        return _pinned(kernel, args, blas)
     except SystemError as error:
         cause = error
         while cause is not None and not isinstance(cause, KeyboardInterrupt):
@@ -178,8 +190,8 @@ def keyed_dropout(dropout_key) -> dict:
     return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
-def _interruptible(args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:
-    """``kernels.run(*args)`` in a worker thread while this (the main) thread waits.
+def _interruptible(kernel, args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:
+    """``kernel(*args)`` in a worker thread while this (the main) thread waits.
 
     Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
     raises ``KeyboardInterrupt`` in this wait at once; the kernel, which reads
@@ -194,7 +206,7 @@ def _interruptible(args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:
 
     def work():
         try:
-            outcome.append(_pinned(args, blas))
+            outcome.append(_pinned(kernel, args, blas))
         except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             outcome.append(error)
         finally:
@@ -218,12 +230,19 @@ def _interruptible(args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:
     return outcome[0]
 
 
-def _pinned(args: tuple, blas: bool) -> EngineRun:
-    """``kernels.run(*args)``, with one BLAS thread when it may call BLAS (``blas``)."""
+def _pinned(kernel, args: tuple, blas: bool) -> EngineRun:
+    """``kernel(*args)``, with one BLAS thread when it may call BLAS (``blas``), and the
+    plan's THREADS for the shards of its batches when it can have them (:func:`_shard_threads`).
+    """
     if blas:
         for setter in blas_thread_setters():
             setter(1)  # one call, idempotent: cheaper than asking first (a ctypes call each)
-    return EngineRun(*kernels.run(*args))
+    plan = args[10]
+    if plan[kernels.THREADS] <= 1:
+        return EngineRun(*kernel(*args))
+    with _shard_threads(plan) as granted:
+        plan[kernels.THREADS] = granted
+        return EngineRun(*kernel(*args))
 
 
 @functools.cache
@@ -262,3 +281,55 @@ def blas_thread_setters() -> tuple:
         except (OSError, AttributeError):
             continue
     return tuple(setters)
+
+
+#: Numba's thread pool runs one parallel region at a time: its default layer on machines
+#: without TBB or OpenMP (``workqueue``) aborts the process when two threads enter it at once,
+#: and two sharded fits on the same cores would only slow each other. A call that finds it
+#: busy runs its shards in its own thread instead: the same bits, later.
+_POOL = threading.Lock()
+
+
+@contextlib.contextmanager
+def _shard_threads(plan: np.ndarray):
+    """The threads this call may run shards on: ``plan[THREADS]`` (set as this, the calling,
+    thread's Numba thread count) while no other call holds the pool, else 1."""
+    acquired = _POOL.acquire(blocking=False)
+    try:
+        if not acquired or _pool_owner() != os.getpid():
+            yield 1
+            return
+        import numba  # here, not at the top: ``import fnn`` stays fast
+
+        numba.set_num_threads(int(plan[kernels.THREADS]))
+        yield int(plan[kernels.THREADS])
+    finally:
+        if acquired:
+            _POOL.release()
+
+
+@functools.cache
+def _pool_owner() -> int:
+    """The process that first ran shards on Numba's threads. A process forked from it has not
+    got those threads, and GNU OpenMP's pool then hangs: its shards run in one thread."""
+    return os.getpid()
+
+
+def batch_threads(net: Net, batch: int, threads: int | None) -> int:
+    """The threads ``fit`` gives the shards of its training batches of ``batch`` rows.
+
+    One for a batch the engine does not cut into shards (see :func:`fnn.kernels.shard_rows`;
+    every batch of a small network: threads cannot pay there). Else one per shard, at most
+    ``threads`` when given and at most the allowance of :func:`fnn.threads.default_threads`.
+    The thread count changes no bit of the result.
+    """
+    if threads is not None:
+        threads = checks.integer("threads", threads, 1)
+    n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(net.sizes, net.sizes[1:]))
+    rows = kernels.shard_rows(
+        batch, n_params, kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
+    )
+    shards = -(-batch // rows)
+    if shards == 1:
+        return 1
+    return min(shards, default_threads(), shards if threads is None else threads)

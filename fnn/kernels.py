@@ -24,9 +24,10 @@ Conventions
 """
 
 import math
+import types
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from fnn.compile_notice import disk_cache_usable
 
@@ -42,6 +43,9 @@ POLICY = dict(
 kernel = njit(**POLICY)
 # Helpers called only from compiled code need no Python wrapper (less to compile).
 helper = njit(no_cpython_wrapper=True, **POLICY)
+# Parts of the engine with one call site are inlined into it by Numba, not compiled on their own
+# and again inside their caller (LLVM re-optimises a callee within every caller).
+part = njit(inline="always", no_cpython_wrapper=True, **POLICY)
 
 # Activation codes (softmax couples the units of a row; the others are elementwise).
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
@@ -58,7 +62,9 @@ NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH, EPOCHS, BATCH, CHUNK, STORE, DROPOUT = range(10)
 # plan[STOP] is 0; another thread sets it to 1 to stop a running call (Ctrl-C, fnn.engine).
 STOP = 10
-PLAN_SIZE = 11
+# Sharding of training batches (see shard_rows) and the threads that run the shards.
+SHARD_WORK, MAX_SHARDS, THREADS = 11, 12, 13
+PLAN_SIZE = 14
 # Dropout modes (plan[DROPOUT]): none; fit's (training batches only, each with its own masks,
 # drawn from the update's number); a given key's (every batch and chunk, one seed).
 NO_DROPOUT, PER_UPDATE, KEYED = np.int64(0), np.int64(1), np.int64(2)
@@ -71,6 +77,16 @@ DROPOUT_STREAM = np.uint64(2**64 - 1)
 SMALL_MATMUL = 8192
 SKINNY = 2
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+# A training batch of m rows is cut into shards when its forward pass costs at least
+# plan[SHARD_WORK] multiply-adds (m times the parameter count): at most plan[MAX_SHARDS] shards of
+# at least MIN_SHARD_ROWS rows each (see shard_rows). Each shard's gradient is computed on its own
+# buffers, by whichever thread, and the shards' gradients are summed in shard order: the bits
+# depend on the batch and the network only, never on the thread count. The defaults (what fnn's
+# Python side passes) are chosen by measuring (benchmarks/README.md).
+DEFAULT_SHARD_WORK = 1 << 20
+DEFAULT_MAX_SHARDS = 16
+MIN_SHARD_ROWS = 16
 
 # NumPy scalars, not ints: Numba would compile one specialisation per literal int.
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
@@ -536,11 +552,166 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
             theta[i] -= decay * theta[i] + rate * m_hat / (np.sqrt(v_hat) + eps)
 
 
-# -- the engine ----------------------------------------------------------------------------------
+# -- one batch, in shards -------------------------------------------------------------------------
 
 
 @kernel
-def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan, hyper, lrs,
+def shard_rows(m, n_params, shard_work, max_shards):
+    """Rows per shard of a training batch of ``m`` rows: ``m`` itself (one shard) when its
+    forward pass costs fewer than ``shard_work`` multiply-adds (about ``m * n_params``), else
+    ``max(MIN_SHARD_ROWS, ceil(m / max_shards))``, at most ``m``. A function of the batch and
+    the network alone: fit and a hand-written loop of ``grad`` cut a batch alike."""
+    if m * n_params < shard_work or max_shards <= 1 or m <= MIN_SHARD_ROWS:
+        return max(m, 1)
+    return min(m, max(MIN_SHARD_ROWS, (m + max_shards - 1) // max_shards))
+
+
+@part
+def _forward_into(params, layers, source_X, chosen, zbuf, abuf, drop, rates, seed, first_row,
+                  masks, dropped, plan):  # fmt: skip
+    """The forward pass of the ``m`` rows ``source_X[chosen]``, feature-major.
+
+    ``abuf`` gets ``[X^T | A_1 | ... | A_L]`` and ``zbuf`` ``[Z_1 | ... | Z_L]``, with
+    ``Z_l = W_l^T A_{l-1} + b_l`` and ``A_l = f_l(Z_l)``. With ``drop``, each layer with a
+    dropout rate draws its mask (``fold_in(seed, layer)``, rows numbered from ``first_row``)
+    into ``masks`` and keeps ``A_l * mask``, which the next layer reads, in ``dropped``.
+    """
+    m = chosen.shape[0]
+    n_features = layers[0, 0]
+    _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
+    z_at, a_at = 0, 0
+    A_prev = _block(abuf, ORIGIN, n_features, m)  # what the next layer reads
+    for layer in range(layers.shape[0]):
+        if plan[STOP] != 0:  # what is left of this batch is cheap and discarded
+            break
+        n_in, n_out = layers[layer, 0], layers[layer, 1]
+        w_at, b_at = layers[layer, 2], layers[layer, 3]
+        Z_new = _block(zbuf, z_at, n_out, m)
+        A_new = _block(abuf, a_at + m * n_in, n_out, m)
+        _product_into(FORWARD, _block(params, w_at, n_in, n_out), A_prev, Z_new)
+        _bias_activate_into(Z_new, params[b_at : b_at + n_out], layers[layer, 4], A_new)
+        A_prev = A_new
+        if drop and rates[layer] > 0.0:
+            M = _block(masks, z_at, n_out, m)
+            A_prev = _block(dropped, z_at, n_out, m)
+            _dropout_mask_into(fold_in(seed, layer), rates[layer], first_row, M)
+            _times_into(A_new, M, A_prev)
+        z_at += m * n_out
+        a_at += m * n_in
+
+
+@part
+def _backward_into(params, layers, m, Zs, As, dbuf, drop, rates, masks, dropped, chain, grads,
+                   plan):  # fmt: skip
+    """The gradient of a batch of ``m`` rows from its output error (dbuf's last block).
+
+    Layer by layer down: ``D_l = dLoss/dA_l * f'(Z_l)`` (not for a canonical output, whose
+    error is dLoss/dZ already: ``chain`` false), times the layer's dropout mask first where it
+    has one; ``dW_l = A_{l-1} D_l^T``, ``db_l`` = the row sums of ``D_l`` into ``grads``; and
+    ``dLoss/dA_{l-1} = W_l D_l`` into dbuf. The penalty's term is the caller's.
+    """
+    n_layers = layers.shape[0]
+    n_features = layers[0, 0]
+    width = 0
+    for layer in range(n_layers):
+        width += layers[layer, 1]
+    cast = params.dtype.type
+    z_at = m * width
+    a_at = m * (n_features + width)
+    for layer in range(n_layers - 1, -1, -1):
+        if plan[STOP] != 0:
+            break
+        n_in, n_out = layers[layer, 0], layers[layer, 1]
+        w_at, b_at = layers[layer, 2], layers[layer, 3]
+        z_at -= m * n_out
+        a_at -= m * n_out
+        DT = _block(dbuf, z_at, n_out, m)
+        if drop and rates[layer] > 0.0:  # dLoss/dA = dLoss/d(dropped A) * mask
+            _times_into(DT, _block(masks, z_at, n_out, m), DT)
+        if layer < n_layers - 1 or chain:
+            _activation_grad_into(
+                DT, _block(Zs, z_at, n_out, m), _block(As, a_at, n_out, m), layers[layer, 4]
+            )
+        A_prev = _block(As, a_at - m * n_in, n_in, m)
+        if drop and layer > 0 and rates[layer - 1] > 0.0:
+            A_prev = _block(dropped, z_at - m * n_in, n_in, m)
+        W = _block(params, w_at, n_in, n_out)
+        _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out))
+        for j in range(n_out):
+            row_sum = cast(0)
+            for i in range(m):
+                row_sum += DT[j, i]
+            grads[b_at + j] = row_sum
+        if layer > 0:
+            _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m))
+
+
+@part
+def _shard_into(shard, rows, training, first_row, params, layers, plan, source_X, source_Y,
+                chosen, wbuf, given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates,
+                seed, scale, delta, shard_grads, stats):  # fmt: skip
+    """Shard number ``shard`` of a batch (its rows ``shard * rows`` onwards, at most ``rows``):
+    forward pass (unless ``given``: already in its part of zbuf and abuf), then, when
+    source_Y has rows, its summed loss and weight of rows right into ``stats[:, shard]``, and
+    for a ``training`` batch its output error (``scale`` times each row's ``wbuf`` weight
+    times dLoss/dA) and gradient into ``shard_grads[shard]``.
+
+    Dropout masks number the rows from ``first_row`` (the batch's first row in the data for
+    an evaluation chunk, 0 for a training batch). Every buffer is the whole batch's; the
+    shard's part of each starts at its first row times the values per row, so shards write
+    disjoint parts and may run at once. An evaluation chunk is one shard: the network's one
+    call site, for the compile time.
+    """
+    m = chosen.shape[0]
+    first = shard * rows
+    size = min(rows, m - first)
+    n_features, n_outputs = layers[0, 0], layers[layers.shape[0] - 1, 1]
+    width = 0
+    for layer in range(layers.shape[0]):
+        width += layers[layer, 1]
+    hidden = width - n_outputs
+    Zs = zbuf[first * width : (first + size) * width]
+    As = abuf[first * (n_features + width) : (first + size) * (n_features + width)]
+    Ms = masks[first * hidden : (first + size) * hidden]
+    dropped_part = dropped[first * hidden : (first + size) * hidden]
+    rows_chosen = chosen[first : first + size]
+    if not given:
+        _forward_into(params, layers, source_X, rows_chosen, Zs, As, drop, rates, seed,
+                      first_row + first, Ms, dropped_part, plan)  # fmt: skip
+    stats[0, shard], stats[1, shard] = 0.0, 0.0
+    if source_Y.shape[0] == 0:
+        return
+    YT = _block(ybuf, first * n_outputs, n_outputs, size)
+    _gather_into(source_Y, rows_chosen, YT)
+    Ds = dbuf[first * width : (first + size) * width] if training else dbuf[:0]
+    stats[0, shard], stats[1, shard] = _output_into(
+        _block(Zs, size * hidden, n_outputs, size),
+        _block(As, size * (n_features + hidden), n_outputs, size),
+        YT, wbuf[first : first + size], plan[LOSS], scale, delta,
+        _block(Ds, size * hidden if training else 0, n_outputs, size if training else 0),
+        work[2 * first : 2 * (first + size)], training,
+    )  # fmt: skip
+    if training:
+        _backward_into(params, layers, size, Zs, As, Ds, drop, rates, Ms, dropped_part,
+                       plan[CHAIN_RULE] != 0, shard_grads[shard], plan)  # fmt: skip
+
+
+@njit(parallel=True, no_cpython_wrapper=True, **POLICY)
+def _shards_in_parallel(n_shards, rows, params, layers, plan, source_X, source_Y, chosen, wbuf,
+                        given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates, seed,
+                        scale, delta, shard_grads, stats):  # fmt: skip
+    """:func:`_shard_into` for every shard of a training batch, on Numba's threads (as many
+    as the calling thread's ``numba.set_num_threads``)."""
+    for shard in prange(n_shards):
+        _shard_into(shard, rows, True, 0, params, layers, plan, source_X, source_Y, chosen,
+                    wbuf, given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates, seed,
+                    scale, delta, shard_grads, stats)  # fmt: skip
+
+
+# -- the engine ----------------------------------------------------------------------------------
+
+
+def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan, hyper, lrs,
         l2, seed, rates, delta, weights, weights_eval):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
@@ -561,7 +732,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         A given gradient: one update with it, and nothing else.
     zs_in, as_in : flat buffers or (0,)
         A given forward pass of the rows of Y (as returned in ``zbuf``/``abuf``): one
-        training batch reuses it instead of running the network again.
+        training batch reuses it instead of running the network again, unless the batch is
+        sharded: its shards then run the network on the rows of X (which the caller passes).
     layers : int64 (n_layers, 5)
     plan : int64 (PLAN_SIZE,)
         LOSS code; CHAIN_RULE (1 when the output activation is not the loss's canonical one,
@@ -569,7 +741,10 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         updates already applied; FIRST_EPOCH; EPOCHS; BATCH; CHUNK; STORE; DROPOUT mode; STOP,
         read before every batch, chunk and layer: once another thread sets it, the call returns
         within one matrix product, its results meaningless but for ``records`` of the ``done``
-        epochs.
+        epochs; SHARD_WORK and MAX_SHARDS, which cut a training batch into shards (see
+        :func:`shard_rows`; they change the bits of a sharded batch at rounding level); THREADS,
+        the threads its shards run on (the calling thread's ``numba.set_num_threads``; 1: this
+        thread), which change no bit.
     hyper, lrs : float64
         The optimizer's hyperparameters, then its clip_norm (0: no clipping) last; the
         learning rate of each update of this call.
@@ -603,7 +778,8 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     value : float
         The objective of the last training batch: mean loss plus penalty.
     zbuf, abuf
-        The last forward pass (every row of X_eval when one chunk holds them all).
+        The last forward pass (every row of X_eval when one chunk holds them all; a sharded
+        training batch's are the shards' blocks one after the other).
     outputs : (2, n_eval, n_outputs) or empty
         Output-layer Z and A of every evaluated row, row-major, with STORE.
     records : (4, epochs)
@@ -613,7 +789,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite or
         plan[STOP] was set.
     """
-    loss_code, chain, opt_code = plan[LOSS], plan[CHAIN_RULE] != 0, plan[OPTIMIZER]
+    opt_code = plan[OPTIMIZER]
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
     n_layers = layers.shape[0]
     n_features, n_outputs = layers[0, 0], layers[n_layers - 1, 1]
@@ -622,6 +798,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         width += layers[layer, 1]
     dtype = theta.dtype
     cast = dtype.type
+    n_params = theta.shape[0]
     given_forward = zs_in.shape[0] > 0
     given_grads = grads_in.shape[0] > 0
     updating = opt_code != NO_UPDATE
@@ -635,19 +812,27 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     n_chunks = 0 if n_eval == 0 else (n_eval + chunk - 1) // chunk
     store = plan[STORE] != 0
     dropout = plan[DROPOUT]
+    # The most shards of a training batch (shorter batches have no more: shard_rows grows
+    # with the batch), each with a gradient of its own when there are several.
+    train_rows = 0 if given_grads else batch
+    rows = shard_rows(train_rows, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
+    most_shards = (train_rows + rows - 1) // rows
 
     # Every float buffer comes from one form of np.empty (1-D, theta's dtype), and the index
     # arrays are filled by loops: each other form of an allocation is one more function for
     # Numba to compile.
-    train_rows = 0 if given_grads else batch
-    rows = max(0 if given_forward else train_rows, chunk)
-    zbuf = np.empty(rows * width, dtype)
-    abuf = np.empty(rows * (n_features + width), dtype)
-    dropped = np.empty((0 if dropout == NO_DROPOUT else rows) * (width - n_outputs), dtype)
+    buffer_rows = max(0 if given_forward and most_shards == 1 else train_rows, chunk)
+    zbuf = np.empty(buffer_rows * width, dtype)
+    abuf = np.empty(buffer_rows * (n_features + width), dtype)
+    dropped = np.empty((0 if dropout == NO_DROPOUT else buffer_rows) * (width - n_outputs), dtype)
     masks = np.empty(dropped.shape[0], dtype)
     dbuf = np.empty(train_rows * width, dtype)
     ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
     work = np.empty(2 * max(train_rows, chunk), dtype)
+    shard_grads = np.empty((most_shards if most_shards > 1 else 0) * n_params, dtype).reshape(
+        (most_shards if most_shards > 1 else 0, n_params)
+    )
+    stats = np.empty((2, max(most_shards, 1)))
     # Each row's weight in the batch: ones, unless the rows come with weights.
     weighted, weighted_eval = weights.shape[0] > 0, weights_eval.shape[0] > 0
     wbuf = np.empty(max(train_rows, chunk), dtype)
@@ -663,7 +848,7 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         eval_weight = 0.0
         for i in range(n_eval):
             eval_weight += weights_eval[i]
-    grads = np.empty(0 if given_grads or n_batches == 0 else theta.shape[0], dtype)
+    grads = np.empty(0 if given_grads or n_batches == 0 else n_params, dtype)
     new_theta = theta.copy() if updating else np.empty(0, dtype)
     new_slots = slots.copy() if updating else np.empty(0, dtype).reshape((0, 0))
     outputs = np.empty(2 * (n_eval if store else 0) * n_outputs, dtype).reshape(
@@ -684,13 +869,13 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
     params = new_theta if updating else theta  # what the forward and backward passes read
     G = grads_in if given_grads else grads  # what the update reads
     clip_norm = hyper[hyper.shape[0] - 1] if updating else 0.0
-    clipped = np.empty(theta.shape[0] if clip_norm > 0.0 else 0, dtype)
+    clipped = np.empty(n_params if clip_norm > 0.0 else 0, dtype)
     if clip_norm > 0.0:
         G = clipped
 
     value = np.nan
     updates = 0
-    batch_seed, first_row = seed, 0  # the dropout masks' seed and first row of each batch
+    batch_seed = seed  # the dropout masks' seed of each batch
     for epoch in range(n_epochs):
         if shuffle:
             _permutation_into(fold_in(seed, first_epoch + epoch), perm)
@@ -699,59 +884,25 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
             if plan[STOP] != 0:
                 break
             training = index < n_batches
-            if training:
-                start = index * batch
-                m = min(batch, n - start)
-                source_X, source_Y, chosen = X, Y, perm[start : start + m]
-                source_W, source_weighted = weights, weighted
-            else:
-                start = (index - n_batches) * chunk
-                m = min(chunk, n_eval - start)
-                source_X, source_Y, chosen = X_eval, Y_eval, eval_rows[start : start + m]
-                source_W, source_weighted = weights_eval, weighted_eval
-            if l2 != 0.0 and (training or start == 0):
-                penalty = _penalty(params, layers)
-            drop = dropout == KEYED or (dropout == PER_UPDATE and training)
-            if drop and dropout == PER_UPDATE:
-                batch_seed = fold_in(fold_in(seed, DROPOUT_STREAM), step + updates)
-            first_row = 0 if training else start
             if not (training and given_grads):
-                # Forward pass, unless given.
-                if training and given_forward:
-                    Zs, As = zs_in, as_in
+                if training:
+                    start = index * batch
+                    m = min(batch, n - start)
+                    source_X, source_Y, chosen = X, Y, perm[start : start + m]
+                    source_W, source_weighted = weights, weighted
+                    rows = shard_rows(m, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
                 else:
-                    Zs, As = zbuf, abuf
-                    _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
-                    z_at, a_at = 0, 0
-                    A_prev = _block(As, ORIGIN, n_features, m)  # what the next layer reads
-                    for layer in range(n_layers):
-                        if plan[STOP] != 0:  # what is left of this batch is cheap and discarded
-                            break
-                        n_in, n_out = layers[layer, 0], layers[layer, 1]
-                        w_at, b_at = layers[layer, 2], layers[layer, 3]
-                        Z_new = _block(zbuf, z_at, n_out, m)
-                        A_new = _block(abuf, a_at + m * n_in, n_out, m)
-                        W = _block(params, w_at, n_in, n_out)
-                        _product_into(FORWARD, W, A_prev, Z_new)
-                        _bias_activate_into(
-                            Z_new, params[b_at : b_at + n_out], layers[layer, 4], A_new
-                        )
-                        A_prev = A_new
-                        if drop and rates[layer] > 0.0:
-                            M = _block(masks, z_at, n_out, m)
-                            A_prev = _block(dropped, z_at, n_out, m)
-                            _dropout_mask_into(
-                                fold_in(batch_seed, layer), rates[layer], first_row, M
-                            )
-                            _times_into(A_new, M, A_prev)
-                        z_at += m * n_out
-                        a_at += m * n_in
-                # The output layer: loss, rows right and, for a training batch, its error.
-                z_at = m * (width - n_outputs)
-                a_at = m * (n_features + width - n_outputs)
-                Z_last = _block(Zs, z_at, n_outputs, m)
-                A_last = _block(As, a_at, n_outputs, m)
-                batch_loss, batch_correct = 0.0, 0.0
+                    start = (index - n_batches) * chunk
+                    m = min(chunk, n_eval - start)
+                    source_X, source_Y, chosen = X_eval, Y_eval, eval_rows[start : start + m]
+                    source_W, source_weighted = weights_eval, weighted_eval
+                    rows = m  # one shard
+                n_shards = (m + rows - 1) // rows
+                if l2 != 0.0 and (training or start == 0):
+                    penalty = _penalty(params, layers)
+                drop = dropout == KEYED or (dropout == PER_UPDATE and training)
+                if training and dropout == PER_UPDATE:
+                    batch_seed = fold_in(fold_in(seed, DROPOUT_STREAM), step + updates)
                 # The batch's total weight: its row count m, or the sum of its rows' weights.
                 norm = float(m)
                 if source_weighted:
@@ -762,21 +913,36 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                 elif weighted or weighted_eval:
                     for i in range(m):
                         wbuf[i] = 1.0
-                if training or source_Y.shape[0] > 0:
-                    YT = _block(ybuf, ORIGIN, n_outputs, m)
-                    _gather_into(source_Y, chosen, YT)
-                    if training:
-                        E = _block(dbuf, z_at, n_outputs, m)
-                    else:
-                        E = _block(dbuf, ORIGIN, n_outputs, ORIGIN)
-                    batch_loss, batch_correct = _output_into(
-                        Z_last, A_last, YT, wbuf[:m], loss_code, 1.0 / norm if norm > 0.0 else 0.0,
-                        delta, E, work, training,
-                    )  # fmt: skip
+                # A given forward pass serves one shard; shards run theirs from X again (it
+                # was computed on all m rows at once, in other bits than a shard's).
+                given = training and given_forward and n_shards == 1
+                Zs, As = (zs_in, as_in) if given else (zbuf, abuf)
+                targets = grads.reshape((1, grads.shape[0])) if n_shards == 1 else shard_grads
+                scale = 1.0 / norm if norm > 0.0 else 0.0
+                in_parallel = False
+                if THREADED:  # a constant: run compiles without this branch, run_threaded with
+                    in_parallel = n_shards > 1 and plan[THREADS] > 1
+                    if in_parallel:
+                        _shards_in_parallel(n_shards, rows, params, layers, plan, X, Y, chosen,
+                                            wbuf, given, Zs, As, dbuf, ybuf, work, masks,
+                                            dropped, drop, rates, batch_seed, scale, delta,
+                                            targets, stats)  # fmt: skip
+                for shard in range(0 if in_parallel else n_shards):
+                    _shard_into(shard, rows, training, 0 if training else start, params, layers,
+                                plan, source_X, source_Y, chosen, wbuf, given, Zs, As, dbuf,
+                                ybuf, work, masks, dropped, drop, rates, batch_seed, scale, delta,
+                                targets, stats)  # fmt: skip
+                # The shards' sums, in shard order.
+                batch_loss, batch_correct = 0.0, 0.0
+                for shard in range(n_shards):
+                    batch_loss += stats[0, shard]
+                    batch_correct += stats[1, shard]
                 if not training:
                     eval_total += batch_loss
                     eval_correct += batch_correct
                     if store:
+                        Z_last = _block(Zs, m * (width - n_outputs), n_outputs, m)
+                        A_last = _block(As, m * (n_features + width - n_outputs), n_outputs, m)
                         for j in range(n_outputs):
                             for i in range(m):
                                 outputs[0, start + i, j] = Z_last[j, i]
@@ -785,47 +951,19 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
                         records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
                         records[3, epoch] = eval_correct / eval_weight
                     continue
-                # Backward: D_l = dLoss/dA_l times f'(Z_l) (not for a canonical output, whose
-                # error is dLoss/dZ already); dW = A_prev D^T + (l2/m) W; db = the row sums of
-                # D; dLoss/dA_prev = W D.
-                decay = cast(l2 / norm) if norm > 0.0 else cast(0)
-                z_at = m * width
-                a_at = m * (n_features + width)
-                for layer in range(n_layers - 1, -1, -1):
-                    if plan[STOP] != 0:
-                        break
-                    n_in, n_out = layers[layer, 0], layers[layer, 1]
-                    w_at, b_at = layers[layer, 2], layers[layer, 3]
-                    z_at -= m * n_out
-                    a_at -= m * n_out
-                    if drop and rates[layer] > 0.0:  # dLoss/dA = dLoss/d(dropped A) * mask
-                        D = _block(dbuf, z_at, n_out, m)
-                        _times_into(D, _block(masks, z_at, n_out, m), D)
-                    if layer < n_layers - 1 or chain:
-                        _activation_grad_into(
-                            _block(dbuf, z_at, n_out, m),
-                            _block(Zs, z_at, n_out, m),
-                            _block(As, a_at, n_out, m),
-                            layers[layer, 4],
-                        )
-                    DT = _block(dbuf, z_at, n_out, m)
-                    A_prev = _block(As, a_at - m * n_in, n_in, m)
-                    if drop and layer > 0 and rates[layer - 1] > 0.0:
-                        A_prev = _block(dropped, z_at - m * n_in, n_in, m)
-                    W = _block(params, w_at, n_in, n_out)
-                    gW = _block(grads, w_at, n_in, n_out)
-                    _product_into(WEIGHT_GRAD, A_prev, DT, gW)
-                    if l2 != 0.0:
-                        for p in range(n_in):
-                            for j in range(n_out):
-                                gW[p, j] += decay * W[p, j]
-                    for j in range(n_out):
-                        row_sum = cast(0)
-                        for i in range(m):
-                            row_sum += DT[j, i]
-                        grads[b_at + j] = row_sum
-                    if layer > 0:
-                        _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m))
+                if n_shards > 1:
+                    for i in range(n_params):
+                        grads[i] = shard_grads[0, i]
+                    for shard in range(1, n_shards):
+                        for i in range(n_params):
+                            grads[i] += shard_grads[shard, i]
+                # The penalty's term of dW: (l2 / m) W.
+                if l2 != 0.0:
+                    decay = cast(l2 / norm) if norm > 0.0 else cast(0)
+                    for layer in range(n_layers):
+                        w_at = layers[layer, 2]
+                        for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
+                            grads[i] += decay * params[i]
                 objective = batch_loss + 0.5 * l2 * penalty
                 if norm == 0.0:  # a batch of weight 0: no loss, no penalty, no gradient
                     objective = 0.0
@@ -846,3 +984,22 @@ def run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan
         if plan[STOP] != 0:  # set during this epoch: it does not count as finished
             return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, epoch
     return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, n_epochs
+
+
+def _variant(function, name: str, **constants):
+    """``function`` compiled as a kernel named ``name`` with some of its globals replaced by
+    ``constants``, which Numba folds: the branches they turn off are not compiled at all."""
+    variant = types.FunctionType(
+        function.__code__, {**function.__globals__, **constants}, name, function.__defaults__
+    )
+    variant.__qualname__ = variant.__name__ = name  # names its on-disk cache apart
+    variant.__doc__ = function.__doc__
+    return kernel(variant)
+
+
+# The engine: ``run`` computes a batch's shards one after another; ``run_threaded``, the same
+# source, may run them on Numba's threads (plan[THREADS]). Two kernels, so that the large parallel
+# region compiles (about twice the engine's compile time) only for a fit that has threads to use.
+THREADED = False
+run = _variant(_run, "run", THREADED=False)
+run_threaded = _variant(_run, "run_threaded", THREADED=True)

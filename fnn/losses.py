@@ -245,7 +245,9 @@ def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Para
     Returns
     -------
     Params
-        Equal to ``fnn.grad(net, params, X, y, l2)``.
+        Equal to ``fnn.grad(net, params, X, y, l2)``, bit for bit. (A batch large enough
+        for ``grad`` to cut it into shards runs the network again from
+        ``cache.activations[0]``, shard by shard, as ``grad`` does.)
 
     Examples
     --------
@@ -262,4 +264,5 @@ def backward(net: Net, params: Params, cache: Cache, y, l2: float = 0.0) -> Para
     m = abuf.size // sum(net.sizes)
     Y = checks.targets("y", y, net, m, dtype)
     l2 = checks.real("l2", l2, low=0.0)
-    return _gradient(net, pack(params, dtype), Y, l2, "backward", forward=(zbuf, abuf))[1]
+    X = abuf[: m * net.sizes[0]].reshape(net.sizes[0], m).T.copy()  # for a sharded batch
+    return _gradient(net, pack(params, dtype), Y, l2, "backward", forward=(zbuf, abuf), X=X)[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -10,11 +11,18 @@ T = TypeVar("T")
 
 
 def default_threads() -> int:
-    """Numba's thread count: ``NUMBA_NUM_THREADS`` when set, else the cores this process may
-    use."""
+    """The threads fnn runs at most by default: Numba's thread count (``NUMBA_NUM_THREADS``
+    when set, else the cores), at most the cores this process may run on (its CPU affinity)
+    and ``OMP_NUM_THREADS`` when set."""
     import numba  # here, not at the top: ``import fnn`` stays fast
 
-    return int(numba.config.NUMBA_NUM_THREADS)
+    count = int(numba.config.NUMBA_NUM_THREADS)
+    if hasattr(os, "sched_getaffinity"):
+        count = min(count, len(os.sched_getaffinity(0)))
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if omp.isdigit() and int(omp) > 0:
+        count = min(count, int(omp))
+    return max(1, count)
 
 
 def map_on_threads(function: Callable[[int], T], count: int, threads: int, name: str) -> list[T]:

@@ -167,6 +167,7 @@ def fit(
     reduce_on_plateau: ReduceOnPlateau | None = None,
     sample_weight=None,
     class_weight=None,
+    threads: int | None = None,
 ) -> FitResult:
     """Train with mini-batches, whole epochs at a time inside one compiled kernel.
 
@@ -223,6 +224,16 @@ def fit(
         into ``sample_weight``: ``"balanced"`` gives class c the weight
         ``n_samples / (n_classes * count(c))`` (scikit-learn's formula, over the classes
         present); a dict ``{class: weight}`` leaves the classes it omits at 1.
+    threads : int or None
+        Threads for each training batch. A batch whose forward pass costs at least about
+        10**6 multiply-adds (rows times parameters) is cut into shards of at least 16 rows
+        (16 shards at most), whose gradients are computed side by side and summed in shard
+        order, so the result is the same bits for every thread count (and the same as
+        ``fnn.grad`` of that batch). None: one thread for batches that are not cut (every
+        batch of a small network, where threads cannot pay), else one per shard, at most the
+        cores this process may use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``. While
+        another ``fit`` in this process runs its shards on threads, this one runs them in
+        its own thread.
 
     Returns
     -------
@@ -267,6 +278,7 @@ def fit(
     Y = checks.targets("y", y, net, X.shape[0], dtype)
     n = X.shape[0]
     batch = n if batch_size is None else min(checks.integer("batch_size", batch_size, 1), n)
+    threads = engine.batch_threads(net, batch, threads)
     weights = fit_weights(net, Y, sample_weight, class_weight, dtype)
     X_val, Y_val, weights_val = _validation_data(net, validation, dtype)
     if early_stopping is not None:
@@ -279,7 +291,7 @@ def fit(
     if full_batch:
         return _fit_full_batch(
             net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping,
-            callback, progress, reduce_on_plateau, weights, weights_val,
+            callback, progress, reduce_on_plateau, weights, weights_val, threads,
         )  # fmt: skip
     state = opt_init(opt, params) if opt_state is None else opt_state
     state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
@@ -322,8 +334,8 @@ def fit(
                 opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
                 lrs=learning_rates(opt, step, count * batches_per_epoch, scale),
                 dropout=kernels.PER_UPDATE, first_epoch=first_epoch + done, epochs=count,
-                batch=batch, weights=weights, weights_eval=weights_val, purpose="fit",
-                on_compile=None if show is None else _compiling(show),
+                batch=batch, weights=weights, weights_eval=weights_val, threads=threads,
+                purpose="fit", on_compile=None if show is None else _compiling(show),
             )  # fmt: skip
         except KeyboardInterrupt as interrupt:
             _attach_history(interrupt, net, records[:, :done], has_val)
@@ -390,7 +402,7 @@ def _attach_history(interrupt: KeyboardInterrupt, net: Net, records, has_val: bo
 
 def _fit_full_batch(
     net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping, callback,
-    progress, reduce_on_plateau, weights, weights_val,
+    progress, reduce_on_plateau, weights, weights_val, threads,
 ) -> FitResult:  # fmt: skip
     """``fit`` with :func:`fnn.lbfgs` (arguments checked), after its own refusals."""
     from fnn.lbfgs import fit_lbfgs
@@ -412,7 +424,7 @@ def _fit_full_batch(
     has_val = X_val.shape[0] > 0
     show = _printer(net, epochs, has_val) if progress else None
     return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, opt_state, early_stopping,
-                     callback, show, weights, weights_val)  # fmt: skip
+                     callback, show, weights, weights_val, threads)  # fmt: skip
 
 
 def _printer(net: Net, epochs: int, has_val: bool):

@@ -1,0 +1,200 @@
+"""Data-parallel training: a large batch is cut into shards whose gradients are summed in shard
+order, so ``fit(threads=...)`` gives the same bits on any number of threads."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+from reference import grad as reference_grad
+from reference import one_hot
+
+import fnn
+from fnn import engine, kernels
+from fnn.threads import default_threads
+
+#: A network whose batches of 128 rows are cut into 8 shards of 16 rows (128 rows times its
+#: 10,564 parameters is above the engine's threshold of 2**20 multiply-adds).
+BIG = fnn.mlp([16, 128, 64, 4], output="softmax")
+BIG_DROPOUT = fnn.mlp([16, 128, 64, 4], output="softmax", dropout=0.25)
+
+
+def n_params(net):
+    return sum((n_in + 1) * n_out for n_in, n_out in zip(net.sizes, net.sizes[1:]))
+
+
+def problem(dtype=np.float64, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 16)).astype(dtype)
+    y = np.argmax(X[:, :4] + 0.5 * rng.standard_normal((n, 4)), axis=1)
+    return X, y
+
+
+def assert_same_bits(got, want):
+    for a, b in zip(got.layers, want.layers):
+        np.testing.assert_array_equal(a.W, b.W, strict=True)
+        np.testing.assert_array_equal(a.b, b.b, strict=True)
+
+
+def shard_rows(net, m):
+    return kernels.shard_rows(m, n_params(net), kernels.DEFAULT_SHARD_WORK,
+                              kernels.DEFAULT_MAX_SHARDS)  # fmt: skip
+
+
+def test_the_shards_depend_on_the_batch_and_the_network_only():
+    assert shard_rows(BIG, 128) == 16  # 8 shards
+    assert shard_rows(BIG, 44) == 44  # below the threshold: one shard
+    assert shard_rows(BIG, 4096) == 256  # at most 16 shards
+    moons_adam = fnn.mlp([2, 5, 2, 1])
+    assert shard_rows(moons_adam, 64) == 64  # the seeds' small networks are never cut
+    assert engine.batch_threads(moons_adam, 64, None) == 1
+    assert engine.batch_threads(moons_adam, 64, 8) == 1  # threads cannot pay there
+    assert engine.batch_threads(BIG, 128, None) == min(8, default_threads())
+    assert engine.batch_threads(BIG, 128, 1) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_bad_threads_name_the_argument(bad):
+    X, y = problem()
+    with pytest.raises((ValueError, TypeError), match="threads"):
+        fnn.fit(BIG, fnn.init(BIG), fnn.sgd(0.1), X, y, epochs=1, threads=bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_is_the_same_bits_on_one_and_two_threads(dtype):
+    """Adam with l2, clipping, sample weights, validation and dropout: the shards of every
+    batch of 128 rows run side by side or one after another, with the same result."""
+    X, y = problem(dtype)
+    weights = np.linspace(0.5, 2.0, len(X))
+    options = dict(epochs=3, batch_size=128, key=5, l2=0.01, validation=(X[:50], y[:50]),
+                   sample_weight=weights)  # fmt: skip
+    opt = fnn.adam(0.01, clip_norm=1.0)
+    for net in (BIG, BIG_DROPOUT):
+        params = fnn.init(net, key=1, dtype=dtype)
+        one = fnn.fit(net, params, opt, X, y, threads=1, **options)
+        two = fnn.fit(net, params, opt, X, y, threads=2, **options)
+        auto = fnn.fit(net, params, opt, X, y, **options)
+        for other in (two, auto):
+            assert_same_bits(other.params, one.params)
+            for a, b in zip(other.opt_state.slots, one.opt_state.slots):
+                assert_same_bits(a, b)
+            np.testing.assert_array_equal(other.history.loss, one.history.loss)
+            np.testing.assert_array_equal(other.history.val_loss, one.history.val_loss)
+
+
+def test_fit_with_threads_is_the_loop_of_grad_and_opt_step():
+    """fit on two threads == value_and_grad + opt_step by hand, on the same batches (the last
+    one, of 44 rows, is not cut): the composable functions cut a batch as fit does."""
+    X, y = problem()
+    opt, key, l2 = fnn.momentum(0.05), 3, 0.1
+    params = fnn.init(BIG, key=2)
+    result = fnn.fit(BIG, params, opt, X, y, epochs=2, batch_size=128, key=key, l2=l2,
+                     threads=2)  # fmt: skip
+    state = fnn.opt_init(opt, params)
+    for epoch in range(2):
+        for rows in fnn.minibatches(fnn.fold_in(key, epoch), len(X), 128):
+            _, grads = fnn.value_and_grad(BIG, params, X[rows], y[rows], l2=l2)
+            params, state = fnn.opt_step(opt, params, grads, state)
+    assert_same_bits(result.params, params)
+
+
+def test_a_sharded_gradient_is_the_reference_gradient():
+    X, y = problem(n=128)
+    params = fnn.init(BIG, key=4)
+    got = fnn.grad(BIG, params, X, y, l2=0.2)
+    want = reference_grad(BIG, params, X, one_hot(y, 4), l2=0.2)
+    for layer, (dW, db) in zip(got.layers, want):
+        np.testing.assert_allclose(layer.W, dW, rtol=1e-11, atol=1e-15)
+        np.testing.assert_allclose(layer.b, db, rtol=1e-11, atol=1e-15)
+
+
+def test_backward_of_a_sharded_batch_is_grad_bit_for_bit():
+    X, y = problem(n=128)
+    params = fnn.init(BIG, key=4)
+    _, cache = fnn.forward(BIG, params, X)
+    assert_same_bits(fnn.backward(BIG, params, cache, y, l2=0.2),
+                     fnn.grad(BIG, params, X, y, l2=0.2))  # fmt: skip
+
+
+def test_fits_from_several_python_threads_at_once_keep_their_bits():
+    """Three threads each ask for two threads: one at a time gets Numba's pool, the others run
+    their shards in their own thread; all finish with the one-thread result."""
+    X, y = problem()
+    params = fnn.init(BIG, key=6)
+    want = fnn.fit(BIG, params, fnn.adam(0.01), X, y, epochs=4, batch_size=128, threads=1)
+    results = [None] * 3
+
+    def train(index):
+        results[index] = fnn.fit(BIG, params, fnn.adam(0.01), X, y, epochs=4, batch_size=128,
+                                 threads=2)  # fmt: skip
+
+    workers = [threading.Thread(target=train, args=(i,)) for i in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for result in results:
+        assert_same_bits(result.params, want.params)
+
+
+def child(script: str, env: dict | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+PROBLEM = """
+    import os, sys
+    import numpy as np
+    import fnn
+    from fnn import engine
+    rng = np.random.default_rng(0)
+    net = fnn.mlp([16, 128, 64, 4], output="softmax")
+    X = rng.standard_normal((300, 16))
+    y = rng.integers(0, 4, 300)
+    params = fnn.init(net, key=1)
+
+    def train(threads):
+        result = fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=2, batch_size=128,
+                         threads=threads)
+        return np.concatenate([a.ravel() for layer in result.params.layers for a in layer])
+"""
+
+
+def test_four_threads_give_the_bits_of_one():
+    """Numba with 4 threads (more than this machine's cores, which the default cap would
+    not give): 1, 2, 3 and 4 threads, the same bits."""
+    out = child(PROBLEM + """
+    engine.default_threads = lambda: 4  # lift the cap of this machine's cores
+    one = train(1)
+    print([bool(np.array_equal(train(t), one)) for t in (2, 3, 4)])
+    """, env={"NUMBA_NUM_THREADS": "4"})  # fmt: skip
+    assert out.split("\n")[-2] == "[True, True, True]"
+
+
+def test_a_process_forked_after_threaded_fits_trains_alone():
+    """GNU OpenMP's pool hangs in a process forked from one that used it: a forked child runs
+    its shards in one thread, with the same bits."""
+    out = child(PROBLEM + """
+    parent = train(2)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if np.array_equal(train(2), parent) else 3)
+    _, status = os.waitpid(pid, 0)
+    print("child", os.waitstatus_to_exitcode(status))
+    """)  # fmt: skip
+    assert out.split("\n")[-2] == "child 0"
+
+
+@pytest.mark.parametrize("variable", ["OMP_NUM_THREADS", "NUMBA_NUM_THREADS"])
+def test_the_usual_environment_variables_cap_the_threads(variable):
+    out = child(PROBLEM + """
+    print(fnn.threads.default_threads(), engine.batch_threads(net, 128, None))
+    """, env={variable: "1"})  # fmt: skip
+    assert out.split() == ["1", "1"]

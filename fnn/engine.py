@@ -77,6 +77,7 @@ def run(
     weights=None,
     weights_eval=None,
     threads: int = 1,
+    adapt: bool = False,
     purpose: str,
     on_compile=None,
 ) -> EngineRun:
@@ -90,7 +91,8 @@ def run(
     kernel's dropout mode (PER_UPDATE for fit, KEYED with a given key's ``seed``), ignored
     for a net without dropout; ``weights``, ``weights_eval``: sample weights of the rows of X
     and X_eval (None: all 1); ``threads``: the threads a sharded training batch runs its shards
-    on (see :func:`batch_threads`; the bits are the same for any count). ``purpose`` names
+    on (see :func:`batch_threads`; the bits are the same for any count), fewer when ``adapt``
+    and other threads keep cores busy (see :func:`cores_free`). ``purpose`` names
     the public function for the one-line notice printed when the engine must compile first
     (``on_compile()`` is then called too). Every call runs with one BLAS thread (see
     :func:`blas_thread_setters`), so that its bits depend on neither the BLAS thread count nor
@@ -148,10 +150,11 @@ def run(
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
+    call = functools.partial(_pinned, kernel, args, blas, adapt)
     work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
-        return _direct(kernel, args, blas)
-    return _interruptible(kernel, args, blas, plan)
+        return _direct(call)
+    return _interruptible(call, plan)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
@@ -163,14 +166,14 @@ def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: in
     return epochs * ((3 * n + n_eval) * n_params + 5000 * (batches + chunks))
 
 
-def _direct(kernel, args: tuple, blas: bool) -> EngineRun:
-    """``kernel(*args)`` in this thread.
+def _direct(call) -> EngineRun:
+    """``call()`` (the engine, :func:`_pinned`) in this thread.
 
     Ctrl-C during a compiled call is seen when it returns, and Numba then reports a
     ``SystemError`` with the ``KeyboardInterrupt`` deep in its chain: raise the interrupt.
     """
     try:
-        return _pinned(kernel, args, blas)
+        return call()
     except SystemError as error:
         cause = error
         while cause is not None and not isinstance(cause, KeyboardInterrupt):
@@ -190,8 +193,9 @@ def keyed_dropout(dropout_key) -> dict:
     return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
-def _interruptible(kernel, args: tuple, blas: bool, plan: np.ndarray) -> EngineRun:
-    """``kernel(*args)`` in a worker thread while this (the main) thread waits.
+def _interruptible(call, plan: np.ndarray) -> EngineRun:
+    """``call()`` (the engine, :func:`_pinned`) in a worker thread while this (the main)
+    thread waits.
 
     Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
     raises ``KeyboardInterrupt`` in this wait at once; the kernel, which reads
@@ -206,7 +210,7 @@ def _interruptible(kernel, args: tuple, blas: bool, plan: np.ndarray) -> EngineR
 
     def work():
         try:
-            outcome.append(_pinned(kernel, args, blas))
+            outcome.append(call())
         except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             outcome.append(error)
         finally:
@@ -230,7 +234,7 @@ def _interruptible(kernel, args: tuple, blas: bool, plan: np.ndarray) -> EngineR
     return outcome[0]
 
 
-def _pinned(kernel, args: tuple, blas: bool) -> EngineRun:
+def _pinned(kernel, args: tuple, blas: bool, adapt: bool) -> EngineRun:
     """``kernel(*args)``, with one BLAS thread when it may call BLAS (``blas``), and the
     plan's THREADS for the shards of its batches when it can have them (:func:`_shard_threads`).
     """
@@ -240,7 +244,7 @@ def _pinned(kernel, args: tuple, blas: bool) -> EngineRun:
     plan = args[10]
     if plan[kernels.THREADS] <= 1:
         return EngineRun(*kernel(*args))
-    with _shard_threads(plan) as granted:
+    with _shard_threads(plan, adapt) as granted:
         plan[kernels.THREADS] = granted
         return EngineRun(*kernel(*args))
 
@@ -291,27 +295,63 @@ _POOL = threading.Lock()
 
 
 @contextlib.contextmanager
-def _shard_threads(plan: np.ndarray):
-    """The threads this call may run shards on: ``plan[THREADS]`` (set as this, the calling,
-    thread's Numba thread count) while no other call holds the pool, else 1."""
+def _shard_threads(plan: np.ndarray, adapt: bool):
+    """The threads this call runs its shards on: ``plan[THREADS]`` (set as this, the calling,
+    thread's Numba thread count), at most :func:`cores_free` now when ``adapt``; 1 while
+    another call holds the pool, or in a process forked from the one that started it."""
     acquired = _POOL.acquire(blocking=False)
     try:
-        if not acquired or _pool_owner() != os.getpid():
+        threads = int(plan[kernels.THREADS])
+        if adapt:
+            threads = min(threads, cores_free())
+        if not acquired or threads <= 1 or _pool_owner() != os.getpid():
             yield 1
             return
         import numba  # here, not at the top: ``import fnn`` stays fast
 
-        numba.set_num_threads(int(plan[kernels.THREADS]))
-        yield int(plan[kernels.THREADS])
+        numba.set_num_threads(threads)
+        yield threads
     finally:
         if acquired:
             _POOL.release()
 
 
+def cores_free() -> int:
+    """Cores not busy with another thread at this moment, this thread's own counted free: the
+    machine's cores less the threads running or ready to run besides this one (Linux's
+    ``/proc/loadavg``, an instant count), at least 1; elsewhere, the machine's cores.
+
+    Why: the shards of a batch wait for each other, so a thread that must share its core
+    with a busy process holds back every batch (2-5x slower than one thread on 2 cores with
+    one busy). ``fit(threads=None)`` asks before each engine call, so it also backs off from
+    a load that starts during training.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        with open("/proc/loadavg") as loadavg:
+            running = int(loadavg.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, cores - (running - 1))
+
+
 @functools.cache
 def _pool_owner() -> int:
-    """The process that first ran shards on Numba's threads. A process forked from it has not
-    got those threads, and GNU OpenMP's pool then hangs: its shards run in one thread."""
+    """The process that first ran shards on Numba's threads, which picks Numba's threading
+    layer then (once per process, unless the user chose one with ``NUMBA_THREADING_LAYER``):
+    ``workqueue``, whose idle threads sleep. OpenMP's spin between parallel regions, and made
+    each batch's region 2-5x slower than one thread whenever another process was busy.
+
+    A process forked from the owner has not got its pool's threads (GNU OpenMP's then hangs):
+    its shards run in one thread.
+    """
+    import numba
+
+    if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+        try:
+            numba.threading_layer()  # the layer in use: a ValueError before any has started
+        except ValueError:
+            numba.config.THREADING_LAYER = "workqueue"
     return os.getpid()
 
 

@@ -80,13 +80,16 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # A training batch of m rows is cut into shards when its forward pass costs at least
 # plan[SHARD_WORK] multiply-adds (m times the parameter count): at most plan[MAX_SHARDS] shards of
-# at least MIN_SHARD_ROWS rows each (see shard_rows). Each shard's gradient is computed on its own
-# buffers, by whichever thread, and the shards' gradients are summed in shard order: the bits
-# depend on the batch and the network only, never on the thread count. The defaults (what fnn's
-# Python side passes) are chosen by measuring (benchmarks/README.md).
+# at least MIN_SHARD_ROWS rows and half that work each (see shard_rows). Each shard's gradient is
+# computed on its own buffers, by whichever thread, and the shards' gradients are summed in shard
+# order: the bits depend on the batch and the network only, never on the thread count. Measured
+# on 2 cores (benchmarks/README.md): smaller shards cost more than they parallelise (each has a
+# whole gradient to write and sum; mnist-shaped, one thread: 16-row shards 1.9x the unsharded
+# time, 64-row ones 1.0-1.2x), and a batch below ~10**6 multiply-adds is done before threads
+# would have started.
 DEFAULT_SHARD_WORK = 1 << 20
 DEFAULT_MAX_SHARDS = 16
-MIN_SHARD_ROWS = 16
+MIN_SHARD_ROWS = 64
 
 # NumPy scalars, not ints: Numba would compile one specialisation per literal int.
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
@@ -558,12 +561,15 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
 @kernel
 def shard_rows(m, n_params, shard_work, max_shards):
     """Rows per shard of a training batch of ``m`` rows: ``m`` itself (one shard) when its
-    forward pass costs fewer than ``shard_work`` multiply-adds (about ``m * n_params``), else
-    ``max(MIN_SHARD_ROWS, ceil(m / max_shards))``, at most ``m``. A function of the batch and
-    the network alone: fit and a hand-written loop of ``grad`` cut a batch alike."""
-    if m * n_params < shard_work or max_shards <= 1 or m <= MIN_SHARD_ROWS:
+    forward pass costs fewer than ``shard_work`` multiply-adds (about ``m * n_params``) or
+    it has fewer than ``2 * MIN_SHARD_ROWS`` rows; else enough rows for half that work, at
+    least MIN_SHARD_ROWS and at most ``max_shards`` shards (the last one may be shorter).
+    A function of the batch and the network alone: fit and a hand-written loop of ``grad``
+    cut a batch alike."""
+    if m * n_params < shard_work or max_shards <= 1 or m < 2 * MIN_SHARD_ROWS:
         return max(m, 1)
-    return min(m, max(MIN_SHARD_ROWS, (m + max_shards - 1) // max_shards))
+    half_work = (shard_work // 2 + n_params - 1) // n_params
+    return min(m, max(MIN_SHARD_ROWS, half_work, (m + max_shards - 1) // max_shards))
 
 
 @part
@@ -649,12 +655,12 @@ def _backward_into(params, layers, m, Zs, As, dbuf, drop, rates, masks, dropped,
 @part
 def _shard_into(shard, rows, training, first_row, params, layers, plan, source_X, source_Y,
                 chosen, wbuf, given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates,
-                seed, scale, delta, shard_grads, stats):  # fmt: skip
+                seed, scale, delta, grads, shard_grads, stats):  # fmt: skip
     """Shard number ``shard`` of a batch (its rows ``shard * rows`` onwards, at most ``rows``):
     forward pass (unless ``given``: already in its part of zbuf and abuf), then, when
     source_Y has rows, its summed loss and weight of rows right into ``stats[:, shard]``, and
     for a ``training`` batch its output error (``scale`` times each row's ``wbuf`` weight
-    times dLoss/dA) and gradient into ``shard_grads[shard]``.
+    times dLoss/dA) and gradient into ``grads`` (shard 0) or ``shard_grads[shard - 1]``.
 
     Dropout masks number the rows from ``first_row`` (the batch's first row in the data for
     an evaluation chunk, 0 for a training batch). Every buffer is the whole batch's; the
@@ -693,19 +699,20 @@ def _shard_into(shard, rows, training, first_row, params, layers, plan, source_X
     )  # fmt: skip
     if training:
         _backward_into(params, layers, size, Zs, As, Ds, drop, rates, Ms, dropped_part,
-                       plan[CHAIN_RULE] != 0, shard_grads[shard], plan)  # fmt: skip
+                       plan[CHAIN_RULE] != 0, grads if shard == 0 else shard_grads[shard - 1],
+                       plan)  # fmt: skip
 
 
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
 def _shards_in_parallel(n_shards, rows, params, layers, plan, source_X, source_Y, chosen, wbuf,
                         given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates, seed,
-                        scale, delta, shard_grads, stats):  # fmt: skip
+                        scale, delta, grads, shard_grads, stats):  # fmt: skip
     """:func:`_shard_into` for every shard of a training batch, on Numba's threads (as many
     as the calling thread's ``numba.set_num_threads``)."""
     for shard in prange(n_shards):
         _shard_into(shard, rows, True, 0, params, layers, plan, source_X, source_Y, chosen,
                     wbuf, given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates, seed,
-                    scale, delta, shard_grads, stats)  # fmt: skip
+                    scale, delta, grads, shard_grads, stats)  # fmt: skip
 
 
 # -- the engine ----------------------------------------------------------------------------------
@@ -829,8 +836,9 @@ def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, pla
     dbuf = np.empty(train_rows * width, dtype)
     ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
     work = np.empty(2 * max(train_rows, chunk), dtype)
-    shard_grads = np.empty((most_shards if most_shards > 1 else 0) * n_params, dtype).reshape(
-        (most_shards if most_shards > 1 else 0, n_params)
+    # Shard 0's gradient goes to grads, each other shard's to a row of its own.
+    shard_grads = np.empty(max(most_shards - 1, 0) * n_params, dtype).reshape(
+        (max(most_shards - 1, 0), n_params)
     )
     stats = np.empty((2, max(most_shards, 1)))
     # Each row's weight in the batch: ones, unless the rows come with weights.
@@ -917,7 +925,6 @@ def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, pla
                 # was computed on all m rows at once, in other bits than a shard's).
                 given = training and given_forward and n_shards == 1
                 Zs, As = (zs_in, as_in) if given else (zbuf, abuf)
-                targets = grads.reshape((1, grads.shape[0])) if n_shards == 1 else shard_grads
                 scale = 1.0 / norm if norm > 0.0 else 0.0
                 in_parallel = False
                 if THREADED:  # a constant: run compiles without this branch, run_threaded with
@@ -926,12 +933,12 @@ def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, pla
                         _shards_in_parallel(n_shards, rows, params, layers, plan, X, Y, chosen,
                                             wbuf, given, Zs, As, dbuf, ybuf, work, masks,
                                             dropped, drop, rates, batch_seed, scale, delta,
-                                            targets, stats)  # fmt: skip
+                                            grads, shard_grads, stats)  # fmt: skip
                 for shard in range(0 if in_parallel else n_shards):
                     _shard_into(shard, rows, training, 0 if training else start, params, layers,
                                 plan, source_X, source_Y, chosen, wbuf, given, Zs, As, dbuf,
                                 ybuf, work, masks, dropped, drop, rates, batch_seed, scale, delta,
-                                targets, stats)  # fmt: skip
+                                grads, shard_grads, stats)  # fmt: skip
                 # The shards' sums, in shard order.
                 batch_loss, batch_correct = 0.0, 0.0
                 for shard in range(n_shards):
@@ -951,12 +958,9 @@ def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, pla
                         records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
                         records[3, epoch] = eval_correct / eval_weight
                     continue
-                if n_shards > 1:
+                for shard in range(1, n_shards):
                     for i in range(n_params):
-                        grads[i] = shard_grads[0, i]
-                    for shard in range(1, n_shards):
-                        for i in range(n_params):
-                            grads[i] += shard_grads[shard, i]
+                        grads[i] += shard_grads[shard - 1, i]
                 # The penalty's term of dW: (l2 / m) W.
                 if l2 != 0.0:
                     decay = cast(l2 / norm) if norm > 0.0 else cast(0)

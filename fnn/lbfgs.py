@@ -96,10 +96,11 @@ def fit_lbfgs(
     weights=None,
     weights_val=None,
     threads: int = 1,
+    adapt: bool = False,
 ) -> FitResult:
     """``fit`` with :func:`lbfgs`: arguments already checked by ``fit`` (``weights``,
     ``weights_val``: the sample weights of the rows of X and X_val, None for all 1;
-    ``threads``: of each objective's batch, as :func:`fnn.engine.batch_threads` decided)."""
+    ``threads``, ``adapt``: of each objective's batch, as for :func:`fnn.engine.run`)."""
     from scipy.optimize import minimize  # here: ``import fnn`` stays fast
 
     from fnn.train import _NO_BEST, _ending, _history, _stop_requested, _watch_best
@@ -117,7 +118,7 @@ def fit_lbfgs(
         run = engine.run(
             net, point, X=X, Y=Y, X_eval=X_val if has_val else None,
             Y_eval=Y_val if has_val else None, l2=l2, weights=weights, weights_eval=weights_val,
-            threads=threads, purpose="fit",
+            threads=threads, adapt=adapt, purpose="fit",
         )  # fmt: skip
         if not np.isfinite(run.value):
             raise FloatingPointError(

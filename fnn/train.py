@@ -29,6 +29,9 @@ from fnn.weights import fit_weights, sample_weights
 
 # Longest stretch of updates one kernel call runs (bounds the learning-rate array).
 MAX_UPDATES_PER_CALL = 1_000_000
+# With threads to adapt (``fit(threads=None)`` on sharded batches), each engine call runs at
+# most this many updates (and at least an epoch), so that the thread count follows the load.
+ADAPT_UPDATES = 1000
 # Epochs of history allocated at first; the records grow (doubling) with the epochs run, so a
 # huge ``epochs`` that stops early costs only what it ran.
 FIRST_RECORDS = 1024
@@ -231,7 +234,9 @@ def fit(
         order, so the result is the same bits for every thread count (and the same as
         ``fnn.grad`` of that batch). None: one thread for batches that are not cut (every
         batch of a small network, where threads cannot pay), else one per shard, at most the
-        cores this process may use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``. While
+        cores this process may use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``, and
+        fewer while other threads keep cores busy (asked again every 1000 updates or epoch).
+        A number: that many (at most one per shard and those caps), busy or not. While
         another ``fit`` in this process runs its shards on threads, this one runs them in
         its own thread.
 
@@ -278,6 +283,7 @@ def fit(
     Y = checks.targets("y", y, net, X.shape[0], dtype)
     n = X.shape[0]
     batch = n if batch_size is None else min(checks.integer("batch_size", batch_size, 1), n)
+    adapt = threads is None  # a number forces that many threads; None backs off under load
     threads = engine.batch_threads(net, batch, threads)
     weights = fit_weights(net, Y, sample_weight, class_weight, dtype)
     X_val, Y_val, weights_val = _validation_data(net, validation, dtype)
@@ -291,7 +297,7 @@ def fit(
     if full_batch:
         return _fit_full_batch(
             net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping,
-            callback, progress, reduce_on_plateau, weights, weights_val, threads,
+            callback, progress, reduce_on_plateau, weights, weights_val, threads, adapt,
         )  # fmt: skip
     state = opt_init(opt, params) if opt_state is None else opt_state
     state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
@@ -320,6 +326,8 @@ def fit(
     stopped = False
     while done < epochs:
         count = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // batches_per_epoch))
+        if adapt and threads > 1:
+            count = min(count, max(1, ADAPT_UPDATES // batches_per_epoch))
         if per_epoch:
             count = 1
         elif show is not None:
@@ -335,7 +343,7 @@ def fit(
                 lrs=learning_rates(opt, step, count * batches_per_epoch, scale),
                 dropout=kernels.PER_UPDATE, first_epoch=first_epoch + done, epochs=count,
                 batch=batch, weights=weights, weights_eval=weights_val, threads=threads,
-                purpose="fit", on_compile=None if show is None else _compiling(show),
+                adapt=adapt, purpose="fit", on_compile=None if show is None else _compiling(show),
             )  # fmt: skip
         except KeyboardInterrupt as interrupt:
             _attach_history(interrupt, net, records[:, :done], has_val)
@@ -402,7 +410,7 @@ def _attach_history(interrupt: KeyboardInterrupt, net: Net, records, has_val: bo
 
 def _fit_full_batch(
     net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping, callback,
-    progress, reduce_on_plateau, weights, weights_val, threads,
+    progress, reduce_on_plateau, weights, weights_val, threads, adapt,
 ) -> FitResult:  # fmt: skip
     """``fit`` with :func:`fnn.lbfgs` (arguments checked), after its own refusals."""
     from fnn.lbfgs import fit_lbfgs
@@ -424,7 +432,7 @@ def _fit_full_batch(
     has_val = X_val.shape[0] > 0
     show = _printer(net, epochs, has_val) if progress else None
     return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, opt_state, early_stopping,
-                     callback, show, weights, weights_val, threads)  # fmt: skip
+                     callback, show, weights, weights_val, threads, adapt)  # fmt: skip
 
 
 def _printer(net: Net, epochs: int, has_val: bool):

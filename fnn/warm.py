@@ -1,8 +1,9 @@
 """Compile every kernel of fnn into Numba's disk cache: ``python -m fnn.warm``.
 
-Numba compiles fnn's kernels on their first use (10-30 s for each of float64 and float32)
-and keeps the machine code in the first of ``$NUMBA_CACHE_DIR``, the package's
-``__pycache__`` and ``~/.cache/numba`` that it can write to. Run this command where that
+Numba compiles fnn's kernels on their first use (10-30 s for each of float64 and float32,
+as much again for the engine's variant that runs a large batch's shards on threads) and
+keeps the machine code in the first of ``$NUMBA_CACHE_DIR``, the package's ``__pycache__``
+and ``~/.cache/numba`` that it can write to. Run this command where that
 cache will live (at image build time, say) so that no later process compiles; the README's
 "Errors and guarantees" says how to use such a cache on a read-only deployment.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 import fnn
+from fnn import engine
+from fnn.flat import pack
+from fnn.threads import default_threads
 
 
 def warm() -> None:
@@ -22,6 +26,9 @@ def warm() -> None:
     for dtype in (np.float64, np.float32):  # the engine's one version per dtype
         params = fnn.init(net, key=0, dtype=dtype)
         fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=1, batch_size=2, validation=(X, y))
+        if default_threads() > 1:  # the variant that runs a large batch's shards on threads
+            Y = np.eye(2, dtype=dtype)[y]
+            engine.run(net, pack(params, dtype), X=X.astype(dtype), Y=Y, threads=2, purpose="fit")
     fnn.fold_in(0, 1)
     fnn.minibatches(0, 4, 2)  # the shuffle's kernel
 

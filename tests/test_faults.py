@@ -18,6 +18,7 @@ import pytest
 
 import fnn
 from fnn.engine import blas_thread_setters
+from fnn.threads import default_threads
 
 PACKAGE = Path(fnn.__file__).parent
 
@@ -124,7 +125,7 @@ INTERRUPTED = """
         opt = fnn.lbfgs(gtol=0.0, ftol=0.0, max_evaluations=10**9)
         call = lambda: fnn.fit(net, params, opt, X, y, epochs=10**6)
         redo = lambda epochs: fnn.fit(net, params, opt, X, y, epochs=epochs)
-        fnn.fit(net, params, opt, X[:5], y[:5], epochs=1)
+        fnn.fit(net, params, opt, X[:2000], y[:2000], epochs=1)  # shards: run_threaded too
     elif case == "loss":  # many rows: one check per chunk of rows
         net = fnn.mlp([256, 1024, 1024, 1024, 10], output="softmax")
         params = fnn.init(net, key=0, dtype=np.float32)
@@ -330,4 +331,6 @@ def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():
         print(after == warmed, sorted(n for n, k in warmed.items() if k and n[0] != "_"))
     """)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[-1] == "True ['fold_in', 'permutation', 'run']", out.stdout
+    threaded = ["run_threaded"] if default_threads() > 1 else []  # only where threads can run
+    kernels = str(sorted(["fold_in", "permutation", "run", "shard_rows", *threaded]))
+    assert out.stdout.splitlines()[-1] == f"True {kernels}", out.stdout

@@ -6,6 +6,7 @@ hyperparameters and key. Ray is tested in test_sweep_ray.py (its start-up is slo
 """
 
 import math
+import os
 import sys
 
 import numpy as np
@@ -157,6 +158,9 @@ def test_threads_default_to_numbas_thread_count(monkeypatch):
     numba = pytest.importorskip("numba")
     seen = []
     monkeypatch.setattr(sweeps, "_on_threads", lambda data, workers: seen.append(workers) or [])
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # caps it too (fnn.threads)
+    if hasattr(os, "sched_getaffinity"):  # and the cores this process may use
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     for count in (1, 3):
         monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", count)
         fnn.sweep(NET, fnn.adam(), X, Y, GRID, **OPTIONS)

@@ -16,7 +16,7 @@ import fnn
 from fnn import engine, kernels
 from fnn.threads import default_threads
 
-#: A network whose batches of 128 rows are cut into 8 shards of 16 rows (128 rows times its
+#: A network whose batches of 512 rows are cut into 8 shards of 64 rows (512 rows times its
 #: 10,564 parameters is above the engine's threshold of 2**20 multiply-adds).
 BIG = fnn.mlp([16, 128, 64, 4], output="softmax")
 BIG_DROPOUT = fnn.mlp([16, 128, 64, 4], output="softmax", dropout=0.25)
@@ -26,7 +26,7 @@ def n_params(net):
     return sum((n_in + 1) * n_out for n_in, n_out in zip(net.sizes, net.sizes[1:]))
 
 
-def problem(dtype=np.float64, n=300, seed=0):
+def problem(dtype=np.float64, n=1100, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 16)).astype(dtype)
     y = np.argmax(X[:, :4] + 0.5 * rng.standard_normal((n, 4)), axis=1)
@@ -45,15 +45,17 @@ def shard_rows(net, m):
 
 
 def test_the_shards_depend_on_the_batch_and_the_network_only():
-    assert shard_rows(BIG, 128) == 16  # 8 shards
-    assert shard_rows(BIG, 44) == 44  # below the threshold: one shard
+    assert shard_rows(BIG, 512) == 64  # 8 shards
+    assert shard_rows(BIG, 76) == 76  # below the threshold: one shard
+    assert shard_rows(BIG, 120) == 120  # fewer than 2 * 64 rows: one shard
     assert shard_rows(BIG, 4096) == 256  # at most 16 shards
+    assert shard_rows(fnn.mlp([2, 25, 50, 50, 25, 1]), 900) == 101  # 9 shards: half the work
     moons_adam = fnn.mlp([2, 5, 2, 1])
     assert shard_rows(moons_adam, 64) == 64  # the seeds' small networks are never cut
     assert engine.batch_threads(moons_adam, 64, None) == 1
     assert engine.batch_threads(moons_adam, 64, 8) == 1  # threads cannot pay there
-    assert engine.batch_threads(BIG, 128, None) == min(8, default_threads())
-    assert engine.batch_threads(BIG, 128, 1) == 1
+    assert engine.batch_threads(BIG, 512, None) == min(8, default_threads())
+    assert engine.batch_threads(BIG, 512, 1) == 1
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
@@ -66,10 +68,10 @@ def test_bad_threads_name_the_argument(bad):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fit_is_the_same_bits_on_one_and_two_threads(dtype):
     """Adam with l2, clipping, sample weights, validation and dropout: the shards of every
-    batch of 128 rows run side by side or one after another, with the same result."""
+    batch of 512 rows run side by side or one after another, with the same result."""
     X, y = problem(dtype)
     weights = np.linspace(0.5, 2.0, len(X))
-    options = dict(epochs=3, batch_size=128, key=5, l2=0.01, validation=(X[:50], y[:50]),
+    options = dict(epochs=3, batch_size=512, key=5, l2=0.01, validation=(X[:50], y[:50]),
                    sample_weight=weights)  # fmt: skip
     opt = fnn.adam(0.01, clip_norm=1.0)
     for net in (BIG, BIG_DROPOUT):
@@ -87,22 +89,22 @@ def test_fit_is_the_same_bits_on_one_and_two_threads(dtype):
 
 def test_fit_with_threads_is_the_loop_of_grad_and_opt_step():
     """fit on two threads == value_and_grad + opt_step by hand, on the same batches (the last
-    one, of 44 rows, is not cut): the composable functions cut a batch as fit does."""
+    one, of 76 rows, is not cut): the composable functions cut a batch as fit does."""
     X, y = problem()
     opt, key, l2 = fnn.momentum(0.05), 3, 0.1
     params = fnn.init(BIG, key=2)
-    result = fnn.fit(BIG, params, opt, X, y, epochs=2, batch_size=128, key=key, l2=l2,
+    result = fnn.fit(BIG, params, opt, X, y, epochs=2, batch_size=512, key=key, l2=l2,
                      threads=2)  # fmt: skip
     state = fnn.opt_init(opt, params)
     for epoch in range(2):
-        for rows in fnn.minibatches(fnn.fold_in(key, epoch), len(X), 128):
+        for rows in fnn.minibatches(fnn.fold_in(key, epoch), len(X), 512):
             _, grads = fnn.value_and_grad(BIG, params, X[rows], y[rows], l2=l2)
             params, state = fnn.opt_step(opt, params, grads, state)
     assert_same_bits(result.params, params)
 
 
 def test_a_sharded_gradient_is_the_reference_gradient():
-    X, y = problem(n=128)
+    X, y = problem(n=512)
     params = fnn.init(BIG, key=4)
     got = fnn.grad(BIG, params, X, y, l2=0.2)
     want = reference_grad(BIG, params, X, one_hot(y, 4), l2=0.2)
@@ -112,7 +114,7 @@ def test_a_sharded_gradient_is_the_reference_gradient():
 
 
 def test_backward_of_a_sharded_batch_is_grad_bit_for_bit():
-    X, y = problem(n=128)
+    X, y = problem(n=512)
     params = fnn.init(BIG, key=4)
     _, cache = fnn.forward(BIG, params, X)
     assert_same_bits(fnn.backward(BIG, params, cache, y, l2=0.2),
@@ -124,11 +126,11 @@ def test_fits_from_several_python_threads_at_once_keep_their_bits():
     their shards in their own thread; all finish with the one-thread result."""
     X, y = problem()
     params = fnn.init(BIG, key=6)
-    want = fnn.fit(BIG, params, fnn.adam(0.01), X, y, epochs=4, batch_size=128, threads=1)
+    want = fnn.fit(BIG, params, fnn.adam(0.01), X, y, epochs=4, batch_size=512, threads=1)
     results = [None] * 3
 
     def train(index):
-        results[index] = fnn.fit(BIG, params, fnn.adam(0.01), X, y, epochs=4, batch_size=128,
+        results[index] = fnn.fit(BIG, params, fnn.adam(0.01), X, y, epochs=4, batch_size=512,
                                  threads=2)  # fmt: skip
 
     workers = [threading.Thread(target=train, args=(i,)) for i in range(3)]
@@ -156,12 +158,12 @@ PROBLEM = """
     from fnn import engine
     rng = np.random.default_rng(0)
     net = fnn.mlp([16, 128, 64, 4], output="softmax")
-    X = rng.standard_normal((300, 16))
-    y = rng.integers(0, 4, 300)
+    X = rng.standard_normal((1100, 16))
+    y = rng.integers(0, 4, 1100)
     params = fnn.init(net, key=1)
 
     def train(threads):
-        result = fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=2, batch_size=128,
+        result = fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=2, batch_size=512,
                          threads=threads)
         return np.concatenate([a.ravel() for layer in result.params.layers for a in layer])
 """
@@ -195,6 +197,6 @@ def test_a_process_forked_after_threaded_fits_trains_alone():
 @pytest.mark.parametrize("variable", ["OMP_NUM_THREADS", "NUMBA_NUM_THREADS"])
 def test_the_usual_environment_variables_cap_the_threads(variable):
     out = child(PROBLEM + """
-    print(fnn.threads.default_threads(), engine.batch_threads(net, 128, None))
+    print(fnn.threads.default_threads(), engine.batch_threads(net, 512, None))
     """, env={variable: "1"})  # fmt: skip
     assert out.split() == ["1", "1"]

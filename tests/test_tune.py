@@ -162,3 +162,41 @@ def test_the_readme_example_runs(local_ray, tmp_path, monkeypatch, capsys):
     net, params = namespace["net"], namespace["params"]  # loaded from the best checkpoint
     assert net == fnn.mlp([2, 16, 1])
     assert fnn.predict(net, params, namespace["X"]).shape == (300,)
+
+
+def test_a_trial_that_crashed_resumes_from_its_checkpoint(local_ray, tmp_path):
+    trainable = fnn.tune_trainable(NET, fnn.adam(0.02), X_TRAIN, Y_TRAIN, checkpoint_every=3,
+                                   **OPTIONS)  # fmt: skip
+    crashed = tmp_path / "crashed"
+
+    def crashing_once(config):
+        """The trial, its process crashing once, right after its first checkpoint."""
+        report = tune.report
+
+        def report_then_crash(metrics, checkpoint=None):
+            report(metrics, checkpoint=checkpoint)
+            if checkpoint is not None and not crashed.exists():
+                crashed.touch()
+                raise RuntimeError("simulated crash")
+
+        tune.report = report_then_crash  # in the trial's own process
+        try:
+            trainable(config)
+        finally:
+            tune.report = report
+
+    tuner = tune.Tuner(
+        crashing_once,
+        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=1)),
+    )  # fmt: skip
+    [result] = tuner.fit()
+    assert crashed.exists() and result.error is None
+    reports = result.metrics_dataframe.sort_values("training_iteration")
+    assert reports["training_iteration"].tolist() == list(range(1, EPOCHS + 1))
+    whole = plain_fit(0.02)
+    assert reports["val_loss"].tolist() == whole.history.val_loss.tolist()
+    with result.checkpoint.as_directory() as directory:
+        _, saved = fnn.load(os.path.join(directory, tuning.CHECKPOINT_FILE))
+    for a, b in zip(saved.layers, whole.params.layers):
+        assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b)

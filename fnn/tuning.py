@@ -170,7 +170,9 @@ def run_trial(config: Mapping[str, Any], data: dict) -> None:
                 reduce_on_plateau=data["reduce_on_plateau"],
             )  # fmt: skip
         except FloatingPointError as error:
-            raise FloatingPointError(f"epoch {epoch}: {error}") from None
+            raise FloatingPointError(
+                f"trial epoch {epoch} (each epoch is one fit call): {error}"
+            ) from None
         params, state = result.params, result.opt_state
         metrics = _metrics(result)
         if every is None or ((epoch + 1) % every and epoch + 1 < setting.epochs):

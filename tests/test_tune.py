@@ -123,7 +123,10 @@ def test_config_names_and_values_are_checked(monkeypatch):
 
 
 def test_a_diverging_trial_names_its_epoch(monkeypatch):
-    with pytest.raises(FloatingPointError, match="^epoch 0: loss is not finite"):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"^trial epoch 0 \(each epoch is one fit call\): loss is not finite",
+    ):
         run_inside_tune(monkeypatch, {"opt": fnn.sgd(1e200)})
 
 

@@ -37,6 +37,7 @@ SECTIONS = (
     ("fnn.metrics", "Metrics", "scikit-learn's evaluation metrics as pure functions."),
     ("fnn.folds", "Cross-validation folds", "Disjoint validation folds that cover every row."),
     ("fnn.sweeps", "Sweeps", "Settings x keys x folds of `fit` on threads, joblib, Dask or Ray."),
+    ("fnn.tuning", "Ray Tune", "A trainable that reports every epoch, for `ray.tune.Tuner`."),
     ("fnn.ensembles", "Ensembles", "Many members of one network in one call, and their mean."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),
     ("fnn.export", "Deploying", "ONNX models, PyTorch modules and C headers of a trained network."),

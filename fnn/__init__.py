@@ -33,6 +33,7 @@ from fnn.optim import (
 from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
 from fnn.train import early_stopping, fit, reduce_on_plateau
+from fnn.tuning import tune_trainable
 from fnn.types import (
     LBFGS,
     SGD,
@@ -147,6 +148,7 @@ __all__ = [
     "to_c",
     "to_onnx",
     "to_torch",
+    "tune_trainable",
     "unstandardize",
     "value_and_grad",
     "warmup",

@@ -66,6 +66,14 @@ def describe(value) -> str:
     return text if len(text) <= 60 else f"{type(value).__name__} {text[:57]}..."
 
 
+def add_note(error: BaseException, note: str) -> None:
+    """Add ``note`` to ``error`` (PEP 678: Python >= 3.11 prints it under the traceback)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", []), note]
+
+
 def one_of(name: str, value, choices) -> str:
     """Check that ``value`` is one of the registry names ``choices`` (listed on failure)."""
     if not isinstance(value, str):

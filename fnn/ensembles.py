@@ -15,13 +15,16 @@ from typing import TypeVar
 import numpy as np
 
 from fnn import checks
+from fnn import progress as progress_display
 from fnn.model import predict_proba
 from fnn.threads import default_threads, map_on_threads
 from fnn.train import _validation_data, fit
-from fnn.types import EarlyStopping, FitResult, Net, OptState, Params, ReduceOnPlateau
+from fnn.types import EarlyStopping, FitResult, History, Net, OptState, Params, ReduceOnPlateau
 from fnn.weights import fit_weights
 
 T = TypeVar("T")
+# The progress display of fit_many counts members: it shows none of fit's metric rows.
+_NO_METRICS = np.zeros((4, 0))
 
 
 def fit_many(
@@ -41,6 +44,8 @@ def fit_many(
     threads: int | None = None,
     sample_weight=None,
     class_weight=None,
+    callback: Callable[[int, int, Params, History], bool | None] | None = None,
+    progress: bool = False,
 ) -> tuple[FitResult, ...]:
     """Train K members of one network on the same data at once, one ``fit`` per member.
 
@@ -49,11 +54,12 @@ def fit_many(
         fnn.fit(net, params[k], opt[k], X, y, epochs=epochs, batch_size=batch_size,
                 key=keys[k], l2=l2[k], validation=validation, opt_state=opt_states[k],
                 early_stopping=early_stopping, reduce_on_plateau=reduce_on_plateau,
-                sample_weight=sample_weight, class_weight=class_weight)
+                sample_weight=sample_weight, class_weight=class_weight,
+                callback=lambda epoch, params, history: callback(k, epoch, params, history))
 
-    (``opt``, ``l2`` given once stand for every member), bit for bit, whatever ``threads``.
-    Members run side by side on ``threads`` threads of this process; each trains, validates
-    and stops early on its own.
+    (``opt``, ``l2`` given once stand for every member), bit for bit, whatever ``threads``
+    and with or without ``callback`` and ``progress``. Members run side by side on
+    ``threads`` threads of this process; each trains, validates and stops early on its own.
 
     Parameters
     ----------
@@ -78,6 +84,20 @@ def fit_many(
     threads : int or None
         At most this many members train at once; default Numba's thread count
         (``NUMBA_NUM_THREADS`` when set, else the cores this process may use).
+    callback : callable or None
+        ``callback(member, epoch, params, history) -> bool or None`` after every epoch of
+        every member: ``fit``'s callback with the member's index first. True stops that
+        member only (its ``history.stopped_epoch`` says when); anything but a bool or None is
+        a TypeError. It runs on the member's worker thread, so with ``threads > 1`` calls for
+        different members come at the same time and in no fixed order: guard shared state
+        with a lock (appending to a list or setting a dict entry needs none). An exception
+        it raises stops the call as a failing member does (below), unchanged but for a note
+        naming the member and epoch.
+    progress : bool
+        Show how many members have finished, with the time spent and left, live on stderr:
+        a tqdm bar when tqdm is installed (``pip install 'fnn[progress]'``), else a plain
+        line. Drawn from the calling thread only, never by the workers; results are
+        bit-identical with and without it.
 
     Returns
     -------
@@ -91,6 +111,11 @@ def fit_many(
         (``member 3: ...``).
     FloatingPointError
         When a member's loss stops being finite (named as above).
+    Exception
+        Whatever ``callback`` raised, with the note ``fit_many member k, epoch e: raised by
+        callback`` (Python >= 3.11 prints it under the traceback). When members fail, the
+        members not started are cancelled and, once the running ones have finished, the
+        failure of the lowest member index is raised.
     KeyboardInterrupt
         On Ctrl-C, once the members already training on worker threads have finished (only
         the main thread sees Ctrl-C, so their fits run to the end); members not started are
@@ -133,6 +158,9 @@ def fit_many(
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
     if reduce_on_plateau is not None:
         reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
+    progress = checks.flag("progress", progress)
 
     def member(k: int, epochs: int) -> FitResult:
         return _named(k, lambda: fit(
@@ -140,11 +168,28 @@ def fit_many(
             l2=l2s[k], validation=validation, opt_state=states[k], early_stopping=early_stopping,
             reduce_on_plateau=reduce_on_plateau, sample_weight=sample_weight,
             class_weight=class_weight,
+            callback=None if callback is None else _member_callback(callback, k),
         ))  # fmt: skip
 
     for k in range(count):  # fit's own checks of each member's values, without training
         member(k, 0)
-    return tuple(map_on_threads(lambda k: member(k, epochs), count, threads, "fnn-member"))
+
+    def train(k: int) -> FitResult:
+        return member(k, epochs)
+
+    if not progress:
+        return tuple(map_on_threads(train, count, threads, "fnn-member"))
+    show = progress_display.printer(count, (False,) * 4, desc="fit_many", unit="members")
+    finished = []
+
+    def one_more(k: int) -> None:  # on the calling thread, as each member finishes
+        finished.append(k)
+        show(len(finished), _NO_METRICS)
+
+    try:
+        return tuple(map_on_threads(train, count, threads, "fnn-member", on_done=one_more))
+    finally:
+        show(None, None)  # ends the display, also when a member failed
 
 
 def ensemble_proba(
@@ -190,13 +235,29 @@ def ensemble_proba(
 
 
 def _named(k: int, call: Callable[[], T]) -> T:
-    """``call()``, its ValueError, TypeError or FloatingPointError prefixed by ``member k``."""
+    """``call()``, its ValueError, TypeError or FloatingPointError prefixed by ``member k``
+    (a callback's error, which carries a note naming the member, passes unchanged)."""
     try:
         return call()
     except (ValueError, TypeError, FloatingPointError) as error:
-        if type(error) not in (ValueError, TypeError, FloatingPointError):
+        noted = hasattr(error, "__notes__")  # a callback's, already naming the member
+        if type(error) not in (ValueError, TypeError, FloatingPointError) or noted:
             raise
         raise type(error)(f"member {k}: {error}") from None
+
+
+def _member_callback(callback: Callable, k: int) -> Callable[[int, Params, History], bool]:
+    """Member ``k``'s ``fit`` callback: the user's ``callback(k, epoch, params, history)``,
+    whose exceptions get a note naming the member and the epoch."""
+
+    def member_callback(epoch: int, params: Params, history: History):
+        try:
+            return callback(k, epoch, params, history)
+        except Exception as error:
+            checks.add_note(error, f"fit_many member {k}, epoch {epoch}: raised by callback")
+            raise
+
+    return member_callback
 
 
 def _members(name: str, values) -> list:

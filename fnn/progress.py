@@ -24,7 +24,7 @@ def next_chunk(chunk: int, seconds: float) -> int:
 
 def printer(
     epochs: int, shown_rows=(True, True, False, False), *, interval: float = 0.2, file=None,
-    use_tqdm: bool = True,
+    use_tqdm: bool = True, desc: str = "fit", unit: str = "epoch",
 ):  # fmt: skip
     """A ``show(done, records, note="")`` function for ``fit(progress=True)``.
 
@@ -38,7 +38,9 @@ def printer(
     tqdm bar when tqdm is installed (``pip install 'fnn[progress]'``) and ``use_tqdm``, else
     one line rewritten in place on ``file`` (default ``sys.stderr``). ``shown_rows`` says
     which of the four records to display (accuracy only for classifiers, validation only
-    when there is some).
+    when there is some; none for a plain counter). ``desc`` and ``unit`` name the display
+    and what it counts (``fit_many`` counts finished members: ``desc="fit_many"``,
+    ``unit="members"``).
     """
     tqdm = None
     if use_tqdm:
@@ -50,7 +52,7 @@ def printer(
     started = time.perf_counter()
     bar = None
     if tqdm is not None:
-        bar = tqdm(total=epochs, unit="epoch", desc="fit", file=stream, mininterval=0.0,
+        bar = tqdm(total=epochs, unit=unit, desc=desc, file=stream, mininterval=0.0,
                    dynamic_ncols=True)  # fmt: skip
     # Closure state of this one display (rebound through ``nonlocal``): when it last drew,
     # the latest report, the width of the plain line.
@@ -76,7 +78,7 @@ def printer(
             bar.refresh()
             return
         elapsed = time.perf_counter() - started
-        line = f"fit: epoch {done}/{epochs} ({100 * done / max(epochs, 1):3.0f} %)  {text}"
+        line = f"{desc}: {unit} {done}/{epochs} ({100 * done / max(epochs, 1):3.0f} %)  {text}"
         line += f"  [{elapsed:.1f} s"
         if 0 < done < epochs:
             line += f", {elapsed * (epochs - done) / done:.0f} s left"
@@ -94,7 +96,7 @@ def printer(
             elif width:  # a line was drawn: end it
                 print(file=stream, flush=True)
             if note:
-                print(f"fit: {note}", file=stream, flush=True)
+                print(f"{desc}: {note}", file=stream, flush=True)
             return
         if records is None:  # a state before the first epoch: draw it now
             draw(done, None, note)

@@ -330,11 +330,7 @@ def run_trial(data: SweepData, index: int) -> TrialResult:
         return TrialResult(setting, trial.key, trial.fold, nan, nan, None, None, str(error))
     except Exception as error:
         where = f"key {trial.key!r}, fold {trial.fold}"
-        note = f"in sweep trial {trial.index}: {_in_words(setting)}, {where}"
-        if hasattr(error, "add_note"):  # Python >= 3.11 prints it under the traceback
-            error.add_note(note)
-        else:
-            error.__notes__ = [*getattr(error, "__notes__", []), note]
+        checks.add_note(error, f"in sweep trial {trial.index}: {_in_words(setting)}, {where}")
         raise
     history = result.history
     epoch = history.params_epoch

@@ -176,6 +176,8 @@ BAD_CALLS = [
      r"opt_states must be a sequence of one per member"),
     (dict(threads=0), ValueError, "threads must be >= 1, got 0"),
     (dict(threads=1.5), TypeError, "threads must be an integer"),
+    (dict(callback=3), TypeError, "^callback must be callable, got 3"),
+    (dict(progress="yes"), TypeError, "^progress must be"),
     (dict(epochs=-1), ValueError, "^epochs must be >= 0"),
     (dict(reduce_on_plateau=3), TypeError, "^reduce_on_plateau"),
     (dict(X=X[:, :1]), ValueError, "^X must .*"),
@@ -266,3 +268,140 @@ def test_threads_default_to_numba_threads(monkeypatch):
     seen = concurrency(monkeypatch, meet=3)
     fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2)
     assert seen["most"] == 3
+
+
+# -- callback and progress -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_callback_sees_every_epoch_of_every_member_and_changes_no_bit(threads):
+    calls = []  # list.append needs no lock, even from worker threads
+
+    def callback(member, epoch, params, history):
+        calls.append((member, epoch, params, history))
+
+    kwargs = dict(validation=(X_VAL, Y_VAL))
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=6, batch_size=16, keys=KEYS, l2=L2,
+                        threads=threads, callback=callback, **kwargs)  # fmt: skip
+    for result, single in zip(many, singles(6, **kwargs)):
+        assert_same_fit(result, single)
+    assert sorted((member, epoch) for member, epoch, _, _ in calls) == [
+        (member, epoch) for member in range(MEMBERS) for epoch in range(6)
+    ]
+    for member, epoch, params, history in calls:  # the member's own state after that epoch
+        assert np.array_equal(history.val_loss, many[member].history.val_loss[: epoch + 1])
+        if epoch == 5:
+            assert np.array_equal(params.layers[0].W, many[member].params.layers[0].W)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_callback_returning_true_stops_that_member_only(threads):
+    def stop_member_1_after_epoch_3(member, epoch, params, history):
+        return member == 1 and epoch == 3
+
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=10, batch_size=16, keys=KEYS, l2=L2,
+                        threads=threads, callback=stop_member_1_after_epoch_3)  # fmt: skip
+    expected = singles(10)
+    expected[1] = fnn.fit(NET, STARTS[1], OPTS[1], X, Y, epochs=10, batch_size=16, key=KEYS[1],
+                          l2=L2[1], callback=lambda epoch, params, history: epoch == 3)  # fmt: skip
+    for result, single in zip(many, expected):
+        assert_same_fit(result, single)
+    assert [len(result.history.loss) for result in many] == [10, 4, 10, 10, 10]
+    assert many[1].history.stopped_epoch == 3
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", [RuntimeError, ValueError])
+def test_a_callback_error_propagates_with_the_member_named(threads, kind):
+    def callback(member, epoch, params, history):
+        if member == 3 and epoch == 2:
+            raise kind("the user's message")
+
+    with pytest.raises(kind) as caught:
+        fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=4, threads=threads, callback=callback)
+    assert str(caught.value) == "the user's message"  # the user's own error, not rewritten
+    assert caught.value.__notes__ == ["fit_many member 3, epoch 2: raised by callback"]
+
+
+def test_a_callback_answer_that_is_not_a_bool_names_the_member():
+    def callback(member, epoch, params, history):
+        return "stop" if member == 2 else None
+
+    with pytest.raises(TypeError, match="^member 2: callback must return a bool .* got 'stop'"):
+        fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, threads=2, callback=callback)
+
+
+def without_tqdm(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_counts_finished_members_and_changes_no_bit(threads, monkeypatch, capsys):
+    without_tqdm(monkeypatch)
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=5, batch_size=16, keys=KEYS, l2=L2,
+                        threads=threads, progress=True)  # fmt: skip
+    for result, single in zip(many, singles(5)):
+        assert_same_fit(result, single)
+    err = capsys.readouterr().err
+    assert err.rstrip("\n").split("\r")[-1].startswith(f"fit_many: members {MEMBERS}/{MEMBERS}")
+    assert err.endswith("\n")
+
+
+def test_progress_bar_with_tqdm(capsys):
+    pytest.importorskip("tqdm")
+    fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, threads=2, progress=True)
+    err = capsys.readouterr().err
+    assert "fit_many" in err and f"{MEMBERS}/{MEMBERS}" in err
+
+
+def test_progress_is_drawn_by_the_calling_thread_only(monkeypatch):
+    import threading
+
+    from fnn import ensembles
+
+    shown = []
+
+    def printer(total, shown_rows, **options):
+        def show(done, records, note=""):
+            shown.append((done, threading.current_thread() is threading.main_thread()))
+
+        return show
+
+    monkeypatch.setattr(ensembles.progress_display, "printer", printer)
+    fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, threads=2, progress=True)
+    assert shown == [(done, True) for done in range(1, MEMBERS + 1)] + [(None, True)]
+
+
+def test_progress_ends_its_line_when_a_member_fails(monkeypatch, capsys):
+    without_tqdm(monkeypatch)
+    opts = [fnn.sgd(0.01), fnn.sgd(1e200), fnn.sgd(0.01)]
+    with pytest.raises(FloatingPointError, match="^member 1: "):
+        fnn.fit_many(NET, STARTS[:3], opts, X, Y, epochs=3, threads=2, progress=True)
+    assert capsys.readouterr().err.endswith("\n")
+
+
+def test_map_on_threads_raises_the_first_failure_by_index_and_reports_from_the_caller():
+    import threading
+    import time
+
+    from fnn.threads import map_on_threads
+
+    def call(index):
+        if index == 1:
+            time.sleep(0.2)  # fails after index 3 has failed: still the one raised
+            raise KeyError(index)
+        if index == 3:
+            raise KeyError(index)
+        return index
+
+    with pytest.raises(KeyError) as caught:
+        map_on_threads(call, 4, 4, "test")
+    assert caught.value.args == (1,)
+    reported = []
+    results = map_on_threads(lambda i: i * i, 6, 2, "test", on_done=lambda i: reported.append(
+        (i, threading.current_thread() is threading.main_thread())))  # fmt: skip
+    assert results == [0, 1, 4, 9, 16, 25]
+    assert sorted(reported) == [(i, True) for i in range(6)]

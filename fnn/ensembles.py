@@ -82,8 +82,10 @@ def fit_many(
     opt_states : sequence of K OptState, or None
         Resume each member from an earlier call's ``results[k].opt_state``.
     threads : int or None
-        At most this many members train at once; default Numba's thread count
-        (``NUMBA_NUM_THREADS`` when set, else the cores this process may use).
+        At most this many members train at once; default :func:`fnn.threads.default_threads`
+        (the cores this process may use, capped by ``NUMBA_NUM_THREADS`` and
+        ``OMP_NUM_THREADS``). With one at a time, each member's ``fit`` may run the shards of
+        its large batches on threads (``fit(threads=None)``); with more, each uses one.
     callback : callable or None
         ``callback(member, epoch, params, history) -> bool or None`` after every epoch of
         every member: ``fit``'s callback with the member's index first. True stops that
@@ -162,6 +164,10 @@ def fit_many(
         raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
     progress = checks.flag("progress", progress)
 
+    # Members side by side get one thread each for their batches' shards (members times
+    # threads stay within the cores); members one after another, fit's choice.
+    member_threads = None if min(threads, count) == 1 else 1
+
     def member(k: int, epochs: int) -> FitResult:
         return _named(k, lambda: fit(
             net, params[k], opts[k], X, y, epochs=epochs, batch_size=batch_size, key=keys[k],
@@ -169,6 +175,7 @@ def fit_many(
             reduce_on_plateau=reduce_on_plateau, sample_weight=sample_weight,
             class_weight=class_weight,
             callback=None if callback is None else _member_callback(callback, k),
+            threads=member_threads,
         ))  # fmt: skip
 
     for k in range(count):  # fit's own checks of each member's values, without training

@@ -324,6 +324,7 @@ def run_trial(data: SweepData, index: int) -> TrialResult:
             data.net, params, setting.opt, data.X[fold.train], data.y[fold.train],
             epochs=setting.epochs, batch_size=setting.batch_size, key=trial.key, l2=setting.l2,
             validation=(data.X[fold.val], data.y[fold.val]), early_stopping=data.early_stopping,
+            threads=1,  # the workers are the parallelism: trials x threads stay within the cores
         )  # fmt: skip
     except FloatingPointError as error:
         nan = math.nan

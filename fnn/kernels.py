@@ -78,15 +78,15 @@ SMALL_MATMUL = 8192
 SKINNY = 2
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
-# A training batch of m rows is cut into shards when its forward pass costs at least
-# plan[SHARD_WORK] multiply-adds (m times the parameter count): at most plan[MAX_SHARDS] shards of
-# at least MIN_SHARD_ROWS rows and half that work each (see shard_rows). Each shard's gradient is
-# computed on its own buffers, by whichever thread, and the shards' gradients are summed in shard
-# order: the bits depend on the batch and the network only, never on the thread count. Measured
-# on 2 cores (benchmarks/README.md): smaller shards cost more than they parallelise (each has a
-# whole gradient to write and sum; mnist-shaped, one thread: 16-row shards 1.9x the unsharded
-# time, 64-row ones 1.0-1.2x), and a batch below ~10**6 multiply-adds is done before threads
-# would have started.
+# A training batch of m rows is cut into shards of plan[SHARD_WORK] multiply-adds of forward pass
+# (m times the parameter count) and at least MIN_SHARD_ROWS rows, at most plan[MAX_SHARDS] of them,
+# when it holds at least two (see shard_rows). Each shard's gradient is computed on its own
+# buffers, by whichever thread, and the shards' gradients are summed in shard order: the bits
+# depend on the batch and the network only, never on the thread count. Measured on 2 cores
+# (benchmarks/README.md): smaller shards cost more than they parallelise (each has a whole
+# gradient to write and sum, and its fixed costs; one thread, mnist-shaped: 16-row shards 1.9x
+# the unsharded time, 64-row ones 1.0-1.2x; moons-gd: 9 shards 1.15-1.2x), and a smaller batch
+# is done before threads would have started.
 DEFAULT_SHARD_WORK = 1 << 20
 DEFAULT_MAX_SHARDS = 16
 MIN_SHARD_ROWS = 64
@@ -560,16 +560,14 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
 
 @kernel
 def shard_rows(m, n_params, shard_work, max_shards):
-    """Rows per shard of a training batch of ``m`` rows: ``m`` itself (one shard) when its
-    forward pass costs fewer than ``shard_work`` multiply-adds (about ``m * n_params``) or
-    it has fewer than ``2 * MIN_SHARD_ROWS`` rows; else enough rows for half that work, at
-    least MIN_SHARD_ROWS and at most ``max_shards`` shards (the last one may be shorter).
-    A function of the batch and the network alone: fit and a hand-written loop of ``grad``
-    cut a batch alike."""
-    if m * n_params < shard_work or max_shards <= 1 or m < 2 * MIN_SHARD_ROWS:
-        return max(m, 1)
-    half_work = (shard_work // 2 + n_params - 1) // n_params
-    return min(m, max(MIN_SHARD_ROWS, half_work, (m + max_shards - 1) // max_shards))
+    """Rows per shard of a training batch of ``m`` rows: enough for ``shard_work``
+    multiply-adds of forward pass (``n_params`` per row), at least MIN_SHARD_ROWS, and at
+    most ``max_shards`` shards (the last one may be shorter); ``m`` itself (one shard) when
+    the batch holds fewer than two such shards. A function of the batch and the network
+    alone: fit and a hand-written loop of ``grad`` cut a batch alike."""
+    rows = max(MIN_SHARD_ROWS, (shard_work + n_params - 1) // n_params)
+    rows = max(rows, (m + max_shards - 1) // max(max_shards, 1))
+    return rows if m >= 2 * rows else max(m, 1)
 
 
 @part

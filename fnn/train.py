@@ -228,9 +228,9 @@ def fit(
         ``n_samples / (n_classes * count(c))`` (scikit-learn's formula, over the classes
         present); a dict ``{class: weight}`` leaves the classes it omits at 1.
     threads : int or None
-        Threads for each training batch. A batch whose forward pass costs at least about
-        10**6 multiply-adds (rows times parameters) is cut into shards of at least 16 rows
-        (16 shards at most), whose gradients are computed side by side and summed in shard
+        Threads for each training batch. A batch is cut into shards of at least 2**20
+        multiply-adds of forward pass (rows times parameters) and 64 rows, 16 at most, when
+        it holds two or more; their gradients are computed side by side and summed in shard
         order, so the result is the same bits for every thread count (and the same as
         ``fnn.grad`` of that batch). None: one thread for batches that are not cut (every
         batch of a small network, where threads cannot pay), else one per shard, at most the

@@ -144,6 +144,8 @@ def run(
     # A call with threads for its shards runs the engine's variant with the parallel region,
     # compiled apart (see fnn.kernels.run_threaded); the same bits either way.
     kernel = kernels.run_threaded if threads > 1 else kernels.run
+    if threads > 1:
+        _pool_owner()  # picks Numba's threading layer before run_threaded loads (and starts) it
     if announce(kernel, args, 4, purpose) and on_compile is not None:
         on_compile()
     n_eval = args[2].shape[0]
@@ -337,10 +339,11 @@ def cores_free() -> int:
 
 @functools.cache
 def _pool_owner() -> int:
-    """The process that first ran shards on Numba's threads, which picks Numba's threading
-    layer then (once per process, unless the user chose one with ``NUMBA_THREADING_LAYER``):
-    ``workqueue``, whose idle threads sleep. OpenMP's spin between parallel regions, and made
-    each batch's region 2-5x slower than one thread whenever another process was busy.
+    """The process that first prepared shards for Numba's threads, which picks Numba's
+    threading layer then, before loading the kernel starts it (once per process, unless the
+    user chose one with ``NUMBA_THREADING_LAYER``): ``workqueue``, whose idle threads sleep.
+    OpenMP's spin between parallel regions, and made each batch's region 2-5x slower than one
+    thread whenever another process was busy.
 
     A process forked from the owner has not got its pool's threads (GNU OpenMP's then hangs):
     its shards run in one thread.

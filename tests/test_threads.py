@@ -201,3 +201,44 @@ def test_the_usual_environment_variables_cap_the_threads(variable):
     print(fnn.threads.default_threads(), engine.batch_threads(net, 512, None))
     """, env={variable: "1"})  # fmt: skip
     assert out.split() == ["1", "1"]
+
+
+def test_a_busy_core_is_not_free():
+    """With a busy-loop process running, ``fit(threads=None)`` sees one core fewer."""
+    if not os.path.exists("/proc/loadavg"):  # elsewhere: every core counts as free
+        assert engine.cores_free() == os.cpu_count()
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        seen = []
+        for _ in range(50):  # the hog is running or ready whenever it is not blocked
+            seen.append(engine.cores_free())
+        assert min(seen) <= max(1, os.cpu_count() - 1)
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def test_threads_none_backs_off_when_no_core_is_free(monkeypatch):
+    """threads=None asks cores_free before each engine call; threads=2 does not."""
+    import numba
+
+    calls = []
+    monkeypatch.setattr(engine, "cores_free", lambda: 1)
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: calls.append(n))
+    X, y = problem()
+    params = fnn.init(BIG, key=1)
+    auto = fnn.fit(BIG, params, fnn.sgd(0.1), X, y, epochs=1, batch_size=512)
+    assert calls == []  # one thread: Numba's count never set
+    forced = fnn.fit(BIG, params, fnn.sgd(0.1), X, y, epochs=1, batch_size=512, threads=2)
+    assert calls == ([2] if default_threads() > 1 else [])
+    assert_same_bits(auto.params, forced.params)
+
+
+def test_numbas_workqueue_layer_unless_the_user_chose_one():
+    out = child(PROBLEM + """
+    import numba
+    train(2)
+    print(numba.threading_layer())
+    """)  # fmt: skip
+    assert out.split("\n")[-2] == "workqueue"

@@ -126,11 +126,11 @@ def fit_threads(threads):
 def threads_used(net, batch, threads):
     """The threads ``fit(..., threads=threads)`` gives the shards of a batch of ``batch`` rows
     (1 for an fnn from before ``fit`` had threads)."""
-    from fnn import engine
-
-    if not hasattr(engine, "batch_threads"):
+    try:
+        from fnn.engine import batch_threads
+    except ImportError:
         return 1
-    return engine.batch_threads(net, batch, threads)
+    return batch_threads(net, batch, threads)
 
 
 def fnn_moons_gd(w, epochs, rows, threads):

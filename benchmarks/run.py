@@ -9,6 +9,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
     python benchmarks/run.py --epochs moons-gd=500
     python benchmarks/run.py --workloads ensemble-64 --threads 1   # the ensemble rows alone
+    python benchmarks/run.py --workloads wide-f32,mnist-shaped --systems fnn,fnn-1,torch
 
 The workloads (data, network, optimizer, epochs) are defined once, in
 ``benchmarks/peers/workloads.py``; the peers are the scripts next to it: the seeds' own NumPy
@@ -26,6 +27,14 @@ Numba cache and once with an empty one (``NUMBA_CACHE_DIR`` set to a new tempora
 directory). PyTorch and JAX get the same measurement (import, build, first epoch,
 compilation included) for comparison.
 
+fnn runs twice on every training workload: ``fnn`` with ``fit``'s default ``threads=None``
+(a batch large enough is cut into shards computed on Numba's threads) and ``fnn-1`` with
+``threads=1`` (serial). The table's ``fnn-1 / fnn`` column is fnn's thread speed-up
+(2 at best on 2 cores; in brackets the threads ``threads=None`` chose) and ``fnn / fastest
+peer`` compares ``fnn`` with the peers. Both fnn runs must end with the same parameters, bit
+for bit (compared by a digest; a difference fails the run). ``--threads N`` caps fnn's
+``threads=None`` too (through ``OMP_NUM_THREADS``), so with ``--threads 1`` the two coincide.
+
 ``ensemble-64`` trains 64 members of moons-adam's network (init and shuffle keys 0..63) five
 ways: ``fnn.fit_many`` on 1 and on 2 threads, 64 sequential ``fnn.fit`` calls, JAX's training
 loop under ``jit(vmap(...))`` and a PyTorch ``bmm`` ensemble (all members' weights stacked in
@@ -40,6 +49,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
+import hashlib
 import json
 import os
 import platform
@@ -53,7 +64,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 #: Workload names, in the order of the table (data, network and default epochs: workloads.py).
-WORKLOADS = ("moons-gd", "moons-adam", "mnist-shaped")
+WORKLOADS = ("moons-gd", "moons-adam", "mnist-shaped", "wide-f32")
 COLD_START = "cold-start"
 ENSEMBLE = "ensemble-64"
 #: The ensemble's systems: fnn's three ways (``fnn-many-N``: fit_many on N threads; ``fnn-fits``:
@@ -66,24 +77,32 @@ ENSEMBLE_RATIOS = (
     ("fit_many speed-up, 2 threads vs 1", "fnn-many-1", "fnn-many-2", 1.8, True),
 )
 PEERS = ("numpy-seed", "sklearn", "torch", "jax")
-SYSTEMS = ("fnn",) + PEERS
+#: fnn's systems: the ``threads`` each passes to ``fit`` (None: fit decides).
+FNN_THREADS = {"fnn": None, "fnn-1": 1}
+SYSTEMS = tuple(FNN_THREADS) + PEERS
 #: Peers without a script for a workload.
-MISSING = {("numpy-seed", "mnist-shaped")}
+MISSING = {
+    ("numpy-seed", "mnist-shaped"),
+    ("numpy-seed", "wide-f32"),
+    ("sklearn", "wide-f32"),
+}
 #: Cold-start peers (the others have no compilation or import cost worth comparing).
 COLD_PEERS = ("torch", "jax")
 #: Targets: fnn time / fastest peer time; cold start in seconds.
 TARGETS = {
-    "moons-gd": 0.8,
+    "moons-gd": 0.7,
     "moons-adam": 0.3,
-    "mnist-shaped": 0.8,
+    "mnist-shaped": 0.4,
+    "wide-f32": 0.6,
     "cold-start warm": 1.0,
     "cold-start empty": 4.0,
 }
 #: Epochs of --quick and --smoke (workloads not named keep their defaults).
 QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000}
-SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1, ENSEMBLE: 5}
+SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1, "wide-f32": 1, ENSEMBLE: 5}
 SMOKE_ROWS = 512
-#: Environment variables that --threads sets (OpenMP: PyTorch, OpenBLAS: NumPy and scikit-learn).
+#: Environment variables that --threads sets (OpenMP: PyTorch and the cap of fnn's threads=None;
+#: OpenBLAS: NumPy and scikit-learn).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -98,21 +117,40 @@ def architecture(sizes):
 # -- the fnn side (runs inside a worker process) ---------------------------------------------
 
 
-def fnn_moons_gd(w, epochs, rows):
+def fit_threads(threads):
+    """``fit``'s keywords for ``threads``: none for None, the default, so that ``ab.py`` can run
+    the runners on an fnn from before ``fit`` had threads."""
+    return {} if threads is None else {"threads": threads}
+
+
+def threads_used(net, batch, threads):
+    """The threads ``fit(..., threads=threads)`` gives the shards of a batch of ``batch`` rows
+    (1 for an fnn from before ``fit`` had threads)."""
+    try:
+        from fnn.engine import batch_threads
+    except ImportError:
+        return 1
+    return batch_threads(net, batch, threads)
+
+
+def fnn_moons_gd(w, epochs, rows, threads):
+    """(seconds, test accuracy, trained params, threads used); the runners below alike."""
     import fnn
 
     X_train, X_test, y_train, y_test = w.moons_gd_data(rows)
     net = fnn.from_architecture(architecture(w.MOONS_GD_SIZES))
     params = fnn.init(net, key=2, scheme="scaled")
     opt = fnn.sgd(w.MOONS_GD_LEARNING_RATE)
-    fnn.fit(net, params, opt, X_train, y_train, epochs=1)  # load or compile the kernels
+    fit = functools.partial(fnn.fit, net, params, opt, X_train, y_train, **fit_threads(threads))
+    fit(epochs=1)  # load or compile the kernels (and start the threads)
     started = time.perf_counter()
-    result = fnn.fit(net, params, opt, X_train, y_train, epochs=epochs)
+    result = fit(epochs=epochs)
     seconds = time.perf_counter() - started
-    return seconds, fnn.accuracy(net, result.params, X_test, y_test)
+    accuracy = fnn.accuracy(net, result.params, X_test, y_test)
+    return seconds, accuracy, result.params, threads_used(net, len(X_train), threads)
 
 
-def fnn_moons_adam(w, epochs, rows):
+def fnn_moons_adam(w, epochs, rows, threads):
     import fnn
 
     X, y = w.moons_adam_data(rows)
@@ -120,11 +158,15 @@ def fnn_moons_adam(w, epochs, rows):
     params = fnn.init(net, key=3, scheme="he")
     opt = fnn.adam(w.MOONS_ADAM_LEARNING_RATE)
     batch = w.MOONS_ADAM_BATCH
-    fnn.fit(net, params, opt, X, y, epochs=1, batch_size=batch, key=10)
+    fit = functools.partial(
+        fnn.fit, net, params, opt, X, y, batch_size=batch, key=10, **fit_threads(threads)
+    )
+    fit(epochs=1)
     started = time.perf_counter()
-    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch, key=10)
+    result = fit(epochs=epochs)
     seconds = time.perf_counter() - started
-    return seconds, fnn.accuracy(net, result.params, X, y)
+    accuracy = fnn.accuracy(net, result.params, X, y)
+    return seconds, accuracy, result.params, threads_used(net, batch, threads)
 
 
 def fnn_ensemble(w, epochs, rows, way):
@@ -152,22 +194,44 @@ def fnn_ensemble(w, epochs, rows, way):
     return seconds, sum(fnn.accuracy(net, r.params, X, y) for r in results) / len(results)
 
 
-def fnn_mnist_shaped(w, epochs, rows):
+def fnn_softmax_f32(X, y, sizes, learning_rate, batch, epochs, threads):
+    """mnist-shaped and wide-f32: a float32 relu/softmax net, Adam, shuffled mini-batches."""
     import numpy as np
 
     import fnn
 
-    X, y = w.mnist_shaped_data(rows)
-    net = fnn.mlp(list(w.MNIST_SIZES), hidden="relu", output="softmax")
+    net = fnn.mlp(list(sizes), hidden="relu", output="softmax")
     params = fnn.init(net, key=0, scheme="he", dtype=np.float32)
-    opt = fnn.adam(w.MNIST_LEARNING_RATE)
-    batch = w.MNIST_BATCH
-    fnn.fit(net, params, opt, X[: 2 * batch], y[: 2 * batch], epochs=1, batch_size=batch)
+    opt = fnn.adam(learning_rate)
+    fit = functools.partial(fnn.fit, net, params, opt, batch_size=batch, **fit_threads(threads))
+    fit(X[: 2 * batch], y[: 2 * batch], epochs=1)
     started = time.perf_counter()
-    result = fnn.fit(net, params, opt, X, y, epochs=epochs, batch_size=batch, key=0)
+    result = fit(X, y, epochs=epochs, key=0)
     seconds = time.perf_counter() - started
     assert result.params.layers[0].W.dtype == np.float32
-    return seconds, fnn.accuracy(net, result.params, X, y)
+    accuracy = fnn.accuracy(net, result.params, X, y)
+    return seconds, accuracy, result.params, threads_used(net, batch, threads)
+
+
+def fnn_mnist_shaped(w, epochs, rows, threads):
+    X, y = w.mnist_shaped_data(rows)
+    sizes, learning_rate, batch = w.MNIST_SIZES, w.MNIST_LEARNING_RATE, w.MNIST_BATCH
+    return fnn_softmax_f32(X, y, sizes, learning_rate, batch, epochs, threads)
+
+
+def fnn_wide_f32(w, epochs, rows, threads):
+    X, y = w.wide_f32_data(rows)
+    sizes, learning_rate, batch = w.WIDE_SIZES, w.WIDE_LEARNING_RATE, w.WIDE_BATCH
+    return fnn_softmax_f32(X, y, sizes, learning_rate, batch, epochs, threads)
+
+
+def digest(params):
+    """A short hash of every parameter's bytes: equal digests, bit-identical parameters."""
+    sha = hashlib.sha1()
+    for layer in params.layers:
+        sha.update(layer.W.tobytes())
+        sha.update(layer.b.tobytes())
+    return sha.hexdigest()[:16]
 
 
 def fnn_cold_start(w, started):
@@ -287,9 +351,11 @@ def worker(system, workload, epochs, args):
             "moons-gd": fnn_moons_gd,
             "moons-adam": fnn_moons_adam,
             "mnist-shaped": fnn_mnist_shaped,
+            "wide-f32": fnn_wide_f32,
         }[workload]
-        seconds, accuracy = runner(w, epochs, args.rows)
-        record.update(seconds=seconds, accuracy=float(accuracy), blas=blas_cores())
+        seconds, accuracy, params, threads = runner(w, epochs, args.rows, FNN_THREADS[system])
+        record.update(seconds=seconds, accuracy=float(accuracy), threads=threads)
+        record.update(params_digest=digest(params), blas=blas_cores())
     print(json.dumps(record))
 
 
@@ -410,7 +476,8 @@ def report(results, markdown):
     lines = []
     systems = [s for s in SYSTEMS if any(s in w["systems"] for w in results["workloads"].values())]
     if results["workloads"]:
-        header = ["workload", "epochs"] + systems + ["fnn / fastest peer", "target"]
+        header = ["workload", "epochs"] + systems
+        header += ["fnn-1 / fnn (threads)", "fnn / fastest peer", "target"]
         lines.append(header)
         for name, entry in results["workloads"].items():
             row = [name, str(entry["epochs"])]
@@ -422,6 +489,8 @@ def report(results, markdown):
                     row.append("error")
                 else:
                     row.append(f"{record['seconds']:.3f} s ({100 * record['accuracy']:.1f} %)")
+            speedup = entry.get("thread_speedup")
+            row.append("—" if speedup is None else f"{speedup:.2f} ({entry['threads']})")
             ratio = entry.get("ratio")
             row.append("—" if ratio is None else f"{ratio:.2f} (vs {entry['fastest_peer']})")
             row.append(f"≤ {TARGETS[name]}")
@@ -537,7 +606,7 @@ def run_workload(name, epochs, systems, args, env):
     peers = {
         system: record["seconds"]
         for system, record in entry["systems"].items()
-        if system != "fnn" and "error" not in record
+        if system in PEERS and "error" not in record
     }
     fnn_record = entry["systems"].get("fnn", {})
     if peers and "seconds" in fnn_record:
@@ -546,6 +615,12 @@ def run_workload(name, epochs, systems, args, env):
         entry["ratio"] = fnn_record["seconds"] / peers[fastest]
         entry["target"] = TARGETS[name]
         entry["met"] = entry["ratio"] <= TARGETS[name]
+    serial_record = entry["systems"].get("fnn-1", {})
+    if "seconds" in fnn_record and "seconds" in serial_record:
+        entry["thread_speedup"] = serial_record["seconds"] / fnn_record["seconds"]
+        entry["threads"] = fnn_record["threads"]
+        if fnn_record["params_digest"] != serial_record["params_digest"]:
+            entry["error"] = "threads=None and threads=1 trained different parameters"
     return entry
 
 
@@ -604,7 +679,12 @@ def failures(results):
         (ENSEMBLE, system, record)
         for system, record in results.get("ensemble", {}).get("systems", {}).items()
     ]
-    return [f"{name} {system}: {r['error']}" for name, system, r in records if "error" in r]
+    failed = [f"{name} {system}: {r['error']}" for name, system, r in records if "error" in r]
+    return failed + [
+        f"{name}: {entry['error']}"
+        for name, entry in results["workloads"].items()
+        if "error" in entry
+    ]
 
 
 def main(argv=None):

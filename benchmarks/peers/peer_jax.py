@@ -5,7 +5,7 @@ mini-batches are another ``lax.scan`` over a ``jax.random.permutation`` of the r
 last partial batch as one more update (as fnn, PyTorch and the seeds do). The training
 function is compiled ahead of time (``jit(...).lower(...).compile()``) for exactly the arrays
 it then runs on, so the timed region holds no compilation. float64 (``jax_enable_x64``) for the
-moons workloads, float32 for mnist-shaped.
+moons workloads, float32 for mnist-shaped and wide-f32.
 
     python peer_jax.py moons-gd [EPOCHS] [--rows N]
 """
@@ -127,15 +127,25 @@ def run_moons_adam(epochs, rows=None):
     return seconds, (predicted == y_data).mean()
 
 
-def run_mnist_shaped(epochs, rows=None):
-    X_data, y_data = w.mnist_shaped_data(rows)
-    params = init(jax.random.key(0), w.MNIST_SIZES, jnp.float32, "he")
-    opt = optax.adam(w.MNIST_LEARNING_RATE)
-    train = minibatch_training(cross_entropy, opt, epochs, w.MNIST_BATCH)
+def train_softmax_f32(X_data, y_data, sizes, learning_rate, batch_size, epochs):
+    """mnist-shaped and wide-f32: a float32 relu/softmax net, Adam, shuffled mini-batches."""
+    params = init(jax.random.key(0), sizes, jnp.float32, "he")
+    opt = optax.adam(learning_rate)
+    train = minibatch_training(cross_entropy, opt, epochs, batch_size)
     X, y = jnp.asarray(X_data), jnp.asarray(y_data)
     seconds, (params, _) = timed(train, (params, opt.init(params)), X, y, jax.random.key(0))
     assert params[0][0].dtype == jnp.float32
     return seconds, (np.asarray(logits(params, X).argmax(axis=1)) == y_data).mean()
+
+
+def run_mnist_shaped(epochs, rows=None):
+    X, y = w.mnist_shaped_data(rows)
+    return train_softmax_f32(X, y, w.MNIST_SIZES, w.MNIST_LEARNING_RATE, w.MNIST_BATCH, epochs)
+
+
+def run_wide_f32(epochs, rows=None):
+    X, y = w.wide_f32_data(rows)
+    return train_softmax_f32(X, y, w.WIDE_SIZES, w.WIDE_LEARNING_RATE, w.WIDE_BATCH, epochs)
 
 
 def run_ensemble_64(epochs, rows=None):
@@ -162,6 +172,7 @@ if __name__ == "__main__":
             "moons-gd": run_moons_gd,
             "moons-adam": run_moons_adam,
             "mnist-shaped": run_mnist_shaped,
+            "wide-f32": run_wide_f32,
             "ensemble-64": run_ensemble_64,
         },
     )

@@ -88,17 +88,27 @@ def run_moons_adam(epochs, rows=None):
     return seconds, ((logits > 0).numpy() == y_data).mean()
 
 
-def run_mnist_shaped(epochs, rows=None):
-    X_data, y_data = w.mnist_shaped_data(rows)
+def train_softmax_f32(X_data, y_data, sizes, learning_rate, batch_size, epochs):
+    """mnist-shaped and wide-f32: a float32 relu/softmax net, Adam, shuffled mini-batches."""
     torch.manual_seed(0)
     X, Y = torch.from_numpy(X_data), torch.from_numpy(y_data)
-    net = mlp(w.MNIST_SIZES, torch.float32, he_init)
-    opt = torch.optim.Adam(net.parameters(), lr=w.MNIST_LEARNING_RATE)
+    net = mlp(sizes, torch.float32, he_init)
+    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     loss_fn = torch.nn.CrossEntropyLoss()
-    seconds = train_minibatches(net, opt, loss_fn, X, Y, epochs, w.MNIST_BATCH, seed=0)
+    seconds = train_minibatches(net, opt, loss_fn, X, Y, epochs, batch_size, seed=0)
     with torch.no_grad():
         accuracy = (net(X).argmax(dim=1) == Y).double().mean().item()
     return seconds, accuracy
+
+
+def run_mnist_shaped(epochs, rows=None):
+    X, y = w.mnist_shaped_data(rows)
+    return train_softmax_f32(X, y, w.MNIST_SIZES, w.MNIST_LEARNING_RATE, w.MNIST_BATCH, epochs)
+
+
+def run_wide_f32(epochs, rows=None):
+    X, y = w.wide_f32_data(rows)
+    return train_softmax_f32(X, y, w.WIDE_SIZES, w.WIDE_LEARNING_RATE, w.WIDE_BATCH, epochs)
 
 
 def run_ensemble_64(epochs, rows=None):
@@ -150,6 +160,7 @@ if __name__ == "__main__":
             "moons-gd": run_moons_gd,
             "moons-adam": run_moons_adam,
             "mnist-shaped": run_mnist_shaped,
+            "wide-f32": run_wide_f32,
             "ensemble-64": run_ensemble_64,
         },
         info=lambda: {"threads": torch.get_num_threads()},

@@ -13,6 +13,8 @@ moons-adam     seed 004: 2-5-2-1 relu/sigmoid, He-normal init, Adam η = 0.0007,
                batch 64, float64; 300 moons, training accuracy
 mnist-shaped   784-256-128-10 relu/softmax, He-normal init, Adam η = 1e-3, batch 128,
                float32; 60,000 × 784 uniform floats labelled by a random linear teacher
+wide-f32       784-1024-1024-10 relu/softmax, He-normal init, Adam η = 1e-3, batch 256,
+               float32; the first 15,000 rows of mnist-shaped's data
 ensemble-64    moons-adam's network, data and optimizer × 64 members: member k starts from
                init key k and shuffles with key k (k = 0..63); mean member accuracy
 =============  ============================================================================
@@ -32,7 +34,13 @@ from collections.abc import Callable
 import numpy as np
 
 #: Default epochs of each workload.
-EPOCHS = {"moons-gd": 10_000, "moons-adam": 10_000, "mnist-shaped": 1, "ensemble-64": 2_000}
+EPOCHS = {
+    "moons-gd": 10_000,
+    "moons-adam": 10_000,
+    "mnist-shaped": 1,
+    "wide-f32": 1,
+    "ensemble-64": 2_000,
+}
 
 MOONS_GD_SIZES = (2, 25, 50, 50, 25, 1)
 MOONS_GD_LEARNING_RATE = 0.01
@@ -47,6 +55,11 @@ ENSEMBLE_MEMBERS = 64
 MNIST_SIZES = (784, 256, 128, 10)
 MNIST_LEARNING_RATE = 1e-3
 MNIST_BATCH = 128
+
+WIDE_SIZES = (784, 1024, 1024, 10)
+WIDE_LEARNING_RATE = 1e-3
+WIDE_BATCH = 256
+WIDE_ROWS = 15_000
 
 
 def moons_gd_data(rows=None):
@@ -89,6 +102,16 @@ def mnist_shaped_data(rows=None, n_samples=60_000, n_features=784, n_classes=10,
     X = rng.random((n_samples, n_features), dtype=np.float32)
     teacher = rng.standard_normal((n_features, n_classes)).astype(np.float32)
     return X[:rows], np.argmax((X[:rows] - 0.5) @ teacher, axis=1)
+
+
+def wide_f32_data(rows=None):
+    """The first ``WIDE_ROWS`` rows of :func:`mnist_shaped_data` (or its first ``rows``, if fewer).
+
+    Returns
+    -------
+    X : float32 (15000, 784), y : int64 (15000,)
+    """
+    return mnist_shaped_data(WIDE_ROWS if rows is None else min(rows, WIDE_ROWS))
 
 
 def main(system: str, runners: dict[str, Callable], info=None):

@@ -319,22 +319,41 @@ def _shard_threads(plan: np.ndarray, adapt: bool):
 
 
 def cores_free() -> int:
-    """Cores not busy with another thread at this moment, this thread's own counted free: the
-    machine's cores less the threads running or ready to run besides this one (Linux's
-    ``/proc/loadavg``, an instant count), at least 1; elsewhere, the machine's cores.
+    """Cores not busy with another process's threads: the machine's cores less the threads of
+    other processes running or ready to run (Linux's ``/proc/loadavg``, an instant count, less
+    this process's running threads; the least of three looks), at least 1; elsewhere, the
+    machine's cores.
 
     Why: the shards of a batch wait for each other, so a thread that must share its core
     with a busy process holds back every batch (2-5x slower than one thread on 2 cores with
-    one busy). ``fit(threads=None)`` asks before each engine call, so it also backs off from
-    a load that starts during training.
+    one busy). This process's own running threads do not count: BLAS threads still spinning
+    after a NumPy product, say, stop within milliseconds. ``fit(threads=None)`` asks before
+    each engine call, so it also backs off from a load that starts during training.
     """
     cores = os.cpu_count() or 1
     try:
-        with open("/proc/loadavg") as loadavg:
-            running = int(loadavg.read().split()[3].split("/")[0])
+        others = min(_running() - _running_here() for _ in range(3))
     except (OSError, ValueError, IndexError):
         return cores
-    return max(1, cores - (running - 1))
+    return max(1, cores - others)
+
+
+def _running() -> int:
+    """Threads running or ready to run on the machine now (``/proc/loadavg``'s 4th field)."""
+    with open("/proc/loadavg") as loadavg:
+        return int(loadavg.read().split()[3].split("/")[0])
+
+
+def _running_here() -> int:
+    """Threads of this process running or ready to run now (state R in their stat files)."""
+    count = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as stat:
+                count += stat.read().rsplit(")", 1)[1].split()[0] == "R"
+        except OSError:  # the thread has ended
+            continue
+    return count
 
 
 @functools.cache

@@ -85,9 +85,10 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # depend on the batch and the network only, never on the thread count. Measured on 2 cores
 # (benchmarks/README.md): smaller shards cost more than they parallelise (each has a whole
 # gradient to write and sum, and its fixed costs; one thread, mnist-shaped: 16-row shards 1.9x
-# the unsharded time, 64-row ones 1.0-1.2x; moons-gd: 9 shards 1.15-1.2x), and a smaller batch
-# is done before threads would have started.
-DEFAULT_SHARD_WORK = 1 << 20
+# the unsharded time, 64-row ones 1.0-1.2x), and a smaller batch gains nothing from threads
+# (moons-gd's 4.7 * 10**6 multiply-adds, 5 shards of 2**20: two threads 0.95-1.5x faster, one
+# thread 1.0-1.2x slower than unsharded; so it is not cut).
+DEFAULT_SHARD_WORK = 1 << 22
 DEFAULT_MAX_SHARDS = 16
 MIN_SHARD_ROWS = 64
 

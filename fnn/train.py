@@ -228,7 +228,7 @@ def fit(
         ``n_samples / (n_classes * count(c))`` (scikit-learn's formula, over the classes
         present); a dict ``{class: weight}`` leaves the classes it omits at 1.
     threads : int or None
-        Threads for each training batch. A batch is cut into shards of at least 2**20
+        Threads for each training batch. A batch is cut into shards of at least 2**22
         multiply-adds of forward pass (rows times parameters) and 64 rows, 16 at most, when
         it holds two or more; their gradients are computed side by side and summed in shard
         order, so the result is the same bits for every thread count (and the same as

@@ -16,10 +16,10 @@ import fnn
 from fnn import engine, kernels
 from fnn.threads import default_threads
 
-#: A network whose batches of 512 rows are cut into 6 shards (5 of 99 rows, each above the
-#: engine's 2**20 multiply-adds with its 10,692 parameters, and one of 17).
-BIG = fnn.mlp([16, 128, 64, 4], output="softmax")
-BIG_DROPOUT = fnn.mlp([16, 128, 64, 4], output="softmax", dropout=0.25)
+#: A network whose batches of 512 rows are cut into 8 shards of 64 rows (each above the
+#: engine's 2**22 multiply-adds with its 71,172 parameters).
+BIG = fnn.mlp([16, 256, 256, 4], output="softmax")
+BIG_DROPOUT = fnn.mlp([16, 256, 256, 4], output="softmax", dropout=0.25)
 
 
 def n_params(net):
@@ -45,17 +45,18 @@ def shard_rows(net, m):
 
 
 def test_the_shards_depend_on_the_batch_and_the_network_only():
-    assert shard_rows(BIG, 512) == 99  # 6 shards
-    assert shard_rows(BIG, 197) == 197  # fewer than two shards' work: one shard
-    assert shard_rows(BIG, 198) == 99
+    assert shard_rows(BIG, 512) == 64  # 8 shards
+    assert shard_rows(BIG, 127) == 127  # fewer than two shards: one shard
+    assert shard_rows(BIG, 128) == 64
     assert shard_rows(BIG, 4096) == 256  # at most 16 shards
     assert shard_rows(fnn.mlp([784, 256, 128, 10]), 128) == 64  # at least 64 rows
-    assert shard_rows(fnn.mlp([2, 25, 50, 50, 25, 1]), 900) == 201  # moons-gd: 5 shards
+    assert shard_rows(fnn.mlp([2, 25, 50, 50, 25, 1]), 900) == 900  # moons-gd: too little work
+    assert shard_rows(fnn.mlp([784, 1024, 1024, 10]), 256) == 64  # wide-f32: 4 shards
     moons_adam = fnn.mlp([2, 5, 2, 1])
     assert shard_rows(moons_adam, 64) == 64  # the seeds' small networks are never cut
     assert engine.batch_threads(moons_adam, 64, None) == 1
     assert engine.batch_threads(moons_adam, 64, 8) == 1  # threads cannot pay there
-    assert engine.batch_threads(BIG, 512, None) == min(6, default_threads())
+    assert engine.batch_threads(BIG, 512, None) == min(8, default_threads())
     assert engine.batch_threads(BIG, 512, 1) == 1
 
 
@@ -158,7 +159,7 @@ PROBLEM = """
     import fnn
     from fnn import engine
     rng = np.random.default_rng(0)
-    net = fnn.mlp([16, 128, 64, 4], output="softmax")
+    net = fnn.mlp([16, 256, 256, 4], output="softmax")
     X = rng.standard_normal((1100, 16))
     y = rng.integers(0, 4, 1100)
     params = fnn.init(net, key=1)

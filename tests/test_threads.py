@@ -144,10 +144,17 @@ def test_fits_from_several_python_threads_at_once_keep_their_bits():
         assert_same_bits(result.params, want.params)
 
 
+#: Thread settings a child does not inherit unless a test gives them: in the full suite the
+#: pytest process had OMP_NUM_THREADS set by the time these ran (libraries that other tests
+#: load set it, as Ray does in its workers), which capped the child at one thread.
+THREAD_SETTINGS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER")
+
+
 def child(script: str, env: dict | None = None) -> str:
+    inherited = {k: v for k, v in os.environ.items() if k not in THREAD_SETTINGS}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=600,
+        env={**inherited, **(env or {})}, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -75,8 +75,7 @@ def test_fit_is_the_same_bits_on_one_and_two_threads(dtype):
     weights = np.linspace(0.5, 2.0, len(X))
     options = dict(epochs=3, batch_size=512, key=5, l2=0.01, validation=(X[:50], y[:50]),
                    sample_weight=weights)  # fmt: skip
-    opt = fnn.adam(0.01, clip_norm=1.0)
-    for net in (BIG, BIG_DROPOUT):
+    for net, opt in ((BIG, fnn.adam(0.01)), (BIG_DROPOUT, fnn.adam(0.01, clip_norm=1.0))):
         params = fnn.init(net, key=1, dtype=dtype)
         one = fnn.fit(net, params, opt, X, y, threads=1, **options)
         two = fnn.fit(net, params, opt, X, y, threads=2, **options)

@@ -31,14 +31,19 @@ from numba import njit, prange
 
 from fnn.compile_notice import disk_cache_usable
 
-# One decorator policy: cached on disk, no GIL, fast maths that keeps NaN/inf semantics, and
-# NumPy's error model (x / 0 gives inf or nan, as in NumPy, instead of a ZeroDivisionError
-# check on every division, which keeps loops with a division from vectorising).
+# One decorator policy: cached on disk, no GIL, NumPy's error model (x / 0 gives inf or nan, as
+# in NumPy, instead of a ZeroDivisionError check on every division, which keeps loops with a
+# division from vectorising), and fast maths limited to fused multiply-adds and the sign of
+# zero. Without reassociation, reciprocals or approximate functions every value is computed by
+# the operations written, in the order written, whichever loop it sits in and however LLVM
+# vectorises that loop: so the member-interleaved kernel of fit_many (run_members) computes each
+# member's bits exactly as the engine does for one fit. Reductions along the rows of a batch
+# keep their speed by summing in ROW_LANES explicit partial sums (see _dot_rows).
 POLICY = dict(
     cache=disk_cache_usable(),
     nogil=True,
     error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+    fastmath={"nsz", "contract"},
 )
 kernel = njit(**POLICY)
 # Helpers called only from compiled code need no Python wrapper (less to compile).
@@ -190,6 +195,62 @@ def _block(buffer, at, rows, cols):
     return buffer[at : at + rows * cols].reshape((rows, cols))
 
 
+# Partial sums of a reduction along the rows of a batch (see _dot_rows).
+ROW_LANES = 4
+
+
+@helper
+def _dot_rows(P, p, Q, j, m):
+    """``sum_i P[p, i] * Q[j, i]`` over ``i < m``, in P's dtype, in a fixed order: ROW_LANES
+    partial sums (row i into sum ``i % 4``) over the first ``m - m % 4`` rows, combined as
+    ``(s0 + s1) + (s2 + s3)``, then the remaining rows one by one. Four independent sums run
+    as one SIMD register; the order is the one :func:`_member_dot_rows` keeps per member."""
+    s0 = s1 = s2 = s3 = P.dtype.type(0)
+    whole = m - m % ROW_LANES
+    for i in range(0, whole, ROW_LANES):
+        s0 += P[p, i] * Q[j, i]
+        s1 += P[p, i + 1] * Q[j, i + 1]
+        s2 += P[p, i + 2] * Q[j, i + 2]
+        s3 += P[p, i + 3] * Q[j, i + 3]
+    total = (s0 + s1) + (s2 + s3)
+    for i in range(whole, m):
+        total += P[p, i] * Q[j, i]
+    return total
+
+
+@helper
+def _sum_row(D, j, m):
+    """``sum_i D[j, i]`` over ``i < m``, in the order of :func:`_dot_rows`."""
+    s0 = s1 = s2 = s3 = D.dtype.type(0)
+    whole = m - m % ROW_LANES
+    for i in range(0, whole, ROW_LANES):
+        s0 += D[j, i]
+        s1 += D[j, i + 1]
+        s2 += D[j, i + 2]
+        s3 += D[j, i + 3]
+    total = (s0 + s1) + (s2 + s3)
+    for i in range(whole, m):
+        total += D[j, i]
+    return total
+
+
+@helper
+def _sum_squares(vector, start, stop):
+    """``sum vector[start:stop]**2`` in float64 (each square in the vector's dtype), in the
+    order of :func:`_dot_rows`."""
+    s0 = s1 = s2 = s3 = 0.0
+    whole = stop - (stop - start) % ROW_LANES
+    for i in range(start, whole, ROW_LANES):
+        s0 += vector[i] * vector[i]
+        s1 += vector[i + 1] * vector[i + 1]
+        s2 += vector[i + 2] * vector[i + 2]
+        s3 += vector[i + 3] * vector[i + 3]
+    total = (s0 + s1) + (s2 + s3)
+    for i in range(whole, stop):
+        total += vector[i] * vector[i]
+    return total
+
+
 @helper
 def _gather_into(source, rows, out):
     """``out = source[rows].T``: out has shape (source.shape[1], len(rows)).
@@ -241,10 +302,7 @@ def _product_into(kind, P, Q, out):
     elif kind == WEIGHT_GRAD:
         for p in range(k):
             for j in range(n):
-                total = zero
-                for i in range(m):
-                    total += P[p, i] * Q[j, i]
-                out[p, j] = total
+                out[p, j] = _dot_rows(P, p, Q, j, m)
     else:
         for p in range(k):
             for i in range(m):
@@ -274,18 +332,7 @@ def _bias_activate_into(ZT, b, code, AT):
         for i in range(m):
             z = ZT[j, i] + bias
             ZT[j, i] = z
-            if code == RELU:
-                a = z if z > zero else zero
-            elif code == SIGMOID:
-                e = np.exp(-abs(z))
-                a = one / (one + e) if z >= zero else e / (one + e)
-            elif code == TANH:
-                a = np.tanh(z)
-            elif code < LEAKY_RELU:
-                a = z
-            else:
-                a = _smooth_activation(z, code, ZT)
-            AT[j, i] = a
+            AT[j, i] = _activation(z, code, ZT)
     if code == SOFTMAX:
         for i in range(m):
             top = ZT[0, i]
@@ -298,6 +345,46 @@ def _bias_activate_into(ZT, b, code, AT):
             inverse = one / total
             for j in range(n):
                 AT[j, i] *= inverse
+
+
+@part
+def _activation(z, code, like):
+    """``f(z)`` in the dtype of the array ``like`` (softmax: ``z``, which its caller
+    normalises; see :func:`_bias_activate_into`)."""
+    zero = like.dtype.type(0)
+    if code == RELU:
+        return z if z > zero else zero
+    if code == SIGMOID:
+        return _sigmoid_of(z, np.exp(-abs(z)), like)
+    if code == TANH:
+        return np.tanh(z)
+    if code < LEAKY_RELU:
+        return z
+    return _smooth_activation(z, code, like)
+
+
+@part
+def _sigmoid_of(z, e, like):
+    """``sigmoid(z)`` from ``e = exp(-|z|)`` in the dtype of the array ``like``, in two
+    branches, so that exp never overflows."""
+    zero, one = like.dtype.type(0), like.dtype.type(1)
+    return one / (one + e) if z >= zero else e / (one + e)
+
+
+@part
+def _times_derivative(d, z, a, code, like):
+    """``d * f'(z)`` given ``a = f(z)``, for every activation but softmax (see
+    :func:`_activation_grad_into`)."""
+    zero, one = like.dtype.type(0), like.dtype.type(1)
+    if code == RELU:
+        return d if z > zero else zero
+    if code == SIGMOID:
+        return d * (a * (one - a))
+    if code == TANH:
+        return d * (one - a * a)
+    if code < LEAKY_RELU:
+        return d
+    return d * _smooth_derivative(z, code, like)
 
 
 @helper
@@ -353,7 +440,6 @@ def _activation_grad_into(DT, ZT, AT, code):
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
-    one = ZT.dtype.type(1)
     if code == SOFTMAX:
         for i in range(m):
             dot = zero
@@ -361,25 +447,27 @@ def _activation_grad_into(DT, ZT, AT, code):
                 dot += DT[j, i] * AT[j, i]
             for j in range(n):
                 DT[j, i] = AT[j, i] * (DT[j, i] - dot)
-    elif code == RELU:
+    elif code != IDENTITY:
         for j in range(n):
             for i in range(m):
-                DT[j, i] = DT[j, i] if ZT[j, i] > zero else zero
-    elif code == SIGMOID:
-        for j in range(n):
-            for i in range(m):
-                DT[j, i] *= AT[j, i] * (one - AT[j, i])
-    elif code == TANH:
-        for j in range(n):
-            for i in range(m):
-                DT[j, i] *= one - AT[j, i] * AT[j, i]
-    elif code >= LEAKY_RELU:
-        for j in range(n):
-            for i in range(m):
-                DT[j, i] *= _smooth_derivative(ZT[j, i], code, ZT)
+                DT[j, i] = _times_derivative(DT[j, i], ZT[j, i], AT[j, i], code, ZT)
 
 
 # -- the output layer and the penalty --------------------------------------------------------------
+
+
+@part
+def _bce_term(z, y, e):
+    """bce of a sigmoid unit with logit ``z`` and target ``y``: ``softplus(z) - y z``, given
+    ``e = exp(-|z|)``."""
+    return max(z, 0) - y * z + np.log1p(e)
+
+
+@part
+def _squared_term(a, y):
+    """mse of an output ``a`` with target ``y``: ``(a - y)**2 / 2``."""
+    diff = a - y
+    return 0.5 * diff * diff
 
 
 @helper
@@ -413,7 +501,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
             for i in range(m):
                 z = ZT[j, i]
                 y = YT[j, i]
-                total += (max(z, 0) - y * z + np.log1p(np.exp(-abs(z)))) * weight[i]
+                total += _bce_term(z, y, np.exp(-abs(z))) * weight[i]
                 if (z > zero) != (y > 0.5):
                     right[i] = 0.0
     elif loss_code == CE:
@@ -453,8 +541,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
     else:
         for j in range(n):
             for i in range(m):
-                diff = AT[j, i] - YT[j, i]
-                total += 0.5 * diff * diff * weight[i]
+                total += _squared_term(AT[j, i], YT[j, i]) * weight[i]
     correct = 0.0
     if loss_code == BCE or loss_code == CE:
         for i in range(m):
@@ -489,8 +576,7 @@ def _penalty(theta, layers):
     total = 0.0
     for layer in range(layers.shape[0]):
         start = layers[layer, 2]
-        for index in range(start, start + layers[layer, 0] * layers[layer, 1]):
-            total += theta[index] * theta[index]
+        total += _sum_squares(theta, start, start + layers[layer, 0] * layers[layer, 1])
     return total
 
 
@@ -501,59 +587,84 @@ def _penalty(theta, layers):
 def _clip_into(grads, clip_norm, out):
     """``out = grads * min(1, clip_norm / (||grads|| + 1e-6))``, the global L2 norm summed in
     float64 (``torch.nn.utils.clip_grad_norm_``'s formula, eps included)."""
-    total = 0.0
-    for i in range(grads.shape[0]):
-        total += grads[i] * grads[i]
+    total = _sum_squares(grads, 0, grads.shape[0])
     factor = out.dtype.type(min(1.0, clip_norm / (np.sqrt(total) + 1e-6)))
     for i in range(grads.shape[0]):
         out[i] = grads[i] * factor
 
 
 @helper
-def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
-    """Apply update number ``step + 1`` in place to ``theta`` and ``slots`` (rows of moments).
-
-    ``hyper`` holds the optimizer's hyperparameters in the order of its registry entry:
-    momentum (beta,), rmsprop (beta, eps), adam (b1, b2, eps), adamw (b1, b2, eps,
-    weight_decay); ``slots`` its state slots in registry order: momentum (v,), rmsprop (s,),
-    adam and adamw (m, v). Scalars are computed in float64 once per update, then cast to
-    theta's dtype for the loop.
-    """
-    size = theta.shape[0]
-    cast = theta.dtype.type
+def _update_constants(opt_code, hyper, step, lr, like):
+    """The scalars of update number ``step + 1`` with learning rate ``lr``, computed in
+    float64 and cast to the dtype of the array ``like``: ``(rate, beta1, 1 - beta1, beta2,
+    1 - beta2, 1 / (1 - beta1**t), 1 / (1 - beta2**t), eps, lr * weight_decay)``, the entries
+    an optimizer does not use 0 (momentum's and rmsprop's beta sit in the beta1 places, eps
+    last but one). ``hyper`` holds the optimizer's hyperparameters in the order of its
+    registry entry: momentum (beta,), rmsprop (beta, eps), adam (b1, b2, eps), adamw (b1, b2,
+    eps, weight_decay)."""
+    cast = like.dtype.type
+    zero = cast(0)
     rate = cast(lr)
+    if opt_code == SGD or opt_code == NO_UPDATE:
+        return rate, zero, zero, zero, zero, zero, zero, zero, zero
+    beta1, rest1 = cast(hyper[0]), cast(1.0 - hyper[0])
+    if opt_code == MOMENTUM:
+        return rate, beta1, rest1, zero, zero, zero, zero, zero, zero
+    if opt_code == RMSPROP:
+        return rate, beta1, rest1, zero, zero, zero, zero, cast(hyper[1]), zero
+    t = step + 1
+    decay = cast(lr * hyper[3]) if opt_code == ADAMW else zero
+    return (rate, beta1, rest1, cast(hyper[1]), cast(1.0 - hyper[1]),
+            cast(1.0 / (1.0 - hyper[0] ** t)), cast(1.0 / (1.0 - hyper[1] ** t)),
+            cast(hyper[2]), decay)  # fmt: skip
+
+
+@part
+def _updated(opt_code, constants, theta, slot0, slot1, g):
+    """One parameter's update: ``(theta, slot0, slot1)`` after it, given its gradient ``g``
+    and the update's :func:`_update_constants`.
+
+    sgd ``theta -= lr g``; momentum ``v = beta v + (1 - beta) g``, ``theta -= lr v``;
+    rmsprop ``s = beta s + (1 - beta) g**2``, ``theta -= lr g / (sqrt(s) + eps)``; adam
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``, ``theta -= lr m_hat /
+    (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``;
+    adamw also ``theta -= lr weight_decay theta`` (decoupled, from theta before the step).
+    """
+    rate, beta1, rest1, beta2, rest2, correct1, correct2, eps, decay = constants
     if opt_code == SGD:
-        for i in range(size):
-            theta[i] -= rate * grads[i]
-    elif opt_code == MOMENTUM:
-        beta, rest = cast(hyper[0]), cast(1.0 - hyper[0])
-        velocity = slots[0]
-        for i in range(size):
-            velocity[i] = beta * velocity[i] + rest * grads[i]
-            theta[i] -= rate * velocity[i]
-    elif opt_code == RMSPROP:
-        beta, rest, eps = cast(hyper[0]), cast(1.0 - hyper[0]), cast(hyper[1])
-        mean_square = slots[0]
-        for i in range(size):
-            g = grads[i]
-            mean_square[i] = beta * mean_square[i] + rest * g * g
-            theta[i] -= rate * g / (np.sqrt(mean_square[i]) + eps)
+        return theta - rate * g, slot0, slot1
+    if opt_code == MOMENTUM:
+        velocity = beta1 * slot0 + rest1 * g
+        return theta - rate * velocity, velocity, slot1
+    if opt_code == RMSPROP:
+        mean_square = beta1 * slot0 + rest1 * g * g
+        return theta - rate * g / (np.sqrt(mean_square) + eps), mean_square, slot1
+    first = beta1 * slot0 + rest1 * g
+    second = beta2 * slot1 + rest2 * g * g
+    m_hat = first * correct1
+    v_hat = second * correct2
+    return theta - (decay * theta + rate * m_hat / (np.sqrt(v_hat) + eps)), first, second
+
+
+@helper
+def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
+    """Apply update number ``step + 1`` in place to ``theta`` and ``slots`` (rows of moments:
+    momentum (v,), rmsprop (s,), adam and adamw (m, v)); see :func:`_updated`."""
+    constants = _update_constants(opt_code, hyper, step, lr, theta)
+    zero = theta.dtype.type(0)
+    if opt_code == SGD:
+        for i in range(theta.shape[0]):
+            theta[i], _, _ = _updated(SGD, constants, theta[i], zero, zero, grads[i])
+    elif opt_code == MOMENTUM or opt_code == RMSPROP:
+        state = slots[0]
+        for i in range(theta.shape[0]):
+            theta[i], state[i], _ = _updated(opt_code, constants, theta[i], state[i], zero,
+                                             grads[i])  # fmt: skip
     else:
-        t = step + 1
-        b1, rest1 = cast(hyper[0]), cast(1.0 - hyper[0])
-        b2, rest2 = cast(hyper[1]), cast(1.0 - hyper[1])
-        eps = cast(hyper[2])
-        decay = cast(lr * hyper[3]) if opt_code == ADAMW else cast(0.0)
-        correction1 = cast(1.0 - hyper[0] ** t)
-        correction2 = cast(1.0 - hyper[1] ** t)
         first, second = slots[0], slots[1]
-        for i in range(size):
-            g = grads[i]
-            first[i] = b1 * first[i] + rest1 * g
-            second[i] = b2 * second[i] + rest2 * g * g
-            m_hat = first[i] / correction1
-            v_hat = second[i] / correction2
-            theta[i] -= decay * theta[i] + rate * m_hat / (np.sqrt(v_hat) + eps)
+        for i in range(theta.shape[0]):
+            theta[i], first[i], second[i] = _updated(opt_code, constants, theta[i], first[i],
+                                                     second[i], grads[i])  # fmt: skip
 
 
 # -- one batch, in shards -------------------------------------------------------------------------
@@ -620,7 +731,6 @@ def _backward_into(params, layers, m, Zs, As, dbuf, drop, rates, masks, dropped,
     width = 0
     for layer in range(n_layers):
         width += layers[layer, 1]
-    cast = params.dtype.type
     z_at = m * width
     a_at = m * (n_features + width)
     for layer in range(n_layers - 1, -1, -1):
@@ -643,10 +753,7 @@ def _backward_into(params, layers, m, Zs, As, dbuf, drop, rates, masks, dropped,
         W = _block(params, w_at, n_in, n_out)
         _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out))
         for j in range(n_out):
-            row_sum = cast(0)
-            for i in range(m):
-                row_sum += DT[j, i]
-            grads[b_at + j] = row_sum
+            grads[b_at + j] = _sum_row(DT, j, m)
         if layer > 0:
             _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m))
 
@@ -1006,3 +1113,323 @@ def _variant(function, name: str, **constants):
 THREADED = False
 run = _variant(_run, "run", THREADED=False)
 run_threaded = _variant(_run, "run_threaded", THREADED=True)
+
+
+# -- many members of one small network, side by side in the SIMD lanes ----------------------------
+#
+# Member k of run_members computes, value by value, the operations run computes for that member
+# alone, in the same order (the policy allows no reassociation): its arrays hold the members
+# innermost, (units, rows, members), so that every loop over members is elementwise and
+# vectorises, where the engine's loops run along the rows of one member's batch.
+
+
+@helper
+def _block3(buffer, at, rows, m, members):
+    """The (rows, m, members) C-ordered view of ``buffer[at : at + rows * m * members]``."""
+    return buffer[at : at + rows * m * members].reshape((rows, m, members))
+
+
+@helper
+def _member_dot_rows(P, p, Q, j, m, sums, out, row):
+    """``out[row, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for every member k, each in
+    the order of :func:`_dot_rows`; ``sums`` is (ROW_LANES, members) scratch."""
+    members = P.shape[2]
+    whole = m - m % ROW_LANES
+    for lane in range(ROW_LANES):
+        for k in range(members):
+            sums[lane, k] = P.dtype.type(0)
+    for i in range(0, whole, ROW_LANES):
+        for lane in range(ROW_LANES):
+            for k in range(members):
+                sums[lane, k] += P[p, i + lane, k] * Q[j, i + lane, k]
+    for k in range(members):
+        out[row, k] = (sums[0, k] + sums[1, k]) + (sums[2, k] + sums[3, k])
+    for i in range(whole, m):
+        for k in range(members):
+            out[row, k] += P[p, i, k] * Q[j, i, k]
+
+
+@helper
+def _member_sum_row(D, j, m, sums, out, row):
+    """``out[row, k] = sum_i D[j, i, k]`` (i < m) for every member k, each in the order of
+    :func:`_sum_row`."""
+    members = D.shape[2]
+    whole = m - m % ROW_LANES
+    for lane in range(ROW_LANES):
+        for k in range(members):
+            sums[lane, k] = D.dtype.type(0)
+    for i in range(0, whole, ROW_LANES):
+        for lane in range(ROW_LANES):
+            for k in range(members):
+                sums[lane, k] += D[j, i + lane, k]
+    for k in range(members):
+        out[row, k] = (sums[0, k] + sums[1, k]) + (sums[2, k] + sums[3, k])
+    for i in range(whole, m):
+        for k in range(members):
+            out[row, k] += D[j, i, k]
+
+
+@helper
+def _member_product_into(kind, thetas, w_at, P, out):
+    """The FORWARD and BACKPROP products of :func:`_product_into`'s loops, for every member:
+    ``W`` is member k's ``thetas[w_at : w_at + n_in * n_out, k]`` as (n_in, n_out).
+
+    FORWARD: ``out[j, i, k] = sum_p W[p, j] P[p, i, k]`` (P: A_prev (n_in, m, K));
+    BACKPROP: ``out[p, i, k] = sum_j W[p, j] P[j, i, k]`` (P: D (n_out, m, K)); each sum from
+    zero in the order of the index, as the engine's loops.
+    """
+    rows, m, members = out.shape
+    inner = P.shape[0]
+    zero = out.dtype.type(0)
+    for r in range(rows):
+        for i in range(m):
+            for k in range(members):
+                out[r, i, k] = zero
+        for q in range(inner):
+            # W[q, r] forward (n_out = rows), W[r, q] backprop (n_out = inner)
+            at = w_at + q * rows + r if kind == FORWARD else w_at + r * inner + q
+            for i in range(m):
+                for k in range(members):
+                    out[r, i, k] += thetas[at, k] * P[q, i, k]
+
+
+@part
+def _member_activate_into(Z, thetas, b_at, code, A):
+    """``Z += b``, ``A = f(Z)`` for every member (as :func:`_bias_activate_into`); member
+    k's ``b`` is ``thetas[b_at : b_at + n_out, k]``."""
+    n_out, m, members = Z.shape
+    for j in range(n_out):
+        for i in range(m):
+            for k in range(members):
+                z = Z[j, i, k] + thetas[b_at + j, k]
+                Z[j, i, k] = z
+                A[j, i, k] = _activation(z, code, Z)
+
+
+@part
+def _member_times_derivative_into(D, Z, A, code):
+    """``D *= f'(Z)`` for every member (as :func:`_activation_grad_into`)."""
+    n_out, m, members = Z.shape
+    for j in range(n_out):
+        for i in range(m):
+            for k in range(members):
+                D[j, i, k] = _times_derivative(D[j, i, k], Z[j, i, k], A[j, i, k], code, Z)
+
+
+@kernel
+def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
+    """fit's epochs of training batches for K members of one network at once: member k's
+    results are the bits :func:`run` gives for it alone (its ``theta``, ``slots``, ``hyper``,
+    ``lrs``, ``l2`` and ``seed`` being ``thetas[:, k]``, ``slots[:, :, k]``, ``hypers[k]``,
+    ``lrs[k]``, ``l2s[k]`` and ``seeds[k]``; the plan's step and epochs shared).
+
+    For what the caller has checked (``fnn.ensembles``): every product of a batch in loops
+    (below SMALL_MATMUL multiply-adds, or a side of W at most SKINNY), a batch in one shard,
+    the bce or mse loss, no softmax, no dropout, sample weights, clipping or evaluation rows.
+
+    Parameters (none is written)
+    ----------------------------
+    X, Y : (n, n_features), (n, n_outputs)
+    thetas : (n_params, K)
+    slots : (n_slots, n_params, K)
+    layers, plan : as for :func:`run` (LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH,
+        EPOCHS, BATCH and STOP read)
+    hypers : float64 (K, n_hyper); lrs : float64 (K, updates); l2s : float64 (K,)
+    seeds : uint64 (K,)
+
+    Returns
+    -------
+    thetas, slots
+        After the updates.
+    records : (K, 2, epochs)
+        Each member's mean training loss (penalty included) and accuracy per epoch.
+    done : int
+        Epochs finished (fewer when plan[STOP] was set).
+    """
+    opt_code, loss_code = plan[OPTIMIZER], plan[LOSS]
+    step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
+    n_layers = layers.shape[0]
+    n_features, n_outputs = layers[0, 0], layers[n_layers - 1, 1]
+    width = 0
+    for layer in range(n_layers):
+        width += layers[layer, 1]
+    hidden = width - n_outputs
+    n_params, members = thetas.shape
+    dtype = thetas.dtype
+    zero, one = dtype.type(0), dtype.type(1)
+    n = Y.shape[0]
+    batch = min(plan[BATCH], n)
+    shuffle = 0 < batch < n
+    n_batches = 0 if n == 0 else (n + batch - 1) // batch
+    chain = plan[CHAIN_RULE] != 0
+
+    zbuf = np.empty(batch * width * members, dtype)
+    abuf = np.empty(batch * (n_features + width) * members, dtype)
+    dbuf = np.empty(batch * width * members, dtype)
+    ybuf = np.empty(batch * n_outputs * members, dtype)
+    grads = np.empty(n_params * members, dtype).reshape((n_params, members))
+    sums = np.empty(ROW_LANES * members, dtype).reshape((ROW_LANES, members))
+    constants = np.empty(9 * members, dtype).reshape((9, members))
+    new_thetas = thetas.copy()
+    new_slots = slots.copy()
+    records = np.zeros((members, 2, n_epochs))
+    # Each member's shuffle, and the same transposed (rows, members) for the gathers; and X
+    # and Y transposed (feature-major, as the batches), so that a gather reads one short row.
+    perm = np.empty(n, np.int64)
+    perms = np.empty((n, members), np.int64)
+    for i in range(n):
+        for k in range(members):
+            perms[i, k] = i
+    XT = np.empty(n_features * n, dtype).reshape((n_features, n))
+    YT = np.empty(n_outputs * n, dtype).reshape((n_outputs, n))
+    for i in range(n):
+        for f in range(n_features):
+            XT[f, i] = X[i, f]
+        for j in range(n_outputs):
+            YT[j, i] = Y[i, j]
+    right = np.empty((batch, members))
+    totals, corrects = np.empty(members), np.empty(members)
+    losses, penalties = np.empty(members), np.zeros(members)
+
+    updates = 0
+    for epoch in range(n_epochs):
+        if shuffle:
+            for k in range(members):
+                _permutation_into(fold_in(seeds[k], first_epoch + epoch), perm)
+                for i in range(n):
+                    perms[i, k] = perm[i]
+        for k in range(members):
+            totals[k], corrects[k] = 0.0, 0.0
+        for index in range(n_batches):
+            if plan[STOP] != 0:
+                return new_thetas, new_slots, records, epoch
+            start = index * batch
+            m = min(batch, n - start)
+            for k in range(members):
+                if l2s[k] != 0.0:
+                    penalties[k] = _penalty(new_thetas[:, k], layers)
+            # Forward: gather each member's rows, then layer by layer.
+            A_prev = _block3(abuf, 0, n_features, m, members)
+            Y_batch = _block3(ybuf, 0, n_outputs, m, members)
+            for f in range(n_features):
+                for i in range(m):
+                    for k in range(members):
+                        A_prev[f, i, k] = XT[f, perms[start + i, k]]
+            for j in range(n_outputs):
+                for i in range(m):
+                    for k in range(members):
+                        Y_batch[j, i, k] = YT[j, perms[start + i, k]]
+            z_at, a_at = 0, m * n_features * members
+            for layer in range(n_layers):
+                n_out, code = layers[layer, 1], layers[layer, 4]
+                b_at = layers[layer, 3]
+                Z = _block3(zbuf, z_at, n_out, m, members)
+                A = _block3(abuf, a_at, n_out, m, members)
+                _member_product_into(FORWARD, new_thetas, layers[layer, 2], A_prev, Z)
+                if layer == n_layers - 1 and loss_code == BCE:  # sigmoid: with the loss
+                    _member_activate_into(Z, new_thetas, b_at, IDENTITY, A)
+                elif code == RELU:  # the common case, as a loop of its own: it vectorises
+                    _member_activate_into(Z, new_thetas, b_at, RELU, A)
+                else:
+                    _member_activate_into(Z, new_thetas, b_at, code, A)
+                A_prev = A
+                z_at += m * n_out * members
+                a_at += m * n_out * members
+            # The output layer: loss, rows right, error (as _output_into with unit weights).
+            Z = _block3(zbuf, m * hidden * members, n_outputs, m, members)
+            A = _block3(abuf, m * (n_features + hidden) * members, n_outputs, m, members)
+            D = _block3(dbuf, m * hidden * members, n_outputs, m, members)
+            s = dtype.type(1.0 / m)
+            for k in range(members):
+                losses[k] = 0.0
+            for i in range(m):
+                for k in range(members):
+                    right[i, k] = 1.0
+            for j in range(n_outputs):
+                for i in range(m):
+                    for k in range(members):
+                        if loss_code == BCE:  # the sigmoid and its loss share exp(-|z|)
+                            z = Z[j, i, k]
+                            e = np.exp(-abs(z))
+                            A[j, i, k] = _sigmoid_of(z, e, Z)
+                            losses[k] += _bce_term(z, Y_batch[j, i, k], e) * one
+                            if (z > zero) != (Y_batch[j, i, k] > 0.5):
+                                right[i, k] = 0.0
+                        else:
+                            losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * one
+                        D[j, i, k] = s * one * (A[j, i, k] - Y_batch[j, i, k])
+            for k in range(members):
+                correct = 0.0
+                if loss_code == BCE:
+                    for i in range(m):
+                        if right[i, k] > 0.0:
+                            correct += 1.0
+                totals[k] += (0.0 + losses[k]) + 0.5 * l2s[k] * penalties[k]
+                corrects[k] += 0.0 + correct
+            # Backward, layer by layer down (as _backward_into).
+            z_at = m * width * members
+            a_at = m * (n_features + width) * members
+            for layer in range(n_layers - 1, -1, -1):
+                n_in, n_out, code = layers[layer, 0], layers[layer, 1], layers[layer, 4]
+                w_at, b_at = layers[layer, 2], layers[layer, 3]
+                z_at -= m * n_out * members
+                a_at -= m * n_out * members
+                D = _block3(dbuf, z_at, n_out, m, members)
+                if layer < n_layers - 1 or chain:
+                    Z = _block3(zbuf, z_at, n_out, m, members)
+                    A = _block3(abuf, a_at, n_out, m, members)
+                    if code == RELU:
+                        _member_times_derivative_into(D, Z, A, RELU)
+                    else:
+                        _member_times_derivative_into(D, Z, A, code)
+                A_prev = _block3(abuf, a_at - m * n_in * members, n_in, m, members)
+                for p in range(n_in):
+                    for j in range(n_out):
+                        _member_dot_rows(A_prev, p, D, j, m, sums, grads, w_at + p * n_out + j)
+                for j in range(n_out):
+                    _member_sum_row(D, j, m, sums, grads, b_at + j)
+                if layer > 0:
+                    D_prev = _block3(dbuf, z_at - m * n_in * members, n_in, m, members)
+                    _member_product_into(BACKPROP, new_thetas, w_at, D, D_prev)
+            # The penalty's term of dW, then the update (as run and _update_into).
+            for k in range(members):
+                if l2s[k] != 0.0:
+                    decay = dtype.type(l2s[k] / m)
+                    for layer in range(n_layers):
+                        w_at = layers[layer, 2]
+                        for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
+                            grads[i, k] += decay * new_thetas[i, k]
+            for k in range(members):
+                c = _update_constants(opt_code, hypers[k], step + updates, lrs[k, updates], thetas)
+                for entry in range(9):
+                    constants[entry, k] = c[entry]
+            _member_update_into(opt_code, constants, new_thetas, grads, new_slots)
+            updates += 1
+        for k in range(members):
+            records[k, 0, epoch] = totals[k] / float(n)
+            records[k, 1, epoch] = corrects[k] / float(n)
+    return new_thetas, new_slots, records, n_epochs
+
+
+@helper
+def _member_update_into(opt_code, constants, thetas, grads, slots):
+    """:func:`_update_into` for every member: (n_params, K) ``thetas`` and ``grads``,
+    (n_slots, n_params, K) ``slots``, member k's :func:`_update_constants` in
+    ``constants[:, k]``."""
+    n_params, members = thetas.shape
+    zero = thetas.dtype.type(0)
+    for i in range(n_params):
+        for k in range(members):
+            c = (constants[0, k], constants[1, k], constants[2, k], constants[3, k],
+                 constants[4, k], constants[5, k], constants[6, k], constants[7, k],
+                 constants[8, k])  # fmt: skip
+            if opt_code == SGD:
+                thetas[i, k], _, _ = _updated(SGD, c, thetas[i, k], zero, zero, grads[i, k])
+            elif opt_code == MOMENTUM or opt_code == RMSPROP:
+                thetas[i, k], slots[0, i, k], _ = _updated(
+                    opt_code, c, thetas[i, k], slots[0, i, k], zero, grads[i, k]
+                )
+            else:
+                thetas[i, k], slots[0, i, k], slots[1, i, k] = _updated(
+                    opt_code, c, thetas[i, k], slots[0, i, k], slots[1, i, k], grads[i, k]
+                )

@@ -274,11 +274,11 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
     plan[kernels.OPTIMIZER] = entry.code
     plan[kernels.BATCH] = batch
     layers = layers_of(net)
-    groups = _groups(count, batch, net.sizes, thetas.dtype.itemsize)
+    groups = _groups(count, threads, batch, net.sizes, thetas.dtype.itemsize)
     records = np.zeros((count, 2, epochs))
     done = 0
-    while done < epochs:  # fit's stretches of at most MAX_UPDATES_PER_CALL updates
-        epochs_now = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // batches_per_epoch))
+    while done < epochs:  # stretches of at most MAX_UPDATES_PER_CALL learning rates
+        epochs_now = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // (batches_per_epoch * count)))
         plan[kernels.STEP] = step + done * batches_per_epoch
         plan[kernels.FIRST_EPOCH] = plan[kernels.STEP] // batches_per_epoch
         plan[kernels.EPOCHS] = epochs_now
@@ -308,22 +308,20 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
     for k in np.flatnonzero(~(finite_records & finite_params)):
         member(int(k), epochs)  # raises fit's FloatingPointError, named
         raise RuntimeError(f"member {k}: not finite side by side, but finite alone (a bug)")
-    end = OptState(name, step + epochs * batches_per_epoch, (), None)
-    empty = np.zeros((2, epochs))
+    step += epochs * batches_per_epoch
+    # As fit returns them: no validation records, the last epoch's parameters.
+    last = epochs - 1 if epochs else None
+    records = np.concatenate([records, np.zeros((count, 2, epochs))], axis=1)
     return tuple(
         FitResult(
             unpack(np.ascontiguousarray(thetas[:, k]), net.sizes),
-            end._replace(
-                slots=unpack_slots(np.ascontiguousarray(slots[:, :, k]), net.sizes),
-                plateau=states[k].plateau,
+            OptState(
+                name,
+                step,
+                unpack_slots(np.ascontiguousarray(slots[:, :, k]), net.sizes),
+                states[k].plateau,
             ),  # fmt: skip
-            _history(
-                net,
-                np.concatenate([records[k], empty]),
-                False,
-                None,
-                epochs - 1 if epochs else None,
-            ),  # fmt: skip
+            _history(net, records[k], False, None, last),
         )
         for k in range(count)
     )
@@ -336,14 +334,19 @@ GROUP_BYTES = 1 << 18
 GROUP_MEMBERS = (8, 64)
 
 
-def _groups(count: int, batch: int, sizes: tuple[int, ...], itemsize: int) -> list[np.ndarray]:
-    """The members' indices cut into consecutive groups, one per call of run_members: as many
-    members as fit their batch buffers (every layer's Z, A and error, X and Y, of a batch) in
-    GROUP_BYTES, within GROUP_MEMBERS, in groups of near-equal size."""
+def _groups(
+    count: int, threads: int, batch: int, sizes: tuple[int, ...], itemsize: int
+) -> list[np.ndarray]:
+    """The members' indices cut into consecutive groups of near-equal size, one call of
+    run_members each: each group's batch buffers (every layer's Z, A and error, X and Y, of a
+    batch) within GROUP_BYTES, or GROUP_MEMBERS' bounds, and as many groups as a multiple of
+    ``threads``, so that the threads share the work evenly (at most one group per member)."""
     per_member = batch * (sizes[0] + 3 * sum(sizes[1:]) + sizes[-1]) * itemsize
     low, high = GROUP_MEMBERS
     members = min(high, max(low, GROUP_BYTES // max(per_member, 1)))
-    return np.array_split(np.arange(count), -(-count // members))
+    calls = -(-count // members)
+    calls = -(-calls // threads) * threads
+    return np.array_split(np.arange(count), min(calls, count))
 
 
 def ensemble_proba(

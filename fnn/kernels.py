@@ -33,17 +33,19 @@ from fnn.compile_notice import disk_cache_usable
 
 # One decorator policy: cached on disk, no GIL, NumPy's error model (x / 0 gives inf or nan, as
 # in NumPy, instead of a ZeroDivisionError check on every division, which keeps loops with a
-# division from vectorising), and fast maths limited to fused multiply-adds and the sign of
-# zero. Without reassociation, reciprocals or approximate functions every value is computed by
-# the operations written, in the order written, whichever loop it sits in and however LLVM
-# vectorises that loop: so the member-interleaved kernel of fit_many (run_members) computes each
-# member's bits exactly as the engine does for one fit. Reductions along the rows of a batch
-# keep their speed by summing in ROW_LANES explicit partial sums (see _dot_rows).
+# division from vectorising), and of fast maths only the freedom over the sign of zero. No
+# reassociation, reciprocals, approximate functions or fused multiply-adds (LLVM picks which
+# product of ``a * b + c * d`` to fuse by the order of its instruction graph, which changes from
+# one compilation to the next): every value is computed by the operations written, in the order
+# written, whichever loop it sits in and however LLVM vectorises that loop, so the member-
+# interleaved kernel of fit_many (run_members) computes each member's bits exactly as the engine
+# does for one fit, and every machine computes the same bits. Reductions along the rows of a
+# batch keep their speed by summing in ROW_LANES explicit partial sums (see _dot_rows).
 POLICY = dict(
     cache=disk_cache_usable(),
     nogil=True,
     error_model="numpy",
-    fastmath={"nsz", "contract"},
+    fastmath={"nsz"},
 )
 kernel = njit(**POLICY)
 # Helpers called only from compiled code need no Python wrapper (less to compile).
@@ -1256,7 +1258,7 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
     hidden = width - n_outputs
     n_params, members = thetas.shape
     dtype = thetas.dtype
-    zero, one = dtype.type(0), dtype.type(1)
+    zero = dtype.type(0)
     n = Y.shape[0]
     batch = min(plan[BATCH], n)
     shuffle = 0 < batch < n
@@ -1287,6 +1289,11 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
             XT[f, i] = X[i, f]
         for j in range(n_outputs):
             YT[j, i] = Y[i, j]
+    # The rows' weights, all 1, multiplied in as run multiplies its wbuf: a product with a
+    # constant 1 would be folded away, and its operand then fused into the sum (other bits).
+    ones = np.empty(batch, dtype)
+    for i in range(batch):
+        ones[i] = 1.0
     right = np.empty((batch, members))
     totals, corrects = np.empty(members), np.empty(members)
     losses, penalties = np.empty(members), np.zeros(members)
@@ -1352,12 +1359,12 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
                             z = Z[j, i, k]
                             e = np.exp(-abs(z))
                             A[j, i, k] = _sigmoid_of(z, e, Z)
-                            losses[k] += _bce_term(z, Y_batch[j, i, k], e) * one
+                            losses[k] += _bce_term(z, Y_batch[j, i, k], e) * ones[i]
                             if (z > zero) != (Y_batch[j, i, k] > 0.5):
                                 right[i, k] = 0.0
                         else:
-                            losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * one
-                        D[j, i, k] = s * one * (A[j, i, k] - Y_batch[j, i, k])
+                            losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * ones[i]
+                        D[j, i, k] = s * ones[i] * (A[j, i, k] - Y_batch[j, i, k])
             for k in range(members):
                 correct = 0.0
                 if loss_code == BCE:

@@ -255,9 +255,13 @@ def concurrency(monkeypatch, meet: int):
     return seen
 
 
+# Validation keeps the members out of the side-by-side kernel: one fit each, on threads.
+ONE_FIT_EACH = dict(validation=(X_VAL, Y_VAL))
+
+
 def test_threads_run_members_at_once_and_cap_them(monkeypatch):
     seen = concurrency(monkeypatch, meet=2)
-    many = fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2, threads=2)
+    many = fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2, threads=2, **ONE_FIT_EACH)
     assert len(many) == MEMBERS and seen["most"] == 2
 
 
@@ -266,8 +270,142 @@ def test_threads_default_to_numba_threads(monkeypatch):
 
     monkeypatch.setattr(ensembles, "default_threads", lambda: 3)
     seen = concurrency(monkeypatch, meet=3)
-    fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2)
+    fnn.fit_many(NET, STARTS, fnn.sgd(0.1), X, Y, epochs=2, **ONE_FIT_EACH)
     assert seen["most"] == 3
+
+
+# -- members side by side in one kernel (fnn.kernels.run_members) ---------------------------------
+
+
+def trained_side_by_side(monkeypatch):
+    """fit_many's fit may check the members (0 epochs) but not train them: only the
+    side-by-side kernel may."""
+    from fnn import ensembles
+
+    real_fit = ensembles.fit
+
+    def fit(*args, epochs, **kwargs):
+        assert epochs == 0, "a member was trained by fit, not side by side"
+        return real_fit(*args, epochs=epochs, **kwargs)
+
+    monkeypatch.setattr(ensembles, "fit", fit)
+
+
+REGRESSION_X = np.random.default_rng(2).normal(size=(45, 3))
+REGRESSION_Y = np.sin(REGRESSION_X.sum(axis=1))
+#: (network, dtype, optimizer of member k, batch_size, members): every optimizer, both dtypes,
+#: every activation but softmax, bce and mse (with and without the chain rule through the
+#: output's derivative), batches of 4k + 1, 4k + 3 rows and the full batch (no shuffle),
+#: more members than one kernel call takes (GROUP_MEMBERS).
+SIDE_BY_SIDE = {
+    "sgd": (NET, np.float64, lambda k: fnn.sgd(0.05 * (k + 1)), 16, 5),
+    "momentum-f32": (NET, np.float32, lambda k: fnn.momentum(0.02 * (k + 1), 0.8), 13, 5),
+    "rmsprop": (NET, np.float64, lambda k: fnn.rmsprop(0.002 * (k + 1)), 7, 5),
+    "adamw-schedule": (
+        NET, np.float64, lambda k: fnn.adamw(fnn.exponential_decay(0.05, 0.5, 10), 0.01 * k),
+        None, 5,
+    ),
+    "mse-identity": (
+        fnn.mlp([3, 6, 5, 1], hidden="tanh", output="identity"), np.float64,
+        lambda k: fnn.adam(0.01), 9, 20,
+    ),
+    "mse-sigmoid-f32": (
+        fnn.mlp([3, 5, 1], hidden="gelu", output="sigmoid", loss="mse"), np.float32,
+        lambda k: fnn.adam(0.02), 11, 9,
+    ),
+    "smooth-activations": (
+        fnn.mlp([3, 4, 4, 4, 4, 1], hidden=["elu", "leaky_relu", "silu", "softplus"],
+                output="identity"),
+        np.float64, lambda k: fnn.sgd(0.01), 6, 4,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", list(SIDE_BY_SIDE))
+def test_members_side_by_side_are_single_fits(case, threads, monkeypatch):
+    net, dtype, opt_of, batch, members = SIDE_BY_SIDE[case]
+    X_, y_ = (X, Y) if net.loss == "bce" else (REGRESSION_X, REGRESSION_Y)
+    starts = [fnn.init(net, key=k, dtype=dtype) for k in range(members)]
+    opts = [opt_of(k) for k in range(members)]
+    l2 = [0.0 if k % 2 else 0.05 * k for k in range(members)]
+    singles = [
+        fnn.fit(net, starts[k], opts[k], X_, y_, epochs=6, batch_size=batch, key=k + 3, l2=l2[k])
+        for k in range(members)
+    ]
+    trained_side_by_side(monkeypatch)
+    many = fnn.fit_many(net, starts, opts, X_, y_, epochs=6, batch_size=batch,
+                        keys=range(3, members + 3), l2=l2, threads=threads)  # fmt: skip
+    for result, single in zip(many, singles):
+        assert_same_fit(result, single)
+        assert result.params.layers[0].W.dtype == dtype
+    assert len({result.history.loss[-1] for result in many}) == members  # all different
+
+
+def test_members_side_by_side_resume_bit_for_bit(monkeypatch):
+    first = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=3, batch_size=16, keys=KEYS, l2=L2)
+    states = [result.opt_state for result in first]
+    trained_side_by_side(monkeypatch)
+    resumed = fnn.fit_many(NET, [r.params for r in first], OPTS, X, Y, epochs=4, batch_size=16,
+                           keys=KEYS, l2=L2, opt_states=states, threads=2)  # fmt: skip
+    whole = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=7, batch_size=16, keys=KEYS, l2=L2)
+    for a, b in zip(resumed, whole):
+        assert_same_fit(a._replace(history=b.history), b)
+        assert np.array_equal(a.history.loss, b.history.loss[3:])
+
+
+NOT_SIDE_BY_SIDE = {  # what the kernel does not do: one fit per member
+    "ce": dict(net=fnn.mlp([2, 3, 2], output="softmax")),
+    "dropout": dict(net=fnn.mlp([2, 3, 1], dropout=0.2)),
+    "clipping": dict(opt=fnn.adam(0.01, clip_norm=1.0)),
+    "two optimizers": dict(opt=[fnn.adam(0.01)] + [fnn.sgd(0.1)] * (MEMBERS - 1)),
+    "validation": dict(validation=(X_VAL, Y_VAL)),
+    "sample weights": dict(sample_weight=np.ones(len(X))),
+    "callback": dict(callback=lambda *args: None),
+    "blas-sized layers": dict(net=fnn.mlp([2, 64, 64, 1]), batch_size=32),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_SIDE_BY_SIDE))
+def test_what_the_side_by_side_kernel_does_not_do_runs_one_fit_per_member(case):
+    from fnn import ensembles
+
+    args = dict(net=NET, opt=fnn.adam(0.01), batch_size=16) | NOT_SIDE_BY_SIDE[case]
+    net, opt = args.pop("net"), args.pop("opt")
+    starts = [fnn.init(net, key=k) for k in range(MEMBERS)]
+    opts = opt if isinstance(opt, list) else [opt] * MEMBERS
+    assert not ensembles._side_by_side(net, opts, [None] * MEMBERS, X, args.get("batch_size"),
+                                       args.get("sample_weight"), None, args.get("validation"),
+                                       None, None, args.get("callback"), False)  # fmt: skip
+    many = fnn.fit_many(net, starts, opt, X, Y, epochs=2, **args)
+    single = fnn.fit(net, starts[1], opts[1], X, Y, epochs=2, key=1, **args)
+    assert_same_fit(many[1], single)
+
+
+def test_members_at_different_steps_run_one_fit_each():
+    from fnn import ensembles
+
+    early = fnn.fit(NET, STARTS[0], OPTS[0], X, Y, epochs=1, batch_size=16).opt_state
+    states = [early, None]
+    assert not ensembles._side_by_side(NET, OPTS[:2], states, X, 16, *[None] * 6, False)
+    many = fnn.fit_many(NET, STARTS[:2], OPTS[:2], X, Y, epochs=2, batch_size=16,
+                        opt_states=states)  # fmt: skip
+    assert_same_fit(many[0], fnn.fit(NET, STARTS[0], OPTS[0], X, Y, epochs=2, batch_size=16,
+                                     opt_state=early))  # fmt: skip
+
+
+def test_groups_fill_the_cache_and_share_the_threads_evenly():
+    from fnn.ensembles import _groups
+
+    def sizes(count, threads, batch=64, net=(2, 5, 2, 1)):
+        return [len(group) for group in _groups(count, threads, batch, net, 8)]
+
+    assert sizes(64, 1) == [16] * 4  # moons-adam's members: 16 a call (13.8 KB each)
+    assert sizes(64, 2) == [16] * 4 and sizes(64, 3) == [11] * 4 + [10] * 2
+    assert sizes(5, 1) == [5] and sizes(5, 2) == [3, 2] and sizes(3, 8) == [1, 1, 1]
+    assert sizes(200, 1, batch=1) == [50] * 4  # at most 64 a call, then evened out
+    assert sizes(20, 1, batch=4096) == [7, 7, 6]  # at least 8 a call, then evened out
+    assert sum(sizes(1000, 7)) == 1000
 
 
 # -- callback and progress -------------------------------------------------------------------------
@@ -376,11 +514,19 @@ def test_progress_is_drawn_by_the_calling_thread_only(monkeypatch):
 
 
 def test_progress_ends_its_line_when_a_member_fails(monkeypatch, capsys):
+    import functools
+
+    from fnn import ensembles
+
     without_tqdm(monkeypatch)
+    drawn_at_once = functools.partial(ensembles.progress_display.printer, interval=0.0)
+    monkeypatch.setattr(ensembles.progress_display, "printer", drawn_at_once)
     opts = [fnn.sgd(0.01), fnn.sgd(1e200), fnn.sgd(0.01)]
     with pytest.raises(FloatingPointError, match="^member 1: "):
-        fnn.fit_many(NET, STARTS[:3], opts, X, Y, epochs=3, threads=2, progress=True)
-    assert capsys.readouterr().err.endswith("\n")
+        # one thread: member 0 finishes (a line is drawn) before member 1 fails
+        fnn.fit_many(NET, STARTS[:3], opts, X, Y, epochs=3, threads=1, progress=True)
+    err = capsys.readouterr().err
+    assert "1/3" in err and err.endswith("\n")
 
 
 def test_map_on_threads_raises_the_first_failure_by_index_and_reports_from_the_caller():

@@ -39,8 +39,9 @@ from fnn.compile_notice import disk_cache_usable
 # one compilation to the next): every value is computed by the operations written, in the order
 # written, whichever loop it sits in and however LLVM vectorises that loop, so the member-
 # interleaved kernel of fit_many (run_members) computes each member's bits exactly as the engine
-# does for one fit, and every machine computes the same bits. Reductions along the rows of a
-# batch keep their speed by summing in ROW_LANES explicit partial sums (see _dot_rows).
+# does for one fit (and no bit depends on whether the CPU has FMA instructions). Reductions along
+# the rows of a batch keep their speed by summing in ROW_LANES explicit partial sums (see
+# _dot_rows).
 POLICY = dict(
     cache=disk_cache_usable(),
     nogil=True,

@@ -26,6 +26,9 @@ def warm() -> None:
     for dtype in (np.float64, np.float32):  # the engine's one version per dtype
         params = fnn.init(net, key=0, dtype=dtype)
         fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=1, batch_size=2, validation=(X, y))
+        small = fnn.mlp([2, 3, 1])  # fit_many's kernel of members side by side
+        members = [fnn.init(small, key=k, dtype=dtype) for k in range(2)]
+        fnn.fit_many(small, members, fnn.sgd(0.1), X, y, epochs=1, batch_size=2)
         if default_threads() > 1:  # the variant that runs a large batch's shards on threads
             Y = np.eye(2, dtype=dtype)[y]
             engine.run(net, pack(params, dtype), X=X.astype(dtype), Y=Y, threads=2, purpose="fit")

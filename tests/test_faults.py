@@ -117,6 +117,14 @@ INTERRUPTED = """
                                       epochs=epochs, key=3)
         fnn.fit(small, small_params, fnn.sgd(0.01), X[:5], y[:5], epochs=1)  # load kernels
         params = small_params
+    elif case == "many":  # 16 members side by side (fit_many): one check per batch
+        X = rng.standard_normal((20_000, 2))
+        y = (X[:, 0] > 0).astype(np.int64)
+        members = [fnn.init(small, key=k) for k in range(16)]
+        call = lambda: fnn.fit_many(small, members, fnn.sgd(0.01), X, y, batch_size=1,
+                                    epochs=500, threads=2)
+        fnn.fit_many(small, members, fnn.sgd(0.01), X[:5], y[:5], epochs=1)  # load kernels
+        params = members[0]
     elif case == "lbfgs":  # full-batch evaluations of ~0.01 s, never converging
         net = fnn.mlp([2, 32, 32, 1])
         params = fnn.init(net, key=0)
@@ -202,6 +210,13 @@ def test_ctrl_c_stops_fit_and_keeps_the_finished_epochs(case):
     assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
     assert report["latency"] < INTERRUPT_BOUND
     assert report["epochs"] >= 1 and report["history_matches"]
+
+
+def test_ctrl_c_stops_members_side_by_side_within_a_batch():
+    report = interrupted("many", 1.0)
+    assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
+    assert report["latency"] < INTERRUPT_BOUND
+    assert report["threads"] == []  # the engine's worker and the members' threads joined
 
 
 @pytest.mark.parametrize("case", ["grad", "forward", "loss"])
@@ -306,6 +321,8 @@ def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():
                 for opt in (fnn.sgd(0.1), fnn.adamw(fnn.cosine_decay(0.1, 5))):
                     fnn.fit(net, params, opt, X, y, epochs=2, batch_size=4, l2=0.1,
                             validation=(X, y), early_stopping=fnn.early_stopping(1))
+                    fnn.fit_many(net, [params, params], opt, X, y, epochs=2, batch_size=4,
+                                 l2=0.1)  # members side by side
                     g = fnn.grad(net, params, X, y)
                     fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
                 out, cache = fnn.forward(net, params, X)
@@ -332,5 +349,5 @@ def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():
     """)
     assert out.returncode == 0, out.stderr
     threaded = ["run_threaded"] if default_threads() > 1 else []  # only where threads can run
-    kernels = str(sorted(["fold_in", "permutation", "run", "shard_rows", *threaded]))
+    kernels = str(sorted(["fold_in", "permutation", "run", "run_members", "shard_rows", *threaded]))
     assert out.stdout.splitlines()[-1] == f"True {kernels}", out.stdout

@@ -327,12 +327,10 @@ def _bias_activate_into(ZT, b, code, AT):
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
     one = ZT.dtype.type(1)
-    for j in range(n):
-        bias = b[j]
-        for i in range(m):
-            z = ZT[j, i] + bias
-            ZT[j, i] = z
-            AT[j, i] = _activation(z, code, ZT)
+    if code == RELU:  # the common case, as a loop of its own: it vectorises
+        _bias_activate_rows(ZT, b, RELU, AT)
+    else:
+        _bias_activate_rows(ZT, b, code, AT)
     if code == SOFTMAX:
         for i in range(m):
             top = ZT[0, i]
@@ -345,6 +343,19 @@ def _bias_activate_into(ZT, b, code, AT):
             inverse = one / total
             for j in range(n):
                 AT[j, i] *= inverse
+
+
+@part
+def _bias_activate_rows(ZT, b, code, AT):
+    """``ZT += b``, ``AT = f(ZT)`` elementwise (softmax: ``AT = ZT``); see
+    :func:`_bias_activate_into`."""
+    n, m = ZT.shape
+    for j in range(n):
+        bias = b[j]
+        for i in range(m):
+            z = ZT[j, i] + bias
+            ZT[j, i] = z
+            AT[j, i] = _activation(z, code, ZT)
 
 
 @part
@@ -372,19 +383,23 @@ def _sigmoid_of(z, e, like):
 
 
 @part
-def _times_derivative(d, z, a, code, like):
-    """``d * f'(z)`` given ``a = f(z)``, for every activation but softmax (see
-    :func:`_activation_grad_into`)."""
-    zero, one = like.dtype.type(0), like.dtype.type(1)
+def _times_derivative(D, Z, A, at, code):
+    """``D[at] * f'(Z[at])`` given ``A = f(Z)``, for every activation but softmax (see
+    :func:`_activation_grad_into`). relu reads ``D[at]`` only where ``z > 0``: its loop then
+    loads D under a mask and stores every element, where a read of every ``D[at]`` would
+    become a masked store of the zeros (microcoded on AMD, several times slower)."""
+    zero, one = Z.dtype.type(0), Z.dtype.type(1)
+    z, a = Z[at], A[at]
     if code == RELU:
-        return d if z > zero else zero
+        return D[at] if z > zero else zero
+    d = D[at]
     if code == SIGMOID:
         return d * (a * (one - a))
     if code == TANH:
         return d * (one - a * a)
     if code < LEAKY_RELU:
         return d
-    return d * _smooth_derivative(z, code, like)
+    return d * _smooth_derivative(z, code, Z)
 
 
 @helper
@@ -447,10 +462,19 @@ def _activation_grad_into(DT, ZT, AT, code):
                 dot += DT[j, i] * AT[j, i]
             for j in range(n):
                 DT[j, i] = AT[j, i] * (DT[j, i] - dot)
+    elif code == RELU:  # the common case, as a loop of its own: it vectorises
+        _times_derivative_rows(DT, ZT, AT, RELU)
     elif code != IDENTITY:
-        for j in range(n):
-            for i in range(m):
-                DT[j, i] = _times_derivative(DT[j, i], ZT[j, i], AT[j, i], code, ZT)
+        _times_derivative_rows(DT, ZT, AT, code)
+
+
+@part
+def _times_derivative_rows(DT, ZT, AT, code):
+    """``DT *= f'(ZT)`` elementwise, for every activation but softmax."""
+    n, m = ZT.shape
+    for j in range(n):
+        for i in range(m):
+            DT[j, i] = _times_derivative(DT, ZT, AT, (j, i), code)
 
 
 # -- the output layer and the penalty --------------------------------------------------------------
@@ -1213,7 +1237,7 @@ def _member_times_derivative_into(D, Z, A, code):
     for j in range(n_out):
         for i in range(m):
             for k in range(members):
-                D[j, i, k] = _times_derivative(D[j, i, k], Z[j, i, k], A[j, i, k], code, Z)
+                D[j, i, k] = _times_derivative(D, Z, A, (j, i, k), code)
 
 
 @kernel

@@ -202,7 +202,7 @@ def _block(buffer, at, rows, cols):
 ROW_LANES = 4
 
 
-@helper
+@part
 def _dot_rows(P, p, Q, j, m):
     """``sum_i P[p, i] * Q[j, i]`` over ``i < m``, in P's dtype, in a fixed order: ROW_LANES
     partial sums (row i into sum ``i % 4``) over the first ``m - m % 4`` rows, combined as
@@ -221,7 +221,31 @@ def _dot_rows(P, p, Q, j, m):
     return total
 
 
-@helper
+@part
+def _dot_rows_twice(P, p, q, Q, j, k, m):
+    """``(_dot_rows(P, p, Q, j, m), _dot_rows(P, q, Q, k, m))``, the same operations in one
+    loop: with ``p == q`` (or ``j == k``) the two sums share each load of P's row (Q's), so
+    a product costs 1.5 loads instead of 2 (these scalar sums are load-bound)."""
+    s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = P.dtype.type(0)
+    whole = m - m % ROW_LANES
+    for i in range(0, whole, ROW_LANES):
+        s0 += P[p, i] * Q[j, i]
+        t0 += P[q, i] * Q[k, i]
+        s1 += P[p, i + 1] * Q[j, i + 1]
+        t1 += P[q, i + 1] * Q[k, i + 1]
+        s2 += P[p, i + 2] * Q[j, i + 2]
+        t2 += P[q, i + 2] * Q[k, i + 2]
+        s3 += P[p, i + 3] * Q[j, i + 3]
+        t3 += P[q, i + 3] * Q[k, i + 3]
+    first = (s0 + s1) + (s2 + s3)
+    second = (t0 + t1) + (t2 + t3)
+    for i in range(whole, m):
+        first += P[p, i] * Q[j, i]
+        second += P[q, i] * Q[k, i]
+    return first, second
+
+
+@part
 def _sum_row(D, j, m):
     """``sum_i D[j, i]`` over ``i < m``, in the order of :func:`_dot_rows`."""
     s0 = s1 = s2 = s3 = D.dtype.type(0)
@@ -302,10 +326,18 @@ def _product_into(kind, P, Q, out):
                 w = P[p, j]
                 for i in range(m):
                     out[j, i] += w * Q[p, i]
-    elif kind == WEIGHT_GRAD:
-        for p in range(k):
-            for j in range(n):
-                out[p, j] = _dot_rows(P, p, Q, j, m)
+    elif kind == WEIGHT_GRAD:  # two sums at a time, sharing a row: see _dot_rows_twice
+        if n >= 2:
+            for p in range(k):
+                for j in range(0, n - 1, 2):
+                    out[p, j], out[p, j + 1] = _dot_rows_twice(P, p, p, Q, j, j + 1, m)
+                if n % 2 == 1:
+                    out[p, n - 1] = _dot_rows(P, p, Q, n - 1, m)
+        else:
+            for p in range(0, k - 1, 2):
+                out[p, 0], out[p + 1, 0] = _dot_rows_twice(P, p, p + 1, Q, 0, 0, m)
+            if k % 2 == 1:
+                out[k - 1, 0] = _dot_rows(P, k - 1, Q, 0, m)
     else:
         for p in range(k):
             for i in range(m):
@@ -330,12 +362,10 @@ def _bias_activate_into(ZT, b, code, AT):
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
     one = ZT.dtype.type(1)
-    for j in range(n):
-        bias = b[j]
-        for i in range(m):
-            z = ZT[j, i] + bias
-            ZT[j, i] = z
-            AT[j, i] = _activation(z, code, ZT)
+    if code == RELU:  # the common case, as a loop of its own: it vectorises
+        _bias_activate_rows(ZT, b, RELU, AT)
+    else:
+        _bias_activate_rows(ZT, b, code, AT)
     if code == SOFTMAX:
         for i in range(m):
             top = ZT[0, i]
@@ -348,6 +378,19 @@ def _bias_activate_into(ZT, b, code, AT):
             inverse = one / total
             for j in range(n):
                 AT[j, i] *= inverse
+
+
+@part
+def _bias_activate_rows(ZT, b, code, AT):
+    """``ZT += b``, ``AT = f(ZT)`` elementwise (softmax: ``AT = ZT``); see
+    :func:`_bias_activate_into`."""
+    n, m = ZT.shape
+    for j in range(n):
+        bias = b[j]
+        for i in range(m):
+            z = ZT[j, i] + bias
+            ZT[j, i] = z
+            AT[j, i] = _activation(z, code, ZT)
 
 
 @part
@@ -375,19 +418,23 @@ def _sigmoid_of(z, e, like):
 
 
 @part
-def _times_derivative(d, z, a, code, like):
-    """``d * f'(z)`` given ``a = f(z)``, for every activation but softmax (see
-    :func:`_activation_grad_into`)."""
-    zero, one = like.dtype.type(0), like.dtype.type(1)
+def _times_derivative(D, Z, A, at, code):
+    """``D[at] * f'(Z[at])`` given ``A = f(Z)``, for every activation but softmax (see
+    :func:`_activation_grad_into`). relu reads ``D[at]`` only where ``z > 0``: its loop then
+    loads D under a mask and stores every element, where a read of every ``D[at]`` would
+    become a masked store of the zeros (microcoded on AMD, several times slower)."""
+    zero, one = Z.dtype.type(0), Z.dtype.type(1)
+    z, a = Z[at], A[at]
     if code == RELU:
-        return d if z > zero else zero
+        return D[at] if z > zero else zero
+    d = D[at]
     if code == SIGMOID:
         return d * (a * (one - a))
     if code == TANH:
         return d * (one - a * a)
     if code < LEAKY_RELU:
         return d
-    return d * _smooth_derivative(z, code, like)
+    return d * _smooth_derivative(z, code, Z)
 
 
 @helper
@@ -450,10 +497,19 @@ def _activation_grad_into(DT, ZT, AT, code):
                 dot += DT[j, i] * AT[j, i]
             for j in range(n):
                 DT[j, i] = AT[j, i] * (DT[j, i] - dot)
+    elif code == RELU:  # the common case, as a loop of its own: it vectorises
+        _times_derivative_rows(DT, ZT, AT, RELU)
     elif code != IDENTITY:
-        for j in range(n):
-            for i in range(m):
-                DT[j, i] = _times_derivative(DT[j, i], ZT[j, i], AT[j, i], code, ZT)
+        _times_derivative_rows(DT, ZT, AT, code)
+
+
+@part
+def _times_derivative_rows(DT, ZT, AT, code):
+    """``DT *= f'(ZT)`` elementwise, for every activation but softmax."""
+    n, m = ZT.shape
+    for j in range(n):
+        for i in range(m):
+            DT[j, i] = _times_derivative(DT, ZT, AT, (j, i), code)
 
 
 # -- the output layer and the penalty --------------------------------------------------------------
@@ -1216,7 +1272,7 @@ def _member_times_derivative_into(D, Z, A, code):
     for j in range(n_out):
         for i in range(m):
             for k in range(members):
-                D[j, i, k] = _times_derivative(D[j, i, k], Z[j, i, k], A[j, i, k], code, Z)
+                D[j, i, k] = _times_derivative(D, Z, A, (j, i, k), code)
 
 
 @kernel

@@ -101,6 +101,25 @@ def test_loss_and_grad_finite_for_logits_of_1000(output, loss):
     assert all(np.isfinite(part).all() for layer in grads.layers for part in layer)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k, n, m", [(2, 5, 64), (5, 2, 63), (3, 1, 45), (4, 1, 10), (1, 1, 7)])
+def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
+    # The loops compute two entries at a time (_dot_rows_twice); fit_many's member kernel
+    # mirrors _dot_rows, so each entry must be its bits exactly (odd n, n = 1, odd k, m % 4).
+    from numba import njit
+
+    policy = {**kernels.POLICY, "cache": False}
+    product = njit(**policy)(kernels._product_into.py_func)
+    dot_rows = njit(**policy)(kernels._dot_rows.py_func)
+    P = rng.normal(size=(k, m)).astype(dtype)
+    Q = rng.normal(size=(n, m)).astype(dtype)
+    out = np.empty((k, n), dtype)
+    product(kernels.WEIGHT_GRAD, P, Q, out)
+    expected = np.array([[dot_rows(P, p, Q, j, m) for j in range(n)] for p in range(k)], dtype)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_allclose(out, P.astype(np.float64) @ Q.T.astype(np.float64), rtol=1e-4)
+
+
 def test_permutation_is_a_deterministic_permutation():
     first = kernels.permutation(np.uint64(7), 1000)
     np.testing.assert_array_equal(np.sort(first), np.arange(1000))

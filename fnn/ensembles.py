@@ -19,6 +19,7 @@ import numpy as np
 
 from fnn import checks, engine, kernels
 from fnn import progress as progress_display
+from fnn.compile_notice import announce
 from fnn.data import seed_of
 from fnn.flat import layers_of, pack, pack_slots, unpack, unpack_slots
 from fnn.model import predict_proba
@@ -303,13 +304,16 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
             for opt, scale in zip(opts, scales)
         ])  # fmt: skip
 
-        def train(g: int, lrs=lrs):
+        def arguments(g: int, lrs=lrs) -> tuple:  # of group g's call
             k = groups[g]
-            return kernels.run_members(
-                X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
-                layers, plan, hypers[k], lrs[k], l2s[k], seeds[k],
-            )  # fmt: skip
+            return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
+                    layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
 
+        def train(g: int, arguments=arguments):
+            return kernels.run_members(*arguments(g))
+
+        if done == 0:  # the one-line notice, when run_members must compile first
+            announce(kernels.run_members, arguments(0), 2, "fit_many")
         # In a worker thread, so that Ctrl-C sets plan[STOP], which every group reads.
         outcomes = engine._interruptible(
             lambda train=train: map_on_threads(train, len(groups), threads, "fnn-members"), plan

@@ -1,7 +1,8 @@
 """Compile every kernel of fnn into Numba's disk cache: ``python -m fnn.warm``.
 
 Numba compiles fnn's kernels on their first use (10-30 s for each of float64 and float32,
-as much again for the engine's variant that runs a large batch's shards on threads) and
+as much again for the engine's variant that runs a large batch's shards on threads, and
+about 15 s for the kernel of ``fit_many``'s members side by side) and
 keeps the machine code in the first of ``$NUMBA_CACHE_DIR``, the package's ``__pycache__``
 and ``~/.cache/numba`` that it can write to. Run this command where that
 cache will live (at image build time, say) so that no later process compiles; the README's

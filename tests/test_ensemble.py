@@ -394,6 +394,19 @@ def test_members_at_different_steps_run_one_fit_each():
                                      opt_state=early))  # fmt: skip
 
 
+def test_the_side_by_side_kernel_announces_its_compilation_with_the_calls_arguments(monkeypatch):
+    from fnn import ensembles, kernels
+
+    seen = []
+    monkeypatch.setattr(ensembles, "announce", lambda *args: seen.append(args))
+    fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, batch_size=16, keys=KEYS, l2=L2)
+    ((kernel, arguments, dtype_at, purpose),) = seen  # once per call, before the first group
+    assert kernel is kernels.run_members and purpose == "fit_many"
+    assert arguments[dtype_at].dtype == np.float64
+    # the arguments are a call's: their signature is a compiled version's (the disk cache's key)
+    assert tuple(kernel.typeof_pyval(argument) for argument in arguments) in kernel.overloads
+
+
 def test_groups_fill_the_cache_and_share_the_threads_evenly():
     from fnn.ensembles import _groups
 

@@ -80,7 +80,7 @@ def fit_many(
 
     How: the members of a small network train side by side in one compiled kernel, each in
     its own SIMD lane, in groups whose batches fit the L2 cache, the groups spread over
-    ``threads`` threads (64 members of a 2-5-2-1 network: about 1.6x faster than 64 ``fit``
+    ``threads`` threads (64 members of a 2-5-2-1 network: 1.6-1.8x faster than 64 ``fit``
     calls on one core). That kernel runs when every product of a batch is small enough for the
     engine's plain loops (rows x inputs x units < 8192, or a layer of at most 2 units), the
     loss is bce or mse with no softmax, the members share one kind of optimizer, without

@@ -20,7 +20,7 @@ import numpy as np
 from fnn import checks, kernels
 from fnn.compile_notice import announce
 from fnn.data import seed_of
-from fnn.flat import layers_of
+from fnn.flat import layers_of, n_params
 from fnn.registry import LOSSES
 from fnn.threads import default_threads
 from fnn.types import EngineRun, Net
@@ -387,9 +387,8 @@ def batch_threads(net: Net, batch: int, threads: int | None) -> int:
     """
     if threads is not None:
         threads = checks.integer("threads", threads, 1)
-    n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(net.sizes, net.sizes[1:]))
     rows = kernels.shard_rows(
-        batch, n_params, kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
+        batch, n_params(net.sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
     )
     shards = -(-batch // rows)
     if shards == 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import TypeVar
 
 import numpy as np
@@ -21,7 +22,7 @@ from fnn import checks, engine, kernels
 from fnn import progress as progress_display
 from fnn.compile_notice import announce
 from fnn.data import seed_of
-from fnn.flat import layers_of, pack, pack_slots, unpack, unpack_slots
+from fnn.flat import layers_of, n_params, pack, pack_slots, unpack, unpack_slots
 from fnn.model import predict_proba
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
@@ -253,14 +254,9 @@ def _side_by_side(net: Net, opts, states, X, batch_size, *per_epoch) -> bool:
         return False
     n = X.shape[0]
     batch = n if batch_size is None else min(batch_size, n)
-    pairs = list(zip(net.sizes, net.sizes[1:]))
-    n_params = sum((n_in + 1) * n_out for n_in, n_out in pairs)
-    loops = all(
-        batch * n_in * n_out < kernels.SMALL_MATMUL or min(n_in, n_out) <= kernels.SKINNY
-        for n_in, n_out in pairs
-    )
+    loops = all(kernels.in_loops(batch, n_in, n_out) for n_in, n_out in pairwise(net.sizes))
     one_shard = batch <= kernels.shard_rows(
-        batch, n_params, kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
+        batch, n_params(net.sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
     )
     return loops and one_shard
 

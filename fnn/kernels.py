@@ -294,6 +294,14 @@ def _gather_into(source, rows, out):
                 out[j, i] = source[rows[i], j]
 
 
+@kernel
+def in_loops(m, n_in, n_out):
+    """Whether the products of a layer of W (n_in, n_out) on m rows run as plain loops (below
+    SMALL_MATMUL multiply-adds, or a side of W at most SKINNY) rather than BLAS; the rule of
+    :func:`_product_into`, which fit_many also reads (its members side by side run loops)."""
+    return m * n_in * n_out < SMALL_MATMUL or min(n_in, n_out) <= SKINNY
+
+
 @helper
 def _product_into(kind, P, Q, out):
     """The three products of a layer, feature-major; P, Q and out are C-contiguous.
@@ -311,7 +319,7 @@ def _product_into(kind, P, Q, out):
         k, n = P.shape
         m = Q.shape[1]
     zero = out.dtype.type(0)
-    if m * k * n >= SMALL_MATMUL and min(k, n) > SKINNY:
+    if not in_loops(m, k, n):
         if kind == FORWARD:
             np.dot(P.T, Q, out)
         elif kind == WEIGHT_GRAD:

@@ -349,5 +349,9 @@ def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():
     """)
     assert out.returncode == 0, out.stderr
     threaded = ["run_threaded"] if default_threads() > 1 else []  # only where threads can run
-    kernels = str(sorted(["fold_in", "permutation", "run", "run_members", "shard_rows", *threaded]))
+    kernels = str(
+        sorted(
+            ["fold_in", "in_loops", "permutation", "run", "run_members", "shard_rows", *threaded]
+        )
+    )
     assert out.stdout.splitlines()[-1] == f"True {kernels}", out.stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import threading
 
 import numpy as np
@@ -219,12 +220,14 @@ def _interruptible(call, plan: np.ndarray) -> EngineRun:
             finished.set()
 
     worker = threading.Thread(target=work, name="fnn-engine", daemon=True)
-    worker.start()
     try:
+        _start_holding_ctrl_c(worker)
         while not finished.wait(WAIT):
             pass
     except KeyboardInterrupt as interrupt:
         plan[kernels.STOP] = 1
+        if worker.ident is None:  # interrupted before it started: nothing runs
+            raise
         finished.wait()  # a second Ctrl-C leaves the worker to stop alone, harmlessly
         worker.join()
         if isinstance(outcome[0], EngineRun):
@@ -234,6 +237,28 @@ def _interruptible(call, plan: np.ndarray) -> EngineRun:
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]
+
+
+def _start_holding_ctrl_c(worker: threading.Thread) -> None:
+    """``worker.start()``, with a Ctrl-C that comes meanwhile raised once it has returned.
+
+    Raised inside ``start``, the interrupt could leave a started worker that nobody stops;
+    held back, it is raised where the caller knows the worker runs. Python runs signal
+    handlers in the main thread only, so elsewhere no Ctrl-C can arrive during the start.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        worker.start()
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(frame))
+    try:
+        worker.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held and callable(previous):
+        previous(signal.SIGINT, held[0])  # default_int_handler raises KeyboardInterrupt
+    elif held and previous == signal.SIG_DFL:
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def _pinned(kernel, args: tuple, blas: bool, adapt: bool) -> EngineRun:

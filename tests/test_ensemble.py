@@ -544,15 +544,19 @@ def test_progress_ends_its_line_when_a_member_fails(monkeypatch, capsys):
 
 def test_map_on_threads_raises_the_first_failure_by_index_and_reports_from_the_caller():
     import threading
-    import time
 
     from fnn.threads import map_on_threads
 
-    def call(index):
+    one_runs, three_failing = threading.Event(), threading.Event()
+
+    def call(index):  # index 3 fails first, while index 1 runs: 1 is still the one raised
         if index == 1:
-            time.sleep(0.2)  # fails after index 3 has failed: still the one raised
+            one_runs.set()
+            three_failing.wait(timeout=60)
             raise KeyError(index)
         if index == 3:
+            one_runs.wait(timeout=60)
+            three_failing.set()
             raise KeyError(index)
         return index
 

@@ -175,7 +175,8 @@ def fit_lbfgs(
     if show is not None:
         show(None, None, _ending(stopped_epoch, params_epoch, epochs))
     history = _history(net, table, has_val, stopped_epoch, params_epoch)
-    return FitResult(unpack(final, net.sizes), OptState(NAME, state.step + done, ()), history)
+    iterations = done if params_epoch is None else params_epoch + 1  # those of the params
+    return FitResult(unpack(final, net.sizes), OptState(NAME, state.step + iterations, ()), history)
 
 
 def _table(records: list[np.ndarray]) -> np.ndarray:

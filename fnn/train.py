@@ -52,8 +52,9 @@ def early_stopping(
     min_delta : float, >= 0
         Smallest decrease that counts as an improvement.
     restore_best : bool
-        Return the parameters of the best epoch rather than the last one (the history and
-        optimizer state still run to the last epoch).
+        Return the parameters and the optimizer state at the end of the best epoch rather
+        than the last one, as a pair: resuming from them continues from the best epoch. The
+        history still runs to the last epoch.
 
     Returns
     -------
@@ -382,7 +383,8 @@ def fit(
             )
         if early_stopping is not None:
             watched = records[2 if has_val else 0, done - 1]
-            best, stopped = _watch_best(early_stopping, best, watched, done - 1, theta)
+            at_end = (theta, slots, step, plateau)  # the training state after this epoch
+            best, stopped = _watch_best(early_stopping, best, watched, done - 1, at_end)
         if callback is not None:
             history = _history(net, records[:, :done], has_val)
             answer = _stop_requested(callback, done - 1, unpack(theta, net.sizes), history)
@@ -391,7 +393,7 @@ def fit(
             break
     params_epoch = done - 1 if done else None
     if early_stopping is not None and early_stopping.restore_best and best.epoch >= 0:
-        theta, params_epoch = best.point, best.epoch
+        (theta, slots, step, plateau), params_epoch = best.point, best.epoch
     stopped_epoch = done - 1 if stopped and done < epochs else None
     if show is not None:
         show(None, None, _ending(stopped_epoch, params_epoch, epochs))

@@ -378,10 +378,11 @@ class FitResult(NamedTuple):
     Attributes
     ----------
     params : Params
-        The trained parameters (of the best epoch with ``early_stopping(restore_best=True)``).
+        The trained parameters after the last epoch, or after the best one with
+        ``early_stopping(restore_best=True)``.
     opt_state : OptState
-        The optimizer state after the last epoch: pass it back as ``fit(..., opt_state=...)``
-        to resume.
+        The optimizer state after the same epoch as ``params``: pass both back as
+        ``fit(..., params, ..., opt_state=...)`` to resume from there.
     history : History
         Per-epoch losses and accuracies.
     """

@@ -105,6 +105,29 @@ def test_early_stopping_stops_and_restores_the_best(moons):
     )
 
 
+def test_early_stopping_returns_the_params_and_optimizer_state_of_the_best_epoch(moons):
+    """A pair from one epoch (Adam's moments, the step, the plateau's cut): resuming from it
+    continues from the best epoch, bit for bit."""
+    X, y = moons
+    opt, data = fnn.adam(0.5), (X[20:], y[20:])
+    options = dict(batch_size=16, key=1, validation=(X[:20], y[:20]),
+                   reduce_on_plateau=fnn.reduce_on_plateau(factor=0.5, patience=1))  # fmt: skip
+    result = fnn.fit(NET, fnn.init(NET, key=0), opt, *data, epochs=300,
+                     early_stopping=fnn.early_stopping(patience=5), **options)  # fmt: skip
+    best = result.history.params_epoch
+    assert 0 < best < len(result.history.loss) - 1
+    until_best = fnn.fit(NET, fnn.init(NET, key=0), opt, *data, epochs=best + 1, **options)
+    assert _same(result.params, until_best.params)
+    assert result.opt_state.step == until_best.opt_state.step
+    assert result.opt_state.plateau == until_best.opt_state.plateau
+    assert result.opt_state.plateau.scale < 1.0  # a cut was restored, not just the default
+    assert all(_same(a, b) for a, b in zip(result.opt_state.slots, until_best.opt_state.slots))
+    resumed = fnn.fit(NET, result.params, opt, *data, epochs=3, opt_state=result.opt_state,
+                      **options)  # fmt: skip
+    straight = fnn.fit(NET, fnn.init(NET, key=0), opt, *data, epochs=best + 4, **options)
+    assert _same(resumed.params, straight.params)
+
+
 def test_early_stopping_watches_validation_loss(moons):
     X, y = moons
     calls = []

@@ -103,6 +103,7 @@ def test_early_stopping_and_callback_stop_it():
     h = early.history
     best = int(np.argmin(h.val_loss))
     assert h.params_epoch == best and h.stopped_epoch == best + 3
+    assert early.opt_state.step == best + 1  # the iterations of the params returned
     assert fnn.loss(net, early.params, X_VAL, LABELS_VAL) == h.val_loss[best]
 
 

@@ -5,7 +5,7 @@ holding the step count ``t`` (updates already applied) and Params-shaped moments
 rules (``g`` the gradient, ``lr`` the learning rate of the update, ``t = 1, 2, ...``):
 
 * sgd: ``p <- p - lr g``
-* momentum (seed 004): ``v <- beta v + (1 - beta) g;  p <- p - lr v``
+* momentum: ``v <- beta v + (1 - beta) g;  p <- p - lr v``
 * rmsprop: ``s <- beta s + (1 - beta) g**2;  p <- p - lr g / (sqrt(s) + eps)``
   (PyTorch ``RMSprop(alpha=beta)``)
 * adam: ``m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g**2;
@@ -106,7 +106,7 @@ def sgd(learning_rate: LearningRate, clip_norm: float | None = None) -> SGD:
 def momentum(
     learning_rate: LearningRate, beta: float = 0.9, clip_norm: float | None = None
 ) -> Momentum:
-    """Momentum as in seed 004: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0.
+    """Momentum as a moving average of gradients: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0.
 
     This is the exponential-average form. PyTorch's ``SGD(lr, momentum=beta)`` accumulates
     ``v <- beta v + g`` instead and takes the same steps as ``momentum(lr / (1 - beta), beta)``.
@@ -168,7 +168,7 @@ def adam(
     eps: float = 1e-8,
     clip_norm: float | None = None,
 ) -> Adam:
-    """Adam with bias correction; eps outside the root (PyTorch, optax; seed 004 puts it inside).
+    """Adam with bias correction; eps outside the root (as PyTorch and optax).
 
     ``m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g**2;
     p <- p - lr (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)`` with ``t = 1, 2, ...``
@@ -231,7 +231,7 @@ def adamw(
 
 
 def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
-    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000's decay).
+    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (step decay).
 
     Seed 000 cuts the rate after update ``every`` has run, so its first cut lands one update
     later than this formula's (fnn counts updates from 0, as optax does).
@@ -241,7 +241,7 @@ def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
     learning_rate : float > 0
         The rate of the first ``every`` updates.
     drop : float in [0, 1)
-        Fraction cut off every ``every`` updates (seed 000: 0.1).
+        Fraction cut off every ``every`` updates (e.g. 0.1).
     every : int >= 1
 
     Returns
@@ -265,14 +265,14 @@ def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
 
 
 def inverse_time_decay(learning_rate: float, rate: float, decay_steps: int) -> InverseTimeDecay:
-    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))`` (seed 004).
+    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))``.
 
     Parameters
     ----------
     learning_rate : float > 0
     rate : float >= 0
     decay_steps : int >= 1
-        Updates per decay step; batches per epoch gives seed 004's per-epoch decay.
+        Updates per decay step; batches per epoch gives a per-epoch decay.
 
     Returns
     -------
@@ -302,7 +302,7 @@ def exponential_decay(
     ----------
     learning_rate : float > 0
     rate : float > 0
-        Factor per ``decay_steps`` updates (seed 004: 0.95 per epoch).
+        Factor per ``decay_steps`` updates (e.g. 0.95 per epoch).
     decay_steps : int >= 1
     staircase : bool
         Use ``floor(t / decay_steps)``: a constant rate within each stretch.

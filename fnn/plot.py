@@ -168,7 +168,7 @@ def histories(
     title: str | None = None,
     log: bool = False,
 ):
-    """One curve per run of the same metric, to compare optimizers or settings (seed 004).
+    """One curve per run of the same metric, to compare optimizers or settings.
 
     Parameters
     ----------
@@ -216,7 +216,7 @@ def histories(
     _check_path(path)
     figure = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = figure.subplots()
-    # Line styles cycle too: runs that overlap (seed 004's GD and momentum) stay visible.
+    # Line styles cycle too: runs that overlap (e.g. gradient descent and momentum) stay visible.
     for index, (name, run) in enumerate(named_histories.items()):
         values = getattr(run, metric)
         ax.plot(_epochs(values), values, linestyle=_LINESTYLES[index % len(_LINESTYLES)],
@@ -265,7 +265,7 @@ def decision_boundary(
     resolution: int = 300,
     title: str | None = None,
 ):
-    """The network's prediction over the plane, with the samples on top (seed 003's figure).
+    """The network's prediction over the plane, with the samples on top.
 
     For a single sigmoid output the background shows ``P(y = 1)`` and a black line marks
     the boundary ``P = 0.5``; for a softmax output each region takes the colour of its

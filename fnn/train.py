@@ -247,7 +247,7 @@ def fit(
         ``params``, ``opt_state`` and ``history`` (per-epoch ``loss`` and ``accuracy``,
         averaged over the epoch's batches as they were trained, and ``val_loss``,
         ``val_accuracy`` after the epoch). Accuracy arrays are empty for every mse network,
-        a sigmoid output with the mse loss (seed 001) included.
+        a sigmoid output with the mse loss included.
 
     Raises
     ------

@@ -101,7 +101,7 @@ class SGD(NamedTuple):
 
 
 class Momentum(NamedTuple):
-    """Momentum in seed 004's form: ``v <- beta v + (1 - beta) g; p <- p - lr v``."""
+    """Momentum as a moving average of gradients: ``v <- beta v + (1 - beta) g; p <- p - lr v``."""
 
     learning_rate: Any
     beta: float = 0.9
@@ -174,7 +174,7 @@ class OptState(NamedTuple):
 
 
 class StepDecay(NamedTuple):
-    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (seed 000)."""
+    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)``."""
 
     learning_rate: float
     drop: float
@@ -185,7 +185,7 @@ class StepDecay(NamedTuple):
 
 
 class InverseTimeDecay(NamedTuple):
-    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))`` (seed 004)."""
+    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))``."""
 
     learning_rate: float
     rate: float

@@ -106,7 +106,7 @@ def sgd(learning_rate: LearningRate, clip_norm: float | None = None) -> SGD:
 def momentum(
     learning_rate: LearningRate, beta: float = 0.9, clip_norm: float | None = None
 ) -> Momentum:
-    """Momentum as a moving average of gradients: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0.
+    """Momentum: ``v <- beta v + (1 - beta) g;  p <- p - lr v``; v starts at 0.
 
     This is the exponential-average form. PyTorch's ``SGD(lr, momentum=beta)`` accumulates
     ``v <- beta v + g`` instead and takes the same steps as ``momentum(lr / (1 - beta), beta)``.

@@ -64,7 +64,7 @@ def forward(net, params, X, masks=()):
 
 
 def loss(net, params, X, Y, l2=0.0, masks=()):
-    """The mean losses of the README's conventions, written from probabilities (fine for moderate logits)."""
+    """The mean losses of the conventions in docs/guide.md, written from probabilities (fine for moderate logits)."""
     As, _ = forward(net, params, X, masks)
     P, m = As[-1], X.shape[0]
     if net.loss == "bce":

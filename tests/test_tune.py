@@ -152,15 +152,16 @@ def test_without_ray_tune_the_error_names_the_extra(monkeypatch):
         fnn.tune_trainable(NET, fnn.adam(), X_TRAIN, Y_TRAIN)
 
 
-def test_the_readme_example_runs(local_ray, tmp_path, monkeypatch, capsys):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Ray Tune", 1)[1].split("\n## ", 1)[0]
+def test_the_documented_example_runs(local_ray, tmp_path, monkeypatch, capsys):
+    """The Ray Tune block of docs/scaling.md (a ```py block, which tests/test_docs.py skips)."""
+    doc = Path(__file__).resolve().parent.parent / "docs" / "scaling.md"
+    section = doc.read_text(encoding="utf-8").split("\n## Ray Tune", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"^```py\n(.*?)^```", section, re.MULTILINE | re.DOTALL).group(1)
     monkeypatch.chdir(tmp_path)
     # Tune's default storage is ~/ray_results: keep the test's results in its own folder
     monkeypatch.setattr(ray.train.constants, "DEFAULT_STORAGE_PATH", str(tmp_path))
     namespace = {"__name__": "__main__"}
-    exec(compile(code, "README.md, the Ray Tune block", "exec"), namespace)
+    exec(compile(code, "docs/scaling.md, the Ray Tune block", "exec"), namespace)
     assert "validation accuracy" in capsys.readouterr().out
     net, params = namespace["net"], namespace["params"]  # loaded from the best checkpoint
     assert net == fnn.mlp([2, 16, 1])

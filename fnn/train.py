@@ -255,7 +255,7 @@ def fit(
         When an epoch's loss, or its validation loss, is not finite; the arguments are left
         unchanged.
     KeyboardInterrupt
-        On Ctrl-C, within about a batch (see the README's "Errors and guarantees"); its
+        On Ctrl-C, within about a batch (see docs/guarantees.md, "Ctrl-C"); its
         ``history`` attribute is the History of the epochs finished before it, the
         arguments are left unchanged.
 

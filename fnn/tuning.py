@@ -108,7 +108,7 @@ def tune_trainable(
 
     Examples
     --------
-    Eight learning rates, the bad ones stopped early by ASHA (see the README)::
+    Eight learning rates, the bad ones stopped early by ASHA (see docs/scaling.md)::
 
         from ray import tune
         trainable = fnn.tune_trainable(net, fnn.adam(), X, y, validation=(X_val, y_val),

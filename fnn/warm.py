@@ -5,8 +5,8 @@ as much again for the engine's variant that runs a large batch's shards on threa
 about 15 s for the kernel of ``fit_many``'s members side by side) and
 keeps the machine code in the first of ``$NUMBA_CACHE_DIR``, the package's ``__pycache__``
 and ``~/.cache/numba`` that it can write to. Run this command where that
-cache will live (at image build time, say) so that no later process compiles; the README's
-"Errors and guarantees" says how to use such a cache on a read-only deployment.
+cache will live (at image build time, say) so that no later process compiles;
+docs/deploying.md ("Read-only deployments") says how to use such a cache there.
 """
 
 from __future__ import annotations

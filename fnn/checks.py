@@ -657,40 +657,48 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
     """The engine buffers ``(zbuf, abuf)`` behind a forward Cache for ``net``.
 
     A Cache that ``fnn.forward`` returned is a set of views of those buffers, handed back
-    without a copy; any other Cache of the right shapes is copied into that layout once.
-    Every value must be finite (a NaN pre-activation would give a silent zero gradient).
+    without a copy; any other Cache of the right shapes (arrays or nested lists) is copied
+    into that layout once. Every value must be finite (a NaN pre-activation would give a
+    silent zero gradient).
     """
-    n_layers = len(net.sizes) - 1
-    if (
-        not isinstance(cache, Cache)
-        or not isinstance(cache.activations, tuple)
-        or not isinstance(cache.preactivations, tuple)
-        or len(cache.activations) != n_layers + 1
-        or len(cache.preactivations) != n_layers
-    ):
+    sizes = net.sizes
+    if not isinstance(cache, Cache):
         raise TypeError(
-            f"cache must be the Cache that fnn.forward returned for this net ({n_layers} "
-            f"layers), got {describe(cache)}"
+            f"cache must be the fnn.Cache that fnn.forward returned, got {describe(cache)}"
         )
+    fields = (
+        ("activations", cache.activations, sizes),  # A_0 = X, A_1, ..., A_L
+        ("preactivations", cache.preactivations, sizes[1:]),  # Z_1, ..., Z_L
+    )
+    for field, arrays, units in fields:
+        expected = f"{len(units)} arrays, one per layer of sizes {sizes}"
+        if not isinstance(arrays, (tuple, list)):
+            raise TypeError(f"cache.{field} must be a tuple of {expected}, got {describe(arrays)}")
+        if len(arrays) != len(units):
+            raise ValueError(
+                f"cache.{field} must hold {expected} (a Cache of this net), got {len(arrays)}"
+            )
     first = cache.activations[0]
-    m = first.shape[0] if isinstance(first, np.ndarray) and first.ndim == 2 else None
-    if m:
-        buffers = flat.cache_buffers(cache, net.sizes, m, dtype)
+    if type(first) is np.ndarray and first.ndim == 2 and first.shape[0]:
+        buffers = flat.cache_buffers(cache, sizes, first.shape[0], dtype)
         if buffers is not None:
             return _finite_cache(buffers)
-    X = inputs("cache.activations[0]", first, net.sizes[0], dtype)
-    m = X.shape[0]
-    parts = {"activations": [X.T.ravel()], "preactivations": []}
-    for field, arrays, start in (("activations", cache.activations[1:], 1),
-                                 ("preactivations", cache.preactivations, 0)):  # fmt: skip
-        for index, (array, n_out) in enumerate(zip(arrays, net.sizes[1:])):
-            where = f"cache.{field}[{index + start}]"
+    m = None  # rows, set by cache.activations[0]
+    parts = {"activations": [], "preactivations": []}
+    for field, arrays, units in fields:
+        for index, (array, width) in enumerate(zip(arrays, units)):
+            where = f"cache.{field}[{index}]"
             array = _as_array(where, array)
-            if array.shape != (m, n_out):
+            if m is None and array.ndim == 2 and array.shape[0]:
+                m = array.shape[0]
+            if m is None or array.shape != (m, width):
+                rows = "n_samples" if m is None else m
                 raise ValueError(
-                    f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
+                    f"{where} must have shape ({rows}, {width}) for this net and cache, got "
+                    f"{array.shape}"
                 )
-            parts[field].append(array.T.astype(dtype).ravel())
+            with np.errstate(over="ignore"):  # float64 -> float32 overflow: inf, refused below
+                parts[field].append(array.T.astype(dtype).ravel())
     return _finite_cache(
         (np.concatenate(parts["preactivations"]), np.concatenate(parts["activations"]))
     )

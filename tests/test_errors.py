@@ -72,6 +72,15 @@ def params_as(kind, params):
         return fnn.Params(tuple(fnn.Layer(kind(W), kind(b)) for W, b in params.layers))
 
 
+def cache_with(activations=None, preactivations=None):
+    """The forward Cache of the tiny bce problem with the given fields replaced."""
+    cache = fnn.forward(NET, P, X)[1]
+    return fnn.Cache(
+        cache.activations if activations is None else activations,
+        cache.preactivations if preactivations is None else preactivations,
+    )
+
+
 def nan_cache():
     """A forward Cache of the tiny bce problem with one NaN pre-activation."""
     cache = fnn.forward(NET, P, X)[1]
@@ -299,10 +308,52 @@ CASES = [
             fnn.forward(fnn.mlp([2, 2, 2, 1]), fnn.init(fnn.mlp([2, 2, 2, 1])), X)[1],
             Y,
         ),
-        TypeError,
-        "cache",
+        ValueError,
+        "cache.activations must hold 3 arrays",
     ),  # fmt: skip
     ("cache-not-cache", call(fnn.backward, NET, P, (X,), Y), TypeError, "cache"),
+    (
+        "cache-fields-none",
+        call(fnn.backward, NET, P, fnn.Cache(None, None), Y),
+        TypeError,
+        "cache.activations must be a tuple of 3 arrays",
+    ),
+    (
+        "cache-zs-none",
+        call(fnn.backward, NET, P, cache_with(preactivations=(None, None)), Y),
+        TypeError,
+        "cache.preactivations[0] must be a numeric array",
+    ),
+    (
+        "cache-as-none",
+        call(fnn.backward, NET, P, cache_with(activations=(X, None, None)), Y),
+        TypeError,
+        "cache.activations[1] must be a numeric array",
+    ),
+    (
+        "cache-zs-strings",
+        call(fnn.backward, NET, P, cache_with(preactivations=("ab", "cd")), Y),
+        TypeError,
+        "cache.preactivations[0]",
+    ),
+    (
+        "cache-zs-count",
+        call(fnn.backward, NET, P, cache_with(preactivations=(X,)), Y),
+        ValueError,
+        "cache.preactivations must hold 2 arrays",
+    ),
+    (
+        "cache-zs-shape",
+        call(fnn.backward, NET, P, cache_with(preactivations=(X, X)), Y),
+        ValueError,
+        "cache.preactivations[0] must have shape (4, 3)",
+    ),
+    (
+        "cache-X-1d",
+        call(fnn.backward, NET, P, cache_with(activations=(X[0], X, X)), Y),
+        ValueError,
+        "cache.activations[0] must have shape (n_samples, 2)",
+    ),
     (
         "cache-rows-vs-y",
         call(fnn.backward, NET, P, fnn.forward(NET, P, X)[1], Y[:2]),
@@ -821,6 +872,14 @@ def test_messages_name_expected_and_received():
         fnn.mlp([2, 3, 1], hidden="swish")
 
 
+def test_backward_accepts_a_cache_of_nested_lists():
+    cache = fnn.forward(NET, P, X)[1]
+    as_lists = fnn.Cache(
+        [A.tolist() for A in cache.activations], [Z.tolist() for Z in cache.preactivations]
+    )
+    assert np.array_equal(fnn.backward(NET, P, as_lists, Y).layers[0].W, G.layers[0].W)
+
+
 def test_a_read_only_input_stays_read_only_and_unchanged():
     X_ro, y_ro = read_only(X), read_only(Y)
     fnn.grad(NET, P, X_ro, y_ro)
@@ -987,6 +1046,24 @@ def test_fuzz_optimizers_and_fit(problem, name, rate, epochs, batch_size, key):
        st.lists(JUNK, max_size=4))  # fmt: skip
 def test_fuzz_constructors_and_helpers(name, args):
     expect_clean(getattr(fnn, name), *args)
+
+
+FORWARD_CACHE = fnn.forward(NET, P, X)[1]
+CACHE_ENTRIES = st.one_of(
+    JUNK, st.sampled_from([*FORWARD_CACHE.activations, *FORWARD_CACHE.preactivations, X[:2]])
+)
+CACHE_FIELDS = st.one_of(
+    JUNK,
+    st.tuples(CACHE_ENTRIES, CACHE_ENTRIES),
+    st.lists(CACHE_ENTRIES, min_size=2, max_size=4),
+    st.sampled_from([FORWARD_CACHE.activations, FORWARD_CACHE.preactivations]),
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(CACHE_FIELDS, CACHE_FIELDS, st.sampled_from([Y, Y[:2], [[0], [1]]]))
+def test_fuzz_backward_caches(activations, preactivations, y):
+    expect_clean(fnn.backward, NET, P, fnn.Cache(activations, preactivations), y)
 
 
 # Valid values of every kind, mixed with junk, so that calls get past the first checks.

@@ -49,6 +49,13 @@ MAX_STEPS = 2**62
 MAX_ELEMENTS = 2**60 - 1
 #: Keys and the data folded into them are unsigned 64-bit words.
 MAX_KEY = 2**64 - 1
+#: The memory assumed where the OS does not report it (``os.sysconf`` is POSIX-only), bytes.
+MEMORY_UNKNOWN = 2**40
+
+
+class TooLargeError(ValueError, MemoryError):
+    """Refused before allocating: more memory than the machine has. A ``ValueError`` like
+    every refused argument, and a ``MemoryError`` for code that handles NumPy's."""
 
 
 # -- scalars and names -----------------------------------------------------------------------------
@@ -288,6 +295,36 @@ def widths(name: str, sizes) -> tuple[int, ...]:
             f"({MAX_ELEMENTS})"
         )
     return sizes
+
+
+def physical_memory() -> int:
+    """This machine's physical memory in bytes (:data:`MEMORY_UNKNOWN` if the OS won't say)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return MEMORY_UNKNOWN
+    return total if total > 0 else MEMORY_UNKNOWN
+
+
+def allocatable(name: str, sizes: tuple[int, ...], dtype: np.dtype) -> None:
+    """:class:`TooLargeError` when the parameters of layer ``sizes`` in ``dtype`` would take
+    more than this machine's memory: say so before NumPy tries (and fails, or the OS kills
+    the process when the pages are touched)."""
+    count = flat.n_params(sizes)
+    need, have = count * dtype.itemsize, physical_memory()
+    if need > have:
+        raise TooLargeError(
+            f"{name} {sizes} give {count} parameters, {_in_bytes(need)} in {dtype}, more than "
+            f"this machine's memory ({_in_bytes(have)})"
+        )
+
+
+def _in_bytes(count: int) -> str:
+    """A byte count as NumPy writes it: ``14.6 TiB``."""
+    power = min((count.bit_length() - 1) // 10, 6) if count else 0
+    if not power:
+        return f"{count} bytes"
+    return f"{count / 1024**power:.1f} {'KMGTPE'[power - 1]}iB"
 
 
 # -- parameters and optimizer state ----------------------------------------------------------------

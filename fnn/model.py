@@ -170,8 +170,9 @@ def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params
     >>> [layer.W.shape for layer in params.layers]
     [(2, 3), (3, 1)]
     """
-    checks.network(net)
+    net = checks.network(net)  # sizes as Python ints: their product must not overflow
     dtype = checks.float_dtype("dtype", dtype)
+    checks.allocatable("net.sizes", net.sizes, dtype)
     draw = SCHEMES[checks.one_of("scheme", DEFAULT_SCHEME if scheme is None else scheme, SCHEMES)]
     rng = np.random.default_rng(_seed_sequence(key))
     layers = [Layer(*draw.draw(rng, n_in, n_out)) for n_in, n_out in zip(net.sizes, net.sizes[1:])]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -872,12 +873,58 @@ def test_messages_name_expected_and_received():
         fnn.mlp([2, 3, 1], hidden="swish")
 
 
+# -- messages that lead somewhere: the caller's own names and values, and the likely fix -----------
+
+
+def one_line_error(error, fn, *args, **kwargs) -> str:
+    """The message of the ``error`` that ``fn(*args, **kwargs)`` raises (one line, checked)."""
+    with pytest.raises(error) as caught:
+        fn(*args, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 300, message
+    return message
+
+
 def test_backward_accepts_a_cache_of_nested_lists():
     cache = fnn.forward(NET, P, X)[1]
     as_lists = fnn.Cache(
         [A.tolist() for A in cache.activations], [Z.tolist() for Z in cache.preactivations]
     )
     assert np.array_equal(fnn.backward(NET, P, as_lists, Y).layers[0].W, G.layers[0].W)
+
+
+def test_init_refuses_parameters_beyond_memory_before_allocating(monkeypatch):
+    net = fnn.mlp([2, 10**12, 1])  # a spec may be that large; its parameters cannot be
+    message = one_line_error(fnn.checks.TooLargeError, fnn.init, net)
+    assert message.startswith(
+        "net.sizes (2, 1000000000000, 1) give 4000000000001 parameters, 29.1 TiB in float64, "
+        "more than this machine's memory ("
+    )
+    assert issubclass(fnn.checks.TooLargeError, ValueError)  # an argument refused, as ever
+    assert issubclass(fnn.checks.TooLargeError, MemoryError)  # and caught as NumPy's would be
+    # The limit is the machine's memory and the parameters' dtype; nothing is allocated first.
+    monkeypatch.setattr(fnn.checks, "physical_memory", lambda: 1_000_000)
+    wide = fnn.mlp([2, 100_000, 1])  # 400,001 parameters: 3.1 MiB in float64, 1.5 in float32
+    tracemalloc.start()
+    try:
+        message = one_line_error(MemoryError, fnn.init, wide)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000, peak  # NumPy reports its allocations to tracemalloc
+    assert message == (
+        "net.sizes (2, 100000, 1) give 400001 parameters, 3.1 MiB in float64, more than this "
+        "machine's memory (976.6 KiB)"
+    )
+    monkeypatch.setattr(fnn.checks, "physical_memory", lambda: 2_000_000)
+    one_line_error(ValueError, fnn.init, wide)
+    assert fnn.init(wide, dtype=np.float32).layers[0].W.shape == (2, 100_000)
+
+
+def test_physical_memory_falls_back_where_the_os_does_not_say(monkeypatch):
+    assert fnn.checks.physical_memory() > 2**20
+    monkeypatch.delattr(os, "sysconf", raising=False)
+    assert fnn.checks.physical_memory() == fnn.checks.MEMORY_UNKNOWN
 
 
 def test_a_read_only_input_stays_read_only_and_unchanged():

@@ -19,6 +19,7 @@ import math
 import numbers
 import operator
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -226,47 +227,59 @@ def loss_delta(name: str, delta, loss: str) -> float:
     return delta
 
 
-def spec(sizes, activations, loss, name: str = "net") -> tuple:
+def spec(sizes, activations, loss, name: str | Callable[..., str] = "net") -> tuple:
     """Check the fields of a network spec; return ``(sizes, activations)`` as tuples.
 
     The one full check of a network: :func:`network`, ``fnn.mlp``, ``fnn.from_architecture``
-    and ``fnn.load`` all end here.
+    and ``fnn.load`` all end here. Messages name ``{name}.sizes[i]``, ``{name}.activations[i]``
+    and ``{name}.loss``; a caller whose arguments are laid out otherwise passes ``name`` as a
+    function ``name(field, index=None)`` that names them (the whole field when ``index`` is
+    None).
     """
+    at = name if callable(name) else _field_namer(name)
     if (
         isinstance(sizes, (str, bytes))
         or not isinstance(sizes, (tuple, list, np.ndarray))
         or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)
     ):
-        raise TypeError(f"{name}.sizes must be a tuple of layer widths, got {describe(sizes)}")
+        raise TypeError(f"{at('sizes')} must be a tuple of layer widths, got {describe(sizes)}")
     if len(sizes) < 2:
         raise ValueError(
-            f"{name}.sizes needs at least two entries (inputs, outputs), got {describe(sizes)}"
+            f"{at('sizes')} needs at least two entries (inputs, outputs), got {describe(sizes)}"
         )
-    sizes = widths(f"{name}.sizes", sizes)
+    sizes = widths(at("sizes"), sizes)
     if isinstance(activations, (str, bytes)) or not isinstance(activations, (tuple, list)):
         raise TypeError(
-            f"{name}.activations must be a tuple of activation names, got {describe(activations)}"
+            f"{at('activations')} must be a tuple of activation names, got {describe(activations)}"
         )
     if len(activations) != len(sizes) - 1:
         raise ValueError(
-            f"{name}.activations must have {len(sizes) - 1} entries (one per weight layer of "
+            f"{at('activations')} must have {len(sizes) - 1} entries (one per weight layer of "
             f"sizes {sizes}), got {len(activations)}"
         )
     for index, act in enumerate(activations):
         last = index == len(activations) - 1
-        one_of(f"{name}.activations[{index}]", act, ACTIVATIONS if last else HIDDEN_ACTIVATIONS)
+        one_of(at("activations", index), act, ACTIVATIONS if last else HIDDEN_ACTIVATIONS)
         units = ACTIVATIONS[act].min_units
         if sizes[index + 1] < units:
-            where = "output" if last else f"layer {index}"
-            raise ValueError(f"a {act} {where} needs at least {units} units, got sizes {sizes}")
-    one_of(f"{name}.loss", loss, LOSSES)
+            layer = "output" if last else "hidden layer"
+            raise ValueError(
+                f"{at('sizes', index + 1)} must be >= {units} (a {act} {layer} needs at least "
+                f"{units} units), got {sizes[index + 1]}"
+            )
+    one_of(at("loss"), loss, LOSSES)
     output = activations[-1]
     if output not in LOSSES[loss].outputs:
         raise ValueError(
-            f"{name}.loss {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
-            f"got {output!r}"
+            f"{at('loss')} {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
+            f"got {at('activations', len(activations) - 1)} {output!r}"
         )
     return sizes, tuple(activations)
+
+
+def _field_namer(name: str) -> Callable[..., str]:
+    """``name(field, index)`` for :func:`spec`: ``net.sizes``, ``net.sizes[2]``, ..."""
+    return lambda field, index=None: f"{name}.{field}" + ("" if index is None else f"[{index}]")
 
 
 def per_hidden_layer(name: str, values, sizes: tuple[int, ...]) -> tuple:

@@ -182,6 +182,22 @@ CASES = [
     ("arch-not-a-list", call(fnn.from_architecture, {"input_dim": 2}), TypeError, "architecture"),
     ("arch-empty", call(fnn.from_architecture, []), ValueError, "architecture"),
     (
+        "arch-softmax-one-unit",
+        call(fnn.from_architecture, [{"input_dim": 2, "output_dim": 1, "activation": "softmax"}]),
+        ValueError,
+        "architecture[0]['output_dim'] must be >= 2",
+    ),
+    (
+        "arch-loss-mismatch",
+        call(
+            fnn.from_architecture,
+            [{"input_dim": 2, "output_dim": 1, "activation": "sigmoid"}],
+            loss="ce",
+        ),
+        ValueError,
+        "got architecture[0]['activation'] 'sigmoid'",
+    ),
+    (
         "handmade-net-activations",
         call(fnn.init, fnn.Net((2, 3, 1), ("relu",), "bce")),
         ValueError,
@@ -891,6 +907,36 @@ def test_backward_accepts_a_cache_of_nested_lists():
         [A.tolist() for A in cache.activations], [Z.tolist() for Z in cache.preactivations]
     )
     assert np.array_equal(fnn.backward(NET, P, as_lists, Y).layers[0].W, G.layers[0].W)
+
+
+def test_spec_errors_name_the_callers_own_argument():
+    def layers(*widths, output):
+        return [
+            {"input_dim": n_in, "output_dim": n_out, "activation": "relu"}
+            for n_in, n_out in zip(widths, widths[1:])
+        ] + [{"input_dim": widths[-1], "output_dim": 1, "activation": output}]
+
+    assert one_line_error(ValueError, fnn.from_architecture, layers(2, 3, output="softmax")) == (
+        "architecture[1]['output_dim'] must be >= 2 (a softmax output needs at least 2 units), "
+        "got 1"
+    )
+    assert one_line_error(ValueError, fnn.mlp, [2, 3, 1], output="softmax").startswith(
+        "sizes[2] must be >= 2"
+    )
+    assert one_line_error(
+        ValueError, fnn.forward, fnn.Net((2, 1), ("softmax",), "ce"), P_1, X
+    ).startswith("net.sizes[1] must be >= 2")
+    assert (
+        one_line_error(ValueError, fnn.from_architecture, layers(2, 3, output="sigmoid"), loss="ce")
+        == "loss 'ce' needs an output activation in ['softmax'], got architecture[1]['activation'] 'sigmoid'"
+    )
+    assert one_line_error(ValueError, fnn.mlp, [2, 3, 1], loss="ce").endswith(
+        "got output 'sigmoid'"
+    )
+    huge = 2**31
+    assert one_line_error(
+        ValueError, fnn.from_architecture, layers(2, huge, huge, output="sigmoid")
+    ).startswith(f"architecture's sizes (2, {huge}, {huge}, 1) give")
 
 
 def test_init_refuses_parameters_beyond_memory_before_allocating(monkeypatch):

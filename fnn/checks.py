@@ -563,6 +563,27 @@ def finite_result(name: str, arrays, reason: str) -> None:
             )
 
 
+def _reshape_hint(name: str, shape: tuple[int, ...], n_features: int | None) -> str:
+    """How to make a 1-D or N-D ``name`` the 2-D (n_samples, n_features) array a net takes."""
+    if len(shape) == 1:
+        if n_features is None:
+            return (
+                f"; use {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) for "
+                "one sample"
+            )
+        if n_features == 1:
+            return f"; use {name}.reshape(-1, 1) for a single feature"
+        if shape[0] == n_features:
+            return f"; it looks like one sample: use {name}.reshape(1, -1)"
+        return (
+            f"; {shape[0]} values are neither one sample of {n_features} features nor one "
+            f"feature: pass shape (n_samples, {n_features})"
+        )
+    if len(shape) > 2 and n_features is not None and math.prod(shape[1:]) == n_features:
+        return f"; use {name}.reshape(len({name}), -1) to flatten each sample"
+    return ""
+
+
 def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     """X as a writable C-contiguous (n_samples, n_features) array of ``dtype``.
 
@@ -591,7 +612,7 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     ):
         width = "n_features" if n_features is None else n_features
         if len(shape) != 2:
-            hint = "; use X.reshape(-1, 1) for a single feature" if len(shape) == 1 else ""
+            hint = _reshape_hint(name, shape, n_features)
             raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {shape}{hint}")
         if not shape[0]:
             raise ValueError(f"{name} must hold at least one sample, got shape {shape}")

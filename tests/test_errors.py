@@ -901,6 +901,41 @@ def one_line_error(error, fn, *args, **kwargs) -> str:
     return message
 
 
+NET_3 = fnn.mlp([3, 2, 1])
+NET_WIDE_1 = fnn.mlp([1, 3, 1])
+
+
+@pytest.mark.parametrize(
+    "net, X_, hint",
+    [
+        (NET, X[0], "it looks like one sample: use X.reshape(1, -1)"),  # 2 values, 2 features
+        (NET_WIDE_1, np.ones(5), "use X.reshape(-1, 1) for a single feature"),
+        (NET_3, np.ones(5), "5 values are neither one sample of 3 features nor one feature"),
+        (fnn.mlp([4, 2, 1]), np.ones((3, 2, 2)), "use X.reshape(len(X), -1) to flatten each"),
+    ],
+)  # fmt: skip
+def test_a_1d_X_gets_the_reshape_that_fits_the_net(net, X_, hint):
+    params = fnn.init(net)
+    for fn in (fnn.predict, fnn.predict_proba, fnn.forward):
+        assert hint in one_line_error(ValueError, fn, net, params, X_)
+    y_ = np.zeros(len(X_), int)
+    assert hint in one_line_error(ValueError, fnn.grad, net, params, X_, y_)
+    assert hint.replace("X", "validation[0]") in one_line_error(
+        ValueError, fnn.fit, net, params, fnn.sgd(0.1), np.ones((2, net.sizes[0])), [0, 1],
+        validation=(X_, y_),
+    )  # fmt: skip
+    if "reshape" in hint:  # the hint works
+        fixed = X_.reshape(1, -1) if "(1, -1)" in hint else X_.reshape(len(X_), -1)
+        assert fnn.predict(net, params, fixed).shape == (len(fixed),)
+
+
+def test_a_1d_X_of_unknown_width_gets_both_reshapes():
+    message = one_line_error(ValueError, fnn.standardizer, np.ones(5))
+    assert message.endswith(
+        "; use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"
+    )
+
+
 def test_backward_accepts_a_cache_of_nested_lists():
     cache = fnn.forward(NET, P, X)[1]
     as_lists = fnn.Cache(

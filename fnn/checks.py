@@ -20,6 +20,7 @@ import numbers
 import operator
 import os
 from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 
@@ -499,17 +500,21 @@ def plateau_of(name: str, value) -> Plateau:
 # -- data arrays -----------------------------------------------------------------------------------
 
 
-def _kind_error(name: str, array: np.ndarray):
+def _kind_error(name: str, array: np.ndarray, text_hint: str):
     kind = array.dtype.kind
     if kind == "b":
         raise TypeError(f"{name} must be numeric, got dtype bool; convert it with .astype(int)")
     if kind == "c":
         raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
-    raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    text = kind in "US" or (kind == "O" and array.size and isinstance(array.flat[0], (str, bytes)))
+    hint = text_hint if text else ""
+    got = describe(array.item()) if kind == "O" and not array.ndim else f"dtype {array.dtype}"
+    raise TypeError(f"{name} must be a numeric array, got {got}{hint}")
 
 
-def _as_array(name: str, value) -> np.ndarray:
-    """``value`` as an ndarray of integers or floats (not bool, complex, object or text)."""
+def _as_array(name: str, value, text_hint: str = "") -> np.ndarray:
+    """``value`` as an ndarray of integers or floats (not bool, complex, object or text);
+    ``text_hint`` ends the message when it holds text (strings)."""
     if type(value) is not np.ndarray:
         try:
             value = np.asarray(value)
@@ -518,7 +523,7 @@ def _as_array(name: str, value) -> np.ndarray:
                 f"{name} must be a numeric array (rectangular), got {describe(value)}"
             ) from error
     if value.dtype.kind not in "fiu":
-        _kind_error(name, value)
+        _kind_error(name, value, text_hint)
     return value
 
 
@@ -637,17 +642,32 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     return converted
 
 
+_ENCODE = (
+    "; encode the classes as integers 0..k-1: classes, {0} = np.unique({0}, return_inverse=True)"
+)
+#: The way forward for labels or targets given as text, by the loss's kind of labels.
+_TEXT_HINTS = {
+    "binary": _ENCODE,
+    "classes": _ENCODE,
+    "targets": "; convert numbers stored as text with {0}.astype(float)",
+}
+
+
 def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     """Labels or targets as a writable C-contiguous (n_samples, n_outputs) array of ``dtype``.
 
     The loss's kind of labels (its registry entry) decides: "binary" (bce): 0/1 of shape (n,)
     (single output) or (n, k); "classes" (ce): integer labels (n,) or (n, 1), or one-hot
-    (n, k); "targets" (mse): real values (n,) (single output) or (n, k).
+    (n, k); "targets" (mse): real values (n,) (single output) or (n, k). Messages give the
+    offending value in the caller's dtype at its index in the caller's shape.
     """
-    array = y if type(y) is np.ndarray and y.dtype.kind in "fiu" else _as_array(name, y)
     n_out = net.sizes[-1]
     loss = net.loss
     labels = LOSSES[loss].labels
+    if type(y) is np.ndarray and y.dtype.kind in "fiu":
+        array = y
+    else:
+        array = _as_array(name, y, _TEXT_HINTS[labels].format(name))
     shape = array.shape
     ndim = len(shape)
     if ndim not in (1, 2) or shape[0] != n_samples:
@@ -656,7 +676,7 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
             f"or ({n_samples}, {n_out}), got shape {shape}"
         )
     if labels == "classes" and (ndim == 1 or shape[1] == 1):
-        return _class_labels(name, array.reshape(-1), n_out, dtype)
+        return _class_labels(name, array, n_out, dtype)
     if (ndim == 1 and n_out != 1) or (ndim == 2 and shape[1] != n_out):
         expected = f"({n_samples}, {n_out})" + (f" or ({n_samples},)" if n_out == 1 else "")
         kind = "one-hot rows" if labels == "classes" else "columns, one per output unit"
@@ -667,11 +687,14 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
         Y = array.reshape(n_samples, n_out).astype(dtype, order="C")
     if labels == "targets":
         if array.dtype.kind == "f" and not _all_finite(Y):
-            raise ValueError(f"{name} must be finite, got {_first_bad(Y, ~np.isfinite(Y))}")
+            bad = ~np.isfinite(Y)  # inf after float64 -> float32 is reported as such
+            got = _first_bad(Y.reshape(shape), bad.reshape(shape))
+            raise ValueError(f"{name} must be finite, got {got}")
         low = LOSSES[loss].target_low
         if low is not None and Y.size and Y.min() < low:
             raise ValueError(
-                f"{name} must be >= {low} for the {loss!r} loss, got {_first_bad(Y, Y < low)}"
+                f"{name} must be >= {low} for the {loss!r} loss, got "
+                f"{_first_bad(array, (Y < low).reshape(shape))}"
             )
         return Y
     if array.dtype.kind in "iu":  # integers: 0 and 1 are the only values with x >> 1 == 0
@@ -679,13 +702,13 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     else:
         valid = not np.count_nonzero(Y != (Y != 0))  # neither 0 nor 1, NaN included
     if not valid:
-        bad = Y != (Y != 0)
-        what = (
-            f"0/1 labels for the {loss!r} loss"
-            if labels == "binary"
-            else f"one-hot rows for {loss!r}"
-        )
-        raise ValueError(f"{name} must hold {what}, got {_first_bad(Y, bad)}")
+        got = _first_bad(array, (Y != (Y != 0)).reshape(shape))
+        if labels == "binary":
+            raise ValueError(
+                f"{name} must hold 0/1 labels for the {loss!r} loss, got {got}"
+                f"{_label_hint(name, array, 2)}"
+            )
+        raise ValueError(f"{name} must hold one-hot rows for {loss!r}, got {got}")
     if labels == "classes":
         ones = Y.sum(axis=1)
         if (ones != 1).any():
@@ -697,28 +720,44 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     return Y
 
 
-def _class_labels(name: str, labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
-    """Integer class labels 0..n_classes-1 as a one-hot (n, n_classes) array of ``dtype``."""
+def _class_labels(name: str, array: np.ndarray, n_classes: int, dtype) -> np.ndarray:
+    """Integer class labels 0..n_classes-1, shape (n,) or (n, 1), as a one-hot
+    (n, n_classes) array of ``dtype``."""
+    labels = array.reshape(-1)
     if labels.dtype.kind == "f":
         # NaN and inf fail the comparisons; checked before any cast to an integer type.
         good = (labels == np.round(labels)) & (labels >= 0) & (labels < n_classes)
         if not good.all():
-            raise ValueError(
-                f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, "
-                f"got {_first_bad(labels, ~good)}"
-            )
+            _bad_class_labels(name, array, ~good, n_classes)
         labels = labels.astype(np.intp)
     # Negative integers wrap to huge unsigned values: one comparison covers both ends.
     index = labels.astype(np.uintp, copy=False)
     bad = index >= n_classes
     if np.count_nonzero(bad):
-        raise ValueError(
-            f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, "
-            f"got {_first_bad(labels, bad)}"
-        )
+        _bad_class_labels(name, array, bad, n_classes)
     one_hot = np.zeros((labels.shape[0], n_classes), dtype)
     one_hot[np.arange(labels.shape[0]), index] = 1
     return one_hot
+
+
+def _bad_class_labels(name: str, array: np.ndarray, bad: np.ndarray, n_classes: int) -> NoReturn:
+    """Raise the ValueError for the class labels ``array`` where ``bad`` (any shape) is set."""
+    raise ValueError(
+        f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, got "
+        f"{_first_bad(array, bad.reshape(array.shape))}{_label_hint(name, array, n_classes)}"
+    )
+
+
+def _label_hint(name: str, array: np.ndarray, n_classes: int) -> str:
+    """The likely fix for integer labels outside 0..n_classes-1 (1-based, or -1/+1), or ""."""
+    if array.dtype.kind == "f" and not (array == np.round(array)).all():  # NaN included
+        return ""
+    low, high = array.min(), array.max()
+    if low == 1 and high == n_classes:
+        return f"; labels look 1-based: subtract 1 ({name} - 1)"
+    if n_classes == 2 and low == -1 and high == 1 and not np.count_nonzero(array == 0):
+        return f"; labels look like -1/+1: use ({name} > 0).astype(int)"
+    return ""
 
 
 # -- other structured arguments --------------------------------------------------------------------

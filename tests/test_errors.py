@@ -339,13 +339,13 @@ CASES = [
         "cache-zs-none",
         call(fnn.backward, NET, P, cache_with(preactivations=(None, None)), Y),
         TypeError,
-        "cache.preactivations[0] must be a numeric array",
+        "cache.preactivations[0] must be a numeric array, got None",
     ),
     (
         "cache-as-none",
         call(fnn.backward, NET, P, cache_with(activations=(X, None, None)), Y),
         TypeError,
-        "cache.activations[1] must be a numeric array",
+        "cache.activations[1] must be a numeric array, got None",
     ),
     (
         "cache-zs-strings",
@@ -934,6 +934,61 @@ def test_a_1d_X_of_unknown_width_gets_both_reshapes():
     assert message.endswith(
         "; use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"
     )
+
+
+@pytest.mark.parametrize("net, params", [(NET, P), (NET_CE, P_CE)])
+@pytest.mark.parametrize("as_objects", [False, True])
+def test_text_labels_are_told_how_to_become_integers(net, params, as_objects):
+    y = np.array(["cat", "dog", "dog", "cat"], dtype=object if as_objects else None)
+    message = one_line_error(TypeError, fnn.grad, net, params, X, y)
+    assert message.startswith("y must be a numeric array, got dtype ")
+    assert message.endswith(
+        "; encode the classes as integers 0..k-1: classes, y = np.unique(y, return_inverse=True)"
+    )
+    classes, y = np.unique(y, return_inverse=True)  # as the hint says: it works
+    assert list(classes) == ["cat", "dog"] and fnn.grad(net, params, X, y)
+
+
+def test_targets_as_text_and_missing_labels_are_named():
+    message = one_line_error(TypeError, fnn.grad, NET_MSE, P_MSE, X, Y_MSE.astype(str))
+    assert message.endswith("; convert numbers stored as text with y.astype(float)")
+    assert one_line_error(TypeError, fnn.grad, NET, P, X, None) == (
+        "y must be a numeric array, got None"
+    )
+
+
+# (net, params, y, part of the message: y's value in its dtype at its index in y's shape, hint)
+BAD_LABELS = [
+    (NET, P, np.array([1, 2, 1, 2]), "got 2 at index 1; labels look 1-based: subtract 1 (y - 1)"),
+    (NET, P, np.array([1.0, 2, 1, 2]), "got 2.0 at index 1; labels look 1-based: subtract 1"),
+    (NET, P, np.array([[1], [2], [1], [1]], np.uint8), "got 2 at index (1, 0); labels look 1-"),
+    (NET, P, np.array([-1, 1, 1, -1], np.int8), "got -1 at index 0; labels look like -1/+1: "
+     "use (y > 0).astype(int)"),
+    (NET, P, np.array([0, 1, 2, 1]), "0/1 labels for the 'bce' loss, got 2 at index 2"),
+    (NET, P, np.array([0, np.nan, 1, 2]), "0/1 labels for the 'bce' loss, got nan at index 1"),
+    (NET_CE, P_CE, np.array([1, 3, 2, 1]), "0..2, got 3 at index 1; labels look 1-based: "
+     "subtract 1 (y - 1)"),
+    (NET_CE, P_CE, np.array([[1], [2], [3], [3]]), "got 3 at index (2, 0); labels look 1-based"),
+    (NET_CE, P_CE, np.array([1.0, 2.0, 3.0, 1.0]), "got 3.0 at index 2; labels look 1-based"),
+    (NET_CE, P_CE, np.array([0, 1, 3, 2]), "integers in 0..2, got 3 at index 2"),
+    (NET_CE, P_CE, np.array([1, 2, np.nan, 3]), "integers in 0..2, got nan at index 2"),
+    (NET_CE, P_CE, np.eye(3)[[0, 1, 2, 0]] * 2, "one-hot rows for 'ce', got 2.0 at index (0, 0)"),
+    (NET_MSE, P_MSE, with_nan(Y_MSE, (2, 1)), "must be finite, got nan at index (2, 1)"),
+    (fnn.mlp([2, 1], output="identity"), P_1, np.array([1.0, 2.0, np.inf, 0.0]),
+     "must be finite, got inf at index 2"),
+    (fnn.mlp([2, 1], output="identity", loss="poisson"), P_1, np.array([1, 0, -3, 1]),
+     "for the 'poisson' loss, got -3 at index 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("net, params, y, end", BAD_LABELS)
+def test_bad_labels_are_reported_as_the_caller_wrote_them(net, params, y, end):
+    message = one_line_error(ValueError, fnn.grad, net, params, X, y)
+    assert end in message and ("look" in end) == ("look" in message), message
+    if "1-based" in end:
+        assert fnn.grad(net, params, X, y.astype(int) - 1)  # the hint works
+    if "-1/+1" in end:
+        assert fnn.grad(net, params, X, (y > 0).astype(int))
 
 
 def test_backward_accepts_a_cache_of_nested_lists():

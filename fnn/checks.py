@@ -19,6 +19,8 @@ import math
 import numbers
 import operator
 import os
+from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 
@@ -49,6 +51,13 @@ MAX_STEPS = 2**62
 MAX_ELEMENTS = 2**60 - 1
 #: Keys and the data folded into them are unsigned 64-bit words.
 MAX_KEY = 2**64 - 1
+#: The memory assumed where the OS does not report it (``os.sysconf`` is POSIX-only), bytes.
+MEMORY_UNKNOWN = 2**40
+
+
+class TooLargeError(ValueError, MemoryError):
+    """Refused before allocating: more memory than the machine has. A ``ValueError`` like
+    every refused argument, and a ``MemoryError`` for code that handles NumPy's."""
 
 
 # -- scalars and names -----------------------------------------------------------------------------
@@ -219,47 +228,59 @@ def loss_delta(name: str, delta, loss: str) -> float:
     return delta
 
 
-def spec(sizes, activations, loss, name: str = "net") -> tuple:
+def spec(sizes, activations, loss, name: str | Callable[..., str] = "net") -> tuple:
     """Check the fields of a network spec; return ``(sizes, activations)`` as tuples.
 
     The one full check of a network: :func:`network`, ``fnn.mlp``, ``fnn.from_architecture``
-    and ``fnn.load`` all end here.
+    and ``fnn.load`` all end here. Messages name ``{name}.sizes[i]``, ``{name}.activations[i]``
+    and ``{name}.loss``; a caller whose arguments are laid out otherwise passes ``name`` as a
+    function ``name(field, index=None)`` that names them (the whole field when ``index`` is
+    None).
     """
+    at = name if callable(name) else _field_namer(name)
     if (
         isinstance(sizes, (str, bytes))
         or not isinstance(sizes, (tuple, list, np.ndarray))
         or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)
     ):
-        raise TypeError(f"{name}.sizes must be a tuple of layer widths, got {describe(sizes)}")
+        raise TypeError(f"{at('sizes')} must be a tuple of layer widths, got {describe(sizes)}")
     if len(sizes) < 2:
         raise ValueError(
-            f"{name}.sizes needs at least two entries (inputs, outputs), got {describe(sizes)}"
+            f"{at('sizes')} needs at least two entries (inputs, outputs), got {describe(sizes)}"
         )
-    sizes = widths(f"{name}.sizes", sizes)
+    sizes = widths(at("sizes"), sizes)
     if isinstance(activations, (str, bytes)) or not isinstance(activations, (tuple, list)):
         raise TypeError(
-            f"{name}.activations must be a tuple of activation names, got {describe(activations)}"
+            f"{at('activations')} must be a tuple of activation names, got {describe(activations)}"
         )
     if len(activations) != len(sizes) - 1:
         raise ValueError(
-            f"{name}.activations must have {len(sizes) - 1} entries (one per weight layer of "
+            f"{at('activations')} must have {len(sizes) - 1} entries (one per weight layer of "
             f"sizes {sizes}), got {len(activations)}"
         )
     for index, act in enumerate(activations):
         last = index == len(activations) - 1
-        one_of(f"{name}.activations[{index}]", act, ACTIVATIONS if last else HIDDEN_ACTIVATIONS)
+        one_of(at("activations", index), act, ACTIVATIONS if last else HIDDEN_ACTIVATIONS)
         units = ACTIVATIONS[act].min_units
         if sizes[index + 1] < units:
-            where = "output" if last else f"layer {index}"
-            raise ValueError(f"a {act} {where} needs at least {units} units, got sizes {sizes}")
-    one_of(f"{name}.loss", loss, LOSSES)
+            layer = "output" if last else "hidden layer"
+            raise ValueError(
+                f"{at('sizes', index + 1)} must be >= {units} (a {act} {layer} needs at least "
+                f"{units} units), got {sizes[index + 1]}"
+            )
+    one_of(at("loss"), loss, LOSSES)
     output = activations[-1]
     if output not in LOSSES[loss].outputs:
         raise ValueError(
-            f"{name}.loss {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
-            f"got {output!r}"
+            f"{at('loss')} {loss!r} needs an output activation in {list(LOSSES[loss].outputs)}, "
+            f"got {at('activations', len(activations) - 1)} {output!r}"
         )
     return sizes, tuple(activations)
+
+
+def _field_namer(name: str) -> Callable[..., str]:
+    """``name(field, index)`` for :func:`spec`: ``net.sizes``, ``net.sizes[2]``, ..."""
+    return lambda field, index=None: f"{name}.{field}" + ("" if index is None else f"[{index}]")
 
 
 def per_hidden_layer(name: str, values, sizes: tuple[int, ...]) -> tuple:
@@ -288,6 +309,36 @@ def widths(name: str, sizes) -> tuple[int, ...]:
             f"({MAX_ELEMENTS})"
         )
     return sizes
+
+
+def physical_memory() -> int:
+    """This machine's physical memory in bytes (:data:`MEMORY_UNKNOWN` if the OS won't say)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return MEMORY_UNKNOWN
+    return total if total > 0 else MEMORY_UNKNOWN
+
+
+def allocatable(name: str, sizes: tuple[int, ...], dtype: np.dtype) -> None:
+    """:class:`TooLargeError` when the parameters of layer ``sizes`` in ``dtype`` would take
+    more than this machine's memory: say so before NumPy tries (and fails, or the OS kills
+    the process when the pages are touched)."""
+    count = flat.n_params(sizes)
+    need, have = count * dtype.itemsize, physical_memory()
+    if need > have:
+        raise TooLargeError(
+            f"{name} {sizes} give {count} parameters, {_in_bytes(need)} in {dtype}, more than "
+            f"this machine's memory ({_in_bytes(have)})"
+        )
+
+
+def _in_bytes(count: int) -> str:
+    """A byte count as NumPy writes it: ``14.6 TiB``."""
+    power = min((count.bit_length() - 1) // 10, 6) if count else 0
+    if not power:
+        return f"{count} bytes"
+    return f"{count / 1024**power:.1f} {'KMGTPE'[power - 1]}iB"
 
 
 # -- parameters and optimizer state ----------------------------------------------------------------
@@ -449,17 +500,21 @@ def plateau_of(name: str, value) -> Plateau:
 # -- data arrays -----------------------------------------------------------------------------------
 
 
-def _kind_error(name: str, array: np.ndarray):
+def _kind_error(name: str, array: np.ndarray, text_hint: str):
     kind = array.dtype.kind
     if kind == "b":
         raise TypeError(f"{name} must be numeric, got dtype bool; convert it with .astype(int)")
     if kind == "c":
         raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
-    raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    text = kind in "US" or (kind == "O" and array.size and isinstance(array.flat[0], (str, bytes)))
+    hint = text_hint if text else ""
+    got = describe(array.item()) if kind == "O" and not array.ndim else f"dtype {array.dtype}"
+    raise TypeError(f"{name} must be a numeric array, got {got}{hint}")
 
 
-def _as_array(name: str, value) -> np.ndarray:
-    """``value`` as an ndarray of integers or floats (not bool, complex, object or text)."""
+def _as_array(name: str, value, text_hint: str = "") -> np.ndarray:
+    """``value`` as an ndarray of integers or floats (not bool, complex, object or text);
+    ``text_hint`` ends the message when it holds text (strings)."""
     if type(value) is not np.ndarray:
         try:
             value = np.asarray(value)
@@ -468,7 +523,7 @@ def _as_array(name: str, value) -> np.ndarray:
                 f"{name} must be a numeric array (rectangular), got {describe(value)}"
             ) from error
     if value.dtype.kind not in "fiu":
-        _kind_error(name, value)
+        _kind_error(name, value, text_hint)
     return value
 
 
@@ -513,6 +568,27 @@ def finite_result(name: str, arrays, reason: str) -> None:
             )
 
 
+def _reshape_hint(name: str, shape: tuple[int, ...], n_features: int | None) -> str:
+    """How to make a 1-D or N-D ``name`` the 2-D (n_samples, n_features) array a net takes."""
+    if len(shape) == 1:
+        if n_features is None:
+            return (
+                f"; use {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) for "
+                "one sample"
+            )
+        if n_features == 1:
+            return f"; use {name}.reshape(-1, 1) for a single feature"
+        if shape[0] == n_features:
+            return f"; it looks like one sample: use {name}.reshape(1, -1)"
+        return (
+            f"; {shape[0]} values are neither one sample of {n_features} features nor one "
+            f"feature: pass shape (n_samples, {n_features})"
+        )
+    if len(shape) > 2 and n_features is not None and math.prod(shape[1:]) == n_features:
+        return f"; use {name}.reshape(len({name}), -1) to flatten each sample"
+    return ""
+
+
 def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     """X as a writable C-contiguous (n_samples, n_features) array of ``dtype``.
 
@@ -541,7 +617,7 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     ):
         width = "n_features" if n_features is None else n_features
         if len(shape) != 2:
-            hint = "; use X.reshape(-1, 1) for a single feature" if len(shape) == 1 else ""
+            hint = _reshape_hint(name, shape, n_features)
             raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {shape}{hint}")
         if not shape[0]:
             raise ValueError(f"{name} must hold at least one sample, got shape {shape}")
@@ -566,17 +642,32 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     return converted
 
 
+_ENCODE = (
+    "; encode the classes as integers 0..k-1: classes, {0} = np.unique({0}, return_inverse=True)"
+)
+#: The way forward for labels or targets given as text, by the loss's kind of labels.
+_TEXT_HINTS = {
+    "binary": _ENCODE,
+    "classes": _ENCODE,
+    "targets": "; convert numbers stored as text with {0}.astype(float)",
+}
+
+
 def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     """Labels or targets as a writable C-contiguous (n_samples, n_outputs) array of ``dtype``.
 
     The loss's kind of labels (its registry entry) decides: "binary" (bce): 0/1 of shape (n,)
     (single output) or (n, k); "classes" (ce): integer labels (n,) or (n, 1), or one-hot
-    (n, k); "targets" (mse): real values (n,) (single output) or (n, k).
+    (n, k); "targets" (mse): real values (n,) (single output) or (n, k). Messages give the
+    offending value in the caller's dtype at its index in the caller's shape.
     """
-    array = y if type(y) is np.ndarray and y.dtype.kind in "fiu" else _as_array(name, y)
     n_out = net.sizes[-1]
     loss = net.loss
     labels = LOSSES[loss].labels
+    if type(y) is np.ndarray and y.dtype.kind in "fiu":
+        array = y
+    else:
+        array = _as_array(name, y, _TEXT_HINTS[labels].format(name))
     shape = array.shape
     ndim = len(shape)
     if ndim not in (1, 2) or shape[0] != n_samples:
@@ -585,7 +676,7 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
             f"or ({n_samples}, {n_out}), got shape {shape}"
         )
     if labels == "classes" and (ndim == 1 or shape[1] == 1):
-        return _class_labels(name, array.reshape(-1), n_out, dtype)
+        return _class_labels(name, array, n_out, dtype)
     if (ndim == 1 and n_out != 1) or (ndim == 2 and shape[1] != n_out):
         expected = f"({n_samples}, {n_out})" + (f" or ({n_samples},)" if n_out == 1 else "")
         kind = "one-hot rows" if labels == "classes" else "columns, one per output unit"
@@ -596,11 +687,14 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
         Y = array.reshape(n_samples, n_out).astype(dtype, order="C")
     if labels == "targets":
         if array.dtype.kind == "f" and not _all_finite(Y):
-            raise ValueError(f"{name} must be finite, got {_first_bad(Y, ~np.isfinite(Y))}")
+            bad = ~np.isfinite(Y)  # inf after float64 -> float32 is reported as such
+            got = _first_bad(Y.reshape(shape), bad.reshape(shape))
+            raise ValueError(f"{name} must be finite, got {got}")
         low = LOSSES[loss].target_low
         if low is not None and Y.size and Y.min() < low:
             raise ValueError(
-                f"{name} must be >= {low} for the {loss!r} loss, got {_first_bad(Y, Y < low)}"
+                f"{name} must be >= {low} for the {loss!r} loss, got "
+                f"{_first_bad(array, (Y < low).reshape(shape))}"
             )
         return Y
     if array.dtype.kind in "iu":  # integers: 0 and 1 are the only values with x >> 1 == 0
@@ -608,13 +702,13 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     else:
         valid = not np.count_nonzero(Y != (Y != 0))  # neither 0 nor 1, NaN included
     if not valid:
-        bad = Y != (Y != 0)
-        what = (
-            f"0/1 labels for the {loss!r} loss"
-            if labels == "binary"
-            else f"one-hot rows for {loss!r}"
-        )
-        raise ValueError(f"{name} must hold {what}, got {_first_bad(Y, bad)}")
+        got = _first_bad(array, (Y != (Y != 0)).reshape(shape))
+        if labels == "binary":
+            raise ValueError(
+                f"{name} must hold 0/1 labels for the {loss!r} loss, got {got}"
+                f"{_label_hint(name, array, 2)}"
+            )
+        raise ValueError(f"{name} must hold one-hot rows for {loss!r}, got {got}")
     if labels == "classes":
         ones = Y.sum(axis=1)
         if (ones != 1).any():
@@ -626,28 +720,44 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     return Y
 
 
-def _class_labels(name: str, labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
-    """Integer class labels 0..n_classes-1 as a one-hot (n, n_classes) array of ``dtype``."""
+def _class_labels(name: str, array: np.ndarray, n_classes: int, dtype) -> np.ndarray:
+    """Integer class labels 0..n_classes-1, shape (n,) or (n, 1), as a one-hot
+    (n, n_classes) array of ``dtype``."""
+    labels = array.reshape(-1)
     if labels.dtype.kind == "f":
         # NaN and inf fail the comparisons; checked before any cast to an integer type.
         good = (labels == np.round(labels)) & (labels >= 0) & (labels < n_classes)
         if not good.all():
-            raise ValueError(
-                f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, "
-                f"got {_first_bad(labels, ~good)}"
-            )
+            _bad_class_labels(name, array, ~good, n_classes)
         labels = labels.astype(np.intp)
     # Negative integers wrap to huge unsigned values: one comparison covers both ends.
     index = labels.astype(np.uintp, copy=False)
     bad = index >= n_classes
     if np.count_nonzero(bad):
-        raise ValueError(
-            f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, "
-            f"got {_first_bad(labels, bad)}"
-        )
+        _bad_class_labels(name, array, bad, n_classes)
     one_hot = np.zeros((labels.shape[0], n_classes), dtype)
     one_hot[np.arange(labels.shape[0]), index] = 1
     return one_hot
+
+
+def _bad_class_labels(name: str, array: np.ndarray, bad: np.ndarray, n_classes: int) -> NoReturn:
+    """Raise the ValueError for the class labels ``array`` where ``bad`` (any shape) is set."""
+    raise ValueError(
+        f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, got "
+        f"{_first_bad(array, bad.reshape(array.shape))}{_label_hint(name, array, n_classes)}"
+    )
+
+
+def _label_hint(name: str, array: np.ndarray, n_classes: int) -> str:
+    """The likely fix for integer labels outside 0..n_classes-1 (1-based, or -1/+1), or ""."""
+    if array.dtype.kind == "f" and not (array == np.round(array)).all():  # NaN included
+        return ""
+    low, high = array.min(), array.max()
+    if low == 1 and high == n_classes:
+        return f"; labels look 1-based: subtract 1 ({name} - 1)"
+    if n_classes == 2 and low == -1 and high == 1 and not np.count_nonzero(array == 0):
+        return f"; labels look like -1/+1: use ({name} > 0).astype(int)"
+    return ""
 
 
 # -- other structured arguments --------------------------------------------------------------------
@@ -657,40 +767,48 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
     """The engine buffers ``(zbuf, abuf)`` behind a forward Cache for ``net``.
 
     A Cache that ``fnn.forward`` returned is a set of views of those buffers, handed back
-    without a copy; any other Cache of the right shapes is copied into that layout once.
-    Every value must be finite (a NaN pre-activation would give a silent zero gradient).
+    without a copy; any other Cache of the right shapes (arrays or nested lists) is copied
+    into that layout once. Every value must be finite (a NaN pre-activation would give a
+    silent zero gradient).
     """
-    n_layers = len(net.sizes) - 1
-    if (
-        not isinstance(cache, Cache)
-        or not isinstance(cache.activations, tuple)
-        or not isinstance(cache.preactivations, tuple)
-        or len(cache.activations) != n_layers + 1
-        or len(cache.preactivations) != n_layers
-    ):
+    sizes = net.sizes
+    if not isinstance(cache, Cache):
         raise TypeError(
-            f"cache must be the Cache that fnn.forward returned for this net ({n_layers} "
-            f"layers), got {describe(cache)}"
+            f"cache must be the fnn.Cache that fnn.forward returned, got {describe(cache)}"
         )
+    fields = (
+        ("activations", cache.activations, sizes),  # A_0 = X, A_1, ..., A_L
+        ("preactivations", cache.preactivations, sizes[1:]),  # Z_1, ..., Z_L
+    )
+    for field, arrays, units in fields:
+        expected = f"{len(units)} arrays, one per layer of sizes {sizes}"
+        if not isinstance(arrays, (tuple, list)):
+            raise TypeError(f"cache.{field} must be a tuple of {expected}, got {describe(arrays)}")
+        if len(arrays) != len(units):
+            raise ValueError(
+                f"cache.{field} must hold {expected} (a Cache of this net), got {len(arrays)}"
+            )
     first = cache.activations[0]
-    m = first.shape[0] if isinstance(first, np.ndarray) and first.ndim == 2 else None
-    if m:
-        buffers = flat.cache_buffers(cache, net.sizes, m, dtype)
+    if type(first) is np.ndarray and first.ndim == 2 and first.shape[0]:
+        buffers = flat.cache_buffers(cache, sizes, first.shape[0], dtype)
         if buffers is not None:
             return _finite_cache(buffers)
-    X = inputs("cache.activations[0]", first, net.sizes[0], dtype)
-    m = X.shape[0]
-    parts = {"activations": [X.T.ravel()], "preactivations": []}
-    for field, arrays, start in (("activations", cache.activations[1:], 1),
-                                 ("preactivations", cache.preactivations, 0)):  # fmt: skip
-        for index, (array, n_out) in enumerate(zip(arrays, net.sizes[1:])):
-            where = f"cache.{field}[{index + start}]"
+    m = None  # rows, set by cache.activations[0]
+    parts = {"activations": [], "preactivations": []}
+    for field, arrays, units in fields:
+        for index, (array, width) in enumerate(zip(arrays, units)):
+            where = f"cache.{field}[{index}]"
             array = _as_array(where, array)
-            if array.shape != (m, n_out):
+            if m is None and array.ndim == 2 and array.shape[0]:
+                m = array.shape[0]
+            if m is None or array.shape != (m, width):
+                rows = "n_samples" if m is None else m
                 raise ValueError(
-                    f"{where} must have shape {(m, n_out)} for this net and X, got {array.shape}"
+                    f"{where} must have shape ({rows}, {width}) for this net and cache, got "
+                    f"{array.shape}"
                 )
-            parts[field].append(array.T.astype(dtype).ravel())
+            with np.errstate(over="ignore"):  # float64 -> float32 overflow: inf, refused below
+                parts[field].append(array.T.astype(dtype).ravel())
     return _finite_cache(
         (np.concatenate(parts["preactivations"]), np.concatenate(parts["activations"]))
     )

@@ -142,9 +142,10 @@ def cache_of_buffers(zbuf: np.ndarray, abuf: np.ndarray, sizes: tuple[int, ...],
 
 
 def cache_buffers(cache: Cache, sizes: tuple[int, ...], m: int, dtype):
-    """``(zbuf, abuf)`` behind a Cache that :func:`cache_of_buffers` made, else None."""
-    zbuf = cache.preactivations[0].base
-    abuf = cache.activations[0].base
+    """``(zbuf, abuf)`` behind a Cache that :func:`cache_of_buffers` made, else None (also
+    for a Cache holding lists or None, which :func:`fnn.checks.cache_of` then reports)."""
+    zbuf = getattr(cache.preactivations[0], "base", None)
+    abuf = getattr(cache.activations[0], "base", None)
     for buffer, arrays, widths in (
         (abuf, cache.activations, sizes),
         (zbuf, cache.preactivations, sizes[1:]),
@@ -161,7 +162,8 @@ def cache_buffers(cache: Cache, sizes: tuple[int, ...], m: int, dtype):
         at = _address(buffer)
         for array, width in zip(arrays, widths):
             if (
-                array.base is not buffer
+                type(array) is not np.ndarray
+                or array.base is not buffer
                 or _address(array) != at
                 or array.shape != (m, width)
                 or array.strides != (buffer.itemsize, m * buffer.itemsize)

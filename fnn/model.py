@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -89,7 +89,13 @@ def mlp(
             checks.one_of(f"hidden[{index}]", name, HIDDEN_ACTIVATIONS)
     checks.one_of("output", output, ACTIVATIONS)
     rates = checks.dropout_rates("dropout", dropout, widths)
-    return _net(widths, hiddens + (output,), loss, delta)._replace(dropout=rates)
+
+    def argument(field: str, index: int | None = None) -> str:  # mlp's name for a Net field
+        if field != "activations":
+            return field if index is None else f"{field}[{index}]"
+        return "output" if index == n_hidden else "hidden" if index is None else f"hidden[{index}]"
+
+    return _net(widths, hiddens + (output,), loss, delta, argument)._replace(dropout=rates)
 
 
 def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:
@@ -129,16 +135,29 @@ def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> 
         is_output = index == len(architecture) - 1
         allowed = ACTIVATIONS if is_output else HIDDEN_ACTIVATIONS
         activations.append(checks.one_of(f"{where}['activation']", layer["activation"], allowed))
-    return _net(tuple(sizes), tuple(activations), loss)
+    return _net(tuple(sizes), tuple(activations), loss, name=_architecture_entry)
+
+
+def _architecture_entry(field: str, index: int | None = None) -> str:
+    """from_architecture's name for a Net field: ``sizes[i]`` is layer ``i - 1``'s output_dim."""
+    if field == "loss":
+        return "loss"
+    if index is None:
+        return f"architecture's {field}"
+    if field == "activations":
+        return f"architecture[{index}]['activation']"
+    return f"architecture[{index - 1}]['output_dim']" if index else "architecture[0]['input_dim']"
 
 
 def _net(
-    sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None, delta: float = 1.0
-) -> Net:
-    """The Net of checked fields; ``loss=None`` picks the output's canonical loss."""
+    sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None, delta: float = 1.0,
+    name: str | Callable[..., str] = "net",
+) -> Net:  # fmt: skip
+    """The Net of checked fields; ``loss=None`` picks the output's canonical loss; ``name``
+    as for :func:`fnn.checks.spec`."""
     if loss is None and isinstance(activations[-1], str):
         loss = CANONICAL_LOSS.get(activations[-1], "mse")
-    sizes, activations = checks.spec(sizes, activations, loss)
+    sizes, activations = checks.spec(sizes, activations, loss, name)
     return Net(sizes, activations, loss, delta=checks.loss_delta("delta", delta, loss))
 
 
@@ -170,8 +189,9 @@ def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params
     >>> [layer.W.shape for layer in params.layers]
     [(2, 3), (3, 1)]
     """
-    checks.network(net)
+    net = checks.network(net)  # sizes as Python ints: their product must not overflow
     dtype = checks.float_dtype("dtype", dtype)
+    checks.allocatable("net.sizes", net.sizes, dtype)
     draw = SCHEMES[checks.one_of("scheme", DEFAULT_SCHEME if scheme is None else scheme, SCHEMES)]
     rng = np.random.default_rng(_seed_sequence(key))
     layers = [Layer(*draw.draw(rng, n_in, n_out)) for n_in, n_out in zip(net.sizes, net.sizes[1:])]

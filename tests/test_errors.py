@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -70,6 +71,15 @@ def params_as(kind, params):
     with warnings.catch_warnings():  # np.matrix is pending deprecation: that is the point
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         return fnn.Params(tuple(fnn.Layer(kind(W), kind(b)) for W, b in params.layers))
+
+
+def cache_with(activations=None, preactivations=None):
+    """The forward Cache of the tiny bce problem with the given fields replaced."""
+    cache = fnn.forward(NET, P, X)[1]
+    return fnn.Cache(
+        cache.activations if activations is None else activations,
+        cache.preactivations if preactivations is None else preactivations,
+    )
 
 
 def nan_cache():
@@ -171,6 +181,22 @@ CASES = [
     ),
     ("arch-not-a-list", call(fnn.from_architecture, {"input_dim": 2}), TypeError, "architecture"),
     ("arch-empty", call(fnn.from_architecture, []), ValueError, "architecture"),
+    (
+        "arch-softmax-one-unit",
+        call(fnn.from_architecture, [{"input_dim": 2, "output_dim": 1, "activation": "softmax"}]),
+        ValueError,
+        "architecture[0]['output_dim'] must be >= 2",
+    ),
+    (
+        "arch-loss-mismatch",
+        call(
+            fnn.from_architecture,
+            [{"input_dim": 2, "output_dim": 1, "activation": "sigmoid"}],
+            loss="ce",
+        ),
+        ValueError,
+        "got architecture[0]['activation'] 'sigmoid'",
+    ),
     (
         "handmade-net-activations",
         call(fnn.init, fnn.Net((2, 3, 1), ("relu",), "bce")),
@@ -299,10 +325,52 @@ CASES = [
             fnn.forward(fnn.mlp([2, 2, 2, 1]), fnn.init(fnn.mlp([2, 2, 2, 1])), X)[1],
             Y,
         ),
-        TypeError,
-        "cache",
+        ValueError,
+        "cache.activations must hold 3 arrays",
     ),  # fmt: skip
     ("cache-not-cache", call(fnn.backward, NET, P, (X,), Y), TypeError, "cache"),
+    (
+        "cache-fields-none",
+        call(fnn.backward, NET, P, fnn.Cache(None, None), Y),
+        TypeError,
+        "cache.activations must be a tuple of 3 arrays",
+    ),
+    (
+        "cache-zs-none",
+        call(fnn.backward, NET, P, cache_with(preactivations=(None, None)), Y),
+        TypeError,
+        "cache.preactivations[0] must be a numeric array, got None",
+    ),
+    (
+        "cache-as-none",
+        call(fnn.backward, NET, P, cache_with(activations=(X, None, None)), Y),
+        TypeError,
+        "cache.activations[1] must be a numeric array, got None",
+    ),
+    (
+        "cache-zs-strings",
+        call(fnn.backward, NET, P, cache_with(preactivations=("ab", "cd")), Y),
+        TypeError,
+        "cache.preactivations[0]",
+    ),
+    (
+        "cache-zs-count",
+        call(fnn.backward, NET, P, cache_with(preactivations=(X,)), Y),
+        ValueError,
+        "cache.preactivations must hold 2 arrays",
+    ),
+    (
+        "cache-zs-shape",
+        call(fnn.backward, NET, P, cache_with(preactivations=(X, X)), Y),
+        ValueError,
+        "cache.preactivations[0] must have shape (4, 3)",
+    ),
+    (
+        "cache-X-1d",
+        call(fnn.backward, NET, P, cache_with(activations=(X[0], X, X)), Y),
+        ValueError,
+        "cache.activations[0] must have shape (n_samples, 2)",
+    ),
     (
         "cache-rows-vs-y",
         call(fnn.backward, NET, P, fnn.forward(NET, P, X)[1], Y[:2]),
@@ -821,6 +889,180 @@ def test_messages_name_expected_and_received():
         fnn.mlp([2, 3, 1], hidden="swish")
 
 
+# -- messages that lead somewhere: the caller's own names and values, and the likely fix -----------
+
+
+def one_line_error(error, fn, *args, **kwargs) -> str:
+    """The message of the ``error`` that ``fn(*args, **kwargs)`` raises (one line, checked)."""
+    with pytest.raises(error) as caught:
+        fn(*args, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 300, message
+    return message
+
+
+NET_3 = fnn.mlp([3, 2, 1])
+NET_WIDE_1 = fnn.mlp([1, 3, 1])
+
+
+@pytest.mark.parametrize(
+    "net, X_, hint",
+    [
+        (NET, X[0], "it looks like one sample: use X.reshape(1, -1)"),  # 2 values, 2 features
+        (NET_WIDE_1, np.ones(5), "use X.reshape(-1, 1) for a single feature"),
+        (NET_3, np.ones(5), "5 values are neither one sample of 3 features nor one feature"),
+        (fnn.mlp([4, 2, 1]), np.ones((3, 2, 2)), "use X.reshape(len(X), -1) to flatten each"),
+    ],
+)  # fmt: skip
+def test_a_1d_X_gets_the_reshape_that_fits_the_net(net, X_, hint):
+    params = fnn.init(net)
+    for fn in (fnn.predict, fnn.predict_proba, fnn.forward):
+        assert hint in one_line_error(ValueError, fn, net, params, X_)
+    y_ = np.zeros(len(X_), int)
+    assert hint in one_line_error(ValueError, fnn.grad, net, params, X_, y_)
+    assert hint.replace("X", "validation[0]") in one_line_error(
+        ValueError, fnn.fit, net, params, fnn.sgd(0.1), np.ones((2, net.sizes[0])), [0, 1],
+        validation=(X_, y_),
+    )  # fmt: skip
+    if "reshape" in hint:  # the hint works
+        fixed = X_.reshape(1, -1) if "(1, -1)" in hint else X_.reshape(len(X_), -1)
+        assert fnn.predict(net, params, fixed).shape == (len(fixed),)
+
+
+def test_a_1d_X_of_unknown_width_gets_both_reshapes():
+    message = one_line_error(ValueError, fnn.standardizer, np.ones(5))
+    assert message.endswith(
+        "; use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"
+    )
+
+
+@pytest.mark.parametrize("net, params", [(NET, P), (NET_CE, P_CE)])
+@pytest.mark.parametrize("as_objects", [False, True])
+def test_text_labels_are_told_how_to_become_integers(net, params, as_objects):
+    y = np.array(["cat", "dog", "dog", "cat"], dtype=object if as_objects else None)
+    message = one_line_error(TypeError, fnn.grad, net, params, X, y)
+    assert message.startswith("y must be a numeric array, got dtype ")
+    assert message.endswith(
+        "; encode the classes as integers 0..k-1: classes, y = np.unique(y, return_inverse=True)"
+    )
+    classes, y = np.unique(y, return_inverse=True)  # as the hint says: it works
+    assert list(classes) == ["cat", "dog"] and fnn.grad(net, params, X, y)
+
+
+def test_targets_as_text_and_missing_labels_are_named():
+    message = one_line_error(TypeError, fnn.grad, NET_MSE, P_MSE, X, Y_MSE.astype(str))
+    assert message.endswith("; convert numbers stored as text with y.astype(float)")
+    assert one_line_error(TypeError, fnn.grad, NET, P, X, None) == (
+        "y must be a numeric array, got None"
+    )
+
+
+# (net, params, y, part of the message: y's value in its dtype at its index in y's shape, hint)
+BAD_LABELS = [
+    (NET, P, np.array([1, 2, 1, 2]), "got 2 at index 1; labels look 1-based: subtract 1 (y - 1)"),
+    (NET, P, np.array([1.0, 2, 1, 2]), "got 2.0 at index 1; labels look 1-based: subtract 1"),
+    (NET, P, np.array([[1], [2], [1], [1]], np.uint8), "got 2 at index (1, 0); labels look 1-"),
+    (NET, P, np.array([-1, 1, 1, -1], np.int8), "got -1 at index 0; labels look like -1/+1: "
+     "use (y > 0).astype(int)"),
+    (NET, P, np.array([0, 1, 2, 1]), "0/1 labels for the 'bce' loss, got 2 at index 2"),
+    (NET, P, np.array([0, np.nan, 1, 2]), "0/1 labels for the 'bce' loss, got nan at index 1"),
+    (NET_CE, P_CE, np.array([1, 3, 2, 1]), "0..2, got 3 at index 1; labels look 1-based: "
+     "subtract 1 (y - 1)"),
+    (NET_CE, P_CE, np.array([[1], [2], [3], [3]]), "got 3 at index (2, 0); labels look 1-based"),
+    (NET_CE, P_CE, np.array([1.0, 2.0, 3.0, 1.0]), "got 3.0 at index 2; labels look 1-based"),
+    (NET_CE, P_CE, np.array([0, 1, 3, 2]), "integers in 0..2, got 3 at index 2"),
+    (NET_CE, P_CE, np.array([1, 2, np.nan, 3]), "integers in 0..2, got nan at index 2"),
+    (NET_CE, P_CE, np.eye(3)[[0, 1, 2, 0]] * 2, "one-hot rows for 'ce', got 2.0 at index (0, 0)"),
+    (NET_MSE, P_MSE, with_nan(Y_MSE, (2, 1)), "must be finite, got nan at index (2, 1)"),
+    (fnn.mlp([2, 1], output="identity"), P_1, np.array([1.0, 2.0, np.inf, 0.0]),
+     "must be finite, got inf at index 2"),
+    (fnn.mlp([2, 1], output="identity", loss="poisson"), P_1, np.array([1, 0, -3, 1]),
+     "for the 'poisson' loss, got -3 at index 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("net, params, y, end", BAD_LABELS)
+def test_bad_labels_are_reported_as_the_caller_wrote_them(net, params, y, end):
+    message = one_line_error(ValueError, fnn.grad, net, params, X, y)
+    assert end in message and ("look" in end) == ("look" in message), message
+    if "1-based" in end:
+        assert fnn.grad(net, params, X, y.astype(int) - 1)  # the hint works
+    if "-1/+1" in end:
+        assert fnn.grad(net, params, X, (y > 0).astype(int))
+
+
+def test_backward_accepts_a_cache_of_nested_lists():
+    cache = fnn.forward(NET, P, X)[1]
+    as_lists = fnn.Cache(
+        [A.tolist() for A in cache.activations], [Z.tolist() for Z in cache.preactivations]
+    )
+    assert np.array_equal(fnn.backward(NET, P, as_lists, Y).layers[0].W, G.layers[0].W)
+
+
+def test_spec_errors_name_the_callers_own_argument():
+    def layers(*widths, output):
+        return [
+            {"input_dim": n_in, "output_dim": n_out, "activation": "relu"}
+            for n_in, n_out in zip(widths, widths[1:])
+        ] + [{"input_dim": widths[-1], "output_dim": 1, "activation": output}]
+
+    assert one_line_error(ValueError, fnn.from_architecture, layers(2, 3, output="softmax")) == (
+        "architecture[1]['output_dim'] must be >= 2 (a softmax output needs at least 2 units), "
+        "got 1"
+    )
+    assert one_line_error(ValueError, fnn.mlp, [2, 3, 1], output="softmax").startswith(
+        "sizes[2] must be >= 2"
+    )
+    assert one_line_error(
+        ValueError, fnn.forward, fnn.Net((2, 1), ("softmax",), "ce"), P_1, X
+    ).startswith("net.sizes[1] must be >= 2")
+    assert (
+        one_line_error(ValueError, fnn.from_architecture, layers(2, 3, output="sigmoid"), loss="ce")
+        == "loss 'ce' needs an output activation in ['softmax'], got architecture[1]['activation'] 'sigmoid'"
+    )
+    assert one_line_error(ValueError, fnn.mlp, [2, 3, 1], loss="ce").endswith(
+        "got output 'sigmoid'"
+    )
+    huge = 2**31
+    assert one_line_error(
+        ValueError, fnn.from_architecture, layers(2, huge, huge, output="sigmoid")
+    ).startswith(f"architecture's sizes (2, {huge}, {huge}, 1) give")
+
+
+def test_init_refuses_parameters_beyond_memory_before_allocating(monkeypatch):
+    net = fnn.mlp([2, 10**12, 1])  # a spec may be that large; its parameters cannot be
+    message = one_line_error(fnn.checks.TooLargeError, fnn.init, net)
+    assert message.startswith(
+        "net.sizes (2, 1000000000000, 1) give 4000000000001 parameters, 29.1 TiB in float64, "
+        "more than this machine's memory ("
+    )
+    assert issubclass(fnn.checks.TooLargeError, ValueError)  # an argument refused, as ever
+    assert issubclass(fnn.checks.TooLargeError, MemoryError)  # and caught as NumPy's would be
+    # The limit is the machine's memory and the parameters' dtype; nothing is allocated first.
+    monkeypatch.setattr(fnn.checks, "physical_memory", lambda: 1_000_000)
+    wide = fnn.mlp([2, 100_000, 1])  # 400,001 parameters: 3.1 MiB in float64, 1.5 in float32
+    tracemalloc.start()
+    try:
+        message = one_line_error(MemoryError, fnn.init, wide)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000, peak  # NumPy reports its allocations to tracemalloc
+    assert message == (
+        "net.sizes (2, 100000, 1) give 400001 parameters, 3.1 MiB in float64, more than this "
+        "machine's memory (976.6 KiB)"
+    )
+    monkeypatch.setattr(fnn.checks, "physical_memory", lambda: 2_000_000)
+    one_line_error(ValueError, fnn.init, wide)
+    assert fnn.init(wide, dtype=np.float32).layers[0].W.shape == (2, 100_000)
+
+
+def test_physical_memory_falls_back_where_the_os_does_not_say(monkeypatch):
+    assert fnn.checks.physical_memory() > 2**20
+    monkeypatch.delattr(os, "sysconf", raising=False)
+    assert fnn.checks.physical_memory() == fnn.checks.MEMORY_UNKNOWN
+
+
 def test_a_read_only_input_stays_read_only_and_unchanged():
     X_ro, y_ro = read_only(X), read_only(Y)
     fnn.grad(NET, P, X_ro, y_ro)
@@ -987,6 +1229,24 @@ def test_fuzz_optimizers_and_fit(problem, name, rate, epochs, batch_size, key):
        st.lists(JUNK, max_size=4))  # fmt: skip
 def test_fuzz_constructors_and_helpers(name, args):
     expect_clean(getattr(fnn, name), *args)
+
+
+FORWARD_CACHE = fnn.forward(NET, P, X)[1]
+CACHE_ENTRIES = st.one_of(
+    JUNK, st.sampled_from([*FORWARD_CACHE.activations, *FORWARD_CACHE.preactivations, X[:2]])
+)
+CACHE_FIELDS = st.one_of(
+    JUNK,
+    st.tuples(CACHE_ENTRIES, CACHE_ENTRIES),
+    st.lists(CACHE_ENTRIES, min_size=2, max_size=4),
+    st.sampled_from([FORWARD_CACHE.activations, FORWARD_CACHE.preactivations]),
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(CACHE_FIELDS, CACHE_FIELDS, st.sampled_from([Y, Y[:2], [[0], [1]]]))
+def test_fuzz_backward_caches(activations, preactivations, y):
+    expect_clean(fnn.backward, NET, P, fnn.Cache(activations, preactivations), y)
 
 
 # Valid values of every kind, mixed with junk, so that calls get past the first checks.

@@ -4,7 +4,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
 
     python benchmarks/lbfgs.py --markdown         # 5 seeds, 200 iterations: the README's table
     python benchmarks/lbfgs.py --smoke            # 2 seeds, 3 iterations: checks that all runs
-    python benchmarks/lbfgs.py --fnn-init sklearn # fnn started where scikit-learn starts
+    python benchmarks/lbfgs.py --fnn-scheme glorot_with_biases  # scikit-learn's distribution
 
 The data sets, split and scaling are benchmarks/quality.py's (scikit-learn's shipped data,
 one stratified 75/25 split, standardised features). Both libraries train the same network,
@@ -16,9 +16,10 @@ iteration budget (``max_iter`` = fnn's ``epochs`` = 200): ``MLPClassifier/MLPReg
 hidden_layer_sizes=(64, 64), solver="lbfgs", alpha=1e-4, max_iter=200)`` against
 ``fnn.fit(net, params, fnn.lbfgs(), X, y, epochs=200, l2=1e-4)``. What differs is who
 evaluates the loss and gradient (fnn's compiled engine, scikit-learn's NumPy code) and the
-initialisation (each library's default; ``--fnn-init sklearn`` draws fnn's like
-scikit-learn's). One BLAS thread for both; libraries take turns, seed by seed; times are
-training only, fnn's kernels compiled (or loaded from the disk cache) before any timing.
+initialisation (each library's default; ``--fnn-scheme NAME`` starts fnn from another of its
+schemes, e.g. ``glorot_with_biases``, the distribution scikit-learn draws from). One BLAS
+thread for both; libraries take turns, seed by seed; times are training only, fnn's kernels
+compiled (or loaded from the disk cache) before any timing.
 
 Target: fnn's time at most a fifth of scikit-learn's, at a test score within one standard
 deviation of scikit-learn's.
@@ -34,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+import fnn
+from fnn.registry import DEFAULT_SCHEME
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import DATASETS, HIDDEN, aligned, fnn_network, prepare, score  # noqa: E402
 
@@ -43,12 +47,10 @@ SEEDS = 5
 TIME_RATIO_TARGET = 0.2
 
 
-def run_fnn(data, seed, iterations, fnn_init="default"):
+def run_fnn(data, seed, iterations, scheme=None):
     """(seconds, test score, iterations run) of fnn.lbfgs."""
-    import fnn
-
     X_train, X_test, y_train, y_test, task = data
-    net, params = fnn_network(data, seed, fnn_init)
+    net, params = fnn_network(data, seed, scheme)
     started = time.perf_counter()
     result = fnn.fit(net, params, fnn.lbfgs(), X_train, y_train, epochs=iterations, l2=ALPHA)
     seconds = time.perf_counter() - started
@@ -78,12 +80,12 @@ def mean_sd(values):
     return float(np.mean(values)), float(np.std(values, ddof=1))
 
 
-def evaluate(name, seeds, iterations, fnn_init):
+def evaluate(name, seeds, iterations, scheme):
     data = prepare(name)
-    run_fnn(data, 0, 2, fnn_init)  # compile (or load) fnn's kernels before any timing
+    run_fnn(data, 0, 2, scheme)  # compile (or load) fnn's kernels before any timing
     results = {"fnn": [], "scikit-learn": []}
     for seed in range(seeds):
-        runs = [("fnn", lambda: run_fnn(data, seed, iterations, fnn_init)),  # noqa: B023
+        runs = [("fnn", lambda: run_fnn(data, seed, iterations, scheme)),  # noqa: B023
                 ("scikit-learn", lambda: run_sklearn(data, seed, iterations))]  # noqa: B023  # fmt: skip
         for library, run in runs if seed % 2 == 0 else runs[::-1]:
             results[library].append(run())
@@ -118,7 +120,7 @@ def main(argv=None):
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--smoke", action="store_true", help="2 seeds, 3 iterations")
-    parser.add_argument("--fnn-init", choices=("default", "sklearn"), default="default")
+    parser.add_argument("--fnn-scheme", choices=tuple(fnn.SCHEMES), help="default: fnn.init's")
     args = parser.parse_args(argv)
     if args.smoke:
         args.seeds, args.iterations = 2, 3
@@ -132,10 +134,11 @@ def main(argv=None):
     with threadpool_limits(1):
         for name in names:
             started = time.perf_counter()
-            summaries[name] = evaluate(name, args.seeds, args.iterations, args.fnn_init)
+            summaries[name] = evaluate(name, args.seeds, args.iterations, args.fnn_scheme)
             print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    scheme = args.fnn_scheme or DEFAULT_SCHEME
     print(f"{args.seeds} seeds, at most {args.iterations} L-BFGS iterations, alpha = l2 = {ALPHA}, "
-          f"{'-'.join(map(str, HIDDEN))} relu, fnn init: {args.fnn_init}; mean ± sd over seeds, "
+          f"{'-'.join(map(str, HIDDEN))} relu, fnn init: {scheme}; mean ± sd over seeds, "
           "times are means per run")  # fmt: skip
     print("\n".join(table(summaries, args.markdown)))
 

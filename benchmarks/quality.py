@@ -5,7 +5,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
     python benchmarks/quality.py --markdown        # 5 seeds, 200 epochs: the README's table
     python benchmarks/quality.py --smoke           # 2 seeds, 2 epochs: checks that all runs
     python benchmarks/quality.py --datasets iris,diabetes --seeds 3 --json out/quality.json
-    python benchmarks/quality.py --fnn-init torch  # fnn started where PyTorch starts
+    python benchmarks/quality.py --fnn-scheme glorot  # fnn from one of its named schemes
 
 Every library trains the same network on the same arrays with the same optimizer:
 
@@ -21,12 +21,12 @@ Every library trains the same network on the same arrays with the same optimizer
   PyTorch gets ``0.5 * MSELoss()``, whose plain form would double the gradient).
 * **Training**: Adam (learning rate 1e-3, β = 0.9, 0.999, ε = 1e-8), batch 32, the last
   partial batch used, reshuffled every epoch, 200 epochs, no L2 penalty, nothing stopping early.
-* **Initialisation**: each library's own default — fnn ``"glorot"`` (U(±√(6/(n_in+n_out))),
-  b = 0), scikit-learn Glorot-uniform for W and b, PyTorch ``nn.Linear``'s U(±1/√n_in) for W
-  and b. The seed (0, 1, ...) drives each library's initialisation and shuffling.
-  ``--fnn-init torch`` or ``--fnn-init sklearn`` starts fnn from PyTorch's or scikit-learn's
-  scheme instead (drawn with NumPy), which separates what the initialisation does from what the
-  training does (scikit-learn's differs from fnn's "glorot" only in drawing the biases too).
+* **Initialisation**: each library's own default — fnn ``"fan_in_uniform"`` and PyTorch
+  ``nn.Linear`` both U(±1/√n_in) for W and b (each with its own random numbers),
+  scikit-learn Glorot-uniform U(±√(6/(n_in+n_out))) for W and b. The seed (0, 1, ...) drives
+  each library's initialisation and shuffling. ``--fnn-scheme NAME`` starts fnn from another
+  of its schemes (``fnn.init(net, key=seed, scheme=NAME)``; e.g. ``glorot``, the zero-bias
+  Glorot-uniform), which tells what the initialisation does from what the training does.
 * **Threads**: one for every library (``threadpoolctl`` for NumPy's BLAS,
   ``torch.set_num_threads(1)``): fnn's ``fit`` is single-threaded, and with 64-unit layers and
   32-row batches extra threads only synchronise (on a busy machine they cost 10 × and more).
@@ -56,6 +56,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+import fnn
+from fnn.registry import DEFAULT_SCHEME
 
 EPOCHS = 200
 BATCH_SIZE = 32
@@ -119,48 +122,20 @@ def n_outputs(task, y):
 # -- the three libraries: (seconds, test score) for one seed ------------------------------------
 
 
-#: The bound of the uniform distribution each ``--fnn-init`` other than "default" draws W and b
-#: from, given ``(n_in, n_out)``: PyTorch's ``nn.Linear``, scikit-learn's MLP (Glorot's bound,
-#: applied to the biases too).
-UNIFORM_BOUNDS = {
-    "torch": lambda n_in, n_out: 1 / np.sqrt(n_in),
-    "sklearn": lambda n_in, n_out: np.sqrt(6 / (n_in + n_out)),
-}
-
-
-def uniform_init(sizes, seed, scheme):
-    """fnn Params drawn as another library draws them: W and b from U(±bound), with NumPy."""
-    import fnn
-
-    rng = np.random.default_rng(seed)
-    layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        bound = UNIFORM_BOUNDS[scheme](n_in, n_out)
-        W, b = rng.uniform(-bound, bound, (n_in, n_out)), rng.uniform(-bound, bound, n_out)
-        layers.append(fnn.Layer(W, b))
-    return fnn.Params(tuple(layers))
-
-
-def fnn_network(data, seed, fnn_init="default"):
-    """fnn's net for ``data`` (HIDDEN relu layers, the task's output) and its initial params:
-    ``fnn.init`` for "default", else the peer's scheme (``uniform_init``)."""
-    import fnn
-
+def fnn_network(data, seed, scheme=None):
+    """fnn's net for ``data`` (HIDDEN relu layers, the task's output) and its initial params
+    (``fnn.init`` with ``scheme``; None: fnn's default)."""
     X_train, _, y_train, _, task = data
     k = n_outputs(task, y_train)
     output = "identity" if task == "regression" else "sigmoid" if k == 1 else "softmax"
     sizes = [X_train.shape[1], *HIDDEN, k]
     net = fnn.mlp(sizes, hidden="relu", output=output)
-    if fnn_init == "default":
-        return net, fnn.init(net, key=seed)
-    return net, uniform_init(sizes, seed, fnn_init)
+    return net, fnn.init(net, key=seed, scheme=scheme)
 
 
-def run_fnn(data, seed, epochs, fnn_init="default"):
-    import fnn
-
+def run_fnn(data, seed, epochs, scheme=None):
     X_train, X_test, y_train, y_test, task = data
-    net, params = fnn_network(data, seed, fnn_init)
+    net, params = fnn_network(data, seed, scheme)
     opt = fnn.adam(LEARNING_RATE)
     started = time.perf_counter()
     result = fnn.fit(net, params, opt, X_train, y_train, epochs, batch_size=BATCH_SIZE, key=seed)
@@ -245,7 +220,7 @@ RUNNERS = {"scikit-learn": run_sklearn, "PyTorch": run_torch}
 # -- the driver ---------------------------------------------------------------------------------
 
 
-def evaluate(name, seeds, epochs, fnn_init):
+def evaluate(name, seeds, epochs, scheme):
     """Every library on one data set: {library: {"scores": [...], "seconds": [...]}}."""
     data = prepare(name)
     run_fnn(data, 0, 1)  # compile (or load) fnn's kernels before any timing
@@ -254,7 +229,7 @@ def evaluate(name, seeds, epochs, fnn_init):
         order = LIBRARIES[seed % 3 :] + LIBRARIES[: seed % 3]
         for library in order:
             if library == "fnn":
-                seconds, value = run_fnn(data, seed, epochs, fnn_init)
+                seconds, value = run_fnn(data, seed, epochs, scheme)
             else:
                 seconds, value = RUNNERS[library](data, seed, epochs)
             results[library]["scores"].append(float(value))
@@ -333,11 +308,10 @@ def parse_args(argv):
     parser.add_argument("--smoke", action="store_true", help="2 seeds, 2 epochs: does it all run")
     parser.add_argument("--json", type=Path, help="also write every score and time here")
     parser.add_argument(
-        "--fnn-init",
-        choices=("default", *UNIFORM_BOUNDS),
-        default="default",
-        help="fnn's starting point: its default init, or W and b drawn as PyTorch or "
-        "scikit-learn draw them (to tell the initialisation from the training)",
+        "--fnn-scheme",
+        choices=tuple(fnn.SCHEMES),
+        help="fnn's initialisation scheme (default: fnn.init's default); to tell the "
+        "initialisation from the training",
     )
     args = parser.parse_args(argv)
     if args.smoke:
@@ -361,13 +335,12 @@ def main(argv=None):
     with threadpool_limits(1):
         for name in args.datasets:
             started = time.perf_counter()
-            summaries[name] = evaluate(name, args.seeds, args.epochs, args.fnn_init)
+            summaries[name] = evaluate(name, args.seeds, args.epochs, args.fnn_scheme)
             print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    names = {"default": "its default init", "torch": "PyTorch's", "sklearn": "scikit-learn's"}
-    init = names[args.fnn_init] + ("" if args.fnn_init == "default" else " init")
+    scheme = args.fnn_scheme or f"{DEFAULT_SCHEME} (its default)"
     print(f"{args.seeds} seeds, {args.epochs} epochs, batch {BATCH_SIZE}, Adam {LEARNING_RATE}, ")
     print(f"{'-'.join(map(str, HIDDEN))} relu, mean ± sd over seeds; times are means per run; ")
-    print(f"fnn with {init}")
+    print(f"fnn initialised by scheme {scheme}")
     print("\n".join(table(summaries, args.markdown)))
     quality = sum(s["quality_met"] for s in summaries.values())
     speed = sum(s["speed_met"] for s in summaries.values())

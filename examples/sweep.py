@@ -59,11 +59,11 @@ def main(argv=None) -> int:
         ):  # fmt: skip
             where = "a local Dask cluster of 2 worker processes"
             results = fnn.sweep(net, fnn.adam(), X, y, grid, folds=folds, epochs=epochs,
-                                batch_size=32, executor=client)  # fmt: skip
+                                batch_size=32, executor=client, scheme="glorot")  # fmt: skip
     else:
         where = {"threads": "threads", "joblib": "joblib processes"}[args.executor]
         results = fnn.sweep(net, fnn.adam(), X, y, grid, folds=folds, epochs=epochs,
-                            batch_size=32, executor=args.executor)  # fmt: skip
+                            batch_size=32, executor=args.executor, scheme="glorot")  # fmt: skip
     seconds = time.perf_counter() - started
     print(f"{n_trials} trials ({len(LEARNING_RATES)} learning rates x {len(L2)} l2 x {FOLDS} "
           f"folds) on {where}: {seconds:.1f} s")  # fmt: skip

@@ -51,13 +51,34 @@ def test_init_schemes_have_their_distributions():
     assert not fnn.init(net, scheme="he").layers[0].b.any()
 
 
-def test_default_scheme_is_glorot_for_every_activation():
+#: The documented bound of each scheme that draws W and b from one uniform, given (n_in, n_out).
+UNIFORM_BOUNDS = {
+    "fan_in_uniform": lambda n_in, n_out: 1 / np.sqrt(n_in),
+    "glorot_with_biases": lambda n_in, n_out: np.sqrt(6 / (n_in + n_out)),
+}
+
+
+@pytest.mark.parametrize("scheme", UNIFORM_BOUNDS)
+def test_uniform_schemes_draw_w_then_b_from_their_documented_uniform(scheme):
+    """The same numbers as NumPy's generator seeded with the key, layer by layer, W then b."""
+    net = fnn.mlp([50, 40, 30, 3], output="softmax")
+    params = fnn.init(net, key=5, scheme=scheme)
+    rng = np.random.default_rng(5)
+    for layer, n_in, n_out in zip(params.layers, net.sizes, net.sizes[1:]):
+        bound = UNIFORM_BOUNDS[scheme](n_in, n_out)
+        np.testing.assert_array_equal(layer.W, rng.uniform(-bound, bound, (n_in, n_out)))
+        np.testing.assert_array_equal(layer.b, rng.uniform(-bound, bound, n_out))
+        assert layer.b.all()  # the biases are drawn, not zero
+
+
+def test_default_scheme_is_fan_in_uniform_for_every_activation():
     for hidden in ("relu", "tanh", "sigmoid"):
         net = fnn.mlp([50, 40, 1], hidden=hidden)
-        for default, glorot in zip(fnn.init(net, key=3).layers,
-                                   fnn.init(net, key=3, scheme="glorot").layers):  # fmt: skip
-            np.testing.assert_array_equal(default.W, glorot.W)
-            np.testing.assert_array_equal(default.b, glorot.b)
+        for default, chosen in zip(fnn.init(net, key=3).layers,
+                                   fnn.init(net, key=3, scheme="fan_in_uniform").layers):  # fmt: skip
+            np.testing.assert_array_equal(default.W, chosen.W)
+            np.testing.assert_array_equal(default.b, chosen.b)
+            assert default.b.all()  # the biases are drawn, not zero
 
 
 def test_same_key_bit_identical_params_and_other_keys_differ():

@@ -12,7 +12,7 @@ weights (not the biases):
   - y``, ``delta = net.delta``; ``mae``: ``(1/m) sum |r|``; ``poisson``: ``(1/m) sum [exp(y_hat)
   - y y_hat]`` with ``y_hat`` the log-rate. PyTorch's ``HuberLoss``, ``L1Loss`` and
   ``PoissonNLLLoss(log_input=True)`` with ``reduction="sum"``, divided by m.
-* ``l2``: ``+ (l2 / 2m) sum_l ||W_l||**2`` (seed 000, scikit-learn's ``alpha``).
+* ``l2``: ``+ (l2 / 2m) sum_l ||W_l||**2`` (scikit-learn's ``alpha``).
 
 With the canonical output (sigmoid+bce, softmax+ce, identity+mse) the output error is the
 fused ``dL/dZ = (A - Y) / m``; any other pair goes through the chain rule. With

@@ -99,7 +99,7 @@ def mlp(
 
 
 def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:
-    """Specify a network from seed 003's list of layer dicts.
+    """Specify a network from a list of layer dicts (input_dim, output_dim, activation).
 
     Parameters
     ----------
@@ -170,9 +170,9 @@ def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params
     key : int or numpy.random.SeedSequence
         The only source of randomness; the same key gives bit-identical parameters.
     scheme : {"normal", "scaled", "he", "glorot", "glorot_with_biases", "fan_in_uniform"} or None
-        For a layer of n_in inputs and n_out units: ``normal``: W ~ N(0, 1), b = 0 (seed 000).
-        ``scaled``: W, b ~ N(0, 0.1**2) (seed 003). ``he``: W ~ N(0, 2/n_in), b = 0 (seed
-        004). ``glorot``: W ~ U(+-sqrt(6/(n_in+n_out))), b = 0. ``glorot_with_biases``: W, b ~
+        For a layer of n_in inputs and n_out units: ``normal``: W ~ N(0, 1), b = 0.
+        ``scaled``: W, b ~ N(0, 0.1**2). ``he``: W ~ N(0, 2/n_in), b = 0. ``glorot``:
+        W ~ U(+-sqrt(6/(n_in+n_out))), b = 0. ``glorot_with_biases``: W, b ~
         U(+-sqrt(6/(n_in+n_out))) (scikit-learn's MLP for relu networks). ``fan_in_uniform``:
         W, b ~ U(+-1/sqrt(n_in)) (PyTorch's ``nn.Linear``). None: "fan_in_uniform", whatever
         the activations: with it fnn's test score on the six data sets of

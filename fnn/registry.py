@@ -5,7 +5,7 @@ and its properties. Validation, error messages, ``fit``, ``predict``, ``fnn.plot
 Hypothesis strategies of ``fnn.testing``, the docs and the test parametrisation all read
 these tables, so adding an activation, a loss or an optimizer means one kernel branch in
 :mod:`fnn.kernels` and one entry here (see "Adding an activation, a loss or an optimizer" in
-the README). The tables are read-only mappings.
+docs/architecture.md). The tables are read-only mappings.
 """
 
 from __future__ import annotations
@@ -168,9 +168,9 @@ def _fan_in_uniform(rng, n_in: int, n_out: int):
 #: ``n_in`` inputs and ``n_out`` units (W drawn first, then b, from one generator).
 SCHEMES = MappingProxyType(
     {
-        "normal": Scheme(_normal, "W ~ N(0, 1), b = 0 (seed 000)"),
-        "scaled": Scheme(_scaled, "W, b ~ N(0, 0.1**2) (seed 003)"),
-        "he": Scheme(_he, "W ~ N(0, 2 / n_in), b = 0 (seed 004)"),
+        "normal": Scheme(_normal, "W ~ N(0, 1), b = 0"),
+        "scaled": Scheme(_scaled, "W, b ~ N(0, 0.1**2)"),
+        "he": Scheme(_he, "W ~ N(0, 2 / n_in), b = 0 (He)"),
         "glorot": Scheme(_glorot, "W ~ U(+-sqrt(6 / (n_in + n_out))), b = 0"),
         "glorot_with_biases": Scheme(
             _glorot_with_biases,

@@ -53,10 +53,10 @@ def figure_path(out: Path, name: str) -> Path:
 
 
 def epochs_and_rate(fast: bool, full: tuple[int, float], quick: tuple[int, float]):
-    """``(epochs, learning rate)`` of this run: the seed's ``full`` setting, or with ``--fast``
-    the ``quick`` one, announced on stdout so that its result is not mistaken for the seed's."""
+    """``(epochs, learning rate)`` of this run: the ``full`` setting, or with ``--fast`` the
+    ``quick`` one, announced on stdout so that its result is not mistaken for the full run's."""
     if not fast:
         return full
     print(f"fast run: {quick[0]:,} epochs at learning rate {quick[1]} "
-          f"(the seed: {full[0]:,} at {full[1]})")  # fmt: skip
+          f"(the full run: {full[0]:,} at {full[1]})")  # fmt: skip
     return quick

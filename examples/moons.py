@@ -1,8 +1,8 @@
-"""Seed 003: two moons with the seed's architecture list, full-batch gradient descent.
+"""Two moons: a 2-25-50-50-25-1 network from a list of layer dicts, full-batch gradient descent.
 
-1,000 points of ``make_moons(noise=0.2, random_state=100)``, 10 % held out for testing;
-the seed's 2-25-50-50-25-1 relu/sigmoid network, "scaled" init N(0, 0.1^2), learning rate
-0.01, 10,000 epochs. Seed 003 reports 95 % test accuracy (and Keras about the same).
+1,000 points of ``make_moons(noise=0.2, random_state=100)``, 10 % held out for testing; the
+2-25-50-50-25-1 relu/sigmoid network built by ``fnn.from_architecture``, "scaled" init
+N(0, 0.1^2), learning rate 0.01, 10,000 epochs.
 ``--fast`` takes 1,000 epochs at learning rate 0.1 instead: ten times fewer, ten times larger
 steps, which learn the moons as well (at 0.01, 1,000 epochs stay at chance).
 
@@ -28,7 +28,7 @@ NN_ARCHITECTURE = [
     {"input_dim": 50, "output_dim": 25, "activation": "relu"},
     {"input_dim": 25, "output_dim": 1, "activation": "sigmoid"},
 ]
-EPOCHS, LEARNING_RATE = 10_000, 0.01  # the seed's
+EPOCHS, LEARNING_RATE = 10_000, 0.01
 FAST_EPOCHS, FAST_LEARNING_RATE = 1_000, 0.1
 TARGET = 0.95
 

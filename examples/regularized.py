@@ -1,6 +1,6 @@
-"""Seed 000: what L2 regularisation does, lambda = 0 against lambda > 0 on the same split, float32.
+"""What L2 regularisation does, lambda = 0 against lambda > 0 on the same split, float32.
 
-Seed 000's ``Net`` class: relu hidden layers, a softmax output, weights drawn N(0, 1)
+An 8-32-16-3 network: relu hidden layers, a softmax output, weights drawn N(0, 1)
 ("normal" init), an L2 penalty ``lambd / 2m * sum ||W||^2``, full-batch gradient descent whose
 learning rate drops by 10 % every ``num_learn_rate`` iterations (here every 1,000 of 3,000
 epochs), float32 throughout. The data: three classes from ``make_classification`` (8
@@ -122,7 +122,7 @@ def draw(scores, chosen):
     axes.axvline(lambdas.index(chosen), color="grey", linestyle=":", label="chosen on validation")
     axes.set_xticks(positions, [f"{lambd:g}" for lambd in lambdas])
     axes.set(xlabel="L2 strength λ", ylabel="accuracy",
-             title="seed 000: L2 trades training fit for test accuracy")  # fmt: skip
+             title="L2 trades training fit for test accuracy")  # fmt: skip
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best")
     return figure

@@ -129,7 +129,7 @@ CASES = {
         ("sweep_accuracy.png",),
     ),
     # Full length: the scripts exit 1 below their targets (moons test accuracy 0.95, Adam and
-    # the ensemble of 64 seeds 0.94, digits test accuracy 0.96, xor's four predictions).
+    # the ensemble of 64 members 0.94, digits test accuracy 0.96, xor's four predictions).
     "moons-full": Case("moons.py", (), (r"epochs 10000 .*", rf"test accuracy ({ACCURACY})")),
     "optimizers-full": Case("optimizers.py", (), (rf"adam +train accuracy ({ACCURACY}) .*",)),
     "digits-full": Case("digits.py", (), (rf"test accuracy ({ACCURACY})",)),
@@ -238,7 +238,7 @@ def _score(run: Run, pattern: str) -> float:
     return max(float(m.group(1)) for m in re.finditer(pattern, run.stdout, flags=re.MULTILINE))
 
 
-def test_moons_full_length_reaches_seed_003_accuracy(runs):
+def test_moons_full_length_reaches_95_percent_test_accuracy(runs):
     assert _score(runs["moons-full"], r"^test accuracy (\S+)$") >= 0.95
 
 
@@ -246,7 +246,7 @@ def test_moons_fast_run_learns(runs):
     assert _score(runs["moons-fast"], r"^test accuracy (\S+)$") >= 0.9
 
 
-def test_optimizers_full_length_adam_reaches_seed_004_accuracy(runs):
+def test_optimizers_full_length_adam_reaches_94_percent_train_accuracy(runs):
     assert _score(runs["optimizers-full"], r"^adam +train accuracy (\S+)") >= 0.94
 
 
@@ -268,7 +268,7 @@ def test_sweep_fast_run_learns(runs):
     assert _score(runs["sweep-fast"], r"^best setting: .*: (\S+) ± \S+$") >= 0.9
 
 
-def test_ensemble_full_length_reaches_seed_004_accuracy(runs):
+def test_ensemble_full_length_reaches_94_percent_train_accuracy(runs):
     assert _score(runs["ensemble-full"], r"^ensemble train accuracy (\S+)$") >= 0.94
 
 

@@ -13,7 +13,7 @@ Every measurement is a fresh process running ``run.py --worker`` (``fnn``: ``thr
 best of ``--rounds`` is kept for each. Both must train the same parameters, bit for bit.
 
     python benchmarks/contention.py               # 3 rounds, a few minutes on 2 idle cores
-    python benchmarks/contention.py --markdown    # the README's table
+    python benchmarks/contention.py --markdown    # the table in benchmarks/README.md
     python benchmarks/contention.py --smoke       # 1 round of tiny runs: does it work?
     python benchmarks/contention.py --workloads moons-gd --rounds 5
 """

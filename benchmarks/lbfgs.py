@@ -2,7 +2,7 @@
 
 Usage (from the repository root, after ``pip install -e ".[bench]"``)::
 
-    python benchmarks/lbfgs.py --markdown         # 5 seeds, 200 iterations: the README's table
+    python benchmarks/lbfgs.py --markdown         # 5 seeds, 200 iterations: benchmarks/README.md
     python benchmarks/lbfgs.py --smoke            # 2 seeds, 3 iterations: checks that all runs
     python benchmarks/lbfgs.py --fnn-scheme glorot_with_biases  # scikit-learn's distribution
 

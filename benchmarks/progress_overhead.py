@@ -16,11 +16,11 @@ import fnn
 
 
 def workload(name):
-    if name == "moons-adam":  # seed 004: 2-5-2-1, Adam 0.0007, batch 64, 300 moons
+    if name == "moons-adam":  # 2-5-2-1, Adam 0.0007, batch 64, 300 moons
         X, y = make_moons(300, noise=0.2, random_state=3)
         net = fnn.mlp([2, 5, 2, 1])
         return net, fnn.init(net, key=0, scheme="he"), fnn.adam(0.0007), X, y, 64
-    X, y = make_moons(1000, noise=0.2, random_state=100)  # moons-gd: seed 003, full batch
+    X, y = make_moons(1000, noise=0.2, random_state=100)  # moons-gd: 2-25-50-50-25-1, full batch
     net = fnn.mlp([2, 25, 50, 50, 25, 1])
     return net, fnn.init(net, key=2, scheme="scaled"), fnn.sgd(0.01), X[:900], y[:900], None
 

@@ -2,7 +2,7 @@
 
 Usage (from the repository root, after ``pip install -e ".[bench]"``)::
 
-    python benchmarks/quality.py --markdown        # 5 seeds, 200 epochs: the README's table
+    python benchmarks/quality.py --markdown        # 5 seeds, 200 epochs: benchmarks/README.md
     python benchmarks/quality.py --smoke           # 2 seeds, 2 epochs: checks that all runs
     python benchmarks/quality.py --datasets iris,diabetes --seeds 3 --json out/quality.json
     python benchmarks/quality.py --fnn-scheme glorot  # fnn from one of its named schemes

@@ -3,7 +3,7 @@
 Usage (from the repository root, after ``pip install -e ".[bench]"``)::
 
     python benchmarks/run.py                       # every workload, every system, best of 1
-    python benchmarks/run.py --repeat 2 --native-blas --threads 1 --markdown   # README's table
+    python benchmarks/run.py --repeat 2 --native-blas --threads 1 --markdown  # benchmarks/README.md
     python benchmarks/run.py --quick               # 2,000 epochs for the moons workloads
     python benchmarks/run.py --smoke               # every system, a few epochs (CI, < 1 min)
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
@@ -12,7 +12,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
     python benchmarks/run.py --workloads wide-f32,mnist-shaped --systems fnn,fnn-1,torch
 
 The workloads (data, network, optimizer, epochs) are defined once, in
-``benchmarks/peers/workloads.py``; the peers are the scripts next to it: the seeds' own NumPy
+``benchmarks/peers/workloads.py``; the peers are the scripts next to it: plain textbook NumPy
 code, scikit-learn's ``MLPClassifier``, PyTorch on the CPU and JAX + optax (``jit``, training
 fused with ``lax.scan``). Every measurement runs in a fresh subprocess. fnn runs with this
 interpreter; the peers (``peer_*.py`` in ``--peers``, default ``benchmarks/peers``) run with
@@ -107,7 +107,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def architecture(sizes):
-    """Seed 003's form of a network: a list of layer dicts, relu hidden, sigmoid output."""
+    """The list of layer dicts ``fnn.from_architecture`` reads: relu hidden, sigmoid output."""
     return [
         {"input_dim": n_in, "output_dim": n_out, "activation": "relu"}
         for n_in, n_out in zip(sizes[:-2], sizes[1:-1])

@@ -2,7 +2,7 @@
 
 The strongest functional peer: every epoch is a step of a ``lax.scan``; inside an epoch the
 mini-batches are another ``lax.scan`` over a ``jax.random.permutation`` of the rows, with the
-last partial batch as one more update (as fnn, PyTorch and the seeds do). The training
+last partial batch as one more update (as fnn, PyTorch and plain NumPy do). The training
 function is compiled ahead of time (``jit(...).lower(...).compile()``) for exactly the arrays
 it then runs on, so the timed region holds no compilation. float64 (``jax_enable_x64``) for the
 moons workloads, float32 for mnist-shaped and wide-f32.
@@ -24,7 +24,7 @@ jax.config.update("jax_enable_x64", True)
 
 
 def init(key, sizes, dtype, scheme):
-    """[(W (n_in, n_out), b (n_out,)), ...]: seed 003's "scaled" N(0, 0.1²) or He-normal."""
+    """[(W (n_in, n_out), b (n_out,)), ...]: moons-gd's "scaled" N(0, 0.1²) or He-normal."""
     params = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         key, key_W, key_b = jax.random.split(key, 3)

@@ -1,19 +1,21 @@
-"""The seeds' own NumPy algorithms, as the baseline peer.
+"""Plain NumPy, written the way textbook code writes a network, as the baseline peer.
 
-Written the way the two source tutorials write them: samples in columns (``X`` is
-``(n_features, n_samples)``), parameters in a dict ``W1, b1, ...``, ``W`` of shape
-``(n_out, n_in)``, one NumPy expression per formula.
+Samples in columns (``X`` is ``(n_features, n_samples)``), parameters in a dict ``W1, b1, ...``,
+``W`` of shape ``(n_out, n_in)``, one NumPy expression per formula, no compilation. The
+system's name, ``numpy-seed``, is historical.
 
-* moons-gd (seed 003): ``init_layers`` draws W and b from N(0, 0.1²); every epoch runs the
-  full forward pass, records the cost and accuracy (as the seed's ``train`` does), back-propagates
-  from ``dA = -(Y/Ŷ - (1-Y)/(1-Ŷ))`` through ``relu_backward``/``sigmoid_backward``, and takes a
+* moons-gd: ``init_layers`` draws W and b from N(0, 0.1²); every epoch runs the full forward
+  pass, records the epoch's cost and accuracy, back-propagates from
+  ``dA = -(Y/Ŷ - (1-Y)/(1-Ŷ))`` through ``relu_backward``/``sigmoid_backward``, and takes a
   gradient step.
-* moons-adam (seed 004): He-normal init, each epoch reshuffled with seed ``10 + epoch``
-  (the seed's ``random_mini_batches``), the output error ``(a - Y)/m`` of sigmoid + cross-entropy,
-  the cost of every mini-batch, and Adam with bias correction and ε inside the square root.
+* moons-adam: He-normal init, each epoch reshuffled by ``random_mini_batches`` with seed
+  ``10 + epoch`` (epochs counted from 1), the output error ``(a - Y)/m`` of sigmoid +
+  cross-entropy, the cost of every mini-batch, and Adam with bias correction and ε inside the
+  square root.
 
-The seeds call ``np.random.seed``; here a ``RandomState`` with the same seed draws the same
-numbers without the global generator. The seeds have no mnist-shaped network.
+Code of this kind seeds the global generator (``np.random.seed``); here a ``RandomState``
+with the same seed draws the same numbers without touching it. Only the two moons workloads
+are implemented (no mnist-shaped or wide-f32 network).
 
     python peer_numpy_seed.py moons-gd [EPOCHS] [--rows N]
 """
@@ -34,7 +36,7 @@ def relu(Z):
     return np.maximum(0, Z)
 
 
-# -- seed 003: full-batch gradient descent ------------------------------------------------------
+# -- moons-gd: full-batch gradient descent ------------------------------------------------------
 
 ARCHITECTURE = [
     {"input_dim": n_in, "output_dim": n_out, "activation": "relu"}
@@ -117,7 +119,7 @@ def run_moons_gd(epochs, rows=None):
     return seconds, get_accuracy_value(Y_test_hat, y_test.reshape(1, -1))
 
 
-# -- seed 004: mini-batch Adam ------------------------------------------------------------------
+# -- moons-adam: mini-batch Adam -----------------------------------------------------------------
 
 
 def initialize_parameters(layer_dims, seed=3):

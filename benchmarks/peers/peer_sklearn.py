@@ -4,7 +4,7 @@ The settings that make it train like the others: ``alpha=0`` (no L2), a fixed nu
 epochs (``max_iter``) that nothing cuts short (``tol=0``, ``n_iter_no_change`` beyond the
 epochs, no early stopping), ``momentum=0`` for plain gradient descent, the full training set as
 one batch for moons-gd. scikit-learn has no choice of initialisation: it always uses its
-Glorot-uniform scheme, so the starting points differ from the seeds'.
+Glorot-uniform scheme, so the starting points differ from the other systems'.
 
     python peer_sklearn.py moons-adam [EPOCHS] [--rows N]
 """

@@ -1,7 +1,7 @@
 """PyTorch on the CPU, written as a PyTorch user would: ``nn.Sequential``, ``torch.optim``,
 a loss on the logits, and the usual ``zero_grad`` / ``backward`` / ``step`` loop.
 
-Initialisation as the workload says (seed 003's N(0, 0.1²), He-normal elsewhere), float64 for
+Initialisation as the workload says (moons-gd's N(0, 0.1²), He-normal elsewhere), float64 for
 the moons workloads and float32 for mnist-shaped. Every epoch is reshuffled with
 ``torch.randperm`` from a seeded generator; the last partial batch is used. PyTorch keeps its
 default number of threads (reported in the record).

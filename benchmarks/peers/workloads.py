@@ -7,9 +7,9 @@ identical settings.
 =============  ============================================================================
 workload       what
 =============  ============================================================================
-moons-gd       seed 003: 2-25-50-50-25-1 relu/sigmoid, N(0, 0.1²) init for W and b,
+moons-gd       2-25-50-50-25-1 relu/sigmoid, N(0, 0.1²) init for W and b,
                full-batch gradient descent η = 0.01, float64; 1,000 moons, 10 % test
-moons-adam     seed 004: 2-5-2-1 relu/sigmoid, He-normal init, Adam η = 0.0007,
+moons-adam     2-5-2-1 relu/sigmoid, He-normal init, Adam η = 0.0007,
                batch 64, float64; 300 moons, training accuracy
 mnist-shaped   784-256-128-10 relu/softmax, He-normal init, Adam η = 1e-3, batch 128,
                float32; 60,000 × 784 uniform floats labelled by a random linear teacher
@@ -44,7 +44,7 @@ EPOCHS = {
 
 MOONS_GD_SIZES = (2, 25, 50, 50, 25, 1)
 MOONS_GD_LEARNING_RATE = 0.01
-MOONS_GD_INIT_SCALE = 0.1  # seed 003: W and b drawn from N(0, 0.1²)
+MOONS_GD_INIT_SCALE = 0.1  # W and b drawn from N(0, 0.1²)
 
 MOONS_ADAM_SIZES = (2, 5, 2, 1)
 MOONS_ADAM_LEARNING_RATE = 0.0007
@@ -63,7 +63,7 @@ WIDE_ROWS = 15_000
 
 
 def moons_gd_data(rows=None):
-    """Seed 003's data: 1,000 moons (noise 0.2, random_state 100), 10 % test (random_state 42).
+    """moons-gd's data: 1,000 moons (noise 0.2, random_state 100), 10 % test (random_state 42).
 
     Returns
     -------
@@ -79,10 +79,10 @@ def moons_gd_data(rows=None):
 
 
 def moons_adam_data(rows=None):
-    """Seed 004's data: 300 moons with noise 0.2, shape (300, 2) and (300,) (or ``rows``).
+    """moons-adam's data: 300 moons with noise 0.2, shape (300, 2) and (300,) (or ``rows``).
 
-    The seed calls ``np.random.seed(3)`` before ``make_moons``; a ``RandomState(3)`` passed
-    explicitly draws the same numbers without touching the global generator.
+    A ``RandomState(3)`` passed explicitly draws what ``np.random.seed(3)`` then ``make_moons``
+    would, without touching the global generator.
     """
     from sklearn.datasets import make_moons
 

@@ -1,4 +1,4 @@
-"""Gradients against central finite differences, and seed 001's hand-written backprop."""
+"""Gradients against central finite differences, and a hand-written backprop."""
 
 import numpy as np
 import pytest
@@ -74,8 +74,8 @@ def test_value_and_grad_agree_with_loss_and_grad(rng):
     np.testing.assert_array_equal(grads.layers[0].W, fnn.grad(net, theta, X, y, 0.5).layers[0].W)
 
 
-def test_seed_001_backprop_for_the_2_3_1_sigmoid_network():
-    """Seed 001: sizes [2, 3, 1], sigmoid everywhere, quadratic cost, one sample x = 10 randn."""
+def test_hand_written_backprop_for_the_2_3_1_sigmoid_network():
+    """Sizes [2, 3, 1], sigmoid everywhere, quadratic cost, one sample x = 10 randn."""
 
     def sigmoid(z):
         return 1.0 / (1.0 + np.exp(-z))

@@ -25,7 +25,7 @@ def test_mlp_is_a_hashable_printable_spec():
     assert pickle.loads(pickle.dumps(net)) == net
 
 
-def test_from_architecture_reads_seed_003():
+def test_from_architecture_reads_a_list_of_layer_dicts():
     assert fnn.from_architecture(SEED_003) == fnn.mlp([2, 25, 50, 50, 25, 1])
 
 

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from fnn import checks
+from fnn.epochs import validation_data
 from fnn.io import load, load_state, save
 from fnn.model import init
 from fnn.sweeps import GRID_NAMES, SweepData, Trial, _settings, _warm_up
-from fnn.train import _validation_data, fit
+from fnn.train import fit
 from fnn.types import FitResult, Net, ReduceOnPlateau, Setting
 
 #: The names a trial's ``config`` may hold: the hyperparameters of :func:`fnn.sweep` and the key.
@@ -128,7 +129,7 @@ def tune_trainable(
     checks.targets("y", y, net, X.shape[0], dtype)  # bad labels fail here, not in a trial
     y = np.asarray(y)
     if validation is not None:  # checked, and its X converted once rather than every epoch
-        validation = (_validation_data(net, validation, dtype)[0], *validation[1:])
+        validation = (validation_data(net, validation, dtype)[0], *validation[1:])
     if checkpoint_every is not None:
         checkpoint_every = checks.integer("checkpoint_every", checkpoint_every, 1)
     defaults = {"opt": opt, "l2": l2, "epochs": epochs, "batch_size": batch_size, "key": key}

@@ -312,7 +312,7 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
         if done == 0:  # the one-line notice, when run_members must compile first
             announce(kernels.run_members, arguments(0), 2, "fit_many")
         # In a worker thread, so that Ctrl-C sets plan[STOP], which every group reads.
-        outcomes = engine._interruptible(
+        outcomes = engine.interruptible(
             lambda train=train: map_on_threads(train, len(groups), threads, "fnn-members"), plan
         )
         for g, (new_thetas, new_slots, new_records, _) in enumerate(outcomes):

@@ -59,8 +59,7 @@ from fnn.types import (
     SweepSummary,
     TrialResult,
 )
-
-__version__ = "0.1.0"
+from fnn.version import __version__ as __version__
 
 
 def __getattr__(name: str):

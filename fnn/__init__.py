@@ -2,6 +2,7 @@
 
 from fnn.data import fold_in, minibatches, standardize, standardizer, unstandardize
 from fnn.ensembles import ensemble_proba, fit_many
+from fnn.epochs import early_stopping, reduce_on_plateau
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
 from fnn.io import load, load_scalers, load_state, save
@@ -32,7 +33,7 @@ from fnn.optim import (
 )
 from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
-from fnn.train import early_stopping, fit, reduce_on_plateau
+from fnn.train import fit
 from fnn.tuning import tune_trainable
 from fnn.types import (
     LBFGS,
@@ -58,8 +59,7 @@ from fnn.types import (
     SweepSummary,
     TrialResult,
 )
-
-__version__ = "0.1.0"
+from fnn.version import __version__ as __version__
 
 
 def __getattr__(name: str):

@@ -512,9 +512,27 @@ def _kind_error(name: str, array: np.ndarray, text_hint: str):
     raise TypeError(f"{name} must be a numeric array, got {got}{hint}")
 
 
-def _as_array(name: str, value, text_hint: str = "") -> np.ndarray:
-    """``value`` as an ndarray of integers or floats (not bool, complex, object or text);
-    ``text_hint`` ends the message when it holds text (strings)."""
+def as_array(name: str, value, text_hint: str = "") -> np.ndarray:
+    """``value`` as an ndarray of integers or floats (not bool, complex, object or text).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : array_like
+    text_hint : str
+        Ends the message when ``value`` holds text (strings).
+
+    Returns
+    -------
+    ndarray
+        ``value`` itself when it is already an ndarray, else ``numpy.asarray(value)``.
+
+    Raises
+    ------
+    TypeError
+        When ``value`` is ragged or not of integers or floats.
+    """
     if type(value) is not np.ndarray:
         try:
             value = np.asarray(value)
@@ -527,8 +545,12 @@ def _as_array(name: str, value, text_hint: str = "") -> np.ndarray:
     return value
 
 
-def _first_bad(array: np.ndarray, bad: np.ndarray) -> str:
-    """Where and what the first offending entry of ``array`` is, for a message."""
+def first_bad(array: np.ndarray, bad: np.ndarray) -> str:
+    """Where and what the first offending entry of ``array`` is, for a message.
+
+    ``bad`` is a boolean array of ``array``'s shape with at least one True; the text is
+    ``"<value> at index <i>"`` (a tuple index for arrays of two or more dimensions).
+    """
     index = tuple(int(i) for i in np.argwhere(bad)[0])
     where = index[0] if len(index) == 1 else index
     return f"{array[index].item()!r} at index {where}"
@@ -564,7 +586,7 @@ def finite_result(name: str, arrays, reason: str) -> None:
         if not _all_finite(array):
             raise ValueError(
                 f"{name} holds values too large for {array.dtype}: {reason} "
-                f"(got {_first_bad(array, ~np.isfinite(array))})"
+                f"(got {first_bad(array, ~np.isfinite(array))})"
             )
 
 
@@ -607,7 +629,7 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
             and math.isfinite(np.vdot(X, X))
         ):
             return X  # the kernels never write into their inputs
-    array = X if type(X) is np.ndarray and X.dtype.kind in "fiu" else _as_array(name, X)
+    array = X if type(X) is np.ndarray and X.dtype.kind in "fiu" else as_array(name, X)
     shape = array.shape
     if (
         len(shape) != 2
@@ -637,7 +659,7 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     # may overflow).
     if array.dtype.kind == "f" and not _all_finite(converted):
         raise ValueError(
-            f"{name} must be finite, got {_first_bad(converted, ~np.isfinite(converted))}"
+            f"{name} must be finite, got {first_bad(converted, ~np.isfinite(converted))}"
         )
     return converted
 
@@ -667,7 +689,7 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     if type(y) is np.ndarray and y.dtype.kind in "fiu":
         array = y
     else:
-        array = _as_array(name, y, _TEXT_HINTS[labels].format(name))
+        array = as_array(name, y, _TEXT_HINTS[labels].format(name))
     shape = array.shape
     ndim = len(shape)
     if ndim not in (1, 2) or shape[0] != n_samples:
@@ -688,13 +710,13 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     if labels == "targets":
         if array.dtype.kind == "f" and not _all_finite(Y):
             bad = ~np.isfinite(Y)  # inf after float64 -> float32 is reported as such
-            got = _first_bad(Y.reshape(shape), bad.reshape(shape))
+            got = first_bad(Y.reshape(shape), bad.reshape(shape))
             raise ValueError(f"{name} must be finite, got {got}")
         low = LOSSES[loss].target_low
         if low is not None and Y.size and Y.min() < low:
             raise ValueError(
                 f"{name} must be >= {low} for the {loss!r} loss, got "
-                f"{_first_bad(array, (Y < low).reshape(shape))}"
+                f"{first_bad(array, (Y < low).reshape(shape))}"
             )
         return Y
     if array.dtype.kind in "iu":  # integers: 0 and 1 are the only values with x >> 1 == 0
@@ -702,7 +724,7 @@ def targets(name: str, y, net: Net, n_samples: int, dtype) -> np.ndarray:
     else:
         valid = not np.count_nonzero(Y != (Y != 0))  # neither 0 nor 1, NaN included
     if not valid:
-        got = _first_bad(array, (Y != (Y != 0)).reshape(shape))
+        got = first_bad(array, (Y != (Y != 0)).reshape(shape))
         if labels == "binary":
             raise ValueError(
                 f"{name} must hold 0/1 labels for the {loss!r} loss, got {got}"
@@ -744,7 +766,7 @@ def _bad_class_labels(name: str, array: np.ndarray, bad: np.ndarray, n_classes: 
     """Raise the ValueError for the class labels ``array`` where ``bad`` (any shape) is set."""
     raise ValueError(
         f"{name} holds class labels, which must be integers in 0..{n_classes - 1}, got "
-        f"{_first_bad(array, bad.reshape(array.shape))}{_label_hint(name, array, n_classes)}"
+        f"{first_bad(array, bad.reshape(array.shape))}{_label_hint(name, array, n_classes)}"
     )
 
 
@@ -798,7 +820,7 @@ def cache_of(net: Net, cache, dtype) -> tuple[np.ndarray, np.ndarray]:
     for field, arrays, units in fields:
         for index, (array, width) in enumerate(zip(arrays, units)):
             where = f"cache.{field}[{index}]"
-            array = _as_array(where, array)
+            array = as_array(where, array)
             if m is None and array.ndim == 2 and array.shape[0]:
                 m = array.shape[0]
             if m is None or array.shape != (m, width):
@@ -854,7 +876,7 @@ def scaler_of(name: str, scaler) -> Scaler:
             f"{name}.scale must match {name}.mean ({describe(mean)}), got {describe(scale)}"
         )
     if not (scale > 0).all():
-        raise ValueError(f"{name}.scale must be > 0, got {_first_bad(scale, ~(scale > 0))}")
+        raise ValueError(f"{name}.scale must be > 0, got {first_bad(scale, ~(scale > 0))}")
     return scaler
 
 

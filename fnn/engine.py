@@ -35,7 +35,7 @@ CHUNK_VALUES = 1 << 19
 
 #: Calls estimated (:func:`_work`) below this many multiply-adds (a few milliseconds) run in the
 #: calling thread; larger ones run in a worker thread, so that Ctrl-C stops them (see
-#: :func:`_interruptible`). A thread costs tens of microseconds: nothing for a large call,
+#: :func:`interruptible`). A thread costs tens of microseconds: nothing for a large call,
 #: too much for the small ``grad`` and ``opt_step`` calls of a hand-written loop.
 THREAD_WORK = 10_000_000
 #: Seconds the calling thread waits at a time for the worker (where a signal cannot
@@ -157,7 +157,7 @@ def run(
     work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
         return _direct(call)
-    return _interruptible(call, plan)
+    return interruptible(call, plan)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
@@ -196,7 +196,7 @@ def keyed_dropout(dropout_key) -> dict:
     return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
-def _interruptible(call, plan: np.ndarray) -> EngineRun:
+def interruptible(call, plan: np.ndarray) -> EngineRun:
     """``call()`` (the engine, :func:`_pinned`) in a worker thread while this (the main)
     thread waits.
 

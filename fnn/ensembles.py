@@ -22,12 +22,13 @@ from fnn import checks, engine, kernels
 from fnn import progress as progress_display
 from fnn.compile_notice import announce
 from fnn.data import seed_of
+from fnn.epochs import history_of, validation_data
 from fnn.flat import layers_of, n_params, pack, pack_slots, unpack, unpack_slots
 from fnn.model import predict_proba
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
 from fnn.threads import default_threads, map_on_threads
-from fnn.train import MAX_UPDATES_PER_CALL, _history, _validation_data, fit
+from fnn.train import MAX_UPDATES_PER_CALL, fit
 from fnn.types import (
     LBFGS,
     EarlyStopping,
@@ -186,7 +187,7 @@ def fit_many(
     Y = checks.targets("y", y, net, X.shape[0], dtype)
     fit_weights(net, Y, sample_weight, class_weight, dtype)
     if validation is not None:
-        validation = (_validation_data(net, validation, dtype)[0], *validation[1:])
+        validation = (validation_data(net, validation, dtype)[0], *validation[1:])
     if early_stopping is not None:
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
     if reduce_on_plateau is not None:
@@ -311,7 +312,7 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
         if done == 0:  # the one-line notice, when run_members must compile first
             announce(kernels.run_members, arguments(0), 2, "fit_many")
         # In a worker thread, so that Ctrl-C sets plan[STOP], which every group reads.
-        outcomes = engine._interruptible(
+        outcomes = engine.interruptible(
             lambda train=train: map_on_threads(train, len(groups), threads, "fnn-members"), plan
         )
         for g, (new_thetas, new_slots, new_records, _) in enumerate(outcomes):
@@ -337,7 +338,7 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
                 unpack_slots(np.ascontiguousarray(slots[:, :, k]), net.sizes),
                 states[k].plateau,
             ),  # fmt: skip
-            _history(net, records[k], False, None, last),
+            history_of(net, records[k], False, None, last),
         )
         for k in range(count)
     )

@@ -22,8 +22,11 @@ import re
 
 import numpy as np
 
-import fnn  # public functions only, looked up at call time (fnn imports this module)
-from fnn.registry import HIDDEN_ACTIVATIONS  # fnn's activation registry
+from fnn.data import standardize
+from fnn.model import from_architecture, predict_proba
+from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from fnn.types import Layer, Net, Params, Scaler
+from fnn.version import __version__
 
 #: ONNX nodes of each activation, ``(operator, inputs, output)``: "z" is the layer's Gemm
 #: output, "out" the activation, "t0", "t1", ... intermediate tensors (all suffixed with the
@@ -103,12 +106,12 @@ def _layers(net, params, scaler, table: dict, target: str) -> tuple[list, np.dty
     ``net`` and ``params`` go through fnn's own checks (a forward pass of one row of zeros),
     so their errors read exactly as those of every other fnn function.
     """
-    if not isinstance(net, fnn.Net):
+    if not isinstance(net, Net):
         raise TypeError(f"net must be an fnn.Net (from fnn.mlp), got {type(net).__name__}")
     # A width that cannot make the probe is left for fnn's checks of net.sizes to report.
     width = net.sizes[0] if isinstance(net.sizes, tuple) and net.sizes else None
     probe = np.zeros((1, width if isinstance(width, (int, np.integer)) and width > 0 else 1))
-    dtype = fnn.predict_proba(net, params, probe).dtype
+    dtype = predict_proba(net, params, probe).dtype
     for index, name in enumerate(net.activations):
         if name not in table:  # an activation of fnn's registry without an export yet
             raise ValueError(
@@ -127,7 +130,7 @@ def _layers(net, params, scaler, table: dict, target: str) -> tuple[list, np.dty
 
 def _folded(scaler, W: np.ndarray, b: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
     """The first layer with the scaler folded in: ``W / scale``, ``b - (mean / scale) @ W``."""
-    if not isinstance(scaler, fnn.Scaler):
+    if not isinstance(scaler, Scaler):
         raise TypeError(
             f"scaler must be an fnn.Scaler (from fnn.standardizer), got {type(scaler).__name__}"
         )
@@ -136,7 +139,7 @@ def _folded(scaler, W: np.ndarray, b: np.ndarray, dtype) -> tuple[np.ndarray, np
             f"scaler must standardise {W.shape[0]} features (net.sizes[0]), got mean of shape "
             f"{np.shape(scaler.mean)}"
         )
-    fnn.standardize(scaler, np.zeros((1, W.shape[0])))  # fnn's checks: float, finite, scale > 0
+    standardize(scaler, np.zeros((1, W.shape[0])))  # fnn's checks: float, finite, scale > 0
     ratio = scaler.mean.astype(np.float64) / scaler.scale
     W64 = W.astype(np.float64)
     return (W64 / scaler.scale[:, None]).astype(dtype), (b - ratio @ W64).astype(dtype)
@@ -166,7 +169,7 @@ def _write(path: str, data: bytes) -> None:
 # -- ONNX ---------------------------------------------------------------------------------------
 
 
-def to_onnx(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = None):
+def to_onnx(net: Net, params: Params, path, scaler: Scaler | None = None):
     """Write the network as an ONNX model computing :func:`fnn.predict_proba`.
 
     One ``Gemm`` per layer (``X @ W + b``), followed by the activation's operator (``Relu``,
@@ -250,7 +253,7 @@ def to_onnx(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = 
 # -- PyTorch ------------------------------------------------------------------------------------
 
 
-def to_torch(net: fnn.Net, params: fnn.Params, scaler: fnn.Scaler | None = None):
+def to_torch(net: Net, params: Params, scaler: Scaler | None = None):
     """The network as a ``torch.nn.Sequential`` computing :func:`fnn.predict_proba`.
 
     Each layer becomes ``Linear(n_in, n_out)`` with ``weight = W.T`` and ``bias = b``, followed
@@ -304,7 +307,7 @@ def to_torch(net: fnn.Net, params: fnn.Params, scaler: fnn.Scaler | None = None)
     return torch.nn.Sequential(*modules)
 
 
-def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
+def from_torch(module, loss: str | None = None) -> tuple[Net, Params]:
     """``(net, params)`` from a ``torch.nn.Sequential`` of Linear layers and activations.
 
     Each ``Linear`` may be followed by one of ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``
@@ -377,7 +380,7 @@ def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
             if name != "softmax" and not _torch_settings_fit(name, child):
                 raise ValueError(
                     f"{where} must have {_settings_text(name)} to be fnn's {name} "
-                    f"({fnn.ACTIVATIONS[name].formula})"
+                    f"({ACTIVATIONS[name].formula})"
                 )
             activations[-1], places[-1] = name, where
         else:
@@ -394,7 +397,7 @@ def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
         {"input_dim": linear.in_features, "output_dim": linear.out_features, "activation": name}
         for linear, name in zip(linears, activations)
     ]
-    net = fnn.from_architecture(architecture, loss=loss)
+    net = from_architecture(architecture, loss=loss)
     layers = []
     for linear in linears:
         W = _frozen(linear.weight.detach().cpu().numpy().T)
@@ -402,8 +405,8 @@ def from_torch(module, loss: str | None = None) -> tuple[fnn.Net, fnn.Params]:
             b = _frozen(np.zeros(linear.out_features, W.dtype))
         else:
             b = _frozen(linear.bias.detach().cpu().numpy())
-        layers.append(fnn.Layer(W, b))
-    return net, fnn.Params(tuple(layers))
+        layers.append(Layer(W, b))
+    return net, Params(tuple(layers))
 
 
 def _torch_settings_fit(name: str, module) -> bool:
@@ -480,7 +483,7 @@ C_ACTIVATIONS = {
 _C_TYPES = {"float64": ("double", ""), "float32": ("float", "f")}
 
 
-def to_c(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = None,
+def to_c(net: Net, params: Params, path, scaler: Scaler | None = None,
          prefix: str = "fnn") -> str:  # fmt: skip
     """Write a self-contained C99 header computing :func:`fnn.predict_proba`.
 
@@ -524,7 +527,7 @@ def to_c(net: fnn.Net, params: fnn.Params, path, scaler: fnn.Scaler | None = Non
     T, f = _C_TYPES[dtype.name]
     P, sizes = prefix, net.sizes
     lines = [
-        f"/* Generated by fnn {fnn.__version__}: {P}_forward computes fnn.predict_proba of",
+        f"/* Generated by fnn {__version__}: {P}_forward computes fnn.predict_proba of",
         f"   {net}" + (", input standardisation folded in." if scaler is not None else "."),
         f"   {P}_forward(n_samples, X, out): X holds n_samples rows of {P.upper()}_N_INPUTS "
         f"values (row-major),",

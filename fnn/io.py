@@ -43,7 +43,7 @@ import numpy as np
 
 from fnn import checks
 from fnn.flat import frozen, unpack
-from fnn.model import _net
+from fnn.model import net_of
 from fnn.optim import OPTIMIZERS
 from fnn.types import Net, OptState, Params, Plateau, Scaler
 
@@ -381,7 +381,7 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None, t
         sizes, activations = checks.spec(
             meta.get("sizes"), meta.get("activations"), meta.get("loss")
         )
-        net = _net(sizes, activations, meta["loss"], meta.get("delta", 1.0))
+        net = net_of(sizes, activations, meta["loss"], meta.get("delta", 1.0))
         if meta.get("dropout"):
             net = net._replace(dropout=checks.dropout_rates("dropout", meta["dropout"], sizes))
         n_slots = 0

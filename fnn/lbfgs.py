@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fnn import checks, engine
+from fnn.epochs import NO_BEST, ending, history_of, stop_requested, watch_best
 from fnn.flat import pack, unpack
 from fnn.types import LBFGS, FitResult, Net, OptState, Params
 
@@ -103,8 +104,6 @@ def fit_lbfgs(
     ``threads``, ``adapt``: of each objective's batch, as for :func:`fnn.engine.run`)."""
     from scipy.optimize import minimize  # here: ``import fnn`` stays fast
 
-    from fnn.train import _NO_BEST, _ending, _history, _stop_requested, _watch_best
-
     opt = lbfgs(*opt)  # a hand-built config gets the constructor's checks
     dtype = X.dtype
     state = OptState(NAME, 0, ()) if opt_state is None else opt_state
@@ -129,7 +128,7 @@ def fit_lbfgs(
         return float(run.value), run.grads.astype(np.float64, copy=False)  # a new array
 
     records: list[np.ndarray] = []
-    best = [_NO_BEST]
+    best = [NO_BEST]
     stopped = [False]
 
     def after_iteration(intermediate_result) -> None:
@@ -142,13 +141,11 @@ def fit_lbfgs(
             show(len(records), np.array(records).T)
         if early_stopping is not None:
             watched = records[-1][2 if has_val else 0]
-            best[0], stopped[0] = _watch_best(
-                early_stopping, best[0], watched, epoch, last["point"]
-            )
+            best[0], stopped[0] = watch_best(early_stopping, best[0], watched, epoch, last["point"])
         if callback is not None:
-            history = _history(net, np.array(records).T, has_val)
+            history = history_of(net, np.array(records).T, has_val)
             point = unpack(last["point"], net.sizes)
-            stopped[0] = _stop_requested(callback, epoch, point, history) or stopped[0]
+            stopped[0] = stop_requested(callback, epoch, point, history) or stopped[0]
         if stopped[0]:
             raise StopIteration  # SciPy ends the minimisation at this iterate
 
@@ -163,7 +160,7 @@ def fit_lbfgs(
                               callback=after_iteration, options=options)  # fmt: skip
         except KeyboardInterrupt as interrupt:  # Ctrl-C: the iterations finished before it
             vars(interrupt).pop("partial", None)  # a stopped evaluation, not an iteration
-            interrupt.history = _history(net, _table(records), has_val)
+            interrupt.history = history_of(net, _table(records), has_val)
             raise
         final = result.x.astype(dtype) if records else theta
     done = len(records)
@@ -173,8 +170,8 @@ def fit_lbfgs(
         final, params_epoch = best[0].point, best[0].epoch
     stopped_epoch = done - 1 if 0 < done < epochs else None
     if show is not None:
-        show(None, None, _ending(stopped_epoch, params_epoch, epochs))
-    history = _history(net, table, has_val, stopped_epoch, params_epoch)
+        show(None, None, ending(stopped_epoch, params_epoch, epochs))
+    history = history_of(net, table, has_val, stopped_epoch, params_epoch)
     iterations = done if params_epoch is None else params_epoch + 1  # those of the params
     return FitResult(unpack(final, net.sizes), OptState(NAME, state.step + iterations, ()), history)
 

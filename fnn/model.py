@@ -95,7 +95,7 @@ def mlp(
             return field if index is None else f"{field}[{index}]"
         return "output" if index == n_hidden else "hidden" if index is None else f"hidden[{index}]"
 
-    return _net(widths, hiddens + (output,), loss, delta, argument)._replace(dropout=rates)
+    return net_of(widths, hiddens + (output,), loss, delta, argument)._replace(dropout=rates)
 
 
 def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:
@@ -135,7 +135,7 @@ def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> 
         is_output = index == len(architecture) - 1
         allowed = ACTIVATIONS if is_output else HIDDEN_ACTIVATIONS
         activations.append(checks.one_of(f"{where}['activation']", layer["activation"], allowed))
-    return _net(tuple(sizes), tuple(activations), loss, name=_architecture_entry)
+    return net_of(tuple(sizes), tuple(activations), loss, name=_architecture_entry)
 
 
 def _architecture_entry(field: str, index: int | None = None) -> str:
@@ -149,12 +149,24 @@ def _architecture_entry(field: str, index: int | None = None) -> str:
     return f"architecture[{index - 1}]['output_dim']" if index else "architecture[0]['input_dim']"
 
 
-def _net(
+def net_of(
     sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None, delta: float = 1.0,
     name: str | Callable[..., str] = "net",
 ) -> Net:  # fmt: skip
-    """The Net of checked fields; ``loss=None`` picks the output's canonical loss; ``name``
-    as for :func:`fnn.checks.spec`."""
+    """The Net of checked fields (``mlp``, ``from_architecture`` and ``load`` build it so).
+
+    Parameters
+    ----------
+    sizes : tuple of int
+    activations : tuple of str
+        One per layer after the input.
+    loss : str or None
+        None picks the output activation's canonical loss (mse when it has none).
+    delta : float
+        The huber loss's ``delta``, > 0; every other loss takes 1.0.
+    name : str or callable
+        Names the arguments in messages, as for ``checks.spec``.
+    """
     if loss is None and isinstance(activations[-1], str):
         loss = CANONICAL_LOSS.get(activations[-1], "mse")
     sizes, activations = checks.spec(sizes, activations, loss, name)

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fnn import checks
+from fnn.data import fold_in
 from fnn.folds import check_folds
 from fnn.model import init
 from fnn.threads import default_threads, map_on_threads
@@ -143,7 +144,7 @@ def sweep(
     if early_stopping is not None:
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
     defaults = {"opt": opt, "l2": l2, "epochs": epochs, "batch_size": batch_size}
-    settings = _settings(grid, defaults)
+    settings = settings_of(grid, defaults)
     trials = tuple(
         Trial(index, setting, key, fold)
         for index, (setting, key, fold) in enumerate(
@@ -154,7 +155,7 @@ def sweep(
     for number, setting in enumerate(settings):
         _check_setting(data, setting, number)
     run = _runner(executor, workers, len(trials))
-    _warm_up(data)  # before any worker starts: concurrent cold compiles crash Numba
+    warm_up(data)  # before any worker starts: concurrent cold compiles crash Numba
     # The caller's own setting and key objects, not copies that travelled (a schedule given
     # as a plain function would no longer compare equal, and sweep_summary groups by them).
     return tuple(
@@ -227,8 +228,24 @@ def sweep_summary(results: Sequence[TrialResult], by: str = "val_loss") -> Sweep
 # -- settings and checks ---------------------------------------------------------------------------
 
 
-def _settings(grid, defaults: dict) -> list[Setting]:
-    """The settings of a grid dict, a list of setting dicts, or None."""
+def settings_of(grid, defaults: dict) -> list[Setting]:
+    """The settings a grid stands for, checked.
+
+    Parameters
+    ----------
+    grid : dict, list of dicts, or None
+        As :func:`sweep` takes it: ``{name: [values]}`` (every combination), a list of
+        ``{name: value}`` settings, or None (one setting, the defaults). The names are
+        :data:`GRID_NAMES`.
+    defaults : dict
+        ``opt``, ``l2``, ``epochs`` and ``batch_size`` of a setting whose entry omits them.
+
+    Returns
+    -------
+    list of Setting
+        One per combination or entry, in order; a ``learning_rate`` replaces the setting's
+        optimizer's.
+    """
     if grid is None:
         entries = [{}]
     elif isinstance(grid, Mapping):
@@ -279,8 +296,6 @@ def _checked_keys(keys) -> tuple:
         )
     if not keys:
         raise ValueError("keys must hold at least one key, got none")
-    from fnn import fold_in  # the public name (the module defining it may change)
-
     for index, key in enumerate(keys):
         try:
             fold_in(key, 0)  # the key check of fit
@@ -346,8 +361,12 @@ def run_trials(data: SweepData, indices: list[int]) -> list[TrialResult]:
     return [run_trial(data, index) for index in indices]
 
 
-def _warm_up(data: SweepData) -> None:
-    """Load or compile ``fit``'s kernels for the sweep's dtype: one epoch on two rows."""
+def warm_up(data: SweepData) -> None:
+    """Load or compile ``fit``'s kernels for the sweep's dtype: one epoch on two rows.
+
+    Run once in each process before its trials start (concurrent cold compiles crash Numba);
+    a loss that is not finite on those rows is ignored (the kernels compiled all the same).
+    """
     setting = data.trials[0].setting
     params = init(data.net, key=0, scheme=data.scheme, dtype=data.dtype)
     rows = slice(0, min(2, data.X.shape[0]))
@@ -459,7 +478,7 @@ def _on_dask(client, data: SweepData) -> list[TrialResult]:
     hosts = client.run(socket.gethostname)  # {worker address: host name}
     first_per_host = {host: address for address, host in hosts.items()}.values()
     client.gather([
-        client.submit(_warm_up, remote, workers=[address], allow_other_workers=False, pure=False)
+        client.submit(warm_up, remote, workers=[address], allow_other_workers=False, pure=False)
         for address in first_per_host
     ])  # fmt: skip
     futures = [
@@ -477,7 +496,7 @@ def _on_ray(ray, data: SweepData) -> list[TrialResult]:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     remote_data = ray.put(data)
-    warm = ray.remote(num_cpus=1)(_warm_up)
+    warm = ray.remote(num_cpus=1)(warm_up)
     nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")]
     ray.get([
         warm.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True))

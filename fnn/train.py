@@ -1,17 +1,32 @@
-"""Training: ``fit`` (validate, pack, run the engine epoch by epoch, unpack) and early stopping."""
+"""Training: ``fit`` (validate, pack, run the engine epoch by epoch, unpack).
+
+What runs between the epochs (early stopping, the plateau watch, the callback, the History)
+is :mod:`fnn.epochs`; full-batch L-BFGS is :mod:`fnn.lbfgs`.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 
 from fnn import checks, engine, kernels
 from fnn import progress as progress_display
 from fnn.data import seed_of
-from fnn.flat import frozen, pack, pack_slots, unpack, unpack_slots
+from fnn.epochs import (
+    NO_BEST,
+    attach_history,
+    ending,
+    epochs_before_a_cut,
+    history_of,
+    stop_requested,
+    validation_data,
+    watch_best,
+    watch_plateau,
+)
+from fnn.flat import pack, pack_slots, unpack, unpack_slots
+from fnn.lbfgs import fit_lbfgs
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
 from fnn.types import (
@@ -25,7 +40,7 @@ from fnn.types import (
     Plateau,
     ReduceOnPlateau,
 )
-from fnn.weights import fit_weights, sample_weights
+from fnn.weights import fit_weights
 
 # Longest stretch of updates one kernel call runs (bounds the learning-rate array).
 MAX_UPDATES_PER_CALL = 1_000_000
@@ -35,119 +50,6 @@ ADAPT_UPDATES = 1000
 # Epochs of history allocated at first; the records grow (doubling) with the epochs run, so a
 # huge ``epochs`` that stops early costs only what it ran.
 FIRST_RECORDS = 1024
-
-
-def early_stopping(
-    patience: int = 10, min_delta: float = 0.0, restore_best: bool = True
-) -> EarlyStopping:
-    """Stop ``fit`` after ``patience`` epochs without the watched loss falling by ``min_delta``.
-
-    The watched loss is ``val_loss`` when ``fit`` has validation data, else the training loss.
-    An epoch improves when its watched loss is below ``best - min_delta``.
-
-    Parameters
-    ----------
-    patience : int, >= 1
-        Epochs without improvement before training stops.
-    min_delta : float, >= 0
-        Smallest decrease that counts as an improvement.
-    restore_best : bool
-        Return the parameters and the optimizer state at the end of the best epoch rather
-        than the last one, as a pair: resuming from them continues from the best epoch. The
-        history still runs to the last epoch.
-
-    Returns
-    -------
-    EarlyStopping
-        A config for ``fit(..., early_stopping=...)``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> fnn.early_stopping(patience=20)
-    EarlyStopping(patience=20, min_delta=0.0, restore_best=True)
-    """
-    return checks.early_stopping_of(None, EarlyStopping(patience, min_delta, restore_best))
-
-
-def reduce_on_plateau(
-    factor: float = 0.1,
-    patience: int = 10,
-    min_delta: float = 0.0,
-    min_lr: float = 0.0,
-    cooldown: int = 0,
-    eps: float = 1e-8,
-) -> ReduceOnPlateau:
-    """Cut the learning rate when the watched loss stops improving (PyTorch's semantics).
-
-    The watched loss is ``val_loss`` when ``fit`` has validation data, else the training loss.
-    After each epoch, as ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="min",
-    threshold_mode="abs", threshold=min_delta)`` does: the epoch improves when its loss is
-    below ``best - min_delta`` (then ``best`` is that loss); after more than ``patience``
-    epochs in a row without improvement (PyTorch counts so; Keras cuts after ``patience``) the
-    rate of the next update ``lr`` becomes ``max(lr * factor, min_lr)``, unless that changes
-    it by ``eps`` or less, and ``cooldown`` epochs follow in which bad epochs are not counted.
-
-    The cut is a ``scale`` on every rate of the optimizer's schedule, kept with the best loss
-    and the counters in ``result.opt_state.plateau``: ``fit(..., opt_state=...)`` continues
-    the watch bit for bit (``2k`` epochs in one call equal ``k + k`` in two), and
-    :func:`fnn.opt_step` applies the same scale. By hand, watch the loss yourself and build
-    the optimizer anew with the lower rate, ``opt._replace(learning_rate=lr * factor)``.
-
-    Parameters
-    ----------
-    factor : float in (0, 1)
-        Multiplies the rate at each cut.
-    patience : int >= 0
-        Epochs without improvement that are tolerated; the next one cuts.
-    min_delta : float >= 0
-        Smallest decrease of the watched loss that counts as an improvement.
-    min_lr : float >= 0
-        The cut never takes the rate below this (a schedule may, later).
-    cooldown : int >= 0
-        Epochs after a cut during which no bad epoch is counted.
-    eps : float >= 0
-        A cut that changes the rate by ``eps`` or less is skipped.
-
-    Returns
-    -------
-    ReduceOnPlateau
-        A config for ``fit(..., reduce_on_plateau=...)``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> fnn.reduce_on_plateau(factor=0.5, patience=5)
-    ReduceOnPlateau(factor=0.5, patience=5, min_delta=0.0, min_lr=0.0, cooldown=0, eps=1e-08)
-    """
-    config = ReduceOnPlateau(factor, patience, min_delta, min_lr, cooldown, eps)
-    return checks.reduce_on_plateau_of(None, config)
-
-
-def _epochs_before_a_cut(config: ReduceOnPlateau, plateau: Plateau) -> int:
-    """Epochs that certainly run before the watcher can cut (so they run in one kernel call):
-    a cut needs more than ``patience`` bad epochs, counted once the cooldown is over."""
-    return max(1, config.patience + 1 - plateau.bad_epochs + plateau.cooldown_left)
-
-
-def _watch(config: ReduceOnPlateau, plateau: Plateau, value: float, next_rate) -> Plateau:
-    """The watcher after an epoch whose watched loss is ``value``; ``next_rate()`` gives the
-    unscaled rate of the next update (read only when a cut is due)."""
-    scale, best, bad, cooldown = plateau
-    if value < best - config.min_delta:
-        best, bad = float(value), 0
-    else:
-        bad += 1
-    if cooldown > 0:
-        cooldown, bad = cooldown - 1, 0
-    if bad > config.patience:
-        base = next_rate()
-        rate = base * scale
-        cut = max(rate * config.factor, config.min_lr)
-        if rate - cut > config.eps:
-            scale = scale * config.factor if cut > config.min_lr else config.min_lr / base
-        cooldown, bad = config.cooldown, 0
-    return Plateau(scale, best, bad, cooldown)
 
 
 # -- fit ------------------------------------------------------------------------------------------
@@ -287,7 +189,7 @@ def fit(
     adapt = threads is None  # a number forces that many threads; None backs off under load
     threads = engine.batch_threads(net, batch, threads)
     weights = fit_weights(net, Y, sample_weight, class_weight, dtype)
-    X_val, Y_val, weights_val = _validation_data(net, validation, dtype)
+    X_val, Y_val, weights_val = validation_data(net, validation, dtype)
     if early_stopping is not None:
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
     if callback is not None and not callable(callback):
@@ -319,7 +221,7 @@ def fit(
     step = state.step
     records = np.zeros((4, min(epochs, FIRST_RECORDS)))  # loss, acc, val_loss, val_acc / epoch
     has_val = X_val.shape[0] > 0
-    best = _NO_BEST
+    best = NO_BEST
     per_epoch = early_stopping is not None or callback is not None
     show = _printer(net, epochs, has_val) if progress else None
     epochs_per_call = 1  # when something must run between epochs
@@ -334,7 +236,7 @@ def fit(
         elif show is not None:
             count = min(count, epochs_per_call)
         if reduce_on_plateau is not None:
-            count = min(count, _epochs_before_a_cut(reduce_on_plateau, plateau))
+            count = min(count, epochs_before_a_cut(reduce_on_plateau, plateau))
         scale = 1.0 if plateau is None else plateau.scale
         started = time.perf_counter()
         try:
@@ -347,7 +249,7 @@ def fit(
                 adapt=adapt, purpose="fit", on_compile=None if show is None else _compiling(show),
             )  # fmt: skip
         except KeyboardInterrupt as interrupt:
-            _attach_history(interrupt, net, records[:, :done], has_val)
+            attach_history(interrupt, net, records[:, :done], has_val)
             raise
         theta, slots, finished = run.theta, run.slots, run.done
         if done + count > records.shape[1]:
@@ -373,8 +275,9 @@ def fit(
         if reduce_on_plateau is not None:
             for epoch in range(done, done + count):
                 after = step - (done + count - 1 - epoch) * batches_per_epoch  # next update
-                plateau = _watch(reduce_on_plateau, plateau, records[2 if has_val else 0, epoch],
-                                 lambda at=after: learning_rates(opt, at, 1)[0])  # fmt: skip
+                watched = records[2 if has_val else 0, epoch]
+                plateau = watch_plateau(reduce_on_plateau, plateau, watched,
+                                        lambda at=after: learning_rates(opt, at, 1)[0])  # fmt: skip
         done += count
         if show is not None:
             show(done, records[:, :done])
@@ -384,10 +287,10 @@ def fit(
         if early_stopping is not None:
             watched = records[2 if has_val else 0, done - 1]
             at_end = (theta, slots, step, plateau)  # the training state after this epoch
-            best, stopped = _watch_best(early_stopping, best, watched, done - 1, at_end)
+            best, stopped = watch_best(early_stopping, best, watched, done - 1, at_end)
         if callback is not None:
-            history = _history(net, records[:, :done], has_val)
-            answer = _stop_requested(callback, done - 1, unpack(theta, net.sizes), history)
+            history = history_of(net, records[:, :done], has_val)
+            answer = stop_requested(callback, done - 1, unpack(theta, net.sizes), history)
             stopped = answer or stopped
         if stopped:
             break
@@ -396,18 +299,10 @@ def fit(
         (theta, slots, step, plateau), params_epoch = best.point, best.epoch
     stopped_epoch = done - 1 if stopped and done < epochs else None
     if show is not None:
-        show(None, None, _ending(stopped_epoch, params_epoch, epochs))
-    history = _history(net, records[:, :done], has_val, stopped_epoch, params_epoch)
+        show(None, None, ending(stopped_epoch, params_epoch, epochs))
+    history = history_of(net, records[:, :done], has_val, stopped_epoch, params_epoch)
     new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau)
     return FitResult(unpack(theta, net.sizes), new_state, history)
-
-
-def _attach_history(interrupt: KeyboardInterrupt, net: Net, records, has_val: bool) -> None:
-    """Give ``interrupt`` a ``history``: the epochs finished before Ctrl-C (see ``fit``)."""
-    stopped = vars(interrupt).pop("partial", None)  # the engine's stopped call, if any
-    if stopped is not None:
-        records = np.concatenate([records, stopped.records[:, : stopped.done]], axis=1)
-    interrupt.history = _history(net, records, has_val)
 
 
 def _fit_full_batch(
@@ -415,8 +310,6 @@ def _fit_full_batch(
     progress, reduce_on_plateau, weights, weights_val, threads, adapt,
 ) -> FitResult:  # fmt: skip
     """``fit`` with :func:`fnn.lbfgs` (arguments checked), after its own refusals."""
-    from fnn.lbfgs import fit_lbfgs
-
     if batch < X.shape[0]:
         raise ValueError(
             f"batch_size must be None (or >= {X.shape[0]} rows) with fnn.lbfgs, a full-batch "
@@ -444,40 +337,6 @@ def _printer(net: Net, epochs: int, has_val: bool):
     return progress_display.printer(epochs, (True, classifier, has_val, has_val and classifier))
 
 
-class _Best(NamedTuple):
-    """Early stopping's record: the best watched loss, its parameters and epoch, and the
-    epochs waited since."""
-
-    value: float
-    point: np.ndarray | None
-    epoch: int
-    waited: int
-
-
-_NO_BEST = _Best(np.inf, None, -1, 0)
-
-
-def _watch_best(config: EarlyStopping, best: _Best, watched: float, epoch: int, point) -> tuple:
-    """``(best, stop)`` after an epoch whose watched loss is ``watched``: an epoch improves
-    when ``watched < best.value - min_delta``; training stops after ``patience`` epochs
-    without improvement."""
-    if watched < best.value - config.min_delta:
-        return _Best(watched, point, epoch, 0), False
-    waited = best.waited + 1
-    return best._replace(waited=waited), waited >= config.patience
-
-
-def _stop_requested(callback, epoch: int, params: Params, history: History) -> bool:
-    """Call the user's ``callback(epoch, params, history)``; True when it asks to stop."""
-    answer = callback(epoch, params, history)
-    if answer is not None and not isinstance(answer, (bool, np.bool_)):
-        raise TypeError(
-            f"callback must return a bool (True stops training) or None, got "
-            f"{checks.describe(answer)}"
-        )
-    return bool(answer)
-
-
 def _grown(records: np.ndarray, columns: int) -> np.ndarray:
     """``records`` copied into a zero array of ``columns`` epochs."""
     grown = np.zeros((records.shape[0], columns))
@@ -488,48 +347,3 @@ def _grown(records: np.ndarray, columns: int) -> np.ndarray:
 def _compiling(show):
     """The progress display's hook for a first-use compilation: say so before epoch 1."""
     return lambda: show(0, None, "compiling kernels (first use)")
-
-
-def _ending(stopped_epoch: int | None, params_epoch: int | None, epochs: int) -> str:
-    """The progress display's last words: how training ended, which parameters came back."""
-    if stopped_epoch is None:
-        return ""
-    text = f"stopped early after epoch {stopped_epoch + 1}/{epochs}"
-    if params_epoch is not None and params_epoch != stopped_epoch:
-        text += f"; returned the parameters of epoch {params_epoch + 1} (best)"
-    return text
-
-
-def _validation_data(net: Net, validation, dtype) -> tuple:
-    """Checked ``(X_val, Y_val, weights or None)``; empty arrays when there is no validation
-    data."""
-    if validation is None:
-        return np.zeros((0, net.sizes[0]), dtype), np.zeros((0, net.sizes[-1]), dtype), None
-    if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
-        raise TypeError(
-            "validation must be a pair (X_val, y_val) or a triple (X_val, y_val, w_val), got "
-            f"{checks.describe(validation)}"
-        )
-    X_val = checks.inputs("validation[0]", validation[0], net.sizes[0], dtype)
-    n_val = X_val.shape[0]
-    Y_val = checks.targets("validation[1]", validation[1], net, n_val, dtype)
-    given = validation[2] if len(validation) == 3 else None
-    return X_val, Y_val, sample_weights("validation[2]", given, n_val, dtype)
-
-
-def _history(
-    net: Net,
-    records: np.ndarray,
-    has_val: bool,
-    stopped_epoch: int | None = None,
-    params_epoch: int | None = None,
-) -> History:
-    """A History of copies of the first epochs' records (later epochs never alter it)."""
-    empty = np.zeros(0)
-    loss, acc, val_loss, val_acc = (row.copy() for row in records)
-    if LOSSES[net.loss].labels == "targets":
-        acc = val_acc = empty
-    if not has_val:
-        val_loss = val_acc = empty
-    columns = (frozen(np.array(column)) for column in (loss, acc, val_loss, val_acc))
-    return History(*columns, stopped_epoch, params_epoch)

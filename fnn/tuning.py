@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from fnn import checks
+from fnn.epochs import validation_data
 from fnn.io import load, load_state, save
 from fnn.model import init
-from fnn.sweeps import GRID_NAMES, SweepData, Trial, _settings, _warm_up
-from fnn.train import _validation_data, fit
+from fnn.sweeps import GRID_NAMES, SweepData, Trial, settings_of, warm_up
+from fnn.train import fit
 from fnn.types import FitResult, Net, ReduceOnPlateau, Setting
 
 #: The names a trial's ``config`` may hold: the hyperparameters of :func:`fnn.sweep` and the key.
@@ -128,7 +129,7 @@ def tune_trainable(
     checks.targets("y", y, net, X.shape[0], dtype)  # bad labels fail here, not in a trial
     y = np.asarray(y)
     if validation is not None:  # checked, and its X converted once rather than every epoch
-        validation = (_validation_data(net, validation, dtype)[0], *validation[1:])
+        validation = (validation_data(net, validation, dtype)[0], *validation[1:])
     if checkpoint_every is not None:
         checkpoint_every = checks.integer("checkpoint_every", checkpoint_every, 1)
     defaults = {"opt": opt, "l2": l2, "epochs": epochs, "batch_size": batch_size, "key": key}
@@ -137,7 +138,7 @@ def tune_trainable(
         epochs=0, batch_size=setting.batch_size, key=key, l2=setting.l2,
         reduce_on_plateau=reduce_on_plateau)  # fmt: skip
     warm = SweepData(net, X, y, (), (Trial(0, setting, key, 0),), scheme, dtype, None)
-    _warm_up(warm)  # before the trials start: concurrent cold compiles crash Numba
+    warm_up(warm)  # before the trials start: concurrent cold compiles crash Numba
     data = {
         "net": net, "X": X, "y": y, "validation": validation, "defaults": defaults,
         "reduce_on_plateau": reduce_on_plateau, "scheme": scheme, "dtype": dtype,
@@ -191,7 +192,7 @@ def _setting(defaults: dict, config: Mapping[str, Any]) -> tuple[Setting, Any]:
         if name not in CONFIG_NAMES:
             raise ValueError(f"config may name {list(CONFIG_NAMES)}, got {name!r}")
     entry = {name: value for name, value in config.items() if name != "key"}
-    setting = _settings([entry], {k: v for k, v in defaults.items() if k != "key"})[0]
+    setting = settings_of([entry], {k: v for k, v in defaults.items() if k != "key"})[0]
     checks.integer("epochs", setting.epochs, 1, checks.MAX_STEPS)
     return setting, config.get("key", defaults["key"])
 

@@ -11,32 +11,38 @@ docs/deploying.md ("Read-only deployments") says how to use such a cache there.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-import fnn
 from fnn import engine
+from fnn.data import fold_in, minibatches
+from fnn.ensembles import fit_many
 from fnn.flat import pack
+from fnn.model import init, mlp
+from fnn.optim import sgd
 from fnn.threads import default_threads
+from fnn.train import fit
 
 
 def warm() -> None:
     """Run every compiled entry point once per dtype, compiling (or loading) each."""
     X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     y = np.array([1, 1, 0, 0])
-    net = fnn.mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of run
+    net = mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of run
     for dtype in (np.float64, np.float32):  # the engine's one version per dtype
-        params = fnn.init(net, key=0, dtype=dtype)
-        fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=1, batch_size=2, validation=(X, y))
-        small = fnn.mlp([2, 3, 1])  # fit_many's kernel of members side by side
-        members = [fnn.init(small, key=k, dtype=dtype) for k in range(2)]
-        fnn.fit_many(small, members, fnn.sgd(0.1), X, y, epochs=1, batch_size=2)
+        params = init(net, key=0, dtype=dtype)
+        fit(net, params, sgd(0.1), X, y, epochs=1, batch_size=2, validation=(X, y))
+        small = mlp([2, 3, 1])  # fit_many's kernel of members side by side
+        members = [init(small, key=k, dtype=dtype) for k in range(2)]
+        fit_many(small, members, sgd(0.1), X, y, epochs=1, batch_size=2)
         if default_threads() > 1:  # the variant that runs a large batch's shards on threads
             Y = np.eye(2, dtype=dtype)[y]
             engine.run(net, pack(params, dtype), X=X.astype(dtype), Y=Y, threads=2, purpose="fit")
-    fnn.fold_in(0, 1)
-    fnn.minibatches(0, 4, 2)  # the shuffle's kernel
+    fold_in(0, 1)
+    minibatches(0, 4, 2)  # the shuffle's kernel
 
 
 if __name__ == "__main__":
     warm()
-    print(f"fnn: kernels compiled into Numba's cache for {fnn.__file__}")
+    print(f"fnn: kernels compiled into Numba's cache for {os.path.dirname(engine.__file__)}")

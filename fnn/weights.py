@@ -29,7 +29,7 @@ def sample_weights(
     mini-batch in ``fit`` may); None stays None (every row weighs 1)."""
     if sample_weight is None:
         return None
-    array = checks._as_array(name, sample_weight)
+    array = checks.as_array(name, sample_weight)
     if array.shape not in ((n_samples,), (n_samples, 1)):
         raise ValueError(
             f"{name} must have shape ({n_samples},) (one weight per sample in X), "
@@ -41,7 +41,7 @@ def sample_weights(
     if bad.any():
         raise ValueError(
             f"{name} must hold finite weights >= 0 (in {np.dtype(dtype).name}), got "
-            f"{checks._first_bad(array.reshape(n_samples), bad)}"
+            f"{checks.first_bad(array.reshape(n_samples), bad)}"
         )
     if not batch and not weights.sum(dtype=np.float64) > 0:
         raise ValueError(f"{name} must have a positive sum, got all {n_samples} weights 0")

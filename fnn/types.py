@@ -1,7 +1,10 @@
-"""Every data type of fnn: immutable NamedTuples holding read-only arrays.
+"""The values a user holds: immutable NamedTuples of networks, parameters, configs, states,
+histories and results, holding read-only arrays.
 
 Nothing here computes; the functions that build and use these values live in
 :mod:`fnn.model`, :mod:`fnn.losses`, :mod:`fnn.optim`, :mod:`fnn.data` and :mod:`fnn.train`.
+Learning-rate schedules, which compute, live with their constructors in
+:mod:`fnn.schedules`; the registries' entry types live with the tables in :mod:`fnn.registry`.
 """
 
 from __future__ import annotations
@@ -392,56 +395,7 @@ class Scaler(NamedTuple):
     scale: np.ndarray
 
 
-# -- registry entries (see fnn.registry) -----------------------------------------------------------
-
-
-class Activation(NamedTuple):
-    """An entry of :data:`fnn.registry.ACTIVATIONS`."""
-
-    code: int
-    formula: str
-    output_only: bool
-    min_units: int
-    decision: str
-
-
-class Loss(NamedTuple):
-    """An entry of :data:`fnn.registry.LOSSES`."""
-
-    code: int
-    formula: str
-    outputs: tuple[str, ...]
-    canonical: str
-    labels: str
-    target_low: float | None = None  # smallest target value allowed (labels "targets")
-
-
-class Hyperparameter(NamedTuple):
-    """Range of an optimizer hyperparameter: ``[low, high]``, ``high`` open if ``open_high``."""
-
-    low: float
-    high: float | None
-    open_high: bool
-
-
-class Optimizer(NamedTuple):
-    """An entry of :data:`fnn.registry.OPTIMIZERS`."""
-
-    config: type
-    code: int
-    hyperparameters: Any  # Mapping[str, Hyperparameter], in the kernel's order
-    slots: tuple[str, ...]
-
-    @property
-    def n_slots(self) -> int:
-        return len(self.slots)
-
-
-class Scheme(NamedTuple):
-    """An entry of :data:`fnn.registry.SCHEMES`."""
-
-    draw: Any  # (rng, n_in, n_out) -> (W, b)
-    formula: str
+# -- internal ------------------------------------------------------------------------------------
 
 
 class EngineRun(NamedTuple):

@@ -29,7 +29,8 @@ TARGET = HERE / "api.md"
 SECTIONS = (
     ("fnn.model", "Networks", "Specify a network, draw its parameters and run it forward."),
     ("fnn.losses", "Losses and gradients", "Mean losses, accuracy and gradients over a batch."),
-    ("fnn.optim", "Optimizers and schedules", "Optimizer configs, their state and updates."),
+    ("fnn.optim", "Optimizers", "Optimizer configs, their state and updates."),
+    ("fnn.schedules", "Schedules", "Learning rates as functions of the update count."),
     ("fnn.train", "Training", "`fit`: mini-batches, whole epochs at a time in the engine."),
     ("fnn.epochs", "Between epochs", "Early stopping and reduce-on-plateau, watched every epoch."),
     ("fnn.lbfgs", "L-BFGS", "Full-batch L-BFGS for `fit`, through SciPy."),

@@ -16,22 +16,16 @@ from fnn.metrics import (
     r2_score,
 )
 from fnn.model import forward, from_architecture, init, mlp, predict, predict_mc, predict_proba
-from fnn.optim import (
-    adam,
-    adamw,
+from fnn.optim import adam, adamw, momentum, opt_init, opt_step, rmsprop, sgd
+from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
+from fnn.schedules import (
     cosine_decay,
     exponential_decay,
     inverse_time_decay,
-    momentum,
     one_cycle,
-    opt_init,
-    opt_step,
-    rmsprop,
-    sgd,
     step_decay,
     warmup,
 )
-from fnn.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEMES
 from fnn.sweeps import sweep, sweep_summary
 from fnn.train import fit
 from fnn.tuning import tune_trainable

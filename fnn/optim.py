@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules: configs, opt_init, opt_step.
+"""Optimizers: configs, opt_init, opt_step.
 
 An optimizer is a NamedTuple of hyperparameters; its state is an :class:`fnn.OptState`
 holding the step count ``t`` (updates already applied) and Params-shaped moments. The update
@@ -15,7 +15,7 @@ rules (``g`` the gradient, ``lr`` the learning rate of the update, ``t = 1, 2, .
 * adamw: adam plus decoupled decay ``p <- p - lr weight_decay p`` (PyTorch ``AdamW``).
 
 ``learning_rate`` is a float or a schedule: a callable of the number of updates already
-applied (0 for the first update), as in optax.
+applied (0 for the first update), as in optax; :mod:`fnn.schedules` holds fnn's own.
 
 Gradient clipping: every config takes ``clip_norm`` (None: no clipping). Before each update
 the gradient ``g`` (every W and b, with l2's term ``(l2/m) W`` when ``l2`` is on) is scaled
@@ -28,46 +28,15 @@ optimizer's ``weight_decay`` is also added after clipping).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from fnn import checks, engine
+from fnn import checks, engine, schedules
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
 from fnn.registry import MAX_HYPERPARAMETERS, OPTIMIZER_OF_CONFIG, OPTIMIZERS
-from fnn.types import (
-    SGD,
-    Adam,
-    AdamW,
-    CosineDecay,
-    ExponentialDecay,
-    InverseTimeDecay,
-    Momentum,
-    Net,
-    OneCycle,
-    OptState,
-    Params,
-    RMSProp,
-    StepDecay,
-    Warmup,
-)
-
-LearningRate = float | Callable[[int], float]
-
-#: Schedule types; each is a NamedTuple callable on ints and on arrays of steps.
-SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay, Warmup, OneCycle)
-
+from fnn.schedules import LearningRate
+from fnn.types import SGD, Adam, AdamW, Momentum, Net, OptState, Params, RMSProp
 
 # -- constructors --------------------------------------------------------------------------
-
-
-def _learning_rate(value) -> LearningRate:
-    if isinstance(value, SCHEDULES):
-        _SCHEDULE_CONSTRUCTORS[type(value)](*value)  # fields in range, even if built by hand
-        return value
-    if callable(value):
-        return value
-    return checks.real("learning_rate", value, low=0.0, open_low=True)
 
 
 def _config(config: type, learning_rate, *values, clip_norm=None):
@@ -80,7 +49,7 @@ def _config(config: type, learning_rate, *values, clip_norm=None):
     ]
     if clip_norm is not None:
         clip_norm = checks.real("clip_norm", clip_norm, low=0.0, open_low=True)
-    return config(_learning_rate(learning_rate), *checked, clip_norm)
+    return config(schedules.checked(learning_rate), *checked, clip_norm)
 
 
 def sgd(learning_rate: LearningRate, clip_norm: float | None = None) -> SGD:
@@ -230,252 +199,6 @@ def adamw(
     return _config(AdamW, learning_rate, b1, b2, eps, weight_decay, clip_norm=clip_norm)
 
 
-def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
-    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (step decay).
-
-    Seed 000 cuts the rate after update ``every`` has run, so its first cut lands one update
-    later than this formula's (fnn counts updates from 0, as optax does).
-
-    Parameters
-    ----------
-    learning_rate : float > 0
-        The rate of the first ``every`` updates.
-    drop : float in [0, 1)
-        Fraction cut off every ``every`` updates (e.g. 0.1).
-    every : int >= 1
-
-    Returns
-    -------
-    StepDecay
-        A callable of the update count ``t`` (an int or an array of them), for any
-        optimizer's ``learning_rate``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> schedule = fnn.step_decay(0.1, drop=0.5, every=10)
-    >>> [float(schedule(t)) for t in (0, 9, 10, 25)]
-    [0.1, 0.1, 0.05, 0.025]
-    """
-    return StepDecay(
-        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
-        checks.real("drop", drop, low=0.0, high=1.0, open_high=True),
-        checks.integer("every", every, 1, checks.MAX_STEPS),
-    )
-
-
-def inverse_time_decay(learning_rate: float, rate: float, decay_steps: int) -> InverseTimeDecay:
-    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))``.
-
-    Parameters
-    ----------
-    learning_rate : float > 0
-    rate : float >= 0
-    decay_steps : int >= 1
-        Updates per decay step; batches per epoch gives a per-epoch decay.
-
-    Returns
-    -------
-    InverseTimeDecay
-        A callable of the update count ``t``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> schedule = fnn.inverse_time_decay(0.1, rate=1.0, decay_steps=5)
-    >>> [float(schedule(t)) for t in (0, 5, 10)]
-    [0.1, 0.05, 0.03333333333333333]
-    """
-    return InverseTimeDecay(
-        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
-        checks.real("rate", rate, low=0.0),
-        checks.integer("decay_steps", decay_steps, 1, checks.MAX_STEPS),
-    )
-
-
-def exponential_decay(
-    learning_rate: float, rate: float, decay_steps: int, staircase: bool = False
-) -> ExponentialDecay:
-    """``lr(t) = learning_rate * rate ** (t / decay_steps)`` (floored exponent if staircase).
-
-    Parameters
-    ----------
-    learning_rate : float > 0
-    rate : float > 0
-        Factor per ``decay_steps`` updates (e.g. 0.95 per epoch).
-    decay_steps : int >= 1
-    staircase : bool
-        Use ``floor(t / decay_steps)``: a constant rate within each stretch.
-
-    Returns
-    -------
-    ExponentialDecay
-        A callable of the update count ``t``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> schedule = fnn.exponential_decay(0.1, rate=0.5, decay_steps=10)
-    >>> [round(float(schedule(t)), 6) for t in (0, 5, 10)]
-    [0.1, 0.070711, 0.05]
-    """
-    return ExponentialDecay(
-        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
-        checks.real("rate", rate, low=0.0, open_low=True),
-        checks.integer("decay_steps", decay_steps, 1, checks.MAX_STEPS),
-        checks.flag("staircase", staircase),
-    )
-
-
-def cosine_decay(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> CosineDecay:
-    """``lr(t) = learning_rate * ((1 - alpha) (1 + cos(pi min(t, T) / T)) / 2 + alpha)``.
-
-    ``T = decay_steps``; after ``T`` updates the rate stays at ``alpha * learning_rate``
-    (``optax.cosine_decay_schedule``).
-
-    Parameters
-    ----------
-    learning_rate : float > 0
-    decay_steps : int >= 1
-    alpha : float in [0, 1]
-        Final rate as a fraction of ``learning_rate``.
-
-    Returns
-    -------
-    CosineDecay
-        A callable of the update count ``t``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> schedule = fnn.cosine_decay(0.1, decay_steps=100)
-    >>> [round(float(schedule(t)), 6) for t in (0, 50, 100, 200)]
-    [0.1, 0.05, 0.0, 0.0]
-    """
-    return CosineDecay(
-        checks.real("learning_rate", learning_rate, low=0.0, open_low=True),
-        checks.integer("decay_steps", decay_steps, 1, checks.MAX_STEPS),
-        checks.real("alpha", alpha, low=0.0, high=1.0),
-    )
-
-
-def warmup(schedule, steps: int, start: float = 0.0) -> Warmup:
-    """Linear warm-up in front of any schedule (or constant rate).
-
-    ``lr(t) = start + (peak - start) t / steps`` for ``t < steps``, where ``peak =
-    schedule(0)``; then ``lr(t) = schedule(t - steps)``: the schedule starts when the warm-up
-    ends, as with optax's ``join_schedules`` (``optax.warmup_cosine_decay_schedule`` is
-    ``warmup(cosine_decay(peak, decay_steps - steps), steps)``).
-
-    Parameters
-    ----------
-    schedule : float > 0 or an fnn schedule
-        What follows the warm-up: a constant rate, :func:`cosine_decay`, :func:`step_decay`...
-    steps : int >= 1
-        Updates of the ramp.
-    start : float >= 0
-        Rate of the first update (0: the first update changes nothing, as in optax).
-
-    Returns
-    -------
-    Warmup
-        A callable of the update count ``t``, for any optimizer's ``learning_rate``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> schedule = fnn.warmup(fnn.cosine_decay(0.1, decay_steps=10), steps=4)
-    >>> [round(float(schedule(t)), 4) for t in (0, 2, 4, 9, 14)]
-    [0.0, 0.05, 0.1, 0.05, 0.0]
-    """
-    if isinstance(schedule, SCHEDULES):
-        _SCHEDULE_CONSTRUCTORS[type(schedule)](*schedule)
-    elif callable(schedule):
-        raise TypeError(
-            "schedule must be a float or an fnn schedule (fnn.cosine_decay, ...), got "
-            f"{checks.describe(schedule)}; a plain function cannot be evaluated on arrays of steps"
-        )
-    else:
-        schedule = checks.real("schedule", schedule, low=0.0, open_low=True)
-    return Warmup(
-        schedule,
-        checks.integer("steps", steps, 1, checks.MAX_STEPS),
-        checks.real("start", start, low=0.0),
-    )
-
-
-def one_cycle(
-    max_learning_rate: float,
-    total_steps: int,
-    pct_start: float = 0.3,
-    anneal: str = "cos",
-    div_factor: float = 25.0,
-    final_div_factor: float = 1e4,
-    three_phase: bool = False,
-) -> OneCycle:
-    """The one-cycle learning rate of PyTorch's ``OneCycleLR``, value for value.
-
-    With ``initial = max_learning_rate / div_factor`` and ``low = initial /
-    final_div_factor``: the rate anneals from ``initial`` up to ``max_learning_rate`` until
-    update ``pct_start * total_steps - 1``, then down to ``low`` at update ``total_steps - 1``
-    (``three_phase``: back down to ``initial`` by ``2 pct_start total_steps - 2``, then to
-    ``low``). ``anneal="cos"`` interpolates ``end + (start - end) (1 + cos(pi pct)) / 2``,
-    ``"linear"`` linearly. Only the rate cycles (PyTorch also cycles momentum by default);
-    after ``total_steps`` updates it stays at ``low`` (PyTorch raises).
-
-    Parameters
-    ----------
-    max_learning_rate : float > 0
-    total_steps : int >= 2
-        Updates of the cycle: ``epochs * batches_per_epoch`` for a whole ``fit``.
-    pct_start : float in (0, 1)
-        Fraction of the updates spent going up; each phase must last at least one update.
-    anneal : {"cos", "linear"}
-    div_factor, final_div_factor : float > 0
-    three_phase : bool
-
-    Returns
-    -------
-    OneCycle
-        A callable of the update count ``t``.
-
-    Examples
-    --------
-    >>> import fnn
-    >>> schedule = fnn.one_cycle(0.1, total_steps=10, pct_start=0.5)
-    >>> [round(float(schedule(t)), 5) for t in (0, 4, 9)]
-    [0.004, 0.1, 0.0]
-    """
-    cycle = OneCycle(
-        checks.real("max_learning_rate", max_learning_rate, low=0.0, open_low=True),
-        checks.integer("total_steps", total_steps, 2, checks.MAX_STEPS),
-        checks.real("pct_start", pct_start, low=0.0, high=1.0, open_low=True, open_high=True),
-        checks.one_of("anneal", anneal, ("cos", "linear")),
-        checks.real("div_factor", div_factor, low=0.0, open_low=True),
-        checks.real("final_div_factor", final_div_factor, low=0.0, open_low=True),
-        checks.flag("three_phase", three_phase),
-    )
-    begin = 0.0
-    for end, *_ in cycle.phases():
-        if not end > begin:
-            raise ValueError(
-                f"pct_start must leave every phase at least one update; pct_start={pct_start} "
-                f"with total_steps={total_steps} gives a phase from step {begin} to {end}"
-            )
-        begin = end
-    return cycle
-
-
-_SCHEDULE_CONSTRUCTORS = {
-    StepDecay: step_decay,
-    InverseTimeDecay: inverse_time_decay,
-    ExponentialDecay: exponential_decay,
-    CosineDecay: cosine_decay,
-    Warmup: warmup,
-    OneCycle: one_cycle,
-}
-
-
 # -- using an optimizer ---------------------------------------------------------------------
 
 
@@ -504,25 +227,8 @@ def hyperparameters(opt) -> np.ndarray:
 def learning_rates(opt, first_step: int, count: int, scale: float = 1.0) -> np.ndarray:
     """Learning rates of updates ``first_step .. first_step + count - 1`` (float64 array),
     times ``scale`` (a reduce-on-plateau watcher's, see :class:`fnn.types.Plateau`)."""
-    rates = _scheduled_rates(opt, first_step, count)
+    rates = schedules.rates(opt.learning_rate, first_step, count)
     return rates if scale == 1.0 else rates * scale
-
-
-def _scheduled_rates(opt, first_step: int, count: int) -> np.ndarray:
-    rate = opt.learning_rate
-    if not callable(rate):
-        return np.full(count, float(rate))
-    steps = np.arange(first_step, first_step + count)
-    if isinstance(rate, SCHEDULES):
-        rates = np.asarray(rate(steps), dtype=np.float64).reshape(count)
-    else:
-        values = [checks.real(f"learning_rate({step})", rate(int(step))) for step in steps]
-        rates = np.array(values, dtype=np.float64).reshape(count)
-    # A schedule may decay to 0 (cosine_decay with alpha=0 ends there, as in optax).
-    if count and not (np.isfinite(rates).all() and (rates >= 0).all()):
-        bad = rates[~(np.isfinite(rates) & (rates >= 0))][0]
-        raise ValueError(f"learning_rate schedule must return finite values >= 0, got {bad}")
-    return rates
 
 
 def opt_init(opt, params: Params) -> OptState:

@@ -11,22 +11,66 @@ docs/architecture.md). The tables are read-only mappings.
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from fnn import kernels
-from fnn.types import (
-    SGD,
-    Activation,
-    Adam,
-    AdamW,
-    Hyperparameter,
-    Loss,
-    Momentum,
-    Optimizer,
-    RMSProp,
-    Scheme,
-)
+from fnn.types import SGD, Adam, AdamW, Momentum, RMSProp
+
+# -- entry types ---------------------------------------------------------------------------
+
+
+class Activation(NamedTuple):
+    """An entry of :data:`fnn.registry.ACTIVATIONS`."""
+
+    code: int
+    formula: str
+    output_only: bool
+    min_units: int
+    decision: str
+
+
+class Loss(NamedTuple):
+    """An entry of :data:`fnn.registry.LOSSES`."""
+
+    code: int
+    formula: str
+    outputs: tuple[str, ...]
+    canonical: str
+    labels: str
+    target_low: float | None = None  # smallest target value allowed (labels "targets")
+
+
+class Hyperparameter(NamedTuple):
+    """Range of an optimizer hyperparameter: ``[low, high]``, ``high`` open if ``open_high``."""
+
+    low: float
+    high: float | None
+    open_high: bool
+
+
+class Optimizer(NamedTuple):
+    """An entry of :data:`fnn.registry.OPTIMIZERS`."""
+
+    config: type
+    code: int
+    hyperparameters: Any  # Mapping[str, Hyperparameter], in the kernel's order
+    slots: tuple[str, ...]
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.slots)
+
+
+class Scheme(NamedTuple):
+    """An entry of :data:`fnn.registry.SCHEMES`."""
+
+    draw: Any  # (rng, n_in, n_out) -> (W, b)
+    formula: str
+
+
+# -- the tables ----------------------------------------------------------------------------
 
 #: Activations. ``output_only``: allowed as the output activation only. ``min_units``: the
 #: fewest units of a layer with it. ``decision``: how ``fnn.predict`` turns the output layer's

@@ -1,7 +1,10 @@
-"""Every data type of fnn: immutable NamedTuples holding read-only arrays.
+"""The values a user holds: immutable NamedTuples of networks, parameters, configs, states,
+histories and results, holding read-only arrays.
 
 Nothing here computes; the functions that build and use these values live in
 :mod:`fnn.model`, :mod:`fnn.losses`, :mod:`fnn.optim`, :mod:`fnn.data` and :mod:`fnn.train`.
+Learning-rate schedules, which compute, live with their constructors in
+:mod:`fnn.schedules`; the registries' entry types live with the tables in :mod:`fnn.registry`.
 """
 
 from __future__ import annotations
@@ -168,125 +171,6 @@ class OptState(NamedTuple):
     step: int
     slots: tuple[Params, ...]
     plateau: Plateau | None = None
-
-
-# -- learning-rate schedules: callables of the step count (0 for the first update) ---------------
-
-
-class StepDecay(NamedTuple):
-    """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)``."""
-
-    learning_rate: float
-    drop: float
-    every: int
-
-    def __call__(self, step):
-        return self.learning_rate * (1.0 - self.drop) ** np.floor_divide(step, self.every)
-
-
-class InverseTimeDecay(NamedTuple):
-    """``lr(t) = learning_rate / (1 + rate * floor(t / decay_steps))``."""
-
-    learning_rate: float
-    rate: float
-    decay_steps: int
-
-    def __call__(self, step):
-        return self.learning_rate / (1.0 + self.rate * np.floor_divide(step, self.decay_steps))
-
-
-class ExponentialDecay(NamedTuple):
-    """``lr(t) = learning_rate * rate ** (t / decay_steps)``, exponent floored if ``staircase``."""
-
-    learning_rate: float
-    rate: float
-    decay_steps: int
-    staircase: bool = False
-
-    def __call__(self, step):
-        exponent = np.asarray(step, dtype=np.float64) / self.decay_steps
-        if self.staircase:
-            exponent = np.floor(exponent)
-        return self.learning_rate * self.rate**exponent
-
-
-class CosineDecay(NamedTuple):
-    """``lr(t) = learning_rate * ((1 - alpha) (1 + cos(pi min(t, T) / T)) / 2 + alpha)`` (optax)."""
-
-    learning_rate: float
-    decay_steps: int
-    alpha: float = 0.0
-
-    def __call__(self, step):
-        progress = np.minimum(step, self.decay_steps) / self.decay_steps
-        cosine = 0.5 * (1.0 + np.cos(np.pi * progress))
-        return self.learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
-
-
-class Warmup(NamedTuple):
-    """``lr(t) = start + (peak - start) t / steps`` for ``t < steps``, then ``schedule(t - steps)``.
-
-    ``peak = schedule(0)`` (or the constant ``schedule``), so the ramp ends where the schedule
-    starts, and the schedule runs unchanged after the warm-up (optax's ``join_schedules``).
-    """
-
-    schedule: Any
-    steps: int
-    start: float = 0.0
-
-    def __call__(self, step):
-        step = np.asarray(step)
-        base = self.schedule
-        peak = float(base(0)) if callable(base) else float(base)
-        ramp = self.start + (peak - self.start) * (step / self.steps)
-        after = np.maximum(step - self.steps, 0)
-        decayed = base(after) if callable(base) else np.full(np.shape(step), peak)
-        return np.where(step < self.steps, ramp, decayed)
-
-
-class OneCycle(NamedTuple):
-    """The one-cycle policy of PyTorch's ``OneCycleLR`` (Smith & Topin): up from
-    ``max_learning_rate / div_factor`` to ``max_learning_rate`` over ``pct_start`` of
-    ``total_steps``, then down to ``initial / final_div_factor``; held there after
-    ``total_steps``."""
-
-    max_learning_rate: float
-    total_steps: int
-    pct_start: float = 0.3
-    anneal: str = "cos"
-    div_factor: float = 25.0
-    final_div_factor: float = 1e4
-    three_phase: bool = False
-
-    def phases(self) -> tuple[tuple[float, float, float], ...]:
-        """``(end_step, start_lr, end_lr)`` of each phase, as PyTorch computes them."""
-        initial = self.max_learning_rate / self.div_factor
-        low = initial / self.final_div_factor
-        top = self.max_learning_rate
-        up = float(self.pct_start * self.total_steps) - 1
-        last = self.total_steps - 1
-        if self.three_phase:
-            down = float(2 * self.pct_start * self.total_steps) - 2
-            return ((up, initial, top), (down, top, initial), (last, initial, low))
-        return ((up, initial, top), (last, top, low))
-
-    def __call__(self, step):
-        step = np.minimum(np.asarray(step, dtype=np.float64), self.total_steps - 1)
-        rates = np.zeros(np.shape(step))
-        done = np.zeros(np.shape(step), bool)
-        begin = 0.0
-        phases = self.phases()
-        for index, (end, first, final) in enumerate(phases):
-            here = ~done & ((step <= end) | (index == len(phases) - 1))
-            pct = (step - begin) / (end - begin)
-            if self.anneal == "cos":
-                value = final + (first - final) / 2.0 * (np.cos(np.pi * pct) + 1)
-            else:
-                value = (final - first) * pct + first
-            rates = np.where(here, value, rates)
-            done |= here
-            begin = end
-        return rates
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -511,56 +395,7 @@ class Scaler(NamedTuple):
     scale: np.ndarray
 
 
-# -- registry entries (see fnn.registry) -----------------------------------------------------------
-
-
-class Activation(NamedTuple):
-    """An entry of :data:`fnn.registry.ACTIVATIONS`."""
-
-    code: int
-    formula: str
-    output_only: bool
-    min_units: int
-    decision: str
-
-
-class Loss(NamedTuple):
-    """An entry of :data:`fnn.registry.LOSSES`."""
-
-    code: int
-    formula: str
-    outputs: tuple[str, ...]
-    canonical: str
-    labels: str
-    target_low: float | None = None  # smallest target value allowed (labels "targets")
-
-
-class Hyperparameter(NamedTuple):
-    """Range of an optimizer hyperparameter: ``[low, high]``, ``high`` open if ``open_high``."""
-
-    low: float
-    high: float | None
-    open_high: bool
-
-
-class Optimizer(NamedTuple):
-    """An entry of :data:`fnn.registry.OPTIMIZERS`."""
-
-    config: type
-    code: int
-    hyperparameters: Any  # Mapping[str, Hyperparameter], in the kernel's order
-    slots: tuple[str, ...]
-
-    @property
-    def n_slots(self) -> int:
-        return len(self.slots)
-
-
-class Scheme(NamedTuple):
-    """An entry of :data:`fnn.registry.SCHEMES`."""
-
-    draw: Any  # (rng, n_in, n_out) -> (W, b)
-    formula: str
+# -- internal ------------------------------------------------------------------------------------
 
 
 class EngineRun(NamedTuple):

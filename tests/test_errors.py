@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fnn
-from fnn.types import CosineDecay, StepDecay
+from fnn.schedules import CosineDecay, StepDecay
 
 # Tiny shared problems (built once; every case below reuses them).
 NET = fnn.mlp([2, 3, 1])  # relu/sigmoid, bce

@@ -517,7 +517,7 @@ def report(results, markdown):
             row.append("—" if ratio is None else f"{ratio:.2f} (vs {entry['fastest_peer']})")
             row.append(f"≤ {TARGETS[name]}")
             floors, shares = entry.get("floor_seconds", {}), entry.get("shares", {})
-            row.append("—" if "all" not in floors else f"{floors['all']:.3f} s")
+            row.append("—" if "all" not in floors else f"{floors['all']:.3g} s")
             for system in ("fnn", entry.get("fastest_peer")):
                 share = shares.get(system)
                 row.append("—" if share is None else f"{100 * share:.{share < 0.1:d}f} %")

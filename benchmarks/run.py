@@ -40,6 +40,14 @@ ways: ``fnn.fit_many`` on 1 and on 2 threads, 64 sequential ``fnn.fit`` calls, J
 loop under ``jit(vmap(...))`` and a PyTorch ``bmm`` ensemble (all members' weights stacked in
 one tensor, one Adam); its ratios compare fnn with itself and with JAX.
 
+The same run measures the machine's large-matrix GEMM peak first (``floor.py``, in a fresh
+process with the runs' OpenBLAS environment: NumPy ``n × n`` products, float32 and float64, on
+1 thread and on all cores, the best of 1 s of products each; ``n`` is 2048, 256 for
+``--smoke``) and prints it at the top. Each training workload's floor is its multiply-adds
+(forward, weight gradients, back-propagated errors; rows × epochs as run) at the all-cores
+peak of its dtype; a system's share of the peak is floor / its time (``shares`` in the JSON,
+fnn's and the fastest peer's in the table).
+
 Results are printed as a table and written as JSON (``--json``; default
 ``benchmarks/results.json``, not written by ``--smoke`` unless asked); ``--markdown`` prints
 the table as Markdown. The exit status is 1 when any measurement failed.
@@ -60,11 +68,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from floor import describe, floor_seconds, multiply_adds
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 #: Workload names, in the order of the table (data, network and default epochs: workloads.py).
 WORKLOADS = ("moons-gd", "moons-adam", "mnist-shaped", "wide-f32")
+#: Each workload's network, dtype and data (names in workloads.py), for its multiply-adds.
+NETWORKS = {
+    "moons-gd": ("MOONS_GD_SIZES", "float64", "moons_gd_data"),
+    "moons-adam": ("MOONS_ADAM_SIZES", "float64", "moons_adam_data"),
+    "mnist-shaped": ("MNIST_SIZES", "float32", "mnist_shaped_data"),
+    "wide-f32": ("WIDE_SIZES", "float32", "wide_f32_data"),
+}
 COLD_START = "cold-start"
 ENSEMBLE = "ensemble-64"
 #: The ensemble's systems: fnn's three ways (``fnn-many-N``: fit_many on N threads; ``fnn-fits``:
@@ -101,6 +118,10 @@ TARGETS = {
 QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000}
 SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1, "wide-f32": 1, ENSEMBLE: 5}
 SMOKE_ROWS = 512
+#: The GEMM peak's matrix size and seconds per dtype and thread count (floor.py): large enough
+#: for the peak, small for --smoke.
+PEAK = {"n": 2048, "seconds": 1.0}
+SMOKE_PEAK = {"n": 256, "seconds": 0.2}
 #: Environment variables that --threads sets (OpenMP: PyTorch and the cap of fnn's threads=None;
 #: OpenBLAS: NumPy and scikit-learn).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -478,6 +499,7 @@ def report(results, markdown):
     if results["workloads"]:
         header = ["workload", "epochs"] + systems
         header += ["fnn-1 / fnn (threads)", "fnn / fastest peer", "target"]
+        header += ["floor (all threads)", "fnn's share of the peak", "fastest peer's share"]
         lines.append(header)
         for name, entry in results["workloads"].items():
             row = [name, str(entry["epochs"])]
@@ -494,6 +516,11 @@ def report(results, markdown):
             ratio = entry.get("ratio")
             row.append("—" if ratio is None else f"{ratio:.2f} (vs {entry['fastest_peer']})")
             row.append(f"≤ {TARGETS[name]}")
+            floors, shares = entry.get("floor_seconds", {}), entry.get("shares", {})
+            row.append("—" if "all" not in floors else f"{floors['all']:.3g} s")
+            for system in ("fnn", entry.get("fastest_peer")):
+                share = shares.get(system)
+                row.append("—" if share is None else f"{100 * share:.{share < 0.1:d}f} %")
             lines.append(row)
     ensemble = results.get("ensemble")
     if ensemble:
@@ -594,9 +621,28 @@ def parse_args(argv):
     return args
 
 
-def run_workload(name, epochs, systems, args, env):
-    """Every system on one workload, best of --repeat, and fnn's ratio to the fastest peer."""
-    entry = {"epochs": epochs, "systems": {}}
+def measure_peak(args, env):
+    """The machine's GEMM peaks (floor.py, a fresh process) on this run's BLAS kernels.
+
+    The thread variables of --threads are left out: the peak is the machine's, on 1 and on all
+    of its cores, whatever threads the systems get.
+    """
+    env = {k: v for k, v in env.items() if k not in THREAD_VARIABLES}
+    command = [sys.executable, str(HERE / "floor.py")]
+    for option, value in (SMOKE_PEAK if args.smoke else PEAK).items():
+        command += [f"--{option}", str(value)]
+    record, _ = run_json(command, HERE, env, args.timeout)
+    return record
+
+
+def run_workload(name, epochs, systems, args, env, peak):
+    """Every system on one workload, best of --repeat, fnn's ratio to the fastest peer, and
+    every system's share of the ``peak`` (measure_peak's) at the workload's dtype."""
+    w = load_workloads(args.peers)
+    sizes, dtype, data = NETWORKS[name]
+    rows = len(getattr(w, data)(args.rows)[0])  # the training rows as run (--rows included)
+    madds = multiply_adds(getattr(w, sizes), rows * epochs)
+    entry = {"epochs": epochs, "rows": rows, "dtype": dtype, "multiply_adds": madds, "systems": {}}
     for system in systems:
         if (system, name) in MISSING:
             continue
@@ -615,6 +661,15 @@ def run_workload(name, epochs, systems, args, env):
         entry["ratio"] = fnn_record["seconds"] / peers[fastest]
         entry["target"] = TARGETS[name]
         entry["met"] = entry["ratio"] <= TARGETS[name]
+    if "gflops" in peak:
+        rates = peak["gflops"][dtype]
+        floors = {threads: floor_seconds(madds, rate) for threads, rate in rates.items()}
+        entry["floor_seconds"] = floors
+        entry["shares"] = {
+            system: floors["all"] / record["seconds"]
+            for system, record in entry["systems"].items()
+            if "seconds" in record
+        }
     serial_record = entry["systems"].get("fnn-1", {})
     if "seconds" in fnn_record and "seconds" in serial_record:
         entry["thread_speedup"] = serial_record["seconds"] / fnn_record["seconds"]
@@ -675,6 +730,7 @@ def failures(results):
         for name, entry in results["workloads"].items()
         for system, record in entry["systems"].items()
     ] + [(COLD_START, label, record) for label, record in results["cold_start"].items()]
+    records.append(("GEMM peak", "floor.py", results["peak"]))
     records += [
         (ENSEMBLE, system, record)
         for system, record in results.get("ensemble", {}).get("systems", {}).items()
@@ -711,6 +767,9 @@ def main(argv=None):
             env.pop(name, None)
     if args.threads is not None:
         env.update({name: str(args.threads) for name in THREAD_VARIABLES})
+    load_before = [round(load, 2) for load in os.getloadavg()]
+    peak = measure_peak(args, env)
+    print(describe(peak) if "gflops" in peak else f"GEMM peak: {peak['error']}", flush=True)
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python", "benchmarks/run.py"] + (argv or sys.argv[1:])),
@@ -720,16 +779,20 @@ def main(argv=None):
         "rows": args.rows,
         "openblas_env_of_the_runs": {k: v for k, v in env.items() if k.startswith("OPENBLAS")},
         "threads_env_of_the_runs": {k: v for k, v in env.items() if k in THREAD_VARIABLES},
+        "peak": peak,
         "workloads": {},
         "cold_start": {},
     }
     for name in workloads:
         if name in WORKLOADS:
-            results["workloads"][name] = run_workload(name, epochs[name], systems, args, env)
+            entry = run_workload(name, epochs[name], systems, args, env, peak)
+            results["workloads"][name] = entry
     if ENSEMBLE in workloads:
         results["ensemble"] = run_ensemble(epochs[ENSEMBLE], systems, args, env)
     if COLD_START in workloads:
         results["cold_start"] = run_cold_start(systems, args, env)
+    load_after = [round(load, 2) for load in os.getloadavg()]
+    results["load_average"] = {"before": load_before, "after": load_after}
     print()
     print(
         f"{results['date']}  {results['machine'].get('cpu')}  {results['machine']['cores']} cores"
@@ -738,6 +801,10 @@ def main(argv=None):
     rows = "all rows" if args.rows is None else f"first {args.rows} rows"
     threads = "default threads" if args.threads is None else f"{args.threads} thread(s) each"
     print(f"OPENBLAS env of the runs: {used}; best of {args.repeat}; {rows}; {threads}")
+    load = results["load_average"]
+    print(f"load average (1, 5, 15 min): before {load['before']}, after {load['after']}")
+    if "gflops" in peak:
+        print(describe(peak))
     print("\n".join(report(results, args.markdown)))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ rules (``g`` the gradient, ``lr`` the learning rate of the update, ``t = 1, 2, .
 * adam: ``m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g**2;
   p <- p - lr m_hat / (sqrt(v_hat) + eps)``, ``m_hat = m / (1 - b1**t)``,
   ``v_hat = v / (1 - b2**t)`` (Kingma & Ba Algorithm 1, PyTorch ``Adam``, ``optax.adam``).
-  Seed 004 puts eps inside the root, ``sqrt(v_hat + eps)``; fnn follows the paper.
+  Some write eps inside the root, ``sqrt(v_hat + eps)``; fnn follows the paper.
 * adamw: adam plus decoupled decay ``p <- p - lr weight_decay p`` (PyTorch ``AdamW``).
 
 ``learning_rate`` is a float or a schedule: a callable of the number of updates already
@@ -141,7 +141,7 @@ def adam(
 
     ``m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g**2;
     p <- p - lr (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)`` with ``t = 1, 2, ...``
-    (Kingma & Ba, Algorithm 1; PyTorch ``Adam``, ``optax.adam``). Seed 004 writes
+    (Kingma & Ba, Algorithm 1; PyTorch ``Adam``, ``optax.adam``). Some write
     ``sqrt(v_hat + eps)`` instead.
 
     Parameters

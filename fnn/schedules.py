@@ -145,7 +145,7 @@ SCHEDULES = (StepDecay, InverseTimeDecay, ExponentialDecay, CosineDecay, Warmup,
 def step_decay(learning_rate: float, drop: float, every: int) -> StepDecay:
     """``lr(t) = learning_rate * (1 - drop) ** floor(t / every)`` (step decay).
 
-    Seed 000 cuts the rate after update ``every`` has run, so its first cut lands one update
+    Code that cuts the rate after update ``every`` has run makes its first cut one update
     later than this formula's (fnn counts updates from 0, as optax does).
 
     Parameters

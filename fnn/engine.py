@@ -86,8 +86,9 @@ def run(
 
     ``X, Y``: training rows (``batch`` rows per update, all of them when None); ``X_eval,
     Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
-    gradient (one update, nothing else); ``forward``: the ``(zbuf, abuf)`` of a forward pass
-    over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none);
+    gradient (one update, nothing else; :func:`update` needs no network); ``forward``: the
+    ``(zbuf, abuf)`` of a forward pass over the rows of Y; ``opt_code, hyper, lrs, step``: the
+    update (NO_UPDATE: none);
     ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``dropout``: the
     kernel's dropout mode (PER_UPDATE for fit, KEYED with a given key's ``seed``), ignored
     for a net without dropout; ``weights``, ``weights_eval``: sample weights of the rows of X
@@ -99,28 +100,16 @@ def run(
     :func:`blas_thread_setters`), so that its bits depend on neither the BLAS thread count nor
     the calling thread.
     """
-    dtype = theta.dtype
-    n_features, n_outputs = net.sizes[0], net.sizes[-1]
-    loss = LOSSES[net.loss]
-    plan = np.empty(kernels.PLAN_SIZE, np.int64)
-    plan[kernels.LOSS] = loss.code
-    plan[kernels.CHAIN_RULE] = net.activations[-1] != loss.canonical
-    plan[kernels.OPTIMIZER] = opt_code
-    plan[kernels.STEP] = step
-    plan[kernels.FIRST_EPOCH] = first_epoch
-    plan[kernels.EPOCHS] = epochs
     n = 0 if Y is None else Y.shape[0]
-    batch = n if batch is None else batch
-    chunk = chunk_rows(net.sizes) if chunk is None else chunk
-    plan[kernels.BATCH] = batch
-    plan[kernels.CHUNK] = chunk
-    plan[kernels.STORE] = store
-    plan[kernels.DROPOUT] = dropout if net.dropout else kernels.NO_DROPOUT
-    plan[kernels.STOP] = 0
-    plan[kernels.SHARD_WORK] = kernels.DEFAULT_SHARD_WORK
-    plan[kernels.MAX_SHARDS] = kernels.DEFAULT_MAX_SHARDS
-    plan[kernels.THREADS] = threads
+    plan = _plan(
+        net.loss, net.activations[-1], opt_code=opt_code, step=step, first_epoch=first_epoch,
+        epochs=epochs, batch=n if batch is None else batch,
+        chunk=chunk_rows(net.sizes) if chunk is None else chunk, store=store,
+        dropout=dropout if net.dropout else kernels.NO_DROPOUT, threads=threads,
+    )  # fmt: skip
+    dtype = theta.dtype
     empty = _empty(dtype)
+    n_features, n_outputs = net.sizes[0], net.sizes[-1]
     args = (
         X if X is not None else _empty(dtype, 0, n_features),
         Y if Y is not None else _empty(dtype, 0, n_outputs),
@@ -131,7 +120,7 @@ def run(
         grads if grads is not None else empty,
         forward[0] if forward is not None else empty,
         forward[1] if forward is not None else empty,
-        layers_of(net),
+        layers_of(net.sizes, net.activations),
         plan,
         hyper if hyper is not None else _empty(np.float64),
         lrs if lrs is not None else _empty(np.float64),
@@ -142,6 +131,82 @@ def run(
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
+    return _call(args, adapt, purpose, on_compile)
+
+
+def update(
+    sizes: tuple[int, ...],
+    theta: np.ndarray,
+    grads: np.ndarray,
+    slots: np.ndarray,
+    opt_code: int,
+    hyper: np.ndarray,
+    lrs: np.ndarray,
+    step: int,
+    purpose: str,
+) -> EngineRun:
+    """One update of a network of layer ``sizes`` from a given gradient: the engine's optimizer
+    step, the same bits as the update of a ``fit`` batch with that gradient.
+
+    ``theta``, ``grads``: (n_params,); ``slots``: (n_slots, n_params); ``opt_code``,
+    ``hyper``: the optimizer's kernel code and hyperparameters (clip_norm last); ``lrs``:
+    float64 (1,), the update's learning rate; ``step``: the updates already applied (the
+    update is number ``step + 1``). No row, loss or activation is read, so none is given.
+    Returns the :class:`EngineRun` whose ``theta`` and ``slots`` are the updated ones.
+    """
+    dtype = theta.dtype
+    empty = _empty(dtype)
+    rows = _empty(dtype, 0, sizes[0]), _empty(dtype, 0, sizes[-1])
+    plan = _plan(None, None, opt_code=opt_code, step=step, chunk=chunk_rows(sizes))
+    args = (
+        *rows, *rows, theta, slots, grads, empty, empty, layers_of(sizes), plan, hyper, lrs,
+        0.0, np.uint64(0), _empty(np.float64), 0.0, empty, empty,
+    )  # fmt: skip
+    return _call(args, False, purpose, None)
+
+
+def _plan(
+    loss: str | None,
+    output: str | None,
+    *,
+    opt_code: int = kernels.NO_UPDATE,
+    step: int = 0,
+    first_epoch: int = 0,
+    epochs: int = 1,
+    batch: int = 0,
+    chunk: int = 0,
+    store: bool = False,
+    dropout: int = kernels.NO_DROPOUT,
+    threads: int = 1,
+) -> np.ndarray:
+    """The kernels' int64 ``plan`` vector (see :func:`fnn.kernels.run`) for the ``loss`` of a
+    network whose output layer's activation is ``output``, or for no loss (None, None: a call
+    that evaluates none, as one update from a given gradient)."""
+    plan = np.zeros(kernels.PLAN_SIZE, np.int64)
+    if loss is not None:
+        plan[kernels.LOSS] = LOSSES[loss].code
+        plan[kernels.CHAIN_RULE] = output != LOSSES[loss].canonical
+    plan[kernels.OPTIMIZER] = opt_code
+    plan[kernels.STEP] = step
+    plan[kernels.FIRST_EPOCH] = first_epoch
+    plan[kernels.EPOCHS] = epochs
+    plan[kernels.BATCH] = batch
+    plan[kernels.CHUNK] = chunk
+    plan[kernels.STORE] = store
+    plan[kernels.DROPOUT] = dropout
+    plan[kernels.STOP] = 0
+    plan[kernels.SHARD_WORK] = kernels.DEFAULT_SHARD_WORK
+    plan[kernels.MAX_SHARDS] = kernels.DEFAULT_MAX_SHARDS
+    plan[kernels.THREADS] = threads
+    return plan
+
+
+def _call(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
+    """``kernels.run(*args)`` (or ``run_threaded`` for a plan with threads): with the notice
+    when it must compile first, one BLAS thread, and in a worker thread when it is long enough
+    for Ctrl-C to matter (see :func:`interruptible`)."""
+    Y, X_eval, theta, plan = args[1], args[2], args[4], args[10]
+    threads = plan[kernels.THREADS]
     # A call with threads for its shards runs the engine's variant with the parallel region,
     # compiled apart (see fnn.kernels.run_threaded); the same bits either way.
     kernel = kernels.run_threaded if threads > 1 else kernels.run
@@ -149,12 +214,15 @@ def run(
         _pool_owner()  # picks Numba's threading layer before run_threaded loads (and starts) it
     if announce(kernel, args, 4, purpose) and on_compile is not None:
         on_compile()
-    n_eval = args[2].shape[0]
+    n, n_eval = Y.shape[0], X_eval.shape[0]
+    batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     call = functools.partial(_pinned, kernel, args, blas, adapt)
-    work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
+    given_grads = args[6].shape[0] > 0
+    epochs = int(plan[kernels.EPOCHS])
+    work = _work(epochs, 0 if given_grads else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
         return _direct(call)
     return interruptible(call, plan)

@@ -287,7 +287,7 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
     plan[kernels.CHAIN_RULE] = net.activations[-1] != LOSSES[net.loss].canonical
     plan[kernels.OPTIMIZER] = entry.code
     plan[kernels.BATCH] = batch
-    layers = layers_of(net)
+    layers = layers_of(net.sizes, net.activations)
     groups = _groups(count, threads, batch, net.sizes, thetas.dtype.itemsize)
     records = np.zeros((count, 2, epochs))
     done = 0

@@ -15,6 +15,7 @@ import functools
 import os
 import signal
 import threading
+from itertools import pairwise
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from fnn.compile_notice import announce
 from fnn.data import seed_of
 from fnn.flat import layers_of, n_params
 from fnn.registry import LOSSES
-from fnn.threads import default_threads
+from fnn.threads import default_threads, map_on_threads
 from fnn.types import EngineRun, Net
 
 #: ``predict``, ``predict_proba``, ``loss``, ``accuracy`` and ``fit``'s validation pass run
@@ -163,6 +164,87 @@ def update(
         0.0, np.uint64(0), _empty(np.float64), 0.0, empty, empty,
     )  # fmt: skip
     return _call(args, False, purpose, None)
+
+
+def train_members(
+    net: Net,
+    X: np.ndarray,
+    Y: np.ndarray,
+    thetas: np.ndarray,
+    slots: np.ndarray,
+    groups: list[np.ndarray],
+    *,
+    opt_code: int,
+    hypers: np.ndarray,
+    lrs: np.ndarray,
+    l2s: np.ndarray,
+    seeds: np.ndarray,
+    step: int,
+    first_epoch: int,
+    epochs: int,
+    batch: int,
+    threads: int,
+    purpose: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``epochs`` epochs of training batches of K members of one network side by side
+    (:func:`fnn.kernels.run_members`; see :func:`members_side_by_side` for when it can):
+    member ``k``'s results are the bits :func:`run` gives for it alone.
+
+    The members are cut into ``groups`` (arrays of member indices, one kernel call each), the
+    groups run on ``threads`` threads, from a worker thread so that Ctrl-C stops every group
+    within a batch (see :func:`interruptible`); the notice of :func:`run` is printed when the
+    kernel must compile first. ``thetas``: (n_params, K); ``slots``: (n_slots, n_params, K);
+    ``hypers``: float64 (K, n_hyper); ``lrs``: float64 (K, epochs * batches per epoch), from
+    update ``step`` on; ``l2s``: float64 (K,); ``seeds``: uint64 (K,); ``first_epoch``: the
+    number of the first epoch (its shuffle). None of them is written.
+
+    Returns
+    -------
+    thetas, slots
+        New arrays, after the updates.
+    records : (K, 2, epochs)
+        Each member's mean training loss (penalty included) and accuracy per epoch; not
+        finite from the epoch where a member's loss stopped being finite.
+    """
+    plan = _plan(
+        net.loss, net.activations[-1], opt_code=opt_code, step=step, first_epoch=first_epoch,
+        epochs=epochs, batch=batch,
+    )  # fmt: skip
+    layers = layers_of(net.sizes, net.activations)
+
+    def arguments(g: int) -> tuple:  # of group g's call
+        k = groups[g]
+        return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
+                layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
+
+    announce(kernels.run_members, arguments(0), 2, purpose)
+    outcomes = interruptible(
+        lambda: map_on_threads(
+            lambda g: kernels.run_members(*arguments(g)), len(groups), threads, "fnn-members"
+        ),
+        plan,
+    )
+    new_thetas, new_slots = np.empty_like(thetas), np.empty_like(slots)
+    records = np.empty((thetas.shape[1], 2, epochs))
+    for k, (group_thetas, group_slots, group_records, _) in zip(groups, outcomes):
+        new_thetas[:, k], new_slots[:, :, k], records[k] = group_thetas, group_slots, group_records
+    return new_thetas, new_slots, records
+
+
+def members_side_by_side(sizes: tuple[int, ...], batch: int) -> bool:
+    """Whether :func:`train_members` can train members of a network of layer ``sizes`` with
+    training batches of ``batch`` rows: every product of a batch runs in the kernels' plain
+    loops (not BLAS, see :func:`fnn.kernels.in_loops`) and no batch is cut into shards (the
+    loss, activations and optimizer are the caller's to check)."""
+    loops = all(kernels.in_loops(batch, n_in, n_out) for n_in, n_out in pairwise(sizes))
+    return loops and batch <= _shard_rows(batch, sizes)
+
+
+def _shard_rows(batch: int, sizes: tuple[int, ...]) -> int:
+    """Rows per shard of a training batch of ``batch`` rows (see :func:`fnn.kernels.shard_rows`)."""
+    return kernels.shard_rows(
+        batch, n_params(sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
+    )
 
 
 def _plan(
@@ -480,10 +562,7 @@ def batch_threads(net: Net, batch: int, threads: int | None) -> int:
     """
     if threads is not None:
         threads = checks.integer("threads", threads, 1)
-    rows = kernels.shard_rows(
-        batch, n_params(net.sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
-    )
-    shards = -(-batch // rows)
+    shards = -(-batch // _shard_rows(batch, net.sizes))
     if shards == 1:
         return 1
     return min(shards, default_threads(), shards if threads is None else threads)

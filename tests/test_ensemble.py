@@ -395,10 +395,10 @@ def test_members_at_different_steps_run_one_fit_each():
 
 
 def test_the_side_by_side_kernel_announces_its_compilation_with_the_calls_arguments(monkeypatch):
-    from fnn import ensembles, kernels
+    from fnn import engine, kernels
 
     seen = []
-    monkeypatch.setattr(ensembles, "announce", lambda *args: seen.append(args))
+    monkeypatch.setattr(engine, "announce", lambda *args: seen.append(args))
     fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, batch_size=16, keys=KEYS, l2=L2)
     ((kernel, arguments, dtype_at, purpose),) = seen  # once per call, before the first group
     assert kernel is kernels.run_members and purpose == "fit_many"

@@ -26,7 +26,7 @@ from fnn.model import predict_proba
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import OPTIMIZERS
 from fnn.threads import default_threads, map_on_threads
-from fnn.train import MAX_UPDATES_PER_CALL, fit
+from fnn.train import MAX_UPDATES_PER_CALL, fit, fit_arguments
 from fnn.types import (
     LBFGS,
     EarlyStopping,
@@ -209,7 +209,11 @@ def fit_many(
         ))  # fmt: skip
 
     for k in range(count):  # fit's own checks of each member's values, without training
-        member(k, 0)
+        _named(k, lambda k=k: fit_arguments(
+            net, params[k], opts[k], X, y, epochs, batch_size, keys[k], l2s[k], validation,
+            states[k], early_stopping, callback, False, reduce_on_plateau, sample_weight,
+            class_weight, member_threads,
+        ))  # fmt: skip
 
     if _side_by_side(net, opts, states, X, batch_size, sample_weight, class_weight, validation,
                      early_stopping, reduce_on_plateau, callback, progress):  # fmt: skip

@@ -1,11 +1,13 @@
-"""The one door to the compiled batch engine: every computation of fnn goes through :func:`run`.
+"""The one door to the compiled batch engine: every computation of fnn goes through it.
 
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
-update; ``backward`` the same batch from a given forward pass; ``opt_step`` one update from a
-given gradient; ``forward``, ``predict``, ``loss`` and ``accuracy`` evaluate rows in chunks.
-They are the same compiled function (:func:`fnn.kernels.run`, one signature per dtype), so a
-batch gives the same bits whichever path computes it, and the first call of any of them
-compiles (or loads from the disk cache) what every other one uses.
+update; ``backward`` the same batch from a given forward pass (all three :func:`run`);
+``opt_step`` one update from a given gradient (:func:`update`); ``forward``, ``predict``,
+``loss`` and ``accuracy`` evaluate rows in chunks (:func:`run`). They are the same compiled
+function (:func:`fnn.kernels.run`, one signature per dtype), so a batch gives the same bits
+whichever path computes it, and the first call of any of them compiles (or loads from the disk
+cache) what every other one uses. ``fit_many``'s members side by side run the engine's maths
+member by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""The one door to the compiled batch engine: every computation of fnn goes through :func:`run`.
+"""The one door to the compiled batch engine: every computation of fnn goes through it.
 
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
-update; ``backward`` the same batch from a given forward pass; ``opt_step`` one update from a
-given gradient; ``forward``, ``predict``, ``loss`` and ``accuracy`` evaluate rows in chunks.
-They are the same compiled function (:func:`fnn.kernels.run`, one signature per dtype), so a
-batch gives the same bits whichever path computes it, and the first call of any of them
-compiles (or loads from the disk cache) what every other one uses.
+update; ``backward`` the same batch from a given forward pass (all three :func:`run`);
+``opt_step`` one update from a given gradient (:func:`update`); ``forward``, ``predict``,
+``loss`` and ``accuracy`` evaluate rows in chunks (:func:`run`). They are the same compiled
+function (:func:`fnn.kernels.run`, one signature per dtype), so a batch gives the same bits
+whichever path computes it, and the first call of any of them compiles (or loads from the disk
+cache) what every other one uses. ``fit_many``'s members side by side run the engine's maths
+member by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import os
 import signal
 import threading
+from itertools import pairwise
 
 import numpy as np
 
@@ -23,7 +26,7 @@ from fnn.compile_notice import announce
 from fnn.data import seed_of
 from fnn.flat import layers_of, n_params
 from fnn.registry import LOSSES
-from fnn.threads import default_threads
+from fnn.threads import default_threads, map_on_threads
 from fnn.types import EngineRun, Net
 
 #: ``predict``, ``predict_proba``, ``loss``, ``accuracy`` and ``fit``'s validation pass run
@@ -86,8 +89,9 @@ def run(
 
     ``X, Y``: training rows (``batch`` rows per update, all of them when None); ``X_eval,
     Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
-    gradient (one update, nothing else); ``forward``: the ``(zbuf, abuf)`` of a forward pass
-    over the rows of Y; ``opt_code, hyper, lrs, step``: the update (NO_UPDATE: none);
+    gradient (one update, nothing else; :func:`update` needs no network); ``forward``: the
+    ``(zbuf, abuf)`` of a forward pass over the rows of Y; ``opt_code, hyper, lrs, step``: the
+    update (NO_UPDATE: none);
     ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``dropout``: the
     kernel's dropout mode (PER_UPDATE for fit, KEYED with a given key's ``seed``), ignored
     for a net without dropout; ``weights``, ``weights_eval``: sample weights of the rows of X
@@ -99,28 +103,16 @@ def run(
     :func:`blas_thread_setters`), so that its bits depend on neither the BLAS thread count nor
     the calling thread.
     """
-    dtype = theta.dtype
-    n_features, n_outputs = net.sizes[0], net.sizes[-1]
-    loss = LOSSES[net.loss]
-    plan = np.empty(kernels.PLAN_SIZE, np.int64)
-    plan[kernels.LOSS] = loss.code
-    plan[kernels.CHAIN_RULE] = net.activations[-1] != loss.canonical
-    plan[kernels.OPTIMIZER] = opt_code
-    plan[kernels.STEP] = step
-    plan[kernels.FIRST_EPOCH] = first_epoch
-    plan[kernels.EPOCHS] = epochs
     n = 0 if Y is None else Y.shape[0]
-    batch = n if batch is None else batch
-    chunk = chunk_rows(net.sizes) if chunk is None else chunk
-    plan[kernels.BATCH] = batch
-    plan[kernels.CHUNK] = chunk
-    plan[kernels.STORE] = store
-    plan[kernels.DROPOUT] = dropout if net.dropout else kernels.NO_DROPOUT
-    plan[kernels.STOP] = 0
-    plan[kernels.SHARD_WORK] = kernels.DEFAULT_SHARD_WORK
-    plan[kernels.MAX_SHARDS] = kernels.DEFAULT_MAX_SHARDS
-    plan[kernels.THREADS] = threads
+    plan = _plan(
+        net.loss, net.activations[-1], opt_code=opt_code, step=step, first_epoch=first_epoch,
+        epochs=epochs, batch=n if batch is None else batch,
+        chunk=chunk_rows(net.sizes) if chunk is None else chunk, store=store,
+        dropout=dropout if net.dropout else kernels.NO_DROPOUT, threads=threads,
+    )  # fmt: skip
+    dtype = theta.dtype
     empty = _empty(dtype)
+    n_features, n_outputs = net.sizes[0], net.sizes[-1]
     args = (
         X if X is not None else _empty(dtype, 0, n_features),
         Y if Y is not None else _empty(dtype, 0, n_outputs),
@@ -131,7 +123,7 @@ def run(
         grads if grads is not None else empty,
         forward[0] if forward is not None else empty,
         forward[1] if forward is not None else empty,
-        layers_of(net),
+        layers_of(net.sizes, net.activations),
         plan,
         hyper if hyper is not None else _empty(np.float64),
         lrs if lrs is not None else _empty(np.float64),
@@ -142,6 +134,163 @@ def run(
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
+    return _call(args, adapt, purpose, on_compile)
+
+
+def update(
+    sizes: tuple[int, ...],
+    theta: np.ndarray,
+    grads: np.ndarray,
+    slots: np.ndarray,
+    opt_code: int,
+    hyper: np.ndarray,
+    lrs: np.ndarray,
+    step: int,
+    purpose: str,
+) -> EngineRun:
+    """One update of a network of layer ``sizes`` from a given gradient: the engine's optimizer
+    step, the same bits as the update of a ``fit`` batch with that gradient.
+
+    ``theta``, ``grads``: (n_params,); ``slots``: (n_slots, n_params); ``opt_code``,
+    ``hyper``: the optimizer's kernel code and hyperparameters (clip_norm last); ``lrs``:
+    float64 (1,), the update's learning rate; ``step``: the updates already applied (the
+    update is number ``step + 1``). No row, loss or activation is read, so none is given.
+    Returns the :class:`EngineRun` whose ``theta`` and ``slots`` are the updated ones.
+    """
+    dtype = theta.dtype
+    empty = _empty(dtype)
+    rows = _empty(dtype, 0, sizes[0]), _empty(dtype, 0, sizes[-1])
+    plan = _plan(None, None, opt_code=opt_code, step=step, chunk=chunk_rows(sizes))
+    args = (
+        *rows, *rows, theta, slots, grads, empty, empty, layers_of(sizes), plan, hyper, lrs,
+        0.0, np.uint64(0), _empty(np.float64), 0.0, empty, empty,
+    )  # fmt: skip
+    return _call(args, False, purpose, None)
+
+
+def train_members(
+    net: Net,
+    X: np.ndarray,
+    Y: np.ndarray,
+    thetas: np.ndarray,
+    slots: np.ndarray,
+    groups: list[np.ndarray],
+    *,
+    opt_code: int,
+    hypers: np.ndarray,
+    lrs: np.ndarray,
+    l2s: np.ndarray,
+    seeds: np.ndarray,
+    step: int,
+    first_epoch: int,
+    epochs: int,
+    batch: int,
+    threads: int,
+    purpose: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``epochs`` epochs of training batches of K members of one network side by side
+    (:func:`fnn.kernels.run_members`; see :func:`members_side_by_side` for when it can):
+    member ``k``'s results are the bits :func:`run` gives for it alone.
+
+    The members are cut into ``groups`` (arrays of member indices, one kernel call each), the
+    groups run on ``threads`` threads, from a worker thread so that Ctrl-C stops every group
+    within a batch (see :func:`interruptible`); the notice of :func:`run` is printed when the
+    kernel must compile first. ``thetas``: (n_params, K); ``slots``: (n_slots, n_params, K);
+    ``hypers``: float64 (K, n_hyper); ``lrs``: float64 (K, epochs * batches per epoch), from
+    update ``step`` on; ``l2s``: float64 (K,); ``seeds``: uint64 (K,); ``first_epoch``: the
+    number of the first epoch (its shuffle). None of them is written.
+
+    Returns
+    -------
+    thetas, slots
+        New arrays, after the updates.
+    records : (K, 2, epochs)
+        Each member's mean training loss (penalty included) and accuracy per epoch; not
+        finite from the epoch where a member's loss stopped being finite.
+    """
+    plan = _plan(
+        net.loss, net.activations[-1], opt_code=opt_code, step=step, first_epoch=first_epoch,
+        epochs=epochs, batch=batch,
+    )  # fmt: skip
+    layers = layers_of(net.sizes, net.activations)
+
+    def arguments(g: int) -> tuple:  # of group g's call
+        k = groups[g]
+        return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
+                layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
+
+    announce(kernels.run_members, arguments(0), 2, purpose)
+    outcomes = interruptible(
+        lambda: map_on_threads(
+            lambda g: kernels.run_members(*arguments(g)), len(groups), threads, "fnn-members"
+        ),
+        plan,
+    )
+    new_thetas, new_slots = np.empty_like(thetas), np.empty_like(slots)
+    records = np.empty((thetas.shape[1], 2, epochs))
+    for k, (group_thetas, group_slots, group_records, _) in zip(groups, outcomes):
+        new_thetas[:, k], new_slots[:, :, k], records[k] = group_thetas, group_slots, group_records
+    return new_thetas, new_slots, records
+
+
+def members_side_by_side(sizes: tuple[int, ...], batch: int) -> bool:
+    """Whether :func:`train_members` can train members of a network of layer ``sizes`` with
+    training batches of ``batch`` rows: every product of a batch runs in the kernels' plain
+    loops (not BLAS, see :func:`fnn.kernels.in_loops`) and no batch is cut into shards (the
+    loss, activations and optimizer are the caller's to check)."""
+    loops = all(kernels.in_loops(batch, n_in, n_out) for n_in, n_out in pairwise(sizes))
+    return loops and batch <= _shard_rows(batch, sizes)
+
+
+def _shard_rows(batch: int, sizes: tuple[int, ...]) -> int:
+    """Rows per shard of a training batch of ``batch`` rows (see :func:`fnn.kernels.shard_rows`)."""
+    return kernels.shard_rows(
+        batch, n_params(sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
+    )
+
+
+def _plan(
+    loss: str | None,
+    output: str | None,
+    *,
+    opt_code: int = kernels.NO_UPDATE,
+    step: int = 0,
+    first_epoch: int = 0,
+    epochs: int = 1,
+    batch: int = 0,
+    chunk: int = 0,
+    store: bool = False,
+    dropout: int = kernels.NO_DROPOUT,
+    threads: int = 1,
+) -> np.ndarray:
+    """The kernels' int64 ``plan`` vector (see :func:`fnn.kernels.run`) for the ``loss`` of a
+    network whose output layer's activation is ``output``, or for no loss (None, None: a call
+    that evaluates none, as one update from a given gradient)."""
+    plan = np.zeros(kernels.PLAN_SIZE, np.int64)
+    if loss is not None:
+        plan[kernels.LOSS] = LOSSES[loss].code
+        plan[kernels.CHAIN_RULE] = output != LOSSES[loss].canonical
+    plan[kernels.OPTIMIZER] = opt_code
+    plan[kernels.STEP] = step
+    plan[kernels.FIRST_EPOCH] = first_epoch
+    plan[kernels.EPOCHS] = epochs
+    plan[kernels.BATCH] = batch
+    plan[kernels.CHUNK] = chunk
+    plan[kernels.STORE] = store
+    plan[kernels.DROPOUT] = dropout
+    plan[kernels.STOP] = 0
+    plan[kernels.SHARD_WORK] = kernels.DEFAULT_SHARD_WORK
+    plan[kernels.MAX_SHARDS] = kernels.DEFAULT_MAX_SHARDS
+    plan[kernels.THREADS] = threads
+    return plan
+
+
+def _call(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
+    """``kernels.run(*args)`` (or ``run_threaded`` for a plan with threads): with the notice
+    when it must compile first, one BLAS thread, and in a worker thread when it is long enough
+    for Ctrl-C to matter (see :func:`interruptible`)."""
+    Y, X_eval, theta, plan = args[1], args[2], args[4], args[10]
+    threads = plan[kernels.THREADS]
     # A call with threads for its shards runs the engine's variant with the parallel region,
     # compiled apart (see fnn.kernels.run_threaded); the same bits either way.
     kernel = kernels.run_threaded if threads > 1 else kernels.run
@@ -149,12 +298,15 @@ def run(
         _pool_owner()  # picks Numba's threading layer before run_threaded loads (and starts) it
     if announce(kernel, args, 4, purpose) and on_compile is not None:
         on_compile()
-    n_eval = args[2].shape[0]
+    n, n_eval = Y.shape[0], X_eval.shape[0]
+    batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     call = functools.partial(_pinned, kernel, args, blas, adapt)
-    work = _work(epochs, 0 if grads is not None else n, batch, n_eval, chunk, theta.size)
+    given_grads = args[6].shape[0] > 0
+    epochs = int(plan[kernels.EPOCHS])
+    work = _work(epochs, 0 if given_grads else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
         return _direct(call)
     return interruptible(call, plan)
@@ -412,10 +564,7 @@ def batch_threads(net: Net, batch: int, threads: int | None) -> int:
     """
     if threads is not None:
         threads = checks.integer("threads", threads, 1)
-    rows = kernels.shard_rows(
-        batch, n_params(net.sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
-    )
-    shards = -(-batch // rows)
+    shards = -(-batch // _shard_rows(batch, net.sizes))
     if shards == 1:
         return 1
     return min(shards, default_threads(), shards if threads is None else threads)

@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
-from itertools import pairwise
 from typing import TypeVar
 
 import numpy as np
 
-from fnn import checks, engine, kernels
+from fnn import checks, engine
 from fnn import progress as progress_display
-from fnn.compile_notice import announce
 from fnn.data import seed_of
 from fnn.epochs import history_of, validation_data
-from fnn.flat import layers_of, n_params, pack, pack_slots, unpack, unpack_slots
+from fnn.flat import pack, pack_slots, unpack, unpack_slots
 from fnn.model import predict_proba
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
-from fnn.registry import LOSSES, OPTIMIZERS
+from fnn.registry import OPTIMIZERS
 from fnn.threads import default_threads, map_on_threads
-from fnn.train import MAX_UPDATES_PER_CALL, fit
+from fnn.train import MAX_UPDATES_PER_CALL, fit, fit_arguments
 from fnn.types import (
     LBFGS,
     EarlyStopping,
@@ -211,7 +209,11 @@ def fit_many(
         ))  # fmt: skip
 
     for k in range(count):  # fit's own checks of each member's values, without training
-        member(k, 0)
+        _named(k, lambda k=k: fit_arguments(
+            net, params[k], opts[k], X, y, epochs, batch_size, keys[k], l2s[k], validation,
+            states[k], early_stopping, callback, False, reduce_on_plateau, sample_weight,
+            class_weight, member_threads,
+        ))  # fmt: skip
 
     if _side_by_side(net, opts, states, X, batch_size, sample_weight, class_weight, validation,
                      early_stopping, reduce_on_plateau, callback, progress):  # fmt: skip
@@ -254,12 +256,7 @@ def _side_by_side(net: Net, opts, states, X, batch_size, *per_epoch) -> bool:
     if len({0 if state is None else state.step for state in states}) > 1:
         return False
     n = X.shape[0]
-    batch = n if batch_size is None else min(batch_size, n)
-    loops = all(kernels.in_loops(batch, n_in, n_out) for n_in, n_out in pairwise(net.sizes))
-    one_shard = batch <= kernels.shard_rows(
-        batch, n_params(net.sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
-    )
-    return loops and one_shard
+    return engine.members_side_by_side(net.sizes, n if batch_size is None else min(batch_size, n))
 
 
 def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_size, dtype,
@@ -282,43 +279,21 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
     scales = [1.0 if s.plateau is None else s.plateau.scale for s in states]
     seeds = np.array([seed_of(key) for key in keys], np.uint64)
     l2s = np.array(l2s, np.float64)
-    plan = np.zeros(kernels.PLAN_SIZE, np.int64)
-    plan[kernels.LOSS] = LOSSES[net.loss].code
-    plan[kernels.CHAIN_RULE] = net.activations[-1] != LOSSES[net.loss].canonical
-    plan[kernels.OPTIMIZER] = entry.code
-    plan[kernels.BATCH] = batch
-    layers = layers_of(net)
     groups = _groups(count, threads, batch, net.sizes, thetas.dtype.itemsize)
     records = np.zeros((count, 2, epochs))
     done = 0
     while done < epochs:  # stretches of at most MAX_UPDATES_PER_CALL learning rates
         epochs_now = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // (batches_per_epoch * count)))
-        plan[kernels.STEP] = step + done * batches_per_epoch
-        plan[kernels.FIRST_EPOCH] = plan[kernels.STEP] // batches_per_epoch
-        plan[kernels.EPOCHS] = epochs_now
+        at = step + done * batches_per_epoch
         lrs = np.stack([
-            learning_rates(opt, plan[kernels.STEP], epochs_now * batches_per_epoch, scale)
+            learning_rates(opt, at, epochs_now * batches_per_epoch, scale)
             for opt, scale in zip(opts, scales)
         ])  # fmt: skip
-
-        def arguments(g: int, lrs=lrs) -> tuple:  # of group g's call
-            k = groups[g]
-            return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
-                    layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
-
-        def train(g: int, arguments=arguments):
-            return kernels.run_members(*arguments(g))
-
-        if done == 0:  # the one-line notice, when run_members must compile first
-            announce(kernels.run_members, arguments(0), 2, "fit_many")
-        # In a worker thread, so that Ctrl-C sets plan[STOP], which every group reads.
-        outcomes = engine.interruptible(
-            lambda train=train: map_on_threads(train, len(groups), threads, "fnn-members"), plan
-        )
-        for g, (new_thetas, new_slots, new_records, _) in enumerate(outcomes):
-            k = groups[g]
-            thetas[:, k], slots[:, :, k] = new_thetas, new_slots
-            records[k, :, done : done + epochs_now] = new_records
+        thetas, slots, records[:, :, done : done + epochs_now] = engine.train_members(
+            net, X, Y, thetas, slots, groups, opt_code=entry.code, hypers=hypers, lrs=lrs,
+            l2s=l2s, seeds=seeds, step=at, first_epoch=at // batches_per_epoch, epochs=epochs_now,
+            batch=batch, threads=threads, purpose="fit_many",
+        )  # fmt: skip
         done += epochs_now
     finite_records = np.isfinite(records[:, 0, :]).all(axis=1)
     finite_params = np.isfinite(thetas).all(axis=0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from fnn.registry import ACTIVATIONS
-from fnn.types import Cache, Layer, Net, Params
+from fnn.types import Cache, Layer, Params
 
 #: Below this many parameters :func:`pack` copies: finding out whether Params are views of one
 #: buffer (two address lookups per layer) costs more than copying a small network.
@@ -36,12 +36,17 @@ def n_params(sizes: tuple[int, ...]) -> int:
     return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
-def layers_of(net: Net) -> np.ndarray:
-    """Int64 (n_layers, 5): ``n_in, n_out, W offset, b offset, activation code`` per layer."""
+def layers_of(sizes: tuple[int, ...], activations: tuple[str, ...] | None = None) -> np.ndarray:
+    """Int64 (n_layers, 5): ``n_in, n_out, W offset, b offset, activation code`` per layer of
+    a network of layer ``sizes``; the code is -1 without ``activations`` (for a call that runs
+    no layer: one update from a given gradient)."""
+    codes = [-1] * (len(sizes) - 1) if activations is None else [
+        ACTIVATIONS[name].code for name in activations
+    ]  # fmt: skip
     rows = []
     at = 0
-    for n_in, n_out, name in zip(net.sizes[:-1], net.sizes[1:], net.activations):
-        rows.append((n_in, n_out, at, at + n_in * n_out, ACTIVATIONS[name].code))
+    for n_in, n_out, code in zip(sizes[:-1], sizes[1:], codes):
+        rows.append((n_in, n_out, at, at + n_in * n_out, code))
         at += n_in * n_out + n_out
     return np.array(rows, dtype=np.int64).reshape(-1, 5)
 

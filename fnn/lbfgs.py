@@ -90,7 +90,7 @@ def fit_lbfgs(
     l2: float,
     X_val: np.ndarray,
     Y_val: np.ndarray,
-    opt_state,
+    state: OptState,
     early_stopping,
     callback,
     show,
@@ -99,15 +99,13 @@ def fit_lbfgs(
     threads: int = 1,
     adapt: bool = False,
 ) -> FitResult:
-    """``fit`` with :func:`lbfgs`: arguments already checked by ``fit`` (``weights``,
+    """``fit`` with :func:`lbfgs`: arguments already checked by ``fit`` (``state``: the
+    checked ``opt_state``, or a new one; ``weights``,
     ``weights_val``: the sample weights of the rows of X and X_val, None for all 1;
     ``threads``, ``adapt``: of each objective's batch, as for :func:`fnn.engine.run`)."""
     from scipy.optimize import minimize  # here: ``import fnn`` stays fast
 
-    opt = lbfgs(*opt)  # a hand-built config gets the constructor's checks
     dtype = X.dtype
-    state = OptState(NAME, 0, ()) if opt_state is None else opt_state
-    state = checks.opt_state_of("opt_state", state, NAME, 0, net.sizes, dtype)
     has_val = X_val.shape[0] > 0
     theta = pack(params, dtype)
     last: dict = {}

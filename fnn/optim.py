@@ -34,7 +34,7 @@ from fnn import checks, engine, schedules
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
 from fnn.registry import MAX_HYPERPARAMETERS, OPTIMIZER_OF_CONFIG, OPTIMIZERS
 from fnn.schedules import LearningRate
-from fnn.types import SGD, Adam, AdamW, Momentum, Net, OptState, Params, RMSProp
+from fnn.types import SGD, Adam, AdamW, Momentum, OptState, Params, RMSProp
 
 # -- constructors --------------------------------------------------------------------------
 
@@ -305,12 +305,10 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     entry = OPTIMIZERS[name]
     state = checks.opt_state_of("state", state, name, entry.n_slots, sizes, dtype)
     theta = pack(params, dtype)
-    shape = Net(sizes, ("identity",) * (len(sizes) - 1), "mse")  # an update reads sizes only
     scale = 1.0 if state.plateau is None else state.plateau.scale  # cut by fit's watcher
-    run = engine.run(
-        shape, theta, grads=pack(grads, dtype), slots=pack_slots(state.slots, theta.size, dtype),
-        opt_code=entry.code, hyper=hyperparameters(opt), step=state.step,
-        lrs=learning_rates(opt, state.step, 1, scale), purpose="opt_step",
+    run = engine.update(
+        sizes, theta, pack(grads, dtype), pack_slots(state.slots, theta.size, dtype), entry.code,
+        hyperparameters(opt), learning_rates(opt, state.step, 1, scale), state.step, "opt_step",
     )  # fmt: skip
     slots = unpack_slots(run.slots, sizes)
     return unpack(run.theta, sizes), OptState(name, state.step + 1, slots, state.plateau)

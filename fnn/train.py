@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,7 +27,8 @@ from fnn.epochs import (
     watch_plateau,
 )
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
-from fnn.lbfgs import fit_lbfgs
+from fnn.lbfgs import NAME as LBFGS_NAME
+from fnn.lbfgs import fit_lbfgs, lbfgs
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import LOSSES, OPTIMIZERS
 from fnn.types import (
@@ -173,37 +175,19 @@ def fit(
     >>> fnn.predict(net, result.params, X)
     array([0, 1, 1, 1])
     """
-    checks.network(net)
-    dtype = checks.params_of(net.sizes, params)
-    full_batch = isinstance(opt, LBFGS)
-    if not full_batch:
-        name = optimizer_name(opt)
-        entry = OPTIMIZERS[name]
-    epochs = checks.integer("epochs", epochs, 0, checks.MAX_STEPS)
-    l2 = checks.real("l2", l2, low=0.0)
-    seed = seed_of(key)
-    X = checks.inputs("X", X, net.sizes[0], dtype)
-    Y = checks.targets("y", y, net, X.shape[0], dtype)
-    n = X.shape[0]
-    batch = n if batch_size is None else min(checks.integer("batch_size", batch_size, 1), n)
-    adapt = threads is None  # a number forces that many threads; None backs off under load
-    threads = engine.batch_threads(net, batch, threads)
-    weights = fit_weights(net, Y, sample_weight, class_weight, dtype)
-    X_val, Y_val, weights_val = validation_data(net, validation, dtype)
-    if early_stopping is not None:
-        early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
-    progress = checks.flag("progress", progress)
-    if reduce_on_plateau is not None:
-        reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
-    if full_batch:
-        return _fit_full_batch(
-            net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping,
-            callback, progress, reduce_on_plateau, weights, weights_val, threads, adapt,
-        )  # fmt: skip
-    state = opt_init(opt, params) if opt_state is None else opt_state
-    state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
+    (X, Y, weights, X_val, Y_val, weights_val, opt, state, epochs, batch, l2, seed, threads,
+     adapt, early_stopping, callback, progress, reduce_on_plateau) = fit_arguments(
+        net, params, opt, X, y, epochs, batch_size, key, l2, validation, opt_state,
+        early_stopping, callback, progress, reduce_on_plateau, sample_weight, class_weight,
+        threads,
+    )  # fmt: skip
+    if isinstance(opt, LBFGS):
+        has_val = X_val.shape[0] > 0
+        show = _printer(net, epochs, has_val) if progress else None
+        return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, state, early_stopping,
+                         callback, show, weights, weights_val, threads, adapt)  # fmt: skip
+    dtype, n, name = X.dtype, X.shape[0], state.optimizer
+    entry = OPTIMIZERS[name]
     plateau = state.plateau
     if reduce_on_plateau is not None and plateau is None:
         plateau = Plateau()
@@ -212,11 +196,6 @@ def fit(
     slots = pack_slots(state.slots, theta.size, dtype)
     hyper = hyperparameters(opt)
     batches_per_epoch = -(-n // batch)
-    if epochs > (checks.MAX_STEPS - state.step) // batches_per_epoch:
-        raise ValueError(
-            f"epochs must be <= {(checks.MAX_STEPS - state.step) // batches_per_epoch} "
-            f"(the update count, an int64, must stay <= {checks.MAX_STEPS}), got {epochs}"
-        )
     first_epoch = state.step // batches_per_epoch
     step = state.step
     records = np.zeros((4, min(epochs, FIRST_RECORDS)))  # loss, acc, val_loss, val_acc / epoch
@@ -305,14 +284,85 @@ def fit(
     return FitResult(unpack(theta, net.sizes), new_state, history)
 
 
-def _fit_full_batch(
-    net, params, opt, X, Y, epochs, batch, l2, X_val, Y_val, opt_state, early_stopping, callback,
-    progress, reduce_on_plateau, weights, weights_val, threads, adapt,
-) -> FitResult:  # fmt: skip
-    """``fit`` with :func:`fnn.lbfgs` (arguments checked), after its own refusals."""
-    if batch < X.shape[0]:
+class FitArguments(NamedTuple):
+    """:func:`fit`'s arguments, checked and converted (see :func:`fit_arguments`)."""
+
+    X: np.ndarray  # (n, sizes[0]), of the parameters' dtype
+    Y: np.ndarray  # (n, sizes[-1]): labels or targets in the engine's form
+    weights: np.ndarray | None  # (n,) of the training rows, or None for all 1
+    X_val: np.ndarray  # (n_val, sizes[0]); n_val = 0 without validation
+    Y_val: np.ndarray  # (n_val, sizes[-1])
+    weights_val: np.ndarray | None  # (n_val,), or None
+    opt: object  # an optimizer config or LBFGS
+    state: OptState  # the checked opt_state, or the optimizer's initial one
+    epochs: int
+    batch: int  # rows per training batch (at most n)
+    l2: float
+    seed: int  # of the key
+    threads: int  # of each training batch's shards (engine.batch_threads)
+    adapt: bool  # whether the thread count follows the load (threads=None)
+    early_stopping: EarlyStopping | None
+    callback: Callable | None
+    progress: bool
+    reduce_on_plateau: ReduceOnPlateau | None
+
+
+def fit_arguments(
+    net, params, opt, X, y, epochs, batch_size, key, l2, validation, opt_state, early_stopping,
+    callback, progress, reduce_on_plateau, sample_weight, class_weight, threads,
+) -> FitArguments:  # fmt: skip
+    """Every check of :func:`fit`'s arguments (the same names, in ``fit``'s order), without
+    training: ValueError or TypeError naming the bad argument, else the arguments as ``fit``
+    uses them. ``fnn.fit_many`` checks each member with it."""
+    checks.network(net)
+    dtype = checks.params_of(net.sizes, params)
+    full_batch = isinstance(opt, LBFGS)
+    if not full_batch:
+        name = optimizer_name(opt)
+        entry = OPTIMIZERS[name]
+    epochs = checks.integer("epochs", epochs, 0, checks.MAX_STEPS)
+    l2 = checks.real("l2", l2, low=0.0)
+    seed = seed_of(key)
+    X = checks.inputs("X", X, net.sizes[0], dtype)
+    Y = checks.targets("y", y, net, X.shape[0], dtype)
+    n = X.shape[0]
+    batch = n if batch_size is None else min(checks.integer("batch_size", batch_size, 1), n)
+    adapt = threads is None  # a number forces that many threads; None backs off under load
+    threads = engine.batch_threads(net, batch, threads)
+    weights = fit_weights(net, Y, sample_weight, class_weight, dtype)
+    X_val, Y_val, weights_val = validation_data(net, validation, dtype)
+    if early_stopping is not None:
+        early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {checks.describe(callback)}")
+    progress = checks.flag("progress", progress)
+    if reduce_on_plateau is not None:
+        reduce_on_plateau = checks.reduce_on_plateau_of("reduce_on_plateau", reduce_on_plateau)
+    if full_batch:
+        _full_batch_refusals(net, n, batch, reduce_on_plateau)
+        opt = lbfgs(*opt)  # a hand-built config gets the constructor's checks
+        state = OptState(LBFGS_NAME, 0, ()) if opt_state is None else opt_state
+        state = checks.opt_state_of("opt_state", state, LBFGS_NAME, 0, net.sizes, dtype)
+    else:
+        state = opt_init(opt, params) if opt_state is None else opt_state
+        state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
+        batches_per_epoch = -(-n // batch)
+        if epochs > (checks.MAX_STEPS - state.step) // batches_per_epoch:
+            raise ValueError(
+                f"epochs must be <= {(checks.MAX_STEPS - state.step) // batches_per_epoch} "
+                f"(the update count, an int64, must stay <= {checks.MAX_STEPS}), got {epochs}"
+            )
+    return FitArguments(
+        X, Y, weights, X_val, Y_val, weights_val, opt, state, epochs, batch, l2, seed, threads,
+        adapt, early_stopping, callback, progress, reduce_on_plateau,
+    )  # fmt: skip
+
+
+def _full_batch_refusals(net: Net, n: int, batch: int, reduce_on_plateau) -> None:
+    """What ``fit`` refuses with :func:`fnn.lbfgs`: batches, a plateau watch, dropout."""
+    if batch < n:
         raise ValueError(
-            f"batch_size must be None (or >= {X.shape[0]} rows) with fnn.lbfgs, a full-batch "
+            f"batch_size must be None (or >= {n} rows) with fnn.lbfgs, a full-batch "
             f"method, got {batch}"
         )
     if reduce_on_plateau is not None:
@@ -324,10 +374,6 @@ def _fit_full_batch(
             f"net.dropout must be all zero with fnn.lbfgs, whose line search needs one "
             f"deterministic objective, got {net.dropout}"
         )
-    has_val = X_val.shape[0] > 0
-    show = _printer(net, epochs, has_val) if progress else None
-    return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, opt_state, early_stopping,
-                     callback, show, weights, weights_val, threads, adapt)  # fmt: skip
 
 
 def _printer(net: Net, epochs: int, has_val: bool):

@@ -202,6 +202,29 @@ def test_bad_arguments_get_one_line_errors_naming_them(changes, kind, message):
     assert "\n" not in str(caught.value)
 
 
+#: A member's own bad values: fit's checks name them, with the member's index, before any
+#: training (with fnn.lbfgs, fit's refusals too).
+MEMBER_CALLS = [case for case in BAD_CALLS if case[2].startswith("^member")] + [
+    (dict(opt=fnn.lbfgs(), batch_size=16), ValueError,
+     "^member 0: batch_size must be None .* with fnn.lbfgs"),
+    (dict(opt=[fnn.lbfgs(), fnn.lbfgs(), fnn.lbfgs()._replace(memory=0)]), ValueError,
+     "^member 2: memory must be"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("changes, kind, message", MEMBER_CALLS)
+def test_members_are_checked_by_fits_checks_without_running_fit(changes, kind, message,
+                                                                monkeypatch):  # fmt: skip
+    from fnn import ensembles
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fit_many ran fit to check a member")
+
+    monkeypatch.setattr(ensembles, "fit", no_fit)
+    with pytest.raises(kind, match=message):
+        fit_many(**changes)
+
+
 def test_a_diverging_member_is_named_and_nothing_is_mutated():
     starts = [fnn.init(NET, key=k) for k in range(3)]
     before = [[layer.W.copy() for layer in start.layers] for start in starts]
@@ -395,10 +418,10 @@ def test_members_at_different_steps_run_one_fit_each():
 
 
 def test_the_side_by_side_kernel_announces_its_compilation_with_the_calls_arguments(monkeypatch):
-    from fnn import ensembles, kernels
+    from fnn import engine, kernels
 
     seen = []
-    monkeypatch.setattr(ensembles, "announce", lambda *args: seen.append(args))
+    monkeypatch.setattr(engine, "announce", lambda *args: seen.append(args))
     fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, batch_size=16, keys=KEYS, l2=L2)
     ((kernel, arguments, dtype_at, purpose),) = seen  # once per call, before the first group
     assert kernel is kernels.run_members and purpose == "fit_many"

@@ -104,7 +104,7 @@ INTERRUPTED = """
     import json, os, signal, sys, threading, time
     import numpy as np
     import fnn
-    from fnn import engine, ensembles
+    from fnn import engine
 
     case, needed, full = sys.argv[1], int(sys.argv[2]), "--full" in sys.argv
     rng = np.random.default_rng(0)
@@ -163,7 +163,7 @@ INTERRUPTED = """
     copies = [a.copy() for a in inputs]
 
     # Count the engine calls as they begin: the engine's own (in its worker thread, or in
-    # this one for "direct") and fit_many's members side by side.
+    # this one for "direct") and its calls of fit_many's members side by side.
     begun = []
     def counted(module, name):
         original = getattr(module, name)
@@ -172,7 +172,7 @@ INTERRUPTED = """
             return original(*args, **kwargs)
         setattr(module, name, wrapper)
     counted(engine, "_pinned")
-    counted(ensembles, "map_on_threads")
+    counted(engine, "map_on_threads")
     sent = []
 
     def interrupt():

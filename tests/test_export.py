@@ -57,9 +57,25 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("export")
 
 
-def test_every_activation_of_the_registry_has_every_export():
-    for table in (export.ONNX_OPS, export.TORCH_MODULES, export.C_ACTIVATIONS):
-        assert set(table) == set(fnn.ACTIVATIONS)
+def test_every_activation_export_form_in_the_registry_is_well_formed():
+    """Each ONNX node reads z, a constant of its entry or an earlier node's output, the last
+    writes out, every constant is used and means one value across entries; the torch module
+    is a torch.nn class; identity alone has no ONNX nodes, no module and no C body."""
+    values = {}
+    for name, entry in fnn.ACTIVATIONS.items():
+        nodes, constants = entry.onnx
+        known, used = {"z", *constants}, set()
+        for node in nodes:
+            assert set(node.inputs) <= known, (name, node)
+            used.update(set(node.inputs) & set(constants))
+            known.add(node.output)
+        assert [node.output for node in nodes][-1:] == ([] if name == "identity" else ["out"])
+        assert used == set(constants), name
+        for constant, value in constants.items():
+            assert values.setdefault(constant, value) == value, (name, constant)
+        module = entry.torch.module
+        assert module is None or isinstance(getattr(torch.nn, module), type), name
+        assert (module is None) == (entry.c is None) == (not nodes) == (name == "identity")
 
 
 # -- ONNX ---------------------------------------------------------------------------------------
@@ -97,7 +113,7 @@ def test_onnx_matches_predict_proba_for_every_activation(net, dtype, tmp_path):
     assert_matches(run_onnx(path, X), fnn.predict_proba(net, params, X), dtype)
     expected_ops = []
     for name in net.activations:
-        expected_ops += ["Gemm"] + [op for op, _, _ in export.ONNX_OPS[name]]
+        expected_ops += ["Gemm"] + [node.op for node in fnn.ACTIVATIONS[name].onnx.nodes]
     assert [node.op_type for node in model.graph.node] == expected_ops
     assert onnx.load(path) == model
 
@@ -173,9 +189,8 @@ def test_torch_modules_for_every_activation(net):
     kinds = [type(layer).__name__ for layer in module]
     expected = []
     for name in net.activations:
-        expected += ["Linear"] + (
-            [export.TORCH_MODULES[name]] if export.TORCH_MODULES[name] else []
-        )
+        cls = fnn.ACTIVATIONS[name].torch.module
+        expected += ["Linear"] + ([cls] if cls else [])
     assert kinds == expected
     assert all(parameter.dtype == torch.float64 for parameter in module.parameters())
     assert export.from_torch(module)[0] == net

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -76,6 +78,36 @@ def test_every_activation_export_form_in_the_registry_is_well_formed():
         module = entry.torch.module
         assert module is None or isinstance(getattr(torch.nn, module), type), name
         assert (module is None) == (entry.c is None) == (not nodes) == (name == "identity")
+
+
+def test_exporting_never_runs_the_engine(tmp_path):
+    """A fresh process with an empty Numba cache exports to ONNX, C and torch and back: the
+    arguments are checked by fnn.checks, so no kernel gains a compiled version (compiled or
+    loaded from disk) and no compile notice is printed."""
+    script = """
+        import os, sys
+        import numpy as np
+        from numba.core.registry import CPUDispatcher
+        import fnn
+        from fnn import export, kernels
+
+        net = fnn.mlp([3, 5, 2], hidden="gelu", output="softmax")
+        params = fnn.init(net, key=0)
+        scaler = fnn.standardizer(np.arange(12.0).reshape(4, 3))
+        export.to_onnx(net, params, os.path.join(sys.argv[1], "net.onnx"), scaler=scaler)
+        export.to_c(net, params, os.path.join(sys.argv[1], "net.h"), scaler=scaler)
+        export.from_torch(export.to_torch(net, params, scaler=scaler))
+        dispatchers = [f for f in vars(kernels).values() if isinstance(f, CPUDispatcher)]
+        print(len(dispatchers), sum(len(f.overloads) for f in dispatchers))
+    """
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_DISABLE_JIT"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba")  # empty: any kernel used would compile
+    env["PYTHONPATH"] = str(Path(fnn.__file__).parent.parent)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path)],
+                          capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    kernels, versions = map(int, done.stdout.split())
+    assert kernels > 0 and versions == 0
+    assert "compiling" not in done.stderr
 
 
 # -- ONNX ---------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def test_exporting_never_runs_the_engine(tmp_path):
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba")  # empty: any kernel used would compile
     env["PYTHONPATH"] = str(Path(fnn.__file__).parent.parent)
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path)],
-                          capture_output=True, text=True, env=env, check=True)  # fmt: skip
+                          capture_output=True, text=True, env=env, cwd=tmp_path, check=True)  # fmt: skip
     kernels, versions = map(int, done.stdout.split())
     assert kernels > 0 and versions == 0
     assert "compiling" not in done.stderr

@@ -252,11 +252,13 @@ def registry_table(registry: Mapping) -> str:
     def cell(value) -> str:
         if isinstance(value, Mapping):
             return ", ".join(value) or "-"
+        if isinstance(value, tuple) and hasattr(value, "_fields"):  # an export form's own text
+            value = str(value)
         if isinstance(value, tuple):
             return ", ".join(map(str, value)) or "-"
         if inspect.isclass(value):
             return f"`{value.__name__}`"
-        return f"`{value}`".replace("|", "\\|")
+        return f"`{' '.join(str(value).split())}`".replace("|", "\\|")  # code on one line
 
     first = next(iter(registry.values()))
     if not hasattr(first, "_fields"):

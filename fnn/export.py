@@ -22,69 +22,21 @@ import re
 
 import numpy as np
 
-from fnn.data import standardize
-from fnn.model import from_architecture, predict_proba
+from fnn import checks
+from fnn.model import from_architecture
 from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from fnn.types import Layer, Net, Params, Scaler
 from fnn.version import __version__
-
-#: ONNX nodes of each activation, ``(operator, inputs, output)``: "z" is the layer's Gemm
-#: output, "out" the activation, "t0", "t1", ... intermediate tensors (all suffixed with the
-#: layer's index), capitals the scalar constants of ONNX_CONSTANTS. Opset 13 has no Gelu
-#: (it came in opset 20), and onnxruntime's CPU provider runs LeakyRelu, Elu and Softplus in
-#: float32 only: those are composed of operators it runs in both dtypes. Its Erf is float32
-#: only too, so a float64 gelu model needs a runtime with a float64 Erf (``onnx.reference``).
-ONNX_OPS = {
-    "identity": (),
-    "relu": (("Relu", ("z",), "out"),),
-    "sigmoid": (("Sigmoid", ("z",), "out"),),
-    "tanh": (("Tanh", ("z",), "out"),),
-    "softmax": (("Softmax", ("z",), "out"),),
-    # max(z, 0.01 z)
-    "leaky_relu": (("Mul", ("z", "SLOPE"), "t0"), ("Max", ("z", "t0"), "out")),
-    # relu(z) + exp(min(z, 0)) - 1: exp never overflows
-    "elu": (
-        ("Min", ("z", "ZERO"), "t0"), ("Exp", ("t0",), "t1"), ("Sub", ("t1", "ONE"), "t2"),
-        ("Relu", ("z",), "t3"), ("Add", ("t3", "t2"), "out"),
-    ),
-    # z (1 + erf(z / sqrt 2)) / 2
-    "gelu": (
-        ("Mul", ("z", "SQRT_HALF"), "t0"), ("Erf", ("t0",), "t1"), ("Add", ("t1", "ONE"), "t2"),
-        ("Mul", ("z", "t2"), "t3"), ("Mul", ("t3", "HALF"), "out"),
-    ),
-    # z sigmoid(z)
-    "silu": (("Sigmoid", ("z",), "t0"), ("Mul", ("z", "t0"), "out")),
-    # relu(z) + log(1 + exp(-|z|)): exp never overflows
-    "softplus": (
-        ("Abs", ("z",), "t0"), ("Neg", ("t0",), "t1"), ("Exp", ("t1",), "t2"),
-        ("Add", ("t2", "ONE"), "t3"), ("Log", ("t3",), "t4"), ("Relu", ("z",), "t5"),
-        ("Add", ("t5", "t4"), "out"),
-    ),
-}  # fmt: skip
-
-#: Scalar constants of the ONNX activations (initializers in the model's dtype).
-ONNX_CONSTANTS = {"ZERO": 0.0, "ONE": 1.0, "HALF": 0.5, "SLOPE": 0.01, "SQRT_HALF": 0.5**0.5}
-
-#: torch.nn module class of each activation (None: a Linear followed by nothing).
-TORCH_MODULES = {"identity": None, "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
-                 "softmax": "Softmax", "leaky_relu": "LeakyReLU", "elu": "ELU", "gelu": "GELU",
-                 "silu": "SiLU", "softplus": "Softplus"}  # fmt: skip
-
-#: The settings of the torch modules that compute fnn's activation: to_torch builds them so
-#: and from_torch refuses others. Softplus returns z itself above ``threshold``: at 40 that
-#: is z's float64 rounding of ``z + log1p(exp(-z))`` (PyTorch's default 20 is 2e-9 off).
-TORCH_SETTINGS = {
-    "softmax": {"dim": 1},
-    "leaky_relu": {"negative_slope": 0.01},
-    "elu": {"alpha": 1.0},
-    "gelu": {"approximate": "none"},
-    "softplus": {"beta": 1.0, "threshold": 40.0},
-}
 
 #: Opset of the ONNX models: every operator used here has its current float semantics at 13
 #: (later versions only add integer and bfloat16 types), and 13 runs on every maintained
 #: runtime (onnxruntime >= 1.6, TensorRT >= 8, OpenVINO, onnxruntime-web, tract).
 ONNX_OPSET = 13
+
+#: The torch.nn class name of each activation that has one (identity has none).
+_TORCH_MODULES = {
+    name: entry.torch.module for name, entry in ACTIVATIONS.items() if entry.torch.module
+}
 
 
 # -- shared: validation and the layers to export ------------------------------------------------
@@ -100,24 +52,13 @@ def _extra(module: str, extra: str, caller: str):
         ) from error
 
 
-def _layers(net, params, scaler, table: dict, target: str) -> tuple[list, np.dtype]:
+def _layers(net, params, scaler) -> tuple[list, np.dtype]:
     """``[(W, b, activation), ...]`` to export (scaler folded in) and the parameters' dtype.
 
-    ``net`` and ``params`` go through fnn's own checks (a forward pass of one row of zeros),
-    so their errors read exactly as those of every other fnn function.
+    ``net`` and ``params`` go through fnn's own checks (those of every other fnn function, so
+    their errors read the same); nothing runs the network.
     """
-    if not isinstance(net, Net):
-        raise TypeError(f"net must be an fnn.Net (from fnn.mlp), got {type(net).__name__}")
-    # A width that cannot make the probe is left for fnn's checks of net.sizes to report.
-    width = net.sizes[0] if isinstance(net.sizes, tuple) and net.sizes else None
-    probe = np.zeros((1, width if isinstance(width, (int, np.integer)) and width > 0 else 1))
-    dtype = predict_proba(net, params, probe).dtype
-    for index, name in enumerate(net.activations):
-        if name not in table:  # an activation of fnn's registry without an export yet
-            raise ValueError(
-                f"net.activations[{index}] is {name!r}, which has no {target} export yet "
-                f"(exported: {sorted(table)})"
-            )
+    dtype = checks.model(net, params)
     for index, layer in enumerate(params.layers):
         for field, array in zip(("W", "b"), layer):
             if not np.isfinite(array).all():
@@ -139,7 +80,7 @@ def _folded(scaler, W: np.ndarray, b: np.ndarray, dtype) -> tuple[np.ndarray, np
             f"scaler must standardise {W.shape[0]} features (net.sizes[0]), got mean of shape "
             f"{np.shape(scaler.mean)}"
         )
-    standardize(scaler, np.zeros((1, W.shape[0])))  # fnn's checks: float, finite, scale > 0
+    checks.scaler_of("scaler", scaler)  # float, finite, scale > 0
     ratio = scaler.mean.astype(np.float64) / scaler.scale
     W64 = W.astype(np.float64)
     return (W64 / scaler.scale[:, None]).astype(dtype), (b - ratio @ W64).astype(dtype)
@@ -172,11 +113,11 @@ def _write(path: str, data: bytes) -> None:
 def to_onnx(net: Net, params: Params, path, scaler: Scaler | None = None):
     """Write the network as an ONNX model computing :func:`fnn.predict_proba`.
 
-    One ``Gemm`` per layer (``X @ W + b``), followed by the activation's operator (``Relu``,
-    ``Sigmoid``, ``Tanh``, ``Softmax`` on axis 1; nothing for identity) or, for leaky_relu,
-    elu, gelu, silu and softplus, a few elementary operators (``fnn.export.ONNX_OPS``; gelu
-    uses ``Erf``, which onnxruntime runs in float32 only). Opset 13, IR version 7: every
-    maintained runtime reads it. Needs the ``[onnx]`` extra.
+    One ``Gemm`` per layer (``X @ W + b``), followed by the activation's nodes: the ``onnx``
+    form of its entry in :data:`fnn.ACTIVATIONS` (one operator such as ``Relu`` or ``Softmax``
+    on axis 1, nothing for identity, or a few elementary operators; gelu's ``Erf`` runs in
+    float32 only on onnxruntime). Opset 13, IR version 7: every maintained runtime reads it.
+    Needs the ``[onnx]`` extra.
 
     Parameters
     ----------
@@ -205,9 +146,9 @@ def to_onnx(net: Net, params: Params, path, scaler: Scaler | None = None):
     onnx = _extra("onnx", "onnx", "to_onnx")
     from onnx import helper, numpy_helper
 
-    layers, dtype = _layers(net, params, scaler, ONNX_OPS, "ONNX")
+    layers, dtype = _layers(net, params, scaler)
     path = _path(path)
-    nodes, weights, constants = [], [], set()
+    nodes, weights, constants = [], [], {}
     flowing = "X"
     for index, (W, b, activation) in enumerate(layers):
         weights += [
@@ -215,19 +156,17 @@ def to_onnx(net: Net, params: Params, path, scaler: Scaler | None = None):
             numpy_helper.from_array(b, f"b{index}"),
         ]
         out = "proba" if index == len(layers) - 1 else f"A{index}"
-        graph = ONNX_OPS[activation]
-        gemm = f"Z{index}" if graph else out
+        form = ACTIVATIONS[activation].onnx
+        gemm = f"Z{index}" if form.nodes else out
         nodes.append(helper.make_node("Gemm", [flowing, f"W{index}", f"b{index}"], [gemm]))
-        tensors = {"z": gemm, "out": out}
-        for op, inputs, output in graph:
-            constants.update(name for name in inputs if name in ONNX_CONSTANTS)
-            names = [tensors.get(name, name if name in ONNX_CONSTANTS else f"{name}_{index}")
-                     for name in (*inputs, output)]  # fmt: skip
-            axis = {"axis": 1} if op == "Softmax" else {}  # the features, not the samples
-            nodes.append(helper.make_node(op, names[:-1], names[-1:], **axis))
+        constants.update(form.constants)
+        tensors = {"z": gemm, "out": out, **{name: name for name in form.constants}}
+        for op, inputs, output, attributes in form.nodes:
+            names = [tensors.get(name, f"{name}_{index}") for name in (*inputs, output)]
+            nodes.append(helper.make_node(op, names[:-1], names[-1:], **attributes))
         flowing = out
     for name in sorted(constants):
-        weights.append(numpy_helper.from_array(np.array(ONNX_CONSTANTS[name], dtype), name))
+        weights.append(numpy_helper.from_array(np.array(constants[name], dtype), name))
     element = helper.np_dtype_to_tensor_dtype(dtype)
     graph = helper.make_graph(
         nodes,
@@ -257,12 +196,12 @@ def to_torch(net: Net, params: Params, scaler: Scaler | None = None):
     """The network as a ``torch.nn.Sequential`` computing :func:`fnn.predict_proba`.
 
     Each layer becomes ``Linear(n_in, n_out)`` with ``weight = W.T`` and ``bias = b``, followed
-    by ``ReLU()``, ``Sigmoid()``, ``Tanh()``, ``Softmax(dim=1)``, ``LeakyReLU(0.01)``,
-    ``ELU(1.0)``, ``GELU(approximate='none')``, ``SiLU()`` or ``Softplus(1.0, threshold=40)``
-    (nothing for identity; the settings are ``fnn.export.TORCH_SETTINGS``), in the parameters'
-    dtype (float32 -> ``torch.float32``, float64 -> ``torch.float64``). The
-    weights are copies: training the module leaves ``params`` alone. torch's random state is
-    not touched (no initialisation runs). Needs the ``[torch]`` extra.
+    by the activation's module: the ``torch`` form of its entry in :data:`fnn.ACTIVATIONS`,
+    with the settings that compute fnn's function (such as ``ReLU()``, ``Softmax(dim=1)`` or
+    ``Softplus(beta=1.0, threshold=40.0)``; nothing for identity), in the parameters' dtype
+    (float32 -> ``torch.float32``, float64 -> ``torch.float64``). The weights are copies:
+    training the module leaves ``params`` alone. torch's random state is not touched (no
+    initialisation runs). Needs the ``[torch]`` extra.
 
     Parameters
     ----------
@@ -291,7 +230,7 @@ def to_torch(net: Net, params: Params, scaler: Scaler | None = None):
     )
     """
     torch = _extra("torch", "torch", "to_torch")
-    layers, _ = _layers(net, params, scaler, TORCH_MODULES, "PyTorch")
+    layers, _ = _layers(net, params, scaler)
     modules = []
     for W, b, activation in layers:
         # skip_init builds the Linear without drawing from torch's global random generator.
@@ -301,20 +240,20 @@ def to_torch(net: Net, params: Params, scaler: Scaler | None = None):
         linear.weight = torch.nn.Parameter(torch.tensor(W.T))
         linear.bias = torch.nn.Parameter(torch.tensor(b))
         modules.append(linear)
-        if TORCH_MODULES[activation] is not None:
-            module = getattr(torch.nn, TORCH_MODULES[activation])
-            modules.append(module(**TORCH_SETTINGS.get(activation, {})))
+        form = ACTIVATIONS[activation].torch
+        if form.module is not None:
+            modules.append(getattr(torch.nn, form.module)(**form.settings))
     return torch.nn.Sequential(*modules)
 
 
 def from_torch(module, loss: str | None = None) -> tuple[Net, Params]:
     """``(net, params)`` from a ``torch.nn.Sequential`` of Linear layers and activations.
 
-    Each ``Linear`` may be followed by one of ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``
-    (slope 0.01), ``ELU`` (alpha 1), ``GELU`` (approximate "none"), ``SiLU``, ``Softplus``
-    (beta 1, threshold >= 20) or (last only) ``Softmax(dim=1)``; a Linear followed by another
-    Linear, or last, has the identity activation; ``Identity`` modules are skipped. A Linear
-    without bias gets ``b = 0``.
+    Each ``Linear`` may be followed by the module of an activation of :data:`fnn.ACTIVATIONS`
+    (the ``torch`` form of its entry) with the settings given there (softplus: any
+    ``threshold`` >= 20; softmax: last only, over dim 1); a Linear followed by another Linear,
+    or last, has the identity activation; ``Identity`` modules are skipped. A Linear without
+    bias gets ``b = 0``.
     Anything else (Dropout, BatchNorm, other activations, nested containers) is refused.
 
     Parameters
@@ -347,7 +286,7 @@ def from_torch(module, loss: str | None = None) -> tuple[Net, Params]:
             f"module must be a torch.nn.Sequential of Linear layers and activations, got "
             f"{type(module).__name__}"
         )
-    names = {getattr(torch.nn, cls): name for name, cls in TORCH_MODULES.items() if cls}
+    names = {getattr(torch.nn, cls): name for name, cls in _TORCH_MODULES.items()}
     linears, activations, places, dtype = [], [], [], None  # places: where each activation is
     for index, child in enumerate(module):
         where = f"module[{index}] ({_one_line(child)})"
@@ -386,7 +325,7 @@ def from_torch(module, loss: str | None = None) -> tuple[Net, Params]:
         else:
             raise ValueError(
                 f"{where} is not supported: use Linear, Identity and "
-                f"{', '.join(cls for cls in TORCH_MODULES.values() if cls)} modules only"
+                f"{', '.join(_TORCH_MODULES.values())} modules only"
             )
     if not linears:
         raise ValueError("module must hold at least one Linear layer, got none")
@@ -412,7 +351,7 @@ def from_torch(module, loss: str | None = None) -> tuple[Net, Params]:
 def _torch_settings_fit(name: str, module) -> bool:
     """Whether a torch activation module computes fnn's ``name`` (softplus: any threshold of
     at least PyTorch's default 20, beyond which its linear branch is within 2e-9 of fnn's)."""
-    for field, value in TORCH_SETTINGS.get(name, {}).items():
+    for field, value in ACTIVATIONS[name].torch.settings.items():
         have = getattr(module, field, None)
         if not (have >= 20 if field == "threshold" else have == value):
             return False
@@ -423,7 +362,7 @@ def _settings_text(name: str) -> str:
     """``negative_slope=0.01``: the settings :func:`_torch_settings_fit` accepts, as text."""
     return ", ".join(
         f"{field} >= 20" if field == "threshold" else f"{field}={value!r}"
-        for field, value in TORCH_SETTINGS[name].items()
+        for field, value in ACTIVATIONS[name].torch.settings.items()
     )
 
 
@@ -440,45 +379,6 @@ def _one_line(value) -> str:
 
 
 # -- C ------------------------------------------------------------------------------------------
-
-#: C99 body of ``void P_act(size_t n, T *v)`` for each activation, applied in place to v[0..n);
-#: ``{T}`` is the float type and ``{f}`` the libm suffix ("f" for float). None: nothing to do.
-C_ACTIVATIONS = {
-    "identity": None,
-    "relu": "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : 0;",
-    "sigmoid": (
-        "for (size_t j = 0; j < n; ++j) {{\n"
-        "        const {T} e = exp{f}(-fabs{f}(v[j]));  /* never overflows */\n"
-        "        v[j] = v[j] >= 0 ? 1 / (1 + e) : e / (1 + e);\n"
-        "    }}"
-    ),
-    "tanh": "for (size_t j = 0; j < n; ++j) v[j] = tanh{f}(v[j]);",
-    "leaky_relu": "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : 0.01{f} * v[j];",
-    "elu": "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : expm1{f}(v[j]);",
-    "gelu": (
-        "for (size_t j = 0; j < n; ++j)  /* z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2 */\n"
-        "        v[j] = v[j] * (0.5{f} * erfc{f}(-v[j] * 0.7071067811865476{f}));"
-    ),
-    "silu": (
-        "for (size_t j = 0; j < n; ++j) {{\n"
-        "        const {T} e = exp{f}(-fabs{f}(v[j]));  /* never overflows */\n"
-        "        v[j] *= v[j] >= 0 ? 1 / (1 + e) : e / (1 + e);\n"
-        "    }}"
-    ),
-    "softplus": (
-        "for (size_t j = 0; j < n; ++j)  /* never overflows */\n"
-        "        v[j] = fmax{f}(v[j], 0) + log1p{f}(exp{f}(-fabs{f}(v[j])));"
-    ),
-    "softmax": (
-        "{T} top = v[0], total = 0;\n"
-        "    for (size_t j = 1; j < n; ++j) top = v[j] > top ? v[j] : top;\n"
-        "    for (size_t j = 0; j < n; ++j) {{\n"
-        "        v[j] = exp{f}(v[j] - top);\n"
-        "        total += v[j];\n"
-        "    }}\n"
-        "    for (size_t j = 0; j < n; ++j) v[j] /= total;"
-    ),
-}
 
 _C_TYPES = {"float64": ("double", ""), "float32": ("float", "f")}
 
@@ -520,7 +420,7 @@ def to_c(net: Net, params: Params, path, scaler: Scaler | None = None,
     >>> "static void fnn_forward(size_t n_samples, const double *X, double *out)" in source
     True
     """
-    layers, dtype = _layers(net, params, scaler, C_ACTIVATIONS, "C")
+    layers, dtype = _layers(net, params, scaler)
     path = _path(path)
     if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
         raise ValueError(f"prefix must be a C identifier such as 'fnn', got {prefix!r}")
@@ -556,8 +456,9 @@ def to_c(net: Net, params: Params, path, scaler: Scaler | None = None,
         "",
     ]
     for name in dict.fromkeys(name for *_, name in layers):  # used activations, once each
-        if C_ACTIVATIONS[name] is not None:
-            body = C_ACTIVATIONS[name].format(T=T, f=f)
+        body = ACTIVATIONS[name].c
+        if body is not None:
+            body = body.replace("{T}", T).replace("{f}", f)
             lines += [f"static void {P}_{name}(size_t n, {T} *v)", "{", f"    {body}", "}", ""]
     hidden = max(sizes[1:-1], default=0)
     lines += [f"static void {P}_forward(size_t n_samples, const {T} *X, {T} *out)", "{"]
@@ -573,7 +474,7 @@ def to_c(net: Net, params: Params, path, scaler: Scaler | None = None,
         lines.append(
             f"        {P}_dense({W.shape[0]}, {W.shape[1]}, {P}_W{index}, {P}_b{index}, a, {z});"
         )
-        if C_ACTIVATIONS[name] is not None:
+        if ACTIVATIONS[name].c is not None:
             lines.append(f"        {P}_{name}({W.shape[1]}, {z});")
         if not last:
             lines.append(f"        a = {z};")

@@ -21,6 +21,53 @@ from fnn.types import SGD, Adam, AdamW, Momentum, RMSProp
 # -- entry types ---------------------------------------------------------------------------
 
 
+class OnnxNode(NamedTuple):
+    """One ONNX operator of an activation: ``op(*inputs) -> output``, with ``attributes``.
+
+    Tensor names: "z" is the layer's Gemm output, "out" the activation, "t0", "t1", ...
+    intermediate tensors (the exporter suffixes them with the layer's index), and any name of
+    the entry's :class:`Onnx` ``constants`` a scalar constant.
+    """
+
+    op: str
+    inputs: tuple[str, ...]
+    output: str
+    attributes: Any = MappingProxyType({})
+
+
+class Onnx(NamedTuple):
+    """An activation's ONNX form: its nodes (none for identity) and their scalar constants.
+
+    ``constants`` maps a name to its value (an initializer in the model's dtype); a name means
+    the same value in every activation that uses it.
+    """
+
+    nodes: tuple[OnnxNode, ...]
+    constants: Any = MappingProxyType({})  # Mapping[str, float]
+
+    def __str__(self) -> str:
+        """``Mul(z, SLOPE) -> t0; Max(z, t0) -> out; SLOPE = 0.01`` ("-" for none)."""
+        parts = []
+        for op, inputs, output, attributes in self.nodes:
+            arguments = [*inputs, *(f"{key}={value!r}" for key, value in attributes.items())]
+            parts.append(f"{op}({', '.join(arguments)}) -> {output}")
+        parts += [f"{name} = {value!r}" for name, value in self.constants.items()]
+        return "; ".join(parts) or "-"
+
+
+class Torch(NamedTuple):
+    """An activation's torch.nn module: its class name (None: nothing after the Linear) and
+    the settings that make it compute fnn's function where its defaults do not."""
+
+    module: str | None
+    settings: Any = MappingProxyType({})  # Mapping[str, Any]
+
+    def __str__(self) -> str:
+        if self.module is None:
+            return "-"
+        return f"{self.module}({', '.join(f'{k}={v!r}' for k, v in self.settings.items())})"
+
+
 class Activation(NamedTuple):
     """An entry of :data:`fnn.registry.ACTIVATIONS`."""
 
@@ -29,6 +76,9 @@ class Activation(NamedTuple):
     output_only: bool
     min_units: int
     decision: str
+    onnx: Onnx
+    torch: Torch
+    c: str | None  # C99 body of ``void P_act(size_t n, T *v)``, in place; None: nothing
 
 
 class Loss(NamedTuple):
@@ -72,24 +122,123 @@ class Scheme(NamedTuple):
 
 # -- the tables ----------------------------------------------------------------------------
 
+
+def _fixed(**values) -> MappingProxyType:
+    return MappingProxyType(values)
+
+
+def _onnx(*nodes, **constants) -> Onnx:
+    """An :class:`Onnx` form from ``(op, inputs, output[, attributes])`` tuples."""
+    return Onnx(tuple(OnnxNode(*node) for node in nodes), MappingProxyType(constants))
+
+
 #: Activations. ``output_only``: allowed as the output activation only. ``min_units``: the
 #: fewest units of a layer with it. ``decision``: how ``fnn.predict`` turns the output layer's
 #: logits ``z`` into predictions: "threshold" (``z > 0``, 0/1 labels), "argmax" (class
-#: indices), or "values" (the activations themselves).
+#: indices), or "values" (the activations themselves). ``onnx``, ``torch``, ``c``: its export
+#: forms (``fnn.to_onnx``, ``fnn.to_torch`` and ``fnn.from_torch``, ``fnn.to_c``). ONNX: opset
+#: 13 has no Gelu (it came in opset 20), and onnxruntime's CPU provider runs LeakyRelu, Elu
+#: and Softplus in float32 only, so those are composed of operators it runs in both dtypes; its
+#: Erf is float32 only too, so a float64 gelu model needs a runtime with a float64 Erf
+#: (``onnx.reference``). torch: Softplus returns z itself above ``threshold``: at 40 that is
+#: z's float64 rounding of ``z + log1p(exp(-z))`` (PyTorch's default 20 is 2e-9 off). C: the
+#: body of ``void P_act(size_t n, T *v)`` applied in place to ``v[0..n)``, ``{T}`` standing
+#: for the float type and ``{f}`` for the libm suffix ("f" for float).
 ACTIVATIONS = MappingProxyType(
     {
-        "identity": Activation(kernels.IDENTITY, "z", False, 1, "values"),
-        "relu": Activation(kernels.RELU, "max(z, 0)", False, 1, "values"),
-        "sigmoid": Activation(kernels.SIGMOID, "1 / (1 + exp(-z))", False, 1, "threshold"),
-        "tanh": Activation(kernels.TANH, "tanh(z)", False, 1, "values"),
-        "softmax": Activation(kernels.SOFTMAX, "exp(z_j) / sum_k exp(z_k)", True, 2, "argmax"),
-        "leaky_relu": Activation(kernels.LEAKY_RELU, "z if z > 0 else 0.01 z", False, 1, "values"),
-        "elu": Activation(kernels.ELU, "z if z > 0 else exp(z) - 1", False, 1, "values"),
-        "gelu": Activation(kernels.GELU, "z (1 + erf(z / sqrt 2)) / 2", False, 1, "values"),
-        "silu": Activation(kernels.SILU, "z / (1 + exp(-z))", False, 1, "values"),
-        "softplus": Activation(kernels.SOFTPLUS, "log(1 + exp(z))", False, 1, "values"),
+        "identity": Activation(
+            kernels.IDENTITY, "z", False, 1, "values", _onnx(), Torch(None), None
+        ),
+        "relu": Activation(
+            kernels.RELU, "max(z, 0)", False, 1, "values",
+            _onnx(("Relu", ("z",), "out")),
+            Torch("ReLU"),
+            "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : 0;",
+        ),
+        "sigmoid": Activation(
+            kernels.SIGMOID, "1 / (1 + exp(-z))", False, 1, "threshold",
+            _onnx(("Sigmoid", ("z",), "out")),
+            Torch("Sigmoid"),
+            "for (size_t j = 0; j < n; ++j) {\n"
+            "        const {T} e = exp{f}(-fabs{f}(v[j]));  /* never overflows */\n"
+            "        v[j] = v[j] >= 0 ? 1 / (1 + e) : e / (1 + e);\n"
+            "    }",
+        ),
+        "tanh": Activation(
+            kernels.TANH, "tanh(z)", False, 1, "values",
+            _onnx(("Tanh", ("z",), "out")),
+            Torch("Tanh"),
+            "for (size_t j = 0; j < n; ++j) v[j] = tanh{f}(v[j]);",
+        ),
+        "softmax": Activation(
+            kernels.SOFTMAX, "exp(z_j) / sum_k exp(z_k)", True, 2, "argmax",
+            # over the features (axis 1), not the samples
+            _onnx(("Softmax", ("z",), "out", _fixed(axis=1))),
+            Torch("Softmax", _fixed(dim=1)),
+            "{T} top = v[0], total = 0;\n"
+            "    for (size_t j = 1; j < n; ++j) top = v[j] > top ? v[j] : top;\n"
+            "    for (size_t j = 0; j < n; ++j) {\n"
+            "        v[j] = exp{f}(v[j] - top);\n"
+            "        total += v[j];\n"
+            "    }\n"
+            "    for (size_t j = 0; j < n; ++j) v[j] /= total;",
+        ),
+        "leaky_relu": Activation(
+            kernels.LEAKY_RELU, "z if z > 0 else 0.01 z", False, 1, "values",
+            # max(z, 0.01 z)
+            _onnx(("Mul", ("z", "SLOPE"), "t0"), ("Max", ("z", "t0"), "out"), SLOPE=0.01),
+            Torch("LeakyReLU", _fixed(negative_slope=0.01)),
+            "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : 0.01{f} * v[j];",
+        ),
+        "elu": Activation(
+            kernels.ELU, "z if z > 0 else exp(z) - 1", False, 1, "values",
+            # relu(z) + exp(min(z, 0)) - 1: exp never overflows
+            _onnx(
+                ("Min", ("z", "ZERO"), "t0"), ("Exp", ("t0",), "t1"), ("Sub", ("t1", "ONE"), "t2"),
+                ("Relu", ("z",), "t3"), ("Add", ("t3", "t2"), "out"),
+                ZERO=0.0, ONE=1.0,
+            ),
+            Torch("ELU", _fixed(alpha=1.0)),
+            "for (size_t j = 0; j < n; ++j) v[j] = v[j] > 0 ? v[j] : expm1{f}(v[j]);",
+        ),
+        "gelu": Activation(
+            kernels.GELU, "z (1 + erf(z / sqrt 2)) / 2", False, 1, "values",
+            # z (1 + erf(z / sqrt 2)) / 2
+            _onnx(
+                ("Mul", ("z", "SQRT_HALF"), "t0"), ("Erf", ("t0",), "t1"),
+                ("Add", ("t1", "ONE"), "t2"), ("Mul", ("z", "t2"), "t3"),
+                ("Mul", ("t3", "HALF"), "out"),
+                SQRT_HALF=0.5**0.5, ONE=1.0, HALF=0.5,
+            ),
+            Torch("GELU", _fixed(approximate="none")),
+            "for (size_t j = 0; j < n; ++j)  /* z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2 */\n"
+            "        v[j] = v[j] * (0.5{f} * erfc{f}(-v[j] * 0.7071067811865476{f}));",
+        ),
+        "silu": Activation(
+            kernels.SILU, "z / (1 + exp(-z))", False, 1, "values",
+            # z sigmoid(z)
+            _onnx(("Sigmoid", ("z",), "t0"), ("Mul", ("z", "t0"), "out")),
+            Torch("SiLU"),
+            "for (size_t j = 0; j < n; ++j) {\n"
+            "        const {T} e = exp{f}(-fabs{f}(v[j]));  /* never overflows */\n"
+            "        v[j] *= v[j] >= 0 ? 1 / (1 + e) : e / (1 + e);\n"
+            "    }",
+        ),
+        "softplus": Activation(
+            kernels.SOFTPLUS, "log(1 + exp(z))", False, 1, "values",
+            # relu(z) + log(1 + exp(-|z|)): exp never overflows
+            _onnx(
+                ("Abs", ("z",), "t0"), ("Neg", ("t0",), "t1"), ("Exp", ("t1",), "t2"),
+                ("Add", ("t2", "ONE"), "t3"), ("Log", ("t3",), "t4"), ("Relu", ("z",), "t5"),
+                ("Add", ("t5", "t4"), "out"),
+                ONE=1.0,
+            ),
+            Torch("Softplus", _fixed(beta=1.0, threshold=40.0)),
+            "for (size_t j = 0; j < n; ++j)  /* never overflows */\n"
+            "        v[j] = fmax{f}(v[j], 0) + log1p{f}(exp{f}(-fabs{f}(v[j])));",
+        ),
     }
-)
+)  # fmt: skip
 
 #: Hidden-layer activations: every one that is not output-only.
 HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if not entry.output_only)

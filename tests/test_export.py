@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -57,9 +59,55 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("export")
 
 
-def test_every_activation_of_the_registry_has_every_export():
-    for table in (export.ONNX_OPS, export.TORCH_MODULES, export.C_ACTIVATIONS):
-        assert set(table) == set(fnn.ACTIVATIONS)
+def test_every_activation_export_form_in_the_registry_is_well_formed():
+    """Each ONNX node reads z, a constant of its entry or an earlier node's output, the last
+    writes out, every constant is used and means one value across entries; the torch module
+    is a torch.nn class; identity alone has no ONNX nodes, no module and no C body."""
+    values = {}
+    for name, entry in fnn.ACTIVATIONS.items():
+        nodes, constants = entry.onnx
+        known, used = {"z", *constants}, set()
+        for node in nodes:
+            assert set(node.inputs) <= known, (name, node)
+            used.update(set(node.inputs) & set(constants))
+            known.add(node.output)
+        assert [node.output for node in nodes][-1:] == ([] if name == "identity" else ["out"])
+        assert used == set(constants), name
+        for constant, value in constants.items():
+            assert values.setdefault(constant, value) == value, (name, constant)
+        module = entry.torch.module
+        assert module is None or isinstance(getattr(torch.nn, module), type), name
+        assert (module is None) == (entry.c is None) == (not nodes) == (name == "identity")
+
+
+def test_exporting_never_runs_the_engine(tmp_path):
+    """A fresh process with an empty Numba cache exports to ONNX, C and torch and back: the
+    arguments are checked by fnn.checks, so no kernel gains a compiled version (compiled or
+    loaded from disk) and no compile notice is printed."""
+    script = """
+        import os, sys
+        import numpy as np
+        from numba.core.registry import CPUDispatcher
+        import fnn
+        from fnn import export, kernels
+
+        net = fnn.mlp([3, 5, 2], hidden="gelu", output="softmax")
+        params = fnn.init(net, key=0)
+        scaler = fnn.standardizer(np.arange(12.0).reshape(4, 3))
+        export.to_onnx(net, params, os.path.join(sys.argv[1], "net.onnx"), scaler=scaler)
+        export.to_c(net, params, os.path.join(sys.argv[1], "net.h"), scaler=scaler)
+        export.from_torch(export.to_torch(net, params, scaler=scaler))
+        dispatchers = [f for f in vars(kernels).values() if isinstance(f, CPUDispatcher)]
+        print(len(dispatchers), sum(len(f.overloads) for f in dispatchers))
+    """
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_DISABLE_JIT"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba")  # empty: any kernel used would compile
+    env["PYTHONPATH"] = str(Path(fnn.__file__).parent.parent)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, check=True)  # fmt: skip
+    kernels, versions = map(int, done.stdout.split())
+    assert kernels > 0 and versions == 0
+    assert "compiling" not in done.stderr
 
 
 # -- ONNX ---------------------------------------------------------------------------------------
@@ -97,7 +145,7 @@ def test_onnx_matches_predict_proba_for_every_activation(net, dtype, tmp_path):
     assert_matches(run_onnx(path, X), fnn.predict_proba(net, params, X), dtype)
     expected_ops = []
     for name in net.activations:
-        expected_ops += ["Gemm"] + [op for op, _, _ in export.ONNX_OPS[name]]
+        expected_ops += ["Gemm"] + [node.op for node in fnn.ACTIVATIONS[name].onnx.nodes]
     assert [node.op_type for node in model.graph.node] == expected_ops
     assert onnx.load(path) == model
 
@@ -173,9 +221,8 @@ def test_torch_modules_for_every_activation(net):
     kinds = [type(layer).__name__ for layer in module]
     expected = []
     for name in net.activations:
-        expected += ["Linear"] + (
-            [export.TORCH_MODULES[name]] if export.TORCH_MODULES[name] else []
-        )
+        cls = fnn.ACTIVATIONS[name].torch.module
+        expected += ["Linear"] + ([cls] if cls else [])
     assert kinds == expected
     assert all(parameter.dtype == torch.float64 for parameter in module.parameters())
     assert export.from_torch(module)[0] == net

@@ -107,6 +107,9 @@ INTERRUPTED = """
     from fnn import engine
 
     case, needed, full = sys.argv[1], int(sys.argv[2]), "--full" in sys.argv
+    # Ctrl-C as in a terminal, even where this ran from a background job (which starts with
+    # SIGINT ignored, and then Python installs no handler for it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = np.random.default_rng(0)
     small = fnn.mlp([2, 8, 1])  # plain loops, no BLAS: one update is a few microseconds
     small_params = fnn.init(small, key=0)

@@ -3,7 +3,8 @@
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
 update; ``backward`` the same batch from a given forward pass; ``opt_step`` one update from a
 given gradient; ``forward``, ``predict``, ``loss`` and ``accuracy`` evaluate rows in chunks.
-They are the same compiled function (:func:`fnn.kernels.run`, one signature per dtype), so a
+They are the same compiled function (:func:`fnn.kernels.train_and_evaluate`, one signature per
+dtype), so a
 batch gives the same bits whichever path computes it, and the first call of any of them
 compiles (or loads from the disk cache) what every other one uses.
 """
@@ -143,10 +144,10 @@ def run(
         weights_eval if weights_eval is not None else empty,
     )
     # A call with threads for its shards runs the engine's variant with the parallel region,
-    # compiled apart (see fnn.kernels.run_threaded); the same bits either way.
-    kernel = kernels.run_threaded if threads > 1 else kernels.run
+    # compiled apart (see fnn.kernels.train_and_evaluate_threaded); the same bits either way.
+    kernel = kernels.train_and_evaluate_threaded if threads > 1 else kernels.train_and_evaluate
     if threads > 1:
-        _pool_owner()  # picks Numba's threading layer before run_threaded loads (and starts) it
+        _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
     if announce(kernel, args, 4, purpose) and on_compile is not None:
         on_compile()
     n_eval = args[2].shape[0]

@@ -88,7 +88,8 @@ DROPOUT_STREAM = np.uint64(2**64 - 1)
 
 # Matrix products run as plain loops below SMALL_MATMUL multiply-adds, or when a dimension
 # of W is at most SKINNY (BLAS packs such products slowly); above, BLAS. Chosen by measuring
-# both on the benchmark shapes (benchmarks/README.md).
+# both on the benchmark shapes (benchmarks/README.md, "Measurements behind the kernel's
+# constants").
 SMALL_MATMUL = 8192
 SKINNY = 2
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -434,7 +435,7 @@ def _times_derivative(D, Z, A, at, code):
     """``D[at] * f'(Z[at])`` given ``A = f(Z)``, for every activation but softmax (see
     :func:`_activation_grad_into`). relu reads ``D[at]`` only where ``z > 0``: its loop then
     loads D under a mask and stores every element, where a read of every ``D[at]`` would
-    become a masked store of the zeros (microcoded on AMD, several times slower)."""
+    become a masked store of the zeros (microcoded on AMD: see benchmarks/README.md)."""
     zero, one = Z.dtype.type(0), Z.dtype.type(1)
     z, a = Z[at], A[at]
     if code == RELU:
@@ -1272,8 +1273,8 @@ def _variant(function, name: str, **constants):
 
 # The engine: ``train_and_evaluate`` computes a batch's shards one after another;
 # ``train_and_evaluate_threaded``, the same source, may run them on Numba's threads
-# (plan[THREADS]). Two kernels, so that the large parallel region compiles (about twice the
-# engine's compile time) only for a fit that has threads to use.
+# (plan[THREADS]). Two kernels, so that the large parallel region (a compile time of its own, see
+# benchmarks/README.md) compiles only for a fit that has threads to use.
 THREADED = False
 train_and_evaluate = _variant(_train_and_evaluate, "train_and_evaluate", THREADED=False)
 train_and_evaluate_threaded = _variant(

@@ -928,26 +928,19 @@ def _shards_in_parallel(n_shards, rows, given, net, plan, batch, scratch, dropou
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
+#
+# Its steps outside the shards are helpers, compiled once for both variants of the engine, not
+# inlined parts, which compiled measurably slower for the same speed (benchmarks/README.md).
 
 
-@part
-def _total_weight(weights, n):
-    """The total weight of ``n`` rows: ``n``, or the sum of their ``weights`` when given."""
-    if weights.shape[0] == 0:
-        return float(n)
-    total = 0.0
-    for i in range(n):
-        total += weights[i]
-    return total
-
-
-@part
+@helper
 def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads, given_forward,
               clip_norm):  # fmt: skip
     """Everything :func:`train_and_evaluate` writes, for ``n`` training rows in batches of
     ``batch`` and ``n_eval`` evaluated rows in chunks of ``chunk``: ``(buffers, grads,
     shard_grads, stats, new_theta, new_slots, outputs, records, perm, eval_rows, clipped)``,
-    ``buffers`` the batch's scratch ``(zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf)``.
+    ``buffers`` the batch's scratch ``(zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf)``,
+    ``wbuf`` all ones.
 
     Every float buffer comes from one form of np.empty (1-D, theta's dtype), and the index
     arrays are filled by loops: each other form of an allocation is one more function for
@@ -1010,7 +1003,7 @@ def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads, 
             eval_rows, clipped)  # fmt: skip
 
 
-@part
+@helper
 def _choose_rows(index, n_batches, batch, chunk, perm, eval_rows, source_W, any_weights, wbuf):
     """Batch number ``index`` (a training batch below ``n_batches``, else an evaluation
     chunk): ``(start, m, chosen, norm)``, its first row's place in the epoch's order, its row
@@ -1037,7 +1030,7 @@ def _choose_rows(index, n_batches, batch, chunk, perm, eval_rows, source_W, any_
     return start, m, chosen, norm
 
 
-@part
+@helper
 def _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm, batch_loss, penalty):
     """A training batch's gradient and objective from its shards': their gradients summed into
     ``grads`` in shard order, plus the penalty's term ``(l2 / norm) W``; returns the batch's
@@ -1061,7 +1054,7 @@ def _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm, batch_lo
     return objective
 
 
-@part
+@helper
 def _store_chunk(Zs, As, layers, start, m, outputs):
     """An evaluation chunk's output-layer Z and A (the last blocks of ``Zs`` and ``As``, m
     rows from ``start``) into ``outputs[0]`` and ``outputs[1]``, row-major."""
@@ -1168,7 +1161,16 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
     n_chunks = 0 if n_eval == 0 else (n_eval + chunk - 1) // chunk
     clip_norm = hyper[hyper.shape[0] - 1] if updating else 0.0
     any_weights = weights.shape[0] > 0 or weights_eval.shape[0] > 0
-    epoch_weight, eval_weight = _total_weight(weights, n), _total_weight(weights_eval, n_eval)
+    # Each epoch's total weight: its row count, or the sum of its rows' weights.
+    epoch_weight, eval_weight = float(n), float(n_eval)
+    if weights.shape[0] > 0:
+        epoch_weight = 0.0
+        for i in range(n):
+            epoch_weight += weights[i]
+    if weights_eval.shape[0] > 0:
+        eval_weight = 0.0
+        for i in range(n_eval):
+            eval_weight += weights_eval[i]
 
     (buffers, grads, shard_grads, stats, new_theta, new_slots, outputs, records, perm, eval_rows,
      clipped) = _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads,

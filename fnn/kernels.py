@@ -417,7 +417,9 @@ def _activation(z, code, like):
         return _sigmoid_of(z, np.exp(-abs(z)), like)
     if code == TANH:
         return np.tanh(z)
-    if code == IDENTITY or code == SOFTMAX:
+    if code < LEAKY_RELU:  # one comparison: two cost 6 % on a small network
+        if DEBUG and code != IDENTITY and code != SOFTMAX:
+            raise ValueError("unknown activation code")
         return z
     return _smooth_activation(z, code, like)
 
@@ -445,7 +447,9 @@ def _times_derivative(D, Z, A, at, code):
         return d * (a * (one - a))
     if code == TANH:
         return d * (one - a * a)
-    if code == IDENTITY:
+    if code < LEAKY_RELU:
+        if DEBUG and code != IDENTITY:  # softmax's is _activation_grad_into's
+            raise ValueError("unknown activation code")
         return d
     return d * _smooth_derivative(z, code, Z)
 
@@ -768,11 +772,13 @@ def shard_rows(m, n_params, shard_work, max_shards):
     return rows if m >= 2 * rows else max(m, 1)
 
 
-# Bundles the parts below take (tuples: Numba unpacks them at no cost in the inlined parts):
-#   net = (params, layers); batch = (source_X, source_Y, chosen), the rows of a batch or chunk;
-#   scratch = (zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf), the batch's buffers, 1-D in
-#   theta's dtype (see _allocate); dropout = (drop, rates, seed); loss = (scale, delta);
-#   out = (grads, shard_grads, stats), where a batch's shards leave their results.
+# Bundles the parts below take, as tuples built once per call where they can be (a tuple of
+# arrays built for every batch cost 2 % of a small network's time):
+#   net = (params, layers); data = (X, Y, X_eval, Y_eval), the rows batches and chunks choose;
+#   scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf), buffers 1-D in
+#   theta's dtype (see _allocate; zs_in and as_in a given forward pass, or empty);
+#   dropout = (drop, rates, seed); loss = (scale, delta); out = (grads, shard_grads, stats),
+#   where a batch's shards leave their results.
 
 
 @part
@@ -855,11 +861,12 @@ def _backward_into(net, plan, m, Zs, As, dbuf, dropout, masks, dropped, grads):
 
 
 @part
-def _shard_into(shard, rows, training, first_row, given, net, plan, batch, scratch, dropout,
-                loss, out):  # fmt: skip
-    """Shard number ``shard`` of a batch (its rows ``shard * rows`` onwards, at most ``rows``):
-    forward pass (unless ``given``: already in its part of zbuf and abuf), then, when
-    source_Y has rows, its summed loss and weight of rows right into ``stats[:, shard]``, and
+def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen, scratch,
+                dropout, loss, out):  # fmt: skip
+    """Shard number ``shard`` of a batch of the rows ``chosen`` of X (``training``) or X_eval
+    (its rows ``shard * rows`` onwards, at most ``rows``): forward pass (unless ``given``:
+    already in zs_in and as_in, which then stand for zbuf and abuf), then, when the
+    targets have rows, its summed loss and weight of rows right into ``stats[:, shard]``, and
     for a ``training`` batch its output error (``scale`` times each row's ``wbuf`` weight
     times dLoss/dA) and gradient into ``grads`` (shard 0) or ``shard_grads[shard - 1]``.
 
@@ -870,8 +877,11 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, batch, scrat
     call site, for the compile time.
     """
     params, layers = net
-    source_X, source_Y, chosen = batch
-    zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = scratch
+    X, Y, X_eval, Y_eval = data
+    source_X, source_Y = (X, Y) if training else (X_eval, Y_eval)
+    zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
+    if given:
+        zbuf, abuf = zs_in, as_in
     scale, delta = loss
     grads, shard_grads, stats = out
     m = chosen.shape[0]
@@ -909,22 +919,22 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, batch, scrat
 
 
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
-def _shards_in_parallel(n_shards, rows, given, net, plan, batch, scratch, dropout, loss, out):
+def _shards_in_parallel(n_shards, rows, given, net, plan, data, chosen, scratch, dropout, loss,
+                        out):  # fmt: skip
     """:func:`_shard_into` for every shard of a training batch, on Numba's threads (as many
     as the calling thread's ``numba.set_num_threads``)."""
-    # Unpacked here and packed again in the loop: the parallel loop's body then captures
-    # arrays and scalars only.
+    # Unpacked here and packed again in the loop: the parallel loop's body then captures arrays
+    # and scalars only (Numba 0.68 loses the writes to arrays it captures inside a tuple).
     params, layers = net
-    source_X, source_Y, chosen = batch
-    zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = scratch
+    X, Y, X_eval, Y_eval = data
+    zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
     drop, rates, seed = dropout
     scale, delta = loss
     grads, shard_grads, stats = out
     for shard in prange(n_shards):
-        _shard_into(shard, rows, True, 0, given, (params, layers), plan,
-                    (source_X, source_Y, chosen),
-                    (zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf), (drop, rates, seed),
-                    (scale, delta), (grads, shard_grads, stats))  # fmt: skip
+        _shard_into(shard, rows, True, 0, given, (params, layers), plan, (X, Y, X_eval, Y_eval),
+                    chosen, (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf),
+                    (drop, rates, seed), (scale, delta), (grads, shard_grads, stats))  # fmt: skip
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
@@ -1178,6 +1188,9 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
     zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = buffers
     params = new_theta if updating else theta  # what the forward and backward passes read
     net = (params, layers)
+    data = (X, Y, X_eval, Y_eval)
+    scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf)
+    out = (grads, shard_grads, stats)
     G = grads_in if given_grads else grads  # what the update reads
     if clip_norm > 0.0:
         G = clipped
@@ -1200,10 +1213,8 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                 )  # fmt: skip
                 if training:
                     rows = shard_rows(m, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
-                    rows_of = (X, Y, chosen)
                 else:
                     rows = m  # one shard
-                    rows_of = (X_eval, Y_eval, chosen)
                 n_shards = (m + rows - 1) // rows
                 if l2 != 0.0 and (training or start == 0):
                     penalty = _penalty(params, layers)
@@ -1213,20 +1224,17 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                 # A given forward pass serves one shard; shards run theirs from X again (it
                 # was computed on all m rows at once, in other bits than a shard's).
                 given = training and given_forward and n_shards == 1
-                Zs, As = (zs_in, as_in) if given else (zbuf, abuf)
-                scratch = (Zs, As, dbuf, ybuf, work, masks, dropped, wbuf)
                 dropout = (drop, rates, batch_seed)
                 loss = (1.0 / norm if norm > 0.0 else 0.0, delta)
-                out = (grads, shard_grads, stats)
                 in_parallel = False
                 if THREADED:  # a constant: compiled only into train_and_evaluate_threaded
                     in_parallel = n_shards > 1 and plan[THREADS] > 1
                     if in_parallel:
-                        _shards_in_parallel(n_shards, rows, given, net, plan, (X, Y, chosen),
+                        _shards_in_parallel(n_shards, rows, given, net, plan, data, chosen,
                                             scratch, dropout, loss, out)  # fmt: skip
                 for shard in range(0 if in_parallel else n_shards):
                     _shard_into(shard, rows, training, 0 if training else start, given, net,
-                                plan, rows_of, scratch, dropout, loss, out)  # fmt: skip
+                                plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
                 # The shards' sums, in shard order.
                 batch_loss, batch_correct = 0.0, 0.0
                 for shard in range(n_shards):
@@ -1236,7 +1244,7 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                     eval_total += batch_loss
                     eval_correct += batch_correct
                     if plan[STORE] != 0:
-                        _store_chunk(Zs, As, layers, start, m, outputs)
+                        _store_chunk(zbuf, abuf, layers, start, m, outputs)
                     if index == n_batches + n_chunks - 1:
                         records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
                         records[3, epoch] = eval_correct / eval_weight

@@ -6,7 +6,8 @@ runs, interleaved):
 * ``grad``       -- ``fnn.grad(net, params, X, y)``, the public call;
 * ``unchecked``  -- the same call path with every check removed: the same conversions,
   packing, kernels and unpacking as ``fnn.losses.value_and_grad``, but no ``fnn.checks``;
-* ``kernels``    -- only ``fnn.kernels.run`` (via ``fnn.engine.run``) on prepared arrays;
+* ``kernels``    -- only ``fnn.kernels.train_and_evaluate`` (via ``fnn.engine.run``) on
+  prepared arrays;
 * ``checks``     -- only the checks ``grad`` runs (``model``, ``real``, ``inputs``,
   ``targets``), on their own.
 

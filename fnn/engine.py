@@ -3,11 +3,11 @@
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
 update; ``backward`` the same batch from a given forward pass (all three :func:`run`);
 ``opt_step`` one update from a given gradient (:func:`update`); ``forward``, ``predict``,
-``loss`` and ``accuracy`` evaluate rows in chunks (:func:`run`). They are the same compiled
-function (:func:`fnn.kernels.run`, one signature per dtype), so a batch gives the same bits
+``loss`` and ``accuracy`` evaluate rows in chunks (:func:`run`). They are the same compiled function
+(:func:`fnn.kernels.train_and_evaluate`, one signature per dtype), so a batch gives the same bits
 whichever path computes it, and the first call of any of them compiles (or loads from the disk
-cache) what every other one uses. ``fit_many``'s members side by side run the engine's maths
-member by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
+cache) what every other one uses. ``fit_many``'s members side by side run the engine's maths member
+by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def train_members(
     purpose: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``epochs`` epochs of training batches of K members of one network side by side
-    (:func:`fnn.kernels.run_members`; see :func:`members_side_by_side` for when it can):
+    (:func:`fnn.kernels.train_members`; see :func:`members_side_by_side` for when it can):
     member ``k``'s results are the bits :func:`run` gives for it alone.
 
     The members are cut into ``groups`` (arrays of member indices, one kernel call each), the
@@ -219,10 +219,10 @@ def train_members(
         return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
                 layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
 
-    announce(kernels.run_members, arguments(0), 2, purpose)
+    announce(kernels.train_members, arguments(0), 2, purpose)
     outcomes = interruptible(
         lambda: map_on_threads(
-            lambda g: kernels.run_members(*arguments(g)), len(groups), threads, "fnn-members"
+            lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
         ),
         plan,
     )
@@ -263,9 +263,9 @@ def _plan(
     dropout: int = kernels.NO_DROPOUT,
     threads: int = 1,
 ) -> np.ndarray:
-    """The kernels' int64 ``plan`` vector (see :func:`fnn.kernels.run`) for the ``loss`` of a
-    network whose output layer's activation is ``output``, or for no loss (None, None: a call
-    that evaluates none, as one update from a given gradient)."""
+    """The kernels' int64 ``plan`` vector (see :func:`fnn.kernels.train_and_evaluate`) for the
+    ``loss`` of a network whose output layer's activation is ``output``, or for no loss (None, None:
+    a call that evaluates none, as one update from a given gradient)."""
     plan = np.zeros(kernels.PLAN_SIZE, np.int64)
     if loss is not None:
         plan[kernels.LOSS] = LOSSES[loss].code
@@ -286,16 +286,16 @@ def _plan(
 
 
 def _call(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
-    """``kernels.run(*args)`` (or ``run_threaded`` for a plan with threads): with the notice
-    when it must compile first, one BLAS thread, and in a worker thread when it is long enough
-    for Ctrl-C to matter (see :func:`interruptible`)."""
+    """``kernels.train_and_evaluate(*args)`` (or its ``_threaded`` variant for a plan with threads):
+    with the notice when it must compile first, one BLAS thread, and in a worker thread when it is
+    long enough for Ctrl-C to matter (see :func:`interruptible`)."""
     Y, X_eval, theta, plan = args[1], args[2], args[4], args[10]
     threads = plan[kernels.THREADS]
     # A call with threads for its shards runs the engine's variant with the parallel region,
-    # compiled apart (see fnn.kernels.run_threaded); the same bits either way.
-    kernel = kernels.run_threaded if threads > 1 else kernels.run
+    # compiled apart (see fnn.kernels.train_and_evaluate_threaded); the same bits either way.
+    kernel = kernels.train_and_evaluate_threaded if threads > 1 else kernels.train_and_evaluate
     if threads > 1:
-        _pool_owner()  # picks Numba's threading layer before run_threaded loads (and starts) it
+        _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
     if announce(kernel, args, 4, purpose) and on_compile is not None:
         on_compile()
     n, n_eval = Y.shape[0], X_eval.shape[0]

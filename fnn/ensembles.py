@@ -2,7 +2,7 @@
 
 Member ``k`` of :func:`fit_many` is the same bits as the single ``fit`` call it stands for,
 whatever the number of threads and whichever member finished first. Members of a small
-network train side by side in one compiled kernel (:func:`fnn.kernels.run_members`: member k
+network train side by side in one compiled kernel (:func:`fnn.kernels.train_members`: member k
 in SIMD lane k, every value computed by the engine's operations in the engine's order), a few
 such kernels at once on threads; anything that kernel does not do runs ``fit`` once per member
 on threads of this process (the kernels release the GIL and ``fit`` pins BLAS to one thread
@@ -239,7 +239,7 @@ def fit_many(
 
 
 def _side_by_side(net: Net, opts, states, X, batch_size, *per_epoch) -> bool:
-    """Whether :func:`fnn.kernels.run_members` can train the members together: a network
+    """Whether :func:`fnn.kernels.train_members` can train the members together: a network
     whose every product of a batch runs in the engine's loops (not BLAS) and whose batches
     are not cut into shards, the bce or mse loss and no softmax, one kind of optimizer
     without clipping, every member at the same step, and nothing between epochs or beyond
@@ -261,7 +261,7 @@ def _side_by_side(net: Net, opts, states, X, batch_size, *per_epoch) -> bool:
 
 def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_size, dtype,
                       threads, member) -> tuple[FitResult, ...]:  # fmt: skip
-    """The members trained by :func:`fnn.kernels.run_members`, in ``threads`` groups side by
+    """The members trained by :func:`fnn.kernels.train_members`, in ``threads`` groups side by
     side (one kernel call each, one thread each): member ``k``'s FitResult is the bits of
     ``member(k, epochs)`` (its ``fit``). A member whose loss or parameters stop being finite is
     trained again by its ``fit``, which raises the error ``fit`` raises."""
@@ -319,7 +319,7 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
     )
 
 
-#: Bytes of batch buffers one call of run_members should keep (in L2 cache): measured on
+#: Bytes of batch buffers one call of train_members should keep (in L2 cache): measured on
 #: moons-adam's network, 16 members a call (220 KB) ran 1.2x faster per member than 32 or 64.
 GROUP_BYTES = 1 << 18
 #: Members per call at least and at most (below 8 the per-batch work of a call dominates).
@@ -330,7 +330,7 @@ def _groups(
     count: int, threads: int, batch: int, sizes: tuple[int, ...], itemsize: int
 ) -> list[np.ndarray]:
     """The members' indices cut into consecutive groups of near-equal size, one call of
-    run_members each: each group's batch buffers (every layer's Z, A and error, X and Y, of a
+    train_members each: each group's batch buffers (every layer's Z, A and error, X and Y, of a
     batch) within GROUP_BYTES, or GROUP_MEMBERS' bounds, and as many groups as a multiple of
     ``threads``, so that the threads share the work evenly (at most one group per member)."""
     per_member = batch * (sizes[0] + 3 * sum(sizes[1:]) + sizes[-1]) * itemsize

@@ -14,7 +14,8 @@ Conventions
   ``zbuf`` and ``dbuf`` (the errors dLoss/dZ) hold ``[Z_1 | ... | Z_L]``.
 * Activations, losses and optimizers are integer codes defined here; :mod:`fnn.registry`
   gives them names and properties.
-* :func:`run` and the shuffles are the entry points. They take arrays and scalars only,
+* :func:`train_and_evaluate` (and its variant ``train_and_evaluate_threaded``), fit_many's
+  :func:`train_members` and the shuffles are the entry points. They take arrays and scalars only,
   allocate what they return and never write into their arguments (which the Python side
   passes writable and C-contiguous, so that each entry has one compiled version per dtype).
   Helpers ending in ``_into`` write only into buffers their caller allocated.
@@ -27,7 +28,7 @@ import math
 import types
 
 import numpy as np
-from numba import njit, prange
+from numba import config, njit, prange
 
 from fnn.compile_notice import disk_cache_usable
 
@@ -38,7 +39,7 @@ from fnn.compile_notice import disk_cache_usable
 # product of ``a * b + c * d`` to fuse by the order of its instruction graph, which changes from
 # one compilation to the next): every value is computed by the operations written, in the order
 # written, whichever loop it sits in and however LLVM vectorises that loop, so the member-
-# interleaved kernel of fit_many (run_members) computes each member's bits exactly as the engine
+# interleaved kernel of fit_many (train_members) computes each member's bits exactly as the engine
 # does for one fit (and no bit depends on whether the CPU has FMA instructions). Reductions along
 # the rows of a batch keep their speed by summing in ROW_LANES explicit partial sums (see
 # _dot_rows).
@@ -55,6 +56,12 @@ helper = njit(no_cpython_wrapper=True, **POLICY)
 # and again inside their caller (LLVM re-optimises a callee within every caller).
 part = njit(inline="always", no_cpython_wrapper=True, **POLICY)
 
+# Every dispatch on a code (activation, loss, optimizer) names each of its codes and ends with
+# ``if DEBUG: raise``: where the kernels run as Python (NUMBA_DISABLE_JIT=1, the debug build), an
+# unknown code is an error; compiled, the constant folds the check away (the callers pass the
+# registry's codes) and an unknown code computes nothing.
+DEBUG = bool(config.DISABLE_JIT)
+
 # Activation codes (softmax couples the units of a row; the others are elementwise).
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = 0, 1, 2, 3, 4
 LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS = 5, 6, 7, 8, 9
@@ -66,7 +73,7 @@ BCE, CE, MSE, HUBER, MAE, POISSON = 0, 1, 2, 3, 4, 5
 # Optimizer codes; NO_UPDATE runs the batches without changing the parameters.
 NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 
-# Entries of the int64 ``plan`` vector that tells :func:`run` what to do.
+# Entries of the int64 ``plan`` vector that tells :func:`train_and_evaluate` what to do.
 LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH, EPOCHS, BATCH, CHUNK, STORE, DROPOUT = range(10)
 # plan[STOP] is 0; another thread sets it to 1 to stop a running call (Ctrl-C, fnn.engine).
 STOP = 10
@@ -81,7 +88,8 @@ DROPOUT_STREAM = np.uint64(2**64 - 1)
 
 # Matrix products run as plain loops below SMALL_MATMUL multiply-adds, or when a dimension
 # of W is at most SKINNY (BLAS packs such products slowly); above, BLAS. Chosen by measuring
-# both on the benchmark shapes (benchmarks/README.md).
+# both on the benchmark shapes (benchmarks/README.md, "Measurements behind the kernel's
+# constants").
 SMALL_MATMUL = 8192
 SKINNY = 2
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -90,12 +98,9 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # (m times the parameter count) and at least MIN_SHARD_ROWS rows, at most plan[MAX_SHARDS] of them,
 # when it holds at least two (see shard_rows). Each shard's gradient is computed on its own
 # buffers, by whichever thread, and the shards' gradients are summed in shard order: the bits
-# depend on the batch and the network only, never on the thread count. Measured on 2 cores
-# (benchmarks/README.md): smaller shards cost more than they parallelise (each has a whole
-# gradient to write and sum, and its fixed costs; one thread, mnist-shaped: 16-row shards 1.9x
-# the unsharded time, 64-row ones 1.0-1.2x), and a smaller batch gains nothing from threads
-# (moons-gd's 4.7 * 10**6 multiply-adds, 5 shards of 2**20: two threads 0.95-1.5x faster, one
-# thread 1.0-1.2x slower than unsharded; so it is not cut).
+# depend on the batch and the network only, never on the thread count. Smaller shards, or shards
+# of a smaller batch, cost more than threads gain (each writes and sums a whole gradient): the
+# measurements are in benchmarks/README.md ("Measurements behind the kernel's constants").
 DEFAULT_SHARD_WORK = 1 << 22
 DEFAULT_MAX_SHARDS = 16
 MIN_SHARD_ROWS = 64
@@ -412,7 +417,9 @@ def _activation(z, code, like):
         return _sigmoid_of(z, np.exp(-abs(z)), like)
     if code == TANH:
         return np.tanh(z)
-    if code < LEAKY_RELU:
+    if code < LEAKY_RELU:  # one comparison: two cost 6 % on a small network
+        if DEBUG and code != IDENTITY and code != SOFTMAX:
+            raise ValueError("unknown activation code")
         return z
     return _smooth_activation(z, code, like)
 
@@ -430,7 +437,7 @@ def _times_derivative(D, Z, A, at, code):
     """``D[at] * f'(Z[at])`` given ``A = f(Z)``, for every activation but softmax (see
     :func:`_activation_grad_into`). relu reads ``D[at]`` only where ``z > 0``: its loop then
     loads D under a mask and stores every element, where a read of every ``D[at]`` would
-    become a masked store of the zeros (microcoded on AMD, several times slower)."""
+    become a masked store of the zeros (microcoded on AMD: see benchmarks/README.md)."""
     zero, one = Z.dtype.type(0), Z.dtype.type(1)
     z, a = Z[at], A[at]
     if code == RELU:
@@ -441,6 +448,8 @@ def _times_derivative(D, Z, A, at, code):
     if code == TANH:
         return d * (one - a * a)
     if code < LEAKY_RELU:
+        if DEBUG and code != IDENTITY:  # softmax's is _activation_grad_into's
+            raise ValueError("unknown activation code")
         return d
     return d * _smooth_derivative(z, code, Z)
 
@@ -460,7 +469,9 @@ def _smooth_activation(z, code, like):
     e = np.exp(-abs(z))  # silu and softplus: never overflows
     if code == SILU:
         return z * (one / (one + e) if z >= zero else e / (one + e))
-    return max(z, zero) + np.log1p(e)
+    if DEBUG and code != SOFTPLUS:
+        raise ValueError("unknown activation code")
+    return max(z, zero) + np.log1p(e)  # softplus
 
 
 @helper
@@ -485,7 +496,9 @@ def _smooth_derivative(z, code, like):
     up, down = (one / (one + e), e / (one + e)) if z >= zero else (e / (one + e), one / (one + e))
     if code == SILU:
         return up * (one + z * down)  # s (1 + z (1 - s)), 1 - s = sigmoid(-z)
-    return up
+    if DEBUG and code != SOFTPLUS:
+        raise ValueError("unknown activation code")
+    return up  # softplus
 
 
 @helper
@@ -605,10 +618,12 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
         for j in range(n):
             for i in range(m):
                 total += (np.exp(AT[j, i]) - YT[j, i] * AT[j, i]) * weight[i]
-    else:
+    elif loss_code == MSE:
         for j in range(n):
             for i in range(m):
                 total += _squared_term(AT[j, i], YT[j, i]) * weight[i]
+    elif DEBUG:
+        raise ValueError("unknown loss code")
     correct = 0.0
     if loss_code == BCE or loss_code == CE:
         for i in range(m):
@@ -630,10 +645,12 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * (np.exp(AT[j, i]) - YT[j, i])
-        else:
+        elif loss_code == BCE or loss_code == CE or loss_code == MSE:
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * (AT[j, i] - YT[j, i])
+        elif DEBUG:
+            raise ValueError("unknown loss code")
     return total, correct
 
 
@@ -679,6 +696,8 @@ def _update_constants(opt_code, hyper, step, lr, like):
         return rate, beta1, rest1, zero, zero, zero, zero, zero, zero
     if opt_code == RMSPROP:
         return rate, beta1, rest1, zero, zero, zero, zero, cast(hyper[1]), zero
+    if DEBUG and opt_code != ADAM and opt_code != ADAMW:
+        raise ValueError("unknown optimizer code")
     t = step + 1
     decay = cast(lr * hyper[3]) if opt_code == ADAMW else zero
     return (rate, beta1, rest1, cast(hyper[1]), cast(1.0 - hyper[1]),
@@ -706,7 +725,9 @@ def _updated(opt_code, constants, theta, slot0, slot1, g):
     if opt_code == RMSPROP:
         mean_square = beta1 * slot0 + rest1 * g * g
         return theta - rate * g / (np.sqrt(mean_square) + eps), mean_square, slot1
-    first = beta1 * slot0 + rest1 * g
+    if DEBUG and opt_code != ADAM and opt_code != ADAMW:
+        raise ValueError("unknown optimizer code")
+    first = beta1 * slot0 + rest1 * g  # adam and adamw (decay 0 for adam)
     second = beta2 * slot1 + rest2 * g * g
     m_hat = first * correct1
     v_hat = second * correct2
@@ -727,11 +748,13 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
         for i in range(theta.shape[0]):
             theta[i], state[i], _ = _updated(opt_code, constants, theta[i], state[i], zero,
                                              grads[i])  # fmt: skip
-    else:
+    elif opt_code == ADAM or opt_code == ADAMW:
         first, second = slots[0], slots[1]
         for i in range(theta.shape[0]):
             theta[i], first[i], second[i] = _updated(opt_code, constants, theta[i], first[i],
                                                      second[i], grads[i])  # fmt: skip
+    elif DEBUG:
+        raise ValueError("unknown optimizer code")
 
 
 # -- one batch, in shards -------------------------------------------------------------------------
@@ -749,9 +772,17 @@ def shard_rows(m, n_params, shard_work, max_shards):
     return rows if m >= 2 * rows else max(m, 1)
 
 
+# Bundles the parts below take, as tuples built once per call where they can be (a tuple of
+# arrays built for every batch cost 2 % of a small network's time):
+#   net = (params, layers); data = (X, Y, X_eval, Y_eval), the rows batches and chunks choose;
+#   scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf), buffers 1-D in
+#   theta's dtype (see _allocate; zs_in and as_in a given forward pass, or empty);
+#   dropout = (drop, rates, seed); loss = (scale, delta); out = (grads, shard_grads, stats),
+#   where a batch's shards leave their results.
+
+
 @part
-def _forward_into(params, layers, source_X, chosen, zbuf, abuf, drop, rates, seed, first_row,
-                  masks, dropped, plan):  # fmt: skip
+def _forward_into(net, plan, source_X, chosen, zbuf, abuf, dropout, first_row, masks, dropped):
     """The forward pass of the ``m`` rows ``source_X[chosen]``, feature-major.
 
     ``abuf`` gets ``[X^T | A_1 | ... | A_L]`` and ``zbuf`` ``[Z_1 | ... | Z_L]``, with
@@ -759,6 +790,8 @@ def _forward_into(params, layers, source_X, chosen, zbuf, abuf, drop, rates, see
     dropout rate draws its mask (``fold_in(seed, layer)``, rows numbered from ``first_row``)
     into ``masks`` and keeps ``A_l * mask``, which the next layer reads, in ``dropped``.
     """
+    params, layers = net
+    drop, rates, seed = dropout
     m = chosen.shape[0]
     n_features = layers[0, 0]
     _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
@@ -784,15 +817,17 @@ def _forward_into(params, layers, source_X, chosen, zbuf, abuf, drop, rates, see
 
 
 @part
-def _backward_into(params, layers, m, Zs, As, dbuf, drop, rates, masks, dropped, chain, grads,
-                   plan):  # fmt: skip
+def _backward_into(net, plan, m, Zs, As, dbuf, dropout, masks, dropped, grads):
     """The gradient of a batch of ``m`` rows from its output error (dbuf's last block).
 
     Layer by layer down: ``D_l = dLoss/dA_l * f'(Z_l)`` (not for a canonical output, whose
-    error is dLoss/dZ already: ``chain`` false), times the layer's dropout mask first where it
-    has one; ``dW_l = A_{l-1} D_l^T``, ``db_l`` = the row sums of ``D_l`` into ``grads``; and
+    error is dLoss/dZ already: plan[CHAIN_RULE] 0), times the layer's dropout mask first where
+    it has one; ``dW_l = A_{l-1} D_l^T``, ``db_l`` = the row sums of ``D_l`` into ``grads``; and
     ``dLoss/dA_{l-1} = W_l D_l`` into dbuf. The penalty's term is the caller's.
     """
+    params, layers = net
+    drop, rates, _ = dropout
+    chain = plan[CHAIN_RULE] != 0
     n_layers = layers.shape[0]
     n_features = layers[0, 0]
     width = 0
@@ -826,12 +861,12 @@ def _backward_into(params, layers, m, Zs, As, dbuf, drop, rates, masks, dropped,
 
 
 @part
-def _shard_into(shard, rows, training, first_row, params, layers, plan, source_X, source_Y,
-                chosen, wbuf, given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates,
-                seed, scale, delta, grads, shard_grads, stats):  # fmt: skip
-    """Shard number ``shard`` of a batch (its rows ``shard * rows`` onwards, at most ``rows``):
-    forward pass (unless ``given``: already in its part of zbuf and abuf), then, when
-    source_Y has rows, its summed loss and weight of rows right into ``stats[:, shard]``, and
+def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen, scratch,
+                dropout, loss, out):  # fmt: skip
+    """Shard number ``shard`` of a batch of the rows ``chosen`` of X (``training``) or X_eval
+    (its rows ``shard * rows`` onwards, at most ``rows``): forward pass (unless ``given``:
+    already in zs_in and as_in, which then stand for zbuf and abuf), then, when the
+    targets have rows, its summed loss and weight of rows right into ``stats[:, shard]``, and
     for a ``training`` batch its output error (``scale`` times each row's ``wbuf`` weight
     times dLoss/dA) and gradient into ``grads`` (shard 0) or ``shard_grads[shard - 1]``.
 
@@ -841,6 +876,14 @@ def _shard_into(shard, rows, training, first_row, params, layers, plan, source_X
     disjoint parts and may run at once. An evaluation chunk is one shard: the network's one
     call site, for the compile time.
     """
+    params, layers = net
+    X, Y, X_eval, Y_eval = data
+    source_X, source_Y = (X, Y) if training else (X_eval, Y_eval)
+    zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
+    if given:
+        zbuf, abuf = zs_in, as_in
+    scale, delta = loss
+    grads, shard_grads, stats = out
     m = chosen.shape[0]
     first = shard * rows
     size = min(rows, m - first)
@@ -855,8 +898,8 @@ def _shard_into(shard, rows, training, first_row, params, layers, plan, source_X
     dropped_part = dropped[first * hidden : (first + size) * hidden]
     rows_chosen = chosen[first : first + size]
     if not given:
-        _forward_into(params, layers, source_X, rows_chosen, Zs, As, drop, rates, seed,
-                      first_row + first, Ms, dropped_part, plan)  # fmt: skip
+        _forward_into(net, plan, source_X, rows_chosen, Zs, As, dropout, first_row + first, Ms,
+                      dropped_part)  # fmt: skip
     stats[0, shard], stats[1, shard] = 0.0, 0.0
     if source_Y.shape[0] == 0:
         return
@@ -871,28 +914,174 @@ def _shard_into(shard, rows, training, first_row, params, layers, plan, source_X
         work[2 * first : 2 * (first + size)], training,
     )  # fmt: skip
     if training:
-        _backward_into(params, layers, size, Zs, As, Ds, drop, rates, Ms, dropped_part,
-                       plan[CHAIN_RULE] != 0, grads if shard == 0 else shard_grads[shard - 1],
-                       plan)  # fmt: skip
+        _backward_into(net, plan, size, Zs, As, Ds, dropout, Ms, dropped_part,
+                       grads if shard == 0 else shard_grads[shard - 1])  # fmt: skip
 
 
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
-def _shards_in_parallel(n_shards, rows, params, layers, plan, source_X, source_Y, chosen, wbuf,
-                        given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates, seed,
-                        scale, delta, grads, shard_grads, stats):  # fmt: skip
+def _shards_in_parallel(n_shards, rows, given, net, plan, data, chosen, scratch, dropout, loss,
+                        out):  # fmt: skip
     """:func:`_shard_into` for every shard of a training batch, on Numba's threads (as many
     as the calling thread's ``numba.set_num_threads``)."""
+    # Unpacked here and packed again in the loop: the parallel loop's body then captures arrays
+    # and scalars only (Numba 0.68 loses the writes to arrays it captures inside a tuple).
+    params, layers = net
+    X, Y, X_eval, Y_eval = data
+    zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
+    drop, rates, seed = dropout
+    scale, delta = loss
+    grads, shard_grads, stats = out
     for shard in prange(n_shards):
-        _shard_into(shard, rows, True, 0, params, layers, plan, source_X, source_Y, chosen,
-                    wbuf, given, zbuf, abuf, dbuf, ybuf, work, masks, dropped, drop, rates, seed,
-                    scale, delta, grads, shard_grads, stats)  # fmt: skip
+        _shard_into(shard, rows, True, 0, given, (params, layers), plan, (X, Y, X_eval, Y_eval),
+                    chosen, (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf),
+                    (drop, rates, seed), (scale, delta), (grads, shard_grads, stats))  # fmt: skip
 
 
-# -- the engine ----------------------------------------------------------------------------------
+# -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
+#
+# Its steps outside the shards are helpers, compiled once for both variants of the engine, not
+# inlined parts, which compiled measurably slower for the same speed (benchmarks/README.md).
 
 
-def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan, hyper, lrs,
-        l2, seed, rates, delta, weights, weights_eval):  # fmt: skip
+@helper
+def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads, given_forward,
+              clip_norm):  # fmt: skip
+    """Everything :func:`train_and_evaluate` writes, for ``n`` training rows in batches of
+    ``batch`` and ``n_eval`` evaluated rows in chunks of ``chunk``: ``(buffers, grads,
+    shard_grads, stats, new_theta, new_slots, outputs, records, perm, eval_rows, clipped)``,
+    ``buffers`` the batch's scratch ``(zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf)``,
+    ``wbuf`` all ones.
+
+    Every float buffer comes from one form of np.empty (1-D, theta's dtype), and the index
+    arrays are filled by loops: each other form of an allocation is one more function for
+    Numba to compile.
+    """
+    dtype = theta.dtype
+    n_params = theta.shape[0]
+    n_layers = layers.shape[0]
+    n_features, n_outputs = layers[0, 0], layers[n_layers - 1, 1]
+    width = 0
+    for layer in range(n_layers):
+        width += layers[layer, 1]
+    updating = plan[OPTIMIZER] != NO_UPDATE
+    store = plan[STORE] != 0
+    n_epochs = plan[EPOCHS]
+    # The most shards of a training batch (shorter batches have no more: shard_rows grows
+    # with the batch), each with a gradient of its own when there are several.
+    train_rows = 0 if given_grads else batch
+    rows = shard_rows(train_rows, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
+    most_shards = (train_rows + rows - 1) // rows
+    buffer_rows = max(0 if given_forward and most_shards == 1 else train_rows, chunk)
+    zbuf = np.empty(buffer_rows * width, dtype)
+    abuf = np.empty(buffer_rows * (n_features + width), dtype)
+    dropping = plan[DROPOUT] != NO_DROPOUT
+    dropped = np.empty((buffer_rows if dropping else 0) * (width - n_outputs), dtype)
+    masks = np.empty(dropped.shape[0], dtype)
+    dbuf = np.empty(train_rows * width, dtype)
+    ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
+    work = np.empty(2 * max(train_rows, chunk), dtype)
+    # Each row's weight in the batch: ones, unless the rows come with weights.
+    wbuf = np.empty(max(train_rows, chunk), dtype)
+    for i in range(wbuf.shape[0]):
+        wbuf[i] = 1.0
+    # Shard 0's gradient goes to grads, each other shard's to a row of its own.
+    shard_grads = np.empty(max(most_shards - 1, 0) * n_params, dtype).reshape(
+        (max(most_shards - 1, 0), n_params)
+    )
+    stats = np.empty((2, max(most_shards, 1)))
+    n_batches = 1 if given_grads else (0 if n == 0 else (n + batch - 1) // batch)
+    grads = np.empty(0 if given_grads or n_batches == 0 else n_params, dtype)
+    new_theta = theta.copy() if updating else np.empty(0, dtype)
+    new_slots = slots.copy() if updating else np.empty(0, dtype).reshape((0, 0))
+    outputs = np.empty(2 * (n_eval if store else 0) * n_outputs, dtype).reshape(
+        (2, n_eval if store else 0, n_outputs)
+    )
+    records = np.empty((4, n_epochs))
+    for i in range(n_epochs):
+        for j in range(4):
+            records[j, i] = 0.0
+    perm = np.empty(n, np.int64)
+    eval_rows = np.empty(n_eval, np.int64)
+    for i in range(max(n, n_eval)):
+        if i < n:
+            perm[i] = i
+        if i < n_eval:
+            eval_rows[i] = i
+    clipped = np.empty(n_params if clip_norm > 0.0 else 0, dtype)
+    buffers = (zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf)
+    return (buffers, grads, shard_grads, stats, new_theta, new_slots, outputs, records, perm,
+            eval_rows, clipped)  # fmt: skip
+
+
+@helper
+def _choose_rows(index, n_batches, batch, chunk, perm, eval_rows, source_W, any_weights, wbuf):
+    """Batch number ``index`` (a training batch below ``n_batches``, else an evaluation
+    chunk): ``(start, m, chosen, norm)``, its first row's place in the epoch's order, its row
+    count, its rows (``perm`` or ``eval_rows`` from ``start``) and its total weight ``norm``:
+    ``m``, or the sum of its rows' weights ``source_W[chosen]``, which go into ``wbuf`` (ones
+    again when only the other rows are weighted, ``any_weights``)."""
+    if index < n_batches:
+        start = index * batch
+        m = min(batch, perm.shape[0] - start)
+        chosen = perm[start : start + m]
+    else:
+        start = (index - n_batches) * chunk
+        m = min(chunk, eval_rows.shape[0] - start)
+        chosen = eval_rows[start : start + m]
+    norm = float(m)
+    if source_W.shape[0] > 0:
+        norm = 0.0
+        for i in range(m):
+            wbuf[i] = source_W[chosen[i]]
+            norm += wbuf[i]
+    elif any_weights:
+        for i in range(m):
+            wbuf[i] = 1.0
+    return start, m, chosen, norm
+
+
+@helper
+def _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm, batch_loss, penalty):
+    """A training batch's gradient and objective from its shards': their gradients summed into
+    ``grads`` in shard order, plus the penalty's term ``(l2 / norm) W``; returns the batch's
+    summed objective (loss plus ``l2 / 2`` times the ``penalty``, 0 for a batch of weight 0).
+    """
+    params, layers = net
+    cast = params.dtype.type
+    n_params = grads.shape[0]
+    for shard in range(1, n_shards):
+        for i in range(n_params):
+            grads[i] += shard_grads[shard - 1, i]
+    if l2 != 0.0:
+        decay = cast(l2 / norm) if norm > 0.0 else cast(0)
+        for layer in range(layers.shape[0]):
+            w_at = layers[layer, 2]
+            for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
+                grads[i] += decay * params[i]
+    objective = batch_loss + 0.5 * l2 * penalty
+    if norm == 0.0:  # a batch of weight 0: no loss, no penalty, no gradient
+        objective = 0.0
+    return objective
+
+
+@helper
+def _store_chunk(Zs, As, layers, start, m, outputs):
+    """An evaluation chunk's output-layer Z and A (the last blocks of ``Zs`` and ``As``, m
+    rows from ``start``) into ``outputs[0]`` and ``outputs[1]``, row-major."""
+    n_outputs = outputs.shape[2]
+    width = 0
+    for layer in range(layers.shape[0]):
+        width += layers[layer, 1]
+    Z_last = _block(Zs, m * (width - n_outputs), n_outputs, m)
+    A_last = _block(As, m * (layers[0, 0] + width - n_outputs), n_outputs, m)
+    for j in range(n_outputs):
+        for i in range(m):
+            outputs[0, start + i, j] = Z_last[j, i]
+            outputs[1, start + i, j] = A_last[j, i]
+
+
+def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan,
+                        hyper, lrs, l2, seed, rates, delta, weights, weights_eval):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
@@ -969,88 +1158,40 @@ def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, pla
         Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite or
         plan[STOP] was set.
     """
+    # The call's shape: batches, then chunks, per epoch.
+    n_params = theta.shape[0]
     opt_code = plan[OPTIMIZER]
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
-    n_layers = layers.shape[0]
-    n_features, n_outputs = layers[0, 0], layers[n_layers - 1, 1]
-    width = 0
-    for layer in range(n_layers):
-        width += layers[layer, 1]
-    dtype = theta.dtype
-    cast = dtype.type
-    n_params = theta.shape[0]
-    given_forward = zs_in.shape[0] > 0
-    given_grads = grads_in.shape[0] > 0
+    given_forward, given_grads = zs_in.shape[0] > 0, grads_in.shape[0] > 0
     updating = opt_code != NO_UPDATE
-
-    n = Y.shape[0]
-    batch = min(plan[BATCH], n)
+    n, n_eval = Y.shape[0], X_eval.shape[0]
+    batch, chunk = min(plan[BATCH], n), min(plan[CHUNK], n_eval)
     shuffle = 0 < batch < n
     n_batches = 1 if given_grads else (0 if n == 0 else (n + batch - 1) // batch)
-    n_eval = X_eval.shape[0]
-    chunk = min(plan[CHUNK], n_eval)
     n_chunks = 0 if n_eval == 0 else (n_eval + chunk - 1) // chunk
-    store = plan[STORE] != 0
-    dropout = plan[DROPOUT]
-    # The most shards of a training batch (shorter batches have no more: shard_rows grows
-    # with the batch), each with a gradient of its own when there are several.
-    train_rows = 0 if given_grads else batch
-    rows = shard_rows(train_rows, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
-    most_shards = (train_rows + rows - 1) // rows
-
-    # Every float buffer comes from one form of np.empty (1-D, theta's dtype), and the index
-    # arrays are filled by loops: each other form of an allocation is one more function for
-    # Numba to compile.
-    buffer_rows = max(0 if given_forward and most_shards == 1 else train_rows, chunk)
-    zbuf = np.empty(buffer_rows * width, dtype)
-    abuf = np.empty(buffer_rows * (n_features + width), dtype)
-    dropped = np.empty((0 if dropout == NO_DROPOUT else buffer_rows) * (width - n_outputs), dtype)
-    masks = np.empty(dropped.shape[0], dtype)
-    dbuf = np.empty(train_rows * width, dtype)
-    ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
-    work = np.empty(2 * max(train_rows, chunk), dtype)
-    # Shard 0's gradient goes to grads, each other shard's to a row of its own.
-    shard_grads = np.empty(max(most_shards - 1, 0) * n_params, dtype).reshape(
-        (max(most_shards - 1, 0), n_params)
-    )
-    stats = np.empty((2, max(most_shards, 1)))
-    # Each row's weight in the batch: ones, unless the rows come with weights.
-    weighted, weighted_eval = weights.shape[0] > 0, weights_eval.shape[0] > 0
-    wbuf = np.empty(max(train_rows, chunk), dtype)
-    for i in range(wbuf.shape[0]):
-        wbuf[i] = 1.0
-    epoch_weight = float(n)
-    if weighted:
+    clip_norm = hyper[hyper.shape[0] - 1] if updating else 0.0
+    any_weights = weights.shape[0] > 0 or weights_eval.shape[0] > 0
+    # Each epoch's total weight: its row count, or the sum of its rows' weights.
+    epoch_weight, eval_weight = float(n), float(n_eval)
+    if weights.shape[0] > 0:
         epoch_weight = 0.0
         for i in range(n):
             epoch_weight += weights[i]
-    eval_weight = float(n_eval)
-    if weighted_eval:
+    if weights_eval.shape[0] > 0:
         eval_weight = 0.0
         for i in range(n_eval):
             eval_weight += weights_eval[i]
-    grads = np.empty(0 if given_grads or n_batches == 0 else n_params, dtype)
-    new_theta = theta.copy() if updating else np.empty(0, dtype)
-    new_slots = slots.copy() if updating else np.empty(0, dtype).reshape((0, 0))
-    outputs = np.empty(2 * (n_eval if store else 0) * n_outputs, dtype).reshape(
-        (2, n_eval if store else 0, n_outputs)
-    )
-    records = np.empty((4, n_epochs))
-    for i in range(n_epochs):
-        for j in range(4):
-            records[j, i] = 0.0
-    perm = np.empty(n, np.int64)
-    eval_rows = np.empty(n_eval, np.int64)
-    for i in range(max(n, n_eval)):
-        if i < n:
-            perm[i] = i
-        if i < n_eval:
-            eval_rows[i] = i
 
+    (buffers, grads, shard_grads, stats, new_theta, new_slots, outputs, records, perm, eval_rows,
+     clipped) = _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads,
+                          given_forward, clip_norm)  # fmt: skip
+    zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = buffers
     params = new_theta if updating else theta  # what the forward and backward passes read
+    net = (params, layers)
+    data = (X, Y, X_eval, Y_eval)
+    scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf)
+    out = (grads, shard_grads, stats)
     G = grads_in if given_grads else grads  # what the update reads
-    clip_norm = hyper[hyper.shape[0] - 1] if updating else 0.0
-    clipped = np.empty(n_params if clip_norm > 0.0 else 0, dtype)
     if clip_norm > 0.0:
         G = clipped
 
@@ -1066,52 +1207,34 @@ def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, pla
                 break
             training = index < n_batches
             if not (training and given_grads):
+                start, m, chosen, norm = _choose_rows(
+                    index, n_batches, batch, chunk, perm, eval_rows,
+                    weights if training else weights_eval, any_weights, wbuf,
+                )  # fmt: skip
                 if training:
-                    start = index * batch
-                    m = min(batch, n - start)
-                    source_X, source_Y, chosen = X, Y, perm[start : start + m]
-                    source_W, source_weighted = weights, weighted
                     rows = shard_rows(m, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
                 else:
-                    start = (index - n_batches) * chunk
-                    m = min(chunk, n_eval - start)
-                    source_X, source_Y, chosen = X_eval, Y_eval, eval_rows[start : start + m]
-                    source_W, source_weighted = weights_eval, weighted_eval
                     rows = m  # one shard
                 n_shards = (m + rows - 1) // rows
                 if l2 != 0.0 and (training or start == 0):
                     penalty = _penalty(params, layers)
-                drop = dropout == KEYED or (dropout == PER_UPDATE and training)
-                if training and dropout == PER_UPDATE:
+                drop = plan[DROPOUT] == KEYED or (plan[DROPOUT] == PER_UPDATE and training)
+                if training and plan[DROPOUT] == PER_UPDATE:
                     batch_seed = fold_in(fold_in(seed, DROPOUT_STREAM), step + updates)
-                # The batch's total weight: its row count m, or the sum of its rows' weights.
-                norm = float(m)
-                if source_weighted:
-                    norm = 0.0
-                    for i in range(m):
-                        wbuf[i] = source_W[chosen[i]]
-                        norm += wbuf[i]
-                elif weighted or weighted_eval:
-                    for i in range(m):
-                        wbuf[i] = 1.0
                 # A given forward pass serves one shard; shards run theirs from X again (it
                 # was computed on all m rows at once, in other bits than a shard's).
                 given = training and given_forward and n_shards == 1
-                Zs, As = (zs_in, as_in) if given else (zbuf, abuf)
-                scale = 1.0 / norm if norm > 0.0 else 0.0
+                dropout = (drop, rates, batch_seed)
+                loss = (1.0 / norm if norm > 0.0 else 0.0, delta)
                 in_parallel = False
-                if THREADED:  # a constant: run compiles without this branch, run_threaded with
+                if THREADED:  # a constant: compiled only into train_and_evaluate_threaded
                     in_parallel = n_shards > 1 and plan[THREADS] > 1
                     if in_parallel:
-                        _shards_in_parallel(n_shards, rows, params, layers, plan, X, Y, chosen,
-                                            wbuf, given, Zs, As, dbuf, ybuf, work, masks,
-                                            dropped, drop, rates, batch_seed, scale, delta,
-                                            grads, shard_grads, stats)  # fmt: skip
+                        _shards_in_parallel(n_shards, rows, given, net, plan, data, chosen,
+                                            scratch, dropout, loss, out)  # fmt: skip
                 for shard in range(0 if in_parallel else n_shards):
-                    _shard_into(shard, rows, training, 0 if training else start, params, layers,
-                                plan, source_X, source_Y, chosen, wbuf, given, Zs, As, dbuf,
-                                ybuf, work, masks, dropped, drop, rates, batch_seed, scale, delta,
-                                grads, shard_grads, stats)  # fmt: skip
+                    _shard_into(shard, rows, training, 0 if training else start, given, net,
+                                plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
                 # The shards' sums, in shard order.
                 batch_loss, batch_correct = 0.0, 0.0
                 for shard in range(n_shards):
@@ -1120,30 +1243,14 @@ def _run(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, pla
                 if not training:
                     eval_total += batch_loss
                     eval_correct += batch_correct
-                    if store:
-                        Z_last = _block(Zs, m * (width - n_outputs), n_outputs, m)
-                        A_last = _block(As, m * (n_features + width - n_outputs), n_outputs, m)
-                        for j in range(n_outputs):
-                            for i in range(m):
-                                outputs[0, start + i, j] = Z_last[j, i]
-                                outputs[1, start + i, j] = A_last[j, i]
+                    if plan[STORE] != 0:
+                        _store_chunk(zbuf, abuf, layers, start, m, outputs)
                     if index == n_batches + n_chunks - 1:
                         records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
                         records[3, epoch] = eval_correct / eval_weight
                     continue
-                for shard in range(1, n_shards):
-                    for i in range(n_params):
-                        grads[i] += shard_grads[shard - 1, i]
-                # The penalty's term of dW: (l2 / m) W.
-                if l2 != 0.0:
-                    decay = cast(l2 / norm) if norm > 0.0 else cast(0)
-                    for layer in range(n_layers):
-                        w_at = layers[layer, 2]
-                        for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
-                            grads[i] += decay * params[i]
-                objective = batch_loss + 0.5 * l2 * penalty
-                if norm == 0.0:  # a batch of weight 0: no loss, no penalty, no gradient
-                    objective = 0.0
+                objective = _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm,
+                                                   batch_loss, penalty)  # fmt: skip
                 value = objective / norm if norm > 0.0 else 0.0
                 total += objective
                 correct += batch_correct
@@ -1174,20 +1281,23 @@ def _variant(function, name: str, **constants):
     return kernel(variant)
 
 
-# The engine: ``run`` computes a batch's shards one after another; ``run_threaded``, the same
-# source, may run them on Numba's threads (plan[THREADS]). Two kernels, so that the large parallel
-# region compiles (about twice the engine's compile time) only for a fit that has threads to use.
+# The engine: ``train_and_evaluate`` computes a batch's shards one after another;
+# ``train_and_evaluate_threaded``, the same source, may run them on Numba's threads
+# (plan[THREADS]). Two kernels, so that the large parallel region (a compile time of its own, see
+# benchmarks/README.md) compiles only for a fit that has threads to use.
 THREADED = False
-run = _variant(_run, "run", THREADED=False)
-run_threaded = _variant(_run, "run_threaded", THREADED=True)
+train_and_evaluate = _variant(_train_and_evaluate, "train_and_evaluate", THREADED=False)
+train_and_evaluate_threaded = _variant(
+    _train_and_evaluate, "train_and_evaluate_threaded", THREADED=True
+)
 
 
 # -- many members of one small network, side by side in the SIMD lanes ----------------------------
 #
-# Member k of run_members computes, value by value, the operations run computes for that member
-# alone, in the same order (the policy allows no reassociation): its arrays hold the members
-# innermost, (units, rows, members), so that every loop over members is elementwise and
-# vectorises, where the engine's loops run along the rows of one member's batch.
+# Member k of train_members computes, value by value, the operations train_and_evaluate computes
+# for that member alone, in the same order (the policy allows no reassociation): its arrays hold
+# the members innermost, (units, rows, members), so that every loop over members is elementwise
+# and vectorises, where the engine's loops run along the rows of one member's batch.
 
 
 @helper
@@ -1284,11 +1394,12 @@ def _member_times_derivative_into(D, Z, A, code):
 
 
 @kernel
-def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
+def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
     """fit's epochs of training batches for K members of one network at once: member k's
-    results are the bits :func:`run` gives for it alone (its ``theta``, ``slots``, ``hyper``,
-    ``lrs``, ``l2`` and ``seed`` being ``thetas[:, k]``, ``slots[:, :, k]``, ``hypers[k]``,
-    ``lrs[k]``, ``l2s[k]`` and ``seeds[k]``; the plan's step and epochs shared).
+    results are the bits :func:`train_and_evaluate` gives for it alone (its ``theta``,
+    ``slots``, ``hyper``, ``lrs``, ``l2`` and ``seed`` being ``thetas[:, k]``,
+    ``slots[:, :, k]``, ``hypers[k]``, ``lrs[k]``, ``l2s[k]`` and ``seeds[k]``; the plan's step
+    and epochs shared).
 
     For what the caller has checked (``fnn.ensembles``): every product of a batch in loops
     (below SMALL_MATMUL multiply-adds, or a side of W at most SKINNY), a batch in one shard,
@@ -1299,8 +1410,8 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
     X, Y : (n, n_features), (n, n_outputs)
     thetas : (n_params, K)
     slots : (n_slots, n_params, K)
-    layers, plan : as for :func:`run` (LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH,
-        EPOCHS, BATCH and STOP read)
+    layers, plan : as for :func:`train_and_evaluate` (LOSS, CHAIN_RULE, OPTIMIZER, STEP,
+        FIRST_EPOCH, EPOCHS, BATCH and STOP read)
     hypers : float64 (K, n_hyper); lrs : float64 (K, updates); l2s : float64 (K,)
     seeds : uint64 (K,)
 
@@ -1314,6 +1425,8 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
         Epochs finished (fewer when plan[STOP] was set).
     """
     opt_code, loss_code = plan[OPTIMIZER], plan[LOSS]
+    if DEBUG and loss_code != BCE and loss_code != MSE:
+        raise ValueError("unknown loss code (side by side: bce or mse)")
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
     n_layers = layers.shape[0]
     n_features, n_outputs = layers[0, 0], layers[n_layers - 1, 1]
@@ -1354,8 +1467,8 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
             XT[f, i] = X[i, f]
         for j in range(n_outputs):
             YT[j, i] = Y[i, j]
-    # The rows' weights, all 1, multiplied in as run multiplies its wbuf: a product with a
-    # constant 1 would be folded away, and its operand then fused into the sum (other bits).
+    # The rows' weights, all 1, multiplied in as train_and_evaluate multiplies its wbuf: a product
+    # with a constant 1 would be folded away, and its operand then fused into the sum (other bits).
     ones = np.empty(batch, dtype)
     for i in range(batch):
         ones[i] = 1.0
@@ -1427,7 +1540,7 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
                             losses[k] += _bce_term(z, Y_batch[j, i, k], e) * ones[i]
                             if (z > zero) != (Y_batch[j, i, k] > 0.5):
                                 right[i, k] = 0.0
-                        else:
+                        else:  # mse, the other loss side by side (checked above)
                             losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * ones[i]
                         D[j, i, k] = s * ones[i] * (A[j, i, k] - Y_batch[j, i, k])
             for k in range(members):
@@ -1463,7 +1576,7 @@ def run_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
                 if layer > 0:
                     D_prev = _block3(dbuf, z_at - m * n_in * members, n_in, m, members)
                     _member_product_into(BACKPROP, new_thetas, w_at, D, D_prev)
-            # The penalty's term of dW, then the update (as run and _update_into).
+            # The penalty's term of dW, then the update (as train_and_evaluate and _update_into).
             for k in range(members):
                 if l2s[k] != 0.0:
                     decay = dtype.type(l2s[k] / m)
@@ -1501,7 +1614,9 @@ def _member_update_into(opt_code, constants, thetas, grads, slots):
                 thetas[i, k], slots[0, i, k], _ = _updated(
                     opt_code, c, thetas[i, k], slots[0, i, k], zero, grads[i, k]
                 )
-            else:
+            elif opt_code == ADAM or opt_code == ADAMW:
                 thetas[i, k], slots[0, i, k], slots[1, i, k] = _updated(
                     opt_code, c, thetas[i, k], slots[0, i, k], slots[1, i, k], grads[i, k]
                 )
+            elif DEBUG:
+                raise ValueError("unknown optimizer code")

@@ -399,7 +399,7 @@ class Scaler(NamedTuple):
 
 
 class EngineRun(NamedTuple):
-    """What the batch engine returns (internal; see :func:`fnn.kernels.run`)."""
+    """What the batch engine returns (internal; see :func:`fnn.kernels.train_and_evaluate`)."""
 
     theta: np.ndarray
     slots: np.ndarray

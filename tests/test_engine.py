@@ -54,7 +54,7 @@ def test_after_fit_no_other_function_compiles_anything():
             fnn.predict_proba(net, params, X)
             fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
             assert versions() == after_fit, (dtype, after_fit, versions())
-            print(dtype.__name__, after_fit["run"])
+            print(dtype.__name__, after_fit["train_and_evaluate"])
     """)
     assert out.split() == ["float64", "1", "float32", "2"]  # one engine version per dtype
 

@@ -297,7 +297,7 @@ def test_threads_default_to_numba_threads(monkeypatch):
     assert seen["most"] == 3
 
 
-# -- members side by side in one kernel (fnn.kernels.run_members) ---------------------------------
+# -- members side by side in one kernel (fnn.kernels.train_members) ---------------------------------
 
 
 def trained_side_by_side(monkeypatch):
@@ -424,7 +424,7 @@ def test_the_side_by_side_kernel_announces_its_compilation_with_the_calls_argume
     monkeypatch.setattr(engine, "announce", lambda *args: seen.append(args))
     fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, batch_size=16, keys=KEYS, l2=L2)
     ((kernel, arguments, dtype_at, purpose),) = seen  # once per call, before the first group
-    assert kernel is kernels.run_members and purpose == "fit_many"
+    assert kernel is kernels.train_members and purpose == "fit_many"
     assert arguments[dtype_at].dtype == np.float64
     # the arguments are a call's: their signature is a compiled version's (the disk cache's key)
     assert tuple(kernel.typeof_pyval(argument) for argument in arguments) in kernel.overloads

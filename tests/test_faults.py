@@ -139,7 +139,7 @@ INTERRUPTED = """
         opt = fnn.lbfgs(gtol=0.0, ftol=0.0, max_evaluations=10**9)
         call = lambda: fnn.fit(net, params, opt, X, y, epochs=10**6)
         redo = lambda epochs: fnn.fit(net, params, opt, X, y, epochs=epochs)
-        fnn.fit(net, params, opt, X[:2000], y[:2000], epochs=1)  # shards: run_threaded too
+        fnn.fit(net, params, opt, X[:2000], y[:2000], epochs=1)  # shards: the threaded kernel too
     elif case == "loss":  # many rows: one check per chunk of rows
         net = fnn.mlp([256, 1024, 1024, 1024, 10], output="softmax")
         params = fnn.init(net, key=0, dtype=np.float32)
@@ -159,7 +159,7 @@ INTERRUPTED = """
             call = lambda: fnn.forward(net, params, X)
         else:
             call = lambda: fnn.grad(net, params, X, y)
-        # load the kernels first: 128 rows are cut into 2 shards, so run_threaded loads too
+        # load the kernels first: 128 rows are cut into 2 shards, so the threaded kernel loads too
         # (the call below is sharded; loading it after the Ctrl-C would be timed as latency)
         fnn.grad(net, params, X[:128], y[:128])
     inputs = [X, y] + [a for layer in params.layers for a in layer]
@@ -381,10 +381,8 @@ def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():
         print(after == warmed, sorted(n for n, k in warmed.items() if k and n[0] != "_"))
     """)
     assert out.returncode == 0, out.stderr
-    threaded = ["run_threaded"] if default_threads() > 1 else []  # only where threads can run
-    kernels = str(
-        sorted(
-            ["fold_in", "in_loops", "permutation", "run", "run_members", "shard_rows", *threaded]
-        )
-    )
+    # the threaded variant only where threads can run
+    threaded = ["train_and_evaluate_threaded"] if default_threads() > 1 else []
+    named = ["fold_in", "in_loops", "permutation", "shard_rows", "train_and_evaluate"]
+    kernels = str(sorted([*named, "train_members", *threaded]))
     assert out.stdout.splitlines()[-1] == f"True {kernels}", out.stdout

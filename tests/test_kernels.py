@@ -133,3 +133,89 @@ def test_permutation_is_roughly_uniform():
     for seed in range(2000):
         hits[np.argmax(kernels.permutation(np.uint64(seed), 5) == 0)] += 1
     assert np.all(np.abs(hits / 2000 - 0.2) < 0.04)
+
+
+# The dispatches as Python (NUMBA_DISABLE_JIT=1, where kernels.DEBUG is on): every registered
+# code reaches a branch of its own, and an unknown one raises instead of computing a neighbour's
+# function. A tiny network and one batch of 4 rows: the kernels run as plain Python here.
+_DEBUG_SCRIPT = """
+import numpy as np
+
+import fnn
+from fnn import kernels
+from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
+
+assert kernels.DEBUG
+calls = {}
+engine_kernel, members_kernel = kernels.train_and_evaluate, kernels.train_members
+
+
+def recorded(name, kernel):
+    def record(*args):
+        calls[name] = args
+        return kernel(*args)
+
+    return record
+
+
+kernels.train_and_evaluate = recorded("engine", engine_kernel)
+kernels.train_members = recorded("members", members_kernel)
+X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.5]])
+labels = {"binary": np.array([1, 1, 0, 0]), "classes": np.array([0, 1, 2, 1])}
+for hidden in HIDDEN_ACTIVATIONS:
+    net = fnn.mlp([2, 2, 1], hidden=hidden)
+    fnn.fit(net, fnn.init(net, key=0), fnn.adam(0.1), X, labels["binary"], epochs=1)
+for loss, entry in LOSSES.items():
+    for output in entry.outputs:
+        units = max(1, ACTIVATIONS[output].min_units, 3 if entry.labels == "classes" else 1)
+        y = labels.get(entry.labels, np.full((4, units), 0.25))
+        net = fnn.mlp([2, 2, units], output=output, loss=loss)
+        fnn.fit(net, fnn.init(net, key=0), fnn.sgd(0.1), X, y, epochs=1)
+net = fnn.mlp([2, 2, 1])
+for opt in (fnn.sgd(0.1), fnn.momentum(0.1), fnn.rmsprop(0.1), fnn.adamw(0.1), fnn.adam(0.1)):
+    fnn.fit(net, fnn.init(net, key=0), opt, X, labels["binary"], epochs=1)
+members = [fnn.init(net, key=k) for k in range(2)]
+fnn.fit_many(net, members, fnn.adam(0.1), X, labels["binary"], epochs=1)
+print("registered codes ran", "members" in calls)
+
+LAYERS, PLAN = 9, 10  # train_and_evaluate's arguments (see its docstring)
+unknown = 99
+for what, index, change in (
+    ("activation", LAYERS, lambda layers: layers[0].__setitem__(4, unknown)),
+    ("loss", PLAN, lambda plan: plan.__setitem__(kernels.LOSS, unknown)),
+    ("optimizer", PLAN, lambda plan: plan.__setitem__(kernels.OPTIMIZER, unknown)),
+):
+    args = list(calls["engine"])
+    args[index] = args[index].copy()
+    change(args[index])
+    try:
+        engine_kernel(*args)
+    except ValueError as error:
+        print(what, "->", error)
+args = list(calls["members"])
+args[5] = args[5].copy()  # train_members' plan
+args[5][kernels.OPTIMIZER] = unknown
+try:
+    members_kernel(*args)
+except ValueError as error:
+    print("members optimizer ->", error)
+"""
+
+
+def test_every_dispatch_names_its_codes_and_an_unknown_one_raises_in_a_debug_run():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", _DEBUG_SCRIPT], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "registered codes ran True",
+        "activation -> unknown activation code",
+        "loss -> unknown loss code",
+        "optimizer -> unknown optimizer code",
+        "members optimizer -> unknown optimizer code",
+    ], run.stdout + run.stderr

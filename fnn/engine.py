@@ -139,7 +139,7 @@ def run(
         float(l2),
         np.uint64(seed),
         np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64),
-        float(net.delta),
+        np.array(net.loss_params or [p.default for p in LOSSES[net.loss].parameters.values()]),
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )

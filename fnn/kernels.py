@@ -547,7 +547,7 @@ def _squared_term(a, y):
 
 
 @helper
-def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
+def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, error):
     """Loss, accuracy and (if ``error``) error of the output layer, feature-major.
 
     Returns ``(summed loss, rows classified right)``, each row's terms times its ``weight``
@@ -561,12 +561,11 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
     With ``error`` it sets ``DT = scale * weight * dloss/dA``: ``A - Y`` for bce, ce and mse
     (dLoss/dZ of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)``
     for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson. ``work`` holds 2 m values of
-    ZT's dtype.
+    ZT's dtype. ``loss_params`` holds the loss's own parameters (huber's ``delta`` first).
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
     one = ZT.dtype.type(1)
-    d = ZT.dtype.type(delta)
     total = 0.0
     right, top = work[:m], work[m : 2 * m]
     for i in range(m):
@@ -601,6 +600,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
             if best != label:
                 right[i] = 0.0
     elif loss_code == HUBER:
+        d = ZT.dtype.type(loss_params[0])
         for j in range(n):
             for i in range(m):
                 size = abs(AT[j, i] - YT[j, i])
@@ -628,6 +628,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
     if error:
         s = ZT.dtype.type(scale)
         if loss_code == HUBER:
+            d = ZT.dtype.type(loss_params[0])
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * min(max(AT[j, i] - YT[j, i], -d), d)
@@ -771,7 +772,7 @@ def shard_rows(m, n_params, shard_work, max_shards):
 # Bundles the parts below take (tuples: Numba unpacks them at no cost in the inlined parts):
 #   net = (params, layers); batch = (source_X, source_Y, chosen), the rows of a batch or chunk;
 #   scratch = (zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf), the batch's buffers, 1-D in
-#   theta's dtype (see _allocate); dropout = (drop, rates, seed); loss = (scale, delta);
+#   theta's dtype (see _allocate); dropout = (drop, rates, seed); loss = (scale, loss_params);
 #   out = (grads, shard_grads, stats), where a batch's shards leave their results.
 
 
@@ -872,7 +873,7 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, batch, scrat
     params, layers = net
     source_X, source_Y, chosen = batch
     zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = scratch
-    scale, delta = loss
+    scale, loss_params = loss
     grads, shard_grads, stats = out
     m = chosen.shape[0]
     first = shard * rows
@@ -899,7 +900,7 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, batch, scrat
     stats[0, shard], stats[1, shard] = _output_into(
         _block(Zs, size * hidden, n_outputs, size),
         _block(As, size * (n_features + hidden), n_outputs, size),
-        YT, wbuf[first : first + size], plan[LOSS], scale, delta,
+        YT, wbuf[first : first + size], plan[LOSS], scale, loss_params,
         _block(Ds, size * hidden if training else 0, n_outputs, size if training else 0),
         work[2 * first : 2 * (first + size)], training,
     )  # fmt: skip
@@ -918,13 +919,13 @@ def _shards_in_parallel(n_shards, rows, given, net, plan, batch, scratch, dropou
     source_X, source_Y, chosen = batch
     zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = scratch
     drop, rates, seed = dropout
-    scale, delta = loss
+    scale, loss_params = loss
     grads, shard_grads, stats = out
     for shard in prange(n_shards):
         _shard_into(shard, rows, True, 0, given, (params, layers), plan,
                     (source_X, source_Y, chosen),
                     (zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf), (drop, rates, seed),
-                    (scale, delta), (grads, shard_grads, stats))  # fmt: skip
+                    (scale, loss_params), (grads, shard_grads, stats))  # fmt: skip
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
@@ -1071,7 +1072,8 @@ def _store_chunk(Zs, As, layers, start, m, outputs):
 
 
 def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan,
-                        hyper, lrs, l2, seed, rates, delta, weights, weights_eval):  # fmt: skip
+                        hyper, lrs, l2, seed, rates, loss_params, weights,
+                        weights_eval):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
@@ -1121,8 +1123,9 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
         per batch, in the forward pass, and kept for the backward one; the next layer and
         the weight gradient read the dropped activations, kept in their own buffer;
         ``abuf`` keeps ``f(Z)``, which the derivatives read.
-    delta : float
-        The huber loss's threshold (read by no other loss).
+    loss_params : (k,) float64
+        The loss's own parameters in the registry's order (``Net.loss_params`` or their
+        defaults; huber's ``delta``), read only by the loss's branches of :func:`_output_into`.
     weights, weights_eval : (n,), (n_eval,) or (0,)
         Sample weights of the rows of X and X_eval (>= 0; (0,): every row weighs 1). A batch's
         loss, error, accuracy and penalty are normalised by its total weight instead of its
@@ -1216,7 +1219,7 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                 Zs, As = (zs_in, as_in) if given else (zbuf, abuf)
                 scratch = (Zs, As, dbuf, ybuf, work, masks, dropped, wbuf)
                 dropout = (drop, rates, batch_seed)
-                loss = (1.0 / norm if norm > 0.0 else 0.0, delta)
+                loss = (1.0 / norm if norm > 0.0 else 0.0, loss_params)
                 out = (grads, shard_grads, stats)
                 in_parallel = False
                 if THREADED:  # a constant: compiled only into train_and_evaluate_threaded

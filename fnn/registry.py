@@ -22,6 +22,7 @@ from fnn.types import (
     AdamW,
     Hyperparameter,
     Loss,
+    LossParameter,
     Momentum,
     Optimizer,
     RMSProp,
@@ -56,6 +57,8 @@ HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if not en
 #: loss ``fnn.mlp(..., loss=None)`` picks (the first loss listed with it). ``labels``:
 #: "binary" (0/1 per unit), "classes" (integer labels or one-hot rows) or "targets" (real
 #: values; no accuracy). ``target_low``: the smallest target allowed (None: any finite value).
+#: ``parameters``: the loss's own named parameters with their defaults and ranges, in the
+#: order the kernel reads them (``Net.loss_params``; huber's ``delta`` in ``fnn.mlp``).
 LOSSES = MappingProxyType(
     {
         "bce": Loss(
@@ -71,6 +74,7 @@ LOSSES = MappingProxyType(
             tuple(ACTIVATIONS),
             "identity",
             "targets",
+            parameters=MappingProxyType({"delta": LossParameter(1.0, 0.0, None, True, False)}),
         ),  # fmt: skip
         "mae": Loss(kernels.MAE, "(1/m) sum |r|", tuple(ACTIVATIONS), "identity", "targets"),
         "poisson": Loss(

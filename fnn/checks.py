@@ -19,7 +19,7 @@ import math
 import numbers
 import operator
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NoReturn
 
 import numpy as np
@@ -173,12 +173,11 @@ def network(net, name: str = "net") -> Net:
     """
     if type(net) is not Net and not isinstance(net, Net):
         raise TypeError(f"{name} must be an fnn.Net (from fnn.mlp), got {describe(net)}")
-    sizes, activations, loss, dropout, delta = net
+    sizes, activations, loss, dropout, values = net
     try:
         output = activations[-1]
         if (
-            type(delta) is float
-            and (delta == 1.0 or (loss == "huber" and 0.0 < delta < np.inf))
+            (values == () or _loss_params_fit(values, LOSSES[loss].parameters))
             and type(sizes) is tuple
             and type(activations) is tuple
             and len(activations) == len(sizes) - 1 >= 1
@@ -202,7 +201,7 @@ def network(net, name: str = "net") -> Net:
     sizes, activations = spec(sizes, activations, loss, name)
     if dropout != ():  # () is a network without dropout
         dropout = dropout_rates(f"{name}.dropout", dropout, sizes)
-    return Net(sizes, activations, loss, dropout, loss_delta(f"{name}.delta", delta, loss))
+    return Net(sizes, activations, loss, dropout, loss_params(f"{name}.loss_params", values, loss))
 
 
 def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]:
@@ -218,14 +217,55 @@ def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]
     return rates if any(rates) else ()
 
 
-def loss_delta(name: str, delta, loss: str) -> float:
-    """The huber loss's threshold: a float > 0, and 1.0 for every other loss."""
-    delta = real(name, delta, low=0.0, open_low=True)
-    if delta != 1.0 and loss != "huber":
+def loss_params(name: str, given, loss: str) -> tuple[float, ...]:
+    """A loss's own parameters as ``Net.loss_params`` holds them (``LOSSES[loss].parameters``).
+
+    ``given`` is a mapping from parameter names to values (a name left out takes its default;
+    an error names ``{name}['key']``, or ``key`` alone when ``name`` is empty) or a Net's tuple
+    (one value per parameter in the registry's order, or ``()``). Returns one float per
+    parameter, or ``()`` when every one is its default, so that equal nets compare equal.
+    """
+    parameters = LOSSES[loss].parameters
+    if isinstance(given, Mapping):
+        for key in given:
+            if key not in parameters:
+                label = f"{name}[{key!r}]" if name else str(key)
+                raise ValueError(
+                    f"{label} is not a parameter of loss {loss!r}, whose parameters are "
+                    f"{list(parameters) or 'none'}"
+                )
+        labels = [f"{name}[{key!r}]" if name else key for key in parameters]
+        given = tuple(given.get(key, parameter.default) for key, parameter in parameters.items())
+    elif given == ():
+        return ()
+    elif type(given) is not tuple or len(given) != len(parameters):
         raise ValueError(
-            f"{name} is the huber loss's parameter; loss {loss!r} takes 1.0, got {delta}"
+            f"{name} must be () or a tuple of one number per parameter of loss {loss!r} "
+            f"({list(parameters) or 'none'}), got {describe(given)}"
         )
-    return delta
+    else:
+        labels = [f"{name}[{index}] ({key})" for index, key in enumerate(parameters)]
+    values = tuple(
+        real(label, value, p.low, p.high, open_low=p.open_low, open_high=p.open_high)
+        for label, value, p in zip(labels, given, parameters.values())
+    )
+    return () if values == tuple(p.default for p in parameters.values()) else values
+
+
+def _loss_params_fit(values, parameters) -> bool:
+    """Whether ``values`` is already what :func:`loss_params` returns (the fast path)."""
+    return (
+        type(values) is tuple
+        and len(values) == len(parameters)
+        and values != tuple(p.default for p in parameters.values())
+        and all(
+            type(value) is float
+            and (p.low is None or (value > p.low if p.open_low else value >= p.low))
+            and (p.high is None or (value < p.high if p.open_high else value <= p.high))
+            and value - value == 0.0
+            for value, p in zip(values, parameters.values())
+        )
+    )
 
 
 def spec(sizes, activations, loss, name: str | Callable[..., str] = "net") -> tuple:

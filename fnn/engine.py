@@ -130,7 +130,9 @@ def run(
         float(l2),
         np.uint64(seed),
         np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64),
-        float(net.delta),
+        np.array(
+            net.loss_params or [p.default for p in LOSSES[net.loss].parameters.values()], np.float64
+        ),
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
@@ -163,7 +165,7 @@ def update(
     plan = _plan(None, None, opt_code=opt_code, step=step, chunk=chunk_rows(sizes))
     args = (
         *rows, *rows, theta, slots, grads, empty, empty, layers_of(sizes), plan, hyper, lrs,
-        0.0, np.uint64(0), _empty(np.float64), 0.0, empty, empty,
+        0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), empty, empty,
     )  # fmt: skip
     return _call(args, False, purpose, None)
 

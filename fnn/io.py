@@ -4,8 +4,9 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
 
 * ``fnn_meta``: a 0-d unicode array holding JSON text ``{"format": "fnn", "version": 1,
   "sizes": [...], "activations": [...], "loss": "...", "dtype": "float64"}``, plus
-  ``"dropout"`` (rates per hidden layer) for a net with dropout, ``"delta"`` for a huber net
-  whose delta is not 1.0, ``"optimizer"`` and ``"step"`` when an optimizer state was saved
+  ``"dropout"`` (rates per hidden layer) for a net with dropout, each of the loss's parameters
+  by name (``fnn.LOSSES[loss].parameters``: huber's ``"delta"``) when they are not the
+  defaults, ``"optimizer"`` and ``"step"`` when an optimizer state was saved
   (and ``"plateau"``, ``[scale, best, bad_epochs, cooldown_left]``, when it holds a
   reduce-on-plateau watcher);
 * ``W0, b0, W1, b1, ...``: the parameters, bit for bit;
@@ -45,6 +46,7 @@ from fnn import checks
 from fnn.flat import frozen, unpack
 from fnn.model import net_of
 from fnn.optim import OPTIMIZERS
+from fnn.registry import LOSSES
 from fnn.types import Net, OptState, Params, Plateau, Scaler
 
 try:  # POSIX: a saver holds a lock on its temporary file, which tells live files from stale
@@ -126,10 +128,12 @@ def save(
         )
     dtype = checks.params_of(net.sizes, params)
     meta = {"format": "fnn", "version": FORMAT_VERSION, **net._asdict(), "dtype": dtype.name}
-    if not net.dropout:  # archives of nets without dropout or huber's delta stay as they were
+    if not net.dropout:  # archives of nets without dropout stay as they were
         del meta["dropout"]
-    if net.delta == 1.0:
-        del meta["delta"]
+    # A loss's parameters, each under its own name, only when not the defaults (as huber's
+    # "delta" always was: archives of every version read alike)
+    del meta["loss_params"]
+    meta.update(zip(LOSSES[net.loss].parameters, net.loss_params))
     arrays = {}
     for index, layer in enumerate(params.layers):
         arrays[f"W{index}"], arrays[f"b{index}"] = layer.W, layer.b
@@ -381,7 +385,9 @@ def _read_archive(file, file_size: int) -> tuple[Net, Params, OptState | None, t
         sizes, activations = checks.spec(
             meta.get("sizes"), meta.get("activations"), meta.get("loss")
         )
-        net = net_of(sizes, activations, meta["loss"], meta.get("delta", 1.0))
+        parameters = LOSSES[meta["loss"]].parameters
+        given = {k: meta[k] for k in parameters if k in meta}
+        net = net_of(sizes, activations, meta["loss"], given)
         if meta.get("dropout"):
             net = net._replace(dropout=checks.dropout_rates("dropout", meta["dropout"], sizes))
         n_slots = 0

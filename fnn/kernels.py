@@ -551,7 +551,7 @@ def _squared_term(a, y):
 
 
 @helper
-def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
+def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, error):
     """Loss, accuracy and (if ``error``) error of the output layer, feature-major.
 
     Returns ``(summed loss, rows classified right)``, each row's terms times its ``weight``
@@ -565,12 +565,11 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
     With ``error`` it sets ``DT = scale * weight * dloss/dA``: ``A - Y`` for bce, ce and mse
     (dLoss/dZ of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)``
     for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson. ``work`` holds 2 m values of
-    ZT's dtype.
+    ZT's dtype. ``loss_params`` holds the loss's own parameters (huber's ``delta`` first).
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
     one = ZT.dtype.type(1)
-    d = ZT.dtype.type(delta)
     total = 0.0
     right, top = work[:m], work[m : 2 * m]
     for i in range(m):
@@ -605,6 +604,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
             if best != label:
                 right[i] = 0.0
     elif loss_code == HUBER:
+        d = ZT.dtype.type(loss_params[0])
         for j in range(n):
             for i in range(m):
                 size = abs(AT[j, i] - YT[j, i])
@@ -632,6 +632,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, delta, DT, work, error):
     if error:
         s = ZT.dtype.type(scale)
         if loss_code == HUBER:
+            d = ZT.dtype.type(loss_params[0])
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * min(max(AT[j, i] - YT[j, i], -d), d)
@@ -777,7 +778,7 @@ def shard_rows(m, n_params, shard_work, max_shards):
 #   net = (params, layers); data = (X, Y, X_eval, Y_eval), the rows batches and chunks choose;
 #   scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf), buffers 1-D in
 #   theta's dtype (see _allocate; zs_in and as_in a given forward pass, or empty);
-#   dropout = (drop, rates, seed); loss = (scale, delta); out = (grads, shard_grads, stats),
+#   dropout = (drop, rates, seed); loss = (scale, loss_params); out = (grads, shard_grads, stats),
 #   where a batch's shards leave their results.
 
 
@@ -882,7 +883,7 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen
     zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
     if given:
         zbuf, abuf = zs_in, as_in
-    scale, delta = loss
+    scale, loss_params = loss
     grads, shard_grads, stats = out
     m = chosen.shape[0]
     first = shard * rows
@@ -909,7 +910,7 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen
     stats[0, shard], stats[1, shard] = _output_into(
         _block(Zs, size * hidden, n_outputs, size),
         _block(As, size * (n_features + hidden), n_outputs, size),
-        YT, wbuf[first : first + size], plan[LOSS], scale, delta,
+        YT, wbuf[first : first + size], plan[LOSS], scale, loss_params,
         _block(Ds, size * hidden if training else 0, n_outputs, size if training else 0),
         work[2 * first : 2 * (first + size)], training,
     )  # fmt: skip
@@ -929,12 +930,13 @@ def _shards_in_parallel(n_shards, rows, given, net, plan, data, chosen, scratch,
     X, Y, X_eval, Y_eval = data
     zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
     drop, rates, seed = dropout
-    scale, delta = loss
+    scale, loss_params = loss
     grads, shard_grads, stats = out
     for shard in prange(n_shards):
         _shard_into(shard, rows, True, 0, given, (params, layers), plan, (X, Y, X_eval, Y_eval),
                     chosen, (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf),
-                    (drop, rates, seed), (scale, delta), (grads, shard_grads, stats))  # fmt: skip
+                    (drop, rates, seed), (scale, loss_params),
+                    (grads, shard_grads, stats))  # fmt: skip
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
@@ -1081,7 +1083,8 @@ def _store_chunk(Zs, As, layers, start, m, outputs):
 
 
 def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan,
-                        hyper, lrs, l2, seed, rates, delta, weights, weights_eval):  # fmt: skip
+                        hyper, lrs, l2, seed, rates, loss_params, weights,
+                        weights_eval):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
@@ -1131,8 +1134,9 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
         per batch, in the forward pass, and kept for the backward one; the next layer and
         the weight gradient read the dropped activations, kept in their own buffer;
         ``abuf`` keeps ``f(Z)``, which the derivatives read.
-    delta : float
-        The huber loss's threshold (read by no other loss).
+    loss_params : (k,) float64
+        The loss's own parameters in the registry's order (``Net.loss_params`` or their
+        defaults; huber's ``delta``), read only by the loss's branches of :func:`_output_into`.
     weights, weights_eval : (n,), (n_eval,) or (0,)
         Sample weights of the rows of X and X_eval (>= 0; (0,): every row weighs 1). A batch's
         loss, error, accuracy and penalty are normalised by its total weight instead of its
@@ -1225,7 +1229,7 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                 # was computed on all m rows at once, in other bits than a shard's).
                 given = training and given_forward and n_shards == 1
                 dropout = (drop, rates, batch_seed)
-                loss = (1.0 / norm if norm > 0.0 else 0.0, delta)
+                loss = (1.0 / norm if norm > 0.0 else 0.0, loss_params)
                 in_parallel = False
                 if THREADED:  # a constant: compiled only into train_and_evaluate_threaded
                     in_parallel = n_shards > 1 and plan[THREADS] > 1

@@ -9,9 +9,10 @@ weights (not the biases):
 * ``mse``: ``(1/m) sum 1/2 ||y_hat - y||**2`` (scikit-learn's convention; PyTorch's
   ``MSELoss`` has no 1/2 and averages over elements too).
 * ``huber``: ``(1/m) sum [1/2 r**2 if |r| <= delta else delta (|r| - delta/2)]``, ``r = y_hat
-  - y``, ``delta = net.delta``; ``mae``: ``(1/m) sum |r|``; ``poisson``: ``(1/m) sum [exp(y_hat)
-  - y y_hat]`` with ``y_hat`` the log-rate. PyTorch's ``HuberLoss``, ``L1Loss`` and
-  ``PoissonNLLLoss(log_input=True)`` with ``reduction="sum"``, divided by m.
+  - y``, ``delta`` in ``net.loss_params`` (1.0 by default); ``mae``: ``(1/m) sum |r|``;
+  ``poisson``: ``(1/m) sum [exp(y_hat) - y y_hat]`` with ``y_hat`` the log-rate. PyTorch's
+  ``HuberLoss``, ``L1Loss`` and ``PoissonNLLLoss(log_input=True)`` with ``reduction="sum"``,
+  divided by m.
 * ``l2``: ``+ (l2 / 2m) sum_l ||W_l||**2`` (scikit-learn's ``alpha``).
 
 With the canonical output (sigmoid+bce, softmax+ce, identity+mse) the output error is the

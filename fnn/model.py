@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from numbers import Real
+from types import MappingProxyType
 
 import numpy as np
 
@@ -25,7 +27,8 @@ def mlp(
     output: str = "sigmoid",
     loss: str | None = None,
     dropout: float | Sequence[float] = 0.0,
-    delta: float = 1.0,
+    delta: float | None = None,
+    loss_params: Mapping[str, float] | None = None,
 ) -> Net:
     """Specify a multi-layer perceptron.
 
@@ -49,10 +52,14 @@ def mlp(
         ones are scaled by ``1 / (1 - rate)``; masks come from the key only (see
         :func:`fnn.fit`). ``predict`` never drops; the composable functions drop only when
         given a ``dropout_key``; :func:`predict_mc` averages keyed passes.
-    delta : float > 0
+    delta : float > 0 or None
         The huber loss's threshold: ``1/2 r**2`` for ``|r| <= delta``,
-        ``delta (|r| - delta/2)`` beyond (PyTorch ``HuberLoss(delta=...)``). Only huber takes
-        another value than 1.0.
+        ``delta (|r| - delta/2)`` beyond (PyTorch ``HuberLoss(delta=...)``); None: 1.0. The
+        same as ``loss_params={"delta": delta}``; 1.0 passes with any loss.
+    loss_params : dict or None
+        The loss's own parameters by name (``fnn.LOSSES[loss].parameters`` lists them with
+        their defaults and ranges; only huber has one, ``delta``); a parameter left out takes
+        its default. Held in ``Net.loss_params``.
 
     Returns
     -------
@@ -95,7 +102,20 @@ def mlp(
             return field if index is None else f"{field}[{index}]"
         return "output" if index == n_hidden else "hidden" if index is None else f"hidden[{index}]"
 
-    return net_of(widths, hiddens + (output,), loss, delta, argument)._replace(dropout=rates)
+    given = {} if loss_params is None else loss_params
+    if not isinstance(given, Mapping):
+        raise TypeError(
+            f"loss_params must be a dict of names to values, got {checks.describe(given)}"
+        )
+    # delta=1.0, huber's default, passes with any loss (as before loss_params existed)
+    if delta is not None and (
+        isinstance(delta, bool) or not (isinstance(delta, Real) and delta == 1.0)
+    ):
+        if "delta" in given:
+            raise ValueError("delta is given twice, as delta and as loss_params['delta']")
+        given = {**given, "delta": delta}
+    label = "" if loss_params is None else "loss_params"
+    return net_of(widths, hiddens + (output,), loss, given, argument, label)._replace(dropout=rates)
 
 
 def from_architecture(architecture: Sequence[dict], loss: str | None = None) -> Net:
@@ -150,8 +170,9 @@ def _architecture_entry(field: str, index: int | None = None) -> str:
 
 
 def net_of(
-    sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None, delta: float = 1.0,
-    name: str | Callable[..., str] = "net",
+    sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None,
+    loss_params: Mapping[str, float] = MappingProxyType({}),
+    name: str | Callable[..., str] = "net", params_name: str = "",
 ) -> Net:  # fmt: skip
     """The Net of checked fields (``mlp``, ``from_architecture`` and ``load`` build it so).
 
@@ -162,15 +183,20 @@ def net_of(
         One per layer after the input.
     loss : str or None
         None picks the output activation's canonical loss (mse when it has none).
-    delta : float
-        The huber loss's ``delta``, > 0; every other loss takes 1.0.
+    loss_params : mapping of str to float
+        The loss's own parameters by name (``fnn.LOSSES[loss].parameters``); a parameter left
+        out takes its default.
     name : str or callable
         Names the arguments in messages, as for ``checks.spec``.
+    params_name : str
+        Names ``loss_params`` in messages, as ``name`` of :func:`fnn.checks.loss_params`.
     """
     if loss is None and isinstance(activations[-1], str):
         loss = CANONICAL_LOSS.get(activations[-1], "mse")
     sizes, activations = checks.spec(sizes, activations, loss, name)
-    return Net(sizes, activations, loss, delta=checks.loss_delta("delta", delta, loss))
+    return Net(
+        sizes, activations, loss, loss_params=checks.loss_params(params_name, loss_params, loss)
+    )
 
 
 def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params:

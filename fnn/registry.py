@@ -90,6 +90,18 @@ class Loss(NamedTuple):
     canonical: str
     labels: str
     target_low: float | None = None  # smallest target value allowed (labels "targets")
+    parameters: Any = MappingProxyType({})  # Mapping[str, LossParameter], in the kernel's order
+
+
+class LossParameter(NamedTuple):
+    """A loss's parameter: its ``default`` and range ``[low, high]`` (None: unbounded), each
+    end open if ``open_low`` / ``open_high``."""
+
+    default: float
+    low: float | None
+    high: float | None
+    open_low: bool
+    open_high: bool
 
 
 class Hyperparameter(NamedTuple):
@@ -249,6 +261,8 @@ HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if not en
 #: loss ``fnn.mlp(..., loss=None)`` picks (the first loss listed with it). ``labels``:
 #: "binary" (0/1 per unit), "classes" (integer labels or one-hot rows) or "targets" (real
 #: values; no accuracy). ``target_low``: the smallest target allowed (None: any finite value).
+#: ``parameters``: the loss's own named parameters with their defaults and ranges, in the
+#: order the kernel reads them (``Net.loss_params``; huber's ``delta`` in ``fnn.mlp``).
 LOSSES = MappingProxyType(
     {
         "bce": Loss(
@@ -264,6 +278,7 @@ LOSSES = MappingProxyType(
             tuple(ACTIVATIONS),
             "identity",
             "targets",
+            parameters=MappingProxyType({"delta": LossParameter(1.0, 0.0, None, True, False)}),
         ),  # fmt: skip
         "mae": Loss(kernels.MAE, "(1/m) sum |r|", tuple(ACTIVATIONS), "identity", "targets"),
         "poisson": Loss(

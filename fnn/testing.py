@@ -127,8 +127,9 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
     -------
     hypothesis.strategies.SearchStrategy of Net
         Output activations fit the drawn loss (sigmoid for bce, softmax with 2-3 units for
-        ce, identity for poisson, any activation for mse, huber and mae; huber's delta is
-        0.5, 1 or 2); hidden activations are any of ``fnn.registry.HIDDEN_ACTIVATIONS``, one
+        ce, identity for poisson, any activation for mse, huber and mae); each of the loss's
+        parameters is half its default, its default or twice it, those in its range (huber's
+        delta: 0.5, 1 or 2); hidden activations are any of ``fnn.registry.HIDDEN_ACTIVATIONS``, one
         drawn per layer.
 
     Examples
@@ -154,10 +155,32 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
         hidden = draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=n_hidden,
                                max_size=n_hidden))  # fmt: skip
         sizes = (draw(st.integers(1, max_inputs)), *widths, n_out)
-        delta = draw(st.sampled_from([0.5, 1.0, 2.0])) if loss_name == "huber" else 1.0
-        return Net(sizes, (*hidden, output), loss_name, delta=delta)
+        values = tuple(
+            draw(st.sampled_from(_parameter_values(parameter)))
+            for parameter in LOSSES[loss_name].parameters.values()
+        )
+        return checks.network(Net(sizes, (*hidden, output), loss_name, loss_params=values))
 
     return draw_net()
+
+
+def _parameter_values(parameter) -> list[float]:
+    """Half, once and twice a loss parameter's default, those inside its range."""
+    inside = [
+        value
+        for value in (parameter.default / 2, parameter.default, parameter.default * 2)
+        if (
+            parameter.low is None
+            or value > parameter.low
+            or (value == parameter.low and not parameter.open_low)
+        )
+        and (
+            parameter.high is None
+            or value < parameter.high
+            or (value == parameter.high and not parameter.open_high)
+        )
+    ]
+    return inside or [parameter.default]
 
 
 def params(net: Net, dtype=np.float64):

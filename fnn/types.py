@@ -29,24 +29,25 @@ class Net(NamedTuple):
     dropout : tuple of float
         Inverted-dropout rate in [0, 1) of each hidden layer's activations
         (``len(sizes) - 2`` of them), or ``()`` for none (also when every rate is 0).
-    delta : float
-        The huber loss's threshold between its quadratic and linear parts (> 0; 1.0 for
-        every other loss).
+    loss_params : tuple of float
+        The loss's own parameters (``fnn.LOSSES[loss].parameters``, e.g. huber's ``delta``),
+        one value per parameter in the registry's order, or ``()`` when every one is at its
+        default (always for a loss without parameters).
     """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
     dropout: tuple[float, ...] = ()
-    delta: float = 1.0
+    loss_params: tuple[float, ...] = ()
 
-    def __repr__(self) -> str:  # dropout and delta only when not the defaults: plain nets
-        # print as before (a bad delta, say an array, prints too)
+    def __repr__(self) -> str:  # dropout and loss_params only when given: plain nets print
+        # as before (a bad value, say an array, prints too)
         text = f"Net(sizes={self.sizes!r}, activations={self.activations!r}, loss={self.loss!r}"
         if self.dropout:
             text += f", dropout={self.dropout!r}"
-        if not (isinstance(self.delta, (int, float)) and self.delta == 1.0):
-            text += f", delta={self.delta!r}"
+        if not (isinstance(self.loss_params, tuple) and self.loss_params == ()):
+            text += f", loss_params={self.loss_params!r}"
         return text + ")"
 
 

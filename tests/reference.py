@@ -73,7 +73,7 @@ def loss(net, params, X, Y, l2=0.0, masks=()):
         data = -np.sum(Y * np.log(P)) / m
     elif net.loss == "huber":
         size = np.abs(P - Y)
-        d = net.delta
+        d = delta(net)
         data = np.sum(np.where(size <= d, 0.5 * size**2, d * (size - 0.5 * d))) / m
     elif net.loss == "mae":
         data = np.sum(np.abs(P - Y)) / m
@@ -82,6 +82,11 @@ def loss(net, params, X, Y, l2=0.0, masks=()):
     else:
         data = np.sum(0.5 * (P - Y) ** 2) / m
     return data + l2 / (2 * m) * sum(np.sum(layer.W**2) for layer in params.layers)
+
+
+def delta(net):
+    """Huber's threshold: Net.loss_params holds it, () when it is the default 1."""
+    return net.loss_params[0] if net.loss_params else 1.0
 
 
 def grad(net, params, X, Y, l2=0.0, masks=()):
@@ -94,7 +99,7 @@ def grad(net, params, X, Y, l2=0.0, masks=()):
     elif net.loss == "ce":
         dA = -(Y / P) / m
     elif net.loss == "huber":
-        dA = np.clip(P - Y, -net.delta, net.delta) / m
+        dA = np.clip(P - Y, -delta(net), delta(net)) / m
     elif net.loss == "mae":
         dA = np.sign(P - Y) / m
     elif net.loss == "poisson":

@@ -151,9 +151,47 @@ CASES = [
     ),
     (
         "handmade-net-delta",
-        call(fnn.loss, fnn.Net((2, 1), ("identity",), "huber", delta=-1.0), P_1, X, [0.0, 1, 1, 0]),
+        call(
+            fnn.loss,
+            fnn.Net((2, 1), ("identity",), "huber", loss_params=(-1.0,)),
+            P_1,
+            X,
+            [0.0, 1, 1, 0],
+        ),
         ValueError,
-        "net.delta",
+        "net.loss_params[0] (delta) must be in (0.0, inf]",
+    ),
+    (
+        "handmade-net-loss-params-length",
+        call(
+            fnn.loss,
+            fnn.Net((2, 1), ("identity",), "mse", loss_params=(1.0,)),
+            P_1,
+            X,
+            [0.0, 1, 1, 0],
+        ),
+        ValueError,
+        "net.loss_params must be",
+    ),
+    (
+        "mlp-loss-params-unknown",
+        call(fnn.mlp, [2, 1], output="identity", loss="huber", loss_params={"tau": 0.5}),
+        ValueError,
+        "loss_params['tau'] is not a parameter of loss 'huber'",
+    ),
+    (
+        "mlp-loss-params-not-dict",
+        call(fnn.mlp, [2, 1], output="identity", loss="huber", loss_params=[0.5]),
+        TypeError,
+        "loss_params must be a dict",
+    ),
+    (
+        "mlp-delta-twice",
+        call(
+            fnn.mlp, [2, 1], output="identity", loss="huber", delta=2.0, loss_params={"delta": 2.0}
+        ),
+        ValueError,
+        "delta is given twice",
     ),
     (
         "poisson-negative-target",

@@ -207,7 +207,7 @@ def test_torch_round_trip_is_bit_exact_and_outputs_match(data):
     module = export.to_torch(net, params)
     assert_matches(run_torch(module, X), fnn.predict_proba(net, params, X), dtype)
     back_net, back = export.from_torch(module, loss=net.loss)
-    assert back_net == net._replace(delta=1.0)  # a Sequential holds no loss parameter
+    assert back_net == net._replace(loss_params=())  # a Sequential holds no loss parameter
     for layer, original in zip(back.layers, params.layers):
         for array, before in zip(layer, original):
             assert array.dtype == before.dtype and array.tobytes() == before.tobytes()

@@ -6,11 +6,14 @@ number of output units). The L2 penalty ``(l2 / 2m) sum ||W||**2`` is added to t
 before autograd, so the gradients checked include it.
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 import fnn
+from tests import reference
 
 TORCH_ACTIVATIONS = {"identity": lambda z: z, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
                      "relu": torch.relu}  # fmt: skip
@@ -18,7 +21,7 @@ TORCH_ACTIVATIONS = {"identity": lambda z: z, "tanh": torch.tanh, "sigmoid": tor
 
 def torch_loss(net, reduction):
     if net.loss == "huber":
-        return torch.nn.HuberLoss(reduction=reduction, delta=net.delta)
+        return torch.nn.HuberLoss(reduction=reduction, delta=reference.delta(net))
     if net.loss == "mae":
         return torch.nn.L1Loss(reduction=reduction)
     return torch.nn.PoissonNLLLoss(log_input=True, full=False, reduction=reduction)
@@ -118,26 +121,47 @@ def test_float32_is_preserved_and_fit_lowers_the_loss(loss):
 
 def test_delta_lives_in_the_net_and_survives_save_and_load(tmp_path):
     net = fnn.mlp([2, 3, 1], output="identity", loss="huber", delta=0.25)
-    assert net.delta == 0.25 and hash(net) != hash(net._replace(delta=1.0))
+    assert net.loss_params == (0.25,) and hash(net) != hash(net._replace(loss_params=()))
+    assert net == fnn.mlp([2, 3, 1], output="identity", loss="huber", loss_params={"delta": 0.25})
+    assert fnn.mlp([2, 1], output="identity", loss="huber", delta=1.0).loss_params == ()
     assert fnn.mlp([2, 1], output="identity", loss="mae") == fnn.Net((2, 1), ("identity",), "mae")
     params = fnn.init(net, key=0)
     path = tmp_path / "huber.npz"
     fnn.save(path, net, params)
     loaded, _ = fnn.load(path)
-    assert loaded == net and loaded.delta == 0.25
+    assert loaded == net and loaded.loss_params == (0.25,)
+
+
+def test_files_with_delta_in_their_metadata_load_and_the_new_ones_write_it_the_same_way(tmp_path):
+    # The metadata of a huber net with delta 0.25, as fnn wrote it when Net held the field
+    # `delta` itself (a "delta" key beside "loss", written only when not 1.0)
+    old = {"format": "fnn", "version": 1, "sizes": [2, 3, 1], "activations": ["relu", "identity"],
+           "loss": "huber", "delta": 0.25, "dtype": "float64"}  # fmt: skip
+    net = fnn.mlp([2, 3, 1], output="identity", loss="huber", delta=0.25)
+    params = fnn.init(net, key=0)
+    path = tmp_path / "old.npz"
+    arrays = {f"{kind}{i}": getattr(layer, kind) for i, layer in enumerate(params.layers)
+              for kind in ("W", "b")}  # fmt: skip
+    np.savez(path, fnn_meta=np.array(json.dumps(old)), **arrays)
+    loaded, loaded_params = fnn.load(path)
+    assert loaded == net and loaded.loss_params == (0.25,)
+    assert all(np.array_equal(a.W, b.W) for a, b in zip(loaded_params.layers, params.layers))
+    fnn.save(path, net, params)
+    with np.load(path) as archive:
+        assert json.loads(str(archive["fnn_meta"])) == old
 
 
 def test_delta_and_dropout_together_print_save_and_load(tmp_path):
     net = fnn.mlp([2, 3, 1], output="identity", loss="huber", dropout=0.1, delta=0.25)
     assert repr(net) == (
         "Net(sizes=(2, 3, 1), activations=('relu', 'identity'), loss='huber', dropout=(0.1,), "
-        "delta=0.25)"
+        "loss_params=(0.25,))"
     )
-    assert "delta" not in repr(net._replace(delta=1.0))  # the default prints as before
+    assert "loss_params" not in repr(net._replace(loss_params=()))  # defaults print as before
     path = tmp_path / "both.npz"
     fnn.save(path, net, fnn.init(net, key=0))
     assert fnn.load(path)[0] == net
-    plain = net._replace(dropout=(), delta=1.0)
+    plain = net._replace(dropout=(), loss_params=())
     fnn.save(path, plain, fnn.init(plain, key=0))
     with np.load(path) as archive:  # a net with the defaults writes the archive as before
         assert "delta" not in str(archive["fnn_meta"]) and "dropout" not in str(archive["fnn_meta"])
@@ -148,3 +172,18 @@ def test_identity_still_picks_mse_and_poisson_only_takes_identity():
     assert fnn.mlp([2, 1], output="identity").loss == "mse"
     with pytest.raises(ValueError, match="loss 'poisson' needs an output activation"):
         fnn.mlp([2, 1], output="relu", loss="poisson")
+
+
+def test_no_loss_parameter_is_named_like_a_key_of_the_archive_metadata(tmp_path):
+    """fnn.save writes each loss parameter under its own name beside the other keys."""
+    net = fnn.mlp([2, 3, 1], output="identity", loss="huber", dropout=0.1)  # default delta
+    params = fnn.init(net, key=0)
+    scaler = fnn.standardizer(np.arange(8.0).reshape(4, 2))
+    path = tmp_path / "all.npz"
+    fnn.save(path, net, params, fnn.opt_init(fnn.adam(), params), scaler,
+             fnn.standardizer(np.arange(4.0).reshape(4, 1)))  # fmt: skip
+    with np.load(path) as archive:
+        keys = set(json.loads(str(archive["fnn_meta"]))) | {"plateau"}  # plateau: with a watcher
+    assert {"sizes", "loss", "dropout", "optimizer", "step", "x_scaler", "y_scaler"} <= keys
+    names = {name for entry in fnn.LOSSES.values() for name in entry.parameters}
+    assert "delta" in names and not names & keys

@@ -920,21 +920,22 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen
 
 
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
-def _shards_in_parallel(n_shards, rows, given, net, plan, data, chosen, scratch, dropout, loss,
-                        out):  # fmt: skip
-    """:func:`_shard_into` for every shard of a training batch, on Numba's threads (as many
-    as the calling thread's ``numba.set_num_threads``)."""
+def _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropout, loss, out):
+    """:func:`_shard_into` for every shard of a training batch (never a given forward pass:
+    that serves a batch of one shard), on Numba's threads (as many as the calling thread's
+    ``numba.set_num_threads``)."""
     # Unpacked here and packed again in the loop: the parallel loop's body then captures arrays
-    # and scalars only (Numba 0.68 loses the writes to arrays it captures inside a tuple).
+    # and scalars only (Numba 0.68 loses the writes to arrays it captures inside a tuple), and
+    # only those a training batch reads (each capture costs compile time).
     params, layers = net
-    X, Y, X_eval, Y_eval = data
-    zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
+    X, Y, _, _ = data
+    zbuf, abuf, _, _, dbuf, ybuf, work, masks, dropped, wbuf = scratch
     drop, rates, seed = dropout
     scale, loss_params = loss
     grads, shard_grads, stats = out
     for shard in prange(n_shards):
-        _shard_into(shard, rows, True, 0, given, (params, layers), plan, (X, Y, X_eval, Y_eval),
-                    chosen, (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf),
+        _shard_into(shard, rows, True, 0, False, (params, layers), plan, (X, Y, X, Y), chosen,
+                    (zbuf, abuf, zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf),
                     (drop, rates, seed), (scale, loss_params),
                     (grads, shard_grads, stats))  # fmt: skip
 
@@ -1234,8 +1235,8 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                 if THREADED:  # a constant: compiled only into train_and_evaluate_threaded
                     in_parallel = n_shards > 1 and plan[THREADS] > 1
                     if in_parallel:
-                        _shards_in_parallel(n_shards, rows, given, net, plan, data, chosen,
-                                            scratch, dropout, loss, out)  # fmt: skip
+                        _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch,
+                                            dropout, loss, out)  # fmt: skip
                 for shard in range(0 if in_parallel else n_shards):
                     _shard_into(shard, rows, training, 0 if training else start, given, net,
                                 plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip

@@ -55,11 +55,6 @@ MAX_KEY = 2**64 - 1
 MEMORY_UNKNOWN = 2**40
 
 
-class TooLargeError(ValueError, MemoryError):
-    """Refused before allocating: more memory than the machine has. A ``ValueError`` like
-    every refused argument, and a ``MemoryError`` for code that handles NumPy's."""
-
-
 # -- scalars and names -----------------------------------------------------------------------------
 
 
@@ -361,13 +356,13 @@ def physical_memory() -> int:
 
 
 def allocatable(name: str, sizes: tuple[int, ...], dtype: np.dtype) -> None:
-    """:class:`TooLargeError` when the parameters of layer ``sizes`` in ``dtype`` would take
+    """A ``ValueError`` when the parameters of layer ``sizes`` in ``dtype`` would take
     more than this machine's memory: say so before NumPy tries (and fails, or the OS kills
     the process when the pages are touched)."""
     count = flat.n_params(sizes)
     need, have = count * dtype.itemsize, physical_memory()
     if need > have:
-        raise TooLargeError(
+        raise ValueError(
             f"{name} {sizes} give {count} parameters, {_in_bytes(need)} in {dtype}, more than "
             f"this machine's memory ({_in_bytes(have)})"
         )

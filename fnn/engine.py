@@ -130,13 +130,21 @@ def run(
         float(l2),
         np.uint64(seed),
         np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64),
-        np.array(
-            net.loss_params or [p.default for p in LOSSES[net.loss].parameters.values()], np.float64
-        ),
+        _loss_parameters(net.loss, net.loss_params),
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
     return _call(args, adapt, purpose, on_compile)
+
+
+@functools.cache
+def _loss_parameters(loss: str, values: tuple[float, ...]) -> np.ndarray:
+    """The kernel's float64 array of a loss's own parameters: ``values`` (``Net.loss_params``),
+    or the registry's defaults for ``()``. Built once per network, not on every call (a
+    hand-written loop calls the engine per batch). Shared: the kernel only reads it (left
+    writable, so that its Numba type stays the one every other float64 vector has)."""
+    defaults = [parameter.default for parameter in LOSSES[loss].parameters.values()]
+    return np.array(values or defaults, np.float64)
 
 
 def update(

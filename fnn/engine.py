@@ -1,13 +1,13 @@
 """The one door to the compiled batch engine: every computation of fnn goes through it.
 
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
-update; ``backward`` the same batch from a given forward pass (all three :func:`run`);
+update; ``backward`` the same batch from a given forward pass (all three :func:`call`);
 ``opt_step`` one update from a given gradient (:func:`update`); ``forward``, ``predict``,
-``loss`` and ``accuracy`` evaluate rows in chunks (:func:`run`). They are the same compiled function
-(:func:`fnn.kernels.train_and_evaluate`, one signature per dtype), so a batch gives the same bits
-whichever path computes it, and the first call of any of them compiles (or loads from the disk
-cache) what every other one uses. ``fit_many``'s members side by side run the engine's maths member
-by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
+``loss`` and ``accuracy`` evaluate rows in chunks (:func:`call`). They are the same compiled
+function (:func:`fnn.kernels.train_and_evaluate`, one signature per dtype), so a batch gives the
+same bits whichever path computes it, and the first call of any of them compiles (or loads from
+the disk cache) what every other one uses. ``fit_many``'s members side by side run the engine's
+maths member by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _empty(dtype, *shape) -> np.ndarray:
     return np.empty(shape or (0,), dtype)
 
 
-def run(
+def call(
     net: Net,
     theta: np.ndarray,
     *,
@@ -134,7 +134,7 @@ def run(
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
-    return _call(args, adapt, purpose, on_compile)
+    return _call_kernel(args, adapt, purpose, on_compile)
 
 
 @functools.cache
@@ -175,7 +175,7 @@ def update(
         *rows, *rows, theta, slots, grads, empty, empty, layers_of(sizes), plan, hyper, lrs,
         0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), empty, empty,
     )  # fmt: skip
-    return _call(args, False, purpose, None)
+    return _call_kernel(args, False, purpose, None)
 
 
 def train_members(
@@ -200,11 +200,11 @@ def train_members(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``epochs`` epochs of training batches of K members of one network side by side
     (:func:`fnn.kernels.train_members`; see :func:`members_side_by_side` for when it can):
-    member ``k``'s results are the bits :func:`run` gives for it alone.
+    member ``k``'s results are the bits :func:`call` gives for it alone.
 
     The members are cut into ``groups`` (arrays of member indices, one kernel call each), the
     groups run on ``threads`` threads, from a worker thread so that Ctrl-C stops every group
-    within a batch (see :func:`interruptible`); the notice of :func:`run` is printed when the
+    within a batch (see :func:`interruptible`); the notice of :func:`call` is printed when the
     kernel must compile first. ``thetas``: (n_params, K); ``slots``: (n_slots, n_params, K);
     ``hypers``: float64 (K, n_hyper); ``lrs``: float64 (K, epochs * batches per epoch), from
     update ``step`` on; ``l2s``: float64 (K,); ``seeds``: uint64 (K,); ``first_epoch``: the
@@ -295,7 +295,7 @@ def _plan(
     return plan
 
 
-def _call(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
+def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
     """``kernels.train_and_evaluate(*args)`` (or its ``_threaded`` variant for a plan with threads):
     with the notice when it must compile first, one BLAS thread, and in a worker thread when it is
     long enough for Ctrl-C to matter (see :func:`interruptible`)."""
@@ -313,13 +313,13 @@ def _call(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
-    call = functools.partial(_pinned, kernel, args, blas, adapt)
+    compute = functools.partial(_pinned, kernel, args, blas, adapt)
     given_grads = args[6].shape[0] > 0
     epochs = int(plan[kernels.EPOCHS])
     work = _work(epochs, 0 if given_grads else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
-        return _direct(call)
-    return interruptible(call, plan)
+        return _direct(compute)
+    return interruptible(compute, plan)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
@@ -331,14 +331,14 @@ def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: in
     return epochs * ((3 * n + n_eval) * n_params + 5000 * (batches + chunks))
 
 
-def _direct(call) -> EngineRun:
-    """``call()`` (the engine, :func:`_pinned`) in this thread.
+def _direct(compute) -> EngineRun:
+    """``compute()`` (the engine, :func:`_pinned`) in this thread.
 
     Ctrl-C during a compiled call is seen when it returns, and Numba then reports a
     ``SystemError`` with the ``KeyboardInterrupt`` deep in its chain: raise the interrupt.
     """
     try:
-        return call()
+        return compute()
     except SystemError as error:
         cause = error
         while cause is not None and not isinstance(cause, KeyboardInterrupt):
@@ -349,7 +349,7 @@ def _direct(call) -> EngineRun:
 
 
 def keyed_dropout(dropout_key) -> dict:
-    """:func:`run`'s dropout arguments for a composable function's ``dropout_key``: none for
+    """:func:`call`'s dropout arguments for a composable function's ``dropout_key``: none for
     None, else every batch or chunk drops with the masks of the key's seed."""
     if dropout_key is None:
         return {}
@@ -358,8 +358,8 @@ def keyed_dropout(dropout_key) -> dict:
     return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
-def interruptible(call, plan: np.ndarray) -> EngineRun:
-    """``call()`` (the engine, :func:`_pinned`) in a worker thread while this (the main)
+def interruptible(compute, plan: np.ndarray) -> EngineRun:
+    """``compute()`` (the engine, :func:`_pinned`) in a worker thread while this (the main)
     thread waits.
 
     Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
@@ -375,7 +375,7 @@ def interruptible(call, plan: np.ndarray) -> EngineRun:
 
     def work():
         try:
-            outcome.append(call())
+            outcome.append(compute())
         except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             outcome.append(error)
         finally:

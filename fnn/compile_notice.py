@@ -60,7 +60,8 @@ def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
         return False
     dtype = args[dtype_arg].dtype.name
     # In memory already: the common, fast case. dict.keys, not the OrderedDict's own
-    # iteration, which hashes every key again (tens of microseconds for the engine's types).
+    # iteration, which hashes every key again (costly for the engine's types: benchmarks/
+    # README.md, "Measurements behind the kernel's constants").
     for types in dict.keys(overloads):
         if str(getattr(types[dtype_arg], "dtype", "")) == dtype:
             return False

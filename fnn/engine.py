@@ -36,10 +36,11 @@ from fnn.types import EngineRun, Net
 CHUNK_VALUES = 1 << 19
 
 
-#: Calls estimated (:func:`_work`) below this many multiply-adds (a few milliseconds) run in the
-#: calling thread; larger ones run in a worker thread, so that Ctrl-C stops them (see
-#: :func:`interruptible`). A thread costs tens of microseconds: nothing for a large call,
-#: too much for the small ``grad`` and ``opt_step`` calls of a hand-written loop.
+#: Calls estimated (:func:`_work`) below this many multiply-adds run in the calling thread;
+#: larger ones run in a worker thread, so that Ctrl-C stops them (see :func:`interruptible`).
+#: Starting a thread is nothing for a large call, too much for the small ``grad`` and
+#: ``opt_step`` calls of a hand-written loop (the figures: benchmarks/README.md,
+#: "Measurements behind the kernel's constants").
 THREAD_WORK = 10_000_000
 #: Seconds the calling thread waits at a time for the worker (where a signal cannot
 #: interrupt a wait, as on Windows, the longest delay of Ctrl-C).
@@ -444,18 +445,19 @@ def blas_thread_setters() -> tuple:
 
     The engine runs its products with one BLAS thread: a product split between threads sums
     in another order, so its bits would depend on ``OPENBLAS_NUM_THREADS``; and the products
-    of one mini-batch are too small to share anyway (measured on 2 cores: moons-gd 10x
-    slower with 2 BLAS threads than with 1 when another process is busy). OpenBLAS's thread
-    count is a process-wide setting (its ``openblas_set_num_threads_local`` changes every
-    thread's count in the pthreads builds of the wheels), so the engine sets it before each
-    call and never restores it: a restore by one Python thread would change the thread count
-    of another's running call. Only SciPy's OpenBLAS is touched, not NumPy's (``@`` in your
+    of one mini-batch are too small to share anyway (BLAS threads wait on each other, and
+    the more so when another process is busy; the figures: benchmarks/README.md,
+    "Measurements behind the kernel's constants"). OpenBLAS's thread count is a process-wide
+    setting (its ``openblas_set_num_threads_local`` changes every thread's count in the
+    pthreads builds of the wheels), so the engine sets it before each call and never restores
+    it: a restore by one Python thread would change the thread count of another's running
+    call. Only SciPy's OpenBLAS is touched, not NumPy's (``@`` in your
     own code keeps its threads), unless both load one library (as some conda setups do).
     Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, empty.
 
-    Looked up once per process (about 2 ms, where a small ``grad`` takes tens of
-    microseconds): the cache records which libraries the loader mapped, a fact about the
-    process that no result of fnn depends on.
+    Looked up once per process (the lookup costs many times a small ``grad``; see
+    benchmarks/README.md): the cache records which libraries the loader mapped, a fact about
+    the process that no result of fnn depends on.
     """
     import ctypes  # here, not at the top: ``import fnn`` stays fast
     import importlib
@@ -512,10 +514,11 @@ def cores_free() -> int:
     machine's cores.
 
     Why: the shards of a batch wait for each other, so a thread that must share its core
-    with a busy process holds back every batch (2-5x slower than one thread on 2 cores with
-    one busy). This process's own running threads do not count: BLAS threads still spinning
-    after a NumPy product, say, stop within milliseconds. ``fit(threads=None)`` asks before
-    each engine call, so it also backs off from a load that starts during training.
+    with a busy process holds back every batch, down to slower than one thread (the figures:
+    benchmarks/README.md, "Measurements behind the kernel's constants"). This process's own
+    running threads do not count: BLAS threads still spinning after a NumPy product, say,
+    stop on their own soon after. ``fit(threads=None)`` asks before each engine call, so it
+    also backs off from a load that starts during training.
     """
     cores = os.cpu_count() or 1
     try:
@@ -548,8 +551,9 @@ def _pool_owner() -> int:
     """The process that first prepared shards for Numba's threads, which picks Numba's
     threading layer then, before loading the kernel starts it (once per process, unless the
     user chose one with ``NUMBA_THREADING_LAYER``): ``workqueue``, whose idle threads sleep.
-    OpenMP's spin between parallel regions, and made each batch's region 2-5x slower than one
-    thread whenever another process was busy.
+    OpenMP's spin between parallel regions, and made each batch's region slower than one
+    thread whenever another process was busy (benchmarks/README.md, "Measurements behind the
+    kernel's constants").
 
     A process forked from the owner has not got its pool's threads (GNU OpenMP's then hangs):
     its shards run in one thread.

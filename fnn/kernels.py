@@ -417,7 +417,7 @@ def _activation(z, code, like):
         return _sigmoid_of(z, np.exp(-abs(z)), like)
     if code == TANH:
         return np.tanh(z)
-    if code < LEAKY_RELU:  # one comparison: two cost 6 % on a small network
+    if code < LEAKY_RELU:  # one comparison: two slow a small network (benchmarks/README.md)
         if DEBUG and code != IDENTITY and code != SOFTMAX:
             raise ValueError("unknown activation code")
         return z
@@ -774,7 +774,8 @@ def shard_rows(m, n_params, shard_work, max_shards):
 
 
 # Bundles the parts below take, as tuples built once per call where they can be (a tuple of
-# arrays built for every batch cost 2 % of a small network's time):
+# arrays built for every batch slows a small network: benchmarks/README.md, "Measurements behind
+# the kernel's constants"):
 #   net = (params, layers); data = (X, Y, X_eval, Y_eval), the rows batches and chunks choose;
 #   scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf), buffers 1-D in
 #   theta's dtype (see _allocate; zs_in and as_in a given forward pass, or empty);

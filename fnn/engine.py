@@ -114,27 +114,32 @@ def call(
     dtype = theta.dtype
     empty = _empty(dtype)
     n_features, n_outputs = net.sizes[0], net.sizes[-1]
-    args = (
+    # The kernel's bundles, each of the same array types on every call (see _call_kernel).
+    data = (
         X if X is not None else _empty(dtype, 0, n_features),
         Y if Y is not None else _empty(dtype, 0, n_outputs),
         X_eval if X_eval is not None else _empty(dtype, 0, n_features),
         Y_eval if Y_eval is not None else _empty(dtype, 0, n_outputs),
-        theta,
-        slots if slots is not None else _empty(dtype, 0, 0),
+    )
+    state = (theta, slots if slots is not None else _empty(dtype, 0, 0))
+    given = (
         grads if grads is not None else empty,
         forward[0] if forward is not None else empty,
         forward[1] if forward is not None else empty,
-        layers_of(net.sizes, net.activations),
-        plan,
+    )
+    optimizer = (
         hyper if hyper is not None else _empty(np.float64),
         lrs if lrs is not None else _empty(np.float64),
-        float(l2),
-        np.uint64(seed),
-        np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64),
-        _loss_parameters(net.loss, net.loss_params),
+    )
+    rates = np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64)
+    row_weights = (
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
+    args = (
+        data, state, given, layers_of(net.sizes, net.activations), plan, optimizer, float(l2),
+        np.uint64(seed), rates, _loss_parameters(net.loss, net.loss_params), row_weights,
+    )  # fmt: skip
     return _call_kernel(args, adapt, purpose, on_compile)
 
 
@@ -173,8 +178,8 @@ def update(
     rows = _empty(dtype, 0, sizes[0]), _empty(dtype, 0, sizes[-1])
     plan = _plan(None, None, opt_code=opt_code, step=step, chunk=chunk_rows(sizes))
     args = (
-        *rows, *rows, theta, slots, grads, empty, empty, layers_of(sizes), plan, hyper, lrs,
-        0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), empty, empty,
+        (*rows, *rows), (theta, slots), (grads, empty, empty), layers_of(sizes), plan,
+        (hyper, lrs), 0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), (empty, empty),
     )  # fmt: skip
     return _call_kernel(args, False, purpose, None)
 
@@ -299,15 +304,21 @@ def _plan(
 def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
     """``kernels.train_and_evaluate(*args)`` (or its ``_threaded`` variant for a plan with threads):
     with the notice when it must compile first, one BLAS thread, and in a worker thread when it is
-    long enough for Ctrl-C to matter (see :func:`interruptible`)."""
-    Y, X_eval, theta, plan = args[1], args[2], args[4], args[10]
+    long enough for Ctrl-C to matter (see :func:`interruptible`).
+
+    ``args`` keep the kernel's one compiled version per dtype: every array C-contiguous and
+    writable, absent ones empty arrays of the dtype and dimensions of present ones, so that each
+    bundle has the same Numba type on every call (a tuple of arrays of one type is a
+    ``UniTuple``, one of mixed types a ``Tuple``: another type would compile another version).
+    """
+    (_, Y, X_eval, _), (theta, _), (grads_in, _, _), _, plan = args[:5]
     threads = plan[kernels.THREADS]
     # A call with threads for its shards runs the engine's variant with the parallel region,
     # compiled apart (see fnn.kernels.train_and_evaluate_threaded); the same bits either way.
     kernel = kernels.train_and_evaluate_threaded if threads > 1 else kernels.train_and_evaluate
     if threads > 1:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
-    if announce(kernel, args, 4, purpose) and on_compile is not None:
+    if announce(kernel, args, 1, purpose) and on_compile is not None:  # the dtype of theta
         on_compile()
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
@@ -315,7 +326,7 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     compute = functools.partial(_pinned, kernel, args, blas, adapt)
-    given_grads = args[6].shape[0] > 0
+    given_grads = grads_in.shape[0] > 0
     epochs = int(plan[kernels.EPOCHS])
     work = _work(epochs, 0 if given_grads else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
@@ -431,7 +442,7 @@ def _pinned(kernel, args: tuple, blas: bool, adapt: bool) -> EngineRun:
     if blas:
         for setter in blas_thread_setters():
             setter(1)  # one call, idempotent: cheaper than asking first (a ctypes call each)
-    plan = args[10]
+    plan = args[4]
     if plan[kernels.THREADS] <= 1:
         return EngineRun(*kernel(*args))
     with _shard_threads(plan, adapt) as granted:

@@ -25,7 +25,8 @@ arrays). ``cold-start`` times a fresh process from just after the data is built 
 the first epoch of moons-gd: ``import fnn``, build, init, one ``fit`` epoch; once with a warm
 Numba cache and once with an empty one (``NUMBA_CACHE_DIR`` set to a new temporary
 directory). PyTorch and JAX get the same measurement (import, build, first epoch,
-compilation included) for comparison.
+compilation included) for comparison. These are the ``fit`` figures of ``cold_start.py``,
+measured by its code (fnn from this checkout); it has the other first-run figures too.
 
 fnn runs twice on every training workload: ``fnn`` with ``fit``'s default ``threads=None``
 (a batch large enough is cut into shards computed on Numba's threads) and ``fnn-1`` with

@@ -25,7 +25,8 @@ arrays). ``cold-start`` times a fresh process from just after the data is built 
 the first epoch of moons-gd: ``import fnn``, build, init, one ``fit`` epoch; once with a warm
 Numba cache and once with an empty one (``NUMBA_CACHE_DIR`` set to a new temporary
 directory). PyTorch and JAX get the same measurement (import, build, first epoch,
-compilation included) for comparison.
+compilation included) for comparison. These are the ``fit`` figures of ``cold_start.py``,
+measured by its code (fnn from this checkout); it has the other first-run figures too.
 
 fnn runs twice on every training workload: ``fnn`` with ``fit``'s default ``threads=None``
 (a batch large enough is cut into shards computed on Numba's threads) and ``fnn-1`` with
@@ -260,76 +261,6 @@ def digest(params):
     return sha.hexdigest()[:16]
 
 
-def fnn_cold_start(w, started):
-    """Seconds from the data being ready to the first finished epoch (imports included)."""
-    X_train, _, y_train, _ = w.moons_gd_data()
-    ready = time.perf_counter()
-    import fnn
-
-    net = fnn.from_architecture(architecture(w.MOONS_GD_SIZES))
-    params = fnn.init(net, key=2, scheme="scaled")
-    fnn.fit(net, params, fnn.sgd(w.MOONS_GD_LEARNING_RATE), X_train, y_train, epochs=1)
-    done = time.perf_counter()
-    return done - ready, ready - started
-
-
-def torch_cold_start(w, started):
-    X_train, _, y_train, _ = w.moons_gd_data()
-    ready = time.perf_counter()
-    import torch
-
-    X = torch.tensor(X_train, dtype=torch.float64)
-    Y = torch.tensor(y_train, dtype=torch.float64).reshape(-1, 1)
-    layers = []
-    for n_in, n_out in zip(w.MOONS_GD_SIZES[:-1], w.MOONS_GD_SIZES[1:]):
-        layers += [torch.nn.Linear(n_in, n_out, dtype=torch.float64), torch.nn.ReLU()]
-    net = torch.nn.Sequential(*layers[:-1])
-    opt = torch.optim.SGD(net.parameters(), lr=w.MOONS_GD_LEARNING_RATE)
-    opt.zero_grad()
-    torch.nn.BCEWithLogitsLoss()(net(X), Y).backward()
-    opt.step()
-    done = time.perf_counter()
-    return done - ready, ready - started
-
-
-def jax_cold_start(w, started):
-    X_train, _, y_train, _ = w.moons_gd_data()
-    ready = time.perf_counter()
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-    import optax
-
-    X, Y = jnp.asarray(X_train), jnp.asarray(y_train, jnp.float64)
-    key = jax.random.key(2)
-    params = []
-    for n_in, n_out in zip(w.MOONS_GD_SIZES[:-1], w.MOONS_GD_SIZES[1:]):
-        key, key_W, key_b = jax.random.split(key, 3)
-        scale = w.MOONS_GD_INIT_SCALE
-        params.append(
-            (
-                scale * jax.random.normal(key_W, (n_in, n_out), jnp.float64),
-                scale * jax.random.normal(key_b, (n_out,), jnp.float64),
-            )
-        )
-
-    def loss(params, X, Y):
-        for W, b in params[:-1]:
-            X = jax.nn.relu(X @ W + b)
-        W, b = params[-1]
-        return jnp.mean(optax.sigmoid_binary_cross_entropy((X @ W + b)[:, 0], Y))
-
-    @jax.jit
-    def step(params):
-        grads = jax.grad(loss)(params, X, Y)
-        return jax.tree_util.tree_map(lambda p, g: p - w.MOONS_GD_LEARNING_RATE * g, params, grads)
-
-    jax.block_until_ready(step(params))
-    done = time.perf_counter()
-    return done - ready, ready - started
-
-
 def blas_cores():
     """Core names of the OpenBLAS libraries loaded in this process (Linux), e.g. Haswell."""
     import ctypes
@@ -361,15 +292,10 @@ def load_workloads(peers):
 
 def worker(system, workload, epochs, args):
     """Run one measurement in this process and print one JSON line."""
-    started = time.perf_counter()
     w = load_workloads(args.peers)
 
     record = {"system": system, "workload": workload}
-    if workload == COLD_START:
-        runner = {"fnn": fnn_cold_start, "torch": torch_cold_start, "jax": jax_cold_start}[system]
-        seconds, data_seconds = runner(w, started)
-        record.update(seconds=seconds, data_seconds=data_seconds)
-    elif workload == ENSEMBLE:
+    if workload == ENSEMBLE:
         seconds, accuracy = fnn_ensemble(w, epochs, args.rows, system.removeprefix("fnn-"))
         record.update(seconds=seconds, accuracy=float(accuracy))
     else:
@@ -419,24 +345,6 @@ def measure(system, workload, epochs, args, env):
         command += ["--rows", str(args.rows)]
     record, _ = run_json(command, args.peers, env, args.timeout)
     record["python"] = python
-    return record
-
-
-def measure_cold(system, args, env, empty_cache):
-    python = sys.executable if system == "fnn" else args.peer_python
-    command = [python, str(Path(__file__).resolve()), "--worker", system, COLD_START, "1"]
-    command += ["--peers", str(args.peers)]
-    env = dict(env)
-    scratch = None
-    if empty_cache:
-        scratch = tempfile.TemporaryDirectory(prefix="fnn-numba-cache-")
-        env["NUMBA_CACHE_DIR"] = scratch.name
-    try:
-        record, wall = run_json(command, args.peers, env, args.timeout)
-    finally:
-        if scratch is not None:
-            scratch.cleanup()
-    record["process_seconds"] = wall
     return record
 
 
@@ -686,21 +594,28 @@ def run_workload(name, epochs, systems, args, env, peak):
 
 
 def run_cold_start(systems, args, env):
-    """fnn's cold start with a warm and an empty Numba cache, then the peers'."""
+    """fnn's cold start (cold_start.py's ``fit``) with a warm and an empty Numba cache, then the
+    peers' first step; each the best of --repeat fresh processes."""
+    import cold_start  # not at the top: it imports this module
+
+    chosen = [("fnn warm cache", "fit", "warm")] + (
+        [] if args.smoke else [("fnn empty cache", "fit", "empty")]
+    )
+    chosen = [row for row in chosen if "fnn" in systems]
+    chosen += [(system, system, "peer") for system in COLD_PEERS if system in systems]
     cold = {}
-    if "fnn" in systems:
-        if not args.smoke:  # the smoke run's workloads have just used the cache
-            measure_cold("fnn", args, env, empty_cache=False)  # make sure the cache is warm
-        caches = (("fnn warm cache", False),) + (() if args.smoke else (("fnn empty cache", True),))
-        for label, empty in caches:
-            runs = [measure_cold("fnn", args, env, empty) for _ in range(args.repeat)]
+    with tempfile.TemporaryDirectory(prefix="fnn-cold-start-data-") as folder:
+        data = cold_start.write_data(folder)
+        for label, name, mode in chosen:
+            python = args.peer_python if mode == "peer" else sys.executable
+            if label == "fnn warm cache" and not args.smoke:  # the smoke run's workloads warmed it
+                cold_start.measure(name, mode, python, data, env, args.timeout)
+            runs = [
+                cold_start.measure(name, mode, python, data, env, args.timeout)
+                for _ in range(args.repeat)
+            ]
             cold[label] = best(runs)
             print(f"{COLD_START:14} {label:15} {json.dumps(cold[label])}", flush=True)
-    for system in COLD_PEERS:
-        if system in systems:
-            runs = [measure_cold(system, args, env, False) for _ in range(args.repeat)]
-            cold[system] = best(runs)
-            print(f"{COLD_START:14} {system:15} {json.dumps(cold[system])}", flush=True)
     for label, target in (
         ("fnn warm cache", TARGETS["cold-start warm"]),
         ("fnn empty cache", TARGETS["cold-start empty"]),

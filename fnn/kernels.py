@@ -42,12 +42,14 @@ from fnn.compile_notice import disk_cache_usable
 # interleaved kernel of fit_many (train_members) computes each member's bits exactly as the engine
 # does for one fit (and no bit depends on whether the CPU has FMA instructions). Reductions along
 # the rows of a batch keep their speed by summing in ROW_LANES explicit partial sums (see
-# _dot_rows).
+# _dot_rows). No C-callable wrapper (``cfunc``-style, which nothing of fnn calls): one less function
+# to lower and compile for every kernel and helper.
 POLICY = dict(
     cache=disk_cache_usable(),
     nogil=True,
     error_model="numpy",
     fastmath={"nsz"},
+    no_cfunc_wrapper=True,
 )
 kernel = njit(**POLICY)
 # Helpers called only from compiled code need no Python wrapper (less to compile).
@@ -105,7 +107,8 @@ DEFAULT_SHARD_WORK = 1 << 22
 DEFAULT_MAX_SHARDS = 16
 MIN_SHARD_ROWS = 64
 
-# NumPy scalars, not ints: Numba would compile one specialisation per literal int.
+# NumPy scalars, not ints: Numba would compile one specialisation per literal int (a variable
+# first assigned a literal int too, as typing meets it before the loop that changes it).
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
 ORIGIN = np.int64(0)
 
@@ -672,7 +675,7 @@ def _penalty(theta, layers):
 def _clip_into(grads, clip_norm, out):
     """``out = grads * min(1, clip_norm / (||grads|| + 1e-6))``, the global L2 norm summed in
     float64 (``torch.nn.utils.clip_grad_norm_``'s formula, eps included)."""
-    total = _sum_squares(grads, 0, grads.shape[0])
+    total = _sum_squares(grads, ORIGIN, grads.shape[0])
     factor = out.dtype.type(min(1.0, clip_norm / (np.sqrt(total) + 1e-6)))
     for i in range(grads.shape[0]):
         out[i] = grads[i] * factor
@@ -797,7 +800,7 @@ def _forward_into(net, plan, source_X, chosen, zbuf, abuf, dropout, first_row, m
     m = chosen.shape[0]
     n_features = layers[0, 0]
     _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
-    z_at, a_at = 0, 0
+    z_at, a_at = ORIGIN, ORIGIN  # not 0: typing would first compile _block for a literal 0
     A_prev = _block(abuf, ORIGIN, n_features, m)  # what the next layer reads
     for layer in range(layers.shape[0]):
         if plan[STOP] != 0:  # what is left of this batch is cheap and discarded

@@ -178,6 +178,10 @@ def worker(figure: str) -> None:
     wrap_llvm_steps(profile)
     for kind in ("numba:run_pass", "numba:compile", "numba:llvm_lock"):
         event.register(kind, listener)
+    if os.environ.get("PROFILE_NO_GC"):
+        import gc
+
+        gc.disable()
     wall, cpu = time.perf_counter(), time.process_time()
     run_figure(figure)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -2,12 +2,15 @@
 
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
 update; ``backward`` the same batch from a given forward pass (all three :func:`call`);
-``opt_step`` one update from a given gradient (:func:`update`); ``forward``, ``predict``,
-``loss`` and ``accuracy`` evaluate rows in chunks (:func:`call`). They are the same compiled
-function (:func:`fnn.kernels.train_and_evaluate`, one signature per dtype), so a batch gives the
-same bits whichever path computes it, and the first call of any of them compiles (or loads from
-the disk cache) what every other one uses. ``fit_many``'s members side by side run the engine's
-maths member by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
+``forward``, ``predict``, ``loss`` and ``accuracy`` evaluate rows in chunks (:func:`call`).
+They run the same compiled function (:func:`fnn.kernels.train_and_evaluate`, one signature per
+dtype, or for dropout, gradient clipping, a smooth activation, another loss or threads the
+variant of the same source that has them: :func:`engine_kernel`), so a batch gives the same
+bits whichever path computes it, and the first call of any of them compiles (or loads from the
+disk cache) what every other one uses. ``opt_step``'s one update from a given gradient runs the
+engine's update helpers in a kernel of its own (:func:`update`); ``fit_many``'s members side by
+side run the engine's maths member by member (:func:`train_members`). Only this module builds
+the kernels' ``plan``.
 """
 
 from __future__ import annotations
@@ -65,7 +68,6 @@ def call(
     X_eval=None,
     Y_eval=None,
     slots=None,
-    grads=None,
     forward=None,
     opt_code: int = kernels.NO_UPDATE,
     hyper=None,
@@ -89,8 +91,7 @@ def call(
     """Call the engine with checked, normalised arguments; absent ones are empty arrays.
 
     ``X, Y``: training rows (``batch`` rows per update, all of them when None); ``X_eval,
-    Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
-    gradient (one update, nothing else; :func:`update` needs no network); ``forward``: the
+    Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``forward``: the
     ``(zbuf, abuf)`` of a forward pass over the rows of Y; ``opt_code, hyper, lrs, step``: the
     update (NO_UPDATE: none);
     ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``dropout``: the
@@ -122,11 +123,7 @@ def call(
         Y_eval if Y_eval is not None else _empty(dtype, 0, n_outputs),
     )
     state = (theta, slots if slots is not None else _empty(dtype, 0, 0))
-    given = (
-        grads if grads is not None else empty,
-        forward[0] if forward is not None else empty,
-        forward[1] if forward is not None else empty,
-    )
+    given = (forward[0], forward[1]) if forward is not None else (empty, empty)
     optimizer = (
         hyper if hyper is not None else _empty(np.float64),
         lrs if lrs is not None else _empty(np.float64),
@@ -154,34 +151,27 @@ def _loss_parameters(loss: str, values: tuple[float, ...]) -> np.ndarray:
 
 
 def update(
-    sizes: tuple[int, ...],
     theta: np.ndarray,
     grads: np.ndarray,
     slots: np.ndarray,
     opt_code: int,
     hyper: np.ndarray,
-    lrs: np.ndarray,
+    lr: float,
     step: int,
     purpose: str,
-) -> EngineRun:
-    """One update of a network of layer ``sizes`` from a given gradient: the engine's optimizer
+) -> tuple[np.ndarray, np.ndarray]:
+    """One update from a given gradient (:func:`fnn.kernels.update`): the engine's optimizer
     step, the same bits as the update of a ``fit`` batch with that gradient.
 
     ``theta``, ``grads``: (n_params,); ``slots``: (n_slots, n_params); ``opt_code``,
-    ``hyper``: the optimizer's kernel code and hyperparameters (clip_norm last); ``lrs``:
-    float64 (1,), the update's learning rate; ``step``: the updates already applied (the
-    update is number ``step + 1``). No row, loss or activation is read, so none is given.
-    Returns the :class:`EngineRun` whose ``theta`` and ``slots`` are the updated ones.
+    ``hyper``: the optimizer's kernel code and hyperparameters (clip_norm last); ``lr``: the
+    update's learning rate; ``step``: the updates already applied (the update is number
+    ``step + 1``). Returns the updated ``theta`` and ``slots`` (new arrays). Called directly:
+    one update is too short for Ctrl-C to wait on, and it calls no BLAS.
     """
-    dtype = theta.dtype
-    empty = _empty(dtype)
-    rows = _empty(dtype, 0, sizes[0]), _empty(dtype, 0, sizes[-1])
-    plan = _plan(None, None, opt_code=opt_code, step=step, chunk=chunk_rows(sizes))
-    args = (
-        (*rows, *rows), (theta, slots), (grads, empty, empty), layers_of(sizes), plan,
-        (hyper, lrs), 0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), (empty, empty),
-    )  # fmt: skip
-    return _call_kernel(args, False, purpose, None)
+    args = (theta, grads, slots, int(opt_code), hyper, float(lr), int(step))
+    announce(kernels.update, args, 0, purpose)
+    return kernels.update(*args)
 
 
 def train_members(
@@ -302,21 +292,18 @@ def _plan(
 
 
 def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
-    """``kernels.train_and_evaluate(*args)`` (or its ``_threaded`` variant for a plan with threads):
-    with the notice when it must compile first, one BLAS thread, and in a worker thread when it is
-    long enough for Ctrl-C to matter (see :func:`interruptible`).
+    """The engine's variant for the call (:func:`engine_kernel`) on ``args``: with the notice when
+    it must compile first, one BLAS thread, and in a worker thread when it is long enough for
+    Ctrl-C to matter (see :func:`interruptible`).
 
     ``args`` keep the kernel's one compiled version per dtype: every array C-contiguous and
     writable, absent ones empty arrays of the dtype and dimensions of present ones, so that each
     bundle has the same Numba type on every call (a tuple of arrays of one type is a
     ``UniTuple``, one of mixed types a ``Tuple``: another type would compile another version).
     """
-    (_, Y, X_eval, _), (theta, _), (grads_in, _, _), _, plan = args[:5]
-    threads = plan[kernels.THREADS]
-    # A call with threads for its shards runs the engine's variant with the parallel region,
-    # compiled apart (see fnn.kernels.train_and_evaluate_threaded); the same bits either way.
-    kernel = kernels.train_and_evaluate_threaded if threads > 1 else kernels.train_and_evaluate
-    if threads > 1:
+    (_, Y, X_eval, _), (theta, _), _, layers, plan, (hyper, _) = args[:6]
+    kernel = engine_kernel(layers, plan, hyper)
+    if kernel is kernels.train_and_evaluate_threaded:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
     if announce(kernel, args, 1, purpose) and on_compile is not None:  # the dtype of theta
         on_compile()
@@ -326,12 +313,33 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     compute = functools.partial(_pinned, kernel, args, blas, adapt)
-    given_grads = grads_in.shape[0] > 0
-    epochs = int(plan[kernels.EPOCHS])
-    work = _work(epochs, 0 if given_grads else n, batch, n_eval, chunk, theta.size)
+    work = _work(int(plan[kernels.EPOCHS]), n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
         return _direct(compute)
     return interruptible(compute, plan)
+
+
+def engine_kernel(layers: np.ndarray, plan: np.ndarray, hyper: np.ndarray):
+    """The variant of the engine (see :mod:`fnn.kernels`) for a call of a network of ``layers``,
+    ``plan`` and the optimizer's ``hyper`` (clip_norm last): the threaded one for a plan with
+    threads for its shards; ``train_and_evaluate``, which compiles none of them, without dropout,
+    gradient clipping, an activation from leaky_relu on (the kernels' smooth ones) or a loss
+    other than bce, ce and mse; else the full one. Any variant that can run a call gives the
+    same bits."""
+    if plan[kernels.THREADS] > 1:
+        return kernels.train_and_evaluate_threaded
+    clipping = plan[kernels.OPTIMIZER] != kernels.NO_UPDATE and hyper[-1] > 0.0
+    common = (
+        plan[kernels.DROPOUT] == kernels.NO_DROPOUT
+        and not clipping
+        and layers[:, 4].max() < kernels.LEAKY_RELU
+        and plan[kernels.LOSS] in COMMON_LOSSES
+    )
+    return kernels.train_and_evaluate if common else kernels.train_and_evaluate_full
+
+
+#: The loss codes of the engine's common variant (see :func:`engine_kernel`).
+COMMON_LOSSES = (kernels.BCE, kernels.CE, kernels.MSE)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import signal
 import threading
@@ -170,8 +171,8 @@ def update(
     one update is too short for Ctrl-C to wait on, and it calls no BLAS.
     """
     args = (theta, grads, slots, int(opt_code), hyper, float(lr), int(step))
-    announce(kernels.update, args, 0, purpose)
-    return kernels.update(*args)
+    with _no_full_collections(announce(kernels.update, args, 0, purpose)):
+        return kernels.update(*args)
 
 
 def train_members(
@@ -225,13 +226,13 @@ def train_members(
         return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
                 layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
 
-    announce(kernels.train_members, arguments(0), 2, purpose)
-    outcomes = interruptible(
-        lambda: map_on_threads(
-            lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
-        ),
-        plan,
-    )
+    with _no_full_collections(announce(kernels.train_members, arguments(0), 2, purpose)):
+        outcomes = interruptible(
+            lambda: map_on_threads(
+                lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
+            ),
+            plan,
+        )
     new_thetas, new_slots = np.empty_like(thetas), np.empty_like(slots)
     records = np.empty((thetas.shape[1], 2, epochs))
     for k, (group_thetas, group_slots, group_records, _) in zip(groups, outcomes):
@@ -305,7 +306,8 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     kernel = engine_kernel(layers, plan, hyper)
     if kernel is kernels.train_and_evaluate_threaded:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
-    if announce(kernel, args, 1, purpose) and on_compile is not None:  # the dtype of theta
+    compiling = announce(kernel, args, 1, purpose)  # args[1]: the dtype of theta
+    if compiling and on_compile is not None:
         on_compile()
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
@@ -314,9 +316,40 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     compute = functools.partial(_pinned, kernel, args, blas, adapt)
     work = _work(int(plan[kernels.EPOCHS]), n, batch, n_eval, chunk, theta.size)
-    if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
-        return _direct(compute)
-    return interruptible(compute, plan)
+    with _no_full_collections(compiling):
+        if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
+            return _direct(compute)
+        return interruptible(compute, plan)
+
+
+#: The garbage collector's thresholds before the first of the calls compiling now, and how many
+#: of those calls run (see :func:`_no_full_collections`).
+_COLLECTOR = {"thresholds": None, "compiling": 0}
+_COLLECTOR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_full_collections(compiling: bool):
+    """While a kernel compiles (``compiling``), no full collection of Python's garbage
+    collector: Numba's compiler builds hundreds of thousands of objects, and the full
+    collections that walked them all took about a tenth of a first compile (the young
+    generations are still collected; benchmarks/README.md, "Compile time"). The thresholds are
+    set back as they were when the last call compiling ends."""
+    if not compiling:
+        yield
+        return
+    with _COLLECTOR_LOCK:
+        if _COLLECTOR["compiling"] == 0:
+            _COLLECTOR["thresholds"] = thresholds = gc.get_threshold()
+            gc.set_threshold(*thresholds[:2], 1 << 30)
+        _COLLECTOR["compiling"] += 1
+    try:
+        yield
+    finally:
+        with _COLLECTOR_LOCK:
+            _COLLECTOR["compiling"] -= 1
+            if _COLLECTOR["compiling"] == 0:
+                gc.set_threshold(*_COLLECTOR["thresholds"])
 
 
 def engine_kernel(layers: np.ndarray, plan: np.ndarray, hyper: np.ndarray):

@@ -1,6 +1,7 @@
 """The one engine: every public function shares its compiled code, the package imports cleanly."""
 
 import ast
+import gc
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn import flat, kernels
+from fnn import engine, flat, kernels
 
 PACKAGE = Path(fnn.__file__).parent
 
@@ -122,6 +123,26 @@ def test_rare_features_run_the_full_variant(monkeypatch, net, opt, dropout_key):
     else:
         fnn.fit(net, params, opt, X_PLAIN, Y_PLAIN, epochs=1)
     assert [name for name, _ in calls] == ["train_and_evaluate_full"]
+
+
+@pytest.mark.parametrize("compiling", [True, False])
+def test_a_compiling_call_pauses_the_full_collections_only_and_restores_them(
+    monkeypatch, compiling
+):
+    seen = []
+    variant = kernels.train_and_evaluate
+
+    def recorded(*args):
+        seen.append(gc.get_threshold())
+        return variant(*args)
+
+    monkeypatch.setattr(kernels, "train_and_evaluate", recorded)
+    monkeypatch.setattr(engine, "announce", lambda *args: compiling)  # as if it compiled
+    before = gc.get_threshold()
+    net = fnn.mlp([3, 4, 1])
+    fnn.grad(net, fnn.init(net, key=0), X_PLAIN, Y_PLAIN)
+    assert seen == [(*before[:2], 1 << 30) if compiling else before]
+    assert gc.get_threshold() == before
 
 
 def test_import_fnn_imports_neither_testing_nor_hypothesis():

@@ -338,25 +338,34 @@ def _product_into(kind, P, Q, out):
             np.dot(P, Q.T, out)
         else:
             np.dot(P, Q, out)
-    elif kind == WEIGHT_GRAD:  # two sums at a time, sharing a row: see _dot_rows_twice
-        # Pairs of outputs along a row of out (j, j + 1 of row p), or down its one column
-        # (p, p + 1) when n is 1; an odd one last, alone.
-        outer, inner = (k, n) if n >= 2 else (1, k)
-        for o in range(outer):
-            for t in range(0, inner - 1, 2):
-                p1, p2, j1, j2 = (o, o, t, t + 1) if n >= 2 else (t, t + 1, 0, 0)
-                out[p1, j1], out[p2, j2] = _dot_rows_twice(P, p1, p2, Q, j1, j2, m)
-            if inner % 2 == 1:
-                p, j = (o, inner - 1) if n >= 2 else (inner - 1, 0)
-                out[p, j] = _dot_rows(P, p, Q, j, m)
-    else:  # FORWARD (w = W[q, r]) and BACKPROP (w = W[r, q]): out[r] = sum_q w Q[q], in order
-        for r in range(out.shape[0]):
+    elif kind == FORWARD:
+        for j in range(n):
             for i in range(m):
-                out[r, i] = zero
-            for q in range(Q.shape[0]):
-                w = P[q, r] if kind == FORWARD else P[r, q]
+                out[j, i] = zero
+            for p in range(k):
+                w = P[p, j]
                 for i in range(m):
-                    out[r, i] += w * Q[q, i]
+                    out[j, i] += w * Q[p, i]
+    elif kind == WEIGHT_GRAD:  # two sums at a time, sharing a row: see _dot_rows_twice
+        if n >= 2:
+            for p in range(k):
+                for j in range(0, n - 1, 2):
+                    out[p, j], out[p, j + 1] = _dot_rows_twice(P, p, p, Q, j, j + 1, m)
+                if n % 2 == 1:
+                    out[p, n - 1] = _dot_rows(P, p, Q, n - 1, m)
+        else:
+            for p in range(0, k - 1, 2):
+                out[p, 0], out[p + 1, 0] = _dot_rows_twice(P, p, p + 1, Q, 0, 0, m)
+            if k % 2 == 1:
+                out[k - 1, 0] = _dot_rows(P, k - 1, Q, 0, m)
+    else:
+        for p in range(k):
+            for i in range(m):
+                out[p, i] = zero
+            for j in range(n):
+                w = P[p, j]
+                for i in range(m):
+                    out[p, i] += w * Q[j, i]
 
 
 @helper

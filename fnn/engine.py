@@ -303,7 +303,7 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     ``UniTuple``, one of mixed types a ``Tuple``: another type would compile another version).
     """
     (_, Y, X_eval, _), (theta, _), _, layers, plan, (hyper, _) = args[:6]
-    kernel = engine_kernel(layers, plan, hyper)
+    kernel = engine_kernel(layers, plan, hyper, theta.dtype)
     if kernel is kernels.train_and_evaluate_threaded:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
     compiling = announce(kernel, args, 1, purpose)  # args[1]: the dtype of theta
@@ -352,13 +352,18 @@ def _no_full_collections(compiling: bool):
                 gc.set_threshold(*_COLLECTOR["thresholds"])
 
 
-def engine_kernel(layers: np.ndarray, plan: np.ndarray, hyper: np.ndarray):
+def engine_kernel(layers: np.ndarray, plan: np.ndarray, hyper: np.ndarray, dtype: np.dtype):
     """The variant of the engine (see :mod:`fnn.kernels`) for a call of a network of ``layers``,
-    ``plan`` and the optimizer's ``hyper`` (clip_norm last): the threaded one for a plan with
-    threads for its shards; ``train_and_evaluate``, which compiles none of them, without dropout,
-    gradient clipping, an activation from leaky_relu on (the kernels' smooth ones) or a loss
-    other than bce, ce and mse; else the full one. Any variant that can run a call gives the
-    same bits."""
+    ``plan``, the optimizer's ``hyper`` (clip_norm last) and parameters of ``dtype``.
+
+    A plan with threads for its shards runs the threaded variant. Without dropout, gradient
+    clipping, an activation from leaky_relu on (the kernels' smooth ones) or a loss other than
+    bce, ce and mse, a call can run ``train_and_evaluate``, which compiles none of them; any
+    call can run ``train_and_evaluate_full`` and the threaded variant. Of those a call can
+    run, the first already compiled in this process for ``dtype`` runs it (so that a plain
+    ``predict`` after a fit with dropout compiles nothing), else the first: every variant that
+    can run a call gives the same bits.
+    """
     if plan[kernels.THREADS] > 1:
         return kernels.train_and_evaluate_threaded
     clipping = plan[kernels.OPTIMIZER] != kernels.NO_UPDATE and hyper[-1] > 0.0
@@ -368,7 +373,19 @@ def engine_kernel(layers: np.ndarray, plan: np.ndarray, hyper: np.ndarray):
         and layers[:, 4].max() < kernels.LEAKY_RELU
         and plan[kernels.LOSS] in COMMON_LOSSES
     )
-    return kernels.train_and_evaluate if common else kernels.train_and_evaluate_full
+    able = (kernels.train_and_evaluate,) if common else ()
+    able += (kernels.train_and_evaluate_full, kernels.train_and_evaluate_threaded)
+    for kernel in able:
+        if _compiled_for(kernel, dtype):
+            return kernel
+    return able[0]
+
+
+def _compiled_for(kernel, dtype: np.dtype) -> bool:
+    """Whether the engine's variant ``kernel`` has a compiled version for parameters of ``dtype``
+    in this process (its ``state`` bundle, the second argument, starts with ``theta``)."""
+    overloads = getattr(kernel, "overloads", {})  # none where the kernels run as Python
+    return any(str(types[1][0].dtype) == dtype.name for types in dict.keys(overloads))
 
 
 #: The loss codes of the engine's common variant (see :func:`engine_kernel`).

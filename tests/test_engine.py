@@ -65,7 +65,9 @@ def test_after_fit_no_other_function_compiles_anything():
 
 
 def _recording_variants(monkeypatch) -> list:
-    """Replace the engine's variants with recorders of (name, args); return the record."""
+    """Replace the engine's variants with recorders of (name, args); return the record. A
+    recorder has no compiled versions, so the engine picks the first variant that can run
+    each call (see engine.engine_kernel)."""
     calls = []
     for name in ("train_and_evaluate", "train_and_evaluate_full", "train_and_evaluate_threaded"):
         variant = getattr(kernels, name)
@@ -125,18 +127,42 @@ def test_rare_features_run_the_full_variant(monkeypatch, net, opt, dropout_key):
     assert [name for name, _ in calls] == ["train_and_evaluate_full"]
 
 
+def test_a_call_runs_a_variant_compiled_already_rather_than_compile_another():
+    """A fresh process: a fit with dropout compiles the full variant; predict, grad and a plain
+    fit of that dtype then run it too, and the common variant never compiles."""
+    out = _run("""
+        import numpy as np
+        import fnn
+        from fnn import kernels
+
+        X = np.random.default_rng(0).normal(size=(20, 3))
+        y = (X[:, 0] > 0).astype(int)
+        net = fnn.mlp([3, 5, 1], dropout=0.3)
+        params = fnn.init(net, key=0, dtype=np.float32)
+        fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=1)
+        fnn.predict(net, params, X)
+        fnn.grad(net, params, X, y)
+        plain = fnn.mlp([3, 4, 1])
+        fnn.fit(plain, fnn.init(plain, key=1, dtype=np.float32), fnn.adam(0.1), X, y, epochs=1)
+        print(len(kernels.train_and_evaluate_full.overloads),
+              len(kernels.train_and_evaluate.overloads))
+    """)
+    assert out.split() == ["1", "0"]
+
+
 @pytest.mark.parametrize("compiling", [True, False])
 def test_a_compiling_call_pauses_the_full_collections_only_and_restores_them(
     monkeypatch, compiling
 ):
     seen = []
-    variant = kernels.train_and_evaluate
+    for name in ("train_and_evaluate", "train_and_evaluate_full", "train_and_evaluate_threaded"):
+        variant = getattr(kernels, name)
 
-    def recorded(*args):
-        seen.append(gc.get_threshold())
-        return variant(*args)
+        def recorded(*args, variant=variant):
+            seen.append(gc.get_threshold())
+            return variant(*args)
 
-    monkeypatch.setattr(kernels, "train_and_evaluate", recorded)
+        monkeypatch.setattr(kernels, name, recorded)
     monkeypatch.setattr(engine, "announce", lambda *args: compiling)  # as if it compiled
     before = gc.get_threshold()
     net = fnn.mlp([3, 4, 1])

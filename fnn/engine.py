@@ -29,7 +29,7 @@ from fnn import checks, kernels
 from fnn.compile_notice import announce
 from fnn.data import seed_of
 from fnn.flat import layers_of, n_params
-from fnn.registry import LOSSES
+from fnn.registry import ACTIVATIONS, LOSSES
 from fnn.threads import default_threads, map_on_threads
 from fnn.types import EngineRun, Net
 
@@ -138,7 +138,7 @@ def call(
         data, state, given, layers_of(net.sizes, net.activations), plan, optimizer, float(l2),
         np.uint64(seed), rates, _loss_parameters(net.loss, net.loss_params), row_weights,
     )  # fmt: skip
-    return _call_kernel(args, adapt, purpose, on_compile)
+    return _call_kernel(args, _common_codes(net.activations, net.loss), adapt, purpose, on_compile)
 
 
 @functools.cache
@@ -171,7 +171,7 @@ def update(
     one update is too short for Ctrl-C to wait on, and it calls no BLAS.
     """
     args = (theta, grads, slots, int(opt_code), hyper, float(lr), int(step))
-    with _no_full_collections(announce(kernels.update, args, 0, purpose)):
+    with _no_full_collections() if announce(kernels.update, args, 0, purpose) else NOTHING:
         return kernels.update(*args)
 
 
@@ -226,7 +226,8 @@ def train_members(
         return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
                 layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
 
-    with _no_full_collections(announce(kernels.train_members, arguments(0), 2, purpose)):
+    compiling = announce(kernels.train_members, arguments(0), 2, purpose)
+    with _no_full_collections() if compiling else NOTHING:
         outcomes = interruptible(
             lambda: map_on_threads(
                 lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
@@ -292,8 +293,11 @@ def _plan(
     return plan
 
 
-def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
-    """The engine's variant for the call (:func:`engine_kernel`) on ``args``: with the notice when
+def _call_kernel(
+    args: tuple, common_codes: bool, adapt: bool, purpose: str, on_compile
+) -> EngineRun:
+    """The engine's variant for the call (:func:`engine_kernel`; ``common_codes``: whether the
+    network's activations and loss are the common variant's) on ``args``: with the notice when
     it must compile first, one BLAS thread, and in a worker thread when it is long enough for
     Ctrl-C to matter (see :func:`interruptible`).
 
@@ -302,8 +306,8 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     bundle has the same Numba type on every call (a tuple of arrays of one type is a
     ``UniTuple``, one of mixed types a ``Tuple``: another type would compile another version).
     """
-    (_, Y, X_eval, _), (theta, _), _, layers, plan, (hyper, _) = args[:6]
-    kernel = engine_kernel(layers, plan, hyper, theta.dtype)
+    (_, Y, X_eval, _), (theta, _), _, _, plan, (hyper, _) = args[:6]
+    kernel = engine_kernel(common_codes, plan, hyper, theta.dtype)
     if kernel is kernels.train_and_evaluate_threaded:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
     compiling = announce(kernel, args, 1, purpose)  # args[1]: the dtype of theta
@@ -316,7 +320,7 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     compute = functools.partial(_pinned, kernel, args, blas, adapt)
     work = _work(int(plan[kernels.EPOCHS]), n, batch, n_eval, chunk, theta.size)
-    with _no_full_collections(compiling):
+    with _no_full_collections() if compiling else NOTHING:
         if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
             return _direct(compute)
         return interruptible(compute, plan)
@@ -328,16 +332,17 @@ _COLLECTOR = {"thresholds": None, "compiling": 0}
 _COLLECTOR_LOCK = threading.Lock()
 
 
+#: What a call that compiles nothing runs in instead of :func:`_no_full_collections`.
+NOTHING = contextlib.nullcontext()
+
+
 @contextlib.contextmanager
-def _no_full_collections(compiling: bool):
-    """While a kernel compiles (``compiling``), no full collection of Python's garbage
-    collector: Numba's compiler builds hundreds of thousands of objects, and the full
+def _no_full_collections():
+    """For a call that compiles a kernel: no full collection of Python's garbage collector
+    meanwhile. Numba's compiler builds hundreds of thousands of objects, and the full
     collections that walked them all took about a tenth of a first compile (the young
     generations are still collected; benchmarks/README.md, "Compile time"). The thresholds are
     set back as they were when the last call compiling ends."""
-    if not compiling:
-        yield
-        return
     with _COLLECTOR_LOCK:
         if _COLLECTOR["compiling"] == 0:
             _COLLECTOR["thresholds"] = thresholds = gc.get_threshold()
@@ -352,14 +357,14 @@ def _no_full_collections(compiling: bool):
                 gc.set_threshold(*_COLLECTOR["thresholds"])
 
 
-def engine_kernel(layers: np.ndarray, plan: np.ndarray, hyper: np.ndarray, dtype: np.dtype):
-    """The variant of the engine (see :mod:`fnn.kernels`) for a call of a network of ``layers``,
-    ``plan``, the optimizer's ``hyper`` (clip_norm last) and parameters of ``dtype``.
+def engine_kernel(common_codes: bool, plan: np.ndarray, hyper: np.ndarray, dtype: np.dtype):
+    """The variant of the engine (see :mod:`fnn.kernels`) for a call of ``plan``, the optimizer's
+    ``hyper`` (clip_norm last) and parameters of ``dtype``, of a network whose activations and
+    loss are the common variant's (``common_codes``, see :func:`_common_codes`) or not.
 
     A plan with threads for its shards runs the threaded variant. Without dropout, gradient
-    clipping, an activation from leaky_relu on (the kernels' smooth ones) or a loss other than
-    bce, ce and mse, a call can run ``train_and_evaluate``, which compiles none of them; any
-    call can run ``train_and_evaluate_full`` and the threaded variant. Of those a call can
+    clipping or other codes, a call can run ``train_and_evaluate``, which compiles none of them;
+    any call can run ``train_and_evaluate_full`` and the threaded variant. Of those a call can
     run, the first already compiled in this process for ``dtype`` runs it (so that a plain
     ``predict`` after a fit with dropout compiles nothing), else the first: every variant that
     can run a call gives the same bits.
@@ -367,18 +372,21 @@ def engine_kernel(layers: np.ndarray, plan: np.ndarray, hyper: np.ndarray, dtype
     if plan[kernels.THREADS] > 1:
         return kernels.train_and_evaluate_threaded
     clipping = plan[kernels.OPTIMIZER] != kernels.NO_UPDATE and hyper[-1] > 0.0
-    common = (
-        plan[kernels.DROPOUT] == kernels.NO_DROPOUT
-        and not clipping
-        and layers[:, 4].max() < kernels.LEAKY_RELU
-        and plan[kernels.LOSS] in COMMON_LOSSES
-    )
+    common = common_codes and plan[kernels.DROPOUT] == kernels.NO_DROPOUT and not clipping
+    chosen = _CHOSEN.get((common, dtype))
+    if chosen is not None:
+        return chosen
     able = (kernels.train_and_evaluate,) if common else ()
     able += (kernels.train_and_evaluate_full, kernels.train_and_evaluate_threaded)
     for kernel in able:
         if _compiled_for(kernel, dtype):
+            _CHOSEN[common, dtype] = kernel  # compiled it stays: the choice holds
             return kernel
     return able[0]
+
+
+#: engine_kernel's choice for (a call the common variant can run, dtype), once it is compiled.
+_CHOSEN: dict = {}
 
 
 def _compiled_for(kernel, dtype: np.dtype) -> bool:
@@ -388,7 +396,15 @@ def _compiled_for(kernel, dtype: np.dtype) -> bool:
     return any(str(types[1][0].dtype) == dtype.name for types in dict.keys(overloads))
 
 
-#: The loss codes of the engine's common variant (see :func:`engine_kernel`).
+@functools.cache
+def _common_codes(activations: tuple[str, ...], loss: str) -> bool:
+    """Whether the engine's common variant computes these activations and this loss: those
+    before leaky_relu in the kernels' codes, and bce, ce and mse."""
+    codes = [ACTIVATIONS[name].code for name in activations]
+    return max(codes) < kernels.LEAKY_RELU and LOSSES[loss].code in COMMON_LOSSES
+
+
+#: The loss codes of the engine's common variant.
 COMMON_LOSSES = (kernels.BCE, kernels.CE, kernels.MSE)
 
 

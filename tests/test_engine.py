@@ -69,6 +69,7 @@ def _recording_variants(monkeypatch) -> list:
     recorder has no compiled versions, so the engine picks the first variant that can run
     each call (see engine.engine_kernel)."""
     calls = []
+    monkeypatch.setattr(engine, "_CHOSEN", {})  # the variants chosen so far
     for name in ("train_and_evaluate", "train_and_evaluate_full", "train_and_evaluate_threaded"):
         variant = getattr(kernels, name)
 
@@ -155,6 +156,7 @@ def test_a_compiling_call_pauses_the_full_collections_only_and_restores_them(
     monkeypatch, compiling
 ):
     seen = []
+    monkeypatch.setattr(engine, "_CHOSEN", {})  # the variants chosen so far
     for name in ("train_and_evaluate", "train_and_evaluate_full", "train_and_evaluate_threaded"):
         variant = getattr(kernels, name)
 

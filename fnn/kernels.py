@@ -925,20 +925,12 @@ def _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropou
     """:func:`_shard_into` for every shard of a training batch (never a given forward pass:
     that serves a batch of one shard), on Numba's threads (as many as the calling thread's
     ``numba.set_num_threads``)."""
-    # Unpacked here and packed again in the loop: the parallel loop's body then captures arrays
-    # and scalars only (Numba 0.68 loses the writes to arrays it captures inside a tuple), and
-    # only those a training batch reads (each capture costs compile time).
-    params, layers = net
-    X, Y, _, _ = data
-    zbuf, abuf, _, _, dbuf, ybuf, work, masks, dropped, wbuf = scratch
-    drop, rates, seed = dropout
-    scale, loss_params = loss
-    grads, shard_grads, stats = out
+    # The bundles go into the loop as they are: Numba passes a captured tuple's items to the
+    # threads one by one, and the loop's body stays small (rebuilding the tuples in it made the
+    # parallel region compile slower: benchmarks/README.md).
     for shard in prange(n_shards):
-        _shard_into(shard, rows, True, 0, False, (params, layers), plan, (X, Y, X, Y), chosen,
-                    (zbuf, abuf, zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf),
-                    (drop, rates, seed), (scale, loss_params),
-                    (grads, shard_grads, stats))  # fmt: skip
+        _shard_into(shard, rows, True, 0, False, net, plan, data, chosen, scratch, dropout, loss,
+                    out)  # fmt: skip
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----

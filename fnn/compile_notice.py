@@ -50,19 +50,21 @@ def disk_cache_usable() -> bool:
 def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
     """True when ``kernel(*args)`` must compile: its code is neither in memory nor on disk.
 
-    ``args[dtype_arg]`` is the float array whose dtype selects the compiled version (the
-    API normalises every other argument, so that dtype is what distinguishes the versions).
+    ``args[dtype_arg]`` is the float array whose dtype selects the compiled version, or a
+    tuple of such arrays (the first is read); the API normalises every other argument, so
+    that dtype is what distinguishes the versions.
     A dispatcher that looks unfamiliar (``NUMBA_DISABLE_JIT``, another Numba) gives False:
     better no notice than a wrong one.
     """
     overloads = getattr(kernel, "overloads", None)
     if overloads is None:
         return False
-    dtype = args[dtype_arg].dtype.name
+    dtype = _first(args[dtype_arg]).dtype.name
     # In memory already: the common, fast case. dict.keys, not the OrderedDict's own
-    # iteration, which hashes every key again (tens of microseconds for the engine's types).
+    # iteration, which hashes every key again (costly for the engine's types: benchmarks/
+    # README.md, "Measurements behind the kernel's constants").
     for types in dict.keys(overloads):
-        if str(getattr(types[dtype_arg], "dtype", "")) == dtype:
+        if str(getattr(_first(types[dtype_arg]), "dtype", "")) == dtype:
             return False
     if type(getattr(kernel, "_cache", None)).__name__ == "NullCache":  # no disk cache
         return True
@@ -75,6 +77,13 @@ def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
         return False
 
 
+def _first(value):
+    """``value``, or the first item of a bundle: a tuple of arrays, or Numba's type of one."""
+    while isinstance(value, tuple) or hasattr(value, "types"):
+        value = value[0]
+    return value
+
+
 def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bool:
     """Print one line on stderr when ``kernel(*args)`` is about to compile; return whether.
 
@@ -84,7 +93,8 @@ def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bo
     args : tuple
         The arguments of the coming call.
     dtype_arg : int
-        Index of the float array that fixes the dtype of the compiled version.
+        Index of the float array (or tuple of arrays, the first read) that fixes the dtype of
+        the compiled version.
     purpose : str
         What the user called, e.g. ``"fit"``, ``"grad"``.
     file : text stream, optional
@@ -92,7 +102,7 @@ def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bo
     """
     if not will_compile(kernel, args, dtype_arg):
         return False
-    dtype = args[dtype_arg].dtype.name
+    dtype = _first(args[dtype_arg]).dtype.name
     print(
         f"fnn: compiling the {dtype} kernels for {purpose} (first use with an empty cache, "
         f"roughly {ROUGH_SECONDS}; cached on disk for later runs)",

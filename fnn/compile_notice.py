@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 import warnings
 
+from fnn import shipped
+
 #: A rough first-use compile time of one entry kernel on a 2-core machine, for the notice.
 ROUGH_SECONDS = "10-30 s"
 
@@ -64,15 +66,22 @@ def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
     for types in dict.keys(overloads):
         if str(getattr(types[dtype_arg], "dtype", "")) == dtype:
             return False
-    if type(getattr(kernel, "_cache", None)).__name__ == "NullCache":  # no disk cache
-        return True
+    cache = getattr(kernel, "_cache", None)
+    layers = getattr(cache, "layers", (cache,))  # the shipped kernels, then Numba's own cache
     try:
         signature = tuple(kernel.typeof_pyval(arg) for arg in args)
-        cache = kernel._cache  # Numba's per-function disk cache (private API, hence the guard)
-        key = cache._index_key(signature, kernel.targetctx.codegen())
-        return key not in cache._cache_file._load_index()
+        codegen = kernel.targetctx.codegen()
+        return not any(_holds(layer, signature, codegen) for layer in layers)
     except Exception:  # noqa: BLE001 - any surprise means "unknown", which stays silent
         return False
+
+
+def _holds(cache, signature, codegen) -> bool:
+    """Whether one of Numba's per-function disk caches (private API, hence the callers'
+    guard) holds the code of ``signature``; a NullCache (no disk cache) holds nothing."""
+    if type(cache).__name__ == "NullCache":
+        return False
+    return cache._index_key(signature, codegen) in cache._cache_file._load_index()
 
 
 def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bool:
@@ -93,9 +102,11 @@ def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bo
     if not will_compile(kernel, args, dtype_arg):
         return False
     dtype = args[dtype_arg].dtype.name
+    why_not = shipped.why_not_served() if shipped.PRESENT else None
+    unserved = f"; the kernels shipped with fnn cannot serve: {why_not}" if why_not else ""
     print(
         f"fnn: compiling the {dtype} kernels for {purpose} (first use with an empty cache, "
-        f"roughly {ROUGH_SECONDS}; cached on disk for later runs)",
+        f"roughly {ROUGH_SECONDS}; cached on disk for later runs{unserved})",
         file=sys.stderr if file is None else file,
         flush=True,
     )

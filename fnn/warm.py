@@ -25,8 +25,11 @@ from fnn.threads import default_threads
 from fnn.train import fit
 
 
-def warm() -> None:
-    """Run every compiled entry point once per dtype, compiling (or loading) each."""
+def warm(threaded: bool | None = None) -> None:
+    """Run every compiled entry point once per dtype, compiling (or loading) each; the
+    engine's threaded variant too when ``threaded`` (None: when this machine has threads)."""
+    if threaded is None:
+        threaded = default_threads() > 1
     X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     y = np.array([1, 1, 0, 0])
     net = mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of run
@@ -36,7 +39,7 @@ def warm() -> None:
         small = mlp([2, 3, 1])  # fit_many's kernel of members side by side
         members = [init(small, key=k, dtype=dtype) for k in range(2)]
         fit_many(small, members, sgd(0.1), X, y, epochs=1, batch_size=2)
-        if default_threads() > 1:  # the variant that runs a large batch's shards on threads
+        if threaded:  # the variant that runs a large batch's shards on threads
             Y = np.eye(2, dtype=dtype)[y]
             engine.run(net, pack(params, dtype), X=X.astype(dtype), Y=Y, threads=2, purpose="fit")
     fold_in(0, 1)

@@ -24,8 +24,9 @@ def disk_cache_usable() -> bool:
     ``__pycache__`` and ``~/.cache/numba`` that it can write to (it tries to create a file),
     and refuses to define a cached function when there is none: a deployment with all three
     read-only would fail at ``import fnn``. The kernels then go uncached (compiled in every
-    process) instead. The probe is a function of this directory, as the kernels are, so
-    Numba looks in the same places for both.
+    process) instead; no warning when the kernels a wheel ships serve (:mod:`fnn.shipped`:
+    they load from a read-only package, and nothing compiles). The probe is a function of
+    this directory, as the kernels are, so Numba looks in the same places for both.
     """
     from numba import njit
 
@@ -37,6 +38,8 @@ def disk_cache_usable() -> bool:
     except RuntimeError as error:
         if "no locator available" not in str(error):
             raise
+        if shipped.why_not_served() is None:  # nothing to compile: the wheel's kernels serve
+            return False
         warnings.warn(
             "fnn: Numba can write its cache nowhere (NUMBA_CACHE_DIR, the package's __pycache__ "
             "and ~/.cache/numba are read-only), so every process compiles the kernels "

@@ -8,6 +8,7 @@ x86-64-v3 into a copy of the package, once for this module."""
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numba.core import codegen
 
 import fnn
 from fnn import kernels, shipped
@@ -131,6 +133,10 @@ def _listing(folder: Path) -> list[tuple[str, int, int]]:
 def test_shipped_kernels_give_the_same_bits_without_compiling_from_a_read_only_package(
     shipped_copy, tmp_path
 ):
+    host = set(codegen.get_host_cpu_features().split(","))
+    lacking = [f for f in shipped.FEATURES.split(",") if f not in host]
+    if lacking:  # the test below, on the fallback, holds on such a CPU
+        pytest.skip(f"this CPU lacks {lacking}: the shipped kernels are not for it")
     before = _listing(shipped_copy)
     child = _child(shipped_copy, tmp_path)
     assert child["why_not"] is None
@@ -188,3 +194,14 @@ def test_a_checkout_has_no_shipped_kernels_and_says_so():
         "this install has no shipped kernels (a checkout or an editable install)"
     )
     assert type(kernels.train_and_evaluate._cache).__name__ == "FunctionCache"
+
+
+def test_the_wheel_build_asks_for_the_runtime_dependencies_it_compiles_with():
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    dependencies = re.search(r"^dependencies = (\[.*?\])$", pyproject, re.MULTILINE)
+    sys.path.insert(0, str(PACKAGE.parent / "build_backend"))
+    try:
+        import kernel_wheel
+    finally:
+        sys.path.pop(0)
+    assert kernel_wheel.RUNTIME == json.loads(dependencies.group(1))

@@ -6,7 +6,7 @@ runs, interleaved):
 * ``grad``       -- ``fnn.grad(net, params, X, y)``, the public call;
 * ``unchecked``  -- the same call path with every check removed: the same conversions,
   packing, kernels and unpacking as ``fnn.losses.value_and_grad``, but no ``fnn.checks``;
-* ``kernels``    -- only ``fnn.kernels.train_and_evaluate`` (via ``fnn.engine.run``) on
+* ``kernels``    -- only ``fnn.kernels.train_and_evaluate`` (via ``fnn.engine.call``) on
   prepared arrays;
 * ``checks``     -- only the checks ``grad`` runs (``model``, ``real``, ``inputs``,
   ``targets``), on their own.
@@ -82,7 +82,7 @@ def measure(repeat: int, number: int, n_rows: int = 64) -> list[dict]:
         theta = pack(params, np.float64)
 
         def raw(net=net, theta=theta, X=X, Y=Y):
-            return engine.run(net, theta, X=X, Y=Y, purpose="grad")
+            return engine.call(net, theta, X=X, Y=Y, purpose="grad")
 
         calls = {
             "grad": partial(fnn.grad, net, params, X, y),

@@ -55,19 +55,21 @@ def disk_cache_usable() -> bool:
 def will_compile(kernel, args: tuple, dtype_arg: int) -> bool:
     """True when ``kernel(*args)`` must compile: its code is neither in memory nor on disk.
 
-    ``args[dtype_arg]`` is the float array whose dtype selects the compiled version (the
-    API normalises every other argument, so that dtype is what distinguishes the versions).
+    ``args[dtype_arg]`` is the float array whose dtype selects the compiled version, or a
+    tuple of such arrays (the first is read); the API normalises every other argument, so
+    that dtype is what distinguishes the versions.
     A dispatcher that looks unfamiliar (``NUMBA_DISABLE_JIT``, another Numba) gives False:
     better no notice than a wrong one.
     """
     overloads = getattr(kernel, "overloads", None)
     if overloads is None:
         return False
-    dtype = args[dtype_arg].dtype.name
+    dtype = _first(args[dtype_arg]).dtype.name
     # In memory already: the common, fast case. dict.keys, not the OrderedDict's own
-    # iteration, which hashes every key again (tens of microseconds for the engine's types).
+    # iteration, which hashes every key again (costly for the engine's types: benchmarks/
+    # README.md, "Measurements behind the kernel's constants").
     for types in dict.keys(overloads):
-        if str(getattr(types[dtype_arg], "dtype", "")) == dtype:
+        if str(getattr(_first(types[dtype_arg]), "dtype", "")) == dtype:
             return False
     cache = getattr(kernel, "_cache", None)
     layers = getattr(cache, "layers", (cache,))  # the shipped kernels, then Numba's own cache
@@ -87,6 +89,13 @@ def _holds(cache, signature, codegen) -> bool:
     return cache._index_key(signature, codegen) in cache._cache_file._load_index()
 
 
+def _first(value):
+    """``value``, or the first item of a bundle: a tuple of arrays, or Numba's type of one."""
+    while isinstance(value, tuple) or hasattr(value, "types"):
+        value = value[0]
+    return value
+
+
 def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bool:
     """Print one line on stderr when ``kernel(*args)`` is about to compile; return whether.
 
@@ -96,7 +105,8 @@ def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bo
     args : tuple
         The arguments of the coming call.
     dtype_arg : int
-        Index of the float array that fixes the dtype of the compiled version.
+        Index of the float array (or tuple of arrays, the first read) that fixes the dtype of
+        the compiled version.
     purpose : str
         What the user called, e.g. ``"fit"``, ``"grad"``.
     file : text stream, optional
@@ -104,7 +114,7 @@ def announce(kernel, args: tuple, dtype_arg: int, purpose: str, file=None) -> bo
     """
     if not will_compile(kernel, args, dtype_arg):
         return False
-    dtype = args[dtype_arg].dtype.name
+    dtype = _first(args[dtype_arg]).dtype.name
     why_not = shipped.why_not_served() if shipped.PRESENT else None
     unserved = f"; the kernels shipped with fnn cannot serve: {why_not}" if why_not else ""
     print(

@@ -1,13 +1,13 @@
 """The one door to the compiled batch engine: every computation of fnn goes through it.
 
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
-update; ``backward`` the same batch from a given forward pass (all three :func:`run`);
+update; ``backward`` the same batch from a given forward pass (all three :func:`call`);
 ``opt_step`` one update from a given gradient (:func:`update`); ``forward``, ``predict``,
-``loss`` and ``accuracy`` evaluate rows in chunks (:func:`run`). They are the same compiled function
-(:func:`fnn.kernels.train_and_evaluate`, one signature per dtype), so a batch gives the same bits
-whichever path computes it, and the first call of any of them compiles (or loads from the disk
-cache) what every other one uses. ``fit_many``'s members side by side run the engine's maths member
-by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
+``loss`` and ``accuracy`` evaluate rows in chunks (:func:`call`). They are the same compiled
+function (:func:`fnn.kernels.train_and_evaluate`, one signature per dtype), so a batch gives the
+same bits whichever path computes it, and the first call of any of them compiles (or loads from
+the disk cache) what every other one uses. ``fit_many``'s members side by side run the engine's
+maths member by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ from fnn.types import EngineRun, Net
 CHUNK_VALUES = 1 << 19
 
 
-#: Calls estimated (:func:`_work`) below this many multiply-adds (a few milliseconds) run in the
-#: calling thread; larger ones run in a worker thread, so that Ctrl-C stops them (see
-#: :func:`interruptible`). A thread costs tens of microseconds: nothing for a large call,
-#: too much for the small ``grad`` and ``opt_step`` calls of a hand-written loop.
+#: Calls estimated (:func:`_work`) below this many multiply-adds run in the calling thread;
+#: larger ones run in a worker thread, so that Ctrl-C stops them (see :func:`interruptible`).
+#: Starting a thread is nothing for a large call, too much for the small ``grad`` and
+#: ``opt_step`` calls of a hand-written loop (the figures: benchmarks/README.md,
+#: "Measurements behind the kernel's constants").
 THREAD_WORK = 10_000_000
 #: Seconds the calling thread waits at a time for the worker (where a signal cannot
 #: interrupt a wait, as on Windows, the longest delay of Ctrl-C).
@@ -55,7 +56,7 @@ def _empty(dtype, *shape) -> np.ndarray:
     return np.empty(shape or (0,), dtype)
 
 
-def run(
+def call(
     net: Net,
     theta: np.ndarray,
     *,
@@ -113,28 +114,33 @@ def run(
     dtype = theta.dtype
     empty = _empty(dtype)
     n_features, n_outputs = net.sizes[0], net.sizes[-1]
-    args = (
+    # The kernel's bundles, each of the same array types on every call (see _call_kernel).
+    data = (
         X if X is not None else _empty(dtype, 0, n_features),
         Y if Y is not None else _empty(dtype, 0, n_outputs),
         X_eval if X_eval is not None else _empty(dtype, 0, n_features),
         Y_eval if Y_eval is not None else _empty(dtype, 0, n_outputs),
-        theta,
-        slots if slots is not None else _empty(dtype, 0, 0),
+    )
+    state = (theta, slots if slots is not None else _empty(dtype, 0, 0))
+    given = (
         grads if grads is not None else empty,
         forward[0] if forward is not None else empty,
         forward[1] if forward is not None else empty,
-        layers_of(net.sizes, net.activations),
-        plan,
+    )
+    optimizer = (
         hyper if hyper is not None else _empty(np.float64),
         lrs if lrs is not None else _empty(np.float64),
-        float(l2),
-        np.uint64(seed),
-        np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64),
-        _loss_parameters(net.loss, net.loss_params),
+    )
+    rates = np.array((*net.dropout, 0.0)) if net.dropout else _empty(np.float64)
+    row_weights = (
         weights if weights is not None else empty,
         weights_eval if weights_eval is not None else empty,
     )
-    return _call(args, adapt, purpose, on_compile)
+    args = (
+        data, state, given, layers_of(net.sizes, net.activations), plan, optimizer, float(l2),
+        np.uint64(seed), rates, _loss_parameters(net.loss, net.loss_params), row_weights,
+    )  # fmt: skip
+    return _call_kernel(args, adapt, purpose, on_compile)
 
 
 @functools.cache
@@ -172,10 +178,10 @@ def update(
     rows = _empty(dtype, 0, sizes[0]), _empty(dtype, 0, sizes[-1])
     plan = _plan(None, None, opt_code=opt_code, step=step, chunk=chunk_rows(sizes))
     args = (
-        *rows, *rows, theta, slots, grads, empty, empty, layers_of(sizes), plan, hyper, lrs,
-        0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), empty, empty,
+        (*rows, *rows), (theta, slots), (grads, empty, empty), layers_of(sizes), plan,
+        (hyper, lrs), 0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), (empty, empty),
     )  # fmt: skip
-    return _call(args, False, purpose, None)
+    return _call_kernel(args, False, purpose, None)
 
 
 def train_members(
@@ -200,11 +206,11 @@ def train_members(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``epochs`` epochs of training batches of K members of one network side by side
     (:func:`fnn.kernels.train_members`; see :func:`members_side_by_side` for when it can):
-    member ``k``'s results are the bits :func:`run` gives for it alone.
+    member ``k``'s results are the bits :func:`call` gives for it alone.
 
     The members are cut into ``groups`` (arrays of member indices, one kernel call each), the
     groups run on ``threads`` threads, from a worker thread so that Ctrl-C stops every group
-    within a batch (see :func:`interruptible`); the notice of :func:`run` is printed when the
+    within a batch (see :func:`interruptible`); the notice of :func:`call` is printed when the
     kernel must compile first. ``thetas``: (n_params, K); ``slots``: (n_slots, n_params, K);
     ``hypers``: float64 (K, n_hyper); ``lrs``: float64 (K, epochs * batches per epoch), from
     update ``step`` on; ``l2s``: float64 (K,); ``seeds``: uint64 (K,); ``first_epoch``: the
@@ -295,31 +301,37 @@ def _plan(
     return plan
 
 
-def _call(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
+def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
     """``kernels.train_and_evaluate(*args)`` (or its ``_threaded`` variant for a plan with threads):
     with the notice when it must compile first, one BLAS thread, and in a worker thread when it is
-    long enough for Ctrl-C to matter (see :func:`interruptible`)."""
-    Y, X_eval, theta, plan = args[1], args[2], args[4], args[10]
+    long enough for Ctrl-C to matter (see :func:`interruptible`).
+
+    ``args`` keep the kernel's one compiled version per dtype: every array C-contiguous and
+    writable, absent ones empty arrays of the dtype and dimensions of present ones, so that each
+    bundle has the same Numba type on every call (a tuple of arrays of one type is a
+    ``UniTuple``, one of mixed types a ``Tuple``: another type would compile another version).
+    """
+    (_, Y, X_eval, _), (theta, _), (grads_in, _, _), _, plan = args[:5]
     threads = plan[kernels.THREADS]
     # A call with threads for its shards runs the engine's variant with the parallel region,
     # compiled apart (see fnn.kernels.train_and_evaluate_threaded); the same bits either way.
     kernel = kernels.train_and_evaluate_threaded if threads > 1 else kernels.train_and_evaluate
     if threads > 1:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
-    if announce(kernel, args, 4, purpose) and on_compile is not None:
+    if announce(kernel, args, 1, purpose) and on_compile is not None:  # the dtype of theta
         on_compile()
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
-    call = functools.partial(_pinned, kernel, args, blas, adapt)
-    given_grads = args[6].shape[0] > 0
+    compute = functools.partial(_pinned, kernel, args, blas, adapt)
+    given_grads = grads_in.shape[0] > 0
     epochs = int(plan[kernels.EPOCHS])
     work = _work(epochs, 0 if given_grads else n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
-        return _direct(call)
-    return interruptible(call, plan)
+        return _direct(compute)
+    return interruptible(compute, plan)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:
@@ -331,14 +343,14 @@ def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: in
     return epochs * ((3 * n + n_eval) * n_params + 5000 * (batches + chunks))
 
 
-def _direct(call) -> EngineRun:
-    """``call()`` (the engine, :func:`_pinned`) in this thread.
+def _direct(compute) -> EngineRun:
+    """``compute()`` (the engine, :func:`_pinned`) in this thread.
 
     Ctrl-C during a compiled call is seen when it returns, and Numba then reports a
     ``SystemError`` with the ``KeyboardInterrupt`` deep in its chain: raise the interrupt.
     """
     try:
-        return call()
+        return compute()
     except SystemError as error:
         cause = error
         while cause is not None and not isinstance(cause, KeyboardInterrupt):
@@ -349,7 +361,7 @@ def _direct(call) -> EngineRun:
 
 
 def keyed_dropout(dropout_key) -> dict:
-    """:func:`run`'s dropout arguments for a composable function's ``dropout_key``: none for
+    """:func:`call`'s dropout arguments for a composable function's ``dropout_key``: none for
     None, else every batch or chunk drops with the masks of the key's seed."""
     if dropout_key is None:
         return {}
@@ -358,8 +370,8 @@ def keyed_dropout(dropout_key) -> dict:
     return {"dropout": kernels.KEYED, "seed": seed_of(dropout_key)}
 
 
-def interruptible(call, plan: np.ndarray) -> EngineRun:
-    """``call()`` (the engine, :func:`_pinned`) in a worker thread while this (the main)
+def interruptible(compute, plan: np.ndarray) -> EngineRun:
+    """``compute()`` (the engine, :func:`_pinned`) in a worker thread while this (the main)
     thread waits.
 
     Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
@@ -375,7 +387,7 @@ def interruptible(call, plan: np.ndarray) -> EngineRun:
 
     def work():
         try:
-            outcome.append(call())
+            outcome.append(compute())
         except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             outcome.append(error)
         finally:
@@ -430,7 +442,7 @@ def _pinned(kernel, args: tuple, blas: bool, adapt: bool) -> EngineRun:
     if blas:
         for setter in blas_thread_setters():
             setter(1)  # one call, idempotent: cheaper than asking first (a ctypes call each)
-    plan = args[10]
+    plan = args[4]
     if plan[kernels.THREADS] <= 1:
         return EngineRun(*kernel(*args))
     with _shard_threads(plan, adapt) as granted:
@@ -444,18 +456,19 @@ def blas_thread_setters() -> tuple:
 
     The engine runs its products with one BLAS thread: a product split between threads sums
     in another order, so its bits would depend on ``OPENBLAS_NUM_THREADS``; and the products
-    of one mini-batch are too small to share anyway (measured on 2 cores: moons-gd 10x
-    slower with 2 BLAS threads than with 1 when another process is busy). OpenBLAS's thread
-    count is a process-wide setting (its ``openblas_set_num_threads_local`` changes every
-    thread's count in the pthreads builds of the wheels), so the engine sets it before each
-    call and never restores it: a restore by one Python thread would change the thread count
-    of another's running call. Only SciPy's OpenBLAS is touched, not NumPy's (``@`` in your
+    of one mini-batch are too small to share anyway (BLAS threads wait on each other, and
+    the more so when another process is busy; the figures: benchmarks/README.md,
+    "Measurements behind the kernel's constants"). OpenBLAS's thread count is a process-wide
+    setting (its ``openblas_set_num_threads_local`` changes every thread's count in the
+    pthreads builds of the wheels), so the engine sets it before each call and never restores
+    it: a restore by one Python thread would change the thread count of another's running
+    call. Only SciPy's OpenBLAS is touched, not NumPy's (``@`` in your
     own code keeps its threads), unless both load one library (as some conda setups do).
     Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, empty.
 
-    Looked up once per process (about 2 ms, where a small ``grad`` takes tens of
-    microseconds): the cache records which libraries the loader mapped, a fact about the
-    process that no result of fnn depends on.
+    Looked up once per process (the lookup costs many times a small ``grad``; see
+    benchmarks/README.md): the cache records which libraries the loader mapped, a fact about
+    the process that no result of fnn depends on.
     """
     import ctypes  # here, not at the top: ``import fnn`` stays fast
     import importlib
@@ -512,10 +525,11 @@ def cores_free() -> int:
     machine's cores.
 
     Why: the shards of a batch wait for each other, so a thread that must share its core
-    with a busy process holds back every batch (2-5x slower than one thread on 2 cores with
-    one busy). This process's own running threads do not count: BLAS threads still spinning
-    after a NumPy product, say, stop within milliseconds. ``fit(threads=None)`` asks before
-    each engine call, so it also backs off from a load that starts during training.
+    with a busy process holds back every batch, down to slower than one thread (the figures:
+    benchmarks/README.md, "Measurements behind the kernel's constants"). This process's own
+    running threads do not count: BLAS threads still spinning after a NumPy product, say,
+    stop on their own soon after. ``fit(threads=None)`` asks before each engine call, so it
+    also backs off from a load that starts during training.
     """
     cores = os.cpu_count() or 1
     try:
@@ -548,8 +562,9 @@ def _pool_owner() -> int:
     """The process that first prepared shards for Numba's threads, which picks Numba's
     threading layer then, before loading the kernel starts it (once per process, unless the
     user chose one with ``NUMBA_THREADING_LAYER``): ``workqueue``, whose idle threads sleep.
-    OpenMP's spin between parallel regions, and made each batch's region 2-5x slower than one
-    thread whenever another process was busy.
+    OpenMP's spin between parallel regions, and made each batch's region slower than one
+    thread whenever another process was busy (benchmarks/README.md, "Measurements behind the
+    kernel's constants").
 
     A process forked from the owner has not got its pool's threads (GNU OpenMP's then hangs):
     its shards run in one thread.

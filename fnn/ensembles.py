@@ -80,8 +80,8 @@ def fit_many(
 
     How: the members of a small network train side by side in one compiled kernel, each in
     its own SIMD lane, in groups whose batches fit the L2 cache, the groups spread over
-    ``threads`` threads (64 members of a 2-5-2-1 network: 1.6-1.8x faster than 64 ``fit``
-    calls on one core). That kernel runs when every product of a batch is small enough for the
+    ``threads`` threads (faster than one ``fit`` per member; docs/scaling.md has the
+    figures). That kernel runs when every product of a batch is small enough for the
     engine's plain loops (rows x inputs x units < 8192, or a layer of at most 2 units), the
     loss is bce or mse with no softmax, the members share one kind of optimizer, without
     ``clip_norm``, and one step count, and nothing runs between epochs or beyond the training
@@ -319,8 +319,8 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
     )
 
 
-#: Bytes of batch buffers one call of train_members should keep (in L2 cache): measured on
-#: moons-adam's network, 16 members a call (220 KB) ran 1.2x faster per member than 32 or 64.
+#: Bytes of batch buffers one call of train_members should keep (in L2 cache): larger groups
+#: ran slower per member (benchmarks/README.md, "Measurements behind the kernel's constants").
 GROUP_BYTES = 1 << 18
 #: Members per call at least and at most (below 8 the per-batch work of a call dominates).
 GROUP_MEMBERS = (8, 64)

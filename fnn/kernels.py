@@ -425,7 +425,7 @@ def _activation(z, code, like):
         return _sigmoid_of(z, np.exp(-abs(z)), like)
     if code == TANH:
         return np.tanh(z)
-    if code < LEAKY_RELU:  # one comparison: two cost 6 % on a small network
+    if code < LEAKY_RELU:  # one comparison: two slow a small network (benchmarks/README.md)
         if DEBUG and code != IDENTITY and code != SOFTMAX:
             raise ValueError("unknown activation code")
         return z
@@ -782,7 +782,8 @@ def shard_rows(m, n_params, shard_work, max_shards):
 
 
 # Bundles the parts below take, as tuples built once per call where they can be (a tuple of
-# arrays built for every batch cost 2 % of a small network's time):
+# arrays built for every batch slows a small network: benchmarks/README.md, "Measurements behind
+# the kernel's constants"):
 #   net = (params, layers); data = (X, Y, X_eval, Y_eval), the rows batches and chunks choose;
 #   scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf), buffers 1-D in
 #   theta's dtype (see _allocate; zs_in and as_in a given forward pass, or empty);
@@ -870,10 +871,10 @@ def _backward_into(net, plan, m, Zs, As, dbuf, dropout, masks, dropped, grads):
 
 
 @part
-def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen, scratch,
+def _shard_into(shard, rows, training, first_row, use_given, net, plan, data, chosen, scratch,
                 dropout, loss, out):  # fmt: skip
     """Shard number ``shard`` of a batch of the rows ``chosen`` of X (``training``) or X_eval
-    (its rows ``shard * rows`` onwards, at most ``rows``): forward pass (unless ``given``:
+    (its rows ``shard * rows`` onwards, at most ``rows``): forward pass (unless ``use_given``:
     already in zs_in and as_in, which then stand for zbuf and abuf), then, when the
     targets have rows, its summed loss and weight of rows right into ``stats[:, shard]``, and
     for a ``training`` batch its output error (``scale`` times each row's ``wbuf`` weight
@@ -889,7 +890,7 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen
     X, Y, X_eval, Y_eval = data
     source_X, source_Y = (X, Y) if training else (X_eval, Y_eval)
     zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf = scratch
-    if given:
+    if use_given:
         zbuf, abuf = zs_in, as_in
     scale, loss_params = loss
     grads, shard_grads, stats = out
@@ -906,7 +907,7 @@ def _shard_into(shard, rows, training, first_row, given, net, plan, data, chosen
     Ms = masks[first * hidden : (first + size) * hidden]
     dropped_part = dropped[first * hidden : (first + size) * hidden]
     rows_chosen = chosen[first : first + size]
-    if not given:
+    if not use_given:
         _forward_into(net, plan, source_X, rows_chosen, Zs, As, dropout, first_row + first, Ms,
                       dropped_part)  # fmt: skip
     stats[0, shard], stats[1, shard] = 0.0, 0.0
@@ -1091,30 +1092,34 @@ def _store_chunk(Zs, As, layers, start, m, outputs):
             outputs[1, start + i, j] = A_last[j, i]
 
 
-def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_in, layers, plan,
-                        hyper, lrs, l2, seed, rates, loss_params, weights,
-                        weights_eval):  # fmt: skip
+def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, rates, loss_params,
+                        row_weights):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
-    Parameters (every array C-contiguous; none is written)
-    ------------------------------------------------------
-    X, Y : (n, n_features), (n, n_outputs)
-        Training rows and targets, cut into batches of ``plan[BATCH]`` rows; epoch ``e`` is
-        shuffled with ``fold_in(seed, plan[FIRST_EPOCH] + e)`` unless one batch holds every
-        row. n = 0: no training batches.
-    X_eval, Y_eval : (n_eval, n_features), (n_eval, n_outputs)
-        Rows evaluated (forward pass and output layer, no gradient) after every epoch's
-        training batches, ``plan[CHUNK]`` rows at a time. With ``plan[STORE]``, the output
-        layer's Z and A of every row are kept in ``outputs``.
-    theta, slots : (n_params,), (n_slots, n_params)
-        Parameters and optimizer state slots (``slots`` may be (0, 0) when nothing updates).
-    grads_in : (n_params,) or (0,)
-        A given gradient: one update with it, and nothing else.
-    zs_in, as_in : flat buffers or (0,)
-        A given forward pass of the rows of Y (as returned in ``zbuf``/``abuf``): one
-        training batch reuses it instead of running the network again, unless the batch is
-        sharded: its shards then run the network on the rows of X (which the caller passes).
+    The arrays of one dtype travel in tuples (``data``, ``state``, ``given``, ``row_weights``,
+    each always of the same array types: absent ones are empty), so that each variant of the
+    engine has one compiled version per dtype.
+
+    Parameters (every array C-contiguous and writable; none is written)
+    -------------------------------------------------------------------
+    data : (X, Y, X_eval, Y_eval)
+        X, Y (n, n_features), (n, n_outputs): training rows and targets, cut into batches of
+        ``plan[BATCH]`` rows; epoch ``e`` is shuffled with ``fold_in(seed, plan[FIRST_EPOCH] +
+        e)`` unless one batch holds every row; n = 0: no training batches. X_eval, Y_eval
+        (n_eval, n_features), (n_eval, n_outputs): rows evaluated (forward pass and output
+        layer, no gradient) after every epoch's training batches, ``plan[CHUNK]`` rows at a
+        time; with ``plan[STORE]``, the output layer's Z and A of every row are kept in
+        ``outputs``.
+    state : (theta, slots)
+        Parameters (n_params,) and optimizer state slots (n_slots, n_params) (``slots`` may be
+        (0, 0) when nothing updates).
+    given : (grads_in, zs_in, as_in)
+        ``grads_in`` (n_params,) or (0,): a given gradient, one update with it and nothing
+        else. ``zs_in, as_in``, flat buffers or (0,): a given forward pass of the rows of Y (as
+        returned in ``zbuf``/``abuf``), which one training batch reuses instead of running the
+        network again, unless the batch is sharded: its shards then run the network on the
+        rows of X (which the caller passes).
     layers : int64 (n_layers, 5)
     plan : int64 (PLAN_SIZE,)
         LOSS code; CHAIN_RULE (1 when the output activation is not the loss's canonical one,
@@ -1126,12 +1131,12 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
         :func:`shard_rows`; they change the bits of a sharded batch at rounding level); THREADS,
         the threads its shards run on (the calling thread's ``numba.set_num_threads``; 1: this
         thread), which change no bit.
-    hyper, lrs : float64
+    optimizer : (hyper, lrs), float64 vectors
         The optimizer's hyperparameters, then its clip_norm (0: no clipping) last; the
         learning rate of each update of this call.
     l2 : float
         Weight of the penalty ``(l2 / 2m) sum_l ||W_l||**2`` of every batch and evaluation
-        (m: the total weight of the batch with ``weights``).
+        (m: the total weight of the batch with ``row_weights``).
     seed : uint64
     rates : float64 (n_layers,) or (0,)
         Dropout rate of each layer's activations (the output layer's is 0), read unless
@@ -1146,7 +1151,7 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
     loss_params : (k,) float64
         The loss's own parameters in the registry's order (``Net.loss_params`` or their
         defaults; huber's ``delta``), read only by the loss's branches of :func:`_output_into`.
-    weights, weights_eval : (n,), (n_eval,) or (0,)
+    row_weights : (weights, weights_eval), (n,) or (0,) and (n_eval,) or (0,)
         Sample weights of the rows of X and X_eval (>= 0; (0,): every row weighs 1). A batch's
         loss, error, accuracy and penalty are normalised by its total weight instead of its
         row count m; a batch of total weight 0 contributes nothing (zero gradient).
@@ -1171,6 +1176,11 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
         Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite or
         plan[STOP] was set.
     """
+    X, Y, X_eval, Y_eval = data
+    theta, slots = state
+    grads_in, zs_in, as_in = given
+    hyper, lrs = optimizer
+    weights, weights_eval = row_weights
     # The call's shape: batches, then chunks, per epoch.
     n_params = theta.shape[0]
     opt_code = plan[OPTIMIZER]
@@ -1201,7 +1211,6 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
     zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = buffers
     params = new_theta if updating else theta  # what the forward and backward passes read
     net = (params, layers)
-    data = (X, Y, X_eval, Y_eval)
     scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf)
     out = (grads, shard_grads, stats)
     G = grads_in if given_grads else grads  # what the update reads
@@ -1236,7 +1245,7 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                     batch_seed = fold_in(fold_in(seed, DROPOUT_STREAM), step + updates)
                 # A given forward pass serves one shard; shards run theirs from X again (it
                 # was computed on all m rows at once, in other bits than a shard's).
-                given = training and given_forward and n_shards == 1
+                use_given = training and given_forward and n_shards == 1
                 dropout = (drop, rates, batch_seed)
                 loss = (1.0 / norm if norm > 0.0 else 0.0, loss_params)
                 in_parallel = False
@@ -1246,8 +1255,8 @@ def _train_and_evaluate(X, Y, X_eval, Y_eval, theta, slots, grads_in, zs_in, as_
                         _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch,
                                             dropout, loss, out)  # fmt: skip
                 for shard in range(0 if in_parallel else n_shards):
-                    _shard_into(shard, rows, training, 0 if training else start, given, net,
-                                plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
+                    _shard_into(shard, rows, training, 0 if training else start, use_given,
+                                net, plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
                 # The shards' sums, in shard order.
                 batch_loss, batch_correct = 0.0, 0.0
                 for shard in range(n_shards):

@@ -102,7 +102,7 @@ def fit_lbfgs(
     """``fit`` with :func:`lbfgs`: arguments already checked by ``fit`` (``state``: the
     checked ``opt_state``, or a new one; ``weights``,
     ``weights_val``: the sample weights of the rows of X and X_val, None for all 1;
-    ``threads``, ``adapt``: of each objective's batch, as for :func:`fnn.engine.run`)."""
+    ``threads``, ``adapt``: of each objective's batch, as for :func:`fnn.engine.call`)."""
     from scipy.optimize import minimize  # here: ``import fnn`` stays fast
 
     dtype = X.dtype
@@ -112,7 +112,7 @@ def fit_lbfgs(
 
     def objective(x: np.ndarray):
         point = x.astype(dtype)  # a new writable array: the engine never writes into it
-        run = engine.run(
+        run = engine.call(
             net, point, X=X, Y=Y, X_eval=X_val if has_val else None,
             Y_eval=Y_val if has_val else None, l2=l2, weights=weights, weights_eval=weights_val,
             threads=threads, adapt=adapt, purpose="fit",

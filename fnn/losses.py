@@ -53,7 +53,7 @@ def _evaluate(
     """``(loss, accuracy)`` of the rows of X, evaluated in chunks (no gradient)."""
     theta, X, Y, l2, weights = _batch(net, params, X, y, l2, sample_weight)
     dropout = engine.keyed_dropout(dropout_key)
-    records = engine.run(
+    records = engine.call(
         net, theta, X_eval=X, Y_eval=Y, weights_eval=weights, l2=l2, purpose=purpose, **dropout
     ).records
     return float(records[2, 0]), float(records[3, 0])
@@ -143,7 +143,7 @@ def accuracy(net: Net, params: Params, X, y) -> float:
 
 def _gradient(net: Net, theta, Y, l2: float, purpose: str, **given) -> tuple[float, Params]:
     """One training batch of the engine without an update: ``(objective, gradient)``."""
-    run = engine.run(net, theta, Y=Y, l2=l2, purpose=purpose, **given)
+    run = engine.call(net, theta, Y=Y, l2=l2, purpose=purpose, **given)
     return float(run.value), unpack(run.grads, net.sizes)
 
 

@@ -279,7 +279,7 @@ def forward(net: Net, params: Params, X, dropout_key=None) -> tuple[np.ndarray, 
     dtype = checks.model(net, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
     m = X.shape[0]
-    run = engine.run(
+    run = engine.call(
         net, pack(params, dtype), X_eval=X, chunk=m, purpose="forward",  # chunk: keep every row
         **engine.keyed_dropout(dropout_key),
     )  # fmt: skip
@@ -294,7 +294,7 @@ def _outputs(net: Net, params: Params, X, purpose: str) -> np.ndarray:
     """
     dtype = checks.model(net, params)
     X = checks.inputs("X", X, net.sizes[0], dtype)
-    outputs = engine.run(net, pack(params, dtype), X_eval=X, store=True, purpose=purpose).outputs
+    outputs = engine.call(net, pack(params, dtype), X_eval=X, store=True, purpose=purpose).outputs
     return frozen(outputs)
 
 
@@ -410,7 +410,7 @@ def predict_mc(
     mean = np.zeros((X.shape[0], net.sizes[-1]))
     squares = np.zeros_like(mean)  # sum of squared deviations from the mean (Welford)
     for sample in range(samples):
-        run = engine.run(
+        run = engine.call(
             net, theta, X_eval=X, store=True, purpose="predict_mc",
             **engine.keyed_dropout(fold_in(seed, sample)),
         )  # fmt: skip

@@ -12,10 +12,11 @@ def next_chunk(chunk: int, seconds: float) -> int:
     """Epochs for the next kernel call when a progress display is on.
 
     Aims at about 0.2 s per call, so the display refreshes about 5 times a second and the
-    few extra calls cost well under 1 % of the run. ``seconds`` is how long the last call of
-    ``chunk`` epochs took. The chunk shrinks at once when a call ran long but at most doubles
-    per call: the first call may have included compilation, and on a busy machine a single
-    quick call says little about the next one.
+    extra calls cost little (benchmarks/README.md, "Measurements behind the kernel's
+    constants"). ``seconds`` is how long the last call of ``chunk`` epochs took. The chunk
+    shrinks at once when a call ran long but at most doubles per call: the first call may have
+    included compilation, and on a busy machine a single quick call says little about the next
+    one.
     """
     if seconds <= 0.0:
         return chunk * 2

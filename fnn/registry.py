@@ -391,7 +391,6 @@ SCHEMES = MappingProxyType(
 )
 
 #: The scheme ``fnn.init`` uses when ``scheme=None``, whatever the activations. Chosen by
-#: ``benchmarks/quality.py`` (six data sets, 5 seeds): with it fnn's test score is within one
-#: standard deviation of the better of scikit-learn and PyTorch on 6 of 6 data sets; the
-#: zero-bias "glorot", the default before, reached 2 of 6.
+#: ``benchmarks/quality.py``: the scheme with which fnn's test scores kept up with the better of
+#: scikit-learn and PyTorch on the most data sets (benchmarks/README.md, "Quality results").
 DEFAULT_SCHEME = "fan_in_uniform"

@@ -154,13 +154,13 @@ def sweep(
     data = SweepData(net, X, y, folds, trials, scheme, dtype, early_stopping)
     for number, setting in enumerate(settings):
         _check_setting(data, setting, number)
-    run = _runner(executor, workers, len(trials))
+    fit_all = _on_executor(executor, workers, len(trials))
     warm_up(data)  # before any worker starts: concurrent cold compiles crash Numba
     # The caller's own setting and key objects, not copies that travelled (a schedule given
     # as a plain function would no longer compare equal, and sweep_summary groups by them).
     return tuple(
         _read_only(result._replace(setting=trial.setting, key=trial.key))
-        for result, trial in zip(run(data), trials)
+        for result, trial in zip(fit_all(data), trials)
     )
 
 
@@ -328,7 +328,7 @@ def _in_words(setting: Setting) -> str:
 # -- the trials ------------------------------------------------------------------------------------
 
 
-def run_trial(data: SweepData, index: int) -> TrialResult:
+def fit_trial(data: SweepData, index: int) -> TrialResult:
     """Train and validate trial ``data.trials[index]`` (on whichever worker runs it)."""
     trial = data.trials[index]
     setting = trial.setting
@@ -357,8 +357,8 @@ def run_trial(data: SweepData, index: int) -> TrialResult:
     )  # fmt: skip
 
 
-def run_trials(data: SweepData, indices: list[int]) -> list[TrialResult]:
-    return [run_trial(data, index) for index in indices]
+def fit_trials(data: SweepData, indices: list[int]) -> list[TrialResult]:
+    return [fit_trial(data, index) for index in indices]
 
 
 def warm_up(data: SweepData) -> None:
@@ -391,8 +391,8 @@ def _read_only(value):
 # -- executors -------------------------------------------------------------------------------------
 
 
-def _runner(executor, workers, n_trials: int):
-    """``run(data) -> results`` on the executor (checked before anything runs)."""
+def _on_executor(executor, workers, n_trials: int):
+    """``fit_all(data) -> results`` on the executor (checked before anything runs)."""
     if isinstance(executor, str):
         checks.one_of("executor", executor, EXECUTORS)
         if executor == "ray":
@@ -439,7 +439,7 @@ def _is_dask_client(executor) -> bool:
 
 def _on_threads(data: SweepData, workers: int) -> list[TrialResult]:
     return map_on_threads(
-        lambda index: run_trial(data, index), len(data.trials), workers, "fnn-sweep"
+        lambda index: fit_trial(data, index), len(data.trials), workers, "fnn-sweep"
     )
 
 
@@ -447,7 +447,7 @@ def _on_joblib(joblib, data: SweepData, workers: int) -> list[TrialResult]:
     """One task per process, each with the data and its share of the trials."""
     shares = _shares(data, workers)
     parts = joblib.Parallel(n_jobs=workers)(
-        joblib.delayed(run_trials)(data, share) for share in shares
+        joblib.delayed(fit_trials)(data, share) for share in shares
     )
     results = [None] * len(data.trials)
     for share, part in zip(shares, parts):
@@ -482,7 +482,7 @@ def _on_dask(client, data: SweepData) -> list[TrialResult]:
         for address in first_per_host
     ])  # fmt: skip
     futures = [
-        client.submit(run_trial, remote, index, pure=False) for index in range(len(data.trials))
+        client.submit(fit_trial, remote, index, pure=False) for index in range(len(data.trials))
     ]
     try:
         return [future.result() for future in futures]
@@ -503,7 +503,7 @@ def _on_ray(ray, data: SweepData) -> list[TrialResult]:
         .remote(remote_data)
         for node in nodes
     ])  # fmt: skip
-    task = ray.remote(num_cpus=1)(run_trial)
+    task = ray.remote(num_cpus=1)(fit_trial)
     refs = [task.remote(remote_data, index) for index in range(len(data.trials))]
     try:
         return ray.get(refs)

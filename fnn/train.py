@@ -219,7 +219,7 @@ def fit(
         scale = 1.0 if plateau is None else plateau.scale
         started = time.perf_counter()
         try:
-            run = engine.run(
+            run = engine.call(
                 net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
                 opt_code=entry.code, hyper=hyper, step=step, l2=l2, seed=seed,
                 lrs=learning_rates(opt, step, count * batches_per_epoch, scale),

@@ -144,10 +144,10 @@ def tune_trainable(
         "reduce_on_plateau": reduce_on_plateau, "scheme": scheme, "dtype": dtype,
         "checkpoint_every": checkpoint_every,
     }  # fmt: skip
-    return tune.with_parameters(run_trial, data=data)
+    return tune.with_parameters(fit_trial, data=data)
 
 
-def run_trial(config: Mapping[str, Any], data: dict) -> None:
+def fit_trial(config: Mapping[str, Any], data: dict) -> None:
     """Train one Tune trial (on whichever worker runs it), reporting after every epoch."""
     tune = _ray_tune()
     net, X, y, validation = data["net"], data["X"], data["y"], data["validation"]

@@ -32,7 +32,7 @@ def warm(threaded: bool | None = None) -> None:
         threaded = default_threads() > 1
     X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     y = np.array([1, 1, 0, 0])
-    net = mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of run
+    net = mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of the engine
     for dtype in (np.float64, np.float32):  # the engine's one version per dtype
         params = init(net, key=0, dtype=dtype)
         fit(net, params, sgd(0.1), X, y, epochs=1, batch_size=2, validation=(X, y))
@@ -41,7 +41,7 @@ def warm(threaded: bool | None = None) -> None:
         fit_many(small, members, sgd(0.1), X, y, epochs=1, batch_size=2)
         if threaded:  # the variant that runs a large batch's shards on threads
             Y = np.eye(2, dtype=dtype)[y]
-            engine.run(net, pack(params, dtype), X=X.astype(dtype), Y=Y, threads=2, purpose="fit")
+            engine.call(net, pack(params, dtype), X=X.astype(dtype), Y=Y, threads=2, purpose="fit")
     fold_in(0, 1)
     minibatches(0, 4, 2)  # the shuffle's kernel
 

@@ -178,7 +178,7 @@ members = [fnn.init(net, key=k) for k in range(2)]
 fnn.fit_many(net, members, fnn.adam(0.1), X, labels["binary"], epochs=1)
 print("registered codes ran", "members" in calls)
 
-LAYERS, PLAN = 9, 10  # train_and_evaluate's arguments (see its docstring)
+LAYERS, PLAN = 3, 4  # train_and_evaluate's arguments (see its docstring)
 unknown = 99
 for what, index, change in (
     ("activation", LAYERS, lambda layers: layers[0].__setitem__(4, unknown)),

@@ -284,7 +284,7 @@ BAD = [
 
 @pytest.mark.parametrize("changes, error, message", BAD)
 def test_bad_trials_fail_up_front_in_one_line(changes, error, message, monkeypatch):
-    monkeypatch.setattr(sweeps, "run_trial", None)  # nothing may run
+    monkeypatch.setattr(sweeps, "fit_trial", None)  # nothing may run
     options = {**OPTIONS, "grid": GRID, "y": Y, **changes}
     y = options.pop("y")
     with pytest.raises(error) as caught:

@@ -82,7 +82,7 @@ def test_asha_stops_the_bad_trial_and_every_report_is_the_plain_fit(local_ray, t
 
 def run_inside_tune(monkeypatch, config, checkpoint=None, **options):
     """The trial of ``config`` run here, Tune's session functions replaced: its reports."""
-    monkeypatch.setattr(tune, "with_parameters", lambda run, data: lambda c: run(c, data))
+    monkeypatch.setattr(tune, "with_parameters", lambda trial, data: lambda c: trial(c, data))
     trainable = fnn.tune_trainable(NET, fnn.adam(0.01), X_TRAIN, Y_TRAIN, **{**OPTIONS, **options})
     reports = []
     monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: reports.append(

@@ -1,12 +1,13 @@
 """Compile every kernel of fnn into Numba's disk cache: ``python -m fnn.warm``.
 
-Numba compiles fnn's kernels on their first use (10-30 s for each of float64 and float32,
-as much again for the engine's variant that runs a large batch's shards on threads, and
-about 15 s for the kernel of ``fit_many``'s members side by side) and
-keeps the machine code in the first of ``$NUMBA_CACHE_DIR``, the package's ``__pycache__``
-and ``~/.cache/numba`` that it can write to. Run this command where that
-cache will live (at image build time, say) so that no later process compiles;
-docs/deploying.md ("Read-only deployments") says how to use such a cache there.
+Numba compiles fnn's kernels on their first use (the engine, its variant that runs a large
+batch's shards on threads, and the kernel of ``fit_many``'s members side by side, each in
+float64 and float32: seconds each, as the compile notice says) and keeps the machine code in
+the first of ``$NUMBA_CACHE_DIR``, the package's ``__pycache__`` and ``~/.cache/numba`` that
+it can write to. Run this command where that cache will live (at image build time, say) so
+that no later process compiles; docs/deploying.md ("Read-only deployments") says how to use
+such a cache there. (A wheel built from the repository ships these kernels compiled:
+:mod:`fnn.shipped`.)
 """
 
 from __future__ import annotations

@@ -329,7 +329,7 @@ def test_a_read_only_deployment_imports_and_trains_with_one_warning(tmp_path):
     assert len(warnings) == 1 and warnings[0].startswith("RuntimeWarning")
     assert "set NUMBA_CACHE_DIR to a writable directory" in warnings[0]
     assert "python -m fnn.warm" in warnings[0]
-    assert "fnn: compiling the float64 kernels for fit" in run.stderr  # said, not silent
+    assert "fnn: compiling the engine (float64) for fit" in run.stderr  # said, not silent
 
 
 def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():

@@ -167,7 +167,7 @@ def test_where_the_cpu_lacks_avx2_the_kernels_compile_and_the_notice_says_why(
         print(shipped.why_not_served())
         print(type(kernels.train_and_evaluate._cache).__name__)
         # The engine would compile now; stop it there (after the notice) instead of waiting:
-        # with compiling off, Numba's dispatcher raises "No matching definition".
+        # with compiling off, Numba refuses ("compilation disabled").
         kernels.train_and_evaluate._can_compile = False
         net = fnn.mlp([2, 1])
         fnn.grad(net, fnn.init(net, key=0), np.zeros((4, 2)), np.zeros(4))
@@ -175,7 +175,7 @@ def test_where_the_cpu_lacks_avx2_the_kernels_compile_and_the_notice_says_why(
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                           capture_output=True, text=True)  # fmt: skip
-    assert "TypeError: No matching definition" in done.stderr, done.stderr
+    assert "RuntimeError: compilation disabled" in done.stderr, done.stderr
     why, cache_type = done.stdout.splitlines()[:2]
     assert why == "this CPU lacks avx2 (they need an x86-64 CPU with AVX2)"
     assert cache_type == "FunctionCache"  # Numba's own cache only: compiled here, as before

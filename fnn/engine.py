@@ -318,8 +318,7 @@ def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRu
     kernel = kernels.train_and_evaluate_threaded if threads > 1 else kernels.train_and_evaluate
     if threads > 1:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
-    if announce(kernel, args, 1, purpose) and on_compile is not None:  # the dtype of theta
-        on_compile()
+    announce(kernel, args, 1, purpose, on_compile)  # args[1]: the dtype of theta
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no

@@ -31,6 +31,7 @@ import numpy as np
 from numba import config, njit, prange
 
 from fnn.compile_notice import disk_cache_usable
+from fnn.shipped import attach
 
 # One decorator policy: cached on disk, no GIL, NumPy's error model (x / 0 gives inf or nan, as
 # in NumPy, instead of a ZeroDivisionError check on every division, which keeps loops with a
@@ -49,7 +50,14 @@ POLICY = dict(
     error_model="numpy",
     fastmath={"nsz"},
 )
-kernel = njit(**POLICY)
+
+
+def kernel(function):
+    """An entry kernel, called from Python: compiled on first use, or loaded from the kernels a
+    wheel ships (:mod:`fnn.shipped`) or from Numba's disk cache."""
+    return attach(njit(**POLICY)(function))
+
+
 # Helpers called only from compiled code need no Python wrapper (less to compile).
 helper = njit(no_cpython_wrapper=True, **POLICY)
 # Parts of the engine with one call site are inlined into it by Numba, not compiled on their own
@@ -1626,3 +1634,8 @@ def _member_update_into(opt_code, constants, thetas, grads, slots):
                 )
             elif DEBUG:
                 raise ValueError("unknown optimizer code")
+
+
+#: Every entry kernel (what a wheel ships compiled: :mod:`fnn.build_shipped`).
+ENTRIES = (fold_in, permutation, in_loops, shard_rows, train_and_evaluate,
+           train_and_evaluate_threaded, train_members)  # fmt: skip

@@ -65,7 +65,11 @@ def test_no_notice_in_a_new_process_when_the_disk_cache_is_warm(tmp_path):
 def test_progress_shows_compiling_instead_of_a_frozen_zero(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain display, written to our stream
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    monkeypatch.setattr(engine, "announce", lambda *args: True)  # as if the cache were empty
+
+    def announce(kernel, args, dtype_arg, purpose, on_compile):  # as if the cache were empty
+        on_compile()
+
+    monkeypatch.setattr(engine, "announce", announce)
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     net = fnn.mlp([2, 4, 1])

@@ -28,6 +28,7 @@ TARGET = HERE / "api.md"
 #: section of the module that defines it.
 SECTIONS = (
     ("fnn.model", "Networks", "Specify a network, draw its parameters and run it forward."),
+    ("fnn.summary", "Summaries", "A network's layers, parameters and bytes at a glance."),
     ("fnn.losses", "Losses and gradients", "Mean losses, accuracy and gradients over a batch."),
     ("fnn.optim", "Optimizers", "Optimizer configs, their state and updates."),
     ("fnn.schedules", "Schedules", "Learning rates as functions of the update count."),

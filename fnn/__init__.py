@@ -26,6 +26,7 @@ from fnn.schedules import (
     step_decay,
     warmup,
 )
+from fnn.summary import n_params, summary
 from fnn.sweeps import sweep, sweep_summary
 from fnn.train import fit
 from fnn.tuning import tune_trainable
@@ -121,6 +122,7 @@ __all__ = [
     "mean_squared_error",
     "minibatches",
     "mlp",
+    "n_params",
     "momentum",
     "one_cycle",
     "opt_init",
@@ -136,6 +138,7 @@ __all__ = [
     "standardize",
     "standardizer",
     "step_decay",
+    "summary",
     "sweep",
     "sweep_summary",
     "testing",

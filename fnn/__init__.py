@@ -26,6 +26,7 @@ from fnn.schedules import (
     step_decay,
     warmup,
 )
+from fnn.sklearn_interop import from_sklearn, to_sklearn
 from fnn.summary import n_params, summary
 from fnn.sweeps import sweep, sweep_summary
 from fnn.train import fit
@@ -36,6 +37,7 @@ from fnn.types import (
     Adam,
     AdamW,
     Cache,
+    Converted,
     EarlyStopping,
     FitResult,
     Fold,
@@ -71,6 +73,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Cache",
+    "Converted",
     "EarlyStopping",
     "FitResult",
     "Fold",
@@ -107,6 +110,7 @@ __all__ = [
     "fold_in",
     "forward",
     "from_architecture",
+    "from_sklearn",
     "from_torch",
     "grad",
     "init",
@@ -144,6 +148,7 @@ __all__ = [
     "testing",
     "to_c",
     "to_onnx",
+    "to_sklearn",
     "to_torch",
     "tune_trainable",
     "unstandardize",

@@ -28,6 +28,7 @@ TARGET = HERE / "api.md"
 #: section of the module that defines it.
 SECTIONS = (
     ("fnn.model", "Networks", "Specify a network, draw its parameters and run it forward."),
+    ("fnn.summary", "Summaries", "A network's layers, parameters and bytes at a glance."),
     ("fnn.losses", "Losses and gradients", "Mean losses, accuracy and gradients over a batch."),
     ("fnn.optim", "Optimizers", "Optimizer configs, their state and updates."),
     ("fnn.schedules", "Schedules", "Learning rates as functions of the update count."),
@@ -37,12 +38,13 @@ SECTIONS = (
     ("fnn.data", "Data", "Keys, mini-batches and standardisation."),
     ("fnn.registry", "Registries", "The names of every activation, loss, optimizer and scheme."),
     ("fnn.metrics", "Metrics", "scikit-learn's evaluation metrics as pure functions."),
-    ("fnn.folds", "Cross-validation folds", "Disjoint validation folds that cover every row."),
+    ("fnn.folds", "Cross-validation folds", "Validation folds of k or of a scikit-learn splitter."),
     ("fnn.sweeps", "Sweeps", "Settings x keys x folds of `fit` on threads, joblib, Dask or Ray."),
     ("fnn.tuning", "Ray Tune", "A trainable that reports every epoch, for `ray.tune.Tuner`."),
     ("fnn.ensembles", "Ensembles", "Many members of one network in one call, and their mean."),
     ("fnn.io", "Saving and loading", "Networks as `.npz` archives, never pickle."),
     ("fnn.export", "Deploying", "ONNX models, PyTorch modules and C headers of a trained network."),
+    ("fnn.sklearn_interop", "scikit-learn", "Fitted scikit-learn MLPs from a network, and back."),
     ("fnn.types", "Data types", "Immutable NamedTuples holding read-only arrays."),
     ("fnn.testing", "fnn.testing", None),
     ("fnn.plot", "fnn.plot", None),

@@ -26,6 +26,8 @@ from fnn.schedules import (
     step_decay,
     warmup,
 )
+from fnn.sklearn_interop import from_sklearn, to_sklearn
+from fnn.summary import n_params, summary
 from fnn.sweeps import sweep, sweep_summary
 from fnn.train import fit
 from fnn.tuning import tune_trainable
@@ -35,6 +37,7 @@ from fnn.types import (
     Adam,
     AdamW,
     Cache,
+    Converted,
     EarlyStopping,
     FitResult,
     Fold,
@@ -70,6 +73,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Cache",
+    "Converted",
     "EarlyStopping",
     "FitResult",
     "Fold",
@@ -106,6 +110,7 @@ __all__ = [
     "fold_in",
     "forward",
     "from_architecture",
+    "from_sklearn",
     "from_torch",
     "grad",
     "init",
@@ -121,6 +126,7 @@ __all__ = [
     "mean_squared_error",
     "minibatches",
     "mlp",
+    "n_params",
     "momentum",
     "one_cycle",
     "opt_init",
@@ -136,11 +142,13 @@ __all__ = [
     "standardize",
     "standardizer",
     "step_decay",
+    "summary",
     "sweep",
     "sweep_summary",
     "testing",
     "to_c",
     "to_onnx",
+    "to_sklearn",
     "to_torch",
     "tune_trainable",
     "unstandardize",

@@ -382,6 +382,29 @@ class SweepSummary(NamedTuple):
     best: SettingSummary
 
 
+class Converted(NamedTuple):
+    """A scikit-learn model read by :func:`fnn.from_sklearn`: what :func:`fnn.to_sklearn` takes.
+
+    ``fnn.to_sklearn(*fnn.from_sklearn(estimator))`` rebuilds an equivalent estimator.
+
+    Attributes
+    ----------
+    net : Net
+    params : Params
+        The estimator's ``coefs_`` and ``intercepts_``, bit for bit, in their dtype.
+    scaler : Scaler or None
+        The ``StandardScaler`` of a ``Pipeline``; None for a bare estimator.
+    classes : ndarray or None
+        A classifier's ``classes_`` (read-only; output ``j`` is ``classes[j]``); None for a
+        regressor.
+    """
+
+    net: Net
+    params: Params
+    scaler: Scaler | None
+    classes: np.ndarray | None
+
+
 class Scaler(NamedTuple):
     """Per-feature standardisation ``(X - mean) / scale``, from :func:`fnn.standardizer`.
 

@@ -891,7 +891,40 @@ def early_stopping_of(name: str | None, value) -> EarlyStopping:
         integer(f"{prefix}patience", value.patience, 1, MAX_STEPS),
         real(f"{prefix}min_delta", value.min_delta, low=0.0),
         flag(f"{prefix}restore_best", value.restore_best),
+        *monitor_of(prefix, value.monitor, value.mode),
     )
+
+
+#: The History fields a watcher (early stopping, reduce-on-plateau) may monitor by name.
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def monitor_of(prefix: str, monitor, mode) -> tuple[object, str]:
+    """A watcher's ``(monitor, mode)``, checked, with ``mode`` resolved: None, one of
+    :data:`MONITORS` or a callable, and ``"min"`` or ``"max"`` (None: ``"max"`` for an
+    accuracy, ``"min"`` for a loss or None; required with a function)."""
+    if callable(monitor):
+        if mode is None:
+            raise ValueError(
+                f"{prefix}mode must be 'min' or 'max' with a function monitor (fnn cannot "
+                "tell whether its higher values are better), got None"
+            )
+    elif monitor is not None:
+        if not isinstance(monitor, str):
+            raise TypeError(
+                f"{prefix}monitor must be None, one of {list(MONITORS)} or a function "
+                f"(net, params, X_val, y_val) -> float, got {describe(monitor)}"
+            )
+        if monitor not in MONITORS:
+            raise ValueError(
+                f"{prefix}monitor must be one of {list(MONITORS)} (History fields) or a "
+                f"function (net, params, X_val, y_val) -> float, got {monitor!r}"
+            )
+    if mode is None:
+        mode = "max" if isinstance(monitor, str) and monitor.endswith("accuracy") else "min"
+    if not isinstance(mode, str) or mode not in ("min", "max"):
+        raise ValueError(f"{prefix}mode must be 'min', 'max' or None, got {describe(mode)}")
+    return monitor, mode
 
 
 def scaler_of(name: str, scaler) -> Scaler:
@@ -928,4 +961,5 @@ def reduce_on_plateau_of(name: str | None, value) -> ReduceOnPlateau:
         real(f"{prefix}min_lr", value.min_lr, low=0.0),
         integer(f"{prefix}cooldown", value.cooldown, 0, MAX_STEPS),
         real(f"{prefix}eps", value.eps, low=0.0),
+        *monitor_of(prefix, value.monitor, value.mode),
     )

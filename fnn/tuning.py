@@ -58,7 +58,8 @@ def tune_trainable(
     ``fit`` call (each resuming the last call's ``opt_state``: the same bits as the single
     call), and after every epoch calls ``ray.tune.report`` with the epoch's ``loss``,
     ``val_loss`` (with validation data) and, for a classifier, ``accuracy`` and
-    ``val_accuracy``, as ``history`` has them. Tune counts the reports in
+    ``val_accuracy``, as ``history`` has them, and ``monitor`` when ``reduce_on_plateau``
+    monitors a function (its value after the epoch). Tune counts the reports in
     ``training_iteration``, so it is the number of epochs trained: an ASHA scheduler with
     ``time_attr="training_iteration"`` (its default) and ``max_t=epochs`` stops bad trials
     after whole epochs.
@@ -200,7 +201,7 @@ def _setting(defaults: dict, config: Mapping[str, Any]) -> tuple[Setting, Any]:
 def _metrics(result: FitResult) -> dict[str, float]:
     """The last epoch of ``result.history`` as Tune metrics (the rows the history has)."""
     rows = {name: getattr(result.history, name)
-            for name in ("loss", "accuracy", "val_loss", "val_accuracy")}  # fmt: skip
+            for name in ("loss", "accuracy", "val_loss", "val_accuracy", "monitor")}  # fmt: skip
     return {name: float(row[-1]) for name, row in rows.items() if row.size}
 
 

@@ -29,6 +29,7 @@ from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 from fnn.types import (
     Cache,
     EarlyStopping,
+    FitSettings,
     Layer,
     Net,
     OptState,
@@ -515,6 +516,52 @@ def opt_state_of(
     if state.plateau is not None:
         state = state._replace(plateau=plateau_of(f"{name}.plateau", state.plateau))
     return state if type(state.step) is int else state._replace(step=step)
+
+
+def same_optimizer(name: str, state: OptState, opt) -> None:
+    """Refuse to resume ``state`` with an ``opt`` other than the config it was saved with
+    (``state.config``, set by ``fnn.load_state``; None: nothing to compare)."""
+    if state.config is None or same_value(state.config, opt):
+        return
+    differ = [
+        f"{field}: saved {saved!r}, given {getattr(opt, field)!r}"
+        for field, saved in state.config._asdict().items()
+        if not same_value(saved, getattr(opt, field, None))
+    ] if type(opt) is type(state.config) else []  # fmt: skip
+    raise ValueError(
+        f"opt must be the optimizer {name} was saved with, {state.config!r}, got {opt!r}"
+        + (f" ({'; '.join(differ)})" if differ else "")
+        + f"; resume with the saved one (fnn.load_record(path).opt), or from "
+        f"{name}._replace(config=None) to change the hyperparameters on purpose"
+    )
+
+
+def same_value(a, b) -> bool:
+    """Whether two configs (or schedules, or numbers) are equal field by field and of the same
+    types all the way down (NamedTuples of equal values but other types differ)."""
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_value, a, b))
+    return a is b or a == b
+
+
+def fit_settings_of(name: str, settings) -> FitSettings:
+    """A FitSettings with every field as ``fit`` accepts it (the key an int in range or a
+    SeedSequence)."""
+    if not isinstance(settings, FitSettings):
+        raise TypeError(f"{name} must be an fnn.FitSettings, got {describe(settings)}")
+    epochs, batch_size, key, l2, early_stopping, reduce_on_plateau = settings
+    if not isinstance(key, np.random.SeedSequence):
+        key = integer(f"{name}.key", key, 0, MAX_KEY)
+    return FitSettings(
+        integer(f"{name}.epochs", epochs, 0, MAX_STEPS),
+        None if batch_size is None else integer(f"{name}.batch_size", batch_size, 1),
+        key,
+        real(f"{name}.l2", l2, low=0.0),
+        None if early_stopping is None else early_stopping_of(f"{name}.early_stopping",
+                                                              early_stopping),
+        None if reduce_on_plateau is None else reduce_on_plateau_of(
+            f"{name}.reduce_on_plateau", reduce_on_plateau),
+    )  # fmt: skip
 
 
 def plateau_of(name: str, value) -> Plateau:

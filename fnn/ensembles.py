@@ -312,6 +312,7 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
                 step,
                 unpack_slots(np.ascontiguousarray(slots[:, :, k]), net.sizes),
                 states[k].plateau,
+                states[k].config,
             ),  # fmt: skip
             history_of(net, records[k], False, None, last),
         )

@@ -180,7 +180,7 @@ def fit_lbfgs(
         show(None, None, ending(stopped_epoch, params_epoch, epochs))
     history = history_of(net, table, has_val, stopped_epoch, params_epoch, function is not None)
     iterations = done if params_epoch is None else params_epoch + 1  # those of the params
-    new_state = OptState(NAME, state.step + iterations, ())
+    new_state = OptState(NAME, state.step + iterations, (), None, state.config)
     return FitResult(unpack(final, net.sizes), new_state, history)
 
 

@@ -113,7 +113,9 @@ def fit(
     opt_state : OptState or None
         Resume from an earlier ``fit``'s ``result.opt_state``. Epochs continue counting from
         ``opt_state.step // batches_per_epoch``, so ``2k`` epochs in one call and ``k + k``
-        in two give bit-identical parameters.
+        in two give bit-identical parameters. A state loaded from an archive saved with its
+        optimizer (``fnn.save(..., opt=...)``) holds that config in ``opt_state.config``,
+        and ``opt`` must equal it (ValueError naming both otherwise).
     early_stopping : EarlyStopping or None
         From :func:`fnn.early_stopping`: stop when its monitor (``val_loss`` with validation,
         else the training loss, or the History field or function it names) stops improving.
@@ -297,7 +299,7 @@ def fit(
         show(None, None, ending(stopped_epoch, params_epoch, epochs))
     history = history_of(net, records[:, :done], has_val, stopped_epoch, params_epoch,
                          function is not None)  # fmt: skip
-    new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau)
+    new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau, state.config)
     return FitResult(unpack(theta, net.sizes), new_state, history)
 
 
@@ -361,9 +363,11 @@ def fit_arguments(
         opt = lbfgs(*opt)  # a hand-built config gets the constructor's checks
         state = OptState(LBFGS_NAME, 0, ()) if opt_state is None else opt_state
         state = checks.opt_state_of("opt_state", state, LBFGS_NAME, 0, net.sizes, dtype)
+        checks.same_optimizer("opt_state", state, opt)
     else:
         state = opt_init(opt, params) if opt_state is None else opt_state
         state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
+        checks.same_optimizer("opt_state", state, opt)
         batches_per_epoch = -(-n // batch)
         if epochs > (checks.MAX_STEPS - state.step) // batches_per_epoch:
             raise ValueError(

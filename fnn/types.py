@@ -170,12 +170,19 @@ class OptState(NamedTuple):
         The reduce-on-plateau watcher of ``fit(..., reduce_on_plateau=...)``, whose ``scale``
         multiplies every learning rate (in ``fit`` and ``opt_step``); None when no watcher
         ever ran.
+    config : optimizer config or None
+        The optimizer config the state was saved with (:func:`fnn.load_state` of an archive
+        saved with ``opt=``), which ``fit`` and ``opt_step`` then require: resuming with
+        other hyperparameters is a ValueError naming both. ``fit`` and ``opt_step`` pass it
+        on; None (no check) for a state that never went through such an archive. To change
+        the hyperparameters on purpose, resume from ``state._replace(config=None)``.
     """
 
     optimizer: str
     step: int
     slots: tuple[Params, ...]
     plateau: Plateau | None = None
+    config: Any = None
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -292,6 +299,50 @@ class FitResult(NamedTuple):
     params: Params
     opt_state: OptState
     history: History
+
+
+class FitSettings(NamedTuple):
+    """``fit``'s settings besides the data, the optimizer and the hooks, as a training record
+    keeps them (:func:`fnn.save`'s ``settings=``, :func:`fnn.load_record`); the defaults are
+    ``fit``'s, so ``fnn.fit(net, params, opt, X, y, **settings._asdict())`` trains with them.
+
+    Attributes
+    ----------
+    epochs : int
+    batch_size : int or None
+    key : int or SeedSequence
+    l2 : float
+    early_stopping : EarlyStopping or None
+    reduce_on_plateau : ReduceOnPlateau or None
+        As :func:`fnn.fit` takes them (a saved watcher monitors None or a History field's
+        name: an archive holds no functions).
+    """
+
+    epochs: int = 100
+    batch_size: int | None = None
+    key: Any = 0
+    l2: float = 0.0
+    early_stopping: EarlyStopping | None = None
+    reduce_on_plateau: ReduceOnPlateau | None = None
+
+
+class TrainingRecord(NamedTuple):
+    """How a saved model was trained, from :func:`fnn.load_record`; None for what was not saved.
+
+    Attributes
+    ----------
+    opt : optimizer config or None
+        The optimizer with its hyperparameters and learning-rate schedule, as
+        :func:`fnn.adam` (...) or :func:`fnn.lbfgs` return it.
+    settings : FitSettings or None
+        ``fit``'s other settings.
+    history : History or None
+        The per-epoch record, as ``fit`` returned it.
+    """
+
+    opt: Any
+    settings: FitSettings | None
+    history: History | None
 
 
 # -- cross-validation and sweeps ------------------------------------------------------------------

@@ -136,7 +136,7 @@ def tune_trainable(
     defaults = {"opt": opt, "l2": l2, "epochs": epochs, "batch_size": batch_size, "key": key}
     setting, key = _setting(defaults, {})  # the defaults are a trial that must not fail
     fit(net, init(net, key=key, scheme=scheme, dtype=dtype), setting.opt, X[:1], y[:1],
-        epochs=0, batch_size=setting.batch_size, key=key, l2=setting.l2,
+        epochs=0, batch_size=setting.batch_size, key=key, l2=setting.l2, validation=validation,
         reduce_on_plateau=reduce_on_plateau)  # fmt: skip
     warm = SweepData(net, X, y, (), (Trial(0, setting, key, 0),), scheme, dtype, None)
     warm_up(warm)  # before the trials start: concurrent cold compiles crash Numba

@@ -5,7 +5,7 @@ from fnn.ensembles import ensemble_proba, fit_many
 from fnn.epochs import early_stopping, reduce_on_plateau
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
-from fnn.io import load, load_scalers, load_state, save
+from fnn.io import load, load_record, load_scalers, load_state, save
 from fnn.lbfgs import lbfgs
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
 from fnn.metrics import (
@@ -40,6 +40,7 @@ from fnn.types import (
     Converted,
     EarlyStopping,
     FitResult,
+    FitSettings,
     Fold,
     History,
     Layer,
@@ -54,6 +55,7 @@ from fnn.types import (
     Setting,
     SettingSummary,
     SweepSummary,
+    TrainingRecord,
     TrialResult,
 )
 from fnn.version import __version__ as __version__
@@ -76,6 +78,7 @@ __all__ = [
     "Converted",
     "EarlyStopping",
     "FitResult",
+    "FitSettings",
     "Fold",
     "History",
     "LOSSES",
@@ -95,6 +98,7 @@ __all__ = [
     "Setting",
     "SettingSummary",
     "SweepSummary",
+    "TrainingRecord",
     "TrialResult",
     "accuracy",
     "adam",
@@ -118,6 +122,7 @@ __all__ = [
     "kfold",
     "lbfgs",
     "load",
+    "load_record",
     "load_scalers",
     "load_state",
     "log_loss",

@@ -29,6 +29,7 @@ from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 from fnn.types import (
     Cache,
     EarlyStopping,
+    FitSettings,
     Layer,
     Net,
     OptState,
@@ -517,6 +518,52 @@ def opt_state_of(
     return state if type(state.step) is int else state._replace(step=step)
 
 
+def same_optimizer(name: str, state: OptState, opt) -> None:
+    """Refuse to resume ``state`` with an ``opt`` other than the config it was saved with
+    (``state.config``, set by ``fnn.load_state``; None: nothing to compare)."""
+    if state.config is None or same_value(state.config, opt):
+        return
+    differ = [
+        f"{field}: saved {saved!r}, given {getattr(opt, field)!r}"
+        for field, saved in state.config._asdict().items()
+        if not same_value(saved, getattr(opt, field, None))
+    ] if type(opt) is type(state.config) else []  # fmt: skip
+    raise ValueError(
+        f"opt must be the optimizer {name} was saved with, {state.config!r}, got {opt!r}"
+        + (f" ({'; '.join(differ)})" if differ else "")
+        + f"; resume with the saved one (fnn.load_record(path).opt), or from "
+        f"{name}._replace(config=None) to change the hyperparameters on purpose"
+    )
+
+
+def same_value(a, b) -> bool:
+    """Whether two configs (or schedules, or numbers) are equal field by field and of the same
+    types all the way down (NamedTuples of equal values but other types differ)."""
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_value, a, b))
+    return a is b or a == b
+
+
+def fit_settings_of(name: str, settings) -> FitSettings:
+    """A FitSettings with every field as ``fit`` accepts it (the key an int in range or a
+    SeedSequence)."""
+    if not isinstance(settings, FitSettings):
+        raise TypeError(f"{name} must be an fnn.FitSettings, got {describe(settings)}")
+    epochs, batch_size, key, l2, early_stopping, reduce_on_plateau = settings
+    if not isinstance(key, np.random.SeedSequence):
+        key = integer(f"{name}.key", key, 0, MAX_KEY)
+    return FitSettings(
+        integer(f"{name}.epochs", epochs, 0, MAX_STEPS),
+        None if batch_size is None else integer(f"{name}.batch_size", batch_size, 1),
+        key,
+        real(f"{name}.l2", l2, low=0.0),
+        None if early_stopping is None else early_stopping_of(f"{name}.early_stopping",
+                                                              early_stopping),
+        None if reduce_on_plateau is None else reduce_on_plateau_of(
+            f"{name}.reduce_on_plateau", reduce_on_plateau),
+    )  # fmt: skip
+
+
 def plateau_of(name: str, value) -> Plateau:
     """A reduce-on-plateau watcher state with every field in range, as Python numbers."""
     if not isinstance(value, Plateau):
@@ -891,7 +938,40 @@ def early_stopping_of(name: str | None, value) -> EarlyStopping:
         integer(f"{prefix}patience", value.patience, 1, MAX_STEPS),
         real(f"{prefix}min_delta", value.min_delta, low=0.0),
         flag(f"{prefix}restore_best", value.restore_best),
+        *monitor_of(prefix, value.monitor, value.mode),
     )
+
+
+#: The History fields a watcher (early stopping, reduce-on-plateau) may monitor by name.
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def monitor_of(prefix: str, monitor, mode) -> tuple[object, str]:
+    """A watcher's ``(monitor, mode)``, checked, with ``mode`` resolved: None, one of
+    :data:`MONITORS` or a callable, and ``"min"`` or ``"max"`` (None: ``"max"`` for an
+    accuracy, ``"min"`` for a loss or None; required with a function)."""
+    if callable(monitor):
+        if mode is None:
+            raise ValueError(
+                f"{prefix}mode must be 'min' or 'max' with a function monitor (fnn cannot "
+                "tell whether its higher values are better), got None"
+            )
+    elif monitor is not None:
+        if not isinstance(monitor, str):
+            raise TypeError(
+                f"{prefix}monitor must be None, one of {list(MONITORS)} or a function "
+                f"(net, params, X_val, y_val) -> float, got {describe(monitor)}"
+            )
+        if monitor not in MONITORS:
+            raise ValueError(
+                f"{prefix}monitor must be one of {list(MONITORS)} (History fields) or a "
+                f"function (net, params, X_val, y_val) -> float, got {monitor!r}"
+            )
+    if mode is None:
+        mode = "max" if isinstance(monitor, str) and monitor.endswith("accuracy") else "min"
+    if not isinstance(mode, str) or mode not in ("min", "max"):
+        raise ValueError(f"{prefix}mode must be 'min', 'max' or None, got {describe(mode)}")
+    return monitor, mode
 
 
 def scaler_of(name: str, scaler) -> Scaler:
@@ -928,4 +1008,5 @@ def reduce_on_plateau_of(name: str | None, value) -> ReduceOnPlateau:
         real(f"{prefix}min_lr", value.min_lr, low=0.0),
         integer(f"{prefix}cooldown", value.cooldown, 0, MAX_STEPS),
         real(f"{prefix}eps", value.eps, low=0.0),
+        *monitor_of(prefix, value.monitor, value.mode),
     )

@@ -114,7 +114,9 @@ def sweep(
     epochs, batch_size, l2 : as in :func:`fnn.fit`
         Defaults of the settings.
     early_stopping : EarlyStopping or None
-        Passed to every ``fit`` (it watches the fold's validation loss).
+        Passed to every ``fit``: it watches the fold's validation rows (``val_loss`` unless
+        its ``monitor`` says otherwise; a monitored function gets the fold's ``X_val``,
+        ``y_val``).
     scheme : str or None
     dtype : float32 or float64
         Of the initial parameters, as in :func:`fnn.init`.

@@ -36,6 +36,7 @@ SECTIONS = (
     ("fnn.epochs", "Between epochs", "Early stopping and reduce-on-plateau, watched every epoch."),
     ("fnn.lbfgs", "L-BFGS", "Full-batch L-BFGS for `fit`, through SciPy."),
     ("fnn.data", "Data", "Keys, mini-batches and standardisation."),
+    ("fnn.labels", "Labels", "Class labels of any kind to and from the codes 0 .. k-1."),
     ("fnn.registry", "Registries", "The names of every activation, loss, optimizer and scheme."),
     ("fnn.metrics", "Metrics", "scikit-learn's evaluation metrics as pure functions."),
     ("fnn.folds", "Cross-validation folds", "Validation folds of k or of a scikit-learn splitter."),

@@ -5,7 +5,8 @@ from fnn.ensembles import ensemble_proba, fit_many
 from fnn.epochs import early_stopping, reduce_on_plateau
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
-from fnn.io import load, load_record, load_scalers, load_state, save
+from fnn.io import load, load_classes, load_record, load_scalers, load_state, save
+from fnn.labels import decode_labels, encode_labels
 from fnn.lbfgs import lbfgs
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
 from fnn.metrics import (
@@ -106,7 +107,9 @@ __all__ = [
     "backward",
     "confusion_matrix",
     "cosine_decay",
+    "decode_labels",
     "early_stopping",
+    "encode_labels",
     "ensemble_proba",
     "exponential_decay",
     "fit",
@@ -122,6 +125,7 @@ __all__ = [
     "kfold",
     "lbfgs",
     "load",
+    "load_classes",
     "load_record",
     "load_scalers",
     "load_state",

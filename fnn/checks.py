@@ -746,9 +746,7 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     return converted
 
 
-_ENCODE = (
-    "; encode the classes as integers 0..k-1: classes, {0} = np.unique({0}, return_inverse=True)"
-)
+_ENCODE = "; encode them as codes 0..k-1 with codes, classes = fnn.encode_labels({0})"
 #: The way forward for labels or targets given as text, by the loss's kind of labels.
 _TEXT_HINTS = {
     "binary": _ENCODE,
@@ -853,14 +851,21 @@ def _bad_class_labels(name: str, array: np.ndarray, bad: np.ndarray, n_classes: 
 
 
 def _label_hint(name: str, array: np.ndarray, n_classes: int) -> str:
-    """The likely fix for integer labels outside 0..n_classes-1 (1-based, or -1/+1), or ""."""
+    """The likely fix for integer labels outside 0..n_classes-1 (1-based, -1/+1 or sparse
+    labels: fnn.encode_labels), or ""."""
     if array.dtype.kind == "f" and not (array == np.round(array)).all():  # NaN included
         return ""
+    encode = f"codes, classes = fnn.encode_labels({name})"
     low, high = array.min(), array.max()
     if low == 1 and high == n_classes:
-        return f"; labels look 1-based: subtract 1 ({name} - 1)"
+        return f"; labels look 1-based: encode them with {encode}, or subtract 1 ({name} - 1)"
     if n_classes == 2 and low == -1 and high == 1 and not np.count_nonzero(array == 0):
-        return f"; labels look like -1/+1: use ({name} > 0).astype(int)"
+        return (
+            f"; labels look like -1/+1: encode them with {encode}, or use ({name} > 0).astype(int)"
+        )
+    distinct = np.unique(array).size
+    if distinct <= n_classes:
+        return f"; {distinct} distinct labels: encode them as 0..{distinct - 1} with {encode}"
     return ""
 
 
@@ -980,7 +985,7 @@ def scaler_of(name: str, scaler) -> Scaler:
         raise TypeError(
             f"{name} must be an fnn.Scaler (from fnn.standardizer), got {describe(scaler)}"
         )
-    mean, scale = scaler
+    mean, scale, names = scaler.mean, scaler.scale, scaler.feature_names
     for field, array in (("mean", mean), ("scale", scale)):
         if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype not in _FLOAT_SET:
             raise TypeError(f"{name}.{field} must be a 1-D float array, got {describe(array)}")
@@ -992,7 +997,40 @@ def scaler_of(name: str, scaler) -> Scaler:
         )
     if not (scale > 0).all():
         raise ValueError(f"{name}.scale must be > 0, got {first_bad(scale, ~(scale > 0))}")
-    return scaler
+    if names == ():
+        return scaler
+    if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"{name}.feature_names must be a tuple of str (column names), got {describe(names)}"
+        )
+    if len(names) != mean.shape[0]:
+        raise ValueError(
+            f"{name}.feature_names must name the {mean.shape[0]} features of {name}.mean, or be "
+            f"(), got {len(names)} names"
+        )
+    return scaler if type(names) is tuple else scaler._replace(feature_names=tuple(names))
+
+
+def column_names(name: str, X) -> tuple[str, ...] | None:
+    """The column names of a pandas or polars DataFrame ``X``; None when X is no DataFrame.
+
+    A DataFrame is recognised by its ``columns`` and ``to_numpy`` (so neither library is
+    imported). As in scikit-learn, columns that are not all strings (pandas' default
+    ``0, 1, ...``) give ``()``: no names; a mix of strings and other labels is a TypeError.
+    """
+    if isinstance(X, np.ndarray) or not (hasattr(X, "columns") and hasattr(X, "to_numpy")):
+        return None
+    columns = tuple(X.columns)
+    text = [isinstance(column, str) for column in columns]
+    if all(text):
+        return tuple(str(column) for column in columns)
+    if any(text):
+        kinds = sorted({type(column).__name__ for column in columns})
+        raise TypeError(
+            f"{name}'s column names must be all strings (or none), got a mix of {kinds}; "
+            f"rename them, e.g. {name}.columns = {name}.columns.astype(str)"
+        )
+    return ()
 
 
 def reduce_on_plateau_of(name: str | None, value) -> ReduceOnPlateau:

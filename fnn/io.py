@@ -14,6 +14,11 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
   ``s{k}_b{l}`` (only with an optimizer state);
 * ``x_mean, x_scale`` and ``y_mean, y_scale``: the input and target :class:`fnn.Scaler`
   (only when saved; the metadata then says ``"x_scaler": true``, ``"y_scaler": true``);
+* ``x_feature_names``, ``y_feature_names``: a scaler's ``feature_names`` as a 1-D str array
+  (only for a saved scaler that has names; the metadata then says ``"x_feature_names": true``,
+  ``"y_feature_names": true``);
+* ``classes``: the classes of a classifier's codes (:func:`fnn.encode_labels`) as a 1-D array
+  of their own dtype, never an object array (only when saved: ``"classes": true``);
 * the training record, each part only when saved (``save(..., opt=, settings=, history=)``):
   the metadata's ``"opt"`` (the optimizer config as an object of its fields with
   ``"type"`` its class name, e.g. ``{"type": "Adam", "learning_rate": ..., "b1": 0.9,
@@ -50,16 +55,18 @@ import os
 import re
 import stat
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
 from fnn import checks
 from fnn.flat import frozen, unpack
+from fnn.labels import check_classes
 from fnn.lbfgs import NAME as LBFGS_NAME
 from fnn.lbfgs import lbfgs
 from fnn.model import net_of
 from fnn.optim import OPTIMIZERS, optimizer_name
-from fnn.registry import LOSSES
+from fnn.registry import ACTIVATIONS, LOSSES
 from fnn.schedules import SCHEDULES
 from fnn.types import (
     LBFGS,
@@ -90,8 +97,9 @@ MAX_LAYERS = 1024
 # Bounds on what load reads before it knows the network. zipfile holds an object of ~500 bytes
 # per directory entry, ~10x the entry; an fnn entry takes < 128 bytes, and the metadata of
 # MAX_LAYERS layers < 160 KiB (4 bytes per character).
-# fnn_meta, 4 scaler arrays, 5 history arrays, W and b for params and 2 slots
-_MAX_MEMBERS = 10 + 6 * MAX_LAYERS
+# At most: fnn_meta, 4 scaler arrays (x_/y_ mean and scale), 2 feature-name arrays, classes
+# and 5 history arrays (a training record), then W and b per layer for params and 2 slots
+_MAX_MEMBERS = 13 + 6 * MAX_LAYERS
 _MAX_DIRECTORY_BYTES = 128 * _MAX_MEMBERS
 _MAX_META_BYTES = 256 * 1024
 _MAX_HEADER_BYTES = 4096  # an .npy header of a float array takes 128
@@ -101,7 +109,7 @@ _MAX_BRACKETS = 32
 _CHUNK_BYTES = 1 << 20  # arrays are read in pieces of this size, straight into their buffer
 
 _MEMBER_NAME = re.compile(
-    r"(fnn_meta|(?:s\d{1,4}_)?[Wb]\d{1,6}|[xy]_(?:mean|scale)"
+    r"(fnn_meta|(?:s\d{1,4}_)?[Wb]\d{1,6}|[xy]_(?:mean|scale|feature_names)|classes"
     r"|history_(?:loss|accuracy|val_loss|val_accuracy|monitor))\.npy"
 )
 #: The History arrays of a training record, each stored as ``history_{field}``.
@@ -125,6 +133,7 @@ def save(
     opt_state: OptState | None = None,
     x_scaler: Scaler | None = None,
     y_scaler: Scaler | None = None,
+    classes=None,
     opt=None,
     settings: FitSettings | None = None,
     history: History | None = None,
@@ -133,9 +142,15 @@ def save(
 
     ``x_scaler`` (of the inputs, ``sizes[0]`` features) and ``y_scaler`` (of regression
     targets, ``sizes[-1]`` outputs) are :class:`fnn.Scaler` values from
-    :func:`fnn.standardizer`; :func:`load_scalers` reads them back, so that a loaded model
-    predicts on raw data: ``fnn.unstandardize(y_scaler, fnn.predict(net, params,
-    fnn.standardize(x_scaler, X_raw)))``.
+    :func:`fnn.standardizer`, kept with their ``feature_names``; :func:`load_scalers` reads
+    them back, so that a loaded model predicts on raw data: ``fnn.unstandardize(y_scaler,
+    fnn.predict(net, params, fnn.standardize(x_scaler, X_raw)))``.
+
+    ``classes`` (of a classifier, from :func:`fnn.encode_labels`: one per code that
+    :func:`fnn.predict` returns, so 2 for a sigmoid output and ``sizes[-1]`` for softmax) is
+    read back by :func:`load_classes`: ``fnn.decode_labels(fnn.predict(net, params, X),
+    classes)`` gives the labels as the user had them. Text, bool, integer and float classes
+    are kept in their own dtype (object arrays of text as str arrays), bit for bit.
 
     The training record is opt-in (:func:`load_record` reads it back): ``opt``, the optimizer
     config with its hyperparameters and learning-rate schedule (an fnn schedule: a plain
@@ -189,13 +204,14 @@ def save(
     ):
         if scaler is None:
             continue
-        mean, scale = checks.scaler_of(flag, scaler)
+        mean, scale, _ = checks.scaler_of(flag, scaler)
         if mean.shape != (width,):
             raise ValueError(
                 f"{flag} must scale {width} columns for sizes {net.sizes}, got {mean.shape[0]}"
             )
         meta[flag] = True
         arrays[f"{prefix}mean"], arrays[f"{prefix}scale"] = mean, scale
+    _save_labels(meta, arrays, net, (x_scaler, y_scaler), classes)
     if opt_state is not None:
         name = getattr(opt_state, "optimizer", None)
         if isinstance(opt_state, OptState):
@@ -227,7 +243,8 @@ def load(path: str | os.PathLike) -> tuple[Net, Params]:
     anything is allocated: loading costs the memory of the arrays the file declares for its
     network (never more than the file's size) plus a few megabytes at most.
     """
-    return _read(path)[:2]
+    archive = _read(path)
+    return archive.net, archive.params
 
 
 def load_state(path: str | os.PathLike) -> OptState:
@@ -238,13 +255,15 @@ def load_state(path: str | os.PathLike) -> OptState:
     (``fnn.save(..., opt=...)``), the state carries it in ``config``: ``fit`` and
     ``opt_step`` then refuse to resume it with other hyperparameters (ValueError naming both).
     """
-    _, _, state, _, record = _read(path)
+    archive = _read(path)
+    state = archive.state
     if state is None:
         raise ValueError(
             f"path {os.fspath(path)!r} holds no optimizer state; save one with "
             "fnn.save(path, net, params, opt_state=state)"
         )
-    return state if record.opt is None else state._replace(config=record.opt)
+    opt = archive.record.opt
+    return state if opt is None else state._replace(config=opt)
 
 
 def load_scalers(path: str | os.PathLike) -> tuple[Scaler | None, Scaler | None]:
@@ -265,7 +284,27 @@ def load_scalers(path: str | os.PathLike) -> tuple[Scaler | None, Scaler | None]
     >>> x_scaler.mean.tolist(), y_scaler
     ([2.0, 20.0], None)
     """
-    return _read(path)[3]
+    return _read(path).scalers
+
+
+def load_classes(path: str | os.PathLike) -> np.ndarray | None:
+    """Read the classes saved with ``fnn.save(path, ..., classes=classes)``; None if none were.
+
+    With the checks and memory bound of :func:`load`; the classes are a read-only 1-D array
+    of distinct labels, as many as the network's codes (2 for a sigmoid output, ``sizes[-1]``
+    for softmax).
+
+    Examples
+    --------
+    >>> import fnn, os, tempfile
+    >>> codes, classes = fnn.encode_labels(["spam", "ham", "spam"])
+    >>> net = fnn.mlp([2, 3, 1])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> fnn.save(path, net, fnn.init(net), classes=classes)
+    >>> fnn.load_classes(path).tolist()
+    ['ham', 'spam']
+    """
+    return _read(path).classes
 
 
 def load_record(path: str | os.PathLike) -> TrainingRecord:
@@ -289,7 +328,40 @@ def load_record(path: str | os.PathLike) -> TrainingRecord:
     >>> record.opt == opt, record.settings.epochs, len(record.history.loss)
     (True, 20, 20)
     """
-    return _read(path)[4]
+    return _read(path).record
+
+
+def _save_labels(meta: dict, arrays: dict, net: Net, scalers: tuple, classes) -> None:
+    """Add the scalers' feature names and the classes to an archive's ``meta`` and ``arrays``
+    (the scalers were checked by :func:`save`)."""
+    for (flag, prefix, _), scaler in zip(_SCALERS, scalers):
+        names = () if scaler is None else tuple(scaler.feature_names)
+        if names:
+            if any(name.endswith("\0") for name in names):  # .npy text drops trailing NULs
+                raise ValueError(f"{flag}.feature_names must not end with a NUL character")
+            meta[f"{prefix}feature_names"] = True
+            arrays[f"{prefix}feature_names"] = np.array(names, dtype=str)
+    if classes is not None:
+        classes = check_classes("classes", classes)
+        _check_class_count(classes, net)
+        meta["classes"] = True
+        arrays["classes"] = classes
+
+
+def _check_class_count(classes: np.ndarray, net: Net) -> None:
+    """ValueError unless there is one class per code of ``net``'s predictions."""
+    decision = ACTIVATIONS[net.activations[-1]].decision
+    if decision not in ("argmax", "threshold"):
+        raise ValueError(
+            f"classes are for classifiers; this net's {net.activations[-1]!r} output predicts "
+            "values, not class codes"
+        )
+    count = net.sizes[-1] if decision == "argmax" else 2
+    if classes.size != count:
+        raise ValueError(
+            f"classes must hold {count} classes (one per code of the net's "
+            f"{net.activations[-1]} output with sizes[-1]={net.sizes[-1]}), got {classes.size}"
+        )
 
 
 # -- the training record -----------------------------------------------------------------------
@@ -572,7 +644,18 @@ def _process_exists(pid: int) -> bool:
 _MALFORMED = (ValueError, KeyError, TypeError, EOFError, NotImplementedError, zipfile.BadZipFile)
 
 
-def _read(path) -> tuple[Net, Params, OptState | None, tuple, TrainingRecord]:
+class _Archive(NamedTuple):
+    """All that an archive holds, as :func:`_read` gives it; each ``load_*`` returns a part."""
+
+    net: Net
+    params: Params
+    state: OptState | None
+    scalers: tuple[Scaler | None, Scaler | None]
+    classes: np.ndarray | None
+    record: TrainingRecord
+
+
+def _read(path) -> _Archive:
     path = checks.path("path", path)
     with _open_regular_file(path) as file:
         try:
@@ -605,9 +688,7 @@ def _open_regular_file(path: str):
         raise
 
 
-def _read_archive(
-    file, file_size: int
-) -> tuple[Net, Params, OptState | None, tuple, TrainingRecord]:
+def _read_archive(file, file_size: int) -> _Archive:
     directory_bytes = _directory_size(file, file_size)
     if directory_bytes > _MAX_DIRECTORY_BYTES:
         raise ValueError(
@@ -645,6 +726,7 @@ def _read_archive(
                 if meta[flag] is not True:
                     raise ValueError(f"{flag} must be true or absent, got {meta[flag]!r}")
                 expected += [f"{prefix}mean", f"{prefix}scale"]
+        expected += _label_members(meta)
         if meta.get("history") is not None:
             expected += [f"history_{field}" for field in _HISTORY_ARRAYS]
         unexpected = sorted(set(members) - set(expected) - {"fnn_meta"})
@@ -658,19 +740,61 @@ def _read_archive(
             _scaler(archive, members, prefix, width) if meta.get(flag) else None
             for (flag, prefix, _), width in zip(_SCALERS, (sizes[0], sizes[-1]))
         )
+        scalers, classes = _read_labels(archive, members, meta, net, scalers)
         history_arrays = {}
         if meta.get("history") is not None:
-            history_arrays = {field: _vector(archive, members[f"history_{field}"])
-                              for field in _HISTORY_ARRAYS}  # fmt: skip
+            history_arrays = {
+                field: _vector(
+                    archive, members, f"history_{field}", None, "f", "float64", (8,), empty=True
+                )
+                for field in _HISTORY_ARRAYS
+            }
     record = _record(meta, history_arrays)
-    if "optimizer" not in meta:
-        return net, params, None, scalers, record
-    if record.opt is not None and _optimizer_name(record.opt) != name:
-        raise ValueError(f"its opt is {_optimizer_name(record.opt)!r}, its state {name!r}'s")
-    dtype = params.layers[0].W.dtype
-    state = checks.opt_state_of("opt_state", OptState(name, step, tuple(slots), plateau), name,
-                                n_slots, sizes, dtype)  # fmt: skip
-    return net, params, state, scalers, record
+    state = None
+    if "optimizer" in meta:
+        if record.opt is not None and _optimizer_name(record.opt) != name:
+            raise ValueError(f"its opt is {_optimizer_name(record.opt)!r}, its state {name!r}'s")
+        dtype = params.layers[0].W.dtype
+        state = checks.opt_state_of("opt_state", OptState(name, step, tuple(slots), plateau),
+                                    name, n_slots, sizes, dtype)  # fmt: skip
+    return _Archive(net, params, state, scalers, classes, record)
+
+
+def _label_members(meta: dict) -> list[str]:
+    """The feature-name and class members that ``meta``'s flags announce."""
+    names = []
+    for flag, prefix, _ in _SCALERS:
+        key = f"{prefix}feature_names"
+        if meta.get(key, False) is not False:
+            if meta[key] is not True:
+                raise ValueError(f"{key} must be true or absent, got {meta[key]!r}")
+            if meta.get(flag) is not True:
+                raise ValueError(f"{key} is true but the archive holds no {flag}")
+            names.append(key)
+    if meta.get("classes", False) is not False:
+        if meta["classes"] is not True:
+            raise ValueError(f"classes must be true or absent, got {meta['classes']!r}")
+        names.append("classes")
+    return names
+
+
+def _read_labels(archive, members: dict, meta: dict, net: Net, scalers: tuple):
+    """``(scalers with their feature names, classes or None)`` from the members that
+    :func:`_label_members` announced."""
+    named = []
+    for (flag, prefix, _), scaler in zip(_SCALERS, scalers):
+        key = f"{prefix}feature_names"
+        if meta.get(key):
+            width = scaler.mean.shape[0]
+            names = _vector(archive, members, key, width, "U", "str")
+            scaler = checks.scaler_of(flag, scaler._replace(feature_names=tuple(names.tolist())))
+        named.append(scaler)
+    classes = None
+    if meta.get("classes"):
+        classes = check_classes("classes", _vector(archive, members, "classes", None, "biufUS",
+                                                   "bool, integer, float or text"))  # fmt: skip
+        _check_class_count(classes, net)
+    return tuple(named), classes
 
 
 def _directory_size(file, file_size: int) -> int:
@@ -793,31 +917,38 @@ def _params(archive: zipfile.ZipFile, members: dict, prefix: str, sizes: tuple) 
 def _scaler(archive: zipfile.ZipFile, members: dict, prefix: str, width: int) -> Scaler:
     """The ``{prefix}mean``, ``{prefix}scale`` members as a checked Scaler of ``width``
     features; each header is checked before its array is allocated."""
-    arrays = []
-    for name in (f"{prefix}mean", f"{prefix}scale"):
-        shape, fortran, file_dtype, offset = _npy_header(archive, members[name])
-        if shape != (width,):
-            raise ValueError(f"{name} has shape {shape}, expected ({width},)")
-        if file_dtype.kind != "f" or file_dtype.itemsize not in (4, 8):
-            raise ValueError(f"{name} has dtype {file_dtype}, expected float32 or float64")
-        _check_data_size(members[name], offset, width * file_dtype.itemsize)
-        out = np.empty(width, file_dtype.newbyteorder("="))
-        _read_data(archive, members[name], offset, out, file_dtype, fortran)
-        arrays.append(frozen(out))
+    arrays = (
+        _vector(archive, members, f"{prefix}{field}", width, "f", "float32 or float64", (4, 8))
+        for field in ("mean", "scale")
+    )
     return checks.scaler_of(f"{prefix}scaler", Scaler(*arrays))
 
 
-def _vector(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
-    """A member holding a 1-D float64 array (a History's), read-only; its header is checked
-    before the array is allocated (no larger than the member's bytes)."""
-    shape, fortran, file_dtype, offset = _npy_header(archive, info)
-    if len(shape) != 1 or file_dtype.kind != "f" or file_dtype.itemsize != 8:
-        raise ValueError(
-            f"{_entry(info)} has shape {shape} and dtype {file_dtype}, expected a 1-D float64 array"
-        )
-    _check_data_size(info, offset, shape[0] * 8)
-    out = np.empty(shape[0], np.float64)
-    _read_data(archive, info, offset, out, file_dtype, fortran)
+def _vector(
+    archive,
+    members: dict,
+    name: str,
+    length: int | None,
+    kinds: str,
+    expected: str,
+    itemsizes: tuple[int, ...] | None = None,
+    empty: bool = False,
+) -> np.ndarray:
+    """The 1-D member ``name`` (``length`` entries, or any number when None: at least one
+    unless ``empty``) of a dtype of ``kinds`` (and ``itemsizes``), read-only; its header is
+    checked before the array is allocated (the file bounds its size)."""
+    shape, fortran, file_dtype, offset = _npy_header(archive, members[name])
+    if length is None:
+        wrong, wanted = len(shape) != 1 or not (shape[0] or empty), "k" if empty else "k >= 1"
+    else:
+        wrong, wanted = shape != (length,), length
+    if wrong:
+        raise ValueError(f"{name} has shape {shape}, expected ({wanted},)")
+    if file_dtype.kind not in kinds or (itemsizes and file_dtype.itemsize not in itemsizes):
+        raise ValueError(f"{name} has dtype {file_dtype}, expected {expected}")
+    _check_data_size(members[name], offset, shape[0] * file_dtype.itemsize)
+    out = np.empty(shape, file_dtype.newbyteorder("="))
+    _read_data(archive, members[name], offset, out, file_dtype, fortran)
     return frozen(out)
 
 

@@ -481,10 +481,15 @@ class Scaler(NamedTuple):
     mean : ndarray, shape (n_features,)
     scale : ndarray, shape (n_features,)
         Standard deviations, with 1 for constant features.
+    feature_names : tuple of str
+        The column names of the DataFrame it was measured on, in order (scikit-learn's
+        ``feature_names_in_``), or ``()`` when it was measured on an array;
+        :func:`fnn.standardize` refuses a DataFrame whose columns differ.
     """
 
     mean: np.ndarray
     scale: np.ndarray
+    feature_names: tuple[str, ...] = ()
 
 
 # -- internal ------------------------------------------------------------------------------------

@@ -116,7 +116,11 @@ def to_sklearn(net: Net, params: Params, scaler: Scaler | None = None, classes=N
         The standardisation the network was trained behind (:func:`fnn.standardizer`): the
         result is then a ``Pipeline`` of a fitted ``StandardScaler`` (``mean_``, ``scale_``,
         ``var_`` from it) and the estimator, which takes raw features. The scaler's
-        ``n_samples_seen_`` is not set (unknown), so its ``partial_fit`` starts afresh.
+        ``n_samples_seen_`` is not set (unknown), so its ``partial_fit`` starts afresh. A
+        scaler with ``feature_names`` gives them to the ``StandardScaler``'s (and so the
+        pipeline's) ``feature_names_in_``, as fitting the pipeline on a DataFrame does: it
+        then refuses a DataFrame whose columns differ. The MLP, which sees the scaler's
+        array, has none (scikit-learn would warn on every ``predict`` if it had).
     classes : array_like or None
         A classifier's class labels, sorted and distinct (as ``np.unique`` returns them:
         scikit-learn orders a classifier's outputs by its sorted ``classes_``): output unit
@@ -281,8 +285,9 @@ def _binarizer(net: Net, classes, sk: dict):
 
 
 def _standard_scaler(scaler: Scaler, net: Net, sk: dict):
-    """A fitted StandardScaler computing ``(X - scaler.mean) / scaler.scale``."""
-    checks.scaler_of("scaler", scaler)
+    """A fitted StandardScaler computing ``(X - scaler.mean) / scaler.scale``, with the
+    scaler's feature names as its ``feature_names_in_``."""
+    scaler = checks.scaler_of("scaler", scaler)
     if scaler.mean.shape != (net.sizes[0],):
         raise ValueError(
             f"scaler must standardise {net.sizes[0]} features (net.sizes[0]), got mean of "
@@ -293,6 +298,8 @@ def _standard_scaler(scaler: Scaler, net: Net, sk: dict):
     standard.scale_ = np.array(scaler.scale)
     standard.var_ = standard.scale_**2
     standard.n_features_in_ = net.sizes[0]
+    if scaler.feature_names:  # scikit-learn holds them as an object array of str
+        standard.feature_names_in_ = np.array(scaler.feature_names, dtype=object)
     return standard
 
 
@@ -305,7 +312,8 @@ def from_sklearn(estimator) -> Converted:
     ``net, params, scaler, classes = fnn.from_sklearn(estimator)``: the network
     (:func:`fnn.mlp` of the estimator's layer sizes, hidden activation and output), its
     ``coefs_`` and ``intercepts_`` bit for bit (read-only copies in their dtype), the
-    pipeline's ``StandardScaler`` as an :class:`fnn.Scaler`, and the classifier's
+    pipeline's ``StandardScaler`` as an :class:`fnn.Scaler` (with its ``feature_names_in_``
+    as ``feature_names`` when it was fitted on a DataFrame), and the classifier's
     ``classes_``. fnn's :func:`~fnn.predict_proba` of the result is the estimator's (one
     sigmoid unit: its column 1), ``classes[fnn.predict(...)]`` its ``predict``, and
     ``fnn.to_sklearn(*fnn.from_sklearn(estimator))`` predicts exactly as the estimator.
@@ -393,7 +401,8 @@ def from_sklearn(estimator) -> Converted:
 
 
 def _scaler_of(standard) -> Scaler:
-    """The fnn Scaler of a fitted StandardScaler (zero mean / unit scale where it has none)."""
+    """The fnn Scaler of a fitted StandardScaler (zero mean / unit scale where it has none),
+    named by its ``feature_names_in_`` if it has them."""
     if not hasattr(standard, "n_features_in_"):
         raise ValueError("estimator's StandardScaler is not fitted: call its fit(X) first")
     n_features = standard.n_features_in_
@@ -402,4 +411,7 @@ def _scaler_of(standard) -> Scaler:
     dtype = np.result_type(*(part for part in (mean, scale) if part is not None), np.float32)
     mean = np.zeros(n_features, dtype) if mean is None else np.array(mean, dtype)
     scale = np.ones(n_features, dtype) if scale is None else np.array(scale, dtype)
-    return checks.scaler_of("estimator's StandardScaler", Scaler(frozen(mean), frozen(scale)))
+    names = getattr(standard, "feature_names_in_", None)
+    names = () if names is None else tuple(str(name) for name in names)
+    scaler = Scaler(mean=frozen(mean), scale=frozen(scale), feature_names=names)
+    return checks.scaler_of("estimator's StandardScaler", scaler)

@@ -65,6 +65,48 @@ def test_the_record_round_trips_and_retrains_the_same_bits(tmp_path):
     assert bits(again.params) == bits(result.params) == bits(fnn.load(path)[1])
 
 
+def test_a_record_lives_beside_scalers_with_names_and_classes(tmp_path):
+    """Every part of an archive at once: each load_* gives back its own, bit for bit."""
+    labels = np.where(np.concatenate([Y, Y_VAL]) == 1, "yes", "no")
+    codes, classes = fnn.encode_labels(labels)
+    x_scaler = fnn.standardizer(np.concatenate([X, X_VAL]))._replace(
+        feature_names=("width", "height", "depth")
+    )
+    Xs, Xs_val = fnn.standardize(x_scaler, X), fnn.standardize(x_scaler, X_VAL)
+    result = fnn.fit(NET, fnn.init(NET, key=0), OPT, Xs, codes[:45], validation=(Xs_val, codes[45:]),
+                     **SETTINGS._asdict())  # fmt: skip
+    path = tmp_path / "everything.npz"
+    fnn.save(path, NET, result.params, result.opt_state, x_scaler=x_scaler, classes=classes,
+             opt=OPT, settings=SETTINGS, history=result.history)  # fmt: skip
+    meta, files = meta_of(path)
+    assert meta["x_scaler"] is meta["x_feature_names"] is meta["classes"] is True
+    assert {"opt", "settings", "history"} <= set(meta)
+    assert {"x_feature_names", "classes", "history_monitor"} <= set(files)
+    net, params = fnn.load(path)
+    assert net == NET and bits(params) == bits(result.params)
+    state = fnn.load_state(path)
+    assert state.config == OPT and state.step == result.opt_state.step
+    assert bits(state.slots[0]) == bits(result.opt_state.slots[0])
+    loaded_x, loaded_y = fnn.load_scalers(path)
+    assert loaded_y is None and loaded_x.feature_names == x_scaler.feature_names
+    assert loaded_x.mean.tobytes() == x_scaler.mean.tobytes()
+    loaded_classes = fnn.load_classes(path)
+    assert loaded_classes.dtype == classes.dtype and loaded_classes.tolist() == ["no", "yes"]
+    record = fnn.load_record(path)
+    assert record.opt == OPT and record.settings._replace(key=None) == SETTINGS._replace(key=None)
+    assert record.history.loss.tobytes() == result.history.loss.tobytes()
+    assert record.history.params_epoch == result.history.params_epoch
+    # and the loaded parts predict the labels as the trained model did
+    predicted = fnn.decode_labels(fnn.predict(net, params, fnn.standardize(loaded_x, X_VAL)),
+                                  loaded_classes)  # fmt: skip
+    expected = classes[fnn.predict(NET, result.params, Xs_val)]
+    assert predicted.tolist() == expected.tolist()
+    # a missing member of either feature is refused, naming it
+    _edited(path, classes=None)
+    with pytest.raises(ValueError, match=r"missing entries \['classes'\]"):
+        fnn.load_record(path)
+
+
 def test_a_history_with_a_monitored_function_keeps_its_values(tmp_path):
     def monitor(net, params, X_val, y_val):
         return fnn.accuracy(net, params, X_val, y_val) - fnn.loss(net, params, X_val, y_val)

@@ -195,6 +195,39 @@ def test_scaler_gives_a_pipeline_that_takes_raw_features():
     assert np.array_equal(back.scaler.scale, scaler.scale)
 
 
+def test_a_scalers_feature_names_become_the_pipelines_and_come_back():
+    pd = pytest.importorskip("pandas")
+    net, params, classes = _case("multiclass")
+    names = ["age", "income", "height"]
+    frame = pd.DataFrame(X * [10.0, 0.1, 3.0] + [40.0, 3.0, 1.7], columns=names)
+    scaler = fnn.standardizer(frame)
+    assert scaler.feature_names == tuple(names)
+    model = fnn.to_sklearn(net, params, scaler=scaler, classes=classes)
+    assert model[0].feature_names_in_.tolist() == names  # the StandardScaler's, as fit sets
+    assert model.feature_names_in_.tolist() == names  # the Pipeline reads its first step's
+    assert not hasattr(model[1], "feature_names_in_")  # the MLP sees the scaler's array
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names" warning
+        predicted = model.predict(frame)
+    standardized = fnn.standardize(scaler, frame)
+    assert np.array_equal(predicted, np.asarray(classes)[fnn.predict(net, params, standardized)])
+    with pytest.raises(ValueError, match="feature names"):  # scikit-learn's own check
+        model.predict(frame[["income", "age", "height"]])
+    assert fnn.from_sklearn(model).scaler.feature_names == tuple(names)
+    # a pipeline scikit-learn fitted on the DataFrame itself
+    y = fnn.predict(net, params, standardized)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=5, random_state=0))
+        fitted.fit(frame, y)
+    back = fnn.from_sklearn(fitted).scaler
+    assert back.feature_names == tuple(names) and all(type(n) is str for n in back.feature_names)
+    # without names, none on either side
+    unnamed = fnn.to_sklearn(net, params, scaler=fnn.standardizer(X), classes=classes)
+    assert not hasattr(unnamed[0], "feature_names_in_")
+    assert fnn.from_sklearn(unnamed).scaler.feature_names == ()
+
+
 def test_a_network_trained_with_dropout_converts_as_it_predicts():
     net = fnn.mlp([3, 8, 8, 1], dropout=[0.5, 0.2])
     y = (X[:, 0] > 0).astype(int)

@@ -173,13 +173,13 @@ def network(net, name: str = "net") -> Net:
     try:
         output = activations[-1]
         if (
-            (values == () or _loss_params_fit(values, LOSSES[loss].parameters))
-            and type(sizes) is tuple
+            type(sizes) is tuple
             and type(activations) is tuple
             and len(activations) == len(sizes) - 1 >= 1
             and output in LOSSES[loss].outputs
             and all(type(size) is int and size >= 1 for size in sizes)
             and sizes[-1] >= ACTIVATIONS[output].min_units
+            and (values == () or _loss_params_fit(values, LOSSES[loss].parameters, sizes[-1]))
             and all(type(act) is str and act in HIDDEN_ACTIVATIONS for act in activations[:-1])
             and (
                 dropout == ()
@@ -197,7 +197,8 @@ def network(net, name: str = "net") -> Net:
     sizes, activations = spec(sizes, activations, loss, name)
     if dropout != ():  # () is a network without dropout
         dropout = dropout_rates(f"{name}.dropout", dropout, sizes)
-    return Net(sizes, activations, loss, dropout, loss_params(f"{name}.loss_params", values, loss))
+    values = loss_params(f"{name}.loss_params", values, loss, sizes[-1])
+    return Net(sizes, activations, loss, dropout, values)
 
 
 def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]:
@@ -213,13 +214,17 @@ def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]
     return rates if any(rates) else ()
 
 
-def loss_params(name: str, given, loss: str) -> tuple[float, ...]:
+def loss_params(name: str, given, loss: str, n_outputs: int) -> tuple:
     """A loss's own parameters as ``Net.loss_params`` holds them (``LOSSES[loss].parameters``).
 
     ``given`` is a mapping from parameter names to values (a name left out takes its default;
     an error names ``{name}['key']``, or ``key`` alone when ``name`` is empty) or a Net's tuple
-    (one value per parameter in the registry's order, or ``()``). Returns one float per
-    parameter, or ``()`` when every one is its default, so that equal nets compare equal.
+    (one value per parameter in the registry's order, or ``()``). A parameter is a number in
+    its range; one that is ``per_output`` may also be a sequence (in a Net's tuple: a tuple, so
+    that the Net stays hashable) of 1 or ``n_outputs`` such numbers, one per output unit.
+    Returns one float per parameter (for a per-output one, a tuple of ``n_outputs`` floats
+    when they differ), or ``()`` when every one is its default, so that equal nets compare
+    equal.
     """
     parameters = LOSSES[loss].parameters
     if isinstance(given, Mapping):
@@ -232,6 +237,7 @@ def loss_params(name: str, given, loss: str) -> tuple[float, ...]:
                 )
         labels = [f"{name}[{key!r}]" if name else key for key in parameters]
         given = tuple(given.get(key, parameter.default) for key, parameter in parameters.items())
+        sequences = (list, tuple, np.ndarray)
     elif given == ():
         return ()
     elif type(given) is not tuple or len(given) != len(parameters):
@@ -241,26 +247,62 @@ def loss_params(name: str, given, loss: str) -> tuple[float, ...]:
         )
     else:
         labels = [f"{name}[{index}] ({key})" for index, key in enumerate(parameters)]
+        sequences = (tuple,)
     values = tuple(
-        real(label, value, p.low, p.high, open_low=p.open_low, open_high=p.open_high)
-        for label, value, p in zip(labels, given, parameters.values())
+        _loss_param(label, value, parameter, n_outputs, sequences)
+        for label, value, parameter in zip(labels, given, parameters.values())
     )
     return () if values == tuple(p.default for p in parameters.values()) else values
 
 
-def _loss_params_fit(values, parameters) -> bool:
+def _loss_param(name: str, value, p, n_outputs: int, sequences) -> float | tuple[float, ...]:
+    """One value of the loss parameter ``p``: a float in its range, or (``p.per_output``) 1 or
+    ``n_outputs`` of them given as one of the types ``sequences``, as one float when they are
+    all equal."""
+
+    def inside(label: str, item) -> float:
+        return real(label, item, p.low, p.high, open_low=p.open_low, open_high=p.open_high)
+
+    if not (p.per_output and isinstance(value, (list, tuple, np.ndarray))):
+        return inside(name, value)
+    if not isinstance(value, sequences):  # a list or an array in a Net: unhashable
+        raise TypeError(f"{name} must be a float or a tuple of floats, got {describe(value)}")
+    if (isinstance(value, np.ndarray) and value.ndim != 1) or len(value) not in (1, n_outputs):
+        raise ValueError(
+            f"{name} must be a number or a sequence of 1 or {n_outputs} numbers (one per "
+            f"output unit), got {describe(value)}"
+        )
+    values = tuple(inside(f"{name}[{index}]", item) for index, item in enumerate(value))
+    return values[0] if all(item == values[0] for item in values) else values
+
+
+def _loss_params_fit(values, parameters, n_outputs) -> bool:
     """Whether ``values`` is already what :func:`loss_params` returns (the fast path)."""
     return (
         type(values) is tuple
         and len(values) == len(parameters)
         and values != tuple(p.default for p in parameters.values())
         and all(
-            type(value) is float
-            and (p.low is None or (value > p.low if p.open_low else value >= p.low))
-            and (p.high is None or (value < p.high if p.open_high else value <= p.high))
-            and value - value == 0.0
+            _inside(value, p)
+            or (
+                p.per_output
+                and type(value) is tuple
+                and len(value) == n_outputs
+                and all(_inside(item, p) for item in value)
+                and any(item != value[0] for item in value)
+            )
             for value, p in zip(values, parameters.values())
         )
+    )
+
+
+def _inside(value, p) -> bool:
+    """Whether ``value`` is a finite float inside the range of the loss parameter ``p``."""
+    return (
+        type(value) is float
+        and (p.low is None or (value > p.low if p.open_low else value >= p.low))
+        and (p.high is None or (value < p.high if p.open_high else value <= p.high))
+        and value - value == 0.0
     )
 
 

@@ -5,10 +5,10 @@ An archive is a plain, uncompressed NumPy ``.npz`` file that never needs pickle:
 * ``fnn_meta``: a 0-d unicode array holding JSON text ``{"format": "fnn", "version": 1,
   "sizes": [...], "activations": [...], "loss": "...", "dtype": "float64"}``, plus
   ``"dropout"`` (rates per hidden layer) for a net with dropout, each of the loss's parameters
-  by name (``fnn.LOSSES[loss].parameters``: huber's ``"delta"``) when they are not the
-  defaults, ``"optimizer"`` and ``"step"`` when an optimizer state was saved
-  (and ``"plateau"``, ``[scale, best, bad_epochs, cooldown_left]``, when it holds a
-  reduce-on-plateau watcher);
+  by name (``fnn.LOSSES[loss].parameters``: huber's ``"delta"``, quantile's ``"q"``, a number
+  or a list of one per output unit) when they are not the defaults, ``"optimizer"`` and
+  ``"step"`` when an optimizer state was saved (and ``"plateau"``, ``[scale, best,
+  bad_epochs, cooldown_left]``, when it holds a reduce-on-plateau watcher);
 * ``W0, b0, W1, b1, ...``: the parameters, bit for bit;
 * ``s0_W0, s0_b0, ...``: moment slot ``k`` of the optimizer state as ``s{k}_W{l}``,
   ``s{k}_b{l}`` (only with an optimizer state);

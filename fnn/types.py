@@ -29,21 +29,23 @@ class Net(NamedTuple):
         One activation name per weight layer (``len(sizes) - 1`` of them).
     loss : str
         Name of the loss, a key of ``fnn.LOSSES``: ``"bce"``, ``"ce"``, ``"mse"``, ``"huber"``,
-        ``"mae"`` or ``"poisson"``.
+        ``"mae"``, ``"poisson"`` or ``"quantile"``.
     dropout : tuple of float
         Inverted-dropout rate in [0, 1) of each hidden layer's activations
         (``len(sizes) - 2`` of them), or ``()`` for none (also when every rate is 0).
-    loss_params : tuple of float
+    loss_params : tuple of float (or of tuple of float)
         The loss's own parameters (``fnn.LOSSES[loss].parameters``, e.g. huber's ``delta``),
         one value per parameter in the registry's order, or ``()`` when every one is at its
-        default (always for a loss without parameters).
+        default (always for a loss without parameters). A per-output parameter (quantile's
+        ``q``) with different values for the output units is a tuple of ``n_outputs`` floats:
+        ``loss_params=((0.1, 0.5, 0.9),)``.
     """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
     dropout: tuple[float, ...] = ()
-    loss_params: tuple[float, ...] = ()
+    loss_params: tuple[float | tuple[float, ...], ...] = ()
 
     def __repr__(self) -> str:  # dropout and loss_params only when given: plain nets print
         # as before (a bad value, say an array, prints too)

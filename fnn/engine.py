@@ -144,13 +144,17 @@ def call(
 
 
 @functools.cache
-def _loss_parameters(loss: str, values: tuple[float, ...]) -> np.ndarray:
+def _loss_parameters(loss: str, values: tuple) -> np.ndarray:
     """The kernel's float64 array of a loss's own parameters: ``values`` (``Net.loss_params``),
-    or the registry's defaults for ``()``. Built once per network, not on every call (a
-    hand-written loop calls the engine per batch). Shared: the kernel only reads it (left
-    writable, so that its Numba type stays the one every other float64 vector has)."""
+    or the registry's defaults for ``()``, a per-output parameter's values in its place.
+    Built once per network, not on every call (a hand-written loop calls the engine per
+    batch). Shared: the kernel only reads it (left writable, so that its Numba type stays the
+    one every other float64 vector has)."""
     defaults = [parameter.default for parameter in LOSSES[loss].parameters.values()]
-    return np.array(values or defaults, np.float64)
+    flat = []
+    for value in values or defaults:
+        flat += value if isinstance(value, tuple) else [value]
+    return np.array(flat, np.float64)
 
 
 def update(

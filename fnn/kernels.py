@@ -77,7 +77,7 @@ LEAKY_SLOPE = 0.01  # leaky_relu's slope for z < 0 (PyTorch's and Keras' default
 SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2), for the normal CDF of gelu
 INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi), for the normal density of gelu'
 # Loss codes.
-BCE, CE, MSE, HUBER, MAE, POISSON = 0, 1, 2, 3, 4, 5
+BCE, CE, MSE, HUBER, MAE, POISSON, QUANTILE = 0, 1, 2, 3, 4, 5, 6
 # Optimizer codes; NO_UPDATE runs the batches without changing the parameters.
 NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 
@@ -568,12 +568,16 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
     bce ``sum softplus(z) - y z`` (= -[y log p + (1-y) log(1-p)], p = sigmoid(z)); ce
     ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse ``sum 1/2 r**2``; huber ``sum 1/2 r**2``
     where ``|r| <= delta``, else ``delta (|r| - delta / 2)``; mae ``sum |r|``; poisson
-    ``sum exp(a) - y a`` (a the log-rate). A row is right when every sigmoid unit is on the
-    right side of z = 0 (bce) or argmax z is the label (ce); the regression losses count none.
+    ``sum exp(a) - y a`` (a the log-rate); quantile ``sum (1 - q_j) r if r > 0 else -q_j r``
+    (pinball, q_j of output unit j). A row is right when every sigmoid unit is on the right
+    side of z = 0 (bce) or argmax z is the label (ce); the regression losses count none.
     With ``error`` it sets ``DT = scale * weight * dloss/dA``: ``A - Y`` for bce, ce and mse
     (dLoss/dZ of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)``
-    for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson. ``work`` holds 2 m values of
-    ZT's dtype. ``loss_params`` holds the loss's own parameters (huber's ``delta`` first).
+    for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson, ``1 - q_j`` if ``r > 0``,
+    ``-q_j`` if ``r < 0`` and 0 at ``r = 0`` for quantile. ``work`` holds 2 m values of ZT's
+    dtype. ``loss_params`` holds the loss's own parameters (huber's ``delta``; quantile's q,
+    one value or one per output unit: q_j is ``loss_params[j]`` when it holds n values, else
+    ``loss_params[0]``).
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -626,6 +630,13 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
         for j in range(n):
             for i in range(m):
                 total += (np.exp(AT[j, i]) - YT[j, i] * AT[j, i]) * weight[i]
+    elif loss_code == QUANTILE:
+        for j in range(n):
+            q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
+            below, above = ZT.dtype.type(q), ZT.dtype.type(1.0 - q)
+            for i in range(m):
+                r = AT[j, i] - YT[j, i]
+                total += (above * r if r > zero else -below * r) * weight[i]
     elif loss_code == MSE:
         for j in range(n):
             for i in range(m):
@@ -654,6 +665,14 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * (np.exp(AT[j, i]) - YT[j, i])
+        elif loss_code == QUANTILE:
+            for j in range(n):
+                q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
+                below, above = ZT.dtype.type(q), ZT.dtype.type(1.0 - q)
+                for i in range(m):
+                    r = AT[j, i] - YT[j, i]
+                    slope = above if r > zero else (-below if r < zero else zero)
+                    DT[j, i] = s * weight[i] * slope
         elif loss_code == BCE or loss_code == CE or loss_code == MSE:
             for j in range(n):
                 for i in range(m):

@@ -180,9 +180,9 @@ def test_history_of_a_complete_run_has_no_stop():
     ).history
     assert history.stopped_epoch is None and history.params_epoch == 3
     assert (
-        fnn.fit(net, fnn.init(net), fnn.sgd(0.1), X, (X[:, 0] > 0).astype(int), epochs=0).history[
-            -1
-        ]
+        fnn.fit(
+            net, fnn.init(net), fnn.sgd(0.1), X, (X[:, 0] > 0).astype(int), epochs=0
+        ).history.params_epoch
         is None
     )
 

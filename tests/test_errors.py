@@ -1313,6 +1313,7 @@ ALLOWED = {
     "load_state": (ValueError, TypeError, FileNotFoundError),
     "load_scalers": (ValueError, TypeError, FileNotFoundError),
     "load_classes": (ValueError, TypeError, FileNotFoundError),
+    "load_record": (ValueError, TypeError, FileNotFoundError),
 }
 
 

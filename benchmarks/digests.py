@@ -92,6 +92,7 @@ def main() -> None:
         "huber": ("identity", targets, 2),
         "mae": ("tanh", targets, 2),
         "poisson": ("identity", counts, 2),
+        "quantile": ("identity", targets, 2),
     }
     assert set(losses) == set(fnn.LOSSES), "a loss is missing from the cases"
     hidden_activations = sorted(HIDDEN_ACTIVATIONS)
@@ -133,7 +134,8 @@ def main() -> None:
         case(f"{d} fit output=softmax loss=mse", fit_digest(result))
         # Every loss with every optimizer; sample weights; grad, forward + backward.
         for loss, (output, y, n_out) in losses.items():
-            extra = {"delta": 0.7} if loss == "huber" else {}
+            extra = {"huber": {"delta": 0.7}, "quantile": {"loss_params": {"q": [0.2, 0.7]}}}
+            extra = extra.get(loss, {})
             net = fnn.mlp([3, 6, n_out], hidden="elu", output=output, loss=loss, **extra)
             params = fnn.init(net, key=2, dtype=dtype)
             for name, opt in optimizers.items():

@@ -5,7 +5,8 @@ from fnn.ensembles import ensemble_proba, fit_many
 from fnn.epochs import early_stopping, reduce_on_plateau
 from fnn.export import from_torch, to_c, to_onnx, to_torch
 from fnn.folds import kfold
-from fnn.io import load, load_scalers, load_state, save
+from fnn.io import load, load_classes, load_record, load_scalers, load_state, save
+from fnn.labels import decode_labels, encode_labels
 from fnn.lbfgs import lbfgs
 from fnn.losses import accuracy, backward, grad, loss, value_and_grad
 from fnn.metrics import (
@@ -26,6 +27,8 @@ from fnn.schedules import (
     step_decay,
     warmup,
 )
+from fnn.sklearn_interop import from_sklearn, to_sklearn
+from fnn.summary import n_params, summary
 from fnn.sweeps import sweep, sweep_summary
 from fnn.train import fit
 from fnn.tuning import tune_trainable
@@ -35,8 +38,10 @@ from fnn.types import (
     Adam,
     AdamW,
     Cache,
+    Converted,
     EarlyStopping,
     FitResult,
+    FitSettings,
     Fold,
     History,
     Layer,
@@ -51,6 +56,7 @@ from fnn.types import (
     Setting,
     SettingSummary,
     SweepSummary,
+    TrainingRecord,
     TrialResult,
 )
 from fnn.version import __version__ as __version__
@@ -70,8 +76,10 @@ __all__ = [
     "Adam",
     "AdamW",
     "Cache",
+    "Converted",
     "EarlyStopping",
     "FitResult",
+    "FitSettings",
     "Fold",
     "History",
     "LOSSES",
@@ -91,6 +99,7 @@ __all__ = [
     "Setting",
     "SettingSummary",
     "SweepSummary",
+    "TrainingRecord",
     "TrialResult",
     "accuracy",
     "adam",
@@ -98,7 +107,9 @@ __all__ = [
     "backward",
     "confusion_matrix",
     "cosine_decay",
+    "decode_labels",
     "early_stopping",
+    "encode_labels",
     "ensemble_proba",
     "exponential_decay",
     "fit",
@@ -106,6 +117,7 @@ __all__ = [
     "fold_in",
     "forward",
     "from_architecture",
+    "from_sklearn",
     "from_torch",
     "grad",
     "init",
@@ -113,6 +125,8 @@ __all__ = [
     "kfold",
     "lbfgs",
     "load",
+    "load_classes",
+    "load_record",
     "load_scalers",
     "load_state",
     "log_loss",
@@ -121,6 +135,7 @@ __all__ = [
     "mean_squared_error",
     "minibatches",
     "mlp",
+    "n_params",
     "momentum",
     "one_cycle",
     "opt_init",
@@ -136,11 +151,13 @@ __all__ = [
     "standardize",
     "standardizer",
     "step_decay",
+    "summary",
     "sweep",
     "sweep_summary",
     "testing",
     "to_c",
     "to_onnx",
+    "to_sklearn",
     "to_torch",
     "tune_trainable",
     "unstandardize",

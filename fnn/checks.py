@@ -29,6 +29,7 @@ from fnn.registry import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES
 from fnn.types import (
     Cache,
     EarlyStopping,
+    FitSettings,
     Layer,
     Net,
     OptState,
@@ -172,13 +173,13 @@ def network(net, name: str = "net") -> Net:
     try:
         output = activations[-1]
         if (
-            (values == () or _loss_params_fit(values, LOSSES[loss].parameters))
-            and type(sizes) is tuple
+            type(sizes) is tuple
             and type(activations) is tuple
             and len(activations) == len(sizes) - 1 >= 1
             and output in LOSSES[loss].outputs
             and all(type(size) is int and size >= 1 for size in sizes)
             and sizes[-1] >= ACTIVATIONS[output].min_units
+            and (values == () or _loss_params_fit(values, LOSSES[loss].parameters, sizes[-1]))
             and all(type(act) is str and act in HIDDEN_ACTIVATIONS for act in activations[:-1])
             and (
                 dropout == ()
@@ -196,7 +197,8 @@ def network(net, name: str = "net") -> Net:
     sizes, activations = spec(sizes, activations, loss, name)
     if dropout != ():  # () is a network without dropout
         dropout = dropout_rates(f"{name}.dropout", dropout, sizes)
-    return Net(sizes, activations, loss, dropout, loss_params(f"{name}.loss_params", values, loss))
+    values = loss_params(f"{name}.loss_params", values, loss, sizes[-1])
+    return Net(sizes, activations, loss, dropout, values)
 
 
 def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]:
@@ -212,13 +214,17 @@ def dropout_rates(name: str, rates, sizes: tuple[int, ...]) -> tuple[float, ...]
     return rates if any(rates) else ()
 
 
-def loss_params(name: str, given, loss: str) -> tuple[float, ...]:
+def loss_params(name: str, given, loss: str, n_outputs: int) -> tuple:
     """A loss's own parameters as ``Net.loss_params`` holds them (``LOSSES[loss].parameters``).
 
     ``given`` is a mapping from parameter names to values (a name left out takes its default;
     an error names ``{name}['key']``, or ``key`` alone when ``name`` is empty) or a Net's tuple
-    (one value per parameter in the registry's order, or ``()``). Returns one float per
-    parameter, or ``()`` when every one is its default, so that equal nets compare equal.
+    (one value per parameter in the registry's order, or ``()``). A parameter is a number in
+    its range; one that is ``per_output`` may also be a sequence (in a Net's tuple: a tuple, so
+    that the Net stays hashable) of 1 or ``n_outputs`` such numbers, one per output unit.
+    Returns one float per parameter (for a per-output one, a tuple of ``n_outputs`` floats
+    when they differ), or ``()`` when every one is its default, so that equal nets compare
+    equal.
     """
     parameters = LOSSES[loss].parameters
     if isinstance(given, Mapping):
@@ -231,6 +237,7 @@ def loss_params(name: str, given, loss: str) -> tuple[float, ...]:
                 )
         labels = [f"{name}[{key!r}]" if name else key for key in parameters]
         given = tuple(given.get(key, parameter.default) for key, parameter in parameters.items())
+        sequences = (list, tuple, np.ndarray)
     elif given == ():
         return ()
     elif type(given) is not tuple or len(given) != len(parameters):
@@ -240,26 +247,62 @@ def loss_params(name: str, given, loss: str) -> tuple[float, ...]:
         )
     else:
         labels = [f"{name}[{index}] ({key})" for index, key in enumerate(parameters)]
+        sequences = (tuple,)
     values = tuple(
-        real(label, value, p.low, p.high, open_low=p.open_low, open_high=p.open_high)
-        for label, value, p in zip(labels, given, parameters.values())
+        _loss_param(label, value, parameter, n_outputs, sequences)
+        for label, value, parameter in zip(labels, given, parameters.values())
     )
     return () if values == tuple(p.default for p in parameters.values()) else values
 
 
-def _loss_params_fit(values, parameters) -> bool:
+def _loss_param(name: str, value, p, n_outputs: int, sequences) -> float | tuple[float, ...]:
+    """One value of the loss parameter ``p``: a float in its range, or (``p.per_output``) 1 or
+    ``n_outputs`` of them given as one of the types ``sequences``, as one float when they are
+    all equal."""
+
+    def inside(label: str, item) -> float:
+        return real(label, item, p.low, p.high, open_low=p.open_low, open_high=p.open_high)
+
+    if not (p.per_output and isinstance(value, (list, tuple, np.ndarray))):
+        return inside(name, value)
+    if not isinstance(value, sequences):  # a list or an array in a Net: unhashable
+        raise TypeError(f"{name} must be a float or a tuple of floats, got {describe(value)}")
+    if (isinstance(value, np.ndarray) and value.ndim != 1) or len(value) not in (1, n_outputs):
+        raise ValueError(
+            f"{name} must be a number or a sequence of 1 or {n_outputs} numbers (one per "
+            f"output unit), got {describe(value)}"
+        )
+    values = tuple(inside(f"{name}[{index}]", item) for index, item in enumerate(value))
+    return values[0] if all(item == values[0] for item in values) else values
+
+
+def _loss_params_fit(values, parameters, n_outputs) -> bool:
     """Whether ``values`` is already what :func:`loss_params` returns (the fast path)."""
     return (
         type(values) is tuple
         and len(values) == len(parameters)
         and values != tuple(p.default for p in parameters.values())
         and all(
-            type(value) is float
-            and (p.low is None or (value > p.low if p.open_low else value >= p.low))
-            and (p.high is None or (value < p.high if p.open_high else value <= p.high))
-            and value - value == 0.0
+            _inside(value, p)
+            or (
+                p.per_output
+                and type(value) is tuple
+                and len(value) == n_outputs
+                and all(_inside(item, p) for item in value)
+                and any(item != value[0] for item in value)
+            )
             for value, p in zip(values, parameters.values())
         )
+    )
+
+
+def _inside(value, p) -> bool:
+    """Whether ``value`` is a finite float inside the range of the loss parameter ``p``."""
+    return (
+        type(value) is float
+        and (p.low is None or (value > p.low if p.open_low else value >= p.low))
+        and (p.high is None or (value < p.high if p.open_high else value <= p.high))
+        and value - value == 0.0
     )
 
 
@@ -517,6 +560,52 @@ def opt_state_of(
     return state if type(state.step) is int else state._replace(step=step)
 
 
+def same_optimizer(name: str, state: OptState, opt) -> None:
+    """Refuse to resume ``state`` with an ``opt`` other than the config it was saved with
+    (``state.config``, set by ``fnn.load_state``; None: nothing to compare)."""
+    if state.config is None or same_value(state.config, opt):
+        return
+    differ = [
+        f"{field}: saved {saved!r}, given {getattr(opt, field)!r}"
+        for field, saved in state.config._asdict().items()
+        if not same_value(saved, getattr(opt, field, None))
+    ] if type(opt) is type(state.config) else []  # fmt: skip
+    raise ValueError(
+        f"opt must be the optimizer {name} was saved with, {state.config!r}, got {opt!r}"
+        + (f" ({'; '.join(differ)})" if differ else "")
+        + f"; resume with the saved one (fnn.load_record(path).opt), or from "
+        f"{name}._replace(config=None) to change the hyperparameters on purpose"
+    )
+
+
+def same_value(a, b) -> bool:
+    """Whether two configs (or schedules, or numbers) are equal field by field and of the same
+    types all the way down (NamedTuples of equal values but other types differ)."""
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_value, a, b))
+    return a is b or a == b
+
+
+def fit_settings_of(name: str, settings) -> FitSettings:
+    """A FitSettings with every field as ``fit`` accepts it (the key an int in range or a
+    SeedSequence)."""
+    if not isinstance(settings, FitSettings):
+        raise TypeError(f"{name} must be an fnn.FitSettings, got {describe(settings)}")
+    epochs, batch_size, key, l2, early_stopping, reduce_on_plateau = settings
+    if not isinstance(key, np.random.SeedSequence):
+        key = integer(f"{name}.key", key, 0, MAX_KEY)
+    return FitSettings(
+        integer(f"{name}.epochs", epochs, 0, MAX_STEPS),
+        None if batch_size is None else integer(f"{name}.batch_size", batch_size, 1),
+        key,
+        real(f"{name}.l2", l2, low=0.0),
+        None if early_stopping is None else early_stopping_of(f"{name}.early_stopping",
+                                                              early_stopping),
+        None if reduce_on_plateau is None else reduce_on_plateau_of(
+            f"{name}.reduce_on_plateau", reduce_on_plateau),
+    )  # fmt: skip
+
+
 def plateau_of(name: str, value) -> Plateau:
     """A reduce-on-plateau watcher state with every field in range, as Python numbers."""
     if not isinstance(value, Plateau):
@@ -699,9 +788,7 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
     return converted
 
 
-_ENCODE = (
-    "; encode the classes as integers 0..k-1: classes, {0} = np.unique({0}, return_inverse=True)"
-)
+_ENCODE = "; encode them as codes 0..k-1 with codes, classes = fnn.encode_labels({0})"
 #: The way forward for labels or targets given as text, by the loss's kind of labels.
 _TEXT_HINTS = {
     "binary": _ENCODE,
@@ -806,14 +893,21 @@ def _bad_class_labels(name: str, array: np.ndarray, bad: np.ndarray, n_classes: 
 
 
 def _label_hint(name: str, array: np.ndarray, n_classes: int) -> str:
-    """The likely fix for integer labels outside 0..n_classes-1 (1-based, or -1/+1), or ""."""
+    """The likely fix for integer labels outside 0..n_classes-1 (1-based, -1/+1 or sparse
+    labels: fnn.encode_labels), or ""."""
     if array.dtype.kind == "f" and not (array == np.round(array)).all():  # NaN included
         return ""
+    encode = f"codes, classes = fnn.encode_labels({name})"
     low, high = array.min(), array.max()
     if low == 1 and high == n_classes:
-        return f"; labels look 1-based: subtract 1 ({name} - 1)"
+        return f"; labels look 1-based: encode them with {encode}, or subtract 1 ({name} - 1)"
     if n_classes == 2 and low == -1 and high == 1 and not np.count_nonzero(array == 0):
-        return f"; labels look like -1/+1: use ({name} > 0).astype(int)"
+        return (
+            f"; labels look like -1/+1: encode them with {encode}, or use ({name} > 0).astype(int)"
+        )
+    distinct = np.unique(array).size
+    if distinct <= n_classes:
+        return f"; {distinct} distinct labels: encode them as 0..{distinct - 1} with {encode}"
     return ""
 
 
@@ -891,7 +985,40 @@ def early_stopping_of(name: str | None, value) -> EarlyStopping:
         integer(f"{prefix}patience", value.patience, 1, MAX_STEPS),
         real(f"{prefix}min_delta", value.min_delta, low=0.0),
         flag(f"{prefix}restore_best", value.restore_best),
+        *monitor_of(prefix, value.monitor, value.mode),
     )
+
+
+#: The History fields a watcher (early stopping, reduce-on-plateau) may monitor by name.
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def monitor_of(prefix: str, monitor, mode) -> tuple[object, str]:
+    """A watcher's ``(monitor, mode)``, checked, with ``mode`` resolved: None, one of
+    :data:`MONITORS` or a callable, and ``"min"`` or ``"max"`` (None: ``"max"`` for an
+    accuracy, ``"min"`` for a loss or None; required with a function)."""
+    if callable(monitor):
+        if mode is None:
+            raise ValueError(
+                f"{prefix}mode must be 'min' or 'max' with a function monitor (fnn cannot "
+                "tell whether its higher values are better), got None"
+            )
+    elif monitor is not None:
+        if not isinstance(monitor, str):
+            raise TypeError(
+                f"{prefix}monitor must be None, one of {list(MONITORS)} or a function "
+                f"(net, params, X_val, y_val) -> float, got {describe(monitor)}"
+            )
+        if monitor not in MONITORS:
+            raise ValueError(
+                f"{prefix}monitor must be one of {list(MONITORS)} (History fields) or a "
+                f"function (net, params, X_val, y_val) -> float, got {monitor!r}"
+            )
+    if mode is None:
+        mode = "max" if isinstance(monitor, str) and monitor.endswith("accuracy") else "min"
+    if not isinstance(mode, str) or mode not in ("min", "max"):
+        raise ValueError(f"{prefix}mode must be 'min', 'max' or None, got {describe(mode)}")
+    return monitor, mode
 
 
 def scaler_of(name: str, scaler) -> Scaler:
@@ -900,7 +1027,7 @@ def scaler_of(name: str, scaler) -> Scaler:
         raise TypeError(
             f"{name} must be an fnn.Scaler (from fnn.standardizer), got {describe(scaler)}"
         )
-    mean, scale = scaler
+    mean, scale, names = scaler.mean, scaler.scale, scaler.feature_names
     for field, array in (("mean", mean), ("scale", scale)):
         if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype not in _FLOAT_SET:
             raise TypeError(f"{name}.{field} must be a 1-D float array, got {describe(array)}")
@@ -912,7 +1039,40 @@ def scaler_of(name: str, scaler) -> Scaler:
         )
     if not (scale > 0).all():
         raise ValueError(f"{name}.scale must be > 0, got {first_bad(scale, ~(scale > 0))}")
-    return scaler
+    if names == ():
+        return scaler
+    if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"{name}.feature_names must be a tuple of str (column names), got {describe(names)}"
+        )
+    if len(names) != mean.shape[0]:
+        raise ValueError(
+            f"{name}.feature_names must name the {mean.shape[0]} features of {name}.mean, or be "
+            f"(), got {len(names)} names"
+        )
+    return scaler if type(names) is tuple else scaler._replace(feature_names=tuple(names))
+
+
+def column_names(name: str, X) -> tuple[str, ...] | None:
+    """The column names of a pandas or polars DataFrame ``X``; None when X is no DataFrame.
+
+    A DataFrame is recognised by its ``columns`` and ``to_numpy`` (so neither library is
+    imported). As in scikit-learn, columns that are not all strings (pandas' default
+    ``0, 1, ...``) give ``()``: no names; a mix of strings and other labels is a TypeError.
+    """
+    if isinstance(X, np.ndarray) or not (hasattr(X, "columns") and hasattr(X, "to_numpy")):
+        return None
+    columns = tuple(X.columns)
+    text = [isinstance(column, str) for column in columns]
+    if all(text):
+        return tuple(str(column) for column in columns)
+    if any(text):
+        kinds = sorted({type(column).__name__ for column in columns})
+        raise TypeError(
+            f"{name}'s column names must be all strings (or none), got a mix of {kinds}; "
+            f"rename them, e.g. {name}.columns = {name}.columns.astype(str)"
+        )
+    return ()
 
 
 def reduce_on_plateau_of(name: str | None, value) -> ReduceOnPlateau:
@@ -928,4 +1088,5 @@ def reduce_on_plateau_of(name: str | None, value) -> ReduceOnPlateau:
         real(f"{prefix}min_lr", value.min_lr, low=0.0),
         integer(f"{prefix}cooldown", value.cooldown, 0, MAX_STEPS),
         real(f"{prefix}eps", value.eps, low=0.0),
+        *monitor_of(prefix, value.monitor, value.mode),
     )

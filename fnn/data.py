@@ -88,17 +88,22 @@ def minibatches(key, n_samples: int, batch_size: int | None) -> list[np.ndarray]
 def standardizer(X) -> Scaler:
     """Per-feature mean and standard deviation of X (constant features get scale 1).
 
-    Fit it on the training rows only, then apply :func:`standardize` to every split.
+    Fit it on the training rows only, then apply :func:`standardize` to every split. On a
+    pandas or polars DataFrame it also records the column names, which :func:`standardize`
+    then checks (scikit-learn's ``feature_names_in_``).
 
     Parameters
     ----------
-    X : array_like, shape (n_samples, n_features)
+    X : array_like or DataFrame, shape (n_samples, n_features)
+        A DataFrame of numeric columns is read with ``numpy.asarray``; its column names must be
+        all strings (recorded) or none (pandas' default ``0, 1, ...``: nothing recorded).
 
     Returns
     -------
     Scaler
         ``mean`` and ``scale`` (the population standard deviation, ``ddof=0``), each of shape
-        (n_features,), in X's float dtype (float64 for integer X).
+        (n_features,), in X's float dtype (float64 for integer X); ``feature_names``, X's
+        column names in order, or ``()`` for an array.
 
     Examples
     --------
@@ -107,13 +112,45 @@ def standardizer(X) -> Scaler:
     >>> scaler.mean.tolist(), scaler.scale.tolist()
     ([2.0, 5.0], [1.0, 1.0])
     """
+    names = checks.column_names("X", X) or ()
     array = checks.inputs("X", X, None, None)
     with np.errstate(over="ignore", invalid="ignore"):
         mean = array.mean(axis=0)
         scale = array.std(axis=0)
     checks.finite_result("X", (mean, scale), "its column means or standard deviations overflow")
     scale[scale == 0] = 1
-    return Scaler(frozen(mean), frozen(scale))
+    return Scaler(frozen(mean), frozen(scale), names)
+
+
+def _same_columns(scaler: Scaler, name: str, X) -> None:
+    """ValueError when ``X`` is a DataFrame with named columns that are not the scaler's
+    feature names in the same order (an array, or either side without names, passes)."""
+    names = checks.column_names(name, X)
+    expected = scaler.feature_names
+    if not names or not expected or names == expected:
+        return
+    given, known = set(names), set(expected)
+    missing = [column for column in expected if column not in given]
+    unexpected = [column for column in names if column not in known]
+    detail = (
+        ", ".join(
+            f"{label} {_listed(columns)}"
+            for label, columns in (("missing", missing), ("unexpected", unexpected))
+            if columns
+        )
+        or f"the same names in another order; reorder with {name}[list(scaler.feature_names)]"
+    )
+    raise ValueError(
+        f"{name}'s columns must be scaler.feature_names in order, {_listed(expected)}, got "
+        f"{_listed(names)}: {detail}"
+    )
+
+
+def _listed(names) -> str:
+    """A list of names for a message: all of them, or the first five and how many in all."""
+    if len(names) <= 5:
+        return str(list(names))
+    return f"[{', '.join(map(repr, names[:5]))}, ...] ({len(names)} in all)"
 
 
 def standardize(scaler: Scaler, X) -> np.ndarray:
@@ -123,7 +160,9 @@ def standardize(scaler: Scaler, X) -> np.ndarray:
     ----------
     scaler : Scaler
         From :func:`standardizer`.
-    X : array_like, shape (n_samples, n_features)
+    X : array_like or DataFrame, shape (n_samples, n_features)
+        A DataFrame's columns must be ``scaler.feature_names`` in the same order when both
+        have names (ValueError naming the missing, unexpected or reordered columns).
 
     Returns
     -------
@@ -137,7 +176,8 @@ def standardize(scaler: Scaler, X) -> np.ndarray:
     >>> fnn.standardize(scaler, np.array([[3.0, 6.0]])).tolist()
     [[1.0, 1.0]]
     """
-    checks.scaler_of("scaler", scaler)
+    scaler = checks.scaler_of("scaler", scaler)
+    _same_columns(scaler, "X", X)
     n_features = scaler.mean.shape[0]
     X = checks.inputs("X", X, n_features, np.result_type(scaler.mean.dtype, np.float32))
     with np.errstate(over="ignore", invalid="ignore"):
@@ -157,7 +197,8 @@ def unstandardize(scaler: Scaler, Z) -> np.ndarray:
     scaler : Scaler
         From :func:`standardizer`.
     Z : array_like, shape (n_samples, n_features) or (n_samples,) for one feature
-        Standardised values, e.g. ``fnn.predict`` of a regression network.
+        Standardised values, e.g. ``fnn.predict`` of a regression network; a DataFrame's
+        columns are checked as :func:`standardize` checks X's.
 
     Returns
     -------
@@ -171,7 +212,8 @@ def unstandardize(scaler: Scaler, Z) -> np.ndarray:
     >>> fnn.unstandardize(scaler, fnn.standardize(scaler, [[5.0]])).tolist()
     [[5.0]]
     """
-    checks.scaler_of("scaler", scaler)
+    scaler = checks.scaler_of("scaler", scaler)
+    _same_columns(scaler, "Z", Z)
     n_features = scaler.mean.shape[0]
     one_column = n_features == 1 and isinstance(Z, np.ndarray) and Z.ndim == 1
     Z = Z.reshape(-1, 1) if one_column else Z

@@ -142,13 +142,17 @@ def call(
 
 
 @functools.cache
-def _loss_parameters(loss: str, values: tuple[float, ...]) -> np.ndarray:
+def _loss_parameters(loss: str, values: tuple) -> np.ndarray:
     """The kernel's float64 array of a loss's own parameters: ``values`` (``Net.loss_params``),
-    or the registry's defaults for ``()``. Built once per network, not on every call (a
-    hand-written loop calls the engine per batch). Shared: the kernel only reads it (left
-    writable, so that its Numba type stays the one every other float64 vector has)."""
+    or the registry's defaults for ``()``, a per-output parameter's values in its place.
+    Built once per network, not on every call (a hand-written loop calls the engine per
+    batch). Shared: the kernel only reads it (left writable, so that its Numba type stays the
+    one every other float64 vector has)."""
     defaults = [parameter.default for parameter in LOSSES[loss].parameters.values()]
-    return np.array(values or defaults, np.float64)
+    flat = []
+    for value in values or defaults:
+        flat += value if isinstance(value, tuple) else [value]
+    return np.array(flat, np.float64)
 
 
 def update(
@@ -171,8 +175,9 @@ def update(
     one update is too short for Ctrl-C to wait on, and it calls no BLAS.
     """
     args = (theta, grads, slots, int(opt_code), hyper, float(lr), int(step))
-    with _no_full_collections() if announce(kernels.update, args, 0, purpose) else NOTHING:
-        return kernels.update(*args)
+    with _collecting(kernels.update, 0, theta.dtype):
+        announce(kernels.update, args, 0, purpose)  # compiles first when it must
+    return kernels.update(*args)
 
 
 def train_members(
@@ -226,14 +231,14 @@ def train_members(
         return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
                 layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
 
-    compiling = announce(kernels.train_members, arguments(0), 2, purpose)
-    with _no_full_collections() if compiling else NOTHING:
-        outcomes = interruptible(
-            lambda: map_on_threads(
-                lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
-            ),
-            plan,
-        )
+    with _collecting(kernels.train_members, 2, thetas.dtype):
+        announce(kernels.train_members, arguments(0), 2, purpose)  # compiles first when it must
+    outcomes = interruptible(
+        lambda: map_on_threads(
+            lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
+        ),
+        plan,
+    )
     new_thetas, new_slots = np.empty_like(thetas), np.empty_like(slots)
     records = np.empty((thetas.shape[1], 2, epochs))
     for k, (group_thetas, group_slots, group_records, _) in zip(groups, outcomes):
@@ -310,9 +315,8 @@ def _call_kernel(
     kernel = engine_kernel(common_codes, plan, hyper, theta.dtype)
     if kernel is kernels.train_and_evaluate_threaded:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
-    compiling = announce(kernel, args, 1, purpose)  # args[1]: the dtype of theta
-    if compiling and on_compile is not None:
-        on_compile()
+    with _collecting(kernel, 1, theta.dtype):  # args[1]: the dtype of theta
+        announce(kernel, args, 1, purpose, on_compile)  # compiles first when it must
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
@@ -320,10 +324,9 @@ def _call_kernel(
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     compute = functools.partial(_pinned, kernel, args, blas, adapt)
     work = _work(int(plan[kernels.EPOCHS]), n, batch, n_eval, chunk, theta.size)
-    with _no_full_collections() if compiling else NOTHING:
-        if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
-            return _direct(compute)
-        return interruptible(compute, plan)
+    if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
+        return _direct(compute)
+    return interruptible(compute, plan)
 
 
 #: The garbage collector's thresholds before the first of the calls compiling now, and how many
@@ -332,7 +335,14 @@ _COLLECTOR = {"thresholds": None, "compiling": 0}
 _COLLECTOR_LOCK = threading.Lock()
 
 
-#: What a call that compiles nothing runs in instead of :func:`_no_full_collections`.
+def _collecting(kernel, at: int, dtype: np.dtype):
+    """How Python's garbage collector runs while :func:`announce` looks for the code of the
+    entry kernel ``kernel`` for arrays of ``dtype`` in its argument number ``at``, and compiles
+    it when it must: without full collections (:func:`_no_full_collections`) unless it is
+    compiled in this process already (then as usual: a null context, which costs nothing)."""
+    return NOTHING if _compiled_for(kernel, at, dtype) else _no_full_collections()
+
+
 NOTHING = contextlib.nullcontext()
 
 
@@ -379,7 +389,7 @@ def engine_kernel(common_codes: bool, plan: np.ndarray, hyper: np.ndarray, dtype
     able = (kernels.train_and_evaluate,) if common else ()
     able += (kernels.train_and_evaluate_full, kernels.train_and_evaluate_threaded)
     for kernel in able:
-        if _compiled_for(kernel, dtype):
+        if _compiled_for(kernel, 1, dtype):
             _CHOSEN[common, dtype] = kernel  # compiled it stays: the choice holds
             return kernel
     return able[0]
@@ -389,11 +399,22 @@ def engine_kernel(common_codes: bool, plan: np.ndarray, hyper: np.ndarray, dtype
 _CHOSEN: dict = {}
 
 
-def _compiled_for(kernel, dtype: np.dtype) -> bool:
-    """Whether the engine's variant ``kernel`` has a compiled version for parameters of ``dtype``
-    in this process (its ``state`` bundle, the second argument, starts with ``theta``)."""
-    overloads = getattr(kernel, "overloads", {})  # none where the kernels run as Python
-    return any(str(types[1][0].dtype) == dtype.name for types in dict.keys(overloads))
+def _compiled_for(kernel, at: int, dtype: np.dtype) -> bool:
+    """Whether the entry kernel ``kernel`` has a compiled version in this process for arrays of
+    ``dtype`` in its argument number ``at`` (an array, or a bundle of arrays led by one); none
+    where the kernels run as Python."""
+    if (kernel, dtype) in _COMPILED:
+        return True
+    for types in dict.keys(getattr(kernel, "overloads", {})):
+        first = types[at][0] if hasattr(types[at], "types") else types[at]
+        if str(first.dtype) == dtype.name:
+            _COMPILED.add((kernel, dtype))  # compiled it stays
+            return True
+    return False
+
+
+#: The (entry kernel, dtype) pairs found compiled so far (see :func:`_compiled_for`).
+_COMPILED: set = set()
 
 
 @functools.cache

@@ -102,7 +102,8 @@ def fit_many(
         As in :func:`fnn.fit`; shared by every member.
     epochs, batch_size, validation, early_stopping, reduce_on_plateau, sample_weight, class_weight
         As in :func:`fnn.fit`, the same for every member (early stopping and the plateau
-        rule watch each member's own loss).
+        rule watch each member's own monitored value; a monitored function runs on the
+        member's worker thread, as ``callback`` does).
     keys : sequence of K keys, or None
         Each member's shuffle key (int or SeedSequence); None means ``range(K)``.
     l2 : float, or a sequence of K floats
@@ -312,6 +313,7 @@ def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_
                 step,
                 unpack_slots(np.ascontiguousarray(slots[:, :, k]), net.sizes),
                 states[k].plateau,
+                states[k].config,
             ),  # fmt: skip
             history_of(net, records[k], False, None, last),
         )

@@ -8,6 +8,8 @@ the user's callback, and the History of the epochs run. None of it calls the eng
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -21,36 +23,65 @@ from fnn.weights import sample_weights
 
 
 def early_stopping(
-    patience: int = 10, min_delta: float = 0.0, restore_best: bool = True
+    patience: int = 10,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    monitor: str | Callable | None = None,
+    mode: str | None = None,
 ) -> EarlyStopping:
-    """Stop ``fit`` after ``patience`` epochs without the watched loss falling by ``min_delta``.
+    """Stop ``fit`` after ``patience`` epochs without the monitored value improving by
+    ``min_delta``.
 
-    The watched loss is ``val_loss`` when ``fit`` has validation data, else the training loss.
-    An epoch improves when its watched loss is below ``best - min_delta``.
+    An epoch improves when its value is below ``best - min_delta`` (mode ``"min"``) or above
+    ``best + min_delta`` (mode ``"max"``), ``best`` the best value of the earlier epochs of
+    this ``fit`` call.
 
     Parameters
     ----------
     patience : int, >= 1
         Epochs without improvement before training stops.
     min_delta : float, >= 0
-        Smallest decrease that counts as an improvement.
+        Smallest change that counts as an improvement.
     restore_best : bool
         Return the parameters and the optimizer state at the end of the best epoch rather
         than the last one, as a pair: resuming from them continues from the best epoch. The
         history still runs to the last epoch.
+    monitor : None, str or callable
+        What to watch after each epoch:
+
+        * None: ``"val_loss"`` when ``fit`` has validation data, else ``"loss"``;
+        * a History field: ``"loss"``, ``"accuracy"`` (the epoch's training batches as they
+          were trained), ``"val_loss"`` or ``"val_accuracy"`` (the validation rows after the
+          epoch). ``"val_*"`` needs ``fit(..., validation=...)`` and the accuracies a
+          classifier's loss (bce, ce): else ``fit`` raises a ValueError;
+        * a function ``monitor(net, params, X_val, y_val) -> float``, called after each
+          epoch with the network, the parameters at the end of the epoch (read-only, as the
+          callback gets them) and ``X_val``, ``y_val`` of ``fit``'s ``validation`` exactly as
+          given (without ``w_val``); it needs validation data. Its values are recorded in
+          ``history.monitor``; anything but a finite real number (a float, an int or a 0-d
+          array) stops ``fit`` with a TypeError (not a number) or a ValueError (not finite).
+          E.g. ``lambda net, params, X, y: fnn.r2_score(y, fnn.predict(net, params, X))``
+          with ``mode="max"``.
+    mode : "min", "max" or None
+        Whether lower or higher values are better. None: ``"max"`` for ``"accuracy"`` and
+        ``"val_accuracy"``, ``"min"`` for the losses and for ``monitor=None``; a function
+        needs it given (ValueError otherwise).
 
     Returns
     -------
     EarlyStopping
-        A config for ``fit(..., early_stopping=...)``.
+        A config for ``fit(..., early_stopping=...)``, with ``mode`` resolved.
 
     Examples
     --------
     >>> import fnn
     >>> fnn.early_stopping(patience=20)
-    EarlyStopping(patience=20, min_delta=0.0, restore_best=True)
+    EarlyStopping(patience=20, min_delta=0.0, restore_best=True, monitor=None, mode='min')
+    >>> fnn.early_stopping(monitor="val_accuracy").mode
+    'max'
     """
-    return checks.early_stopping_of(None, EarlyStopping(patience, min_delta, restore_best))
+    config = EarlyStopping(patience, min_delta, restore_best, monitor, mode)
+    return checks.early_stopping_of(None, config)
 
 
 def reduce_on_plateau(
@@ -60,20 +91,24 @@ def reduce_on_plateau(
     min_lr: float = 0.0,
     cooldown: int = 0,
     eps: float = 1e-8,
+    monitor: str | Callable | None = None,
+    mode: str | None = None,
 ) -> ReduceOnPlateau:
-    """Cut the learning rate when the watched loss stops improving (PyTorch's semantics).
+    """Cut the learning rate when the monitored value stops improving (PyTorch's semantics).
 
-    The watched loss is ``val_loss`` when ``fit`` has validation data, else the training loss.
-    After each epoch, as ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="min",
-    threshold_mode="abs", threshold=min_delta)`` does: the epoch improves when its loss is
-    below ``best - min_delta`` (then ``best`` is that loss); after more than ``patience``
-    epochs in a row without improvement (PyTorch counts so; Keras cuts after ``patience``) the
-    rate of the next update ``lr`` becomes ``max(lr * factor, min_lr)``, unless that changes
-    it by ``eps`` or less, and ``cooldown`` epochs follow in which bad epochs are not counted.
+    The monitored value is ``val_loss`` when ``fit`` has validation data, else the training
+    loss, unless ``monitor`` says otherwise (as in :func:`early_stopping`). After each epoch,
+    as ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode=mode, threshold_mode="abs",
+    threshold=min_delta)`` does: the epoch improves when its value is below ``best -
+    min_delta`` (mode ``"max"``: above ``best + min_delta``), and then ``best`` is that value;
+    after more than ``patience`` epochs in a row without improvement (PyTorch counts so; Keras
+    cuts after ``patience``) the rate of the next update ``lr`` becomes ``max(lr * factor,
+    min_lr)``, unless that changes it by ``eps`` or less, and ``cooldown`` epochs follow in
+    which bad epochs are not counted.
 
-    The cut is a ``scale`` on every rate of the optimizer's schedule, kept with the best loss
-    and the counters in ``result.opt_state.plateau``: ``fit(..., opt_state=...)`` continues
-    the watch bit for bit (``2k`` epochs in one call equal ``k + k`` in two), and
+    The cut is a ``scale`` on every rate of the optimizer's schedule, kept with the best
+    score and the counters in ``result.opt_state.plateau``: ``fit(..., opt_state=...)``
+    continues the watch bit for bit (``2k`` epochs in one call equal ``k + k`` in two), and
     :func:`fnn.opt_step` applies the same scale. By hand, watch the loss yourself and build
     the optimizer anew with the lower rate, ``opt._replace(learning_rate=lr * factor)``.
 
@@ -84,26 +119,33 @@ def reduce_on_plateau(
     patience : int >= 0
         Epochs without improvement that are tolerated; the next one cuts.
     min_delta : float >= 0
-        Smallest decrease of the watched loss that counts as an improvement.
+        Smallest change of the monitored value that counts as an improvement.
     min_lr : float >= 0
         The cut never takes the rate below this (a schedule may, later).
     cooldown : int >= 0
         Epochs after a cut during which no bad epoch is counted.
     eps : float >= 0
         A cut that changes the rate by ``eps`` or less is skipped.
+    monitor : None, str or callable
+        None, a History field's name or a function ``(net, params, X_val, y_val) -> float``,
+        exactly as in :func:`early_stopping`. When both watch a function it must be the same
+        one (the history records one).
+    mode : "min", "max" or None
+        As in :func:`early_stopping`.
 
     Returns
     -------
     ReduceOnPlateau
-        A config for ``fit(..., reduce_on_plateau=...)``.
+        A config for ``fit(..., reduce_on_plateau=...)``, with ``mode`` resolved.
 
     Examples
     --------
     >>> import fnn
     >>> fnn.reduce_on_plateau(factor=0.5, patience=5)
-    ReduceOnPlateau(factor=0.5, patience=5, min_delta=0.0, min_lr=0.0, cooldown=0, eps=1e-08)
+    ReduceOnPlateau(factor=0.5, patience=5, min_delta=0.0, min_lr=0.0, cooldown=0, eps=1e-08,
+                    monitor=None, mode='min')
     """
-    config = ReduceOnPlateau(factor, patience, min_delta, min_lr, cooldown, eps)
+    config = ReduceOnPlateau(factor, patience, min_delta, min_lr, cooldown, eps, monitor, mode)
     return checks.reduce_on_plateau_of(None, config)
 
 
@@ -140,6 +182,106 @@ def validation_data(net: Net, validation, dtype) -> tuple[np.ndarray, np.ndarray
     return X_val, Y_val, sample_weights("validation[2]", given, n_val, dtype)
 
 
+# -- what the watchers monitor ------------------------------------------------------------------
+
+#: The row of a training loop's records (shape ``(5, epochs)``) holding each History field a
+#: watcher may monitor by name; row 4 holds a monitored function's values.
+RECORD_ROWS = {"loss": 0, "accuracy": 1, "val_loss": 2, "val_accuracy": 3}
+FUNCTION_ROW = 4
+
+
+class Watching(NamedTuple):
+    """What the watchers of one ``fit`` read after each epoch (see :func:`watching`).
+
+    Attributes
+    ----------
+    early_row, plateau_row : int or None
+        The records' row that early stopping, reduce-on-plateau watches (None: no watcher).
+    function : callable or None
+        The monitored function, whose value goes into row :data:`FUNCTION_ROW`; None when
+        no watcher monitors a function.
+    """
+
+    early_row: int | None
+    plateau_row: int | None
+    function: Callable | None
+
+
+def watching(
+    net: Net,
+    has_val: bool,
+    early_stopping: EarlyStopping | None,
+    reduce_on_plateau: ReduceOnPlateau | None,
+) -> Watching:
+    """The rows that ``fit``'s checked watchers read; ValueError, naming the watcher, for a
+    monitor this ``fit`` cannot give: ``"val_*"`` or a function without validation data, an
+    accuracy for a loss without one, two different functions."""
+    rows = []
+    functions = []
+    for name, config in (("early_stopping", early_stopping),
+                         ("reduce_on_plateau", reduce_on_plateau)):  # fmt: skip
+        if config is None:
+            rows.append(None)
+            continue
+        monitor = config.monitor
+        if monitor is None:
+            rows.append(RECORD_ROWS["val_loss" if has_val else "loss"])
+            continue
+        if callable(monitor):
+            if not has_val:
+                raise ValueError(
+                    f"{name}.monitor is a function of the validation data, but fit has no "
+                    "validation: pass validation=(X_val, y_val)"
+                )
+            functions.append(monitor)
+            rows.append(FUNCTION_ROW)
+            continue
+        if monitor.startswith("val_") and not has_val:
+            raise ValueError(
+                f"{name}.monitor={monitor!r} needs validation data: pass "
+                f"validation=(X_val, y_val), or monitor {monitor[4:]!r}"
+            )
+        if monitor.endswith("accuracy") and LOSSES[net.loss].labels == "targets":
+            raise ValueError(
+                f"{name}.monitor={monitor!r}, but the {net.loss!r} loss has no accuracy: "
+                "monitor 'loss', 'val_loss' or a function"
+            )
+        rows.append(RECORD_ROWS[monitor])
+    if len(functions) == 2 and functions[0] is not functions[1]:
+        raise ValueError(
+            "early_stopping.monitor and reduce_on_plateau.monitor must be the same function "
+            "when both are functions (history.monitor records one), got "
+            f"{checks.describe(functions[0])} and {checks.describe(functions[1])}"
+        )
+    return Watching(*rows, functions[0] if functions else None)
+
+
+def monitored(function: Callable, net: Net, params: Params, X_val, y_val, epoch: int) -> float:
+    """``function(net, params, X_val, y_val)`` after ``epoch`` (of this fit call), checked:
+    TypeError when it is not a real number (a float, an int, a 0-d array of reals),
+    ValueError when it is not finite."""
+    value = function(net, params, X_val, y_val)
+    scalar = isinstance(value, numbers.Real) or (
+        isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf"
+    )
+    if isinstance(value, (bool, np.bool_)) or not scalar:
+        raise TypeError(
+            f"monitor must return a real number, got {checks.describe(value)} after epoch "
+            f"{epoch} of this fit call"
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(
+            f"monitor must return a finite number, got {value} after epoch {epoch} of this fit call"
+        )
+    return value
+
+
+def score(mode: str, value: float) -> float:
+    """What the watchers minimise: the monitored value, or minus it in mode ``"max"``."""
+    return value if mode == "min" else -value
+
+
 # -- early stopping ------------------------------------------------------------------------------
 
 
@@ -149,7 +291,8 @@ class Best(NamedTuple):
     Attributes
     ----------
     value : float
-        The best watched loss so far (``inf`` before the first epoch).
+        The best score so far (:func:`score`: the monitored value, negated in mode
+        ``"max"``; ``inf`` before the first epoch).
     point : object
         What the training loop keeps of the best epoch (``fit``: its whole training state
         ``(theta, slots, step, plateau)``; L-BFGS: its parameter vector), None before it.
@@ -172,19 +315,20 @@ NO_BEST = Best(np.inf, None, -1, 0)
 def watch_best(
     config: EarlyStopping, best: Best, watched: float, epoch: int, point
 ) -> tuple[Best, bool]:
-    """Early stopping after an epoch whose watched loss is ``watched``.
+    """Early stopping after an epoch whose monitored value is ``watched``.
 
-    The epoch improves when ``watched < best.value - config.min_delta``: it becomes the best,
-    with ``point``. Otherwise one more epoch has waited, and training stops once
-    ``config.patience`` have.
+    The epoch improves when its score (``watched``, negated in mode ``"max"``) is below
+    ``best.value - config.min_delta``: it becomes the best, with ``point``. Otherwise one
+    more epoch has waited, and training stops once ``config.patience`` have.
 
     Parameters
     ----------
     config : EarlyStopping
+        Checked (``mode`` resolved).
     best : Best
         The record before this epoch (:data:`NO_BEST` before the first).
     watched : float
-        This epoch's ``val_loss``, or its training loss without validation data.
+        This epoch's monitored value.
     epoch : int
         This epoch, counted from 0 in this call.
     point : object
@@ -197,8 +341,9 @@ def watch_best(
     stop : bool
         Whether training stops here.
     """
-    if watched < best.value - config.min_delta:
-        return Best(watched, point, epoch, 0), False
+    value = score(config.mode, watched)
+    if value < best.value - config.min_delta:
+        return Best(value, point, epoch, 0), False
     waited = best.waited + 1
     return best._replace(waited=waited), waited >= config.patience
 
@@ -219,16 +364,17 @@ def epochs_before_a_cut(config: ReduceOnPlateau, plateau: Plateau) -> int:
 def watch_plateau(
     config: ReduceOnPlateau, plateau: Plateau, value: float, next_rate: Callable[[], float]
 ) -> Plateau:
-    """The plateau watcher after an epoch whose watched loss is ``value``.
+    """The plateau watcher after an epoch whose monitored value is ``value``.
 
     Parameters
     ----------
     config : ReduceOnPlateau
+        Checked (``mode`` resolved).
     plateau : Plateau
-        The watcher before this epoch: ``scale`` of the rates, ``best`` loss, ``bad_epochs``,
+        The watcher before this epoch: ``scale`` of the rates, ``best`` score, ``bad_epochs``,
         ``cooldown_left``.
     value : float
-        This epoch's ``val_loss``, or its training loss without validation data.
+        This epoch's monitored value; its score (:func:`score`) is compared with ``best``.
     next_rate : callable
         ``next_rate()`` is the unscaled learning rate ``r`` of the next update; called only
         when a cut is due.
@@ -241,6 +387,7 @@ def watch_plateau(
         and starts ``cooldown`` epochs in which bad epochs are not counted.
     """
     scale, best, bad, cooldown = plateau
+    value = score(config.mode, value)
     if value < best - config.min_delta:
         best, bad = float(value), 0
     else:
@@ -288,6 +435,7 @@ def history_of(
     has_val: bool,
     stopped_epoch: int | None = None,
     params_epoch: int | None = None,
+    monitored: bool = False,
 ) -> History:
     """The History of the epochs run.
 
@@ -295,13 +443,16 @@ def history_of(
     ----------
     net : Net
         Its loss says whether there are accuracies (none for mse, huber, ...).
-    records : ndarray, shape (4, epochs)
-        Per epoch: loss, accuracy, val_loss, val_accuracy (copied: later writes into
-        ``records`` never alter the History).
+    records : ndarray, shape (4, epochs) or (5, epochs)
+        Per epoch: loss, accuracy, val_loss, val_accuracy and (row :data:`FUNCTION_ROW`) a
+        monitored function's value (copied: later writes into ``records`` never alter the
+        History).
     has_val : bool
         Whether there were validation rows (else the val_ fields are empty).
     stopped_epoch, params_epoch : int or None
         As :class:`fnn.History` holds them.
+    monitored : bool
+        Whether a function was monitored (else ``monitor`` is empty).
 
     Returns
     -------
@@ -309,26 +460,34 @@ def history_of(
         Read-only float64 arrays, empty for the rows that do not apply.
     """
     empty = np.zeros(0)
-    loss, acc, val_loss, val_acc = (row.copy() for row in records)
+    loss, acc, val_loss, val_acc = (row.copy() for row in records[:4])
     if LOSSES[net.loss].labels == "targets":
         acc = val_acc = empty
     if not has_val:
         val_loss = val_acc = empty
-    columns = (frozen(np.array(column)) for column in (loss, acc, val_loss, val_acc))
-    return History(*columns, stopped_epoch, params_epoch)
+    monitor = records[FUNCTION_ROW].copy() if monitored else empty
+    loss, acc, val_loss, val_acc, monitor = (
+        frozen(np.array(column)) for column in (loss, acc, val_loss, val_acc, monitor)
+    )
+    return History(loss, acc, val_loss, val_acc, stopped_epoch, params_epoch, monitor)
 
 
-def attach_history(interrupt: KeyboardInterrupt, net: Net, records, has_val: bool) -> None:
+def attach_history(
+    interrupt: KeyboardInterrupt, net: Net, records, has_val: bool, monitored: bool = False
+) -> None:
     """Give a Ctrl-C's ``interrupt`` a ``history``: the epochs finished before it.
 
-    ``records`` (shape ``(4, epochs)``) are the epochs of the engine calls that returned; the
+    ``records`` (shape ``(5, epochs)``) are the epochs of the engine calls that returned; the
     engine's call that Ctrl-C stopped, if any, rides on the interrupt as ``partial`` (an
-    EngineRun) and adds its ``done`` finished epochs.
+    EngineRun) and adds its ``done`` finished epochs (whose monitored function, if any, never
+    ran: NaN).
     """
     stopped = vars(interrupt).pop("partial", None)
     if stopped is not None:
-        records = np.concatenate([records, stopped.records[:, : stopped.done]], axis=1)
-    interrupt.history = history_of(net, records, has_val)
+        finished = stopped.records[:, : stopped.done]
+        unmonitored = np.full((records.shape[0] - finished.shape[0], stopped.done), np.nan)
+        records = np.concatenate([records, np.concatenate([finished, unmonitored])], axis=1)
+    interrupt.history = history_of(net, records, has_val, monitored=monitored)
 
 
 def ending(stopped_epoch: int | None, params_epoch: int | None, epochs: int) -> str:

@@ -17,6 +17,7 @@ on the deploying side.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 
@@ -127,7 +128,10 @@ def to_onnx(net: Net, params: Params, path, scaler: Scaler | None = None):
     path : str or os.PathLike
         The ``.onnx`` file to write (its directory must exist).
     scaler : Scaler, optional
-        Folded into the first Gemm, so the model takes raw (unstandardised) features.
+        Folded into the first Gemm, so the model takes raw (unstandardised) features. Its
+        ``feature_names`` (from a DataFrame) go with the model: as the JSON list under the
+        key ``"feature_names"`` of the model's ``metadata_props`` (onnxruntime:
+        ``session.get_modelmeta().custom_metadata_map``), and in the input's doc string.
 
     Returns
     -------
@@ -168,10 +172,12 @@ def to_onnx(net: Net, params: Params, path, scaler: Scaler | None = None):
     for name in sorted(constants):
         weights.append(numpy_helper.from_array(np.array(constants[name], dtype), name))
     element = helper.np_dtype_to_tensor_dtype(dtype)
+    names = () if scaler is None else tuple(scaler.feature_names)
+    columns = f"columns, in order: {json.dumps(names, ensure_ascii=False)}" if names else ""
     graph = helper.make_graph(
         nodes,
         "fnn",
-        [helper.make_tensor_value_info("X", element, ["n_samples", net.sizes[0]])],
+        [helper.make_tensor_value_info("X", element, ["n_samples", net.sizes[0]], columns)],
         [helper.make_tensor_value_info("proba", element, ["n_samples", net.sizes[-1]])],
         initializer=weights,
     )
@@ -184,6 +190,8 @@ def to_onnx(net: Net, params: Params, path, scaler: Scaler | None = None):
         doc_string=f"fnn.predict_proba of {net}"
         + (", input standardisation folded in" if scaler is not None else ""),
     )
+    if names:
+        helper.set_model_props(model, {"feature_names": json.dumps(names, ensure_ascii=False)})
     onnx.checker.check_model(model, full_check=True)
     _write(path, model.SerializeToString())
     return model

@@ -35,6 +35,7 @@ import numpy as np
 from numba import config, njit, prange
 
 from fnn.compile_notice import disk_cache_usable
+from fnn.shipped import attach
 
 # One decorator policy: cached on disk, no GIL, NumPy's error model (x / 0 gives inf or nan, as
 # in NumPy, instead of a ZeroDivisionError check on every division, which keeps loops with a
@@ -55,7 +56,14 @@ POLICY = dict(
     fastmath={"nsz"},
     no_cfunc_wrapper=True,
 )
-kernel = njit(**POLICY)
+
+
+def kernel(function):
+    """An entry kernel, called from Python: compiled on first use, or loaded from the kernels a
+    wheel ships (:mod:`fnn.shipped`) or from Numba's disk cache."""
+    return attach(njit(**POLICY)(function))
+
+
 # Helpers called only from compiled code need no Python wrapper (less to compile).
 helper = njit(no_cpython_wrapper=True, **POLICY)
 # Parts of the engine with one call site are inlined into it by Numba, not compiled on their own
@@ -75,7 +83,7 @@ LEAKY_SLOPE = 0.01  # leaky_relu's slope for z < 0 (PyTorch's and Keras' default
 SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2), for the normal CDF of gelu
 INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi), for the normal density of gelu'
 # Loss codes.
-BCE, CE, MSE, HUBER, MAE, POISSON = 0, 1, 2, 3, 4, 5
+BCE, CE, MSE, HUBER, MAE, POISSON, QUANTILE = 0, 1, 2, 3, 4, 5, 6
 # Optimizer codes; NO_UPDATE runs the batches without changing the parameters.
 NO_UPDATE, SGD, MOMENTUM, RMSPROP, ADAM, ADAMW = -1, 0, 1, 2, 3, 4
 
@@ -569,12 +577,16 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
     bce ``sum softplus(z) - y z`` (= -[y log p + (1-y) log(1-p)], p = sigmoid(z)); ce
     ``sum_i sum_j y_ij (logsumexp(z_i) - z_ij)``; mse ``sum 1/2 r**2``; huber ``sum 1/2 r**2``
     where ``|r| <= delta``, else ``delta (|r| - delta / 2)``; mae ``sum |r|``; poisson
-    ``sum exp(a) - y a`` (a the log-rate). A row is right when every sigmoid unit is on the
-    right side of z = 0 (bce) or argmax z is the label (ce); the regression losses count none.
+    ``sum exp(a) - y a`` (a the log-rate); quantile ``sum (1 - q_j) r if r > 0 else -q_j r``
+    (pinball, q_j of output unit j). A row is right when every sigmoid unit is on the right
+    side of z = 0 (bce) or argmax z is the label (ce); the regression losses count none.
     With ``error`` it sets ``DT = scale * weight * dloss/dA``: ``A - Y`` for bce, ce and mse
     (dLoss/dZ of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)``
-    for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson. ``work`` holds 2 m values of
-    ZT's dtype. ``loss_params`` holds the loss's own parameters (huber's ``delta`` first).
+    for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson, ``1 - q_j`` if ``r > 0``,
+    ``-q_j`` if ``r < 0`` and 0 at ``r = 0`` for quantile. ``work`` holds 2 m values of ZT's
+    dtype. ``loss_params`` holds the loss's own parameters (huber's ``delta``; quantile's q,
+    one value or one per output unit: q_j is ``loss_params[j]`` when it holds n values, else
+    ``loss_params[0]``).
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -627,6 +639,13 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
         for j in range(n):
             for i in range(m):
                 total += (np.exp(AT[j, i]) - YT[j, i] * AT[j, i]) * weight[i]
+    elif WITH_OTHER_LOSSES and loss_code == QUANTILE:
+        for j in range(n):
+            q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
+            below, above = ZT.dtype.type(q), ZT.dtype.type(1.0 - q)
+            for i in range(m):
+                r = AT[j, i] - YT[j, i]
+                total += (above * r if r > zero else -below * r) * weight[i]
     elif loss_code == MSE:
         for j in range(n):
             for i in range(m):
@@ -655,6 +674,14 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * (np.exp(AT[j, i]) - YT[j, i])
+        elif WITH_OTHER_LOSSES and loss_code == QUANTILE:
+            for j in range(n):
+                q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
+                below, above = ZT.dtype.type(q), ZT.dtype.type(1.0 - q)
+                for i in range(m):
+                    r = AT[j, i] - YT[j, i]
+                    slope = above if r > zero else (-below if r < zero else zero)
+                    DT[j, i] = s * weight[i] * slope
         elif loss_code == BCE or loss_code == CE or loss_code == MSE:
             for j in range(n):
                 for i in range(m):
@@ -954,20 +981,12 @@ def _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropou
     """:func:`_shard_into` for every shard of a training batch (never a given forward pass:
     that serves a batch of one shard), on Numba's threads (as many as the calling thread's
     ``numba.set_num_threads``)."""
-    # Unpacked here and packed again in the loop: the parallel loop's body then captures arrays
-    # and scalars only (Numba 0.68 loses the writes to arrays it captures inside a tuple), and
-    # only those a training batch reads (each capture costs compile time).
-    params, layers = net
-    X, Y, _, _ = data
-    zbuf, abuf, _, _, dbuf, ybuf, work, masks, dropped, wbuf = scratch
-    drop, rates, seed = dropout
-    scale, loss_params = loss
-    grads, shard_grads, stats = out
+    # The bundles go into the loop as they are: Numba passes a captured tuple's items to the
+    # threads one by one, and the loop's body stays small (rebuilding the tuples in it made the
+    # parallel region compile slower: benchmarks/README.md).
     for shard in prange(n_shards):
-        _shard_into(shard, rows, True, 0, False, (params, layers), plan, (X, Y, X, Y), chosen,
-                    (zbuf, abuf, zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf),
-                    (drop, rates, seed), (scale, loss_params),
-                    (grads, shard_grads, stats))  # fmt: skip
+        _shard_into(shard, rows, True, 0, False, net, plan, data, chosen, scratch, dropout, loss,
+                    out)  # fmt: skip
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
@@ -1701,3 +1720,8 @@ def _member_update_into(opt_code, constants, thetas, grads, slots):
                 )
             elif DEBUG:
                 raise ValueError("unknown optimizer code")
+
+
+#: Every entry kernel (what a wheel ships compiled: :mod:`fnn.build_shipped`).
+ENTRIES = (fold_in, permutation, in_loops, shard_rows, train_and_evaluate, train_and_evaluate_full,
+           train_and_evaluate_threaded, update, train_members)  # fmt: skip

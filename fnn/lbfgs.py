@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fnn import checks, engine
-from fnn.epochs import NO_BEST, ending, history_of, stop_requested, watch_best
+from fnn.epochs import FUNCTION_ROW, NO_BEST, ending, history_of, stop_requested, watch_best
 from fnn.flat import pack, unpack
 from fnn.types import LBFGS, FitResult, Net, OptState, Params
 
@@ -98,11 +98,16 @@ def fit_lbfgs(
     weights_val=None,
     threads: int = 1,
     adapt: bool = False,
+    early_row: int | None = None,
+    function=None,
 ) -> FitResult:
     """``fit`` with :func:`lbfgs`: arguments already checked by ``fit`` (``state``: the
     checked ``opt_state``, or a new one; ``weights``,
     ``weights_val``: the sample weights of the rows of X and X_val, None for all 1;
-    ``threads``, ``adapt``: of each objective's batch, as for :func:`fnn.engine.call`)."""
+    ``threads``, ``adapt``: of each objective's batch, as for :func:`fnn.engine.call`;
+    ``early_row``: the row of the records that early stopping watches, see
+    :func:`fnn.epochs.watching`; ``function``: None, or ``function(params=..., epoch=...)``
+    gives the monitored function's value after an iteration)."""
     from scipy.optimize import minimize  # here: ``import fnn`` stays fast
 
     dtype = X.dtype
@@ -122,7 +127,8 @@ def fit_lbfgs(
                 f"loss is not finite at iteration {len(records)} of this fit call "
                 f"(loss {run.value}); check the data or raise l2"
             )
-        last["x"], last["point"], last["records"] = x.copy(), point, run.records[:, 0].copy()
+        last["x"], last["point"] = x.copy(), point
+        last["records"] = np.append(run.records[:, 0], 0.0)  # with a place for the monitor
         return float(run.value), run.grads.astype(np.float64, copy=False)  # a new array
 
     records: list[np.ndarray] = []
@@ -133,16 +139,18 @@ def fit_lbfgs(
         x = intermediate_result.x
         if not np.array_equal(last.get("x"), x):  # the accepted point was not the last tried
             objective(x)
-        records.append(last["records"])
+        records.append(last["records"].copy())
         epoch = len(records) - 1
+        point = unpack(last["point"], net.sizes)
+        if function is not None:
+            records[-1][FUNCTION_ROW] = function(params=point, epoch=epoch)
         if show is not None:
-            show(len(records), np.array(records).T)
+            show(len(records), _table(records)[:4])
         if early_stopping is not None:
-            watched = records[-1][2 if has_val else 0]
+            watched = records[-1][early_row]
             best[0], stopped[0] = watch_best(early_stopping, best[0], watched, epoch, last["point"])
         if callback is not None:
-            history = history_of(net, np.array(records).T, has_val)
-            point = unpack(last["point"], net.sizes)
+            history = history_of(net, _table(records), has_val, monitored=function is not None)
             stopped[0] = stop_requested(callback, epoch, point, history) or stopped[0]
         if stopped[0]:
             raise StopIteration  # SciPy ends the minimisation at this iterate
@@ -158,7 +166,8 @@ def fit_lbfgs(
                               callback=after_iteration, options=options)  # fmt: skip
         except KeyboardInterrupt as interrupt:  # Ctrl-C: the iterations finished before it
             vars(interrupt).pop("partial", None)  # a stopped evaluation, not an iteration
-            interrupt.history = history_of(net, _table(records), has_val)
+            interrupt.history = history_of(net, _table(records), has_val,
+                                           monitored=function is not None)  # fmt: skip
             raise
         final = result.x.astype(dtype) if records else theta
     done = len(records)
@@ -169,11 +178,12 @@ def fit_lbfgs(
     stopped_epoch = done - 1 if 0 < done < epochs else None
     if show is not None:
         show(None, None, ending(stopped_epoch, params_epoch, epochs))
-    history = history_of(net, table, has_val, stopped_epoch, params_epoch)
+    history = history_of(net, table, has_val, stopped_epoch, params_epoch, function is not None)
     iterations = done if params_epoch is None else params_epoch + 1  # those of the params
-    return FitResult(unpack(final, net.sizes), OptState(NAME, state.step + iterations, ()), history)
+    new_state = OptState(NAME, state.step + iterations, (), None, state.config)
+    return FitResult(unpack(final, net.sizes), new_state, history)
 
 
 def _table(records: list[np.ndarray]) -> np.ndarray:
-    """The (4, iterations) history table of the per-iteration ``records``."""
-    return np.array(records, dtype=np.float64).T.reshape(4, len(records))
+    """The (5, iterations) history table of the per-iteration ``records``."""
+    return np.array(records, dtype=np.float64).T.reshape(5, len(records))

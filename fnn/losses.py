@@ -13,6 +13,10 @@ weights (not the biases):
   ``poisson``: ``(1/m) sum [exp(y_hat) - y y_hat]`` with ``y_hat`` the log-rate. PyTorch's
   ``HuberLoss``, ``L1Loss`` and ``PoissonNLLLoss(log_input=True)`` with ``reduction="sum"``,
   divided by m.
+* ``quantile``: the pinball loss ``(1/m) sum [(1 - q) r if r > 0 else -q r]``, ``r = y_hat -
+  y``, with ``q`` in (0, 1) (0.5 by default) one level for every output unit or one per unit
+  (``net.loss_params``): scikit-learn's ``mean_pinball_loss(y, y_hat, alpha=q)`` summed over
+  the output units. Its minimiser is the q-quantile of y; its gradient at r = 0 is 0.
 * ``l2``: ``+ (l2 / 2m) sum_l ||W_l||**2`` (scikit-learn's ``alpha``).
 
 With the canonical output (sigmoid+bce, softmax+ce, identity+mse) the output error is the

@@ -168,7 +168,14 @@ def _class_indices(name: str, labels, n_rows: int | None) -> np.ndarray:
     if array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
         array = array.astype(np.int64)
     if array.dtype.kind not in "biu":
-        raise TypeError(f"{name} must hold integer class labels, got {checks.describe(array)}")
+        hint = (
+            f"; encode them with codes, classes = fnn.encode_labels({name})"
+            if array.dtype.kind in "USO"
+            else ""
+        )
+        raise TypeError(
+            f"{name} must hold integer class labels, got {checks.describe(array)}{hint}"
+        )
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must have shape (n_samples,), got shape {array.shape}")
     if n_rows is not None and array.shape[0] != n_rows:

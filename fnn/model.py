@@ -28,7 +28,7 @@ def mlp(
     loss: str | None = None,
     dropout: float | Sequence[float] = 0.0,
     delta: float | None = None,
-    loss_params: Mapping[str, float] | None = None,
+    loss_params: Mapping[str, float | Sequence[float]] | None = None,
 ) -> Net:
     """Specify a multi-layer perceptron.
 
@@ -43,9 +43,10 @@ def mlp(
     output : str
         Activation of the output layer: a name in ``fnn.ACTIVATIONS``.
     loss : str or None
-        A name in ``fnn.LOSSES``: ``"bce"``, ``"ce"``, ``"mse"``, ``"huber"``, ``"mae"`` or
-        ``"poisson"`` (identity output, read as the log-rate); None picks the canonical loss
-        of ``output`` (sigmoid -> bce, softmax -> ce, anything else -> mse).
+        A name in ``fnn.LOSSES``: ``"bce"``, ``"ce"``, ``"mse"``, ``"huber"``, ``"mae"``,
+        ``"poisson"`` (identity output, read as the log-rate) or ``"quantile"`` (pinball loss
+        of level ``q``); None picks the canonical loss of ``output`` (sigmoid -> bce, softmax
+        -> ce, anything else -> mse).
     dropout : float or sequence of float
         Inverted-dropout rate in [0, 1) of every hidden layer's activations, or one per hidden
         layer. While ``fit`` trains, each unit is zeroed with this probability and the kept
@@ -58,8 +59,9 @@ def mlp(
         same as ``loss_params={"delta": delta}``; 1.0 passes with any loss.
     loss_params : dict or None
         The loss's own parameters by name (``fnn.LOSSES[loss].parameters`` lists them with
-        their defaults and ranges; only huber has one, ``delta``); a parameter left out takes
-        its default. Held in ``Net.loss_params``.
+        their defaults and ranges: huber's ``delta``, quantile's ``q`` in (0, 1), default
+        0.5, one number or one per output unit, ``{"q": [0.1, 0.5, 0.9]}``); a parameter
+        left out takes its default. Held in ``Net.loss_params``.
 
     Returns
     -------
@@ -171,7 +173,7 @@ def _architecture_entry(field: str, index: int | None = None) -> str:
 
 def net_of(
     sizes: tuple[int, ...], activations: tuple[str, ...], loss: str | None,
-    loss_params: Mapping[str, float] = MappingProxyType({}),
+    loss_params: Mapping[str, float | Sequence[float]] = MappingProxyType({}),
     name: str | Callable[..., str] = "net", params_name: str = "",
 ) -> Net:  # fmt: skip
     """The Net of checked fields (``mlp``, ``from_architecture`` and ``load`` build it so).
@@ -183,9 +185,9 @@ def net_of(
         One per layer after the input.
     loss : str or None
         None picks the output activation's canonical loss (mse when it has none).
-    loss_params : mapping of str to float
+    loss_params : mapping of str to float (or sequence of float)
         The loss's own parameters by name (``fnn.LOSSES[loss].parameters``); a parameter left
-        out takes its default.
+        out takes its default; a per-output one may be 1 or ``sizes[-1]`` values.
     name : str or callable
         Names the arguments in messages, as for ``checks.spec``.
     params_name : str
@@ -194,9 +196,8 @@ def net_of(
     if loss is None and isinstance(activations[-1], str):
         loss = CANONICAL_LOSS.get(activations[-1], "mse")
     sizes, activations = checks.spec(sizes, activations, loss, name)
-    return Net(
-        sizes, activations, loss, loss_params=checks.loss_params(params_name, loss_params, loss)
-    )
+    values = checks.loss_params(params_name, loss_params, loss, sizes[-1])
+    return Net(sizes, activations, loss, loss_params=values)
 
 
 def init(net: Net, key=0, scheme: str | None = None, dtype=np.float64) -> Params:

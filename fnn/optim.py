@@ -278,7 +278,8 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     grads : Params
         Same shapes and dtype as ``params``, e.g. from :func:`fnn.grad`.
     state : OptState
-        From :func:`opt_init` or the previous ``opt_step``, for the same optimizer.
+        From :func:`opt_init` or the previous ``opt_step``, for the same optimizer (and, when
+        ``state.config`` holds the config it was saved with, the same hyperparameters).
 
     Returns
     -------
@@ -304,6 +305,7 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     checks.params_of(sizes, grads, "grads", dtype)
     entry = OPTIMIZERS[name]
     state = checks.opt_state_of("state", state, name, entry.n_slots, sizes, dtype)
+    checks.same_optimizer("state", state, opt)
     theta = pack(params, dtype)
     scale = 1.0 if state.plateau is None else state.plateau.scale  # cut by fit's watcher
     theta, slots = engine.update(
@@ -311,4 +313,4 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
         hyperparameters(opt), learning_rates(opt, state.step, 1, scale)[0], state.step, "opt_step",
     )  # fmt: skip
     return unpack(theta, sizes), OptState(name, state.step + 1, unpack_slots(slots, sizes),
-                                          state.plateau)  # fmt: skip
+                                          state.plateau, state.config)  # fmt: skip

@@ -95,13 +95,15 @@ class Loss(NamedTuple):
 
 class LossParameter(NamedTuple):
     """A loss's parameter: its ``default`` and range ``[low, high]`` (None: unbounded), each
-    end open if ``open_low`` / ``open_high``."""
+    end open if ``open_low`` / ``open_high``. ``per_output``: it may also be one value per
+    output unit (a sequence of ``n_outputs`` values, each in the range), as quantile's ``q``."""
 
     default: float
     low: float | None
     high: float | None
     open_low: bool
     open_high: bool
+    per_output: bool = False
 
 
 class Hyperparameter(NamedTuple):
@@ -262,7 +264,8 @@ HIDDEN_ACTIVATIONS = tuple(name for name, entry in ACTIVATIONS.items() if not en
 #: "binary" (0/1 per unit), "classes" (integer labels or one-hot rows) or "targets" (real
 #: values; no accuracy). ``target_low``: the smallest target allowed (None: any finite value).
 #: ``parameters``: the loss's own named parameters with their defaults and ranges, in the
-#: order the kernel reads them (``Net.loss_params``; huber's ``delta`` in ``fnn.mlp``).
+#: order the kernel reads them (``Net.loss_params``; huber's ``delta`` in ``fnn.mlp``); the
+#: kernel's array holds a per-output parameter's 1 or ``n_outputs`` values in its place.
 LOSSES = MappingProxyType(
     {
         "bce": Loss(
@@ -288,6 +291,14 @@ LOSSES = MappingProxyType(
             "identity",
             "targets",
             0.0,
+        ),  # fmt: skip
+        "quantile": Loss(
+            kernels.QUANTILE,
+            "(1/m) sum [(1 - q) r if r > 0 else -q r] (pinball; q = 0.5 or one q per output)",
+            tuple(ACTIVATIONS),
+            "identity",
+            "targets",
+            parameters=MappingProxyType({"q": LossParameter(0.5, 0.0, 1.0, True, True, True)}),
         ),  # fmt: skip
     }
 )

@@ -20,7 +20,7 @@ import numpy as np
 
 from fnn import checks
 from fnn.data import fold_in
-from fnn.folds import check_folds
+from fnn.folds import check_folds, is_splitter, split
 from fnn.model import init
 from fnn.threads import default_threads, map_on_threads
 from fnn.train import fit
@@ -60,7 +60,7 @@ def sweep(
     y,
     grid: Mapping[str, Sequence] | Sequence[Mapping[str, Any]] | None = None,
     *,
-    folds: Sequence[tuple],
+    folds: Sequence[tuple] | Any,
     keys: Sequence = (0,),
     epochs: int = 100,
     batch_size: int | None = None,
@@ -70,6 +70,7 @@ def sweep(
     dtype=np.float64,
     executor="threads",
     workers: int | None = None,
+    groups=None,
 ) -> tuple[TrialResult, ...]:
     """Train and validate every setting of a grid on every key and fold, in parallel.
 
@@ -102,15 +103,20 @@ def sweep(
         ``"learning_rate"`` (replaces the optimizer's), ``"l2"``, ``"epochs"``,
         ``"batch_size"``; a name a setting leaves out takes the argument of the same name.
         None: the one setting given by the arguments.
-    folds : sequence of (train, val) index pairs
-        Usually ``fnn.kfold(key, len(X), k, stratify=y)``.
+    folds : sequence of (train, val) index pairs, or a scikit-learn splitter
+        Usually ``fnn.kfold(key, len(X), k, stratify=y)``. A splitter (``StratifiedKFold``,
+        ``GroupKFold``, ``TimeSeriesSplit``, ...: any object with ``split(X, y, groups)``
+        and ``get_n_splits``) gives its ``split(X, y, groups)``, each index array sorted
+        (``y`` as class indices when it holds one-hot rows).
     keys : sequence of int or SeedSequence
         Every setting is trained once per key and fold; the key fixes the initial parameters
         (``fnn.init(net, key=key)``) and the shuffles (``fit(..., key=key)``).
     epochs, batch_size, l2 : as in :func:`fnn.fit`
         Defaults of the settings.
     early_stopping : EarlyStopping or None
-        Passed to every ``fit`` (it watches the fold's validation loss).
+        Passed to every ``fit``: it watches the fold's validation rows (``val_loss`` unless
+        its ``monitor`` says otherwise; a monitored function gets the fold's ``X_val``,
+        ``y_val``).
     scheme : str or None
     dtype : float32 or float64
         Of the initial parameters, as in :func:`fnn.init`.
@@ -125,6 +131,9 @@ def sweep(
     workers : int or None
         Threads or joblib processes; default Numba's thread count (``NUMBA_NUM_THREADS``,
         normally the number of cores). A Dask or Ray cluster has its own.
+    groups : array_like or None
+        Group label of each row, shape (n_samples,), for a splitter given as ``folds``
+        (``GroupKFold``, ...); only with a splitter.
 
     Returns
     -------
@@ -139,7 +148,18 @@ def sweep(
     X = checks.inputs("X", X, net.sizes[0], dtype)
     checks.targets("y", y, net, X.shape[0], dtype)  # bad labels fail here, not in a worker
     y = np.asarray(y)
-    folds = check_folds(folds, X.shape[0])
+    if is_splitter(folds):
+        labels = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+        if labels.ndim == 2 and net.loss == "ce":  # one-hot rows: a splitter wants classes
+            labels = labels.argmax(axis=1)
+        folds = split(folds, X, labels, groups, "folds")
+    elif groups is not None:
+        raise ValueError(
+            "groups needs a scikit-learn splitter such as GroupKFold(n_splits) as folds, "
+            f"got folds={checks.describe(folds)}"
+        )
+    else:
+        folds = check_folds(folds, X.shape[0])
     keys = _checked_keys(keys)
     if early_stopping is not None:
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)

@@ -127,10 +127,11 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
     -------
     hypothesis.strategies.SearchStrategy of Net
         Output activations fit the drawn loss (sigmoid for bce, softmax with 2-3 units for
-        ce, identity for poisson, any activation for mse, huber and mae); each of the loss's
-        parameters is half its default, its default or twice it, those in its range (huber's
-        delta: 0.5, 1 or 2); hidden activations are any of ``fnn.registry.HIDDEN_ACTIVATIONS``, one
-        drawn per layer.
+        ce, identity for poisson, any activation for mse, huber, mae and quantile); each of
+        the loss's parameters is half its default, its default or twice it, those in its range
+        (huber's delta: 0.5, 1 or 2; quantile's q: 0.25 or 0.5), and a per-output one is
+        either one such value or one per output unit; hidden activations are any of
+        ``fnn.registry.HIDDEN_ACTIVATIONS``, one drawn per layer.
 
     Examples
     --------
@@ -156,12 +157,21 @@ def nets(max_hidden_layers: int = 2, max_width: int = 5, max_inputs: int = 4, lo
                                max_size=n_hidden))  # fmt: skip
         sizes = (draw(st.integers(1, max_inputs)), *widths, n_out)
         values = tuple(
-            draw(st.sampled_from(_parameter_values(parameter)))
+            draw(_parameter_draws(st, parameter, n_out))
             for parameter in LOSSES[loss_name].parameters.values()
         )
         return checks.network(Net(sizes, (*hidden, output), loss_name, loss_params=values))
 
     return draw_net()
+
+
+def _parameter_draws(st, parameter, n_outputs: int):
+    """A strategy for one loss parameter's value: one of :func:`_parameter_values`, or (a
+    per-output parameter) a tuple of ``n_outputs`` of them."""
+    one = st.sampled_from(_parameter_values(parameter))
+    if not parameter.per_output:
+        return one
+    return one | st.lists(one, min_size=n_outputs, max_size=n_outputs).map(tuple)
 
 
 def _parameter_values(parameter) -> list[float]:

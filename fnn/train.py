@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -16,15 +17,19 @@ from fnn import checks, engine, kernels
 from fnn import progress as progress_display
 from fnn.data import seed_of
 from fnn.epochs import (
+    FUNCTION_ROW,
     NO_BEST,
+    Watching,
     attach_history,
     ending,
     epochs_before_a_cut,
     history_of,
+    monitored,
     stop_requested,
     validation_data,
     watch_best,
     watch_plateau,
+    watching,
 )
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
 from fnn.lbfgs import NAME as LBFGS_NAME
@@ -108,9 +113,12 @@ def fit(
     opt_state : OptState or None
         Resume from an earlier ``fit``'s ``result.opt_state``. Epochs continue counting from
         ``opt_state.step // batches_per_epoch``, so ``2k`` epochs in one call and ``k + k``
-        in two give bit-identical parameters.
+        in two give bit-identical parameters. A state loaded from an archive saved with its
+        optimizer (``fnn.save(..., opt=...)``) holds that config in ``opt_state.config``,
+        and ``opt`` must equal it (ValueError naming both otherwise).
     early_stopping : EarlyStopping or None
-        From :func:`fnn.early_stopping`.
+        From :func:`fnn.early_stopping`: stop when its monitor (``val_loss`` with validation,
+        else the training loss, or the History field or function it names) stops improving.
     callback : callable or None
         ``callback(epoch, params, history) -> bool or None`` after every epoch; True stops
         training (anything but a bool or None is a TypeError).
@@ -119,9 +127,9 @@ def fit(
         most 5 times a second: a tqdm bar when tqdm is installed (``pip install
         'fnn[progress]'``), else a plain line. Results are bit-identical with and without it.
     reduce_on_plateau : ReduceOnPlateau or None
-        From :func:`fnn.reduce_on_plateau`: cut the learning rate when the watched loss
-        (``val_loss`` with validation, else the training loss) stops improving. Its state
-        travels in ``opt_state.plateau``, so resuming continues the watch bit for bit.
+        From :func:`fnn.reduce_on_plateau`: cut the learning rate when its monitor (as early
+        stopping's) stops improving. Its state travels in ``opt_state.plateau``, so resuming
+        continues the watch bit for bit.
     sample_weight : array_like, shape (n_samples,), optional
         Weights >= 0 of the rows (not all 0). Each batch's loss, gradient, accuracy and L2
         penalty are normalised by the batch's total weight instead of its row count (see
@@ -149,9 +157,10 @@ def fit(
     -------
     FitResult
         ``params``, ``opt_state`` and ``history`` (per-epoch ``loss`` and ``accuracy``,
-        averaged over the epoch's batches as they were trained, and ``val_loss``,
-        ``val_accuracy`` after the epoch). Accuracy arrays are empty for every mse network,
-        a sigmoid output with the mse loss included.
+        averaged over the epoch's batches as they were trained, ``val_loss``,
+        ``val_accuracy`` after the epoch, and ``monitor``, the values of a monitored
+        function). Accuracy arrays are empty for every mse network, a sigmoid output with
+        the mse loss included.
 
     Raises
     ------
@@ -176,16 +185,20 @@ def fit(
     array([0, 1, 1, 1])
     """
     (X, Y, weights, X_val, Y_val, weights_val, opt, state, epochs, batch, l2, seed, threads,
-     adapt, early_stopping, callback, progress, reduce_on_plateau) = fit_arguments(
+     adapt, early_stopping, callback, progress, reduce_on_plateau, watch) = fit_arguments(
         net, params, opt, X, y, epochs, batch_size, key, l2, validation, opt_state,
         early_stopping, callback, progress, reduce_on_plateau, sample_weight, class_weight,
         threads,
     )  # fmt: skip
+    function = watch.function
+    if function is not None:  # the monitored function gets the validation data as given
+        function = partial(monitored, function, net, X_val=validation[0], y_val=validation[1])
     if isinstance(opt, LBFGS):
         has_val = X_val.shape[0] > 0
         show = _printer(net, epochs, has_val) if progress else None
         return fit_lbfgs(net, params, opt, X, Y, epochs, l2, X_val, Y_val, state, early_stopping,
-                         callback, show, weights, weights_val, threads, adapt)  # fmt: skip
+                         callback, show, weights, weights_val, threads, adapt, watch.early_row,
+                         function)  # fmt: skip
     dtype, n, name = X.dtype, X.shape[0], state.optimizer
     entry = OPTIMIZERS[name]
     plateau = state.plateau
@@ -198,10 +211,11 @@ def fit(
     batches_per_epoch = -(-n // batch)
     first_epoch = state.step // batches_per_epoch
     step = state.step
-    records = np.zeros((4, min(epochs, FIRST_RECORDS)))  # loss, acc, val_loss, val_acc / epoch
+    # Per epoch: loss, accuracy, val_loss, val_accuracy, the monitored function's value.
+    records = np.zeros((5, min(epochs, FIRST_RECORDS)))
     has_val = X_val.shape[0] > 0
     best = NO_BEST
-    per_epoch = early_stopping is not None or callback is not None
+    per_epoch = early_stopping is not None or callback is not None or function is not None
     show = _printer(net, epochs, has_val) if progress else None
     epochs_per_call = 1  # when something must run between epochs
     done = 0
@@ -228,12 +242,12 @@ def fit(
                 adapt=adapt, purpose="fit", on_compile=None if show is None else _compiling(show),
             )  # fmt: skip
         except KeyboardInterrupt as interrupt:
-            attach_history(interrupt, net, records[:, :done], has_val)
+            attach_history(interrupt, net, records[:, :done], has_val, function is not None)
             raise
         theta, slots, finished = run.theta, run.slots, run.done
         if done + count > records.shape[1]:
             records = _grown(records, min(epochs, max(2 * records.shape[1], done + count)))
-        records[:, done : done + finished] = run.records[:, :finished]
+        records[:4, done : done + finished] = run.records[:, :finished]
         step += finished * batches_per_epoch
         if finished < count:
             raise FloatingPointError(
@@ -251,25 +265,29 @@ def fit(
                 f"parameters are not finite after epoch {done + count - 1} of this fit call; "
                 "lower the learning rate or check the data"
             )
+        if callback is not None or function is not None:
+            current = unpack(theta, net.sizes)  # the params after the epoch
+        if function is not None:  # one epoch per engine call
+            records[FUNCTION_ROW, done] = function(params=current, epoch=done)
         if reduce_on_plateau is not None:
             for epoch in range(done, done + count):
                 after = step - (done + count - 1 - epoch) * batches_per_epoch  # next update
-                watched = records[2 if has_val else 0, epoch]
+                watched = records[watch.plateau_row, epoch]
                 plateau = watch_plateau(reduce_on_plateau, plateau, watched,
                                         lambda at=after: learning_rates(opt, at, 1)[0])  # fmt: skip
         done += count
         if show is not None:
-            show(done, records[:, :done])
+            show(done, records[:4, :done])
             epochs_per_call = progress_display.next_chunk(
                 epochs_per_call, time.perf_counter() - started
             )
         if early_stopping is not None:
-            watched = records[2 if has_val else 0, done - 1]
+            watched = records[watch.early_row, done - 1]
             at_end = (theta, slots, step, plateau)  # the training state after this epoch
             best, stopped = watch_best(early_stopping, best, watched, done - 1, at_end)
         if callback is not None:
-            history = history_of(net, records[:, :done], has_val)
-            answer = stop_requested(callback, done - 1, unpack(theta, net.sizes), history)
+            history = history_of(net, records[:, :done], has_val, monitored=function is not None)
+            answer = stop_requested(callback, done - 1, current, history)
             stopped = answer or stopped
         if stopped:
             break
@@ -279,8 +297,9 @@ def fit(
     stopped_epoch = done - 1 if stopped and done < epochs else None
     if show is not None:
         show(None, None, ending(stopped_epoch, params_epoch, epochs))
-    history = history_of(net, records[:, :done], has_val, stopped_epoch, params_epoch)
-    new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau)
+    history = history_of(net, records[:, :done], has_val, stopped_epoch, params_epoch,
+                         function is not None)  # fmt: skip
+    new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau, state.config)
     return FitResult(unpack(theta, net.sizes), new_state, history)
 
 
@@ -305,6 +324,7 @@ class FitArguments(NamedTuple):
     callback: Callable | None
     progress: bool
     reduce_on_plateau: ReduceOnPlateau | None
+    watch: Watching  # the records' rows the watchers read, the monitored function
 
 
 def fit_arguments(
@@ -343,18 +363,21 @@ def fit_arguments(
         opt = lbfgs(*opt)  # a hand-built config gets the constructor's checks
         state = OptState(LBFGS_NAME, 0, ()) if opt_state is None else opt_state
         state = checks.opt_state_of("opt_state", state, LBFGS_NAME, 0, net.sizes, dtype)
+        checks.same_optimizer("opt_state", state, opt)
     else:
         state = opt_init(opt, params) if opt_state is None else opt_state
         state = checks.opt_state_of("opt_state", state, name, entry.n_slots, net.sizes, dtype)
+        checks.same_optimizer("opt_state", state, opt)
         batches_per_epoch = -(-n // batch)
         if epochs > (checks.MAX_STEPS - state.step) // batches_per_epoch:
             raise ValueError(
                 f"epochs must be <= {(checks.MAX_STEPS - state.step) // batches_per_epoch} "
                 f"(the update count, an int64, must stay <= {checks.MAX_STEPS}), got {epochs}"
             )
+    watch = watching(net, X_val.shape[0] > 0, early_stopping, reduce_on_plateau)
     return FitArguments(
         X, Y, weights, X_val, Y_val, weights_val, opt, state, epochs, batch, l2, seed, threads,
-        adapt, early_stopping, callback, progress, reduce_on_plateau,
+        adapt, early_stopping, callback, progress, reduce_on_plateau, watch,
     )  # fmt: skip
 
 

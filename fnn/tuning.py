@@ -58,7 +58,8 @@ def tune_trainable(
     ``fit`` call (each resuming the last call's ``opt_state``: the same bits as the single
     call), and after every epoch calls ``ray.tune.report`` with the epoch's ``loss``,
     ``val_loss`` (with validation data) and, for a classifier, ``accuracy`` and
-    ``val_accuracy``, as ``history`` has them. Tune counts the reports in
+    ``val_accuracy``, as ``history`` has them, and ``monitor`` when ``reduce_on_plateau``
+    monitors a function (its value after the epoch). Tune counts the reports in
     ``training_iteration``, so it is the number of epochs trained: an ASHA scheduler with
     ``time_attr="training_iteration"`` (its default) and ``max_t=epochs`` stops bad trials
     after whole epochs.
@@ -135,7 +136,7 @@ def tune_trainable(
     defaults = {"opt": opt, "l2": l2, "epochs": epochs, "batch_size": batch_size, "key": key}
     setting, key = _setting(defaults, {})  # the defaults are a trial that must not fail
     fit(net, init(net, key=key, scheme=scheme, dtype=dtype), setting.opt, X[:1], y[:1],
-        epochs=0, batch_size=setting.batch_size, key=key, l2=setting.l2,
+        epochs=0, batch_size=setting.batch_size, key=key, l2=setting.l2, validation=validation,
         reduce_on_plateau=reduce_on_plateau)  # fmt: skip
     warm = SweepData(net, X, y, (), (Trial(0, setting, key, 0),), scheme, dtype, None)
     warm_up(warm)  # before the trials start: concurrent cold compiles crash Numba
@@ -200,7 +201,7 @@ def _setting(defaults: dict, config: Mapping[str, Any]) -> tuple[Setting, Any]:
 def _metrics(result: FitResult) -> dict[str, float]:
     """The last epoch of ``result.history`` as Tune metrics (the rows the history has)."""
     rows = {name: getattr(result.history, name)
-            for name in ("loss", "accuracy", "val_loss", "val_accuracy")}  # fmt: skip
+            for name in ("loss", "accuracy", "val_loss", "val_accuracy", "monitor")}  # fmt: skip
     return {name: float(row[-1]) for name, row in rows.items() if row.size}
 
 

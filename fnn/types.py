@@ -13,6 +13,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+# The default of History.monitor: an empty read-only array, like the other empty fields.
+_EMPTY = np.zeros(0)
+_EMPTY.flags.writeable = False
+
 
 class Net(NamedTuple):
     """Specification of a fully-connected network (hashable, printable).
@@ -25,21 +29,23 @@ class Net(NamedTuple):
         One activation name per weight layer (``len(sizes) - 1`` of them).
     loss : str
         Name of the loss, a key of ``fnn.LOSSES``: ``"bce"``, ``"ce"``, ``"mse"``, ``"huber"``,
-        ``"mae"`` or ``"poisson"``.
+        ``"mae"``, ``"poisson"`` or ``"quantile"``.
     dropout : tuple of float
         Inverted-dropout rate in [0, 1) of each hidden layer's activations
         (``len(sizes) - 2`` of them), or ``()`` for none (also when every rate is 0).
-    loss_params : tuple of float
+    loss_params : tuple of float (or of tuple of float)
         The loss's own parameters (``fnn.LOSSES[loss].parameters``, e.g. huber's ``delta``),
         one value per parameter in the registry's order, or ``()`` when every one is at its
-        default (always for a loss without parameters).
+        default (always for a loss without parameters). A per-output parameter (quantile's
+        ``q``) with different values for the output units is a tuple of ``n_outputs`` floats:
+        ``loss_params=((0.1, 0.5, 0.9),)``.
     """
 
     sizes: tuple[int, ...]
     activations: tuple[str, ...]
     loss: str
     dropout: tuple[float, ...] = ()
-    loss_params: tuple[float, ...] = ()
+    loss_params: tuple[float | tuple[float, ...], ...] = ()
 
     def __repr__(self) -> str:  # dropout and loss_params only when given: plain nets print
         # as before (a bad value, say an array, prints too)
@@ -166,32 +172,44 @@ class OptState(NamedTuple):
         The reduce-on-plateau watcher of ``fit(..., reduce_on_plateau=...)``, whose ``scale``
         multiplies every learning rate (in ``fit`` and ``opt_step``); None when no watcher
         ever ran.
+    config : optimizer config or None
+        The optimizer config the state was saved with (:func:`fnn.load_state` of an archive
+        saved with ``opt=``), which ``fit`` and ``opt_step`` then require: resuming with
+        other hyperparameters is a ValueError naming both. ``fit`` and ``opt_step`` pass it
+        on; None (no check) for a state that never went through such an archive. To change
+        the hyperparameters on purpose, resume from ``state._replace(config=None)``.
     """
 
     optimizer: str
     step: int
     slots: tuple[Params, ...]
     plateau: Plateau | None = None
+    config: Any = None
 
 
 # -- training ------------------------------------------------------------------------------------
 
 
 class EarlyStopping(NamedTuple):
-    """Stop ``fit`` once the watched loss has not fallen by ``min_delta`` for ``patience`` epochs.
+    """Stop ``fit`` once the monitored value has not improved by ``min_delta`` for ``patience``
+    epochs; see :func:`fnn.early_stopping`.
 
-    The watched loss is ``val_loss`` with validation data, else the epoch's training loss. With
-    ``restore_best``, ``fit`` returns the params at the end of the best epoch (as Keras does).
+    ``monitor`` is None (``val_loss`` with validation data, else the epoch's training loss), a
+    History field's name or a function of the validation data; ``mode`` is ``"min"``,
+    ``"max"`` or None (from the name). With ``restore_best``, ``fit`` returns the params at
+    the end of the best epoch (as Keras does).
     """
 
     patience: int = 10
     min_delta: float = 0.0
     restore_best: bool = True
+    monitor: Any = None
+    mode: str | None = None
 
 
 class ReduceOnPlateau(NamedTuple):
-    """Cut the learning rate by ``factor`` when the watched loss stops improving (PyTorch's
-    ``ReduceLROnPlateau(mode="min", threshold_mode="abs")``); see :func:`fnn.reduce_on_plateau`."""
+    """Cut the learning rate by ``factor`` when the monitored value stops improving (PyTorch's
+    ``ReduceLROnPlateau(threshold_mode="abs")``); see :func:`fnn.reduce_on_plateau`."""
 
     factor: float = 0.1
     patience: int = 10
@@ -199,6 +217,8 @@ class ReduceOnPlateau(NamedTuple):
     min_lr: float = 0.0
     cooldown: int = 0
     eps: float = 1e-8
+    monitor: Any = None
+    mode: str | None = None
 
 
 class Plateau(NamedTuple):
@@ -210,9 +230,10 @@ class Plateau(NamedTuple):
     scale : float
         Multiplies every learning rate of the optimizer (1.0 until the first cut).
     best : float
-        Lowest watched loss so far (``inf`` before the first epoch).
+        Lowest score so far (``inf`` before the first epoch): the score of an epoch is its
+        monitored value in mode ``"min"``, minus that value in mode ``"max"``.
     bad_epochs : int
-        Epochs since the watched loss last fell below ``best - min_delta``.
+        Epochs since the score last fell below ``best - min_delta``.
     cooldown_left : int
         Epochs of cooldown left after the last cut.
     """
@@ -247,6 +268,10 @@ class History(NamedTuple):
     params_epoch : int or None
         Index of the epoch whose parameters ``fit`` returned: the best epoch when early
         stopping restored it, else the last epoch trained; None when no epoch ran.
+    monitor : ndarray, shape (epochs,) or (0,)
+        The value of the function that early stopping or reduce-on-plateau monitored
+        (``monitor=f``), after each epoch; empty when no function was monitored. In the
+        history of a Ctrl-C, NaN for an epoch that finished but whose function never ran.
     """
 
     loss: np.ndarray
@@ -255,6 +280,7 @@ class History(NamedTuple):
     val_accuracy: np.ndarray
     stopped_epoch: int | None = None
     params_epoch: int | None = None
+    monitor: np.ndarray = _EMPTY
 
 
 class FitResult(NamedTuple):
@@ -275,6 +301,50 @@ class FitResult(NamedTuple):
     params: Params
     opt_state: OptState
     history: History
+
+
+class FitSettings(NamedTuple):
+    """``fit``'s settings besides the data, the optimizer and the hooks, as a training record
+    keeps them (:func:`fnn.save`'s ``settings=``, :func:`fnn.load_record`); the defaults are
+    ``fit``'s, so ``fnn.fit(net, params, opt, X, y, **settings._asdict())`` trains with them.
+
+    Attributes
+    ----------
+    epochs : int
+    batch_size : int or None
+    key : int or SeedSequence
+    l2 : float
+    early_stopping : EarlyStopping or None
+    reduce_on_plateau : ReduceOnPlateau or None
+        As :func:`fnn.fit` takes them (a saved watcher monitors None or a History field's
+        name: an archive holds no functions).
+    """
+
+    epochs: int = 100
+    batch_size: int | None = None
+    key: Any = 0
+    l2: float = 0.0
+    early_stopping: EarlyStopping | None = None
+    reduce_on_plateau: ReduceOnPlateau | None = None
+
+
+class TrainingRecord(NamedTuple):
+    """How a saved model was trained, from :func:`fnn.load_record`; None for what was not saved.
+
+    Attributes
+    ----------
+    opt : optimizer config or None
+        The optimizer with its hyperparameters and learning-rate schedule, as
+        :func:`fnn.adam` (...) or :func:`fnn.lbfgs` return it.
+    settings : FitSettings or None
+        ``fit``'s other settings.
+    history : History or None
+        The per-epoch record, as ``fit`` returned it.
+    """
+
+    opt: Any
+    settings: FitSettings | None
+    history: History | None
 
 
 # -- cross-validation and sweeps ------------------------------------------------------------------
@@ -382,6 +452,29 @@ class SweepSummary(NamedTuple):
     best: SettingSummary
 
 
+class Converted(NamedTuple):
+    """A scikit-learn model read by :func:`fnn.from_sklearn`: what :func:`fnn.to_sklearn` takes.
+
+    ``fnn.to_sklearn(*fnn.from_sklearn(estimator))`` rebuilds an equivalent estimator.
+
+    Attributes
+    ----------
+    net : Net
+    params : Params
+        The estimator's ``coefs_`` and ``intercepts_``, bit for bit, in their dtype.
+    scaler : Scaler or None
+        The ``StandardScaler`` of a ``Pipeline``; None for a bare estimator.
+    classes : ndarray or None
+        A classifier's ``classes_`` (read-only; output ``j`` is ``classes[j]``); None for a
+        regressor.
+    """
+
+    net: Net
+    params: Params
+    scaler: Scaler | None
+    classes: np.ndarray | None
+
+
 class Scaler(NamedTuple):
     """Per-feature standardisation ``(X - mean) / scale``, from :func:`fnn.standardizer`.
 
@@ -390,10 +483,15 @@ class Scaler(NamedTuple):
     mean : ndarray, shape (n_features,)
     scale : ndarray, shape (n_features,)
         Standard deviations, with 1 for constant features.
+    feature_names : tuple of str
+        The column names of the DataFrame it was measured on, in order (scikit-learn's
+        ``feature_names_in_``), or ``()`` when it was measured on an array;
+        :func:`fnn.standardize` refuses a DataFrame whose columns differ.
     """
 
     mean: np.ndarray
     scale: np.ndarray
+    feature_names: tuple[str, ...] = ()
 
 
 # -- internal ------------------------------------------------------------------------------------

@@ -79,6 +79,8 @@ def loss(net, params, X, Y, l2=0.0, masks=()):
         data = np.sum(np.abs(P - Y)) / m
     elif net.loss == "poisson":
         data = np.sum(np.exp(P) - Y * P) / m
+    elif net.loss == "quantile":
+        data = np.sum(pinball(P - Y, levels(net, P.shape[1]))) / m
     else:
         data = np.sum(0.5 * (P - Y) ** 2) / m
     return data + l2 / (2 * m) * sum(np.sum(layer.W**2) for layer in params.layers)
@@ -87,6 +89,22 @@ def loss(net, params, X, Y, l2=0.0, masks=()):
 def delta(net):
     """Huber's threshold: Net.loss_params holds it, () when it is the default 1."""
     return net.loss_params[0] if net.loss_params else 1.0
+
+
+def levels(net, k):
+    """Quantile's q of each of the k output units: Net.loss_params holds one q or one per unit,
+    () when it is the default 0.5."""
+    return np.broadcast_to(np.asarray(net.loss_params[0] if net.loss_params else 0.5), (k,))
+
+
+def pinball(r, q):
+    """The pinball loss of residuals r = y_hat - y at levels q (broadcast over r's rows)."""
+    return np.where(r > 0, (1 - q) * r, -q * r)
+
+
+def pinball_slope(r, q):
+    """d pinball / d y_hat: 1 - q above, -q below, 0 at r = 0 (mae's choice there)."""
+    return np.where(r > 0, 1 - q, np.where(r < 0, -q, 0.0))
 
 
 def grad(net, params, X, Y, l2=0.0, masks=()):
@@ -104,6 +122,8 @@ def grad(net, params, X, Y, l2=0.0, masks=()):
         dA = np.sign(P - Y) / m
     elif net.loss == "poisson":
         dA = (np.exp(P) - Y) / m
+    elif net.loss == "quantile":
+        dA = pinball_slope(P - Y, levels(net, P.shape[1])) / m
     else:
         dA = (P - Y) / m
     grads = []

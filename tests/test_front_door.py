@@ -65,7 +65,11 @@ def test_no_notice_in_a_new_process_when_the_disk_cache_is_warm(tmp_path):
 def test_progress_shows_compiling_instead_of_a_frozen_zero(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain display, written to our stream
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    monkeypatch.setattr(engine, "announce", lambda *args: True)  # as if the cache were empty
+
+    def announce(kernel, args, dtype_arg, purpose, on_compile):  # as if the cache were empty
+        on_compile()
+
+    monkeypatch.setattr(engine, "announce", announce)
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     net = fnn.mlp([2, 4, 1])
@@ -176,9 +180,9 @@ def test_history_of_a_complete_run_has_no_stop():
     ).history
     assert history.stopped_epoch is None and history.params_epoch == 3
     assert (
-        fnn.fit(net, fnn.init(net), fnn.sgd(0.1), X, (X[:, 0] > 0).astype(int), epochs=0).history[
-            -1
-        ]
+        fnn.fit(
+            net, fnn.init(net), fnn.sgd(0.1), X, (X[:, 0] > 0).astype(int), epochs=0
+        ).history.params_epoch
         is None
     )
 

@@ -37,6 +37,7 @@ NETS = {
     "huber-tanh-output": ([2, 4, 2], "relu", "tanh", 23, "huber"),
     "mae": ([2, 4, 2], "tanh", "identity", 23, "mae"),
     "poisson": ([2, 4, 2], "tanh", "identity", 23, "poisson"),
+    "quantile-sigmoid-output": ([2, 4, 2], "tanh", "sigmoid", 23, "quantile"),
 }
 
 #: The epoch losses: fit sums batch losses, the loop sums value * rows; equal to rounding.

@@ -5,9 +5,11 @@ its parameter ``tau`` in (0, 1), is added to a temporary copy of the package by 
 recipe lists for the code (a kernel code; its loss and error branches in ``_output_into``; a
 ``Loss`` entry with its parameter) and nothing else. A fresh interpreter then runs the copy:
 ``fnn.mlp`` takes ``tau``, the loss is the NumPy formula, ``check_grads`` passes, a fit lowers
-the loss, ``save``/``load`` keep ``tau``, and every export computes ``predict_proba``. The
-kernels run as Python (``NUMBA_DISABLE_JIT=1``, the debug build): there a loss code without
-its branches raises instead of computing another loss, so the new branches are the ones run.
+the loss, ``save``/``load`` keep ``tau``, and every export computes ``predict_proba``. fnn has
+the same maths as its "quantile" loss (``q`` for ``tau``), which the toy's value must equal.
+The kernels run as Python (``NUMBA_DISABLE_JIT=1``, the debug build): there a loss code
+without its branches raises instead of computing another loss, so the new branches are the
+ones run.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 EDITS = [
     (
         "kernels.py",
-        "BCE, CE, MSE, HUBER, MAE, POISSON = 0, 1, 2, 3, 4, 5\n",
-        "BCE, CE, MSE, HUBER, MAE, POISSON, PINBALL = 0, 1, 2, 3, 4, 5, 6\n",
+        "BCE, CE, MSE, HUBER, MAE, POISSON, QUANTILE = 0, 1, 2, 3, 4, 5, 6\n",
+        "BCE, CE, MSE, HUBER, MAE, POISSON, QUANTILE, PINBALL = 0, 1, 2, 3, 4, 5, 6, 7\n",
     ),
     (
         "kernels.py",
@@ -83,6 +85,8 @@ params = fnn.init(net, key=1)
 r = y - fnn.predict_proba(net, params, X)[:, 0]
 expected = np.mean(np.maximum(0.2 * r, (0.2 - 1.0) * r))
 assert np.isclose(fnn.loss(net, params, X, y), expected, rtol=1e-12), (fnn.loss(net, params, X, y), expected)
+quantile = fnn.mlp([2, 6, 1], hidden="tanh", output="identity", loss="quantile", loss_params={"q": 0.2})
+assert np.isclose(fnn.loss(quantile, params, X, y), expected, rtol=1e-12)
 testing.check_grads(net, params, X[:8], y[:8])
 testing.check_grads(net._replace(loss_params=(0.7,)), params, X[:8], y[:8])
 

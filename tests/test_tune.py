@@ -122,6 +122,20 @@ def test_config_names_and_values_are_checked(monkeypatch):
     assert [metrics["loss"] for metrics, _ in reports] == alone.history.loss.tolist()
 
 
+def test_a_trial_whose_plateau_watches_a_function_reports_it(monkeypatch):
+    def monitor(net, params, X_val, y_val):
+        return fnn.accuracy(net, params, X_val, y_val) - fnn.loss(net, params, X_val, y_val)
+
+    watcher = fnn.reduce_on_plateau(factor=0.5, patience=0, monitor=monitor, mode="max")
+    reports = run_inside_tune(monkeypatch, {"learning_rate": 0.05}, reduce_on_plateau=watcher)
+    alone = fnn.fit(NET, fnn.init(NET, key=3), fnn.adam(0.05), X_TRAIN, Y_TRAIN, epochs=EPOCHS,
+                    batch_size=16, key=3, l2=0.01, validation=VALIDATION,
+                    reduce_on_plateau=watcher)  # fmt: skip
+    assert alone.opt_state.plateau.scale < 1.0  # the watcher cut the rate
+    assert [metrics["monitor"] for metrics, _ in reports] == alone.history.monitor.tolist()
+    assert [metrics["loss"] for metrics, _ in reports] == alone.history.loss.tolist()
+
+
 def test_a_diverging_trial_names_its_epoch(monkeypatch):
     with pytest.raises(
         FloatingPointError,
@@ -138,6 +152,11 @@ def test_a_diverging_trial_names_its_epoch(monkeypatch):
         (dict(validation=(X[:3], Y[:2])), ValueError, r"^validation\[1\]"),
         (dict(dtype=np.int32), TypeError, "^dtype"),
         (dict(batch_size=0), ValueError, "^batch_size must be >= 1"),
+        (
+            dict(validation=None, reduce_on_plateau=fnn.reduce_on_plateau(monitor="val_loss")),
+            ValueError,
+            r"^reduce_on_plateau.monitor='val_loss' needs validation data",
+        ),
     ],
 )
 def test_bad_arguments_fail_before_any_trial(options, error, match):

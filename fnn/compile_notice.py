@@ -141,15 +141,19 @@ def announce(kernel, args: tuple, dtype_arg: int, purpose: str, on_compile=None,
 #: What the notice calls each entry kernel.
 KERNELS = {
     "train_and_evaluate": "the engine",
+    "train_and_evaluate_full": "the engine's full variant",
     "train_and_evaluate_threaded": "the engine's threaded variant",
+    "update": "opt_step's update",
     "train_members": "fit_many's kernel of members side by side",
 }
 #: Seconds each entry kernel took to compile into an empty cache on the reference machine, and
 #: that machine's time for :func:`_probe` in the same process (benchmarks/README.md, "Compile
 #: times"): where this machine has compiled nothing yet, the notice scales them by its probe.
 REFERENCE_SECONDS = {
-    "train_and_evaluate": 14.0,
+    "train_and_evaluate": 10.0,
+    "train_and_evaluate_full": 13.0,
     "train_and_evaluate_threaded": 18.0,
+    "update": 1.5,
     "train_members": 7.5,
 }
 REFERENCE_PROBE = 0.0037

@@ -2,18 +2,22 @@
 
 ``fit`` runs epochs of training batches with updates; ``value_and_grad`` one batch without an
 update; ``backward`` the same batch from a given forward pass (all three :func:`call`);
-``opt_step`` one update from a given gradient (:func:`update`); ``forward``, ``predict``,
-``loss`` and ``accuracy`` evaluate rows in chunks (:func:`call`). They are the same compiled
-function (:func:`fnn.kernels.train_and_evaluate`, one signature per dtype), so a batch gives the
-same bits whichever path computes it, and the first call of any of them compiles (or loads from
-the disk cache) what every other one uses. ``fit_many``'s members side by side run the engine's
-maths member by member (:func:`train_members`). Only this module builds the kernels' ``plan``.
+``forward``, ``predict``, ``loss`` and ``accuracy`` evaluate rows in chunks (:func:`call`).
+They run the same compiled function (:func:`fnn.kernels.train_and_evaluate`, one signature per
+dtype, or for dropout, gradient clipping, a smooth activation, another loss or threads the
+variant of the same source that has them: :func:`engine_kernel`), so a batch gives the same
+bits whichever path computes it, and the first call of any of them compiles (or loads from the
+disk cache) what every other one uses. ``opt_step``'s one update from a given gradient runs the
+engine's update helpers in a kernel of its own (:func:`update`); ``fit_many``'s members side by
+side run the engine's maths member by member (:func:`train_members`). Only this module builds
+the kernels' ``plan``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import signal
 import threading
@@ -25,7 +29,7 @@ from fnn import checks, kernels
 from fnn.compile_notice import announce
 from fnn.data import seed_of
 from fnn.flat import layers_of, n_params
-from fnn.registry import LOSSES
+from fnn.registry import ACTIVATIONS, LOSSES
 from fnn.threads import default_threads, map_on_threads
 from fnn.types import EngineRun, Net
 
@@ -65,7 +69,6 @@ def call(
     X_eval=None,
     Y_eval=None,
     slots=None,
-    grads=None,
     forward=None,
     opt_code: int = kernels.NO_UPDATE,
     hyper=None,
@@ -89,8 +92,7 @@ def call(
     """Call the engine with checked, normalised arguments; absent ones are empty arrays.
 
     ``X, Y``: training rows (``batch`` rows per update, all of them when None); ``X_eval,
-    Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``grads``: a given
-    gradient (one update, nothing else; :func:`update` needs no network); ``forward``: the
+    Y_eval``: rows evaluated after each epoch (``Y_eval`` None for no loss); ``forward``: the
     ``(zbuf, abuf)`` of a forward pass over the rows of Y; ``opt_code, hyper, lrs, step``: the
     update (NO_UPDATE: none);
     ``chunk``: evaluation rows at a time (default :func:`chunk_rows`); ``dropout``: the
@@ -122,11 +124,7 @@ def call(
         Y_eval if Y_eval is not None else _empty(dtype, 0, n_outputs),
     )
     state = (theta, slots if slots is not None else _empty(dtype, 0, 0))
-    given = (
-        grads if grads is not None else empty,
-        forward[0] if forward is not None else empty,
-        forward[1] if forward is not None else empty,
-    )
+    given = (forward[0], forward[1]) if forward is not None else (empty, empty)
     optimizer = (
         hyper if hyper is not None else _empty(np.float64),
         lrs if lrs is not None else _empty(np.float64),
@@ -140,7 +138,7 @@ def call(
         data, state, given, layers_of(net.sizes, net.activations), plan, optimizer, float(l2),
         np.uint64(seed), rates, _loss_parameters(net.loss, net.loss_params), row_weights,
     )  # fmt: skip
-    return _call_kernel(args, adapt, purpose, on_compile)
+    return _call_kernel(args, _common_codes(net.activations, net.loss), adapt, purpose, on_compile)
 
 
 @functools.cache
@@ -158,34 +156,28 @@ def _loss_parameters(loss: str, values: tuple) -> np.ndarray:
 
 
 def update(
-    sizes: tuple[int, ...],
     theta: np.ndarray,
     grads: np.ndarray,
     slots: np.ndarray,
     opt_code: int,
     hyper: np.ndarray,
-    lrs: np.ndarray,
+    lr: float,
     step: int,
     purpose: str,
-) -> EngineRun:
-    """One update of a network of layer ``sizes`` from a given gradient: the engine's optimizer
+) -> tuple[np.ndarray, np.ndarray]:
+    """One update from a given gradient (:func:`fnn.kernels.update`): the engine's optimizer
     step, the same bits as the update of a ``fit`` batch with that gradient.
 
     ``theta``, ``grads``: (n_params,); ``slots``: (n_slots, n_params); ``opt_code``,
-    ``hyper``: the optimizer's kernel code and hyperparameters (clip_norm last); ``lrs``:
-    float64 (1,), the update's learning rate; ``step``: the updates already applied (the
-    update is number ``step + 1``). No row, loss or activation is read, so none is given.
-    Returns the :class:`EngineRun` whose ``theta`` and ``slots`` are the updated ones.
+    ``hyper``: the optimizer's kernel code and hyperparameters (clip_norm last); ``lr``: the
+    update's learning rate; ``step``: the updates already applied (the update is number
+    ``step + 1``). Returns the updated ``theta`` and ``slots`` (new arrays). Called directly:
+    one update is too short for Ctrl-C to wait on, and it calls no BLAS.
     """
-    dtype = theta.dtype
-    empty = _empty(dtype)
-    rows = _empty(dtype, 0, sizes[0]), _empty(dtype, 0, sizes[-1])
-    plan = _plan(None, None, opt_code=opt_code, step=step, chunk=chunk_rows(sizes))
-    args = (
-        (*rows, *rows), (theta, slots), (grads, empty, empty), layers_of(sizes), plan,
-        (hyper, lrs), 0.0, np.uint64(0), _empty(np.float64), _empty(np.float64), (empty, empty),
-    )  # fmt: skip
-    return _call_kernel(args, False, purpose, None)
+    args = (theta, grads, slots, int(opt_code), hyper, float(lr), int(step))
+    with _collecting(kernels.update, 0, theta.dtype):
+        announce(kernels.update, args, 0, purpose)  # compiles first when it must
+    return kernels.update(*args)
 
 
 def train_members(
@@ -239,7 +231,8 @@ def train_members(
         return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
                 layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
 
-    announce(kernels.train_members, arguments(0), 2, purpose)
+    with _collecting(kernels.train_members, 2, thetas.dtype):
+        announce(kernels.train_members, arguments(0), 2, purpose)  # compiles first when it must
     outcomes = interruptible(
         lambda: map_on_threads(
             lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
@@ -305,36 +298,135 @@ def _plan(
     return plan
 
 
-def _call_kernel(args: tuple, adapt: bool, purpose: str, on_compile) -> EngineRun:
-    """``kernels.train_and_evaluate(*args)`` (or its ``_threaded`` variant for a plan with threads):
-    with the notice when it must compile first, one BLAS thread, and in a worker thread when it is
-    long enough for Ctrl-C to matter (see :func:`interruptible`).
+def _call_kernel(
+    args: tuple, common_codes: bool, adapt: bool, purpose: str, on_compile
+) -> EngineRun:
+    """The engine's variant for the call (:func:`engine_kernel`; ``common_codes``: whether the
+    network's activations and loss are the common variant's) on ``args``: with the notice when
+    it must compile first, one BLAS thread, and in a worker thread when it is long enough for
+    Ctrl-C to matter (see :func:`interruptible`).
 
     ``args`` keep the kernel's one compiled version per dtype: every array C-contiguous and
     writable, absent ones empty arrays of the dtype and dimensions of present ones, so that each
     bundle has the same Numba type on every call (a tuple of arrays of one type is a
     ``UniTuple``, one of mixed types a ``Tuple``: another type would compile another version).
     """
-    (_, Y, X_eval, _), (theta, _), (grads_in, _, _), _, plan = args[:5]
-    threads = plan[kernels.THREADS]
-    # A call with threads for its shards runs the engine's variant with the parallel region,
-    # compiled apart (see fnn.kernels.train_and_evaluate_threaded); the same bits either way.
-    kernel = kernels.train_and_evaluate_threaded if threads > 1 else kernels.train_and_evaluate
-    if threads > 1:
+    (_, Y, X_eval, _), (theta, _), _, _, plan, (hyper, _) = args[:6]
+    kernel = engine_kernel(common_codes, plan, hyper, theta.dtype)
+    if kernel is kernels.train_and_evaluate_threaded:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
-    announce(kernel, args, 1, purpose, on_compile)  # args[1]: the dtype of theta
+    with _collecting(kernel, 1, theta.dtype):  # args[1]: the dtype of theta
+        announce(kernel, args, 1, purpose, on_compile)  # compiles first when it must
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
     # thread count to set (a ctypes call saved on every small grad or opt_step).
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     compute = functools.partial(_pinned, kernel, args, blas, adapt)
-    given_grads = grads_in.shape[0] > 0
-    epochs = int(plan[kernels.EPOCHS])
-    work = _work(epochs, 0 if given_grads else n, batch, n_eval, chunk, theta.size)
+    work = _work(int(plan[kernels.EPOCHS]), n, batch, n_eval, chunk, theta.size)
     if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
         return _direct(compute)
     return interruptible(compute, plan)
+
+
+#: The garbage collector's thresholds before the first of the calls compiling now, and how many
+#: of those calls run (see :func:`_no_full_collections`).
+_COLLECTOR = {"thresholds": None, "compiling": 0}
+_COLLECTOR_LOCK = threading.Lock()
+
+
+def _collecting(kernel, at: int, dtype: np.dtype):
+    """How Python's garbage collector runs while :func:`announce` looks for the code of the
+    entry kernel ``kernel`` for arrays of ``dtype`` in its argument number ``at``, and compiles
+    it when it must: without full collections (:func:`_no_full_collections`) unless it is
+    compiled in this process already (then as usual: a null context, which costs nothing)."""
+    return NOTHING if _compiled_for(kernel, at, dtype) else _no_full_collections()
+
+
+NOTHING = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _no_full_collections():
+    """For a call that compiles a kernel: no full collection of Python's garbage collector
+    meanwhile. Numba's compiler builds hundreds of thousands of objects, and the full
+    collections that walked them all took about a tenth of a first compile (the young
+    generations are still collected; benchmarks/README.md, "Compile time"). The thresholds are
+    set back as they were when the last call compiling ends."""
+    with _COLLECTOR_LOCK:
+        if _COLLECTOR["compiling"] == 0:
+            _COLLECTOR["thresholds"] = thresholds = gc.get_threshold()
+            gc.set_threshold(*thresholds[:2], 1 << 30)
+        _COLLECTOR["compiling"] += 1
+    try:
+        yield
+    finally:
+        with _COLLECTOR_LOCK:
+            _COLLECTOR["compiling"] -= 1
+            if _COLLECTOR["compiling"] == 0:
+                gc.set_threshold(*_COLLECTOR["thresholds"])
+
+
+def engine_kernel(common_codes: bool, plan: np.ndarray, hyper: np.ndarray, dtype: np.dtype):
+    """The variant of the engine (see :mod:`fnn.kernels`) for a call of ``plan``, the optimizer's
+    ``hyper`` (clip_norm last) and parameters of ``dtype``, of a network whose activations and
+    loss are the common variant's (``common_codes``, see :func:`_common_codes`) or not.
+
+    A plan with threads for its shards runs the threaded variant. Without dropout, gradient
+    clipping or other codes, a call can run ``train_and_evaluate``, which compiles none of them;
+    any call can run ``train_and_evaluate_full`` and the threaded variant. Of those a call can
+    run, the first already compiled in this process for ``dtype`` runs it (so that a plain
+    ``predict`` after a fit with dropout compiles nothing), else the first: every variant that
+    can run a call gives the same bits.
+    """
+    if plan[kernels.THREADS] > 1:
+        return kernels.train_and_evaluate_threaded
+    clipping = plan[kernels.OPTIMIZER] != kernels.NO_UPDATE and hyper[-1] > 0.0
+    common = common_codes and plan[kernels.DROPOUT] == kernels.NO_DROPOUT and not clipping
+    chosen = _CHOSEN.get((common, dtype))
+    if chosen is not None:
+        return chosen
+    able = (kernels.train_and_evaluate,) if common else ()
+    able += (kernels.train_and_evaluate_full, kernels.train_and_evaluate_threaded)
+    for kernel in able:
+        if _compiled_for(kernel, 1, dtype):
+            _CHOSEN[common, dtype] = kernel  # compiled it stays: the choice holds
+            return kernel
+    return able[0]
+
+
+#: engine_kernel's choice for (a call the common variant can run, dtype), once it is compiled.
+_CHOSEN: dict = {}
+
+
+def _compiled_for(kernel, at: int, dtype: np.dtype) -> bool:
+    """Whether the entry kernel ``kernel`` has a compiled version in this process for arrays of
+    ``dtype`` in its argument number ``at`` (an array, or a bundle of arrays led by one); none
+    where the kernels run as Python."""
+    if (kernel, dtype) in _COMPILED:
+        return True
+    for types in dict.keys(getattr(kernel, "overloads", {})):
+        first = types[at][0] if hasattr(types[at], "types") else types[at]
+        if str(first.dtype) == dtype.name:
+            _COMPILED.add((kernel, dtype))  # compiled it stays
+            return True
+    return False
+
+
+#: The (entry kernel, dtype) pairs found compiled so far (see :func:`_compiled_for`).
+_COMPILED: set = set()
+
+
+@functools.cache
+def _common_codes(activations: tuple[str, ...], loss: str) -> bool:
+    """Whether the engine's common variant computes these activations and this loss: those
+    before leaky_relu in the kernels' codes, and bce, ce and mse."""
+    codes = [ACTIVATIONS[name].code for name in activations]
+    return max(codes) < kernels.LEAKY_RELU and LOSSES[loss].code in COMMON_LOSSES
+
+
+#: The loss codes of the engine's common variant.
+COMMON_LOSSES = (kernels.BCE, kernels.CE, kernels.MSE)
 
 
 def _work(epochs: int, n: int, batch: int, n_eval: int, chunk: int, n_params: int) -> int:

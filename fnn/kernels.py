@@ -14,14 +14,18 @@ Conventions
   ``zbuf`` and ``dbuf`` (the errors dLoss/dZ) hold ``[Z_1 | ... | Z_L]``.
 * Activations, losses and optimizers are integer codes defined here; :mod:`fnn.registry`
   gives them names and properties.
-* :func:`train_and_evaluate` (and its variant ``train_and_evaluate_threaded``), fit_many's
+* The engine (:func:`train_and_evaluate` and its variants ``train_and_evaluate_full`` and
+  ``train_and_evaluate_threaded``, one source), opt_step's :func:`update`, fit_many's
   :func:`train_members` and the shuffles are the entry points. They take arrays and scalars only,
   allocate what they return and never write into their arguments (which the Python side
   passes writable and C-contiguous, so that each entry has one compiled version per dtype).
   Helpers ending in ``_into`` write only into buffers their caller allocated.
 * Compile time is a user-visible cost: Numba compiles every function once per signature and
   re-optimises callees inside their caller, so the engine is one entry with one call site per
-  helper where it can, and every helper sees one signature.
+  helper where it can, every helper sees one signature, and what few calls use (dropout,
+  gradient clipping, the smooth activations, the losses beyond bce, ce and mse, threads)
+  compiles only into the variants that have it (see :func:`_variant`; the figures:
+  benchmarks/README.md, "Compile time").
 """
 
 import math
@@ -43,12 +47,14 @@ from fnn.shipped import attach
 # interleaved kernel of fit_many (train_members) computes each member's bits exactly as the engine
 # does for one fit (and no bit depends on whether the CPU has FMA instructions). Reductions along
 # the rows of a batch keep their speed by summing in ROW_LANES explicit partial sums (see
-# _dot_rows).
+# _dot_rows). No C-callable wrapper (``cfunc``-style, which nothing of fnn calls): one less function
+# to lower and compile for every kernel and helper.
 POLICY = dict(
     cache=disk_cache_usable(),
     nogil=True,
     error_model="numpy",
     fastmath={"nsz"},
+    no_cfunc_wrapper=True,
 )
 
 
@@ -113,7 +119,8 @@ DEFAULT_SHARD_WORK = 1 << 22
 DEFAULT_MAX_SHARDS = 16
 MIN_SHARD_ROWS = 64
 
-# NumPy scalars, not ints: Numba would compile one specialisation per literal int.
+# NumPy scalars, not ints: Numba would compile one specialisation per literal int (a variable
+# first assigned a literal int too, as typing meets it before the loop that changes it).
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
 ORIGIN = np.int64(0)
 
@@ -425,7 +432,9 @@ def _activation(z, code, like):
         return _sigmoid_of(z, np.exp(-abs(z)), like)
     if code == TANH:
         return np.tanh(z)
-    if code < LEAKY_RELU:  # one comparison: two slow a small network (benchmarks/README.md)
+    # One comparison: two slow a small network (benchmarks/README.md). The smooth activations'
+    # constant is False in the engine's variant without them (see _variant).
+    if code < LEAKY_RELU or not WITH_SMOOTH_ACTIVATIONS:
         if DEBUG and code != IDENTITY and code != SOFTMAX:
             raise ValueError("unknown activation code")
         return z
@@ -455,7 +464,7 @@ def _times_derivative(D, Z, A, at, code):
         return d * (a * (one - a))
     if code == TANH:
         return d * (one - a * a)
-    if code < LEAKY_RELU:
+    if code < LEAKY_RELU or not WITH_SMOOTH_ACTIVATIONS:
         if DEBUG and code != IDENTITY:  # softmax's is _activation_grad_into's
             raise ValueError("unknown activation code")
         return d
@@ -615,22 +624,22 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
                     label = j
             if best != label:
                 right[i] = 0.0
-    elif loss_code == HUBER:
+    elif WITH_OTHER_LOSSES and loss_code == HUBER:
         d = ZT.dtype.type(loss_params[0])
         for j in range(n):
             for i in range(m):
                 size = abs(AT[j, i] - YT[j, i])
                 part = 0.5 * size * size if size <= d else d * (size - 0.5 * d)
                 total += part * weight[i]
-    elif loss_code == MAE:
+    elif WITH_OTHER_LOSSES and loss_code == MAE:
         for j in range(n):
             for i in range(m):
                 total += abs(AT[j, i] - YT[j, i]) * weight[i]
-    elif loss_code == POISSON:
+    elif WITH_OTHER_LOSSES and loss_code == POISSON:
         for j in range(n):
             for i in range(m):
                 total += (np.exp(AT[j, i]) - YT[j, i] * AT[j, i]) * weight[i]
-    elif loss_code == QUANTILE:
+    elif WITH_OTHER_LOSSES and loss_code == QUANTILE:
         for j in range(n):
             q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
             below, above = ZT.dtype.type(q), ZT.dtype.type(1.0 - q)
@@ -650,22 +659,22 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
                 correct += weight[i]
     if error:
         s = ZT.dtype.type(scale)
-        if loss_code == HUBER:
+        if WITH_OTHER_LOSSES and loss_code == HUBER:
             d = ZT.dtype.type(loss_params[0])
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * min(max(AT[j, i] - YT[j, i], -d), d)
-        elif loss_code == MAE:
+        elif WITH_OTHER_LOSSES and loss_code == MAE:
             for j in range(n):
                 for i in range(m):
                     diff = AT[j, i] - YT[j, i]
                     sign = one if diff > zero else (-one if diff < zero else zero)
                     DT[j, i] = s * weight[i] * sign
-        elif loss_code == POISSON:
+        elif WITH_OTHER_LOSSES and loss_code == POISSON:
             for j in range(n):
                 for i in range(m):
                     DT[j, i] = s * weight[i] * (np.exp(AT[j, i]) - YT[j, i])
-        elif loss_code == QUANTILE:
+        elif WITH_OTHER_LOSSES and loss_code == QUANTILE:
             for j in range(n):
                 q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
                 below, above = ZT.dtype.type(q), ZT.dtype.type(1.0 - q)
@@ -699,7 +708,7 @@ def _penalty(theta, layers):
 def _clip_into(grads, clip_norm, out):
     """``out = grads * min(1, clip_norm / (||grads|| + 1e-6))``, the global L2 norm summed in
     float64 (``torch.nn.utils.clip_grad_norm_``'s formula, eps included)."""
-    total = _sum_squares(grads, 0, grads.shape[0])
+    total = _sum_squares(grads, ORIGIN, grads.shape[0])
     factor = out.dtype.type(min(1.0, clip_norm / (np.sqrt(total) + 1e-6)))
     for i in range(grads.shape[0]):
         out[i] = grads[i] * factor
@@ -785,6 +794,26 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
         raise ValueError("unknown optimizer code")
 
 
+@kernel
+def update(theta, grads, slots, opt_code, hyper, lr, step):
+    """One update from a given gradient: :func:`train_and_evaluate`'s update of a training batch
+    (the same helpers, so the same bits), on copies of ``theta`` and ``slots``.
+
+    ``theta``, ``grads``: (n_params,); ``slots``: (n_slots, n_params); ``opt_code`` and
+    ``hyper``: the optimizer (clip_norm last, 0 for none); the update is number ``step + 1``,
+    with learning rate ``lr``. Returns the new ``theta`` and ``slots``. Apart from the engine,
+    so that ``opt_step`` compiles only this and the engine compiles no path for a given gradient.
+    """
+    new_theta, new_slots = theta.copy(), slots.copy()
+    clip_norm = hyper[hyper.shape[0] - 1]
+    clipped = np.empty(grads.shape[0] if clip_norm > 0.0 else 0, grads.dtype)
+    if clip_norm > 0.0:
+        _clip_into(grads, clip_norm, clipped)
+    _update_into(opt_code, hyper, new_theta, clipped if clip_norm > 0.0 else grads, new_slots,
+                 step, lr)  # fmt: skip
+    return new_theta, new_slots
+
+
 # -- one batch, in shards -------------------------------------------------------------------------
 
 
@@ -824,7 +853,7 @@ def _forward_into(net, plan, source_X, chosen, zbuf, abuf, dropout, first_row, m
     m = chosen.shape[0]
     n_features = layers[0, 0]
     _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
-    z_at, a_at = 0, 0
+    z_at, a_at = ORIGIN, ORIGIN  # not 0: typing would first compile _block for a literal 0
     A_prev = _block(abuf, ORIGIN, n_features, m)  # what the next layer reads
     for layer in range(layers.shape[0]):
         if plan[STOP] != 0:  # what is left of this batch is cheap and discarded
@@ -836,7 +865,7 @@ def _forward_into(net, plan, source_X, chosen, zbuf, abuf, dropout, first_row, m
         _product_into(FORWARD, _block(params, w_at, n_in, n_out), A_prev, Z_new)
         _bias_activate_into(Z_new, params[b_at : b_at + n_out], layers[layer, 4], A_new)
         A_prev = A_new
-        if drop and rates[layer] > 0.0:
+        if WITH_DROPOUT and drop and rates[layer] > 0.0:
             M = _block(masks, z_at, n_out, m)
             A_prev = _block(dropped, z_at, n_out, m)
             _dropout_mask_into(fold_in(seed, layer), rates[layer], first_row, M)
@@ -872,14 +901,14 @@ def _backward_into(net, plan, m, Zs, As, dbuf, dropout, masks, dropped, grads):
         z_at -= m * n_out
         a_at -= m * n_out
         DT = _block(dbuf, z_at, n_out, m)
-        if drop and rates[layer] > 0.0:  # dLoss/dA = dLoss/d(dropped A) * mask
+        if WITH_DROPOUT and drop and rates[layer] > 0.0:  # dLoss/dA = dLoss/d(dropped A) * mask
             _times_into(DT, _block(masks, z_at, n_out, m), DT)
         if layer < n_layers - 1 or chain:
             _activation_grad_into(
                 DT, _block(Zs, z_at, n_out, m), _block(As, a_at, n_out, m), layers[layer, 4]
             )
         A_prev = _block(As, a_at - m * n_in, n_in, m)
-        if drop and layer > 0 and rates[layer - 1] > 0.0:
+        if WITH_DROPOUT and drop and layer > 0 and rates[layer - 1] > 0.0:
             A_prev = _block(dropped, z_at - m * n_in, n_in, m)
         W = _block(params, w_at, n_in, n_out)
         _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out))
@@ -969,8 +998,7 @@ def _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropou
 
 
 @helper
-def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads, given_forward,
-              clip_norm):  # fmt: skip
+def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_forward, clip_norm):
     """Everything :func:`train_and_evaluate` writes, for ``n`` training rows in batches of
     ``batch`` and ``n_eval`` evaluated rows in chunks of ``chunk``: ``(buffers, grads,
     shard_grads, stats, new_theta, new_slots, outputs, records, perm, eval_rows, clipped)``,
@@ -993,20 +1021,19 @@ def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads, 
     n_epochs = plan[EPOCHS]
     # The most shards of a training batch (shorter batches have no more: shard_rows grows
     # with the batch), each with a gradient of its own when there are several.
-    train_rows = 0 if given_grads else batch
-    rows = shard_rows(train_rows, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
-    most_shards = (train_rows + rows - 1) // rows
-    buffer_rows = max(0 if given_forward and most_shards == 1 else train_rows, chunk)
+    rows = shard_rows(batch, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
+    most_shards = (batch + rows - 1) // rows
+    buffer_rows = max(0 if given_forward and most_shards == 1 else batch, chunk)
     zbuf = np.empty(buffer_rows * width, dtype)
     abuf = np.empty(buffer_rows * (n_features + width), dtype)
     dropping = plan[DROPOUT] != NO_DROPOUT
     dropped = np.empty((buffer_rows if dropping else 0) * (width - n_outputs), dtype)
     masks = np.empty(dropped.shape[0], dtype)
-    dbuf = np.empty(train_rows * width, dtype)
-    ybuf = np.empty(max(train_rows, chunk) * n_outputs, dtype)
-    work = np.empty(2 * max(train_rows, chunk), dtype)
+    dbuf = np.empty(batch * width, dtype)
+    ybuf = np.empty(max(batch, chunk) * n_outputs, dtype)
+    work = np.empty(2 * max(batch, chunk), dtype)
     # Each row's weight in the batch: ones, unless the rows come with weights.
-    wbuf = np.empty(max(train_rows, chunk), dtype)
+    wbuf = np.empty(max(batch, chunk), dtype)
     for i in range(wbuf.shape[0]):
         wbuf[i] = 1.0
     # Shard 0's gradient goes to grads, each other shard's to a row of its own.
@@ -1014,8 +1041,7 @@ def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads, 
         (max(most_shards - 1, 0), n_params)
     )
     stats = np.empty((2, max(most_shards, 1)))
-    n_batches = 1 if given_grads else (0 if n == 0 else (n + batch - 1) // batch)
-    grads = np.empty(0 if given_grads or n_batches == 0 else n_params, dtype)
+    grads = np.empty(0 if n == 0 else n_params, dtype)
     new_theta = theta.copy() if updating else np.empty(0, dtype)
     new_slots = slots.copy() if updating else np.empty(0, dtype).reshape((0, 0))
     outputs = np.empty(2 * (n_eval if store else 0) * n_outputs, dtype).reshape(
@@ -1127,9 +1153,8 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
     state : (theta, slots)
         Parameters (n_params,) and optimizer state slots (n_slots, n_params) (``slots`` may be
         (0, 0) when nothing updates).
-    given : (grads_in, zs_in, as_in)
-        ``grads_in`` (n_params,) or (0,): a given gradient, one update with it and nothing
-        else. ``zs_in, as_in``, flat buffers or (0,): a given forward pass of the rows of Y (as
+    given : (zs_in, as_in)
+        Flat buffers or (0,): a given forward pass of the rows of Y (as
         returned in ``zbuf``/``abuf``), which one training batch reuses instead of running the
         network again, unless the batch is sharded: its shards then run the network on the
         rows of X (which the caller passes).
@@ -1174,7 +1199,7 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
     theta, slots
         After the updates (empty arrays under NO_UPDATE).
     grads : (n_params,)
-        The gradient of the last training batch (empty with ``grads_in``).
+        The gradient of the last training batch (empty without training rows).
     value : float
         The objective of the last training batch: mean loss plus penalty.
     zbuf, abuf
@@ -1191,21 +1216,23 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
     """
     X, Y, X_eval, Y_eval = data
     theta, slots = state
-    grads_in, zs_in, as_in = given
+    zs_in, as_in = given
     hyper, lrs = optimizer
     weights, weights_eval = row_weights
     # The call's shape: batches, then chunks, per epoch.
     n_params = theta.shape[0]
     opt_code = plan[OPTIMIZER]
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
-    given_forward, given_grads = zs_in.shape[0] > 0, grads_in.shape[0] > 0
+    given_forward = zs_in.shape[0] > 0
     updating = opt_code != NO_UPDATE
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = min(plan[BATCH], n), min(plan[CHUNK], n_eval)
     shuffle = 0 < batch < n
-    n_batches = 1 if given_grads else (0 if n == 0 else (n + batch - 1) // batch)
+    n_batches = 0 if n == 0 else (n + batch - 1) // batch
     n_chunks = 0 if n_eval == 0 else (n_eval + chunk - 1) // chunk
-    clip_norm = hyper[hyper.shape[0] - 1] if updating else 0.0
+    clip_norm = 0.0
+    if WITH_CLIPPING and updating:
+        clip_norm = hyper[hyper.shape[0] - 1]
     any_weights = weights.shape[0] > 0 or weights_eval.shape[0] > 0
     # Each epoch's total weight: its row count, or the sum of its rows' weights.
     epoch_weight, eval_weight = float(n), float(n_eval)
@@ -1219,16 +1246,14 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
             eval_weight += weights_eval[i]
 
     (buffers, grads, shard_grads, stats, new_theta, new_slots, outputs, records, perm, eval_rows,
-     clipped) = _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_grads,
-                          given_forward, clip_norm)  # fmt: skip
+     clipped) = _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_forward,
+                          clip_norm)  # fmt: skip
     zbuf, abuf, dbuf, ybuf, work, masks, dropped, wbuf = buffers
     params = new_theta if updating else theta  # what the forward and backward passes read
     net = (params, layers)
     scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf)
     out = (grads, shard_grads, stats)
-    G = grads_in if given_grads else grads  # what the update reads
-    if clip_norm > 0.0:
-        G = clipped
+    G = clipped if clip_norm > 0.0 else grads  # what the update reads
 
     value = np.nan
     updates = 0
@@ -1241,60 +1266,61 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
             if plan[STOP] != 0:
                 break
             training = index < n_batches
-            if not (training and given_grads):
-                start, m, chosen, norm = _choose_rows(
-                    index, n_batches, batch, chunk, perm, eval_rows,
-                    weights if training else weights_eval, any_weights, wbuf,
-                )  # fmt: skip
-                if training:
-                    rows = shard_rows(m, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
-                else:
-                    rows = m  # one shard
-                n_shards = (m + rows - 1) // rows
-                if l2 != 0.0 and (training or start == 0):
-                    penalty = _penalty(params, layers)
+            start, m, chosen, norm = _choose_rows(
+                index, n_batches, batch, chunk, perm, eval_rows,
+                weights if training else weights_eval, any_weights, wbuf,
+            )  # fmt: skip
+            if training:
+                rows = shard_rows(m, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
+            else:
+                rows = m  # one shard
+            n_shards = (m + rows - 1) // rows
+            if l2 != 0.0 and (training or start == 0):
+                penalty = _penalty(params, layers)
+            drop = False
+            if WITH_DROPOUT:  # a constant, as WITH_CLIPPING: see the variants below
                 drop = plan[DROPOUT] == KEYED or (plan[DROPOUT] == PER_UPDATE and training)
                 if training and plan[DROPOUT] == PER_UPDATE:
                     batch_seed = fold_in(fold_in(seed, DROPOUT_STREAM), step + updates)
-                # A given forward pass serves one shard; shards run theirs from X again (it
-                # was computed on all m rows at once, in other bits than a shard's).
-                use_given = training and given_forward and n_shards == 1
-                dropout = (drop, rates, batch_seed)
-                loss = (1.0 / norm if norm > 0.0 else 0.0, loss_params)
-                in_parallel = False
-                if THREADED:  # a constant: compiled only into train_and_evaluate_threaded
-                    in_parallel = n_shards > 1 and plan[THREADS] > 1
-                    if in_parallel:
-                        _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch,
-                                            dropout, loss, out)  # fmt: skip
-                for shard in range(0 if in_parallel else n_shards):
-                    _shard_into(shard, rows, training, 0 if training else start, use_given,
-                                net, plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
-                # The shards' sums, in shard order.
-                batch_loss, batch_correct = 0.0, 0.0
-                for shard in range(n_shards):
-                    batch_loss += stats[0, shard]
-                    batch_correct += stats[1, shard]
-                if not training:
-                    eval_total += batch_loss
-                    eval_correct += batch_correct
-                    if plan[STORE] != 0:
-                        _store_chunk(zbuf, abuf, layers, start, m, outputs)
-                    if index == n_batches + n_chunks - 1:
-                        records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
-                        records[3, epoch] = eval_correct / eval_weight
-                    continue
-                objective = _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm,
-                                                   batch_loss, penalty)  # fmt: skip
-                value = objective / norm if norm > 0.0 else 0.0
-                total += objective
-                correct += batch_correct
+            # A given forward pass serves one shard; shards run theirs from X again (it was
+            # computed on all m rows at once, in other bits than a shard's).
+            use_given = training and given_forward and n_shards == 1
+            dropout = (drop, rates, batch_seed)
+            loss = (1.0 / norm if norm > 0.0 else 0.0, loss_params)
+            in_parallel = False
+            if THREADED:  # a constant: compiled only into train_and_evaluate_threaded
+                in_parallel = n_shards > 1 and plan[THREADS] > 1
+                if in_parallel:
+                    _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropout,
+                                        loss, out)  # fmt: skip
+            for shard in range(0 if in_parallel else n_shards):
+                _shard_into(shard, rows, training, 0 if training else start, use_given, net,
+                            plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
+            # The shards' sums, in shard order.
+            batch_loss, batch_correct = 0.0, 0.0
+            for shard in range(n_shards):
+                batch_loss += stats[0, shard]
+                batch_correct += stats[1, shard]
+            if not training:
+                eval_total += batch_loss
+                eval_correct += batch_correct
+                if plan[STORE] != 0:
+                    _store_chunk(zbuf, abuf, layers, start, m, outputs)
+                if index == n_batches + n_chunks - 1:
+                    records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
+                    records[3, epoch] = eval_correct / eval_weight
+                continue
+            objective = _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm,
+                                               batch_loss, penalty)  # fmt: skip
+            value = objective / norm if norm > 0.0 else 0.0
+            total += objective
+            correct += batch_correct
             if updating:
-                if clip_norm > 0.0:
-                    _clip_into(grads_in if given_grads else grads, clip_norm, clipped)
+                if WITH_CLIPPING and clip_norm > 0.0:
+                    _clip_into(grads, clip_norm, clipped)
                 _update_into(opt_code, hyper, new_theta, G, new_slots, step + updates, lrs[updates])
                 updates += 1
-            if index == n_batches - 1 and n > 0:
+            if index == n_batches - 1:
                 records[0, epoch] = total / epoch_weight
                 records[1, epoch] = correct / epoch_weight
                 if not np.isfinite(records[0, epoch]):
@@ -1307,21 +1333,62 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
 
 def _variant(function, name: str, **constants):
     """``function`` compiled as a kernel named ``name`` with some of its globals replaced by
-    ``constants``, which Numba folds: the branches they turn off are not compiled at all."""
-    variant = types.FunctionType(
-        function.__code__, {**function.__globals__, **constants}, name, function.__defaults__
+    ``constants``, which Numba folds: the branches they turn off are not compiled at all. The
+    helpers and parts it calls that read any of them, directly or through their own callees, are
+    specialised alike, each a copy named after the variant (compiled for it alone); the others
+    are shared by every variant."""
+    variant = _specialised(function, name, name, constants, {})
+    return kernel(variant if variant is not function else _renamed(function, name, {}))
+
+
+def _specialised(function, name: str, variant: str, constants: dict, done: dict):
+    """``function`` with ``constants`` for its globals, named ``name``, and its callees
+    specialised alike (see :func:`_variant`; each named after the ``variant``, ``done`` maps
+    those specialised so far to their copies); ``function`` itself where neither it nor its
+    callees read any."""
+    names = function.__code__.co_names
+    replaced = {key: constants[key] for key in names if key in constants}
+    for key in names:
+        callee = function.__globals__.get(key)
+        original = getattr(callee, "py_func", None)
+        if original is None or original.__module__ != __name__:
+            continue  # not a compiled function of this module (or the kernels run as Python)
+        if original not in done:
+            inner = _specialised(original, f"{original.__name__}_{variant}", variant, constants,
+                                 done)  # fmt: skip
+            options = dict(callee.targetoptions, cache=POLICY["cache"])
+            options.pop("nopython")  # implied by njit, which warns when given it
+            done[original] = callee if inner is original else njit(**options)(inner)
+        if done[original] is not callee:
+            replaced[key] = done[original]
+    return _renamed(function, name, replaced) if replaced else function
+
+
+def _renamed(function, name: str, globals_: dict):
+    """A copy of ``function`` named ``name`` (which names its on-disk cache apart), with
+    ``globals_`` over its own."""
+    copy = types.FunctionType(
+        function.__code__, {**function.__globals__, **globals_}, name, function.__defaults__
     )
-    variant.__qualname__ = variant.__name__ = name  # names its on-disk cache apart
-    variant.__doc__ = function.__doc__
-    return kernel(variant)
+    copy.__qualname__ = copy.__name__ = name
+    copy.__doc__ = function.__doc__
+    return copy
 
 
-# The engine: ``train_and_evaluate`` computes a batch's shards one after another;
-# ``train_and_evaluate_threaded``, the same source, may run them on Numba's threads
-# (plan[THREADS]). Two kernels, so that the large parallel region (a compile time of its own, see
-# benchmarks/README.md) compiles only for a fit that has threads to use.
+# The engine's variants, all of the same source (one computation: the same bits for any call
+# that either can run). ``train_and_evaluate`` leaves out dropout and gradient clipping (most
+# calls: grad, predict, fit without either; benchmarks/README.md, "Compile time", measures what
+# that saves); ``train_and_evaluate_full`` has every feature; ``train_and_evaluate_threaded``
+# every feature too, and runs a batch's shards on Numba's threads (plan[THREADS]), so that the
+# large parallel region (a compile time of its own) compiles only for a fit that has threads to
+# use. fnn.engine picks the variant for each call.
 THREADED = False
-train_and_evaluate = _variant(_train_and_evaluate, "train_and_evaluate", THREADED=False)
+WITH_DROPOUT = WITH_CLIPPING = WITH_SMOOTH_ACTIVATIONS = WITH_OTHER_LOSSES = True
+train_and_evaluate = _variant(
+    _train_and_evaluate, "train_and_evaluate", WITH_DROPOUT=False, WITH_CLIPPING=False,
+    WITH_SMOOTH_ACTIVATIONS=False, WITH_OTHER_LOSSES=False,
+)  # fmt: skip
+train_and_evaluate_full = _variant(_train_and_evaluate, "train_and_evaluate_full")
 train_and_evaluate_threaded = _variant(
     _train_and_evaluate, "train_and_evaluate_threaded", THREADED=True
 )
@@ -1658,5 +1725,5 @@ def _member_update_into(opt_code, constants, thetas, grads, slots):
 
 
 #: Every entry kernel (what a wheel ships compiled: :mod:`fnn.build_shipped`).
-ENTRIES = (fold_in, permutation, in_loops, shard_rows, train_and_evaluate,
-           train_and_evaluate_threaded, train_members)  # fmt: skip
+ENTRIES = (fold_in, permutation, in_loops, shard_rows, train_and_evaluate, train_and_evaluate_full,
+           train_and_evaluate_threaded, update, train_members)  # fmt: skip

@@ -308,10 +308,9 @@ def opt_step(opt, params: Params, grads: Params, state: OptState) -> tuple[Param
     checks.same_optimizer("state", state, opt)
     theta = pack(params, dtype)
     scale = 1.0 if state.plateau is None else state.plateau.scale  # cut by fit's watcher
-    run = engine.update(
-        sizes, theta, pack(grads, dtype), pack_slots(state.slots, theta.size, dtype), entry.code,
-        hyperparameters(opt), learning_rates(opt, state.step, 1, scale), state.step, "opt_step",
+    theta, slots = engine.update(
+        theta, pack(grads, dtype), pack_slots(state.slots, theta.size, dtype), entry.code,
+        hyperparameters(opt), learning_rates(opt, state.step, 1, scale)[0], state.step, "opt_step",
     )  # fmt: skip
-    slots = unpack_slots(run.slots, sizes)
-    return unpack(run.theta, sizes), OptState(name, state.step + 1, slots, state.plateau,
-                                              state.config)  # fmt: skip
+    return unpack(theta, sizes), OptState(name, state.step + 1, unpack_slots(slots, sizes),
+                                          state.plateau, state.config)  # fmt: skip

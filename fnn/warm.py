@@ -1,8 +1,10 @@
 """Compile every kernel of fnn into Numba's disk cache: ``python -m fnn.warm``.
 
-Numba compiles fnn's kernels on their first use (the engine, its variant that runs a large
-batch's shards on threads, and the kernel of ``fit_many``'s members side by side, each in
-float64 and float32: seconds each, as the compile notice says) and keeps the machine code in
+Numba compiles fnn's kernels on their first use (the engine's variants: the common one, the
+full one for dropout, gradient clipping and the rarer activations and losses, and the one that
+runs a large batch's shards on threads; ``opt_step``'s kernel of one update; the kernel of
+``fit_many``'s members side by side; each in float64 and float32: seconds each, as the compile
+notice says) and keeps the machine code in
 the first of ``$NUMBA_CACHE_DIR``, the package's ``__pycache__`` and ``~/.cache/numba`` that
 it can write to. Run this command where that cache will live (at image build time, say) so
 that no later process compiles; docs/deploying.md ("Read-only deployments") says how to use
@@ -34,7 +36,7 @@ from fnn.data import fold_in, minibatches
 from fnn.ensembles import fit_many
 from fnn.flat import pack
 from fnn.model import init, mlp
-from fnn.optim import sgd
+from fnn.optim import opt_init, opt_step, sgd
 from fnn.threads import default_threads
 from fnn.train import fit
 
@@ -43,8 +45,16 @@ X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
 y = np.array([1, 1, 0, 0])
 
 
-def _engine(dtype: str) -> None:
-    net = mlp([2, 3, 2], output="softmax", dropout=0.5)  # dropout: an argument of the engine
+def _common(dtype: str) -> None:
+    """The engine's common variant (no dropout, clipping, rarer activation or loss)."""
+    net = mlp([2, 3, 2], output="softmax")
+    fit(net, init(net, key=0, dtype=dtype), sgd(0.1), X, y, epochs=1, batch_size=2,
+        validation=(X, y))  # fmt: skip
+
+
+def _full(dtype: str) -> None:
+    """The engine's full variant (here for dropout)."""
+    net = mlp([2, 3, 2], output="softmax", dropout=0.5)
     fit(net, init(net, key=0, dtype=dtype), sgd(0.1), X, y, epochs=1, batch_size=2,
         validation=(X, y))  # fmt: skip
 
@@ -57,6 +67,13 @@ def _threaded(dtype: str) -> None:
     engine.call(net, theta, X=X.astype(dtype), Y=Y, threads=2, purpose="fit")
 
 
+def _update(dtype: str) -> None:
+    """opt_step's kernel of one update from a given gradient (the parameters serve as one)."""
+    net = mlp([2, 3, 2])
+    params = init(net, key=0, dtype=dtype)
+    opt_step(sgd(0.1), params, params, opt_init(sgd(0.1), params))
+
+
 def _members(dtype: str) -> None:
     """fit_many's kernel of members side by side."""
     small = mlp([2, 3, 1])
@@ -64,10 +81,14 @@ def _members(dtype: str) -> None:
     fit_many(small, members, sgd(0.1), X, y, epochs=1, batch_size=2)
 
 
-#: Each entry kernel that a call may need per dtype, and a call that compiles it.
+#: Each entry kernel that a call may need per dtype, and a call that compiles it. In this order
+#: when they run in one process: a call runs a variant of the engine compiled already when it
+#: can (fnn.engine.engine_kernel), so each variant must come before those that could stand in.
 CALLS = {
-    kernels.train_and_evaluate: _engine,
+    kernels.train_and_evaluate: _common,
+    kernels.train_and_evaluate_full: _full,
     kernels.train_and_evaluate_threaded: _threaded,
+    kernels.update: _update,
     kernels.train_members: _members,
 }
 

@@ -1,15 +1,17 @@
 """The one engine: every public function shares its compiled code, the package imports cleanly."""
 
 import ast
+import gc
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import fnn
-from fnn import flat
+from fnn import engine, flat, kernels
 
 PACKAGE = Path(fnn.__file__).parent
 
@@ -23,7 +25,8 @@ def _run(script: str) -> str:
 
 def test_after_fit_no_other_function_compiles_anything():
     """A fresh process: fit first, then every composable function, in both dtypes. No kernel
-    gains a compiled version (in memory or loaded from disk) after fit's."""
+    gains a compiled version (in memory or loaded from disk) after fit's, but opt_step's own
+    small kernel (``update``: one update from a given gradient)."""
     out = _run("""
         import numpy as np
         import fnn
@@ -52,11 +55,122 @@ def test_after_fit_no_other_function_compiles_anything():
             fnn.backward(net, params, cache, y)
             fnn.predict(net, params, X)
             fnn.predict_proba(net, params, X)
-            fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
             assert versions() == after_fit, (dtype, after_fit, versions())
+            fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
+            gained = {name for name, count in versions().items() if count != after_fit[name]}
+            assert gained == {"update"}, gained
             print(dtype.__name__, after_fit["train_and_evaluate"])
     """)
     assert out.split() == ["float64", "1", "float32", "2"]  # one engine version per dtype
+
+
+def _recording_variants(monkeypatch) -> list:
+    """Replace the engine's variants with recorders of (name, args); return the record. A
+    recorder has no compiled versions, so the engine picks the first variant that can run
+    each call (see engine.engine_kernel)."""
+    calls = []
+    monkeypatch.setattr(engine, "_CHOSEN", {})  # the variants chosen so far
+    for name in ("train_and_evaluate", "train_and_evaluate_full", "train_and_evaluate_threaded"):
+        variant = getattr(kernels, name)
+
+        def recorded(*args, name=name, variant=variant):
+            calls.append((name, args))
+            return variant(*args)
+
+        monkeypatch.setattr(kernels, name, recorded)
+    return calls
+
+
+X_PLAIN = np.random.default_rng(2).normal(size=(30, 3))
+Y_PLAIN = (X_PLAIN[:, 0] > 0).astype(int)
+
+
+def test_plain_calls_run_the_common_variant_and_get_the_full_variants_bits(monkeypatch):
+    """fit, grad and predict without dropout, clipping, a smooth activation or a loss beyond
+    bce, ce and mse run ``train_and_evaluate``, which leaves those out of its compiled code;
+    the full variant, given the same arguments, returns the same bits."""
+    calls = _recording_variants(monkeypatch)
+    net = fnn.mlp([3, 6, 4, 1], hidden=["relu", "tanh"], output="sigmoid")
+    params = fnn.init(net, key=1)
+    fnn.fit(net, params, fnn.adam(0.01), X_PLAIN, Y_PLAIN, epochs=3, batch_size=8,
+            validation=(X_PLAIN, Y_PLAIN), l2=0.01)  # fmt: skip
+    fnn.grad(net, params, X_PLAIN, Y_PLAIN)
+    fnn.predict(net, params, X_PLAIN)
+    softmax = fnn.mlp([3, 5, 3], output="softmax")
+    fnn.fit(softmax, fnn.init(softmax, key=2, dtype=np.float32), fnn.sgd(0.1), X_PLAIN,
+            Y_PLAIN + (X_PLAIN[:, 1] > 0), epochs=2, batch_size=16)  # fmt: skip
+    assert [name for name, _ in calls] == ["train_and_evaluate"] * 4
+    monkeypatch.undo()  # the variants themselves again
+    for _, args in calls:
+        common, full = kernels.train_and_evaluate(*args), kernels.train_and_evaluate_full(*args)
+        assert len(common) == len(full)
+        for got, want in zip(common, full):
+            assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
+@pytest.mark.parametrize(
+    "net, opt, dropout_key",
+    [
+        (fnn.mlp([3, 6, 1], dropout=0.5), fnn.sgd(0.1), None),  # fit's dropout
+        (fnn.mlp([3, 6, 1], dropout=0.5), None, 4),  # a keyed forward pass
+        (fnn.mlp([3, 6, 1]), fnn.adam(0.01, clip_norm=1.0), None),
+        (fnn.mlp([3, 6, 1], hidden="gelu"), fnn.sgd(0.1), None),
+        (fnn.mlp([3, 6, 1], output="identity", loss="huber"), fnn.sgd(0.1), None),
+    ],
+)
+def test_rare_features_run_the_full_variant(monkeypatch, net, opt, dropout_key):
+    calls = _recording_variants(monkeypatch)
+    params = fnn.init(net, key=0)
+    if opt is None:
+        fnn.forward(net, params, X_PLAIN, dropout_key=dropout_key)
+    else:
+        fnn.fit(net, params, opt, X_PLAIN, Y_PLAIN, epochs=1)
+    assert [name for name, _ in calls] == ["train_and_evaluate_full"]
+
+
+def test_a_call_runs_a_variant_compiled_already_rather_than_compile_another():
+    """A fresh process: a fit with dropout compiles the full variant; predict, grad and a plain
+    fit of that dtype then run it too, and the common variant never compiles."""
+    out = _run("""
+        import numpy as np
+        import fnn
+        from fnn import kernels
+
+        X = np.random.default_rng(0).normal(size=(20, 3))
+        y = (X[:, 0] > 0).astype(int)
+        net = fnn.mlp([3, 5, 1], dropout=0.3)
+        params = fnn.init(net, key=0, dtype=np.float32)
+        fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=1)
+        fnn.predict(net, params, X)
+        fnn.grad(net, params, X, y)
+        plain = fnn.mlp([3, 4, 1])
+        fnn.fit(plain, fnn.init(plain, key=1, dtype=np.float32), fnn.adam(0.1), X, y, epochs=1)
+        print(len(kernels.train_and_evaluate_full.overloads),
+              len(kernels.train_and_evaluate.overloads))
+    """)
+    assert out.split() == ["1", "0"]
+
+
+@pytest.mark.parametrize("compiling", [True, False])
+def test_a_compiling_call_pauses_the_full_collections_only_and_restores_them(
+    monkeypatch, compiling
+):
+    seen = []
+    monkeypatch.setattr(engine, "_CHOSEN", {})  # the variants chosen so far
+    for name in ("train_and_evaluate", "train_and_evaluate_full", "train_and_evaluate_threaded"):
+        variant = getattr(kernels, name)
+
+        def recorded(*args, variant=variant):
+            seen.append(gc.get_threshold())
+            return variant(*args)
+
+        monkeypatch.setattr(kernels, name, recorded)
+    monkeypatch.setattr(engine, "announce", lambda *args: compiling)  # as if it compiled
+    before = gc.get_threshold()
+    net = fnn.mlp([3, 4, 1])
+    fnn.grad(net, fnn.init(net, key=0), X_PLAIN, Y_PLAIN)
+    assert seen == [(*before[:2], 1 << 30) if compiling else before]
+    assert gc.get_threshold() == before
 
 
 def test_import_fnn_imports_neither_testing_nor_hypothesis():

@@ -390,6 +390,7 @@ def test_python_m_fnn_warm_compiles_every_kernel_any_call_needs():
     assert out.returncode == 0, out.stderr
     # the threaded variant only where threads can run
     threaded = ["train_and_evaluate_threaded"] if default_threads() > 1 else []
-    named = ["fold_in", "in_loops", "permutation", "shard_rows", "train_and_evaluate"]
+    named = ["fold_in", "in_loops", "permutation", "shard_rows", "train_and_evaluate",
+             "train_and_evaluate_full", "update"]  # fmt: skip
     kernels = str(sorted([*named, "train_members", *threaded]))
     assert out.stdout.splitlines()[-1] == f"True {kernels}", out.stdout

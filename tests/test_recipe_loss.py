@@ -32,7 +32,7 @@ EDITS = [
     (
         "kernels.py",
         '    elif DEBUG:\n        raise ValueError("unknown loss code")\n    correct = 0.0\n',
-        "    elif loss_code == PINBALL:\n"
+        "    elif WITH_OTHER_LOSSES and loss_code == PINBALL:\n"
         "        tau = loss_params[0]\n"
         "        for j in range(n):\n"
         "            for i in range(m):\n"
@@ -43,7 +43,7 @@ EDITS = [
     (
         "kernels.py",
         '        elif DEBUG:\n            raise ValueError("unknown loss code")\n',
-        "        elif loss_code == PINBALL:\n"
+        "        elif WITH_OTHER_LOSSES and loss_code == PINBALL:\n"
         "            tau = ZT.dtype.type(loss_params[0])\n"
         "            for j in range(n):\n"
         "                for i in range(m):\n"

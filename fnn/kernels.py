@@ -992,7 +992,9 @@ def _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropou
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
 #
 # Its steps outside the shards are helpers, compiled once for both variants of the engine, not
-# inlined parts, which compiled measurably slower for the same speed (benchmarks/README.md).
+# inlined parts, which compiled measurably slower for the same speed; but for _choose_rows, run
+# for every batch, whose call (its arrays' reference counts) slowed small networks and which
+# compiles as fast inlined (benchmarks/README.md, "Measurements behind the kernel's constants").
 
 
 @helper
@@ -1062,7 +1064,7 @@ def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_forward
             eval_rows, clipped)  # fmt: skip
 
 
-@helper
+@part
 def _choose_rows(index, n_batches, batch, chunk, perm, eval_rows, source_W, any_weights, wbuf):
     """Batch number ``index`` (a training batch below ``n_batches``, else an evaluation
     chunk): ``(start, m, chosen, norm)``, its first row's place in the epoch's order, its row

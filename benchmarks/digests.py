@@ -100,6 +100,13 @@ def main() -> None:
     def case(name: str, value: str) -> None:
         print(f"{name:60s} {value}", flush=True)
 
+    # The engine's common variant compiled first, in both dtypes (no case: a plain grad). A call
+    # runs a variant compiled already when it can (fnn.engine.engine_kernel): the plain cases
+    # then run the common variant, as in a process that makes only plain calls, rather than the
+    # full one that the cases with dropout or clipping compile.
+    for dtype in (np.float64, np.float32):
+        plain = fnn.mlp([3, 4, 1])
+        fnn.grad(plain, fnn.init(plain, key=0, dtype=dtype), X, labels)
     for dtype in (np.float64, np.float32):
         d = np.dtype(dtype).name
         # Every hidden activation: fit with validation, clipping, l2 (dropout on every other

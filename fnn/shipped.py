@@ -1,7 +1,7 @@
 """Kernels compiled when the wheel is built and shipped inside it, loaded instead of compiling.
 
 A wheel built from the repository (``python -m build --wheel``, or ``pip install .``, which
-builds one) runs :func:`build` in its build environment: every entry kernel of
+builds one) runs :func:`fnn.build_shipped.build` in its build environment: every entry kernel of
 :mod:`fnn.kernels` is compiled for both dtypes, for a portable x86-64 CPU with AVX2
 (LLVM's ``x86-64-v3``: Intel since Haswell, 2013; AMD since Zen, 2017), into Numba's own cache
 format, in ``fnn/_shipped/`` of the wheel. At run time each entry kernel looks there first

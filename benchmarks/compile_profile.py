@@ -31,7 +31,9 @@ A compile of a helper is all of these once for the helper, then its ``llvm-mod``
 Figures: ``grad`` (the README quickstart's ``mlp([2, 16, 16, 1])``, one ``fnn.grad`` on 200
 rows), ``fit`` (the same network, one ``fit`` epoch of ``sgd`` on those rows), ``predict``
 (its ``predict`` alone), ``fit-adam`` (``fit`` with ``adam``). It prints the process CPU and
-wall seconds of the call, then a table of the functions by their total own time.
+wall seconds of the call, then a table of the functions by their total own time. With
+``PROFILE_NO_GC=1`` the profiled process runs with Python's garbage collector off (steadier
+figures: a full collection is charged to whatever compiles when it comes).
 """
 
 from __future__ import annotations

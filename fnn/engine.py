@@ -351,8 +351,8 @@ def _no_full_collections():
     """For a call that compiles a kernel: no full collection of Python's garbage collector
     meanwhile. Numba's compiler builds hundreds of thousands of objects, and the full
     collections that walked them all took about a tenth of a first compile (the young
-    generations are still collected; benchmarks/README.md, "Compile time"). The thresholds are
-    set back as they were when the last call compiling ends."""
+    generations are still collected; benchmarks/README.md, "Compile time of a first call").
+    The thresholds are set back as they were when the last call compiling ends."""
     with _COLLECTOR_LOCK:
         if _COLLECTOR["compiling"] == 0:
             _COLLECTOR["thresholds"] = thresholds = gc.get_threshold()

@@ -25,7 +25,7 @@ Conventions
   helper where it can, every helper sees one signature, and what few calls use (dropout,
   gradient clipping, the smooth activations, the losses beyond bce, ce and mse, threads)
   compiles only into the variants that have it (see :func:`_variant`; the figures:
-  benchmarks/README.md, "Compile time").
+  benchmarks/README.md, "Compile time of a first call").
 """
 
 import math
@@ -1376,12 +1376,13 @@ def _renamed(function, name: str, globals_: dict):
 
 
 # The engine's variants, all of the same source (one computation: the same bits for any call
-# that either can run). ``train_and_evaluate`` leaves out dropout and gradient clipping (most
-# calls: grad, predict, fit without either; benchmarks/README.md, "Compile time", measures what
-# that saves); ``train_and_evaluate_full`` has every feature; ``train_and_evaluate_threaded``
-# every feature too, and runs a batch's shards on Numba's threads (plan[THREADS]), so that the
-# large parallel region (a compile time of its own) compiles only for a fit that has threads to
-# use. fnn.engine picks the variant for each call.
+# that either can run). ``train_and_evaluate`` leaves out dropout, gradient clipping, the smooth
+# activations and the losses beyond bce, ce and mse (most calls: a first grad, fit or predict;
+# what that saves: benchmarks/README.md, "Compile time of a first call");
+# ``train_and_evaluate_full`` has every feature; ``train_and_evaluate_threaded`` every feature
+# too, and runs a batch's shards on Numba's threads (plan[THREADS]), so that the large parallel
+# region (a compile time of its own) compiles only for a fit that has threads to use.
+# fnn.engine picks the variant for each call.
 THREADED = False
 WITH_DROPOUT = WITH_CLIPPING = WITH_SMOOTH_ACTIVATIONS = WITH_OTHER_LOSSES = True
 train_and_evaluate = _variant(

@@ -18,16 +18,18 @@ PACKAGE = Path(fnn.__file__).parent
 
 def _run(script: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True
     )
+    assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_after_fit_no_other_function_compiles_anything():
     """A fresh process: fit first, then every composable function, in both dtypes. No kernel
-    gains a compiled version (in memory or loaded from disk) after fit's, but opt_step's own
-    small kernel (``update``: one update from a given gradient), with, when it compiles, the
-    helper of gradient clipping that fit's variant of the engine leaves out."""
+    gains a compiled version (in memory or loaded from disk) after fit's; then opt_step's own
+    small kernel (``update``: one update from a given gradient) is the one entry kernel that
+    does (with it, when it compiles, the helpers it calls that this process has not compiled:
+    which depends on what the disk cache held for fit's engine)."""
     out = _run("""
         import numpy as np
         import fnn
@@ -59,7 +61,7 @@ def test_after_fit_no_other_function_compiles_anything():
             assert versions() == after_fit, (dtype, after_fit, versions())
             fnn.opt_step(opt, params, g, fnn.opt_init(opt, params))
             gained = {name for name, count in versions().items() if count != after_fit[name]}
-            assert gained in ({"update"}, {"update", "_clip_into"}), gained
+            assert {name for name in gained if not name.startswith("_")} == {"update"}, gained
             print(dtype.__name__, after_fit["train_and_evaluate"])
     """)
     assert out.split() == ["float64", "1", "float32", "2"]  # one engine version per dtype

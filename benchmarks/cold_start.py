@@ -269,7 +269,8 @@ def measure(name, mode, python, data, env, timeout):
         record.update(load=round(load, 2), process_seconds=wall)
         if name == "warm" and "error" not in record:
             record.update(seconds=wall, cache_mb=folder_bytes(cache) / 1e6)
-    from_checkout = Path(record.get("fnn", REPO)).resolve().is_relative_to(REPO)
+    # The checkout's package is REPO/fnn; a venv may live inside REPO (CI's .ci-bare does).
+    from_checkout = Path(record.get("fnn", REPO / "fnn")).resolve().is_relative_to(REPO / "fnn")
     if mode == "installed" and from_checkout:
         record["error"] = f"fnn came from the checkout ({record['fnn']}), not the install"
     elif mode in ("empty", "warm") and not from_checkout:

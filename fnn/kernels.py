@@ -977,16 +977,19 @@ def _shard_into(shard, rows, training, first_row, use_given, net, plan, data, ch
 
 
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
-def _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropout, loss, out):
-    """:func:`_shard_into` for every shard of a training batch (never a given forward pass:
-    that serves a batch of one shard), on Numba's threads (as many as the calling thread's
-    ``numba.set_num_threads``)."""
+def _shards_in_parallel(n_shards, rows, training, use_given, net, plan, data, chosen, scratch,
+                        dropout, loss, out):  # fmt: skip
+    """:func:`_shard_into` for every shard of a training batch (``training`` is True and
+    ``use_given`` False: a given forward pass serves a batch of one shard), on Numba's threads
+    (as many as the calling thread's ``numba.set_num_threads``)."""
     # The bundles go into the loop as they are: Numba passes a captured tuple's items to the
     # threads one by one, and the loop's body stays small (rebuilding the tuples in it made the
-    # parallel region compile slower: benchmarks/README.md).
+    # parallel region compile slower: benchmarks/README.md). training and use_given come in as
+    # the serial loop's variables, not as the literals True and False: a literal argument would
+    # compile each helper they reach (_output_into, the products) a second time for it.
     for shard in prange(n_shards):
-        _shard_into(shard, rows, True, 0, False, net, plan, data, chosen, scratch, dropout, loss,
-                    out)  # fmt: skip
+        _shard_into(shard, rows, training, 0, use_given, net, plan, data, chosen, scratch,
+                    dropout, loss, out)  # fmt: skip
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
@@ -1287,15 +1290,15 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
             use_given = training and given_forward and n_shards == 1
             dropout = (drop, rates, batch_seed)
             loss = (1.0 / norm if norm > 0.0 else 0.0, loss_params)
-            in_parallel = False
-            if THREADED:  # a constant: compiled only into train_and_evaluate_threaded
-                in_parallel = n_shards > 1 and plan[THREADS] > 1
-                if in_parallel:
-                    _shards_in_parallel(n_shards, rows, net, plan, data, chosen, scratch, dropout,
-                                        loss, out)  # fmt: skip
+            # THREADED is a constant: the parallel region compiles only into
+            # train_and_evaluate_threaded (after the serial loop, which types the helpers first).
+            in_parallel = THREADED and n_shards > 1 and plan[THREADS] > 1
             for shard in range(0 if in_parallel else n_shards):
                 _shard_into(shard, rows, training, 0 if training else start, use_given, net,
                             plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
+            if THREADED and in_parallel:
+                _shards_in_parallel(n_shards, rows, training, use_given, net, plan, data, chosen,
+                                    scratch, dropout, loss, out)  # fmt: skip
             # The shards' sums, in shard order.
             batch_loss, batch_correct = 0.0, 0.0
             for shard in range(n_shards):

@@ -12,7 +12,8 @@ such a cache there. (A wheel built from the repository ships these kernels compi
 :mod:`fnn.shipped`; where they serve, there is nothing to warm.)
 
 Numba compiles one function at a time in a process (a global lock), so the command compiles
-each (kernel, dtype) in a process of its own, as many at once as there are cores, and this
+in processes of their own, as many at once as there are cores, one per dtype and group of
+:data:`GROUPS` (the kernels of a group share helpers, which a process compiles once), and this
 process alone writes the results into the cache (Numba's cache files are not safe to write
 from several processes at once).
 """
@@ -91,6 +92,13 @@ CALLS = {
     kernels.update: _update,
     kernels.train_members: _members,
 }
+#: The kernels compiled in one process: the engine's full and threaded variants share every
+#: helper; the common variant's specialised helpers are its own. The longest group first (the
+#: threaded variant is the longest compile), so that the last to finish is a short one.
+GROUPS = (
+    (kernels.train_and_evaluate_full, kernels.train_and_evaluate_threaded),
+    (kernels.train_and_evaluate, kernels.update, kernels.train_members),
+)
 
 
 def warm(threaded: bool | None = None, processes: int | None = None) -> None:
@@ -113,12 +121,17 @@ def warm(threaded: bool | None = None, processes: int | None = None) -> None:
             CALLS[kernel](dtype)
         return
     jobs = [job for job in jobs if not _in_cache(*job)]
+    groups = []  # (kernels, dtype) for each process
+    for members in GROUPS:
+        for dtype in DTYPES:
+            group = tuple(kernel for kernel in members if (kernel, dtype) in jobs)
+            groups += [(group, dtype)] if group else []
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(processes) as pool:
-        compiled = pool.map(lambda job: _compile_apart(*job, scratch), jobs)
-        for (kernel, _), entries in zip(jobs, compiled):
-            cache = getattr(kernel._cache, "own", kernel._cache)  # Numba's, where it writes
-            cache._impl.locator.ensure_cache_path()
-            for key, payload in entries:
+        for entries in pool.map(lambda group: _compile_apart(*group, scratch), groups):
+            for name, key, payload in entries:
+                kernel = getattr(kernels, name)
+                cache = getattr(kernel._cache, "own", kernel._cache)  # Numba's, where it writes
+                cache._impl.locator.ensure_cache_path()
                 cache._cache_file.save(key, payload)
 
 
@@ -145,34 +158,38 @@ def _float_dtypes(types) -> set[str]:
     return found
 
 
-def _compile_apart(kernel, dtype: str, scratch: str) -> list:
-    """Compile ``kernel`` in ``dtype`` in a process of its own (its helpers' cache in a
-    folder of ``scratch``, thrown away); return its cache entries: ``(key, payload)``."""
-    out = Path(scratch) / f"{kernel.__name__}-{dtype}.pickle"
+def _compile_apart(group: tuple, dtype: str, scratch: str) -> list:
+    """Compile the kernels of ``group`` in ``dtype``, in this order, in a process of its own
+    (its helpers' cache in a folder of ``scratch``, thrown away); return their cache entries:
+    ``(kernel name, key, payload)``."""
+    names = [kernel.__name__ for kernel in group]
+    out = Path(scratch) / f"{'-'.join(names)}-{dtype}.pickle"
     # The same fnn as this process's, however this one found it.
     path = os.pathsep.join(filter(None, [str(Path(engine.__file__).parent.parent),
                                          os.environ.get("PYTHONPATH")]))  # fmt: skip
     env = {**os.environ, "NUMBA_CACHE_DIR": tempfile.mkdtemp(dir=scratch), "PYTHONPATH": path}
-    command = [sys.executable, "-m", "fnn.warm", "--job", kernel.__name__, dtype, str(out)]
+    command = [sys.executable, "-m", "fnn.warm", "--job", dtype, str(out), *names]
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
     return pickle.loads(out.read_bytes())
 
 
-def _job(name: str, dtype: str, out: str) -> None:
-    """In the process of :func:`_compile_apart`: compile, then write the cache entries of
-    kernel ``name`` as Numba's cache would store them, for the parent to save."""
-    kernel = next(kernel for kernel in CALLS if kernel.__name__ == name)
-    CALLS[kernel](dtype)
-    cache = getattr(kernel._cache, "own", kernel._cache)
-    codegen = kernel.targetctx.codegen()
-    entries = [(cache._index_key(cres.signature.args, codegen), cache._impl.reduce(cres))
-               for cres in kernel.overloads.values()]  # fmt: skip
+def _job(dtype: str, out: str, *names: str) -> None:
+    """In the process of :func:`_compile_apart`: compile kernels ``names`` in turn, then write
+    their cache entries as Numba's cache would store them, for the parent to save."""
+    entries = []
+    for name in names:
+        kernel = getattr(kernels, name)
+        CALLS[kernel](dtype)
+        cache = getattr(kernel._cache, "own", kernel._cache)
+        codegen = kernel.targetctx.codegen()
+        entries += [(name, cache._index_key(cres.signature.args, codegen), cache._impl.reduce(cres))
+                    for cres in kernel.overloads.values()]  # fmt: skip
     Path(out).write_bytes(dumps(entries))
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--job"]:
-        _job(*sys.argv[2:5])
+        _job(*sys.argv[2:])
     else:
         started = time.perf_counter()
         warm()

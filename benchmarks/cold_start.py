@@ -23,6 +23,9 @@ Figures (``--worker`` names):
 * ``import``: ``import fnn`` alone, in a process that has imported numpy and numba.
 * ``warm``: ``fnn.warm`` run as ``python -m fnn.warm`` does, with an empty cache: the
   process's wall time (interpreter included) and the size of the cache it wrote.
+* ``numba-cached`` and ``numba-compile``: Numba alone, the floors under fnn's figures (see
+  :data:`NUMBA_FLOOR_SOURCE`): ``import numba`` and the first call of a tiny kernel that Numba's
+  disk cache holds; ``import numba`` and compiling a minimal two-layer gradient-descent loop.
 * ``torch``: ``import torch``, the moons network in float64, one ``SGD`` step (``zero_grad``,
   ``BCEWithLogitsLoss`` backward, ``step``).
 * ``jax``: ``import jax`` and ``optax``, the moons network (N(0, 0.1²) weights), the first call
@@ -87,6 +90,22 @@ FIGURES = (
     ("warm-grad", "checkout, warm cache: first `grad`", "grad", "warm", None, 0),
     ("import", "`import fnn` beyond `import numpy, numba`", "import", "warm", 0.1, 0),
     ("fnn.warm", "`python -m fnn.warm`, empty cache", "warm", "empty", 30.0, 0),
+    (
+        "numba-cached",
+        "Numba alone, warm cache: first call of a tiny kernel",
+        "numba-cached",
+        "warm",
+        None,
+        0,
+    ),
+    (
+        "numba-compile",
+        "Numba alone: compile of a minimal two-layer training loop",
+        "numba-compile",
+        "empty",
+        None,
+        0,
+    ),
     ("torch", "PyTorch: first optimisation step", "torch", "peer", None, 0),
     ("jax", "JAX + optax: first jitted step", "jax", "peer", None, 0),
 )
@@ -143,6 +162,65 @@ def fnn_warm(w, data):
     import fnn
 
     return {"in_process_seconds": time.perf_counter() - ready, "fnn": fnn.__file__}
+
+
+#: Numba's own floors, without fnn: the module the two ``numba-*`` figures import (written
+#: beside the data, so that Numba can cache the tiny kernel there).
+NUMBA_FLOOR_SOURCE = """
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def tiny(a):
+    return (a * a).sum()
+
+
+@njit(error_model="numpy")
+def two_layer_loop(X, y, W1, b1, W2, b2, lr, epochs):
+    for _ in range(epochs):
+        Z1 = np.dot(X, W1) + b1
+        A1 = np.maximum(Z1, 0.0)
+        A2 = 1.0 / (1.0 + np.exp(-(np.dot(A1, W2) + b2)))
+        D2 = (A2 - y) / X.shape[0]
+        D1 = np.dot(D2, W2.T) * (Z1 > 0)
+        W2 -= lr * np.dot(A1.T, D2)
+        b2 -= lr * D2.sum(axis=0)
+        W1 -= lr * np.dot(X.T, D1)
+        b1 -= lr * D1.sum(axis=0)
+"""
+
+
+def numba_floor_module(data):
+    """The module of :data:`NUMBA_FLOOR_SOURCE`, imported from the data's folder."""
+    import importlib
+
+    sys.path.insert(0, str(data["folder"]))
+    return importlib.import_module("numba_floor")
+
+
+def numba_first_cached_call(w, data):
+    """Seconds of ``import numba`` and the first call of a tiny kernel in Numba's disk cache:
+    what any cached Numba function costs a fresh process (Numba's registries and its BLAS
+    check, which imports SciPy's linalg), the floor under the warm-cache figures."""
+    ready = time.perf_counter()
+    numba_floor_module(data).tiny(data["X_quick"])
+    return {"seconds": time.perf_counter() - ready}
+
+
+def numba_minimal_compile(w, data):
+    """Seconds of ``import numba`` and compiling (then running one epoch of) a two-layer relu
+    and sigmoid network's gradient-descent loop written with NumPy arrays: the least a
+    training loop compiled by Numba costs, the floor under the empty-cache figures."""
+    import numpy as np
+
+    ready = time.perf_counter()
+    rng = np.random.default_rng(0)
+    X, y = data["X_moons"], data["y_moons"].reshape(-1, 1).astype(np.float64)
+    W1, W2 = rng.normal(size=(X.shape[1], 25)), rng.normal(size=(25, 1))
+    module = numba_floor_module(data)
+    module.two_layer_loop(X, y, W1, np.zeros(25), W2, np.zeros(1), 0.01, 1)
+    return {"seconds": time.perf_counter() - ready}
 
 
 def torch_first_step(w, data):
@@ -205,6 +283,8 @@ WORKERS = {
     "grad": fnn_first_grad,
     "import": fnn_import,
     "warm": fnn_warm,
+    "numba-cached": numba_first_cached_call,
+    "numba-compile": numba_minimal_compile,
     "torch": torch_first_step,
     "jax": jax_first_step,
 }
@@ -217,6 +297,7 @@ def worker(name, data_path):
     w = load_workloads(HERE / "peers")
     with np.load(data_path) as archive:
         data = {key: archive[key] for key in archive.files}  # read now, not behind the clock
+    data["folder"] = Path(data_path).parent
     print(json.dumps({"worker": name, "python": sys.executable, **WORKERS[name](w, data)}))
 
 
@@ -237,6 +318,7 @@ def write_data(folder):
     y_quick = (X_quick[:, 0] * X_quick[:, 1] > 0).astype(int)
     path = Path(folder) / "data.npz"
     np.savez(path, X_moons=X_moons, y_moons=y_moons, X_quick=X_quick, y_quick=y_quick)
+    (Path(folder) / "numba_floor.py").write_text(NUMBA_FLOOR_SOURCE)
     return path
 
 

@@ -30,7 +30,9 @@ A compile of a helper is all of these once for the helper, then its ``llvm-mod``
 
 Figures: ``grad`` (the README quickstart's ``mlp([2, 16, 16, 1])``, one ``fnn.grad`` on 200
 rows), ``fit`` (the same network, one ``fit`` epoch of ``sgd`` on those rows), ``predict``
-(its ``predict`` alone), ``fit-adam`` (``fit`` with ``adam``). It prints the process CPU and
+(its ``predict`` alone), ``fit-adam`` (``fit`` with ``adam``), and ``full``, ``threaded`` and
+``members``: ``fnn.warm``'s float64 calls that compile the engine's full and threaded variants
+and ``fit_many``'s kernel. It prints the process CPU and
 wall seconds of the call, then a table of the functions by their total own time. With
 ``PROFILE_NO_GC=1`` the profiled process runs with Python's garbage collector off (steadier
 figures: a full collection is charged to whatever compiles when it comes).
@@ -154,6 +156,10 @@ def run_figure(figure: str):
         fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=1)
     elif figure == "predict":
         fnn.predict(net, params, X)
+    elif figure in ("full", "threaded", "members"):  # fnn.warm's calls of these kernels
+        from fnn import warm
+
+        getattr(warm, f"_{figure}")("float64")
     else:
         raise SystemExit(f"unknown figure {figure!r}")
 

@@ -74,15 +74,20 @@ from floor import describe, floor_seconds, multiply_adds
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-#: Workload names, in the order of the table (data, network and default epochs: workloads.py).
-WORKLOADS = ("moons-gd", "moons-adam", "mnist-shaped", "wide-f32")
-#: Each workload's network, dtype and data (names in workloads.py), for its multiply-adds.
-NETWORKS = {
-    "moons-gd": ("MOONS_GD_SIZES", "float64", "moons_gd_data"),
-    "moons-adam": ("MOONS_ADAM_SIZES", "float64", "moons_adam_data"),
-    "mnist-shaped": ("MNIST_SIZES", "float32", "mnist_shaped_data"),
-    "wide-f32": ("WIDE_SIZES", "float32", "wide_f32_data"),
-}
+#: Workload names, in the order of the table (data, network and default epochs: workloads.py;
+#: every one but moons-gd is a row of its table ``MINI_BATCH``).
+WORKLOADS = (
+    "moons-gd",
+    "moons-adam",
+    "small-tanh",
+    "mnist-shaped",
+    "wide-f32",
+    "wide-first",
+    "wide-middle",
+    "wide-batch512",
+)
+#: The wide float32 workloads (PyTorch and JAX are their only peers).
+WIDE = ("wide-f32", "wide-first", "wide-middle", "wide-batch512")
 COLD_START = "cold-start"
 ENSEMBLE = "ensemble-64"
 #: The ensemble's systems: fnn's three ways (``fnn-many-N``: fit_many on N threads; ``fnn-fits``:
@@ -99,10 +104,8 @@ PEERS = ("numpy-seed", "sklearn", "torch", "jax")
 FNN_THREADS = {"fnn": None, "fnn-1": 1}
 SYSTEMS = tuple(FNN_THREADS) + PEERS
 #: Peers without a script for a workload.
-MISSING = {
-    ("numpy-seed", "mnist-shaped"),
-    ("numpy-seed", "wide-f32"),
-    ("sklearn", "wide-f32"),
+MISSING = {("numpy-seed", "mnist-shaped")} | {
+    (peer, name) for peer in ("numpy-seed", "sklearn") for name in WIDE
 }
 #: Cold-start peers (the others have no compilation or import cost worth comparing).
 COLD_PEERS = ("torch", "jax")
@@ -112,12 +115,17 @@ TARGETS = {
     "moons-adam": 0.3,
     "mnist-shaped": 0.4,
     "wide-f32": 0.6,
+    "wide-first": 0.8,
+    "wide-middle": 0.8,
+    "wide-batch512": 0.8,
+    "small-tanh": 0.2,
     "cold-start warm": 1.0,
     "cold-start empty": 4.0,
 }
 #: Epochs of --quick and --smoke (workloads not named keep their defaults).
-QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000}
-SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "mnist-shaped": 1, "wide-f32": 1, ENSEMBLE: 5}
+QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000, "small-tanh": 80}
+SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "small-tanh": 2, "mnist-shaped": 1, ENSEMBLE: 5}
+SMOKE_EPOCHS |= dict.fromkeys(WIDE, 1)
 SMOKE_ROWS = 512
 #: The GEMM peak's matrix size and seconds per dtype and thread count (floor.py): large enough
 #: for the peak, small for --smoke.
@@ -177,21 +185,24 @@ def fnn_moons_gd(w, epochs, rows, threads):
     return seconds, accuracy, result.params, threads_used(net, len(X_train), threads)
 
 
-def fnn_moons_adam(w, epochs, rows, threads):
+def fnn_mini_batch(w, epochs, rows, threads, name):
+    """A workload of ``w.MINI_BATCH``: Adam on shuffled mini-batches, training accuracy."""
+    import numpy as np
+
     import fnn
 
-    X, y = w.moons_adam_data(rows)
-    net = fnn.mlp(list(w.MOONS_ADAM_SIZES), hidden="relu", output="sigmoid")
-    params = fnn.init(net, key=3, scheme="he")
-    opt = fnn.adam(w.MOONS_ADAM_LEARNING_RATE)
-    batch = w.MOONS_ADAM_BATCH
-    fit = functools.partial(
-        fnn.fit, net, params, opt, X, y, batch_size=batch, key=10, **fit_threads(threads)
-    )
-    fit(epochs=1)
+    spec = w.MINI_BATCH[name]
+    X, y = spec.data(rows)
+    net = fnn.mlp(list(spec.sizes), hidden=spec.hidden, output=spec.output)
+    params = fnn.init(net, key=spec.init_key, scheme=spec.scheme, dtype=np.dtype(spec.dtype))
+    opt = fnn.adam(spec.learning_rate)
+    batch = spec.batch
+    fit = functools.partial(fnn.fit, net, params, opt, batch_size=batch, **fit_threads(threads))
+    fit(X[: 2 * batch], y[: 2 * batch], epochs=1)  # load or compile the kernels (and threads)
     started = CLOCK()
-    result = fit(epochs=epochs)
+    result = fit(X, y, epochs=epochs, key=spec.shuffle_key)
     seconds = CLOCK() - started
+    assert result.params.layers[0].W.dtype == spec.dtype
     accuracy = fnn.accuracy(net, result.params, X, y)
     return seconds, accuracy, result.params, threads_used(net, batch, threads)
 
@@ -219,37 +230,6 @@ def fnn_ensemble(w, epochs, rows, way):
         )
     seconds = CLOCK() - started
     return seconds, sum(fnn.accuracy(net, r.params, X, y) for r in results) / len(results)
-
-
-def fnn_softmax_f32(X, y, sizes, learning_rate, batch, epochs, threads):
-    """mnist-shaped and wide-f32: a float32 relu/softmax net, Adam, shuffled mini-batches."""
-    import numpy as np
-
-    import fnn
-
-    net = fnn.mlp(list(sizes), hidden="relu", output="softmax")
-    params = fnn.init(net, key=0, scheme="he", dtype=np.float32)
-    opt = fnn.adam(learning_rate)
-    fit = functools.partial(fnn.fit, net, params, opt, batch_size=batch, **fit_threads(threads))
-    fit(X[: 2 * batch], y[: 2 * batch], epochs=1)
-    started = CLOCK()
-    result = fit(X, y, epochs=epochs, key=0)
-    seconds = CLOCK() - started
-    assert result.params.layers[0].W.dtype == np.float32
-    accuracy = fnn.accuracy(net, result.params, X, y)
-    return seconds, accuracy, result.params, threads_used(net, batch, threads)
-
-
-def fnn_mnist_shaped(w, epochs, rows, threads):
-    X, y = w.mnist_shaped_data(rows)
-    sizes, learning_rate, batch = w.MNIST_SIZES, w.MNIST_LEARNING_RATE, w.MNIST_BATCH
-    return fnn_softmax_f32(X, y, sizes, learning_rate, batch, epochs, threads)
-
-
-def fnn_wide_f32(w, epochs, rows, threads):
-    X, y = w.wide_f32_data(rows)
-    sizes, learning_rate, batch = w.WIDE_SIZES, w.WIDE_LEARNING_RATE, w.WIDE_BATCH
-    return fnn_softmax_f32(X, y, sizes, learning_rate, batch, epochs, threads)
 
 
 def digest(params):
@@ -299,12 +279,11 @@ def worker(system, workload, epochs, args):
         seconds, accuracy = fnn_ensemble(w, epochs, args.rows, system.removeprefix("fnn-"))
         record.update(seconds=seconds, accuracy=float(accuracy))
     else:
-        runner = {
-            "moons-gd": fnn_moons_gd,
-            "moons-adam": fnn_moons_adam,
-            "mnist-shaped": fnn_mnist_shaped,
-            "wide-f32": fnn_wide_f32,
-        }[workload]
+        runner = (
+            fnn_moons_gd
+            if workload == "moons-gd"
+            else functools.partial(fnn_mini_batch, name=workload)
+        )
         seconds, accuracy, params, threads = runner(w, epochs, args.rows, FNN_THREADS[system])
         record.update(seconds=seconds, accuracy=float(accuracy), threads=threads)
         record.update(params_digest=digest(params), blas=blas_cores())
@@ -553,9 +532,13 @@ def run_workload(name, epochs, systems, args, env, peak):
     """Every system on one workload, best of --repeat, fnn's ratio to the fastest peer, and
     every system's share of the ``peak`` (measure_peak's) at the workload's dtype."""
     w = load_workloads(args.peers)
-    sizes, dtype, data = NETWORKS[name]
-    rows = len(getattr(w, data)(args.rows)[0])  # the training rows as run (--rows included)
-    madds = multiply_adds(getattr(w, sizes), rows * epochs)
+    if name == "moons-gd":
+        sizes, dtype, data = w.MOONS_GD_SIZES, "float64", w.moons_gd_data
+    else:
+        spec = w.MINI_BATCH[name]
+        sizes, dtype, data = spec.sizes, spec.dtype, spec.data
+    rows = len(data(args.rows)[0])  # the training rows as run (--rows included)
+    madds = multiply_adds(sizes, rows * epochs)
     entry = {"epochs": epochs, "rows": rows, "dtype": dtype, "multiply_adds": madds, "systems": {}}
     for system in systems:
         if (system, name) in MISSING:

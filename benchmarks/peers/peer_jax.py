@@ -4,14 +4,15 @@ The strongest functional peer: every epoch is a step of a ``lax.scan``; inside a
 mini-batches are another ``lax.scan`` over a ``jax.random.permutation`` of the rows, with the
 last partial batch as one more update (as fnn, PyTorch and plain NumPy do). The training
 function is compiled ahead of time (``jit(...).lower(...).compile()``) for exactly the arrays
-it then runs on, so the timed region holds no compilation. float64 (``jax_enable_x64``) for the
-moons workloads, float32 for mnist-shaped and wide-f32.
+it then runs on, so the timed region holds no compilation. Each workload's dtype
+(``jax_enable_x64`` for float64), activations and initialisation.
 
     python peer_jax.py moons-gd [EPOCHS] [--rows N]
 """
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -24,33 +25,42 @@ jax.config.update("jax_enable_x64", True)
 
 
 def init(key, sizes, dtype, scheme):
-    """[(W (n_in, n_out), b (n_out,)), ...]: moons-gd's "scaled" N(0, 0.1²) or He-normal."""
+    """[(W (n_in, n_out), b (n_out,)), ...]: moons-gd's "scaled" N(0, 0.1²), He-normal ("he") or
+    W and b uniform within ±√(6 / (n_in + n_out)) ("glorot_with_biases", fnn's names)."""
     params = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         key, key_W, key_b = jax.random.split(key, 3)
         if scheme == "scaled":
             W = w.MOONS_GD_INIT_SCALE * jax.random.normal(key_W, (n_in, n_out), dtype)
             b = w.MOONS_GD_INIT_SCALE * jax.random.normal(key_b, (n_out,), dtype)
-        else:
+        elif scheme == "he":
             W = jnp.sqrt(2.0 / n_in).astype(dtype) * jax.random.normal(key_W, (n_in, n_out), dtype)
             b = jnp.zeros((n_out,), dtype)
+        else:
+            limit = (6.0 / (n_in + n_out)) ** 0.5
+            W = jax.random.uniform(key_W, (n_in, n_out), dtype, -limit, limit)
+            b = jax.random.uniform(key_b, (n_out,), dtype, -limit, limit)
         params.append((W, b))
     return params
 
 
-def logits(params, X):
+#: The hidden activations by name.
+HIDDEN = {"relu": jax.nn.relu, "tanh": jnp.tanh}
+
+
+def logits(params, X, hidden="relu"):
     for W, b in params[:-1]:
-        X = jax.nn.relu(X @ W + b)
+        X = HIDDEN[hidden](X @ W + b)
     W, b = params[-1]
     return X @ W + b
 
 
-def binary_cross_entropy(params, X, y):
-    return jnp.mean(optax.sigmoid_binary_cross_entropy(logits(params, X)[:, 0], y))
+def binary_cross_entropy(params, X, y, hidden="relu"):
+    return jnp.mean(optax.sigmoid_binary_cross_entropy(logits(params, X, hidden)[:, 0], y))
 
 
-def cross_entropy(params, X, y):
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits(params, X), y))
+def cross_entropy(params, X, y, hidden="relu"):
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits(params, X, hidden), y))
 
 
 def make_update(loss, opt):
@@ -116,36 +126,23 @@ def run_moons_gd(epochs, rows=None):
     return seconds, (predicted == y_test).mean()
 
 
-def run_moons_adam(epochs, rows=None):
-    X_data, y_data = w.moons_adam_data(rows)
-    params = init(jax.random.key(3), w.MOONS_ADAM_SIZES, jnp.float64, "he")
-    opt = optax.adam(w.MOONS_ADAM_LEARNING_RATE)
-    train = minibatch_training(binary_cross_entropy, opt, epochs, w.MOONS_ADAM_BATCH)
-    X, y = jnp.asarray(X_data), jnp.asarray(y_data, jnp.float64)
-    seconds, (params, _) = timed(train, (params, opt.init(params)), X, y, jax.random.key(10))
-    predicted = np.asarray(logits(params, X)[:, 0] > 0)
+def run_mini_batch(name, epochs, rows=None):
+    """A workload of ``w.MINI_BATCH``: Adam on shuffled mini-batches, training accuracy."""
+    spec = w.MINI_BATCH[name]
+    X_data, y_data = spec.data(rows)
+    dtype = jnp.dtype(spec.dtype)
+    params = init(jax.random.key(spec.init_key), spec.sizes, dtype, spec.scheme)
+    opt = optax.adam(spec.learning_rate)
+    binary = spec.output == "sigmoid"
+    loss = functools.partial(binary_cross_entropy if binary else cross_entropy, hidden=spec.hidden)
+    train = minibatch_training(loss, opt, epochs, spec.batch)
+    X, y = jnp.asarray(X_data, dtype), jnp.asarray(y_data, dtype if binary else None)
+    key = jax.random.key(spec.shuffle_key)
+    seconds, (params, _) = timed(train, (params, opt.init(params)), X, y, key)
+    assert params[0][0].dtype == dtype
+    out = logits(params, X, spec.hidden)
+    predicted = np.asarray(out[:, 0] > 0 if binary else out.argmax(axis=1))
     return seconds, (predicted == y_data).mean()
-
-
-def train_softmax_f32(X_data, y_data, sizes, learning_rate, batch_size, epochs):
-    """mnist-shaped and wide-f32: a float32 relu/softmax net, Adam, shuffled mini-batches."""
-    params = init(jax.random.key(0), sizes, jnp.float32, "he")
-    opt = optax.adam(learning_rate)
-    train = minibatch_training(cross_entropy, opt, epochs, batch_size)
-    X, y = jnp.asarray(X_data), jnp.asarray(y_data)
-    seconds, (params, _) = timed(train, (params, opt.init(params)), X, y, jax.random.key(0))
-    assert params[0][0].dtype == jnp.float32
-    return seconds, (np.asarray(logits(params, X).argmax(axis=1)) == y_data).mean()
-
-
-def run_mnist_shaped(epochs, rows=None):
-    X, y = w.mnist_shaped_data(rows)
-    return train_softmax_f32(X, y, w.MNIST_SIZES, w.MNIST_LEARNING_RATE, w.MNIST_BATCH, epochs)
-
-
-def run_wide_f32(epochs, rows=None):
-    X, y = w.wide_f32_data(rows)
-    return train_softmax_f32(X, y, w.WIDE_SIZES, w.WIDE_LEARNING_RATE, w.WIDE_BATCH, epochs)
 
 
 def run_ensemble_64(epochs, rows=None):
@@ -170,9 +167,7 @@ if __name__ == "__main__":
         "jax",
         {
             "moons-gd": run_moons_gd,
-            "moons-adam": run_moons_adam,
-            "mnist-shaped": run_mnist_shaped,
-            "wide-f32": run_wide_f32,
             "ensemble-64": run_ensemble_64,
+            **{name: functools.partial(run_mini_batch, name) for name in w.MINI_BATCH},
         },
     )

@@ -8,20 +8,22 @@ system's name, ``numpy-seed``, is historical.
   pass, records the epoch's cost and accuracy, back-propagates from
   ``dA = -(Y/Ŷ - (1-Y)/(1-Ŷ))`` through ``relu_backward``/``sigmoid_backward``, and takes a
   gradient step.
-* moons-adam: He-normal init, each epoch reshuffled by ``random_mini_batches`` with seed
-  ``10 + epoch`` (epochs counted from 1), the output error ``(a - Y)/m`` of sigmoid +
-  cross-entropy, the cost of every mini-batch, and Adam with bias correction and ε inside the
-  square root.
+* moons-adam and small-tanh: He-normal init (moons-adam) or W and b uniform within
+  ±√(6 / (n_in + n_out)) (small-tanh), each epoch reshuffled by ``random_mini_batches`` with
+  seed ``shuffle_key + epoch`` (epochs counted from 1), relu or tanh hidden layers, the output
+  error ``(a - Y)/m`` of sigmoid + cross-entropy, the cost of every mini-batch, and Adam with
+  bias correction and ε inside the square root.
 
 Code of this kind seeds the global generator (``np.random.seed``); here a ``RandomState``
 with the same seed draws the same numbers without touching it. Only the two moons workloads
-are implemented (no mnist-shaped or wide-f32 network).
+and small-tanh are implemented (no mnist-shaped or wide network).
 
     python peer_numpy_seed.py moons-gd [EPOCHS] [--rows N]
 """
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -119,16 +121,21 @@ def run_moons_gd(epochs, rows=None):
     return seconds, get_accuracy_value(Y_test_hat, y_test.reshape(1, -1))
 
 
-# -- moons-adam: mini-batch Adam -----------------------------------------------------------------
+# -- moons-adam and small-tanh: mini-batch Adam ------------------------------------------------
 
 
-def initialize_parameters(layer_dims, seed=3):
+def initialize_parameters(layer_dims, seed, scheme):
     rng = np.random.RandomState(seed)
     params = {}
     for index in range(1, len(layer_dims)):
         n_in, n_out = layer_dims[index - 1], layer_dims[index]
-        params[f"W{index}"] = rng.randn(n_out, n_in) * np.sqrt(2 / n_in)
-        params[f"b{index}"] = np.zeros((n_out, 1))
+        if scheme == "he":
+            params[f"W{index}"] = rng.randn(n_out, n_in) * np.sqrt(2 / n_in)
+            params[f"b{index}"] = np.zeros((n_out, 1))
+        else:  # glorot_with_biases
+            limit = np.sqrt(6 / (n_in + n_out))
+            params[f"W{index}"] = rng.uniform(-limit, limit, (n_out, n_in))
+            params[f"b{index}"] = rng.uniform(-limit, limit, (n_out, 1))
     return params
 
 
@@ -139,13 +146,16 @@ def random_mini_batches(X, Y, batch_size, seed):
     return [(X[:, k : k + batch_size], Y[:, k : k + batch_size]) for k in range(0, m, batch_size)]
 
 
-def forward_propagation(X, params):
+def forward_propagation(X, params, hidden):
     n_layers = len(params) // 2
     cache = [X]
     A = X
     for index in range(1, n_layers + 1):
         Z = params[f"W{index}"] @ A + params[f"b{index}"]
-        A = relu(Z) if index < n_layers else sigmoid(Z)
+        if index == n_layers:
+            A = sigmoid(Z)
+        else:
+            A = relu(Z) if hidden == "relu" else np.tanh(Z)
         cache.append(A)
     return A, cache
 
@@ -155,7 +165,7 @@ def compute_cost(A, Y):
     return float(np.sum(-np.log(A) * Y - np.log(1 - A) * (1 - Y)) / m)
 
 
-def backward_propagation(Y, cache, params):
+def backward_propagation(Y, cache, params, hidden):
     n_layers = len(params) // 2
     m = Y.shape[1]
     grads = {}
@@ -165,7 +175,8 @@ def backward_propagation(Y, cache, params):
         grads[f"dW{index}"] = dZ @ A_prev.T
         grads[f"db{index}"] = dZ.sum(axis=1, keepdims=True)
         if index > 1:
-            dZ = (params[f"W{index}"].T @ dZ) * (A_prev > 0)
+            derivative = (A_prev > 0) if hidden == "relu" else (1 - A_prev**2)
+            dZ = (params[f"W{index}"].T @ dZ) * derivative
     return grads
 
 
@@ -180,28 +191,31 @@ def update_parameters_with_adam(params, grads, v, s, t, learning_rate, b1=0.9, b
     return params, v, s
 
 
-def run_moons_adam(epochs, rows=None):
-    X_data, y_data = w.moons_adam_data(rows)
+def run_mini_batch(name, epochs, rows=None):
+    """A sigmoid-output workload of ``w.MINI_BATCH`` (float64): training accuracy."""
+    spec = w.MINI_BATCH[name]
+    X_data, y_data = spec.data(rows)
     X, Y = X_data.T, y_data.reshape(1, -1)
-    params = initialize_parameters(w.MOONS_ADAM_SIZES)
+    params = initialize_parameters(spec.sizes, spec.init_key, spec.scheme)
     v = {name: np.zeros_like(value) for name, value in params.items()}
     s = {name: np.zeros_like(value) for name, value in params.items()}
-    t, seed = 0, 10
+    t, seed = 0, spec.shuffle_key
     started = time.perf_counter()
     for _ in range(epochs):
         seed += 1
-        for X_batch, Y_batch in random_mini_batches(X, Y, w.MOONS_ADAM_BATCH, seed):
-            A, cache = forward_propagation(X_batch, params)
+        for X_batch, Y_batch in random_mini_batches(X, Y, spec.batch, seed):
+            A, cache = forward_propagation(X_batch, params, spec.hidden)
             compute_cost(A, Y_batch)
-            grads = backward_propagation(Y_batch, cache, params)
+            grads = backward_propagation(Y_batch, cache, params, spec.hidden)
             t += 1
-            params, v, s = update_parameters_with_adam(
-                params, grads, v, s, t, w.MOONS_ADAM_LEARNING_RATE
-            )
+            params, v, s = update_parameters_with_adam(params, grads, v, s, t, spec.learning_rate)
     seconds = time.perf_counter() - started
-    A, _ = forward_propagation(X, params)
+    A, _ = forward_propagation(X, params, spec.hidden)
     return seconds, float(((A > 0.5) == Y).mean())
 
 
 if __name__ == "__main__":
-    w.main("numpy-seed", {"moons-gd": run_moons_gd, "moons-adam": run_moons_adam})
+    runners = {
+        name: functools.partial(run_mini_batch, name) for name in ("moons-adam", "small-tanh")
+    }
+    w.main("numpy-seed", {"moons-gd": run_moons_gd, **runners})

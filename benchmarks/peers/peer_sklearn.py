@@ -3,14 +3,18 @@
 The settings that make it train like the others: ``alpha=0`` (no L2), a fixed number of
 epochs (``max_iter``) that nothing cuts short (``tol=0``, ``n_iter_no_change`` beyond the
 epochs, no early stopping), ``momentum=0`` for plain gradient descent, the full training set as
-one batch for moons-gd. scikit-learn has no choice of initialisation: it always uses its
-Glorot-uniform scheme, so the starting points differ from the other systems'.
+one batch for moons-gd. scikit-learn has no choice of initialisation: it always draws W and b
+from U(±√(f / (n_in + n_out))), f = 6 (2 for a logistic layer), so the starting points differ
+from the other systems' on the relu workloads; on small-tanh, whose scheme is this one (fnn's
+``glorot_with_biases``), only the numbers drawn differ. No script for the wide workloads
+(wide-f32 and the other shapes): only PyTorch and JAX are measured there.
 
     python peer_sklearn.py moons-adam [EPOCHS] [--rows N]
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 
@@ -19,10 +23,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 
-def classifier(sizes, epochs, seed, **settings):
+def classifier(sizes, epochs, seed, activation="relu", **settings):
     return MLPClassifier(
         hidden_layer_sizes=sizes[1:-1],
-        activation="relu",
+        activation=activation,
         alpha=0.0,
         max_iter=epochs,
         tol=0.0,
@@ -57,34 +61,27 @@ def run_moons_gd(epochs, rows=None):
     return timed_fit(model, X_train, y_train), model.score(X_test, y_test)
 
 
-def run_moons_adam(epochs, rows=None):
-    X, y = w.moons_adam_data(rows)
+def run_mini_batch(name, epochs, rows=None):
+    """A workload of ``w.MINI_BATCH``: Adam on shuffled mini-batches, training accuracy."""
+    spec = w.MINI_BATCH[name]
+    X, y = spec.data(rows)
     model = classifier(
-        w.MOONS_ADAM_SIZES,
+        spec.sizes,
         epochs,
-        seed=3,
+        seed=spec.init_key,
+        activation=spec.hidden,
         solver="adam",
-        learning_rate_init=w.MOONS_ADAM_LEARNING_RATE,
-        batch_size=w.MOONS_ADAM_BATCH,
+        learning_rate_init=spec.learning_rate,
+        batch_size=spec.batch,
     )
     return timed_fit(model, X, y), model.score(X, y)
 
 
-def run_mnist_shaped(epochs, rows=None):
-    X, y = w.mnist_shaped_data(rows)
-    model = classifier(
-        w.MNIST_SIZES,
-        epochs,
-        seed=0,
-        solver="adam",
-        learning_rate_init=w.MNIST_LEARNING_RATE,
-        batch_size=w.MNIST_BATCH,
-    )
-    return timed_fit(model, X, y), model.score(X, y)
-
+#: The mini-batch workloads it runs (not the wide float32 ones).
+MINI_BATCH = ("moons-adam", "mnist-shaped", "small-tanh")
 
 if __name__ == "__main__":
     w.main(
         "sklearn",
-        {"moons-gd": run_moons_gd, "moons-adam": run_moons_adam, "mnist-shaped": run_mnist_shaped},
+        {"moons-gd": run_moons_gd} | {n: functools.partial(run_mini_batch, n) for n in MINI_BATCH},
     )

@@ -1,27 +1,29 @@
 """PyTorch on the CPU, written as a PyTorch user would: ``nn.Sequential``, ``torch.optim``,
 a loss on the logits, and the usual ``zero_grad`` / ``backward`` / ``step`` loop.
 
-Initialisation as the workload says (moons-gd's N(0, 0.1²), He-normal elsewhere), float64 for
-the moons workloads and float32 for mnist-shaped. Every epoch is reshuffled with
-``torch.randperm`` from a seeded generator; the last partial batch is used. PyTorch keeps its
-default number of threads (reported in the record).
+Initialisation, activations and dtype as the workload says (moons-gd's N(0, 0.1²); He-normal,
+or W and b uniform within fnn's ``glorot_with_biases`` bound, for the mini-batch workloads).
+Every epoch is reshuffled with ``torch.randperm`` from a seeded generator; the last partial
+batch is used. PyTorch keeps its default number of threads (reported in the record).
 
     python peer_torch.py mnist-shaped [EPOCHS] [--rows N]
 """
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
 import workloads as w
 
 
-def mlp(sizes, dtype, init):
-    """relu hidden layers and a linear output layer (the loss applies sigmoid or softmax)."""
+def mlp(sizes, dtype, init, hidden="relu"):
+    """``hidden`` hidden layers and a linear output layer (the loss applies sigmoid or softmax)."""
+    activation = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[hidden]
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [torch.nn.Linear(n_in, n_out, dtype=dtype), torch.nn.ReLU()]
+        layers += [torch.nn.Linear(n_in, n_out, dtype=dtype), activation()]
     net = torch.nn.Sequential(*layers[:-1])
     with torch.no_grad():
         for layer in net:
@@ -38,6 +40,16 @@ def scaled_init(layer):
 def he_init(layer):
     torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")  # N(0, 2 / n_in)
     layer.bias.zero_()
+
+
+def glorot_with_biases_init(layer):
+    limit = (6.0 / (layer.in_features + layer.out_features)) ** 0.5
+    layer.weight.uniform_(-limit, limit)
+    layer.bias.uniform_(-limit, limit)
+
+
+#: The mini-batch workloads' schemes (fnn's names).
+INITS = {"he": he_init, "glorot_with_biases": glorot_with_biases_init}
 
 
 def train_minibatches(net, opt, loss_fn, X, Y, epochs, batch_size, seed):
@@ -74,41 +86,27 @@ def run_moons_gd(epochs, rows=None):
     return seconds, ((logits > 0).numpy() == y_test).mean()
 
 
-def run_moons_adam(epochs, rows=None):
-    X_data, y_data = w.moons_adam_data(rows)
-    torch.manual_seed(3)
-    X = torch.tensor(X_data, dtype=torch.float64)
-    Y = torch.tensor(y_data, dtype=torch.float64).reshape(-1, 1)
-    net = mlp(w.MOONS_ADAM_SIZES, torch.float64, he_init)
-    opt = torch.optim.Adam(net.parameters(), lr=w.MOONS_ADAM_LEARNING_RATE)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    seconds = train_minibatches(net, opt, loss_fn, X, Y, epochs, w.MOONS_ADAM_BATCH, seed=10)
+def run_mini_batch(name, epochs, rows=None):
+    """A workload of ``w.MINI_BATCH``: Adam on shuffled mini-batches, training accuracy."""
+    spec = w.MINI_BATCH[name]
+    X_data, y_data = spec.data(rows)
+    dtype = getattr(torch, spec.dtype)
+    torch.manual_seed(spec.init_key)
+    X = torch.tensor(X_data, dtype=dtype)
+    if spec.output == "sigmoid":
+        Y = torch.tensor(y_data, dtype=dtype).reshape(-1, 1)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+    else:
+        Y = torch.from_numpy(y_data)
+        loss_fn = torch.nn.CrossEntropyLoss()
+    net = mlp(spec.sizes, dtype, INITS[spec.scheme], spec.hidden)
+    opt = torch.optim.Adam(net.parameters(), lr=spec.learning_rate)
+    seconds = train_minibatches(net, opt, loss_fn, X, Y, epochs, spec.batch, spec.shuffle_key)
     with torch.no_grad():
-        logits = net(X)[:, 0]
-    return seconds, ((logits > 0).numpy() == y_data).mean()
-
-
-def train_softmax_f32(X_data, y_data, sizes, learning_rate, batch_size, epochs):
-    """mnist-shaped and wide-f32: a float32 relu/softmax net, Adam, shuffled mini-batches."""
-    torch.manual_seed(0)
-    X, Y = torch.from_numpy(X_data), torch.from_numpy(y_data)
-    net = mlp(sizes, torch.float32, he_init)
-    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    seconds = train_minibatches(net, opt, loss_fn, X, Y, epochs, batch_size, seed=0)
-    with torch.no_grad():
-        accuracy = (net(X).argmax(dim=1) == Y).double().mean().item()
-    return seconds, accuracy
-
-
-def run_mnist_shaped(epochs, rows=None):
-    X, y = w.mnist_shaped_data(rows)
-    return train_softmax_f32(X, y, w.MNIST_SIZES, w.MNIST_LEARNING_RATE, w.MNIST_BATCH, epochs)
-
-
-def run_wide_f32(epochs, rows=None):
-    X, y = w.wide_f32_data(rows)
-    return train_softmax_f32(X, y, w.WIDE_SIZES, w.WIDE_LEARNING_RATE, w.WIDE_BATCH, epochs)
+        logits = net(X)
+        predicted = logits[:, 0] > 0 if spec.output == "sigmoid" else logits.argmax(dim=1)
+    assert net[0].weight.dtype == dtype
+    return seconds, (predicted.numpy() == y_data).mean()
 
 
 def run_ensemble_64(epochs, rows=None):
@@ -158,10 +156,8 @@ if __name__ == "__main__":
         "torch",
         {
             "moons-gd": run_moons_gd,
-            "moons-adam": run_moons_adam,
-            "mnist-shaped": run_mnist_shaped,
-            "wide-f32": run_wide_f32,
             "ensemble-64": run_ensemble_64,
+            **{name: functools.partial(run_mini_batch, name) for name in w.MINI_BATCH},
         },
         info=lambda: {"threads": torch.get_num_threads()},
     )

@@ -1,8 +1,8 @@
 """The benchmark workloads: data, hyperparameters and the peers' command line, in one place.
 
 fnn (in ``benchmarks/run.py``) and every peer script build their data with these functions and
-read their hyperparameters from these constants, so all systems train on identical arrays with
-identical settings.
+read their hyperparameters from these constants and from the table ``MINI_BATCH``, so all
+systems train on identical arrays with identical settings.
 
 =============  ============================================================================
 workload       what
@@ -15,9 +15,19 @@ mnist-shaped   784-256-128-10 relu/softmax, He-normal init, Adam η = 1e-3, batc
                float32; 60,000 × 784 uniform floats labelled by a random linear teacher
 wide-f32       784-1024-1024-10 relu/softmax, He-normal init, Adam η = 1e-3, batch 256,
                float32; the first 15,000 rows of mnist-shaped's data
+wide-first     784-2048-128-10, otherwise as wide-f32; the first 12,000 rows
+wide-middle    256-512-2048-512-10, otherwise as wide-f32; 8,000 × 256 uniform floats
+               labelled by a random linear teacher
+wide-batch512  wide-f32 with batch 512
+small-tanh     8-32-32-32-32-1 tanh/sigmoid, W and b ~ U(±√(6 / (n_in + n_out))), Adam
+               η = 1e-3, batch 32, float64; 4,000 standard-normal rows labelled 0/1 by a
+               random tanh teacher, training accuracy
 ensemble-64    moons-adam's network, data and optimizer × 64 members: member k starts from
                init key k and shuffles with key k (k = 0..63); mean member accuracy
 =============  ============================================================================
+
+Every workload but moons-gd and ensemble-64 is one row of ``MINI_BATCH``: Adam on mini-batches
+reshuffled every epoch, the last partial batch included, training accuracy.
 
 A peer script is run as ``python peer_NAME.py WORKLOAD [EPOCHS] [--rows N]`` and prints one
 JSON line: ``{"system", "workload", "epochs", "rows", "seconds", "accuracy"}`` (plus anything
@@ -28,8 +38,10 @@ the peer adds). ``seconds`` covers training only: no data generation, no one-tim
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,6 +51,10 @@ EPOCHS = {
     "moons-adam": 10_000,
     "mnist-shaped": 1,
     "wide-f32": 1,
+    "wide-first": 1,
+    "wide-middle": 1,
+    "wide-batch512": 1,
+    "small-tanh": 400,
     "ensemble-64": 2_000,
 }
 
@@ -51,15 +67,6 @@ MOONS_ADAM_LEARNING_RATE = 0.0007
 MOONS_ADAM_BATCH = 64
 
 ENSEMBLE_MEMBERS = 64
-
-MNIST_SIZES = (784, 256, 128, 10)
-MNIST_LEARNING_RATE = 1e-3
-MNIST_BATCH = 128
-
-WIDE_SIZES = (784, 1024, 1024, 10)
-WIDE_LEARNING_RATE = 1e-3
-WIDE_BATCH = 256
-WIDE_ROWS = 15_000
 
 
 def moons_gd_data(rows=None):
@@ -104,14 +111,82 @@ def mnist_shaped_data(rows=None, n_samples=60_000, n_features=784, n_classes=10,
     return X[:rows], np.argmax((X[:rows] - 0.5) @ teacher, axis=1)
 
 
-def wide_f32_data(rows=None):
-    """The first ``WIDE_ROWS`` rows of :func:`mnist_shaped_data` (or its first ``rows``, if fewer).
+def first_rows(data, n_rows):
+    """The data function of the first ``n_rows`` rows of ``data``'s (or its first ``rows``, if
+    fewer)."""
+    return lambda rows=None: data(n_rows if rows is None else min(rows, n_rows))
+
+
+def tanh_teacher_data(rows=None, n_samples=4_000, n_features=8, n_hidden=16, seed=0):
+    """Standard-normal float64 inputs and 0/1 labels of a random one-hidden-layer tanh teacher.
 
     Returns
     -------
-    X : float32 (15000, 784), y : int64 (15000,)
+    X : float64 (n_samples, n_features), or its first ``rows`` rows
+    y : int64 (n_samples,), ``tanh(X @ T / sqrt(n_features)) @ t > 0`` for standard-normal
+        ``T`` (n_features, n_hidden) and ``t`` (n_hidden,)
     """
-    return mnist_shaped_data(WIDE_ROWS if rows is None else min(rows, WIDE_ROWS))
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    T = rng.standard_normal((n_features, n_hidden)) / np.sqrt(n_features)
+    t = rng.standard_normal(n_hidden)
+    return X[:rows], (np.tanh(X[:rows] @ T) @ t > 0).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class MiniBatch:
+    """A network trained by Adam on shuffled mini-batches, as every system runs it.
+
+    ``hidden``: every hidden layer's activation, ``"relu"`` or ``"tanh"``. ``output``:
+    ``"sigmoid"`` (one unit, binary cross-entropy, labels 0/1) or ``"softmax"`` (cross-entropy,
+    integer labels). ``scheme``: the initialisation, by fnn's name: ``"he"`` (W ~ N(0, 2 / n_in),
+    b = 0) or ``"glorot_with_biases"`` (W and b ~ U(±√(6 / (n_in + n_out))), scikit-learn's own
+    for tanh). ``data(rows)`` returns ``(X, y)``: the first ``rows`` rows, all when None.
+    ``init_key`` seeds each system's initialisation, ``shuffle_key`` its shuffles.
+    """
+
+    sizes: tuple[int, ...]
+    hidden: str
+    output: str
+    dtype: str
+    scheme: str
+    learning_rate: float
+    batch: int
+    data: Callable
+    init_key: int = 0
+    shuffle_key: int = 0
+
+
+wide_f32_data = first_rows(mnist_shaped_data, 15_000)
+
+#: The mini-batch workloads, in the order of the table.
+MINI_BATCH = {
+    "moons-adam": MiniBatch(
+        MOONS_ADAM_SIZES, "relu", "sigmoid", "float64", "he", MOONS_ADAM_LEARNING_RATE,
+        MOONS_ADAM_BATCH, moons_adam_data, init_key=3, shuffle_key=10,
+    ),
+    "mnist-shaped": MiniBatch(
+        (784, 256, 128, 10), "relu", "softmax", "float32", "he", 1e-3, 128, mnist_shaped_data
+    ),
+    "wide-f32": MiniBatch(
+        (784, 1024, 1024, 10), "relu", "softmax", "float32", "he", 1e-3, 256, wide_f32_data
+    ),
+    "wide-first": MiniBatch(
+        (784, 2048, 128, 10), "relu", "softmax", "float32", "he", 1e-3, 256,
+        first_rows(mnist_shaped_data, 12_000),
+    ),
+    "wide-middle": MiniBatch(
+        (256, 512, 2048, 512, 10), "relu", "softmax", "float32", "he", 1e-3, 256,
+        functools.partial(mnist_shaped_data, n_samples=8_000, n_features=256),
+    ),
+    "wide-batch512": MiniBatch(
+        (784, 1024, 1024, 10), "relu", "softmax", "float32", "he", 1e-3, 512, wide_f32_data
+    ),
+    "small-tanh": MiniBatch(
+        (8, 32, 32, 32, 32, 1), "tanh", "sigmoid", "float64", "glorot_with_biases", 1e-3, 32,
+        tanh_teacher_data,
+    ),
+}  # fmt: skip
 
 
 def main(system: str, runners: dict[str, Callable], info=None):

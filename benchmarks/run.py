@@ -63,6 +63,7 @@ import hashlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,8 @@ SMOKE_PEAK = {"n": 256, "seconds": 0.2}
 #: Environment variables that --threads sets (OpenMP: PyTorch and the cap of fnn's threads=None;
 #: OpenBLAS: NumPy and scikit-learn).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: The statistics of a measurement's --repeat runs, and the key of each in its record (best's).
+STATISTICS = {"best": "seconds", "median": "median"}
 
 
 def architecture(sizes):
@@ -328,12 +331,26 @@ def measure(system, workload, epochs, args, env):
 
 
 def best(records):
+    """The fastest good record, with every good run's ``seconds`` (``runs``) and their
+    ``median``; the last record (an error) when none is good."""
     good = [record for record in records if "error" not in record]
     if not good:
         return records[-1]
     chosen = dict(min(good, key=lambda record: record["seconds"]))
+    chosen["median"] = statistics.median(record["seconds"] for record in good)
     chosen["runs"] = [round(record["seconds"], 4) for record in good]
     return chosen
+
+
+def seconds_of(record):
+    """``{"best": seconds, "median": seconds}`` of a record of ``best``."""
+    return {statistic: record[key] for statistic, key in STATISTICS.items()}
+
+
+def quotient(top, bottom):
+    """``{"best": top's best / bottom's best, "median": top's median / bottom's median}`` of two
+    records of ``best``."""
+    return {statistic: top[key] / bottom[key] for statistic, key in STATISTICS.items()}
 
 
 def machine():
@@ -380,12 +397,25 @@ def versions(args):
     return found
 
 
-def fmt(value, digits=3):
-    return "—" if value is None else f"{value:.{digits}f}"
+def pair(values, spec):
+    """``"best / median"`` of ``{"best": ..., "median": ...}``, each formatted with ``spec``."""
+    return " / ".join(format(values[statistic], spec) for statistic in STATISTICS)
+
+
+def timings(record):
+    """A record's cell: ``"best / median s (accuracy %)"``, ``"error"`` or ``"—"`` (None)."""
+    if record is None or "error" in record:
+        return "—" if record is None else "error"
+    return f"{pair(seconds_of(record), '.3f')} s ({100 * record['accuracy']:.1f} %)"
+
+
+def percents(shares):
+    """Shares of the peak as ``"best / median %"``, one decimal below 10 %."""
+    return " / ".join(f"{100 * share:.{share < 0.1:d}f}" for share in shares.values()) + " %"
 
 
 def report(results, markdown):
-    """The results table as text lines (Markdown when asked)."""
+    """The results table as text lines (Markdown when asked): every figure as best / median."""
     lines = []
     systems = [s for s in SYSTEMS if any(s in w["systems"] for w in results["workloads"].values())]
     if results["workloads"]:
@@ -395,39 +425,40 @@ def report(results, markdown):
         lines.append(header)
         for name, entry in results["workloads"].items():
             row = [name, str(entry["epochs"])]
-            for system in systems:
-                record = entry["systems"].get(system)
-                if record is None:
-                    row.append("—")
-                elif "error" in record:
-                    row.append("error")
-                else:
-                    row.append(f"{record['seconds']:.3f} s ({100 * record['accuracy']:.1f} %)")
-            speedup = entry.get("thread_speedup")
-            row.append("—" if speedup is None else f"{speedup:.2f} ({entry['threads']})")
-            ratio = entry.get("ratio")
-            row.append("—" if ratio is None else f"{ratio:.2f} (vs {entry['fastest_peer']})")
+            row += [timings(entry["systems"].get(system)) for system in systems]
+            if "thread_speedup" in entry:
+                row.append(f"{pair(entry['thread_speedup'], '.2f')} ({entry['threads']})")
+            else:
+                row.append("—")
+            fastest = entry.get("fastest_peer")
+            if fastest is None:
+                row.append("—")
+            elif fastest["best"] == fastest["median"]:
+                row.append(f"{pair(entry['ratio'], '.2f')} (vs {fastest['best']})")
+            else:
+                row.append(
+                    " / ".join(f"{entry['ratio'][k]:.2f} (vs {fastest[k]})" for k in fastest)
+                )
             row.append(f"≤ {TARGETS[name]}")
             floors, shares = entry.get("floor_seconds", {}), entry.get("shares", {})
             row.append("—" if "all" not in floors else f"{floors['all']:.3g} s")
-            for system in ("fnn", entry.get("fastest_peer")):
-                share = shares.get(system)
-                row.append("—" if share is None else f"{100 * share:.{share < 0.1:d}f} %")
+            row.append(percents(shares["fnn"]) if "fnn" in shares else "—")
+            if fastest and shares:
+                row.append(percents({k: shares[peer][k] for k, peer in fastest.items()}))
+            else:
+                row.append("—")
             lines.append(row)
     ensemble = results.get("ensemble")
     if ensemble:
         lines.append(None)
         lines.append([f"{ENSEMBLE} ({ensemble['epochs']} epochs)", "seconds (mean accuracy)", ""])
         for system, record in ensemble["systems"].items():
-            if "error" in record:
-                lines.append([system, "error: " + record["error"], ""])
-            else:
-                seconds = f"{record['seconds']:.3f} s ({100 * record['accuracy']:.1f} %)"
-                lines.append([system, seconds, ""])
+            cell = f"error: {record['error']}" if "error" in record else timings(record)
+            lines.append([system, cell, ""])
         lines += [None, [f"{ENSEMBLE} ratios", "ratio", "target"]]
         for name, entry in ensemble["ratios"].items():
             sign = "≥" if entry["at_least"] else "≤"
-            lines.append([name, f"{entry['ratio']:.2f}", f"{sign} {entry['target']}"])
+            lines.append([name, pair(entry["ratio"], ".2f"), f"{sign} {entry['target']}"])
     cold = results.get("cold_start")
     if cold:
         lines.append(None)
@@ -437,9 +468,12 @@ def report(results, markdown):
                 lines.append([name, "error: " + record["error"], ""])
                 continue
             target = record.get("target")
-            lines.append(
-                [name, f"{record['seconds']:.3f}", "—" if target is None else f"≤ {target}"]
-            )
+            aim = "—" if target is None else f"≤ {target}"
+            lines.append([name, pair(seconds_of(record), ".3f"), aim])
+    widths = {}
+    for line in filter(None, lines):
+        for i, cell in enumerate(line):
+            widths[i] = max(widths.get(i, 0), len(cell))
     out = []
     for line in lines:
         if line is None:
@@ -451,7 +485,7 @@ def report(results, markdown):
             if line[0] in headers or line[0].startswith(ENSEMBLE):
                 out.append("|" + "---|" * len(line))
         else:
-            out.append("  ".join(cell.ljust(22 if i else 40) for i, cell in enumerate(line)))
+            out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
     return out
 
 
@@ -472,7 +506,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default=",".join(WORKLOADS + (ENSEMBLE, COLD_START)))
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; best kept")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per measurement: best and median kept"
+    )
     parser.add_argument("--epochs", action="append", default=[], metavar="WORKLOAD=N")
     parser.add_argument("--quick", action="store_true", help="2,000 epochs for moons workloads")
     parser.add_argument(
@@ -529,8 +565,9 @@ def measure_peak(args, env):
 
 
 def run_workload(name, epochs, systems, args, env, peak):
-    """Every system on one workload, best of --repeat, fnn's ratio to the fastest peer, and
-    every system's share of the ``peak`` (measure_peak's) at the workload's dtype."""
+    """Every system on one workload, best and median of --repeat, fnn's ratios to the fastest
+    peer (by best and by median), and every system's share of the ``peak`` (measure_peak's) at
+    the workload's dtype, of its best and of its median."""
     w = load_workloads(args.peers)
     if name == "moons-gd":
         sizes, dtype, data = w.MOONS_GD_SIZES, "float64", w.moons_gd_data
@@ -546,30 +583,29 @@ def run_workload(name, epochs, systems, args, env, peak):
         runs = [measure(system, name, epochs, args, env) for _ in range(args.repeat)]
         entry["systems"][system] = best(runs)
         print(f"{name:14} {system:11} {json.dumps(entry['systems'][system])}", flush=True)
-    peers = {
-        system: record["seconds"]
-        for system, record in entry["systems"].items()
-        if system in PEERS and "error" not in record
-    }
-    fnn_record = entry["systems"].get("fnn", {})
-    if peers and "seconds" in fnn_record:
-        fastest = min(peers, key=peers.get)
-        entry["fastest_peer"] = fastest
-        entry["ratio"] = fnn_record["seconds"] / peers[fastest]
+    good = {system: record for system, record in entry["systems"].items() if "error" not in record}
+    peers = {system: record for system, record in good.items() if system in PEERS}
+    fnn_record, serial_record = good.get("fnn"), good.get("fnn-1")
+    if peers and fnn_record:
+        # The fastest peer by best and by median (not always the same peer), fnn's ratio to each.
+        entry["fastest_peer"], entry["ratio"] = {}, {}
+        for statistic, key in STATISTICS.items():
+            times = {system: record[key] for system, record in peers.items()}
+            peer = min(times, key=times.get)
+            entry["fastest_peer"][statistic] = peer
+            entry["ratio"][statistic] = fnn_record[key] / peers[peer][key]
         entry["target"] = TARGETS[name]
-        entry["met"] = entry["ratio"] <= TARGETS[name]
+        entry["met"] = {statistic: r <= TARGETS[name] for statistic, r in entry["ratio"].items()}
     if "gflops" in peak:
         rates = peak["gflops"][dtype]
         floors = {threads: floor_seconds(madds, rate) for threads, rate in rates.items()}
         entry["floor_seconds"] = floors
         entry["shares"] = {
-            system: floors["all"] / record["seconds"]
-            for system, record in entry["systems"].items()
-            if "seconds" in record
+            system: {k: floors["all"] / seconds for k, seconds in seconds_of(record).items()}
+            for system, record in good.items()
         }
-    serial_record = entry["systems"].get("fnn-1", {})
-    if "seconds" in fnn_record and "seconds" in serial_record:
-        entry["thread_speedup"] = serial_record["seconds"] / fnn_record["seconds"]
+    if fnn_record and serial_record:
+        entry["thread_speedup"] = quotient(serial_record, fnn_record)
         entry["threads"] = fnn_record["threads"]
         if fnn_record["params_digest"] != serial_record["params_digest"]:
             entry["error"] = "threads=None and threads=1 trained different parameters"
@@ -578,7 +614,7 @@ def run_workload(name, epochs, systems, args, env, peak):
 
 def run_cold_start(systems, args, env):
     """fnn's cold start (cold_start.py's ``fit``) with a warm and an empty Numba cache, then the
-    peers' first step; each the best of --repeat fresh processes."""
+    peers' first step; each the best and median of --repeat fresh processes."""
     import cold_start  # not at the top: it imports this module
 
     chosen = [("fnn warm cache", "fit", "warm")] + (
@@ -605,23 +641,24 @@ def run_cold_start(systems, args, env):
     ):
         if label in cold and "seconds" in cold[label]:
             cold[label]["target"] = target
-            cold[label]["met"] = cold[label]["seconds"] <= target
+            cold[label]["met"] = {k: t <= target for k, t in seconds_of(cold[label]).items()}
     return cold
 
 
 def run_ensemble(epochs, systems, args, env):
-    """Every way of training the 64 members, best of --repeat, and the ensemble's ratios."""
+    """Every way of training the 64 members, best and median of --repeat, and the ensemble's
+    ratios (of the bests and of the medians)."""
     chosen = [s for s in ENSEMBLE_SYSTEMS if (s if s in PEERS else "fnn") in systems]
     entry = {"epochs": epochs, "systems": {}, "ratios": {}}
     for system in chosen:
         runs = [measure(system, ENSEMBLE, epochs, args, env) for _ in range(args.repeat)]
         entry["systems"][system] = best(runs)
         print(f"{ENSEMBLE:14} {system:11} {json.dumps(entry['systems'][system])}", flush=True)
-    seconds = {s: r["seconds"] for s, r in entry["systems"].items() if "seconds" in r}
+    good = {s: r for s, r in entry["systems"].items() if "error" not in r}
     for name, top, bottom, target, at_least in ENSEMBLE_RATIOS:
-        if top in seconds and bottom in seconds:
-            ratio = seconds[top] / seconds[bottom]
-            met = ratio >= target if at_least else ratio <= target
+        if top in good and bottom in good:
+            ratio = quotient(good[top], good[bottom])
+            met = {k: r >= target if at_least else r <= target for k, r in ratio.items()}
             entry["ratios"][name] = {"ratio": ratio, "target": target, "at_least": at_least}
             entry["ratios"][name]["met"] = met
     return entry
@@ -707,7 +744,8 @@ def main(argv=None):
     used = results["openblas_env_of_the_runs"] or "unset"
     rows = "all rows" if args.rows is None else f"first {args.rows} rows"
     threads = "default threads" if args.threads is None else f"{args.threads} thread(s) each"
-    print(f"OPENBLAS env of the runs: {used}; best of {args.repeat}; {rows}; {threads}")
+    runs = f"best / median of {args.repeat} run{'s' * (args.repeat > 1)}"
+    print(f"OPENBLAS env of the runs: {used}; {runs}; {rows}; {threads}")
     load = results["load_average"]
     print(f"load average (1, 5, 15 min): before {load['before']}, after {load['after']}")
     if "gflops" in peak:

@@ -2,19 +2,23 @@
 
 Usage (from the repository root, after ``pip install -e ".[bench]"``)::
 
-    python benchmarks/run.py                       # every workload, every system, best of 1
+    python benchmarks/run.py                       # every workload, every system, one run each
     python benchmarks/run.py --repeat 2 --native-blas --threads 1 --markdown  # benchmarks/README.md
-    python benchmarks/run.py --quick               # 2,000 epochs for the moons workloads
-    python benchmarks/run.py --smoke               # every system, a few epochs (CI, < 1 min)
+    python benchmarks/run.py --quick --repeat 3    # fewer epochs for moons-*, small-tanh; medians
+    python benchmarks/run.py --smoke               # every system, a few epochs (CI)
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
     python benchmarks/run.py --epochs moons-gd=500
     python benchmarks/run.py --workloads ensemble-64 --threads 1   # the ensemble rows alone
     python benchmarks/run.py --workloads wide-f32,mnist-shaped --systems fnn,fnn-1,torch
+    python benchmarks/run.py --workloads wide-first,wide-middle,wide-batch512,small-tanh --repeat 3
 
 The workloads (data, network, optimizer, epochs) are defined once, in
 ``benchmarks/peers/workloads.py``; the peers are the scripts next to it: plain textbook NumPy
 code, scikit-learn's ``MLPClassifier``, PyTorch on the CPU and JAX + optax (``jit``, training
-fused with ``lax.scan``). Every measurement runs in a fresh subprocess. fnn runs with this
+fused with ``lax.scan``). Every measurement runs in a fresh subprocess, ``--repeat`` times;
+every figure of the table is the best and the median of those runs (``best / median``): times,
+ratios (fnn's best over the fastest peer's best, fnn's median over the fastest peer's median,
+where the fastest peer may differ), shares of the peak and speed-ups. fnn runs with this
 interpreter; the peers (``peer_*.py`` in ``--peers``, default ``benchmarks/peers``) run with
 ``--peer-python`` (default: ``$FNN_PEER_PYTHON`` or this interpreter), which needs the
 ``[bench]`` extra (torch pinned to 2.13.0, a CPU build).
@@ -46,8 +50,8 @@ process with the runs' OpenBLAS environment: NumPy ``n × n`` products, float32 
 1 thread and on all cores, the best of 1 s of products each; ``n`` is 2048, 256 for
 ``--smoke``) and prints it at the top. Each training workload's floor is its multiply-adds
 (forward, weight gradients, back-propagated errors; rows × epochs as run) at the all-cores
-peak of its dtype; a system's share of the peak is floor / its time (``shares`` in the JSON,
-fnn's and the fastest peer's in the table).
+peak of its dtype; a system's share of the peak is floor / its time, best and median
+(``shares`` in the JSON, fnn's and the fastest peer's in the table).
 
 Results are printed as a table and written as JSON (``--json``; default
 ``benchmarks/results.json``, not written by ``--smoke`` unless asked); ``--markdown`` prints
@@ -60,6 +64,7 @@ import argparse
 import datetime
 import functools
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -470,22 +475,19 @@ def report(results, markdown):
             target = record.get("target")
             aim = "—" if target is None else f"≤ {target}"
             lines.append([name, pair(seconds_of(record), ".3f"), aim])
-    widths = {}
-    for line in filter(None, lines):
-        for i, cell in enumerate(line):
-            widths[i] = max(widths.get(i, 0), len(cell))
     out = []
-    for line in lines:
-        if line is None:
-            out.append("")
-            continue
-        if markdown:
-            out.append("| " + " | ".join(line) + " |")
-            headers = ("workload", "cold start (first epoch of moons-gd)")
-            if line[0] in headers or line[0].startswith(ENSEMBLE):
-                out.append("|" + "---|" * len(line))
-        else:
-            out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+    for gap, block in itertools.groupby(lines, key=lambda line: line is None):
+        block = list(block)
+        if gap:
+            out += [""] * len(block)
+        elif markdown:
+            for line in block:
+                out.append("| " + " | ".join(line) + " |")
+                if line is block[0]:
+                    out.append("|" + "---|" * len(line))
+        else:  # each column as wide as its widest cell in the block
+            widths = [max(map(len, cells)) for cells in itertools.zip_longest(*block, fillvalue="")]
+            out += ["  ".join(map(str.ljust, line, widths)).rstrip() for line in block]
     return out
 
 
@@ -510,13 +512,14 @@ def parse_args(argv):
         "--repeat", type=int, default=1, help="runs per measurement: best and median kept"
     )
     parser.add_argument("--epochs", action="append", default=[], metavar="WORKLOAD=N")
-    parser.add_argument("--quick", action="store_true", help="2,000 epochs for moons workloads")
+    quick = ", ".join(f"{epochs} for {name}" for name, epochs in QUICK_EPOCHS.items())
+    parser.add_argument("--quick", action="store_true", help=f"fewer epochs: {quick}")
     parser.add_argument(
         "--smoke",
         action="store_true",
         help=f"every system on {SMOKE_ROWS} rows for a few epochs, one thread each, once, and "
-        "the cold start with a warm cache only (checks that everything runs; under a minute "
-        "on an idle machine)",
+        "the cold start with a warm cache only (checks that everything runs; a few minutes, "
+        "most of them starting processes)",
     )
     parser.add_argument("--rows", type=int, help="train on the first ROWS rows of each data set")
     parser.add_argument(

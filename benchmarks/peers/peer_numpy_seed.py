@@ -197,8 +197,8 @@ def run_mini_batch(name, epochs, rows=None):
     X_data, y_data = spec.data(rows)
     X, Y = X_data.T, y_data.reshape(1, -1)
     params = initialize_parameters(spec.sizes, spec.init_key, spec.scheme)
-    v = {name: np.zeros_like(value) for name, value in params.items()}
-    s = {name: np.zeros_like(value) for name, value in params.items()}
+    v = {key: np.zeros_like(value) for key, value in params.items()}
+    s = {key: np.zeros_like(value) for key, value in params.items()}
     t, seed = 0, spec.shuffle_key
     started = time.perf_counter()
     for _ in range(epochs):

@@ -15,9 +15,10 @@ mnist-shaped   784-256-128-10 relu/softmax, He-normal init, Adam η = 1e-3, batc
                float32; 60,000 × 784 uniform floats labelled by a random linear teacher
 wide-f32       784-1024-1024-10 relu/softmax, He-normal init, Adam η = 1e-3, batch 256,
                float32; the first 15,000 rows of mnist-shaped's data
-wide-first     784-2048-128-10, otherwise as wide-f32; the first 12,000 rows
+wide-first     784-2048-128-10, otherwise as wide-f32; 12,000 × 784 uniform floats labelled
+               by a random linear teacher (mnist-shaped's generator, its own draw)
 wide-middle    256-512-2048-512-10, otherwise as wide-f32; 8,000 × 256 uniform floats
-               labelled by a random linear teacher
+               labelled by a random linear teacher (the same generator)
 wide-batch512  wide-f32 with batch 512
 small-tanh     8-32-32-32-32-1 tanh/sigmoid, W and b ~ U(±√(6 / (n_in + n_out))), Adam
                η = 1e-3, batch 32, float64; 4,000 standard-normal rows labelled 0/1 by a
@@ -111,10 +112,14 @@ def mnist_shaped_data(rows=None, n_samples=60_000, n_features=784, n_classes=10,
     return X[:rows], np.argmax((X[:rows] - 0.5) @ teacher, axis=1)
 
 
-def first_rows(data, n_rows):
-    """The data function of the first ``n_rows`` rows of ``data``'s (or its first ``rows``, if
-    fewer)."""
-    return lambda rows=None: data(n_rows if rows is None else min(rows, n_rows))
+def wide_f32_data(rows=None):
+    """The first 15,000 rows of :func:`mnist_shaped_data` (or its first ``rows``, if fewer).
+
+    Returns
+    -------
+    X : float32 (15000, 784), y : int64 (15000,)
+    """
+    return mnist_shaped_data(15_000 if rows is None else min(rows, 15_000))
 
 
 def tanh_teacher_data(rows=None, n_samples=4_000, n_features=8, n_hidden=16, seed=0):
@@ -157,9 +162,7 @@ class MiniBatch:
     shuffle_key: int = 0
 
 
-wide_f32_data = first_rows(mnist_shaped_data, 15_000)
-
-#: The mini-batch workloads, in the order of the table.
+#: The mini-batch workloads by name (run.py's table orders them).
 MINI_BATCH = {
     "moons-adam": MiniBatch(
         MOONS_ADAM_SIZES, "relu", "sigmoid", "float64", "he", MOONS_ADAM_LEARNING_RATE,
@@ -173,7 +176,7 @@ MINI_BATCH = {
     ),
     "wide-first": MiniBatch(
         (784, 2048, 128, 10), "relu", "softmax", "float32", "he", 1e-3, 256,
-        first_rows(mnist_shaped_data, 12_000),
+        functools.partial(mnist_shaped_data, n_samples=12_000),
     ),
     "wide-middle": MiniBatch(
         (256, 512, 2048, 512, 10), "relu", "softmax", "float32", "he", 1e-3, 256,

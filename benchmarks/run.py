@@ -5,7 +5,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
     python benchmarks/run.py                       # every workload, every system, one run each
     python benchmarks/run.py --repeat 2 --native-blas --threads 1 --markdown  # benchmarks/README.md
     python benchmarks/run.py --quick --repeat 3    # fewer epochs for moons-*, small-tanh; medians
-    python benchmarks/run.py --smoke               # every system but fnn-1, a few epochs (CI)
+    python benchmarks/run.py --smoke               # every system, a few epochs (CI)
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
     python benchmarks/run.py --epochs moons-gd=500
     python benchmarks/run.py --workloads ensemble-64 --threads 1   # the ensemble rows alone
@@ -507,7 +507,7 @@ def parse_epochs(args, defaults):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default=",".join(WORKLOADS + (ENSEMBLE, COLD_START)))
-    parser.add_argument("--systems", help="default: all but fnn-1 under --smoke, else all")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per measurement: best and median kept"
     )
@@ -517,9 +517,9 @@ def parse_args(argv):
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help=f"every system but fnn-1 on {SMOKE_ROWS} rows for a few epochs, one thread each, "
-        "once, and the cold start with a warm cache only (checks that everything runs; a few "
-        "minutes, most of them starting processes)",
+        help=f"every system on {SMOKE_ROWS} rows for a few epochs, one thread each, once, and "
+        "the cold start with a warm cache only (checks that everything runs; a few minutes, "
+        "most of them starting processes)",
     )
     parser.add_argument("--rows", type=int, help="train on the first ROWS rows of each data set")
     parser.add_argument(
@@ -548,8 +548,6 @@ def parse_args(argv):
         args.repeat = 1
         args.rows = args.rows or SMOKE_ROWS
         args.threads = args.threads or 1
-    if args.systems is None:  # --smoke's one thread caps threads=None: fnn-1 would repeat fnn
-        args.systems = ",".join(s for s in SYSTEMS if not (args.smoke and s == "fnn-1"))
     if args.json is None and not args.smoke:
         args.json = HERE / "results.json"
     return args

@@ -1290,8 +1290,9 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
             use_given = training and given_forward and n_shards == 1
             dropout = (drop, rates, batch_seed)
             loss = (1.0 / norm if norm > 0.0 else 0.0, loss_params)
-            # THREADED is a constant: the parallel region compiles only into
-            # train_and_evaluate_threaded (after the serial loop, which types the helpers first).
+            # THREADED is a constant, repeated in the `if` so that Numba prunes the parallel
+            # region from the other variants; it comes after the serial loop, which types the
+            # helpers first (typed inside the region, they compile slower).
             in_parallel = THREADED and n_shards > 1 and plan[THREADS] > 1
             for shard in range(0 if in_parallel else n_shards):
                 _shard_into(shard, rows, training, 0 if training else start, use_given, net,

@@ -258,7 +258,7 @@ def members_side_by_side(sizes: tuple[int, ...], batch: int) -> bool:
 def _shard_rows(batch: int, sizes: tuple[int, ...]) -> int:
     """Rows per shard of a training batch of ``batch`` rows (see :func:`fnn.kernels.shard_rows`)."""
     return kernels.shard_rows(
-        batch, n_params(sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
+        batch, n_params(sizes), max(sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
     )
 
 
@@ -654,15 +654,17 @@ def _running_here() -> int:
 
 @functools.cache
 def _pool_owner() -> int:
-    """The process that first prepared shards for Numba's threads, which picks Numba's
+    """The process that first prepared work for Numba's threads, which picks Numba's
     threading layer then, before loading the kernel starts it (once per process, unless the
-    user chose one with ``NUMBA_THREADING_LAYER``): ``workqueue``, whose idle threads sleep.
-    OpenMP's spin between parallel regions, and made each batch's region slower than one
-    thread whenever another process was busy (benchmarks/README.md, "Measurements behind the
-    kernel's constants").
+    user chose one with ``NUMBA_THREADING_LAYER``): GNU OpenMP where Numba has it, with its
+    idle threads asleep (``OMP_WAIT_POLICY=PASSIVE`` unless set), else ``workqueue``. Why:
+    OpenMP's default spinning between parallel regions made each batch slower than one
+    thread whenever another process was busy, and workqueue starts each of a batch's
+    parallel regions (one per layer and pass) slowly (benchmarks/README.md, "Measurements
+    behind the kernel's constants").
 
     A process forked from the owner has not got its pool's threads (GNU OpenMP's then hangs):
-    its shards run in one thread.
+    its work runs in one thread.
     """
     import numba
 
@@ -670,21 +672,34 @@ def _pool_owner() -> int:
         try:
             numba.threading_layer()  # the layer in use: a ValueError before any has started
         except ValueError:
-            numba.config.THREADING_LAYER = "workqueue"
+            numba.config.THREADING_LAYER = "omp" if _openmp_here() else "workqueue"
     return os.getpid()
 
 
-def batch_threads(net: Net, batch: int, threads: int | None) -> int:
-    """The threads ``fit`` gives the shards of its training batches of ``batch`` rows.
+def _openmp_here() -> bool:
+    """Whether Numba's GNU OpenMP layer loads here; its threads will sleep when idle."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when libgomp loads
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
-    One for a batch the engine does not cut into shards (see :func:`fnn.kernels.shard_rows`;
-    every batch of a small network: threads cannot pay there). Else one per shard, at most
+
+def batch_threads(net: Net, batch: int, threads: int | None) -> int:
+    """The threads ``fit`` gives its training batches of ``batch`` rows.
+
+    One per shard of a batch the engine cuts into shards (see :func:`fnn.kernels.shard_rows`),
+    or per part of the widest layer's products (:func:`fnn.kernels._product_into`); one when
+    there is neither (every batch of a small network: threads cannot pay there). At most
     ``threads`` when given and at most the allowance of :func:`fnn.threads.default_threads`.
     The thread count changes no bit of the result.
     """
     if threads is not None:
         threads = checks.integer("threads", threads, 1)
     shards = -(-batch // _shard_rows(batch, net.sizes))
-    if shards == 1:
+    parts = -(-max(net.sizes) // kernels.PART_ROWS)
+    work = shards if shards > 1 else parts
+    if work == 1:
         return 1
-    return min(shards, default_threads(), shards if threads is None else threads)
+    return min(work, default_threads(), work if threads is None else threads)

@@ -33,6 +33,7 @@ import types
 
 import numpy as np
 from numba import config, njit, prange
+from numba import types as numba_types
 
 from fnn.compile_notice import disk_cache_usable
 from fnn.shipped import attach
@@ -122,7 +123,7 @@ MIN_SHARD_ROWS = 64
 # NumPy scalars, not ints: Numba would compile one specialisation per literal int (a variable
 # first assigned a literal int too, as typing meets it before the loop that changes it).
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
-ORIGIN = np.int64(0)
+ORIGIN, ONE_THREAD = np.int64(0), np.int64(1)
 
 
 # -- randomness: counter-based, so that a key alone fixes every shuffle ----------------------------
@@ -322,15 +323,72 @@ def in_loops(m, n_in, n_out):
     return m * n_in * n_out < SMALL_MATMUL or min(n_in, n_out) <= SKINNY
 
 
+# BLAS's gemm (C = alpha op(A) op(B) + beta C, column-major) through the C entry Numba's own
+# np.dot calls (``numba_xxgemm``, which loads SciPy's BLAS on first use): by pointer and leading
+# dimension, so that a product runs in parts of a matrix without copies. Each pointer is a
+# ``.ctypes`` of a 1-D view starting at the part's first value.
+_pointer = numba_types.voidptr
+_GEMM = numba_types.ExternalFunction(
+    "numba_xxgemm",
+    numba_types.intc(numba_types.char, numba_types.char, numba_types.char, numba_types.intp,
+                     numba_types.intp, numba_types.intp, _pointer, _pointer, numba_types.intp,
+                     _pointer, numba_types.intp, _pointer, _pointer, numba_types.intp),
+)  # fmt: skip
+# Rows of the output of a product per part (see _product_into): a fixed cut, so that every
+# variant, on any number of threads, computes each value by the same BLAS call.
+PART_ROWS = 512
+_N, _T = ord("N"), ord("T")
+
+
 @helper
-def _product_into(kind, P, Q, out):
+def _gemm_part(kind, P, Q, out, first, last):
+    """Rows ``first:last`` of ``out`` of :func:`_product_into`'s BLAS products, by one gemm.
+
+    Row-major (r, c) is column-major (c, r) with leading dimension c, so the rows of ``out``
+    are columns to BLAS: FORWARD ``Z = A W`` (m x n), WEIGHT_GRAD ``dW^T = D^T A`` (n x k),
+    BACKPROP ``dA = D W^T`` (m x k), the part being their columns ``first:last``.
+    """
+    scalars = np.empty(2, out.dtype)  # alpha 1, beta 0
+    scalars[0], scalars[1] = 1, 0
+    one, zero = scalars[0:].ctypes, scalars[1:].ctypes
+    code = ord("s") if out.itemsize == 4 else ord("d")
+    cols = last - first
+    flat_P, flat_Q, flat_out = P.reshape(P.size), Q.reshape(Q.size), out.reshape(out.size)
+    if kind == FORWARD:  # P = W (k, n), Q = A^T (k, m), out = Z^T (n, m)
+        k, n = P.shape
+        m = Q.shape[1]
+        _GEMM(code, _N, _T, m, cols, k, one, flat_Q.ctypes, m, flat_P[first:].ctypes, n, zero,
+              flat_out[first * m :].ctypes, m)  # fmt: skip
+    elif kind == WEIGHT_GRAD:  # P = A^T (k, m), Q = D^T (n, m), out = dW (k, n)
+        k, m = P.shape
+        n = Q.shape[0]
+        _GEMM(code, _T, _N, n, cols, m, one, flat_Q.ctypes, m, flat_P[first * m :].ctypes, m,
+              zero, flat_out[first * n :].ctypes, n)  # fmt: skip
+    else:  # BACKPROP: P = W (k, n), Q = D^T (n, m), out = dA^T (k, m)
+        k, n = P.shape
+        m = Q.shape[1]
+        _GEMM(code, _N, _N, m, cols, n, one, flat_Q.ctypes, m, flat_P[first * n :].ctypes, n,
+              zero, flat_out[first * m :].ctypes, m)  # fmt: skip
+
+
+@njit(parallel=True, no_cpython_wrapper=True, **POLICY)
+def _gemm_parts_in_parallel(kind, P, Q, out, parts):
+    """Every part of a product (:func:`_gemm_part`) on Numba's threads."""
+    rows = out.shape[0]
+    for part in prange(parts):
+        _gemm_part(kind, P, Q, out, part * PART_ROWS, min(rows, (part + 1) * PART_ROWS))
+
+
+@helper
+def _product_into(kind, P, Q, out, threads):
     """The three products of a layer, feature-major; P, Q and out are C-contiguous.
 
     FORWARD: ``out = P.T @ Q`` (W (k, n), A^T (k, m) -> Z^T (n, m));
     WEIGHT_GRAD: ``out = P @ Q.T`` (A^T (k, m), D^T (n, m) -> dW (k, n));
     BACKPROP: ``out = P @ Q`` (W (k, n), D^T (n, m) -> dA_prev^T (k, m)).
     Plain loops along the m rows below SMALL_MATMUL multiply-adds or when a side of W is at
-    most SKINNY; BLAS (np.dot on transposed views, no copies) above.
+    most SKINNY; above, BLAS, one gemm per PART_ROWS rows of ``out`` (on ``threads`` threads
+    in the threaded variant: the parts change no bit).
     """
     if kind == WEIGHT_GRAD:
         k, m = P.shape
@@ -340,12 +398,13 @@ def _product_into(kind, P, Q, out):
         m = Q.shape[1]
     zero = out.dtype.type(0)
     if not in_loops(m, k, n):
-        if kind == FORWARD:
-            np.dot(P.T, Q, out)
-        elif kind == WEIGHT_GRAD:
-            np.dot(P, Q.T, out)
+        rows = out.shape[0]
+        parts = (rows + PART_ROWS - 1) // PART_ROWS
+        if THREADED and threads > 1 and parts > 1:
+            _gemm_parts_in_parallel(kind, P, Q, out, parts)
         else:
-            np.dot(P, Q, out)
+            for part in range(parts):
+                _gemm_part(kind, P, Q, out, part * PART_ROWS, min(rows, (part + 1) * PART_ROWS))
     elif kind == FORWARD:
         for j in range(n):
             for i in range(m):
@@ -817,13 +876,27 @@ def update(theta, grads, slots, opt_code, hyper, lr, step):
 # -- one batch, in shards -------------------------------------------------------------------------
 
 
+@helper
+def _widest(layers):
+    """The most units or inputs of a layer of the network."""
+    widest = layers[0, 0]
+    for layer in range(layers.shape[0]):
+        widest = max(widest, layers[layer, 1])
+    return widest
+
+
 @kernel
-def shard_rows(m, n_params, shard_work, max_shards):
+def shard_rows(m, n_params, widest, shard_work, max_shards):
     """Rows per shard of a training batch of ``m`` rows: enough for ``shard_work``
     multiply-adds of forward pass (``n_params`` per row), at least MIN_SHARD_ROWS, and at
     most ``max_shards`` shards (the last one may be shorter); ``m`` itself (one shard) when
-    the batch holds fewer than two such shards. A function of the batch and the network
-    alone: fit and a hand-written loop of ``grad`` cut a batch alike."""
+    the batch holds fewer than two such shards, or when the network has a layer of at least
+    two parts (``widest``, its widest layer's units or inputs, at least 2 PART_ROWS): its
+    products run in parts, which share the threads without a gradient per shard (see
+    :func:`_product_into`). A function of the batch and the network alone: fit and a
+    hand-written loop of ``grad`` cut a batch alike."""
+    if widest >= 2 * PART_ROWS:
+        return max(m, 1)
     rows = max(MIN_SHARD_ROWS, (shard_work + n_params - 1) // n_params)
     rows = max(rows, (m + max_shards - 1) // max(max_shards, 1))
     return rows if m >= 2 * rows else max(m, 1)
@@ -840,7 +913,8 @@ def shard_rows(m, n_params, shard_work, max_shards):
 
 
 @part
-def _forward_into(net, plan, source_X, chosen, zbuf, abuf, dropout, first_row, masks, dropped):
+def _forward_into(net, plan, threads, source_X, chosen, zbuf, abuf, dropout, first_row, masks,
+                  dropped):  # fmt: skip
     """The forward pass of the ``m`` rows ``source_X[chosen]``, feature-major.
 
     ``abuf`` gets ``[X^T | A_1 | ... | A_L]`` and ``zbuf`` ``[Z_1 | ... | Z_L]``, with
@@ -862,7 +936,7 @@ def _forward_into(net, plan, source_X, chosen, zbuf, abuf, dropout, first_row, m
         w_at, b_at = layers[layer, 2], layers[layer, 3]
         Z_new = _block(zbuf, z_at, n_out, m)
         A_new = _block(abuf, a_at + m * n_in, n_out, m)
-        _product_into(FORWARD, _block(params, w_at, n_in, n_out), A_prev, Z_new)
+        _product_into(FORWARD, _block(params, w_at, n_in, n_out), A_prev, Z_new, threads)
         _bias_activate_into(Z_new, params[b_at : b_at + n_out], layers[layer, 4], A_new)
         A_prev = A_new
         if WITH_DROPOUT and drop and rates[layer] > 0.0:
@@ -875,7 +949,7 @@ def _forward_into(net, plan, source_X, chosen, zbuf, abuf, dropout, first_row, m
 
 
 @part
-def _backward_into(net, plan, m, Zs, As, dbuf, dropout, masks, dropped, grads):
+def _backward_into(net, plan, threads, m, Zs, As, dbuf, dropout, masks, dropped, grads):
     """The gradient of a batch of ``m`` rows from its output error (dbuf's last block).
 
     Layer by layer down: ``D_l = dLoss/dA_l * f'(Z_l)`` (not for a canonical output, whose
@@ -911,16 +985,16 @@ def _backward_into(net, plan, m, Zs, As, dbuf, dropout, masks, dropped, grads):
         if WITH_DROPOUT and drop and layer > 0 and rates[layer - 1] > 0.0:
             A_prev = _block(dropped, z_at - m * n_in, n_in, m)
         W = _block(params, w_at, n_in, n_out)
-        _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out))
+        _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out), threads)
         for j in range(n_out):
             grads[b_at + j] = _sum_row(DT, j, m)
         if layer > 0:
-            _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m))
+            _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m), threads)
 
 
 @part
-def _shard_into(shard, rows, training, first_row, use_given, net, plan, data, chosen, scratch,
-                dropout, loss, out):  # fmt: skip
+def _shard_into(shard, rows, threads, training, first_row, use_given, net, plan, data, chosen,
+                scratch, dropout, loss, out):  # fmt: skip
     """Shard number ``shard`` of a batch of the rows ``chosen`` of X (``training``) or X_eval
     (its rows ``shard * rows`` onwards, at most ``rows``): forward pass (unless ``use_given``:
     already in zs_in and as_in, which then stand for zbuf and abuf), then, when the
@@ -956,8 +1030,8 @@ def _shard_into(shard, rows, training, first_row, use_given, net, plan, data, ch
     dropped_part = dropped[first * hidden : (first + size) * hidden]
     rows_chosen = chosen[first : first + size]
     if not use_given:
-        _forward_into(net, plan, source_X, rows_chosen, Zs, As, dropout, first_row + first, Ms,
-                      dropped_part)  # fmt: skip
+        _forward_into(net, plan, threads, source_X, rows_chosen, Zs, As, dropout,
+                      first_row + first, Ms, dropped_part)  # fmt: skip
     stats[0, shard], stats[1, shard] = 0.0, 0.0
     if source_Y.shape[0] == 0:
         return
@@ -972,7 +1046,7 @@ def _shard_into(shard, rows, training, first_row, use_given, net, plan, data, ch
         work[2 * first : 2 * (first + size)], training,
     )  # fmt: skip
     if training:
-        _backward_into(net, plan, size, Zs, As, Ds, dropout, Ms, dropped_part,
+        _backward_into(net, plan, threads, size, Zs, As, Ds, dropout, Ms, dropped_part,
                        grads if shard == 0 else shard_grads[shard - 1])  # fmt: skip
 
 
@@ -988,8 +1062,8 @@ def _shards_in_parallel(n_shards, rows, training, use_given, net, plan, data, ch
     # the serial loop's variables, not as the literals True and False: a literal argument would
     # compile each helper they reach (_output_into, the products) a second time for it.
     for shard in prange(n_shards):
-        _shard_into(shard, rows, training, 0, use_given, net, plan, data, chosen, scratch,
-                    dropout, loss, out)  # fmt: skip
+        _shard_into(shard, rows, ONE_THREAD, training, 0, use_given, net, plan, data, chosen,
+                    scratch, dropout, loss, out)  # fmt: skip
 
 
 # -- the engine: a loop over epochs, and in each over training batches then evaluation chunks ----
@@ -1024,7 +1098,7 @@ def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_forward
     n_epochs = plan[EPOCHS]
     # The most shards of a training batch (shorter batches have no more: shard_rows grows
     # with the batch), each with a gradient of its own when there are several.
-    rows = shard_rows(batch, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
+    rows = shard_rows(batch, n_params, _widest(layers), plan[SHARD_WORK], plan[MAX_SHARDS])
     most_shards = (batch + rows - 1) // rows
     buffer_rows = max(0 if given_forward and most_shards == 1 else batch, chunk)
     zbuf = np.empty(buffer_rows * width, dtype)
@@ -1223,7 +1297,7 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
     hyper, lrs = optimizer
     weights, weights_eval = row_weights
     # The call's shape: batches, then chunks, per epoch.
-    n_params = theta.shape[0]
+    n_params, widest = theta.shape[0], _widest(layers)
     opt_code = plan[OPTIMIZER]
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
     given_forward = zs_in.shape[0] > 0
@@ -1274,7 +1348,7 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
                 weights if training else weights_eval, any_weights, wbuf,
             )  # fmt: skip
             if training:
-                rows = shard_rows(m, n_params, plan[SHARD_WORK], plan[MAX_SHARDS])
+                rows = shard_rows(m, n_params, widest, plan[SHARD_WORK], plan[MAX_SHARDS])
             else:
                 rows = m  # one shard
             n_shards = (m + rows - 1) // rows
@@ -1295,8 +1369,9 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
             # helpers first (typed inside the region, they compile slower).
             in_parallel = THREADED and n_shards > 1 and plan[THREADS] > 1
             for shard in range(0 if in_parallel else n_shards):
-                _shard_into(shard, rows, training, 0 if training else start, use_given, net,
-                            plan, data, chosen, scratch, dropout, loss, out)  # fmt: skip
+                _shard_into(shard, rows, plan[THREADS], training, 0 if training else start,
+                            use_given, net, plan, data, chosen, scratch, dropout, loss,
+                            out)  # fmt: skip
             if THREADED and in_parallel:
                 _shards_in_parallel(n_shards, rows, training, use_given, net, plan, data, chosen,
                                     scratch, dropout, loss, out)  # fmt: skip

@@ -1,5 +1,6 @@
 """Data-parallel training: a large batch is cut into shards whose gradients are summed in shard
-order, so ``fit(threads=...)`` gives the same bits on any number of threads."""
+order, or a wide network's products into parts of its layers' units, so ``fit(threads=...)``
+gives the same bits on any number of threads."""
 
 import os
 import subprocess
@@ -20,6 +21,11 @@ from fnn.threads import default_threads
 #: engine's 2**22 multiply-adds with its 71,172 parameters).
 BIG = fnn.mlp([16, 256, 256, 4], output="softmax")
 BIG_DROPOUT = fnn.mlp([16, 256, 256, 4], output="softmax", dropout=0.25)
+#: A network too wide for shards: every product of a batch in parts of PART_ROWS units or
+#: inputs (3 parts of its 1,100), computed by one BLAS call each, whichever thread runs them.
+WIDE = fnn.mlp([16, 1100, 4], output="softmax")
+WIDE_DROPOUT = fnn.mlp([16, 1100, 4], output="softmax", dropout=0.25)
+BOTH = pytest.mark.parametrize("net", [BIG, WIDE], ids=["shards", "parts"])
 
 
 def n_params(net):
@@ -40,7 +46,7 @@ def assert_same_bits(got, want):
 
 
 def shard_rows(net, m):
-    return kernels.shard_rows(m, n_params(net), kernels.DEFAULT_SHARD_WORK,
+    return kernels.shard_rows(m, n_params(net), max(net.sizes), kernels.DEFAULT_SHARD_WORK,
                               kernels.DEFAULT_MAX_SHARDS)  # fmt: skip
 
 
@@ -51,7 +57,12 @@ def test_the_shards_depend_on_the_batch_and_the_network_only():
     assert shard_rows(BIG, 4096) == 256  # at most 16 shards
     assert shard_rows(fnn.mlp([784, 256, 128, 10]), 128) == 64  # at least 64 rows
     assert shard_rows(fnn.mlp([2, 25, 50, 50, 25, 1]), 900) == 900  # moons-gd: too little work
-    assert shard_rows(fnn.mlp([784, 1024, 1024, 10]), 256) == 64  # wide-f32: 4 shards
+    wide_f32 = fnn.mlp([784, 1024, 1024, 10])
+    assert shard_rows(wide_f32, 256) == 256  # products in parts instead
+    assert shard_rows(WIDE, 512) == 512
+    assert kernels.PART_ROWS < 1100 < 3 * kernels.PART_ROWS
+    assert engine.batch_threads(wide_f32, 256, None) == min(2, default_threads())
+    assert engine.batch_threads(WIDE, 512, 8) == min(3, default_threads())
     moons_adam = fnn.mlp([2, 5, 2, 1])
     assert shard_rows(moons_adam, 64) == 64  # the seeds' small networks are never cut
     assert engine.batch_threads(moons_adam, 64, None) == 1
@@ -75,7 +86,8 @@ def test_fit_is_the_same_bits_on_one_and_two_threads(dtype):
     weights = np.linspace(0.5, 2.0, len(X))
     options = dict(epochs=3, batch_size=512, key=5, l2=0.01, validation=(X[:50], y[:50]),
                    sample_weight=weights)  # fmt: skip
-    for net, opt in ((BIG, fnn.adam(0.01)), (BIG_DROPOUT, fnn.adam(0.01, clip_norm=1.0))):
+    nets = (BIG, BIG_DROPOUT, WIDE, WIDE_DROPOUT)
+    for net, opt in zip(nets, [fnn.adam(0.01), fnn.adam(0.01, clip_norm=1.0)] * 2):
         params = fnn.init(net, key=1, dtype=dtype)
         one = fnn.fit(net, params, opt, X, y, threads=1, **options)
         two = fnn.fit(net, params, opt, X, y, threads=2, **options)
@@ -88,38 +100,41 @@ def test_fit_is_the_same_bits_on_one_and_two_threads(dtype):
             np.testing.assert_array_equal(other.history.val_loss, one.history.val_loss)
 
 
-def test_fit_with_threads_is_the_loop_of_grad_and_opt_step():
+@BOTH
+def test_fit_with_threads_is_the_loop_of_grad_and_opt_step(net):
     """fit on two threads == value_and_grad + opt_step by hand, on the same batches (the last
     one, of 76 rows, is not cut): the composable functions cut a batch as fit does."""
     X, y = problem()
     opt, key, l2 = fnn.momentum(0.05), 3, 0.1
-    params = fnn.init(BIG, key=2)
-    result = fnn.fit(BIG, params, opt, X, y, epochs=2, batch_size=512, key=key, l2=l2,
+    params = fnn.init(net, key=2)
+    result = fnn.fit(net, params, opt, X, y, epochs=2, batch_size=512, key=key, l2=l2,
                      threads=2)  # fmt: skip
     state = fnn.opt_init(opt, params)
     for epoch in range(2):
         for rows in fnn.minibatches(fnn.fold_in(key, epoch), len(X), 512):
-            _, grads = fnn.value_and_grad(BIG, params, X[rows], y[rows], l2=l2)
+            _, grads = fnn.value_and_grad(net, params, X[rows], y[rows], l2=l2)
             params, state = fnn.opt_step(opt, params, grads, state)
     assert_same_bits(result.params, params)
 
 
-def test_a_sharded_gradient_is_the_reference_gradient():
+@BOTH
+def test_a_sharded_gradient_is_the_reference_gradient(net):
     X, y = problem(n=512)
-    params = fnn.init(BIG, key=4)
-    got = fnn.grad(BIG, params, X, y, l2=0.2)
-    want = reference_grad(BIG, params, X, one_hot(y, 4), l2=0.2)
+    params = fnn.init(net, key=4)
+    got = fnn.grad(net, params, X, y, l2=0.2)
+    want = reference_grad(net, params, X, one_hot(y, 4), l2=0.2)
     for layer, (dW, db) in zip(got.layers, want):
         np.testing.assert_allclose(layer.W, dW, rtol=1e-11, atol=1e-15)
         np.testing.assert_allclose(layer.b, db, rtol=1e-11, atol=1e-15)
 
 
-def test_backward_of_a_sharded_batch_is_grad_bit_for_bit():
+@BOTH
+def test_backward_of_a_sharded_batch_is_grad_bit_for_bit(net):
     X, y = problem(n=512)
-    params = fnn.init(BIG, key=4)
-    _, cache = fnn.forward(BIG, params, X)
-    assert_same_bits(fnn.backward(BIG, params, cache, y, l2=0.2),
-                     fnn.grad(BIG, params, X, y, l2=0.2))  # fmt: skip
+    params = fnn.init(net, key=4)
+    _, cache = fnn.forward(net, params, X)
+    assert_same_bits(fnn.backward(net, params, cache, y, l2=0.2),
+                     fnn.grad(net, params, X, y, l2=0.2))  # fmt: skip
 
 
 def test_fits_from_several_python_threads_at_once_keep_their_bits():
@@ -146,7 +161,12 @@ def test_fits_from_several_python_threads_at_once_keep_their_bits():
 #: Thread settings a child does not inherit unless a test gives them: in the full suite the
 #: pytest process had OMP_NUM_THREADS set by the time these ran (libraries that other tests
 #: load set it, as Ray does in its workers), which capped the child at one thread.
-THREAD_SETTINGS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER")
+THREAD_SETTINGS = (
+    "OMP_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMBA_THREADING_LAYER",
+    "OMP_WAIT_POLICY",
+)
 
 
 def child(script: str, env: dict | None = None) -> str:
@@ -166,11 +186,12 @@ PROBLEM = """
     from fnn import engine
     rng = np.random.default_rng(0)
     net = fnn.mlp([16, 256, 256, 4], output="softmax")
+    wide = fnn.mlp([16, 1100, 4], output="softmax")
     X = rng.standard_normal((1100, 16))
     y = rng.integers(0, 4, 1100)
-    params = fnn.init(net, key=1)
 
-    def train(threads):
+    def train(threads, net=net):
+        params = fnn.init(net, key=1)
         result = fnn.fit(net, params, fnn.adam(0.01), X, y, epochs=2, batch_size=512,
                          threads=threads)
         return np.concatenate([a.ravel() for layer in result.params.layers for a in layer])
@@ -182,10 +203,11 @@ def test_four_threads_give_the_bits_of_one():
     not give): 1, 2, 3 and 4 threads, the same bits."""
     out = child(PROBLEM + """
     engine.default_threads = lambda: 4  # lift the cap of this machine's cores
-    one = train(1)
-    print([bool(np.array_equal(train(t), one)) for t in (2, 3, 4)])
+    for network in (net, wide):
+        one = train(1, network)
+        print([bool(np.array_equal(train(t, network), one)) for t in (2, 3, 4)])
     """, env={"NUMBA_NUM_THREADS": "4"})  # fmt: skip
-    assert out.split("\n")[-2] == "[True, True, True]"
+    assert out.split("\n")[-3:-1] == ["[True, True, True]"] * 2
 
 
 def test_a_process_forked_after_threaded_fits_trains_alone():
@@ -242,10 +264,27 @@ def test_threads_none_backs_off_when_no_core_is_free(monkeypatch):
     assert_same_bits(auto.params, forced.params)
 
 
-def test_numbas_workqueue_layer_unless_the_user_chose_one():
-    out = child(PROBLEM + """
+def openmp_here():
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_numbas_openmp_layer_asleep_when_idle_unless_the_user_chose_one():
+    """OpenMP with idle threads asleep where Numba has it, else workqueue; the user's
+    choices of layer and of wait policy stand."""
+    script = (
+        PROBLEM
+        + """
     import numba
     train(2)
-    print(numba.threading_layer())
-    """)  # fmt: skip
-    assert out.split("\n")[-2] == "workqueue"
+    print(numba.threading_layer(), os.environ.get("OMP_WAIT_POLICY"))
+    """
+    )
+    want = "omp PASSIVE" if openmp_here() else "workqueue PASSIVE"
+    assert child(script).split("\n")[-2] == want
+    assert child(script, {"OMP_WAIT_POLICY": "ACTIVE"}).split("\n")[-2].endswith(" ACTIVE")
+    chosen = child(script, {"NUMBA_THREADING_LAYER": "workqueue"}).split("\n")[-2]
+    assert chosen.split()[0] == "workqueue"

@@ -43,7 +43,7 @@ from run import run_json
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 #: Epochs per workload: long enough to dwarf process start-up, short enough for 8 rounds.
-EPOCHS = {"moons-adam": 2000, "moons-gd": 2000, "mnist-shaped": 1}
+EPOCHS = {"moons-adam": 2000, "moons-gd": 2000, "small-tanh": 80, "mnist-shaped": 1}
 #: The compile cases: (layer sizes, dtype, rows and batch, threads) of the first fit.
 COMPILE_CASES = {
     "f64": ([2, 5, 2, 1], "float64", 64, 1),

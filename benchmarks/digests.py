@@ -188,7 +188,7 @@ def main() -> None:
         params = fnn.init(big, key=4, dtype=dtype)
         n_params = sum(layer.W.size + layer.b.size for layer in params.layers)
         rows = kernels.shard_rows(
-            512, n_params, kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
+            512, n_params, max(big.sizes), kernels.DEFAULT_SHARD_WORK, kernels.DEFAULT_MAX_SHARDS
         )
         assert rows < 512, "the big batch must be cut into shards"
         for threads in (1, 2):

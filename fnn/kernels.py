@@ -831,26 +831,50 @@ def _updated(opt_code, constants, theta, slot0, slot1, g):
 
 
 @helper
-def _update_into(opt_code, hyper, theta, grads, slots, step, lr):
-    """Apply update number ``step + 1`` in place to ``theta`` and ``slots`` (rows of moments:
-    momentum (v,), rmsprop (s,), adam and adamw (m, v)); see :func:`_updated`."""
+def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop):
+    """Apply update number ``step + 1`` in place to ``theta[start:stop]`` and the same values
+    of ``slots`` (rows of moments: momentum (v,), rmsprop (s,), adam and adamw (m, v)); see
+    :func:`_updated`. Each value's update reads only its own values: any cut gives the same
+    bits."""
     constants = _update_constants(opt_code, hyper, step, lr, theta)
     zero = theta.dtype.type(0)
+    # A part's values as views, looped over from 0 (a loop from ``start`` over the whole vectors
+    # vectorised less well: benchmarks/README.md, "Measurements behind the kernel's constants").
+    whole = start == 0 and stop == theta.shape[0]
+    if not whole:
+        theta, grads = theta[start:stop], grads[start:stop]
     if opt_code == SGD:
         for i in range(theta.shape[0]):
             theta[i], _, _ = _updated(SGD, constants, theta[i], zero, zero, grads[i])
     elif opt_code == MOMENTUM or opt_code == RMSPROP:
-        state = slots[0]
+        state = slots[0] if whole else slots[0][start:stop]
         for i in range(theta.shape[0]):
             theta[i], state[i], _ = _updated(opt_code, constants, theta[i], state[i], zero,
                                              grads[i])  # fmt: skip
     elif opt_code == ADAM or opt_code == ADAMW:
         first, second = slots[0], slots[1]
+        if not whole:
+            first, second = first[start:stop], second[start:stop]
         for i in range(theta.shape[0]):
             theta[i], first[i], second[i] = _updated(opt_code, constants, theta[i], first[i],
                                                      second[i], grads[i])  # fmt: skip
     elif DEBUG:
         raise ValueError("unknown optimizer code")
+
+
+# Parameters per part of an update on Numba's threads (a part is a few times what a core
+# updates in the time a parallel region takes to start).
+UPDATE_PART = 1 << 16
+
+
+@njit(parallel=True, no_cpython_wrapper=True, **POLICY)
+def _update_in_parallel(opt_code, hyper, theta, grads, slots, step, lr):
+    """:func:`_update_into` of every parameter, in parts of UPDATE_PART, on Numba's threads."""
+    n = theta.shape[0]
+    for part in prange((n + UPDATE_PART - 1) // UPDATE_PART):
+        start = part * UPDATE_PART
+        _update_into(opt_code, hyper, theta, grads, slots, step, lr, start,
+                     min(n, start + UPDATE_PART))  # fmt: skip
 
 
 @kernel
@@ -869,7 +893,7 @@ def update(theta, grads, slots, opt_code, hyper, lr, step):
     if clip_norm > 0.0:
         _clip_into(grads, clip_norm, clipped)
     _update_into(opt_code, hyper, new_theta, clipped if clip_norm > 0.0 else grads, new_slots,
-                 step, lr)  # fmt: skip
+                 step, lr, ORIGIN, new_theta.shape[0])  # fmt: skip
     return new_theta, new_slots
 
 
@@ -1397,7 +1421,12 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
             if updating:
                 if WITH_CLIPPING and clip_norm > 0.0:
                     _clip_into(grads, clip_norm, clipped)
-                _update_into(opt_code, hyper, new_theta, G, new_slots, step + updates, lrs[updates])
+                if THREADED and plan[THREADS] > 1 and n_params >= 2 * UPDATE_PART:
+                    _update_in_parallel(opt_code, hyper, new_theta, G, new_slots, step + updates,
+                                        lrs[updates])  # fmt: skip
+                else:
+                    _update_into(opt_code, hyper, new_theta, G, new_slots, step + updates,
+                                 lrs[updates], ORIGIN, n_params)  # fmt: skip
                 updates += 1
             if index == n_batches - 1:
                 records[0, epoch] = total / epoch_weight

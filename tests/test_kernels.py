@@ -114,10 +114,45 @@ def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
     P = rng.normal(size=(k, m)).astype(dtype)
     Q = rng.normal(size=(n, m)).astype(dtype)
     out = np.empty((k, n), dtype)
-    product(kernels.WEIGHT_GRAD, P, Q, out)
+    product(kernels.WEIGHT_GRAD, P, Q, out, np.int64(1))
     expected = np.array([[dot_rows(P, p, Q, j, m) for j in range(n)] for p in range(k)], dtype)
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_allclose(out, P.astype(np.float64) @ Q.T.astype(np.float64), rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["forward", "weight_grad", "backprop"])
+@pytest.mark.parametrize("k, n, m", [(600, 3, 5), (3, 1100, 4), (700, 600, 9), (2, 40, 7)])
+def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
+    """A layer's product, by the loops below SMALL_MATMUL multiply-adds or else by one BLAS
+    gemm per PART_ROWS rows of its output, is NumPy's product in float64; any rows of it by
+    one gemm are those rows."""
+    from numba import njit
+
+    policy = {**kernels.POLICY, "cache": False}
+    product = njit(**policy)(kernels._product_into.py_func)
+    part = njit(**policy)(kernels._gemm_part.py_func)
+    code = getattr(kernels, kind.upper())
+    if kind == "forward":  # W (k, n), A^T (k, m) -> Z^T (n, m)
+        P, Q = rng.normal(size=(k, n)).astype(dtype), rng.normal(size=(k, m)).astype(dtype)
+        want = P.T.astype(np.float64) @ Q
+    elif kind == "weight_grad":  # A^T (k, m), D^T (n, m) -> dW (k, n)
+        P, Q = rng.normal(size=(k, m)).astype(dtype), rng.normal(size=(n, m)).astype(dtype)
+        want = P.astype(np.float64) @ Q.T
+    else:  # W (k, n), D^T (n, m) -> dA^T (k, m)
+        P, Q = rng.normal(size=(k, n)).astype(dtype), rng.normal(size=(n, m)).astype(dtype)
+        want = P.astype(np.float64) @ Q
+    rtol = 1e-12 if dtype == np.float64 else 1e-4
+    close = dict(rtol=rtol, atol=rtol * np.abs(want).max())
+    out = np.full(want.shape, np.nan, dtype)
+    product(code, P, Q, out, np.int64(1))
+    np.testing.assert_allclose(out, want, **close)
+    rows = out.shape[0]
+    for first, last in ((0, 1), (1, rows // 2), (rows // 2, rows)):  # cuts of no fixed size
+        cut = np.full(want.shape, np.nan, dtype)
+        part(code, P, Q, cut, first, last)
+        np.testing.assert_allclose(cut[first:last], want[first:last], **close)
+        assert np.isnan(cut[:first]).all() and np.isnan(cut[last:]).all()  # nothing else
 
 
 def test_permutation_is_a_deterministic_permutation():

@@ -22,9 +22,10 @@ from fnn.threads import default_threads
 BIG = fnn.mlp([16, 256, 256, 4], output="softmax")
 BIG_DROPOUT = fnn.mlp([16, 256, 256, 4], output="softmax", dropout=0.25)
 #: A network too wide for shards: every product of a batch in parts of PART_ROWS units or
-#: inputs (3 parts of its 1,100), computed by one BLAS call each, whichever thread runs them.
-WIDE = fnn.mlp([16, 1100, 4], output="softmax")
-WIDE_DROPOUT = fnn.mlp([16, 1100, 4], output="softmax", dropout=0.25)
+#: inputs (3 parts of its 1,100), computed by one BLAS call each, whichever thread runs them;
+#: its 150,820 parameters update in parts on the threads too (more than 2 UPDATE_PART).
+WIDE = fnn.mlp([16, 1100, 120], output="softmax")
+WIDE_DROPOUT = fnn.mlp([16, 1100, 120], output="softmax", dropout=0.25)
 BOTH = pytest.mark.parametrize("net", [BIG, WIDE], ids=["shards", "parts"])
 
 
@@ -61,6 +62,7 @@ def test_the_shards_depend_on_the_batch_and_the_network_only():
     assert shard_rows(wide_f32, 256) == 256  # products in parts instead
     assert shard_rows(WIDE, 512) == 512
     assert kernels.PART_ROWS < 1100 < 3 * kernels.PART_ROWS
+    assert n_params(WIDE) >= 2 * kernels.UPDATE_PART
     assert engine.batch_threads(wide_f32, 256, None) == min(2, default_threads())
     assert engine.batch_threads(WIDE, 512, 8) == min(3, default_threads())
     moons_adam = fnn.mlp([2, 5, 2, 1])
@@ -122,7 +124,7 @@ def test_a_sharded_gradient_is_the_reference_gradient(net):
     X, y = problem(n=512)
     params = fnn.init(net, key=4)
     got = fnn.grad(net, params, X, y, l2=0.2)
-    want = reference_grad(net, params, X, one_hot(y, 4), l2=0.2)
+    want = reference_grad(net, params, X, one_hot(y, net.sizes[-1]), l2=0.2)
     for layer, (dW, db) in zip(got.layers, want):
         np.testing.assert_allclose(layer.W, dW, rtol=1e-11, atol=1e-15)
         np.testing.assert_allclose(layer.b, db, rtol=1e-11, atol=1e-15)
@@ -186,7 +188,7 @@ PROBLEM = """
     from fnn import engine
     rng = np.random.default_rng(0)
     net = fnn.mlp([16, 256, 256, 4], output="softmax")
-    wide = fnn.mlp([16, 1100, 4], output="softmax")
+    wide = fnn.mlp([16, 1100, 120], output="softmax")
     X = rng.standard_normal((1100, 16))
     y = rng.integers(0, 4, 1100)
 

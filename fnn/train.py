@@ -141,17 +141,20 @@ def fit(
         ``n_samples / (n_classes * count(c))`` (scikit-learn's formula, over the classes
         present); a dict ``{class: weight}`` leaves the classes it omits at 1.
     threads : int or None
-        Threads for each training batch. A batch is cut into shards of at least 2**22
-        multiply-adds of forward pass (rows times parameters) and 64 rows, 16 at most, when
-        it holds two or more; their gradients are computed side by side and summed in shard
-        order, so the result is the same bits for every thread count (and the same as
-        ``fnn.grad`` of that batch). None: one thread for batches that are not cut (every
-        batch of a small network, where threads cannot pay), else one per shard, at most the
-        cores this process may use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``, and
-        fewer while other threads keep cores busy (asked again every 1000 updates or epoch).
-        A number: that many (at most one per shard and those caps), busy or not. While
-        another ``fit`` in this process runs its shards on threads, this one runs them in
-        its own thread.
+        Threads for each training batch, which shares them in one of two ways fixed by the
+        batch and the network alone, so the result is the same bits for every thread count
+        (and the same as ``fnn.grad`` of that batch). In a network with a layer of at least
+        1,024 units or inputs, each layer's products run in parts of 512 units (forward) or
+        inputs (backward), one BLAS call each, and the update in parts of 65,536 parameters.
+        Else a batch is cut into shards of at least 2**22 multiply-adds of forward pass
+        (rows times parameters) and 64 rows, 16 at most, when it holds two or more; their
+        gradients are computed side by side and summed in shard order. None: one thread for a
+        batch with neither (every batch of a small network, where threads cannot pay), else
+        one per part of the widest layer or per shard, at most the cores this process may
+        use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``, and fewer while other threads
+        keep cores busy (asked again every 1000 updates or epoch). A number: that many (at
+        most one per part or shard and those caps), busy or not. While another ``fit`` in
+        this process runs on threads, this one runs in its own thread.
 
     Returns
     -------

@@ -690,15 +690,17 @@ def batch_threads(net: Net, batch: int, threads: int | None) -> int:
     """The threads ``fit`` gives its training batches of ``batch`` rows.
 
     One per shard of a batch the engine cuts into shards (see :func:`fnn.kernels.shard_rows`),
-    or per part of the widest layer's products (:func:`fnn.kernels._product_into`); one when
-    there is neither (every batch of a small network: threads cannot pay there). At most
-    ``threads`` when given and at most the allowance of :func:`fnn.threads.default_threads`.
+    or, for a network as wide as ``kernels.PARTS_FROM``, per part of the widest layer's
+    products (:func:`fnn.kernels._product_into`); one when there is neither (every batch of a
+    small network: threads cannot pay there). At most ``threads`` when given and at most the
+    allowance of :func:`fnn.threads.default_threads`.
     The thread count changes no bit of the result.
     """
     if threads is not None:
         threads = checks.integer("threads", threads, 1)
     shards = -(-batch // _shard_rows(batch, net.sizes))
-    parts = -(-max(net.sizes) // kernels.PART_ROWS)
+    widest = max(net.sizes)
+    parts = -(-widest // kernels.PART_ROWS) if widest >= kernels.PARTS_FROM else 1
     work = shards if shards > 1 else parts
     if work == 1:
         return 1

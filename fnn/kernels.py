@@ -334,9 +334,14 @@ _GEMM = numba_types.ExternalFunction(
                      numba_types.intp, numba_types.intp, _pointer, _pointer, numba_types.intp,
                      _pointer, numba_types.intp, _pointer, _pointer, numba_types.intp),
 )  # fmt: skip
-# Rows of the output of a product per part (see _product_into): a fixed cut, so that every
-# variant, on any number of threads, computes each value by the same BLAS call.
-PART_ROWS = 512
+# The most rows of the output of a product per part (see _product_into), which cuts the rows
+# into equal parts: a fixed cut, so that every variant, on any number of threads, computes each
+# value by the same BLAS call; equal, so that the threads finish together. A network with a
+# layer of at least PARTS_FROM units or inputs shares the threads by these parts, a narrower
+# one by shards of its batches (see shard_rows). Both chosen by measurement (benchmarks/
+# README.md, "Measurements behind the kernel's constants").
+PART_ROWS = 256
+PARTS_FROM = 1024
 _N, _T = ord("N"), ord("T")
 
 
@@ -371,12 +376,21 @@ def _gemm_part(kind, P, Q, out, first, last):
               zero, flat_out[first * m :].ctypes, m)  # fmt: skip
 
 
+@helper
+def _part_rows(part, parts, rows):
+    """The first and last (excluded) of ``rows`` rows in part number ``part`` of ``parts``
+    equal parts (the last may be shorter)."""
+    size = (rows + parts - 1) // parts
+    first = min(rows, part * size)
+    return first, min(rows, first + size)
+
+
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
 def _gemm_parts_in_parallel(kind, P, Q, out, parts):
     """Every part of a product (:func:`_gemm_part`) on Numba's threads."""
-    rows = out.shape[0]
     for part in prange(parts):
-        _gemm_part(kind, P, Q, out, part * PART_ROWS, min(rows, (part + 1) * PART_ROWS))
+        first, last = _part_rows(part, parts, out.shape[0])
+        _gemm_part(kind, P, Q, out, first, last)
 
 
 @helper
@@ -387,8 +401,9 @@ def _product_into(kind, P, Q, out, threads):
     WEIGHT_GRAD: ``out = P @ Q.T`` (A^T (k, m), D^T (n, m) -> dW (k, n));
     BACKPROP: ``out = P @ Q`` (W (k, n), D^T (n, m) -> dA_prev^T (k, m)).
     Plain loops along the m rows below SMALL_MATMUL multiply-adds or when a side of W is at
-    most SKINNY; above, BLAS, one gemm per PART_ROWS rows of ``out`` (on ``threads`` threads
-    in the threaded variant: the parts change no bit).
+    most SKINNY; above, BLAS, one gemm per part of ``out``'s rows, cut into equal parts of at
+    most PART_ROWS rows (on ``threads`` threads in the threaded variant: the parts change no
+    bit).
     """
     if kind == WEIGHT_GRAD:
         k, m = P.shape
@@ -404,7 +419,8 @@ def _product_into(kind, P, Q, out, threads):
             _gemm_parts_in_parallel(kind, P, Q, out, parts)
         else:
             for part in range(parts):
-                _gemm_part(kind, P, Q, out, part * PART_ROWS, min(rows, (part + 1) * PART_ROWS))
+                first, last = _part_rows(part, parts, rows)
+                _gemm_part(kind, P, Q, out, first, last)
     elif kind == FORWARD:
         for j in range(n):
             for i in range(m):
@@ -914,12 +930,11 @@ def shard_rows(m, n_params, widest, shard_work, max_shards):
     """Rows per shard of a training batch of ``m`` rows: enough for ``shard_work``
     multiply-adds of forward pass (``n_params`` per row), at least MIN_SHARD_ROWS, and at
     most ``max_shards`` shards (the last one may be shorter); ``m`` itself (one shard) when
-    the batch holds fewer than two such shards, or when the network has a layer of at least
-    two parts (``widest``, its widest layer's units or inputs, at least 2 PART_ROWS): its
-    products run in parts, which share the threads without a gradient per shard (see
-    :func:`_product_into`). A function of the batch and the network alone: fit and a
-    hand-written loop of ``grad`` cut a batch alike."""
-    if widest >= 2 * PART_ROWS:
+    the batch holds fewer than two such shards, or when the network's widest layer has at
+    least PARTS_FROM units or inputs (``widest``): its products run in parts, which share the
+    threads without a gradient per shard (see :func:`_product_into`). A function of the batch
+    and the network alone: fit and a hand-written loop of ``grad`` cut a batch alike."""
+    if widest >= PARTS_FROM:
         return max(m, 1)
     rows = max(MIN_SHARD_ROWS, (shard_work + n_params - 1) // n_params)
     rows = max(rows, (m + max_shards - 1) // max(max_shards, 1))

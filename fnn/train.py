@@ -144,8 +144,9 @@ def fit(
         Threads for each training batch, which shares them in one of two ways fixed by the
         batch and the network alone, so the result is the same bits for every thread count
         (and the same as ``fnn.grad`` of that batch). In a network with a layer of at least
-        1,024 units or inputs, each layer's products run in parts of 512 units (forward) or
-        inputs (backward), one BLAS call each, and the update in parts of 65,536 parameters.
+        1,024 units or inputs, each layer's products run in equal parts of at most 256 units
+        (forward) or inputs (backward), one BLAS call each, and the update in parts of 65,536
+        parameters.
         Else a batch is cut into shards of at least 2**22 multiply-adds of forward pass
         (rows times parameters) and 64 rows, 16 at most, when it holds two or more; their
         gradients are computed side by side and summed in shard order. None: one thread for a

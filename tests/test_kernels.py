@@ -125,8 +125,8 @@ def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
 @pytest.mark.parametrize("k, n, m", [(600, 3, 5), (3, 1100, 4), (700, 600, 9), (2, 40, 7)])
 def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
     """A layer's product, by the loops below SMALL_MATMUL multiply-adds or else by one BLAS
-    gemm per PART_ROWS rows of its output, is NumPy's product in float64; any rows of it by
-    one gemm are those rows."""
+    gemm per part of its output's rows (equal parts of at most PART_ROWS), is NumPy's product
+    in float64; any rows of it by one gemm are those rows."""
     from numba import njit
 
     policy = {**kernels.POLICY, "cache": False}
@@ -153,6 +153,16 @@ def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
         part(code, P, Q, cut, first, last)
         np.testing.assert_allclose(cut[first:last], want[first:last], **close)
         assert np.isnan(cut[:first]).all() and np.isnan(cut[last:]).all()  # nothing else
+
+
+@pytest.mark.parametrize("rows", [1, 511, 512, 513, 784, 1024, 1100, 2048, 5000])
+def test_the_parts_of_a_product_are_equal_and_cover_its_rows(rows):
+    parts = -(-rows // kernels.PART_ROWS)
+    bounds = [kernels._part_rows.py_func(part, parts, rows) for part in range(parts)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == rows
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))  # contiguous, in order
+    sizes = [last - first for first, last in bounds]
+    assert max(sizes) <= kernels.PART_ROWS and max(sizes) - min(sizes) <= parts
 
 
 def test_permutation_is_a_deterministic_permutation():

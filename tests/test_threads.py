@@ -21,8 +21,8 @@ from fnn.threads import default_threads
 #: engine's 2**22 multiply-adds with its 71,172 parameters).
 BIG = fnn.mlp([16, 256, 256, 4], output="softmax")
 BIG_DROPOUT = fnn.mlp([16, 256, 256, 4], output="softmax", dropout=0.25)
-#: A network too wide for shards: every product of a batch in parts of PART_ROWS units or
-#: inputs (3 parts of its 1,100), computed by one BLAS call each, whichever thread runs them;
+#: A network too wide for shards: every product of a batch in parts of at most PART_ROWS units
+#: or inputs (5 of its 1,100), computed by one BLAS call each, whichever thread runs them;
 #: its 150,820 parameters update in parts on the threads too (more than 2 UPDATE_PART).
 WIDE = fnn.mlp([16, 1100, 120], output="softmax")
 WIDE_DROPOUT = fnn.mlp([16, 1100, 120], output="softmax", dropout=0.25)
@@ -61,10 +61,10 @@ def test_the_shards_depend_on_the_batch_and_the_network_only():
     wide_f32 = fnn.mlp([784, 1024, 1024, 10])
     assert shard_rows(wide_f32, 256) == 256  # products in parts instead
     assert shard_rows(WIDE, 512) == 512
-    assert kernels.PART_ROWS < 1100 < 3 * kernels.PART_ROWS
+    assert kernels.PARTS_FROM <= 1100 and -(-1100 // kernels.PART_ROWS) == 5
     assert n_params(WIDE) >= 2 * kernels.UPDATE_PART
-    assert engine.batch_threads(wide_f32, 256, None) == min(2, default_threads())
-    assert engine.batch_threads(WIDE, 512, 8) == min(3, default_threads())
+    assert engine.batch_threads(wide_f32, 256, None) == min(4, default_threads())
+    assert engine.batch_threads(WIDE, 512, 8) == min(5, default_threads())
     moons_adam = fnn.mlp([2, 5, 2, 1])
     assert shard_rows(moons_adam, 64) == 64  # the seeds' small networks are never cut
     assert engine.batch_threads(moons_adam, 64, None) == 1

@@ -656,7 +656,7 @@ def _running_here() -> int:
 def _pool_owner() -> int:
     """The process that first prepared work for Numba's threads, which picks Numba's
     threading layer then, before loading the kernel starts it (once per process, unless the
-    user chose one with ``NUMBA_THREADING_LAYER``): GNU OpenMP where Numba has it, with its
+    user chose one with ``NUMBA_THREADING_LAYER``): OpenMP where Numba has it, with its
     idle threads asleep (``OMP_WAIT_POLICY=PASSIVE`` unless set), else ``workqueue``. Why:
     OpenMP's default spinning between parallel regions made each batch slower than one
     thread whenever another process was busy, and workqueue starts each of a batch's
@@ -677,7 +677,8 @@ def _pool_owner() -> int:
 
 
 def _openmp_here() -> bool:
-    """Whether Numba's GNU OpenMP layer loads here; its threads will sleep when idle."""
+    """Whether Numba's OpenMP layer loads here; its threads will sleep when idle (unless the
+    user set ``OMP_WAIT_POLICY``)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when libgomp loads
     try:
         from numba.np.ufunc import omppool  # noqa: F401

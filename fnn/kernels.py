@@ -878,8 +878,8 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop):
         raise ValueError("unknown optimizer code")
 
 
-# Parameters per part of an update on Numba's threads (a part is a few times what a core
-# updates in the time a parallel region takes to start).
+# Parameters per part of an update on Numba's threads (benchmarks/README.md, "Measurements
+# behind the kernel's constants").
 UPDATE_PART = 1 << 16
 
 
@@ -1283,8 +1283,8 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
         within one matrix product, its results meaningless but for ``records`` of the ``done``
         epochs; SHARD_WORK and MAX_SHARDS, which cut a training batch into shards (see
         :func:`shard_rows`; they change the bits of a sharded batch at rounding level); THREADS,
-        the threads its shards run on (the calling thread's ``numba.set_num_threads``; 1: this
-        thread), which change no bit.
+        the threads its shards, or the parts of its products and update, run on (the calling
+        thread's ``numba.set_num_threads``; 1: this thread), which change no bit.
     optimizer : (hyper, lrs), float64 vectors
         The optimizer's hyperparameters, then its clip_norm (0: no clipping) last; the
         learning rate of each update of this call.
@@ -1503,8 +1503,9 @@ def _renamed(function, name: str, globals_: dict):
 # activations and the losses beyond bce, ce and mse (most calls: a first grad, fit or predict;
 # what that saves: benchmarks/README.md, "Compile time of a first call");
 # ``train_and_evaluate_full`` has every feature; ``train_and_evaluate_threaded`` every feature
-# too, and runs a batch's shards on Numba's threads (plan[THREADS]), so that the large parallel
-# region (a compile time of its own) compiles only for a fit that has threads to use.
+# too, and runs a batch's shards, or its products' and update's parts, on Numba's threads
+# (plan[THREADS]), so that the parallel regions (a compile time of their own) compile only for a
+# fit that has threads to use.
 # fnn.engine picks the variant for each call.
 THREADED = False
 WITH_DROPOUT = WITH_CLIPPING = WITH_SMOOTH_ACTIVATIONS = WITH_OTHER_LOSSES = True

@@ -32,8 +32,10 @@ import math
 import types
 
 import numpy as np
+from llvmlite import ir as llvm_ir
 from numba import config, njit, prange
 from numba import types as numba_types
+from numba.extending import intrinsic
 
 from fnn.compile_notice import disk_cache_usable
 from fnn.shipped import attach
@@ -205,6 +207,166 @@ def permutation(seed, n):
     perm = np.empty(n, np.int64)
     _permutation_into(seed, perm)
     return perm
+
+
+# -- elementary functions: the same bits on every CPU, and loops that vectorise --------------------
+#
+# exp, expm1, log1p and tanh as polynomials in +, -, * and / alone (no fused multiply-add: see
+# POLICY), which IEEE 754 rounds the same way on every CPU and in every SIMD lane. libm's are calls
+# that no loop vectorises (glibc's tanh and the expm1 it calls took 45 % of small-tanh's time:
+# benchmarks/README.md), and glibc picks an FMA or a plain variant by the CPU. They compute in
+# float64 whatever the argument's dtype (a float32 result is that value rounded once more), within
+# 1 ulp of the exact value (tanh: 3 ulp), as tests/test_kernels.py checks against NumPy and
+# mpmath. The exponent 2**n is put together from its bits: _float64_from_bits and
+# _bits_of_float64 reinterpret 8 bytes, one instruction compiled, NumPy's view as Python.
+
+INV_LN2 = 1.4426950408889634  # 1 / ln 2
+# ln 2 in two parts: LN2_HI has 32 significant bits, so n * LN2_HI is exact for |n| < 2**21.
+LN2_HI = 0.6931471803691238
+LN2_LO = 1.9082149292705877e-10
+# x + 1.5 * 2**52 rounds x (|x| < 2**51) to an integer held in the low bits of the sum.
+ROUNDING_SHIFT = 6755399441055744.0
+ROUNDING_SHIFT_BITS = 0x4338000000000000
+EXPONENT_BIAS = 1023
+FRACTION_BITS = 52
+FRACTION_MASK = (1 << FRACTION_BITS) - 1
+SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # the bits of sqrt(1/2)
+ONE_BITS = 0x3FF0000000000000  # the bits of 1.0
+# exp(x) overflows above 709.79 and is 0 below -745.14; these bounds keep 2**n's bits valid.
+EXP_LOWEST, EXP_HIGHEST = -746.0, 710.0
+# expm1(x) is -1 in float64 below -37.5: the bound keeps 2**n normal.
+EXPM1_LOWEST = -40.0
+
+
+def _python_float64_from_bits(bits):
+    return np.int64(bits).view(np.float64)
+
+
+def _python_bits_of_float64(value):
+    return np.float64(value).view(np.int64)
+
+
+@intrinsic
+def _compiled_float64_from_bits(typingctx, bits):
+    if bits != numba_types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+
+    return numba_types.float64(numba_types.int64), codegen
+
+
+@intrinsic
+def _compiled_bits_of_float64(typingctx, value):
+    if value != numba_types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+
+    return numba_types.int64(numba_types.float64), codegen
+
+
+# The kernels run as Python when DEBUG, where an intrinsic cannot be called.
+_float64_from_bits = _python_float64_from_bits if DEBUG else _compiled_float64_from_bits
+_bits_of_float64 = _python_bits_of_float64 if DEBUG else _compiled_bits_of_float64
+
+
+@part
+def _power_of_two(n):
+    """``2.0**n`` for an int64 ``-1022 <= n <= 1023``, from its bits."""
+    return _float64_from_bits((n + EXPONENT_BIAS) << FRACTION_BITS)
+
+
+@part
+def _exp_reduced(x):
+    """``(p, n)`` with ``exp(x) = (1 + p) 2**n``: ``n = round(x / ln 2)`` (an int64) and
+    ``p = expm1(r)`` of the rest ``r = x - n ln 2``, ``|r| <= ln(2) / 2``, by its Taylor series
+    to ``r**13 / 13!`` (the next term is below 2**-56 of ``r``), ``|x| < 2**20``."""
+    shifted = x * INV_LN2 + ROUNDING_SHIFT
+    n_float = shifted - ROUNDING_SHIFT
+    n = _bits_of_float64(shifted) - ROUNDING_SHIFT_BITS
+    r = (x - n_float * LN2_HI) - n_float * LN2_LO
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return r + (r * r) * q, n
+
+
+@part
+def _exp(x):
+    """``exp(x)`` in float64, within 1 ulp; inf above 709.79, 0 (or subnormal) below -708.4.
+    ``2**n`` is applied in two halves, so that each is a normal number and a subnormal result
+    is rounded once."""
+    x = np.float64(x)
+    x = EXP_LOWEST if x < EXP_LOWEST else (EXP_HIGHEST if x > EXP_HIGHEST else x)  # NaN stays
+    p, n = _exp_reduced(x)
+    half = n >> 1
+    return ((1.0 + p) * _power_of_two(half)) * _power_of_two(n - half)
+
+
+@part
+def _expm1(x):
+    """``exp(x) - 1`` in float64 for ``x <= 0``, within 1 ulp: ``2**n p + (2**n - 1)``, where
+    ``2**n - 1`` is exact and so is the product."""
+    x = np.float64(x)
+    x = EXPM1_LOWEST if x < EXPM1_LOWEST else x
+    p, n = _exp_reduced(x)
+    scale = _power_of_two(n)
+    return scale * p + (scale - 1.0)
+
+
+@part
+def _tanh(x):
+    """``tanh(x)`` in float64, within 3 ulp: ``-t / (t + 2)`` with ``t = expm1(-2 |x|)``, which
+    neither overflows nor cancels, and the sign of x."""
+    t = _expm1(-2.0 * abs(np.float64(x)))
+    return math.copysign(-t / (t + 2.0), x)
+
+
+@part
+def _log1p(x):
+    """``log(1 + x)`` in float64 for finite ``x >= 0``, within 1 ulp.
+
+    ``u = 1 + x`` rounded is ``2**k m`` with ``sqrt(1/2) <= m < sqrt 2``; ``c = (x - (u - 1))
+    / u`` is what the rounding lost (``1 - (u - x)`` once u is 4 or more). With ``f = m - 1``
+    and ``s = f / (2 + f)``, ``log m = 2 atanh s = f - f**2 / 2 + s (f**2 / 2 + R)``,
+    ``R = sum 2 s**2j / (2j + 1)`` to ``j = 9`` (``s**2 < 0.0295``: the next term is below
+    2**-56 of the sum), and ``log(1 + x) = k ln 2 + log m + c``.
+    """
+    x = np.float64(x)
+    u = 1.0 + x
+    shifted = _bits_of_float64(u) + (ONE_BITS - SQRT_HALF_BITS)
+    k = (shifted >> FRACTION_BITS) - EXPONENT_BIAS
+    m = _float64_from_bits((shifted & FRACTION_MASK) + SQRT_HALF_BITS)
+    lost = (x - (u - 1.0) if k < 2 else 1.0 - (u - x)) / u
+    k_float = np.float64(k)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    r = 2.0 / 19.0
+    r = r * z + 2.0 / 17.0
+    r = r * z + 2.0 / 15.0
+    r = r * z + 2.0 / 13.0
+    r = r * z + 2.0 / 11.0
+    r = r * z + 2.0 / 9.0
+    r = r * z + 2.0 / 7.0
+    r = r * z + 2.0 / 5.0
+    r = r * z + 2.0 / 3.0
+    r = r * z
+    half_f_squared = 0.5 * f * f
+    log_m_rest = s * (half_f_squared + r) + (k_float * LN2_LO + lost)
+    return k_float * LN2_HI - ((half_f_squared - log_m_rest) - f)
 
 
 # -- one layer, feature-major ----------------------------------------------------------------------
@@ -465,8 +627,13 @@ def _bias_activate_into(ZT, b, code, AT):
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
     one = ZT.dtype.type(1)
-    if code == RELU:  # the common case, as a loop of its own: it vectorises
+    # The common cases as loops of their own, where the code is a constant: they vectorise.
+    if code == RELU:
         _bias_activate_rows(ZT, b, RELU, AT)
+    elif code == TANH:
+        _bias_activate_rows(ZT, b, TANH, AT)
+    elif code == SIGMOID:
+        _bias_activate_rows(ZT, b, SIGMOID, AT)
     else:
         _bias_activate_rows(ZT, b, code, AT)
     if code == SOFTMAX:
@@ -476,7 +643,7 @@ def _bias_activate_into(ZT, b, code, AT):
                 top = max(top, ZT[j, i])
             total = zero
             for j in range(n):
-                AT[j, i] = np.exp(ZT[j, i] - top)
+                AT[j, i] = _exp(ZT[j, i] - top)
                 total += AT[j, i]
             inverse = one / total
             for j in range(n):
@@ -504,9 +671,9 @@ def _activation(z, code, like):
     if code == RELU:
         return z if z > zero else zero
     if code == SIGMOID:
-        return _sigmoid_of(z, np.exp(-abs(z)), like)
+        return _sigmoid_of(z, like.dtype.type(_exp(-abs(z))), like)
     if code == TANH:
-        return np.tanh(z)
+        return like.dtype.type(_tanh(z))
     # One comparison: two slow a small network (benchmarks/README.md). The smooth activations'
     # constant is False in the engine's variant without them (see _variant).
     if code < LEAKY_RELU or not WITH_SMOOTH_ACTIVATIONS:
@@ -555,15 +722,15 @@ def _smooth_activation(z, code, like):
     if code == LEAKY_RELU:
         return z if z > zero else cast(LEAKY_SLOPE) * z
     if code == ELU:
-        return z if z > zero else np.expm1(z)
+        return z if z > zero else cast(_expm1(z))
     if code == GELU:
         return z * (cast(0.5) * math.erfc(-z * cast(SQRT_HALF)))
-    e = np.exp(-abs(z))  # silu and softplus: never overflows
+    e = cast(_exp(-abs(z)))  # silu and softplus: never overflows
     if code == SILU:
         return z * (one / (one + e) if z >= zero else e / (one + e))
     if DEBUG and code != SOFTPLUS:
         raise ValueError("unknown activation code")
-    return max(z, zero) + np.log1p(e)  # softplus
+    return max(z, zero) + cast(_log1p(e))  # softplus
 
 
 @helper
@@ -580,11 +747,11 @@ def _smooth_derivative(z, code, like):
     if code == LEAKY_RELU:
         return one if z > zero else cast(LEAKY_SLOPE)
     if code == ELU:
-        return one if z > zero else np.exp(z)
+        return one if z > zero else cast(_exp(z))
     if code == GELU:
         cdf = cast(0.5) * math.erfc(-z * cast(SQRT_HALF))
-        return cdf + z * cast(INV_SQRT_2PI) * np.exp(cast(-0.5) * z * z)
-    e = np.exp(-abs(z))
+        return cdf + z * cast(INV_SQRT_2PI) * cast(_exp(cast(-0.5) * z * z))
+    e = cast(_exp(-abs(z)))
     up, down = (one / (one + e), e / (one + e)) if z >= zero else (e / (one + e), one / (one + e))
     if code == SILU:
         return up * (one + z * down)  # s (1 + z (1 - s)), 1 - s = sigmoid(-z)
@@ -632,7 +799,7 @@ def _times_derivative_rows(DT, ZT, AT, code):
 def _bce_term(z, y, e):
     """bce of a sigmoid unit with logit ``z`` and target ``y``: ``softplus(z) - y z``, given
     ``e = exp(-|z|)``."""
-    return max(z, 0) - y * z + np.log1p(e)
+    return max(z, 0) - y * z + _log1p(e)
 
 
 @part
@@ -676,7 +843,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
             for i in range(m):
                 z = ZT[j, i]
                 y = YT[j, i]
-                total += _bce_term(z, y, np.exp(-abs(z))) * weight[i]
+                total += _bce_term(z, y, ZT.dtype.type(_exp(-abs(z)))) * weight[i]
                 if (z > zero) != (y > 0.5):
                     right[i] = 0.0
     elif loss_code == CE:
@@ -687,8 +854,8 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
             top_i = ZT.dtype.type(top[i])
             sum_exp = 0.0
             for j in range(n):
-                sum_exp += np.exp(ZT[j, i] - top_i)
-            log_norm = top_i + np.log(sum_exp)
+                sum_exp += _exp(ZT[j, i] - top_i)
+            log_norm = top_i + _log1p(sum_exp - 1.0)  # sum_exp >= 1
             best = 0
             label = 0
             for j in range(n):
@@ -713,7 +880,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
     elif WITH_OTHER_LOSSES and loss_code == POISSON:
         for j in range(n):
             for i in range(m):
-                total += (np.exp(AT[j, i]) - YT[j, i] * AT[j, i]) * weight[i]
+                total += (_exp(AT[j, i]) - YT[j, i] * AT[j, i]) * weight[i]
     elif WITH_OTHER_LOSSES and loss_code == QUANTILE:
         for j in range(n):
             q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
@@ -748,7 +915,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
         elif WITH_OTHER_LOSSES and loss_code == POISSON:
             for j in range(n):
                 for i in range(m):
-                    DT[j, i] = s * weight[i] * (np.exp(AT[j, i]) - YT[j, i])
+                    DT[j, i] = s * weight[i] * (ZT.dtype.type(_exp(AT[j, i])) - YT[j, i])
         elif WITH_OTHER_LOSSES and loss_code == QUANTILE:
             for j in range(n):
                 q = loss_params[j] if loss_params.shape[0] == n else loss_params[0]
@@ -1762,7 +1929,7 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
                     for k in range(members):
                         if loss_code == BCE:  # the sigmoid and its loss share exp(-|z|)
                             z = Z[j, i, k]
-                            e = np.exp(-abs(z))
+                            e = Z.dtype.type(_exp(-abs(z)))
                             A[j, i, k] = _sigmoid_of(z, e, Z)
                             losses[k] += _bce_term(z, Y_batch[j, i, k], e) * ones[i]
                             if (z > zero) != (Y_batch[j, i, k] > 0.5):

@@ -111,14 +111,15 @@ SMALL_MATMUL = 8192
 SKINNY = 2
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
-# A training batch of m rows is cut into shards of plan[SHARD_WORK] multiply-adds of forward pass
-# (m times the parameter count) and at least MIN_SHARD_ROWS rows, at most plan[MAX_SHARDS] of them,
-# when it holds at least two (see shard_rows). Each shard's gradient is computed on its own
-# buffers, by whichever thread, and the shards' gradients are summed in shard order: the bits
-# depend on the batch and the network only, never on the thread count. Smaller shards, or shards
-# of a smaller batch, cost more than threads gain (each writes and sums a whole gradient): the
-# measurements are in benchmarks/README.md ("Measurements behind the kernel's constants").
-DEFAULT_SHARD_WORK = 1 << 22
+# A training batch of m rows is cut into a power of two of equal shards, as many as hold
+# plan[SHARD_WORK] multiply-adds of forward pass (m times the parameter count) and MIN_SHARD_ROWS
+# rows each, at most plan[MAX_SHARDS] (see shard_rows): a power of two, so that 2, 4, 8 or 16
+# threads share them evenly. Each shard's gradient is computed on its own buffers, by whichever
+# thread, and the shards' gradients are summed in shard order: the bits depend on the batch and
+# the network only, never on the thread count. Smaller shards, or shards of a smaller batch, cost
+# more than threads gain (each writes and sums a whole gradient): the measurements are in
+# benchmarks/README.md ("Measurements behind the kernel's constants").
+DEFAULT_SHARD_WORK = 1 << 19
 DEFAULT_MAX_SHARDS = 16
 MIN_SHARD_ROWS = 64
 
@@ -1094,18 +1095,24 @@ def _widest(layers):
 
 @kernel
 def shard_rows(m, n_params, widest, shard_work, max_shards):
-    """Rows per shard of a training batch of ``m`` rows: enough for ``shard_work``
-    multiply-adds of forward pass (``n_params`` per row), at least MIN_SHARD_ROWS, and at
-    most ``max_shards`` shards (the last one may be shorter); ``m`` itself (one shard) when
-    the batch holds fewer than two such shards, or when the network's widest layer has at
-    least PARTS_FROM units or inputs (``widest``): its products run in parts, which share the
-    threads without a gradient per shard (see :func:`_product_into`). A function of the batch
-    and the network alone: fit and a hand-written loop of ``grad`` cut a batch alike."""
+    """Rows per shard of a training batch of ``m`` rows, ``ceil(m / shards)``: ``shards`` the
+    largest power of two of at most ``max_shards`` shards that each hold ``shard_work``
+    multiply-adds of forward pass (``n_params`` per row) and MIN_SHARD_ROWS rows (the last
+    shard may be shorter); ``m`` itself (one shard) when the batch holds fewer than two such
+    shards, or when the network's widest layer has at least PARTS_FROM units or inputs
+    (``widest``): its products run in parts, which share the threads without a gradient per
+    shard (see :func:`_product_into`). A function of the batch and the network alone: fit and a
+    hand-written loop of ``grad`` cut a batch alike."""
     if widest >= PARTS_FROM:
         return max(m, 1)
-    rows = max(MIN_SHARD_ROWS, (shard_work + n_params - 1) // n_params)
-    rows = max(rows, (m + max_shards - 1) // max(max_shards, 1))
-    return rows if m >= 2 * rows else max(m, 1)
+    shards = 1
+    while (
+        2 * shards <= max_shards
+        and m >= 2 * shards * MIN_SHARD_ROWS
+        and m * n_params >= 2 * shards * shard_work
+    ):
+        shards *= 2
+    return (m + shards - 1) // shards if m > 0 else 1
 
 
 # Bundles the parts below take, as tuples built once per call where they can be (a tuple of

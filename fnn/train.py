@@ -147,14 +147,14 @@ def fit(
         1,024 units or inputs, each layer's products run in equal parts of at most 256 units
         (forward) or inputs (backward), one BLAS call each, and the update in parts of 65,536
         parameters.
-        Else a batch is cut into shards of at least 2**22 multiply-adds of forward pass
-        (rows times parameters) and 64 rows, 16 at most, when it holds two or more; their
-        gradients are computed side by side and summed in shard order. None: one thread for a
-        batch with neither (every batch of a small network, where threads cannot pay), else
-        one per part of the widest layer or per shard, at most the cores this process may
-        use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``, and fewer while other threads
-        keep cores busy (asked again every 1000 updates or epoch). A number: that many (at
-        most one per part or shard and those caps), busy or not. While another ``fit`` in
+        Else a batch is cut into 2, 4, 8 or 16 equal shards, as many as hold 2**19
+        multiply-adds of forward pass (rows times parameters) and 64 rows each, when it holds
+        two; their gradients are computed side by side and summed in shard order. None: one
+        thread for a batch with neither (every batch of a small network, where threads cannot
+        pay), else one per part of the widest layer or per shard, at most the cores this
+        process may use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``, and fewer while other
+        threads keep cores busy (asked again every 1000 updates or epoch). A number: that many
+        (at most one per part or shard and those caps), busy or not. While another ``fit`` in
         this process runs on threads, this one runs in its own thread.
 
     Returns

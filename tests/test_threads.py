@@ -18,7 +18,7 @@ from fnn import engine, kernels
 from fnn.threads import default_threads
 
 #: A network whose batches of 512 rows are cut into 8 shards of 64 rows (each above the
-#: engine's 2**22 multiply-adds with its 71,172 parameters).
+#: engine's 2**19 multiply-adds with its 71,172 parameters).
 BIG = fnn.mlp([16, 256, 256, 4], output="softmax")
 BIG_DROPOUT = fnn.mlp([16, 256, 256, 4], output="softmax", dropout=0.25)
 #: A network too wide for shards: every product of a batch in parts of at most PART_ROWS units
@@ -57,7 +57,10 @@ def test_the_shards_depend_on_the_batch_and_the_network_only():
     assert shard_rows(BIG, 128) == 64
     assert shard_rows(BIG, 4096) == 256  # at most 16 shards
     assert shard_rows(fnn.mlp([784, 256, 128, 10]), 128) == 64  # at least 64 rows
-    assert shard_rows(fnn.mlp([2, 25, 50, 50, 25, 1]), 900) == 900  # moons-gd: too little work
+    assert shard_rows(BIG, 320) == 80  # a power of two of shards: 4, not 5 of 64 rows
+    assert shard_rows(fnn.mlp([2, 25, 50, 50, 25, 1]), 900) == 113  # moons-gd: 8 shards
+    assert shard_rows(fnn.mlp([2, 25, 50, 50, 25, 1]), 100) == 100  # too few rows for two
+    assert shard_rows(fnn.mlp([2, 5, 2, 1]), 4096) == 4096  # moons-adam's net: too little work
     wide_f32 = fnn.mlp([784, 1024, 1024, 10])
     assert shard_rows(wide_f32, 256) == 256  # products in parts instead
     assert shard_rows(WIDE, 512) == 512

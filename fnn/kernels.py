@@ -826,8 +826,8 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
     With ``error`` it sets ``DT = scale * weight * dloss/dA``: ``A - Y`` for bce, ce and mse
     (dLoss/dZ of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)``
     for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson, ``1 - q_j`` if ``r > 0``,
-    ``-q_j`` if ``r < 0`` and 0 at ``r = 0`` for quantile. ``work`` holds 2 m values of ZT's
-    dtype. ``loss_params`` holds the loss's own parameters (huber's ``delta``; quantile's q,
+    ``-q_j`` if ``r < 0`` and 0 at ``r = 0`` for quantile. ``work`` holds 2 m float64
+    values. ``loss_params`` holds the loss's own parameters (huber's ``delta``; quantile's q,
     one value or one per output unit: q_j is ``loss_params[j]`` when it holds n values, else
     ``loss_params[0]``).
     """
@@ -840,12 +840,16 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
         right[i] = 1.0
         top[i] = ZT[0, i]
     if loss_code == BCE:
+        # The terms in a loop of their own, which vectorises (a sum in order does not), then
+        # their sum in the same order as one loop would. top is free: bce needs no maximum.
+        terms = top
         for j in range(n):
             for i in range(m):
                 z = ZT[j, i]
-                y = YT[j, i]
-                total += _bce_term(z, y, ZT.dtype.type(_exp(-abs(z)))) * weight[i]
-                if (z > zero) != (y > 0.5):
+                terms[i] = _bce_term(z, YT[j, i], ZT.dtype.type(_exp(-abs(z)))) * weight[i]
+            for i in range(m):
+                total += terms[i]
+                if (ZT[j, i] > zero) != (YT[j, i] > 0.5):
                     right[i] = 0.0
     elif loss_code == CE:
         for j in range(1, n):
@@ -1120,7 +1124,8 @@ def shard_rows(m, n_params, widest, shard_work, max_shards):
 # the kernel's constants"):
 #   net = (params, layers); data = (X, Y, X_eval, Y_eval), the rows batches and chunks choose;
 #   scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf), buffers 1-D in
-#   theta's dtype (see _allocate; zs_in and as_in a given forward pass, or empty);
+#   theta's dtype but work, float64 (see _allocate; zs_in and as_in a given forward pass, or
+#   empty);
 #   dropout = (drop, rates, seed); loss = (scale, loss_params); out = (grads, shard_grads, stats),
 #   where a batch's shards leave their results.
 
@@ -1321,7 +1326,7 @@ def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_forward
     masks = np.empty(dropped.shape[0], dtype)
     dbuf = np.empty(batch * width, dtype)
     ybuf = np.empty(max(batch, chunk) * n_outputs, dtype)
-    work = np.empty(2 * max(batch, chunk), dtype)
+    work = np.empty(2 * max(batch, chunk))  # float64: _output_into keeps float64 terms in it
     # Each row's weight in the batch: ones, unless the rows come with weights.
     wbuf = np.empty(max(batch, chunk), dtype)
     for i in range(wbuf.shape[0]):

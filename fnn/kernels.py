@@ -506,6 +506,11 @@ _GEMM = numba_types.ExternalFunction(
 PART_ROWS = 256
 PARTS_FROM = 1024
 _N, _T = ord("N"), ord("T")
+# gemm's alpha 1 and beta 0 as float64 (bytes 0-15) and as float32 (16-23): a constant the
+# compiled code points into, where an array made per call would cost a heap allocation.
+_ALPHA_BETA = np.concatenate(
+    [np.array([1.0, 0.0]).view(np.uint8), np.array([1.0, 0.0], np.float32).view(np.uint8)]
+)
 
 
 @helper
@@ -516,9 +521,8 @@ def _gemm_part(kind, P, Q, out, first, last):
     are columns to BLAS: FORWARD ``Z = A W`` (m x n), WEIGHT_GRAD ``dW^T = D^T A`` (n x k),
     BACKPROP ``dA = D W^T`` (m x k), the part being their columns ``first:last``.
     """
-    scalars = np.empty(2, out.dtype)  # alpha 1, beta 0
-    scalars[0], scalars[1] = 1, 0
-    one, zero = scalars[0:].ctypes, scalars[1:].ctypes
+    at = 0 if out.itemsize == 8 else 16  # alpha 1 and beta 0 in out's dtype (_ALPHA_BETA)
+    one, zero = _ALPHA_BETA[at:].ctypes, _ALPHA_BETA[at + out.itemsize :].ctypes
     code = ord("s") if out.itemsize == 4 else ord("d")
     cols = last - first
     flat_P, flat_Q, flat_out = P.reshape(P.size), Q.reshape(Q.size), out.reshape(out.size)

@@ -237,6 +237,10 @@ ONE_BITS = 0x3FF0000000000000  # the bits of 1.0
 EXP_LOWEST, EXP_HIGHEST = -746.0, 710.0
 # expm1(x) is -1 in float64 below -37.5: the bound keeps 2**n normal.
 EXPM1_LOWEST = -40.0
+# Taylor coefficients, highest power first: 1 / k! of (expm1(r) - r) / r**2 (k = 13 .. 2), and
+# 2 / (2 j + 1) of (2 atanh(s) - 2 s) / s**3 in s**2 (j = 9 .. 1).
+EXPM1_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))
+ATANH_TAYLOR = tuple(2.0 / (2 * j + 1) for j in range(9, 0, -1))
 
 
 def _python_float64_from_bits(bits):
@@ -275,6 +279,15 @@ _bits_of_float64 = _python_bits_of_float64 if DEBUG else _compiled_bits_of_float
 
 
 @part
+def _horner(x, coefficients):
+    """``c[0] x**(d - 1) + ... + c[d - 1]`` of a tuple of d coefficients, by Horner's rule."""
+    total = coefficients[0]
+    for c in coefficients[1:]:
+        total = total * x + c
+    return total
+
+
+@part
 def _power_of_two(n):
     """``2.0**n`` for an int64 ``-1022 <= n <= 1023``, from its bits."""
     return _float64_from_bits((n + EXPONENT_BIAS) << FRACTION_BITS)
@@ -289,19 +302,7 @@ def _exp_reduced(x):
     n_float = shifted - ROUNDING_SHIFT
     n = _bits_of_float64(shifted) - ROUNDING_SHIFT_BITS
     r = (x - n_float * LN2_HI) - n_float * LN2_LO
-    q = 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    return r + (r * r) * q, n
+    return r + (r * r) * _horner(r, EXPM1_TAYLOR), n
 
 
 @part
@@ -355,16 +356,7 @@ def _log1p(x):
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
-    r = 2.0 / 19.0
-    r = r * z + 2.0 / 17.0
-    r = r * z + 2.0 / 15.0
-    r = r * z + 2.0 / 13.0
-    r = r * z + 2.0 / 11.0
-    r = r * z + 2.0 / 9.0
-    r = r * z + 2.0 / 7.0
-    r = r * z + 2.0 / 5.0
-    r = r * z + 2.0 / 3.0
-    r = r * z
+    r = _horner(z, ATANH_TAYLOR) * z
     half_f_squared = 0.5 * f * f
     log_m_rest = s * (half_f_squared + r) + (k_float * LN2_LO + lost)
     return k_float * LN2_HI - ((half_f_squared - log_m_rest) - f)

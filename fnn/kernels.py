@@ -217,7 +217,7 @@ def permutation(seed, n):
 # that no loop vectorises (glibc's tanh and the expm1 it calls took 45 % of small-tanh's time:
 # benchmarks/README.md), and glibc picks an FMA or a plain variant by the CPU. They compute in
 # float64 whatever the argument's dtype (a float32 result is that value rounded once more), within
-# 1 ulp of the exact value (tanh: 3 ulp), as tests/test_kernels.py checks against NumPy and
+# 1 ulp of the exact value (tanh: 3 ulp), as tests/test_elementary.py checks against NumPy and
 # mpmath. The exponent 2**n is put together from its bits: _float64_from_bits and
 # _bits_of_float64 reinterpret 8 bytes, one instruction compiled, NumPy's view as Python.
 
@@ -340,11 +340,11 @@ def _tanh(x):
 def _log1p(x):
     """``log(1 + x)`` in float64 for finite ``x >= 0``, within 1 ulp.
 
-    ``u = 1 + x`` rounded is ``2**k m`` with ``sqrt(1/2) <= m < sqrt 2``; ``c = (x - (u - 1))
-    / u`` is what the rounding lost (``1 - (u - x)`` once u is 4 or more). With ``f = m - 1``
-    and ``s = f / (2 + f)``, ``log m = 2 atanh s = f - f**2 / 2 + s (f**2 / 2 + R)``,
+    ``u = 1 + x`` rounded is ``2**k m`` with ``sqrt(1/2) <= m < sqrt 2``; ``lost = (x - (u -
+    1)) / u`` is what the rounding lost (``1 - (u - x)`` once u is 4 or more). With ``f = m -
+    1`` and ``s = f / (2 + f)``, ``log m = 2 atanh s = f - f**2 / 2 + s (f**2 / 2 + R)``,
     ``R = sum 2 s**2j / (2j + 1)`` to ``j = 9`` (``s**2 < 0.0295``: the next term is below
-    2**-56 of the sum), and ``log(1 + x) = k ln 2 + log m + c``.
+    2**-56 of the sum), and ``log(1 + x) = k ln 2 + log m + lost``.
     """
     x = np.float64(x)
     u = 1.0 + x

@@ -657,11 +657,12 @@ def _pool_owner() -> int:
     """The process that first prepared work for Numba's threads, which picks Numba's
     threading layer then, before loading the kernel starts it (once per process, unless the
     user chose one with ``NUMBA_THREADING_LAYER``): OpenMP where Numba has it, with its
-    idle threads asleep (``OMP_WAIT_POLICY=PASSIVE`` unless set), else ``workqueue``. Why:
-    OpenMP's default spinning between parallel regions made each batch slower than one
-    thread whenever another process was busy, and workqueue starts each of a batch's
-    parallel regions (one per layer and pass) slowly (benchmarks/README.md, "Measurements
-    behind the kernel's constants").
+    idle threads asleep after a short spin (``OMP_WAIT_POLICY=PASSIVE`` and
+    ``GOMP_SPINCOUNT=30000`` unless set), else ``workqueue``. Why: OpenMP's default spinning
+    between parallel regions made each batch slower than one thread whenever another process
+    was busy, threads that sleep at once are slow to wake for the next region, and workqueue
+    starts each of a batch's parallel regions (one per layer and pass) slowly
+    (benchmarks/README.md, "Measurements behind the kernel's constants").
 
     A process forked from the owner has not got its pool's threads (GNU OpenMP's then hangs):
     its work runs in one thread.
@@ -676,10 +677,18 @@ def _pool_owner() -> int:
     return os.getpid()
 
 
+#: How long GNU OpenMP's idle threads spin before they sleep (``GOMP_SPINCOUNT``, in its spin
+#: iterations): long enough to catch a batch's next parallel region, far too short to hold a
+#: core another process needs (benchmarks/README.md, "Measurements behind the kernel's
+#: constants").
+OPENMP_SPIN = "30000"
+
+
 def _openmp_here() -> bool:
-    """Whether Numba's OpenMP layer loads here; its threads will sleep when idle (unless the
-    user set ``OMP_WAIT_POLICY``)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when libgomp loads
+    """Whether Numba's OpenMP layer loads here; its threads will sleep when idle, after a
+    short spin (unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # both read once, when libgomp loads
+    os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
     try:
         from numba.np.ufunc import omppool  # noqa: F401
     except ImportError:

@@ -171,6 +171,7 @@ THREAD_SETTINGS = (
     "NUMBA_NUM_THREADS",
     "NUMBA_THREADING_LAYER",
     "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
 )
 
 
@@ -278,18 +279,20 @@ def openmp_here():
 
 
 def test_numbas_openmp_layer_asleep_when_idle_unless_the_user_chose_one():
-    """OpenMP with idle threads asleep where Numba has it, else workqueue; the user's
-    choices of layer and of wait policy stand."""
+    """OpenMP with idle threads asleep after a short spin where Numba has it, else workqueue;
+    the user's choices of layer, wait policy and spin stand."""
     script = (
         PROBLEM
         + """
     import numba
     train(2)
-    print(numba.threading_layer(), os.environ.get("OMP_WAIT_POLICY"))
+    print(numba.threading_layer(), os.environ.get("OMP_WAIT_POLICY"),
+          os.environ.get("GOMP_SPINCOUNT"))
     """
     )
-    want = "omp PASSIVE" if openmp_here() else "workqueue PASSIVE"
+    want = "omp PASSIVE 30000" if openmp_here() else "workqueue PASSIVE 30000"
     assert child(script).split("\n")[-2] == want
-    assert child(script, {"OMP_WAIT_POLICY": "ACTIVE"}).split("\n")[-2].endswith(" ACTIVE")
+    assert child(script, {"OMP_WAIT_POLICY": "ACTIVE"}).split("\n")[-2].endswith(" ACTIVE 30000")
+    assert child(script, {"GOMP_SPINCOUNT": "0"}).split("\n")[-2].endswith(" PASSIVE 0")
     chosen = child(script, {"NUMBA_THREADING_LAYER": "workqueue"}).split("\n")[-2]
     assert chosen.split()[0] == "workqueue"

@@ -126,7 +126,7 @@ MIN_SHARD_ROWS = 64
 # NumPy scalars, not ints: Numba would compile one specialisation per literal int (a variable
 # first assigned a literal int too, as typing meets it before the loop that changes it).
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
-ORIGIN, ONE_THREAD = np.int64(0), np.int64(1)
+ORIGIN, ONE_THREAD, ONE_SHARD = np.int64(0), np.int64(1), np.int64(1)
 
 
 # -- randomness: counter-based, so that a key alone fixes every shuffle ----------------------------
@@ -454,20 +454,22 @@ def _sum_squares(vector, start, stop):
     return total
 
 
-@helper
-def _gather_into(source, rows, out):
-    """``out = source[rows].T``: out has shape (source.shape[1], len(rows)).
-
-    Blocks of 16 rows, so that each write fills a cache line of ``out`` instead of touching
-    one line per element.
-    """
-    n = source.shape[1]
+@part
+def _gather_features(source, rows, out, first, last):
+    """``out[first:last] = source[rows, first:last].T``, in blocks of 16 rows, so that each
+    write fills a cache line of ``out`` instead of touching one line per element."""
     m = rows.shape[0]
     for start in range(0, m, 16):
         stop = min(start + 16, m)
-        for j in range(n):
+        for j in range(first, last):
             for i in range(start, stop):
                 out[j, i] = source[rows[i], j]
+
+
+@helper
+def _gather_into(source, rows, out):
+    """``out = source[rows].T``: out has shape (source.shape[1], len(rows))."""
+    _gather_features(source, rows, out, 0, source.shape[1])
 
 
 @kernel
@@ -497,6 +499,11 @@ _GEMM = numba_types.ExternalFunction(
 # README.md, "Measurements behind the kernel's constants").
 PART_ROWS = 256
 PARTS_FROM = 1024
+# A product of a wide layer whose output has one part of rows (a narrow layer after a wide one:
+# wide-first's 2048 -> 128 units) is cut along its output's columns instead, in equal parts of at
+# most COLUMN_PART, when its sums run over at least PARTS_FROM terms: it would keep one thread
+# busy and the others waiting.
+COLUMN_PART = 128
 _N, _T = ord("N"), ord("T")
 # gemm's alpha 1 and beta 0 as float64 (bytes 0-15) and as float32 (16-23): a constant the
 # compiled code points into, where an array made per call would cost a heap allocation.
@@ -506,33 +513,37 @@ _ALPHA_BETA = np.concatenate(
 
 
 @helper
-def _gemm_part(kind, P, Q, out, first, last):
-    """Rows ``first:last`` of ``out`` of :func:`_product_into`'s BLAS products, by one gemm.
+def _gemm_part(kind, P, Q, out, first, last, left, right):
+    """Rows ``first:last`` and columns ``left:right`` of ``out`` of :func:`_product_into`'s
+    BLAS products, by one gemm.
 
     Row-major (r, c) is column-major (c, r) with leading dimension c, so the rows of ``out``
     are columns to BLAS: FORWARD ``Z = A W`` (m x n), WEIGHT_GRAD ``dW^T = D^T A`` (n x k),
-    BACKPROP ``dA = D W^T`` (m x k), the part being their columns ``first:last``.
+    BACKPROP ``dA = D W^T`` (m x k), the part being their columns ``first:last`` and rows
+    ``left:right``.
     """
     at = 0 if out.itemsize == 8 else 16  # alpha 1 and beta 0 in out's dtype (_ALPHA_BETA)
     one, zero = _ALPHA_BETA[at:].ctypes, _ALPHA_BETA[at + out.itemsize :].ctypes
     code = ord("s") if out.itemsize == 4 else ord("d")
-    cols = last - first
+    cols, width = last - first, right - left
     flat_P, flat_Q, flat_out = P.reshape(P.size), Q.reshape(Q.size), out.reshape(out.size)
     if kind == FORWARD:  # P = W (k, n), Q = A^T (k, m), out = Z^T (n, m)
         k, n = P.shape
         m = Q.shape[1]
-        _GEMM(code, _N, _T, m, cols, k, one, flat_Q.ctypes, m, flat_P[first:].ctypes, n, zero,
-              flat_out[first * m :].ctypes, m)  # fmt: skip
+        _GEMM(code, _N, _T, width, cols, k, one, flat_Q[left:].ctypes, m, flat_P[first:].ctypes,
+              n, zero, flat_out[first * m + left :].ctypes, m)  # fmt: skip
     elif kind == WEIGHT_GRAD:  # P = A^T (k, m), Q = D^T (n, m), out = dW (k, n)
         k, m = P.shape
         n = Q.shape[0]
-        _GEMM(code, _T, _N, n, cols, m, one, flat_Q.ctypes, m, flat_P[first * m :].ctypes, m,
-              zero, flat_out[first * n :].ctypes, n)  # fmt: skip
+        _GEMM(code, _T, _N, width, cols, m, one, flat_Q[left * m :].ctypes, m,
+              flat_P[first * m :].ctypes, m, zero, flat_out[first * n + left :].ctypes,
+              n)  # fmt: skip
     else:  # BACKPROP: P = W (k, n), Q = D^T (n, m), out = dA^T (k, m)
         k, n = P.shape
         m = Q.shape[1]
-        _GEMM(code, _N, _N, m, cols, n, one, flat_Q.ctypes, m, flat_P[first * n :].ctypes, n,
-              zero, flat_out[first * m :].ctypes, m)  # fmt: skip
+        _GEMM(code, _N, _N, width, cols, n, one, flat_Q[left:].ctypes, m,
+              flat_P[first * n :].ctypes, n, zero, flat_out[first * m + left :].ctypes,
+              m)  # fmt: skip
 
 
 @helper
@@ -544,12 +555,67 @@ def _part_rows(part, parts, rows):
     return first, min(rows, first + size)
 
 
+@part
+def _product_parts(rows, cols, terms):
+    """``(row parts, column parts)`` of a BLAS product whose output is (rows, cols) and whose
+    sums run over ``terms`` values: rows in equal parts of at most PART_ROWS; when that is one
+    part and ``terms`` is at least PARTS_FROM, columns in equal parts of at most COLUMN_PART.
+    A function of the shapes alone: the same cut on any number of threads."""
+    row_parts = (rows + PART_ROWS - 1) // PART_ROWS
+    if row_parts == 1 and terms >= PARTS_FROM:
+        return row_parts, (cols + COLUMN_PART - 1) // COLUMN_PART
+    return row_parts, 1
+
+
+@part
+def _gemm_block(kind, P, Q, out, block, row_parts, col_parts):
+    """Part number ``block`` of a product cut into ``row_parts`` x ``col_parts`` (rows
+    first), by :func:`_gemm_part`."""
+    first, last = _part_rows(block // col_parts, row_parts, out.shape[0])
+    left, right = _part_rows(block % col_parts, col_parts, out.shape[1])
+    _gemm_part(kind, P, Q, out, first, last, left, right)
+
+
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
-def _gemm_parts_in_parallel(kind, P, Q, out, parts):
-    """Every part of a product (:func:`_gemm_part`) on Numba's threads."""
-    for part in prange(parts):
-        first, last = _part_rows(part, parts, out.shape[0])
-        _gemm_part(kind, P, Q, out, first, last)
+def _gemm_parts_in_parallel(kind, P, Q, out, row_parts, col_parts):
+    """Every part of a product (:func:`_gemm_block`) on Numba's threads."""
+    for block in prange(row_parts * col_parts):
+        _gemm_block(kind, P, Q, out, block, row_parts, col_parts)
+
+
+# A batch in parts (see _product_into) shares the threads in its elementwise passes too: the gather
+# of its inputs and each layer's passes, where they hold at least PARALLEL_VALUES values (a
+# parallel region costs microseconds), in parts of ELEMENTWISE_PART rows of a feature-major
+# block. Each value depends on its own row's values only: any cut gives the same bits.
+PARALLEL_VALUES = 1 << 16
+ELEMENTWISE_PART = 64
+# The passes of _rows_in_parallel.
+GATHER, ACTIVATE, DERIVE = np.int64(0), np.int64(1), np.int64(2)
+
+
+@njit(parallel=True, no_cpython_wrapper=True, **POLICY)
+def _rows_in_parallel(step, ZT, b, code, AT, DT, bias_grads, source, rows):
+    """A pass over the rows of a feature-major block (n, m) in parts of ELEMENTWISE_PART rows,
+    on Numba's threads; one parallel region for three passes (each region compiles for
+    seconds), reading only the arguments it names:
+
+    GATHER: ``ZT = source[rows].T`` (:func:`_gather_into`); ACTIVATE: ``ZT += b``,
+    ``AT = f(ZT)`` (:func:`_bias_activate_into`, any activation but softmax, which couples the
+    units of a column); DERIVE: ``DT *= f'(ZT)`` (:func:`_activation_grad_into`, none for
+    IDENTITY), then ``bias_grads[j] = sum_i DT[j, i]``.
+    """
+    n, m = ZT.shape
+    for part in prange((n + ELEMENTWISE_PART - 1) // ELEMENTWISE_PART):
+        first = part * ELEMENTWISE_PART
+        last = min(n, first + ELEMENTWISE_PART)
+        if step == GATHER:
+            _gather_features(source, rows, ZT, first, last)
+        elif step == ACTIVATE:
+            _bias_activate_into(ZT[first:last], b[first:last], code, AT[first:last])
+        else:
+            _activation_grad_into(DT[first:last], ZT[first:last], AT[first:last], code)
+            for j in range(first, last):
+                bias_grads[j] = _sum_row(DT, j, m)
 
 
 @helper
@@ -560,9 +626,8 @@ def _product_into(kind, P, Q, out, threads):
     WEIGHT_GRAD: ``out = P @ Q.T`` (A^T (k, m), D^T (n, m) -> dW (k, n));
     BACKPROP: ``out = P @ Q`` (W (k, n), D^T (n, m) -> dA_prev^T (k, m)).
     Plain loops along the m rows below SMALL_MATMUL multiply-adds or when a side of W is at
-    most SKINNY; above, BLAS, one gemm per part of ``out``'s rows, cut into equal parts of at
-    most PART_ROWS rows (on ``threads`` threads in the threaded variant: the parts change no
-    bit).
+    most SKINNY; above, BLAS, one gemm per part of ``out`` (:func:`_product_parts`), on
+    ``threads`` threads in the threaded variant: the parts change no bit.
     """
     if kind == WEIGHT_GRAD:
         k, m = P.shape
@@ -572,14 +637,13 @@ def _product_into(kind, P, Q, out, threads):
         m = Q.shape[1]
     zero = out.dtype.type(0)
     if not in_loops(m, k, n):
-        rows = out.shape[0]
-        parts = (rows + PART_ROWS - 1) // PART_ROWS
-        if THREADED and threads > 1 and parts > 1:
-            _gemm_parts_in_parallel(kind, P, Q, out, parts)
+        terms = m if kind == WEIGHT_GRAD else (k if kind == FORWARD else n)
+        row_parts, col_parts = _product_parts(out.shape[0], out.shape[1], terms)
+        if THREADED and threads > 1 and row_parts * col_parts > 1:
+            _gemm_parts_in_parallel(kind, P, Q, out, row_parts, col_parts)
         else:
-            for part in range(parts):
-                first, last = _part_rows(part, parts, rows)
-                _gemm_part(kind, P, Q, out, first, last)
+            for block in range(row_parts * col_parts):
+                _gemm_block(kind, P, Q, out, block, row_parts, col_parts)
     elif kind == FORWARD:
         for j in range(n):
             for i in range(m):
@@ -1051,14 +1115,29 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop):
 UPDATE_PART = 1 << 16
 
 
+@part
+def _complete_and_update(layers, shard_grads, n_shards, penalised, decay, opt_code, hyper, theta,
+                         grads, slots, step, lr, start, stop):  # fmt: skip
+    """``grads[start:stop]`` completed (:func:`_complete_gradient`; theta holds the parameters
+    before the update), then :func:`_update_into` of the same values: a part's gradient is
+    still in cache when its update reads it."""
+    if n_shards > 1 or penalised:  # else nothing to add: no call (a small network's batch)
+        _complete_gradient(theta, layers, grads, shard_grads, n_shards, penalised, decay, start,
+                           stop)  # fmt: skip
+    _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop)
+
+
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
-def _update_in_parallel(opt_code, hyper, theta, grads, slots, step, lr):
-    """:func:`_update_into` of every parameter, in parts of UPDATE_PART, on Numba's threads."""
+def _update_in_parallel(layers, shard_grads, n_shards, penalised, decay, opt_code, hyper, theta,
+                        grads, slots, step, lr):  # fmt: skip
+    """:func:`_complete_and_update` of every parameter, in parts of UPDATE_PART, on Numba's
+    threads."""
     n = theta.shape[0]
     for part in prange((n + UPDATE_PART - 1) // UPDATE_PART):
         start = part * UPDATE_PART
-        _update_into(opt_code, hyper, theta, grads, slots, step, lr, start,
-                     min(n, start + UPDATE_PART))  # fmt: skip
+        _complete_and_update(layers, shard_grads, n_shards, penalised, decay, opt_code, hyper,
+                             theta, grads, slots, step, lr, start,
+                             min(n, start + UPDATE_PART))  # fmt: skip
 
 
 @kernel
@@ -1140,9 +1219,13 @@ def _forward_into(net, plan, threads, source_X, chosen, zbuf, abuf, dropout, fir
     drop, rates, seed = dropout
     m = chosen.shape[0]
     n_features = layers[0, 0]
-    _gather_into(source_X, chosen, _block(abuf, ORIGIN, n_features, m))
-    z_at, a_at = ORIGIN, ORIGIN  # not 0: typing would first compile _block for a literal 0
     A_prev = _block(abuf, ORIGIN, n_features, m)  # what the next layer reads
+    if THREADED and threads > 1 and n_features * m >= PARALLEL_VALUES:
+        _rows_in_parallel(GATHER, A_prev, params[:0], ORIGIN, A_prev, A_prev, params[:0],
+                          source_X, chosen)  # fmt: skip
+    else:
+        _gather_into(source_X, chosen, A_prev)
+    z_at, a_at = ORIGIN, ORIGIN  # not 0: typing would first compile _block for a literal 0
     for layer in range(layers.shape[0]):
         if plan[STOP] != 0:  # what is left of this batch is cheap and discarded
             break
@@ -1151,7 +1234,11 @@ def _forward_into(net, plan, threads, source_X, chosen, zbuf, abuf, dropout, fir
         Z_new = _block(zbuf, z_at, n_out, m)
         A_new = _block(abuf, a_at + m * n_in, n_out, m)
         _product_into(FORWARD, _block(params, w_at, n_in, n_out), A_prev, Z_new, threads)
-        _bias_activate_into(Z_new, params[b_at : b_at + n_out], layers[layer, 4], A_new)
+        b, code = params[b_at : b_at + n_out], layers[layer, 4]
+        if THREADED and threads > 1 and code != SOFTMAX and n_out * m >= PARALLEL_VALUES:
+            _rows_in_parallel(ACTIVATE, Z_new, b, code, A_new, Z_new, b, source_X, chosen)
+        else:
+            _bias_activate_into(Z_new, b, code, A_new)
         A_prev = A_new
         if WITH_DROPOUT and drop and rates[layer] > 0.0:
             M = _block(masks, z_at, n_out, m)
@@ -1191,17 +1278,22 @@ def _backward_into(net, plan, threads, m, Zs, As, dbuf, dropout, masks, dropped,
         DT = _block(dbuf, z_at, n_out, m)
         if WITH_DROPOUT and drop and rates[layer] > 0.0:  # dLoss/dA = dLoss/d(dropped A) * mask
             _times_into(DT, _block(masks, z_at, n_out, m), DT)
-        if layer < n_layers - 1 or chain:
-            _activation_grad_into(
-                DT, _block(Zs, z_at, n_out, m), _block(As, a_at, n_out, m), layers[layer, 4]
-            )
+        ZT, AT = _block(Zs, z_at, n_out, m), _block(As, a_at, n_out, m)
+        code = layers[layer, 4] if layer < n_layers - 1 or chain else IDENTITY  # no f' at all
+        bias_grads = grads[b_at : b_at + n_out]
+        if THREADED and threads > 1 and code != SOFTMAX and n_out * m >= PARALLEL_VALUES:
+            # (layers[layer] for the rows the pass does not read: the types of the forward pass's
+            # calls, so that the region compiles once)
+            _rows_in_parallel(DERIVE, ZT, bias_grads, code, AT, DT, bias_grads, ZT, layers[layer])
+        else:
+            _activation_grad_into(DT, ZT, AT, code)
+            for j in range(n_out):
+                bias_grads[j] = _sum_row(DT, j, m)
         A_prev = _block(As, a_at - m * n_in, n_in, m)
         if WITH_DROPOUT and drop and layer > 0 and rates[layer - 1] > 0.0:
             A_prev = _block(dropped, z_at - m * n_in, n_in, m)
         W = _block(params, w_at, n_in, n_out)
         _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out), threads)
-        for j in range(n_out):
-            grads[b_at + j] = _sum_row(DT, j, m)
         if layer > 0:
             _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m), threads)
 
@@ -1382,28 +1474,22 @@ def _choose_rows(index, n_batches, batch, chunk, perm, eval_rows, source_W, any_
     return start, m, chosen, norm
 
 
-@helper
-def _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm, batch_loss, penalty):
-    """A training batch's gradient and objective from its shards': their gradients summed into
-    ``grads`` in shard order, plus the penalty's term ``(l2 / norm) W``; returns the batch's
-    summed objective (loss plus ``l2 / 2`` times the ``penalty``, 0 for a batch of weight 0).
-    """
-    params, layers = net
-    cast = params.dtype.type
-    n_params = grads.shape[0]
+@part
+def _complete_gradient(params, layers, grads, shard_grads, n_shards, penalised, decay, start,
+                       stop):  # fmt: skip
+    """``grads[start:stop]`` of a training batch from its shards': shard 0's (in ``grads``)
+    plus the others' in shard order, then, when ``penalised``, the penalty's term ``decay W``
+    (``decay = l2 / norm``) of the weights among them. Each value's sum reads only its own
+    values: any cut into parts gives the same bits."""
     for shard in range(1, n_shards):
-        for i in range(n_params):
-            grads[i] += shard_grads[shard - 1, i]
-    if l2 != 0.0:
-        decay = cast(l2 / norm) if norm > 0.0 else cast(0)
+        g, other = grads[start:stop], shard_grads[shard - 1, start:stop]  # views: they vectorise
+        for i in range(g.shape[0]):
+            g[i] += other[i]
+    if penalised:
         for layer in range(layers.shape[0]):
             w_at = layers[layer, 2]
-            for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
+            for i in range(max(start, w_at), min(stop, w_at + layers[layer, 0] * layers[layer, 1])):
                 grads[i] += decay * params[i]
-    objective = batch_loss + 0.5 * l2 * penalty
-    if norm == 0.0:  # a batch of weight 0: no loss, no penalty, no gradient
-        objective = 0.0
-    return objective
 
 
 @helper
@@ -1603,20 +1689,34 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
                     records[2, epoch] = (eval_total + 0.5 * l2 * penalty) / eval_weight
                     records[3, epoch] = eval_correct / eval_weight
                 continue
-            objective = _finish_training_batch(net, grads, shard_grads, n_shards, l2, norm,
-                                               batch_loss, penalty)  # fmt: skip
+            # The summed objective: loss plus l2 / 2 times the penalty; 0 for a batch of weight 0
+            # (no loss, no penalty, no gradient).
+            objective = batch_loss + 0.5 * l2 * penalty if norm > 0.0 else 0.0
             value = objective / norm if norm > 0.0 else 0.0
             total += objective
             correct += batch_correct
+            # The shards' gradients summed, plus the penalty's term: in the update's parts, part
+            # by part, unless the update needs the whole gradient first (clipping by its norm)
+            # or there is no update.
+            decay = params.dtype.type(l2 / norm if norm > 0.0 else 0.0)
+            shards_to_add, penalised = n_shards, l2 != 0.0
+            if not updating or (WITH_CLIPPING and clip_norm > 0.0):
+                _complete_gradient(params, layers, grads, shard_grads, n_shards, penalised, decay,
+                                   ORIGIN, n_params)  # fmt: skip
+                shards_to_add, penalised = ONE_SHARD, False
             if updating:
                 if WITH_CLIPPING and clip_norm > 0.0:
                     _clip_into(grads, clip_norm, clipped)
                 if THREADED and plan[THREADS] > 1 and n_params >= 2 * UPDATE_PART:
-                    _update_in_parallel(opt_code, hyper, new_theta, G, new_slots, step + updates,
+                    _update_in_parallel(layers, shard_grads, shards_to_add, penalised, decay,
+                                        opt_code, hyper, new_theta, G, new_slots, step + updates,
                                         lrs[updates])  # fmt: skip
                 else:
-                    _update_into(opt_code, hyper, new_theta, G, new_slots, step + updates,
-                                 lrs[updates], ORIGIN, n_params)  # fmt: skip
+                    for first in range(0, n_params, UPDATE_PART):
+                        _complete_and_update(layers, shard_grads, shards_to_add, penalised,
+                                             decay, opt_code, hyper, new_theta, G, new_slots,
+                                             step + updates, lrs[updates], first,
+                                             min(n_params, first + UPDATE_PART))  # fmt: skip
                 updates += 1
             if index == n_batches - 1:
                 records[0, epoch] = total / epoch_weight

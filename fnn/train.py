@@ -145,11 +145,13 @@ def fit(
         batch and the network alone, so the result is the same bits for every thread count
         (and the same as ``fnn.grad`` of that batch). In a network with a layer of at least
         1,024 units or inputs, each layer's products run in equal parts of at most 256 units
-        (forward) or inputs (backward), one BLAS call each, and the update in parts of 65,536
-        parameters.
+        (forward) or inputs (backward), one BLAS call each (a narrower layer's in parts of the
+        batch's rows), its elementwise passes in parts of 64 units, and the update in parts
+        of 65,536 parameters.
         Else a batch is cut into 2, 4, 8 or 16 equal shards, as many as hold 2**19
         multiply-adds of forward pass (rows times parameters) and 64 rows each, when it holds
-        two; their gradients are computed side by side and summed in shard order. None: one
+        two; their gradients are computed side by side and summed in shard order, in the
+        update's parts. None: one
         thread for a batch with neither (every batch of a small network, where threads cannot
         pay), else one per part of the widest layer or per shard, at most the cores this
         process may use, ``NUMBA_NUM_THREADS`` and ``OMP_NUM_THREADS``, and fewer while other

@@ -122,11 +122,16 @@ def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["forward", "weight_grad", "backprop"])
-@pytest.mark.parametrize("k, n, m", [(600, 3, 5), (3, 1100, 4), (700, 600, 9), (2, 40, 7)])
+@pytest.mark.parametrize(
+    "k, n, m",
+    # the last three: each kind's output in parts of its columns (_product_parts) once
+    [(600, 3, 5), (3, 1100, 4), (700, 600, 9), (2, 40, 7), (1100, 3, 300), (5, 300, 1100),
+     (5, 1100, 300)],
+)  # fmt: skip
 def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
     """A layer's product, by the loops below SMALL_MATMUL multiply-adds or else by one BLAS
-    gemm per part of its output's rows (equal parts of at most PART_ROWS), is NumPy's product
-    in float64; any rows of it by one gemm are those rows."""
+    gemm per part of its output (equal parts of its rows, or of its columns), is NumPy's
+    product in float64; any block of it by one gemm is that block, and nothing else."""
     from numba import njit
 
     policy = {**kernels.POLICY, "cache": False}
@@ -147,12 +152,17 @@ def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
     out = np.full(want.shape, np.nan, dtype)
     product(code, P, Q, out, np.int64(1))
     np.testing.assert_allclose(out, want, **close)
-    rows = out.shape[0]
-    for first, last in ((0, 1), (1, rows // 2), (rows // 2, rows)):  # cuts of no fixed size
+    rows, cols = out.shape
+    blocks = [((0, 1), (0, cols)), ((1, rows // 2), (0, cols)), ((rows // 2, rows), (0, cols)),
+              ((0, rows), (1, cols - 1)), ((rows // 2, rows), (cols // 2, cols))]  # fmt: skip
+    for (first, last), (left, right) in blocks:  # cuts of no fixed size
         cut = np.full(want.shape, np.nan, dtype)
-        part(code, P, Q, cut, first, last)
-        np.testing.assert_allclose(cut[first:last], want[first:last], **close)
-        assert np.isnan(cut[:first]).all() and np.isnan(cut[last:]).all()  # nothing else
+        part(code, P, Q, cut, first, last, left, right)
+        np.testing.assert_allclose(cut[first:last, left:right], want[first:last, left:right],
+                                   **close)  # fmt: skip
+        outside = np.ones(want.shape, bool)
+        outside[first:last, left:right] = False
+        assert np.isnan(cut[outside]).all()  # nothing else
 
 
 @pytest.mark.parametrize("rows", [1, 511, 512, 513, 784, 1024, 1100, 2048, 5000])
@@ -163,6 +173,15 @@ def test_the_parts_of_a_product_are_equal_and_cover_its_rows(rows):
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))  # contiguous, in order
     sizes = [last - first for first, last in bounds]
     assert max(sizes) <= kernels.PART_ROWS and max(sizes) - min(sizes) <= parts
+
+
+def test_a_product_is_cut_by_its_shape_alone():
+    parts = kernels._product_parts.py_func
+    assert parts(1024, 256, 784) == (4, 1)  # wide-f32's first layer: its 1024 units' rows
+    assert parts(128, 256, 2048) == (1, 2)  # wide-first's 2048 -> 128: its 256 rows' columns
+    assert parts(10, 256, 1024) == (1, 2)  # an output layer after 1024 units
+    assert parts(128, 256, 784) == (1, 1)  # mnist-shaped: sums too short to cut
+    assert parts(1100, 512, 16) == (5, 1)
 
 
 def test_permutation_is_a_deterministic_permutation():

@@ -18,9 +18,11 @@ from fnn import engine, kernels
 from fnn.threads import default_threads
 
 #: A network whose batches of 512 rows are cut into 8 shards of 64 rows (each above the
-#: engine's 2**19 multiply-adds with its 71,172 parameters).
-BIG = fnn.mlp([16, 256, 256, 4], output="softmax")
-BIG_DROPOUT = fnn.mlp([16, 256, 256, 4], output="softmax", dropout=0.25)
+#: engine's 2**19 multiply-adds with its 137,524 parameters); more than 2 UPDATE_PART
+#: parameters, so that its update runs in parts on the threads, each part summing the shards'
+#: gradients first.
+BIG = fnn.mlp([16, 360, 360, 4], output="softmax")
+BIG_DROPOUT = fnn.mlp([16, 360, 360, 4], output="softmax", dropout=0.25)
 #: A network too wide for shards: every product of a batch in parts of at most PART_ROWS units
 #: or inputs (5 of its 1,100), computed by one BLAS call each, whichever thread runs them;
 #: its 150,820 parameters update in parts on the threads too (more than 2 UPDATE_PART).
@@ -66,6 +68,7 @@ def test_the_shards_depend_on_the_batch_and_the_network_only():
     assert shard_rows(WIDE, 512) == 512
     assert kernels.PARTS_FROM <= 1100 and -(-1100 // kernels.PART_ROWS) == 5
     assert n_params(WIDE) >= 2 * kernels.UPDATE_PART
+    assert n_params(BIG) >= 2 * kernels.UPDATE_PART
     assert engine.batch_threads(wide_f32, 256, None) == min(4, default_threads())
     assert engine.batch_threads(WIDE, 512, 8) == min(5, default_threads())
     moons_adam = fnn.mlp([2, 5, 2, 1])
@@ -120,6 +123,31 @@ def test_fit_with_threads_is_the_loop_of_grad_and_opt_step(net):
             _, grads = fnn.value_and_grad(net, params, X[rows], y[rows], l2=l2)
             params, state = fnn.opt_step(opt, params, grads, state)
     assert_same_bits(result.params, params)
+
+
+def test_a_batch_in_parts_gathers_and_activates_on_the_threads_with_the_bits_of_one():
+    """Enough inputs and units that the gather of a batch's inputs and every hidden layer's
+    elementwise passes run in parts on the threads too (PARALLEL_VALUES): fit, in float32 and
+    float64, gives the bits of one thread, and its gradient is the reference's."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((600, 160))
+    y = np.argmax(X[:, :3], axis=1)
+    net = fnn.mlp([160, 1100, 3], hidden="tanh", output="softmax")
+    assert 160 * 512 >= kernels.PARALLEL_VALUES and 1100 * 512 >= kernels.PARALLEL_VALUES
+    assert shard_rows(net, 512) == 512  # in parts, not shards
+    for dtype in (np.float32, np.float64):
+        params = fnn.init(net, key=1, dtype=dtype)
+        options = dict(epochs=2, batch_size=512, key=3, validation=(X[:520], y[:520]))
+        one = fnn.fit(net, params, fnn.adam(0.01), X.astype(dtype), y, threads=1, **options)
+        two = fnn.fit(net, params, fnn.adam(0.01), X.astype(dtype), y, threads=2, **options)
+        assert_same_bits(two.params, one.params)
+        np.testing.assert_array_equal(two.history.val_loss, one.history.val_loss)
+    params = fnn.init(net, key=2)
+    got = fnn.grad(net, params, X[:512], y[:512])
+    want = reference_grad(net, params, X[:512], one_hot(y[:512], 3))
+    for layer, (dW, db) in zip(got.layers, want):
+        np.testing.assert_allclose(layer.W, dW, rtol=1e-11, atol=1e-15)
+        np.testing.assert_allclose(layer.b, db, rtol=1e-11, atol=1e-15)
 
 
 @BOTH

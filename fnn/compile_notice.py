@@ -154,7 +154,7 @@ REFERENCE_SECONDS = {
     "train_and_evaluate_full": 13.0,
     "train_and_evaluate_threaded": 18.0,
     "update": 1.5,
-    "train_members": 7.5,
+    "train_members": 21.0,
 }
 REFERENCE_PROBE = 0.0037
 #: The file, in Numba's cache folder of the kernels, that keeps their measured compile times.

@@ -188,48 +188,68 @@ def train_members(
     slots: np.ndarray,
     groups: list[np.ndarray],
     *,
+    train_rows: np.ndarray,
+    eval_rows: np.ndarray,
     opt_code: int,
     hypers: np.ndarray,
     lrs: np.ndarray,
     l2s: np.ndarray,
     seeds: np.ndarray,
+    watch: tuple,
     step: int,
     first_epoch: int,
     epochs: int,
     batch: int,
     threads: int,
     purpose: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``epochs`` epochs of training batches of K members of one network side by side
-    (:func:`fnn.kernels.train_members`; see :func:`members_side_by_side` for when it can):
-    member ``k``'s results are the bits :func:`call` gives for it alone.
+) -> tuple[np.ndarray, ...]:
+    """``epochs`` epochs of training batches and evaluations of K members of one network side
+    by side (:func:`fnn.kernels.train_members`; see :func:`members_side_by_side` for when it
+    can): member ``k``'s results are the bits :func:`call` gives for it alone, trained on the
+    rows ``train_rows[:, k]`` of X and Y (in that order, which its shuffles permute) and
+    evaluated after each epoch on the rows ``eval_rows[k]``.
 
     The members are cut into ``groups`` (arrays of member indices, one kernel call each), the
     groups run on ``threads`` threads, from a worker thread so that Ctrl-C stops every group
     within a batch (see :func:`interruptible`); the notice of :func:`call` is printed when the
     kernel must compile first. ``thetas``: (n_params, K); ``slots``: (n_slots, n_params, K);
+    ``train_rows``: int64 (n_train, K); ``eval_rows``: int64 (K, n_eval), n_eval possibly 0;
     ``hypers``: float64 (K, n_hyper); ``lrs``: float64 (K, epochs * batches per epoch), from
-    update ``step`` on; ``l2s``: float64 (K,); ``seeds``: uint64 (K,); ``first_epoch``: the
-    number of the first epoch (its shuffle). None of them is written.
+    update ``step`` on; ``l2s``: float64 (K,); ``seeds``: uint64 (K,); ``watch``: early
+    stopping's rule and each member's marks, best parameters and best slots (see
+    :func:`fnn.kernels.train_members`); ``first_epoch``: the number of the first epoch (its
+    shuffle). None of them is written.
 
     Returns
     -------
     thetas, slots
-        New arrays, after the updates.
-    records : (K, 2, epochs)
-        Each member's mean training loss (penalty included) and accuracy per epoch; not
-        finite from the epoch where a member's loss stopped being finite.
+        New arrays, after each member's last epoch.
+    records : (K, 4, epochs)
+        Each member's mean training loss (penalty included) and accuracy, evaluation loss
+        (penalty included) and accuracy, per epoch; not finite from the epoch where a
+        member's loss stopped being finite; meaningless after its last epoch.
+    trained : int64 (K,)
+        Each member's epochs (fewer than ``epochs`` once it stopped early).
+    marks, best_thetas, best_slots
+        Early stopping's, after the call.
     """
     plan = _plan(
         net.loss, net.activations[-1], opt_code=opt_code, step=step, first_epoch=first_epoch,
-        epochs=epochs, batch=batch,
+        epochs=epochs, batch=batch, chunk=chunk_rows(net.sizes),
     )  # fmt: skip
     layers = layers_of(net.sizes, net.activations)
+    loss_params = _loss_parameters(net.loss, net.loss_params)
+
+    rule, marks, best_thetas, best_slots = watch
 
     def arguments(g: int) -> tuple:  # of group g's call
         k = groups[g]
-        return (X, Y, np.ascontiguousarray(thetas[:, k]), np.ascontiguousarray(slots[:, :, k]),
-                layers, plan, hypers[k], lrs[k], l2s[k], seeds[k])  # fmt: skip
+        rows = (np.ascontiguousarray(train_rows[:, k]), np.ascontiguousarray(eval_rows[k]))
+        group_watch = (rule, marks[k], np.ascontiguousarray(best_thetas[:, k]),
+                       np.ascontiguousarray(best_slots[:, :, k]))  # fmt: skip
+        return ((X, Y), rows, np.ascontiguousarray(thetas[:, k]),
+                np.ascontiguousarray(slots[:, :, k]), layers, plan, hypers[k], lrs[k], l2s[k],
+                seeds[k], loss_params, group_watch)  # fmt: skip
 
     with _collecting(kernels.train_members, 2, thetas.dtype):
         announce(kernels.train_members, arguments(0), 2, purpose)  # compiles first when it must
@@ -239,11 +259,14 @@ def train_members(
         ),
         plan,
     )
+    count = thetas.shape[1]
     new_thetas, new_slots = np.empty_like(thetas), np.empty_like(slots)
-    records = np.empty((thetas.shape[1], 2, epochs))
-    for k, (group_thetas, group_slots, group_records, _) in zip(groups, outcomes):
-        new_thetas[:, k], new_slots[:, :, k], records[k] = group_thetas, group_slots, group_records
-    return new_thetas, new_slots, records
+    records, trained = np.empty((count, 4, epochs)), np.empty(count, np.int64)
+    new_marks, new_best, new_best_slots = (np.empty_like(a) for a in watch[1:])
+    for k, outcome in zip(groups, outcomes):
+        new_thetas[:, k], new_slots[:, :, k], records[k], _, trained[k] = outcome[:5]
+        new_marks[k], new_best[:, k], new_best_slots[:, :, k] = outcome[5:]
+    return new_thetas, new_slots, records, trained, new_marks, new_best, new_best_slots
 
 
 def members_side_by_side(sizes: tuple[int, ...], batch: int) -> bool:

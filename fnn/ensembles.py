@@ -17,18 +17,13 @@ from typing import TypeVar
 
 import numpy as np
 
-from fnn import checks, engine
+from fnn import checks, side_by_side
 from fnn import progress as progress_display
-from fnn.data import seed_of
-from fnn.epochs import history_of, validation_data
-from fnn.flat import pack, pack_slots, unpack, unpack_slots
+from fnn.epochs import validation_data, watching
 from fnn.model import predict_proba
-from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
-from fnn.registry import OPTIMIZERS
 from fnn.threads import default_threads, map_on_threads
-from fnn.train import MAX_UPDATES_PER_CALL, fit, fit_arguments
+from fnn.train import fit, fit_arguments
 from fnn.types import (
-    LBFGS,
     EarlyStopping,
     FitResult,
     History,
@@ -84,10 +79,11 @@ def fit_many(
     figures). That kernel runs when every product of a batch is small enough for the
     engine's plain loops (rows x inputs x units < 8192, or a layer of at most 2 units), the
     loss is bce or mse with no softmax, the members share one kind of optimizer, without
-    ``clip_norm``, and one step count, and nothing runs between epochs or beyond the training
-    rows (no dropout, validation, early stopping, plateau watch, sample or class weights,
-    callback or progress display). Otherwise each member is one ``fit`` call, the members on
-    ``threads`` threads of this process.
+    ``clip_norm``, and one step count, and nothing beyond validation and early stopping
+    (which run inside the kernel: :mod:`fnn.side_by_side`) runs between epochs or weighs
+    the rows (no dropout, validation weights, monitored function, plateau watch, sample or
+    class weights, callback or progress display). Otherwise each member is one ``fit``
+    call, the members on ``threads`` threads of this process.
 
     Parameters
     ----------
@@ -185,7 +181,7 @@ def fit_many(
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)
     fit_weights(net, Y, sample_weight, class_weight, dtype)
-    if validation is not None:
+    if validation is not None:  # X_val converted once, for every member's fit
         validation = (validation_data(net, validation, dtype)[0], *validation[1:])
     if early_stopping is not None:
         early_stopping = checks.early_stopping_of("early_stopping", early_stopping)
@@ -216,10 +212,25 @@ def fit_many(
             class_weight, member_threads,
         ))  # fmt: skip
 
-    if _side_by_side(net, opts, states, X, batch_size, sample_weight, class_weight, validation,
-                     early_stopping, reduce_on_plateau, callback, progress):  # fmt: skip
-        return _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_size,
-                                 dtype, threads, member)  # fmt: skip
+    X_val, Y_val, weights_val = validation_data(net, validation, dtype)
+    monitors_function = early_stopping is not None and callable(early_stopping.monitor)
+    if side_by_side.eligible(net, opts, states, X.shape[0], batch_size, sample_weight,
+                             class_weight, weights_val, reduce_on_plateau, callback, progress,
+                             monitors_function):  # fmt: skip
+        n, n_val = X.shape[0], X_val.shape[0]
+        members = side_by_side.Members(
+            params, opts, states, keys, l2s,
+            train_rows=np.repeat(np.arange(n)[:, None], count, axis=1),
+            eval_rows=np.repeat(np.arange(n, n + n_val)[None, :], count, axis=0),
+        )  # fmt: skip
+        watch = watching(net, n_val > 0, early_stopping, None)
+        results = side_by_side.train(
+            net, np.concatenate([X, X_val]), np.concatenate([Y, Y_val]), members, epochs=epochs,
+            batch_size=batch_size, early_stopping=early_stopping, early_row=watch.early_row,
+            threads=threads, purpose="fit_many",
+        )  # fmt: skip
+        side_by_side.raise_for(results, lambda k: member(k, epochs))
+        return tuple(results)
 
     def train(k: int) -> FitResult:
         return member(k, epochs)
@@ -237,110 +248,6 @@ def fit_many(
         return tuple(map_on_threads(train, count, threads, "fnn-member", on_done=one_more))
     finally:
         show(None, None)  # ends the display, also when a member failed
-
-
-def _side_by_side(net: Net, opts, states, X, batch_size, *per_epoch) -> bool:
-    """Whether :func:`fnn.kernels.train_members` can train the members together: a network
-    whose every product of a batch runs in the engine's loops (not BLAS) and whose batches
-    are not cut into shards, the bce or mse loss and no softmax, one kind of optimizer
-    without clipping, every member at the same step, and nothing between epochs or beyond
-    the training rows: no dropout, sample or class weights, validation, early stopping,
-    plateau watch, callback or progress display."""
-    if any(value is not None and value is not False for value in per_epoch) or any(net.dropout):
-        return False
-    if net.loss not in ("bce", "mse") or "softmax" in net.activations:
-        return False
-    if isinstance(opts[0], LBFGS) or any(type(opt) is not type(opts[0]) for opt in opts):
-        return False
-    if any(opt.clip_norm is not None for opt in opts):
-        return False
-    if len({0 if state is None else state.step for state in states}) > 1:
-        return False
-    n = X.shape[0]
-    return engine.members_side_by_side(net.sizes, n if batch_size is None else min(batch_size, n))
-
-
-def _fit_side_by_side(net, params, opts, states, keys, l2s, X, Y, epochs, batch_size, dtype,
-                      threads, member) -> tuple[FitResult, ...]:  # fmt: skip
-    """The members trained by :func:`fnn.kernels.train_members`, in ``threads`` groups side by
-    side (one kernel call each, one thread each): member ``k``'s FitResult is the bits of
-    ``member(k, epochs)`` (its ``fit``). A member whose loss or parameters stop being finite is
-    trained again by its ``fit``, which raises the error ``fit`` raises."""
-    count = len(params)
-    name = optimizer_name(opts[0])
-    entry = OPTIMIZERS[name]
-    states = [opt_init(opt, p) if s is None else s for opt, p, s in zip(opts, params, states)]
-    n = X.shape[0]
-    batch = n if batch_size is None else min(batch_size, n)
-    batches_per_epoch = -(-n // batch)
-    step = states[0].step
-    thetas = np.stack([pack(p, dtype) for p in params], axis=1)
-    slots = np.stack([pack_slots(s.slots, thetas.shape[0], dtype) for s in states], axis=2)
-    hypers = np.stack([hyperparameters(opt) for opt in opts])
-    scales = [1.0 if s.plateau is None else s.plateau.scale for s in states]
-    seeds = np.array([seed_of(key) for key in keys], np.uint64)
-    l2s = np.array(l2s, np.float64)
-    groups = _groups(count, threads, batch, net.sizes, thetas.dtype.itemsize)
-    records = np.zeros((count, 2, epochs))
-    done = 0
-    while done < epochs:  # stretches of at most MAX_UPDATES_PER_CALL learning rates
-        epochs_now = min(epochs - done, max(1, MAX_UPDATES_PER_CALL // (batches_per_epoch * count)))
-        at = step + done * batches_per_epoch
-        lrs = np.stack([
-            learning_rates(opt, at, epochs_now * batches_per_epoch, scale)
-            for opt, scale in zip(opts, scales)
-        ])  # fmt: skip
-        thetas, slots, records[:, :, done : done + epochs_now] = engine.train_members(
-            net, X, Y, thetas, slots, groups, opt_code=entry.code, hypers=hypers, lrs=lrs,
-            l2s=l2s, seeds=seeds, step=at, first_epoch=at // batches_per_epoch, epochs=epochs_now,
-            batch=batch, threads=threads, purpose="fit_many",
-        )  # fmt: skip
-        done += epochs_now
-    finite_records = np.isfinite(records[:, 0, :]).all(axis=1)
-    finite_params = np.isfinite(thetas).all(axis=0)
-    for k in np.flatnonzero(~(finite_records & finite_params)):
-        member(int(k), epochs)  # raises fit's FloatingPointError, named
-        raise RuntimeError(f"member {k}: not finite side by side, but finite alone (a bug)")
-    step += epochs * batches_per_epoch
-    # As fit returns them: no validation records, the last epoch's parameters.
-    last = epochs - 1 if epochs else None
-    records = np.concatenate([records, np.zeros((count, 2, epochs))], axis=1)
-    return tuple(
-        FitResult(
-            unpack(np.ascontiguousarray(thetas[:, k]), net.sizes),
-            OptState(
-                name,
-                step,
-                unpack_slots(np.ascontiguousarray(slots[:, :, k]), net.sizes),
-                states[k].plateau,
-                states[k].config,
-            ),  # fmt: skip
-            history_of(net, records[k], False, None, last),
-        )
-        for k in range(count)
-    )
-
-
-#: Bytes of batch buffers one call of train_members should keep (in L2 cache): larger groups
-#: ran slower per member (benchmarks/README.md, "Measurements behind the kernel's constants").
-GROUP_BYTES = 1 << 18
-#: Members per call at least and at most (below 8 the per-batch work of a call dominates).
-GROUP_MEMBERS = (8, 64)
-
-
-def _groups(
-    count: int, threads: int, batch: int, sizes: tuple[int, ...], itemsize: int
-) -> list[np.ndarray]:
-    """The members' indices cut into consecutive groups of near-equal size, one call of
-    train_members each: each group's batch buffers (every layer's Z, A and error, X and Y, of a
-    batch) within GROUP_BYTES, or GROUP_MEMBERS' bounds, and as many groups as a multiple of
-    ``threads``, so that the threads share the work evenly (at most one group per member)."""
-    per_member = batch * (sizes[0] + 3 * sum(sizes[1:]) + sizes[-1]) * itemsize
-    low, high = GROUP_MEMBERS
-    members = min(high, max(low, GROUP_BYTES // max(per_member, 1)))
-    calls = -(-count // members)
-    calls = -(-calls // threads) * threads
-    return np.array_split(np.arange(count), min(calls, count))
 
 
 def ensemble_proba(

@@ -1885,6 +1885,63 @@ def _member_activate_into(Z, thetas, b_at, code, A):
                 A[j, i, k] = _activation(z, code, Z)
 
 
+@helper
+def _member_softmax_into(Z, A, top, total):
+    """``A = softmax(Z)`` down each column (units j of row i) of every member, as
+    :func:`_bias_activate_into` computes it; ``top`` and ``total`` are (members,) scratch."""
+    n_out, m, members = Z.shape
+    one = Z.dtype.type(1)
+    for i in range(m):
+        for k in range(members):
+            top[k] = Z[0, i, k]
+        for j in range(1, n_out):
+            for k in range(members):
+                top[k] = max(top[k], Z[j, i, k])
+        for k in range(members):
+            total[k] = Z.dtype.type(0)
+        for j in range(n_out):
+            for k in range(members):
+                A[j, i, k] = _exp(Z[j, i, k] - top[k])
+                total[k] += A[j, i, k]
+        for k in range(members):
+            total[k] = one / total[k]
+        for j in range(n_out):
+            for k in range(members):
+                A[j, i, k] *= total[k]
+
+
+@helper
+def _member_ce_into(Z, Y, i, tops, sums, best, label, losses, right, weight):
+    """Row ``i``'s ce terms and rightness of every member, as :func:`_output_into` computes
+    them: ``losses[k] += sum_j y_j (logsumexp(z) - z_j) * weight``, ``right[i, k] = 0`` when
+    argmax z is not the label; ``tops``, ``sums`` float64 and ``best``, ``label`` int64
+    (members,) scratch."""
+    n_out, m, members = Z.shape
+    for k in range(members):
+        tops[k] = Z[0, i, k]
+    for j in range(1, n_out):
+        for k in range(members):
+            tops[k] = max(tops[k], Z[j, i, k])
+    for k in range(members):
+        sums[k] = 0.0
+    for j in range(n_out):
+        for k in range(members):
+            sums[k] += _exp(Z[j, i, k] - Z.dtype.type(tops[k]))
+    for k in range(members):
+        sums[k] = Z.dtype.type(tops[k]) + _log1p(sums[k] - 1.0)  # the log of the sum: sums >= 1
+        best[k], label[k] = 0, 0
+    for j in range(n_out):
+        for k in range(members):
+            losses[k] += Y[j, i, k] * (sums[k] - Z[j, i, k]) * weight
+            if Z[j, i, k] > Z[best[k], i, k]:
+                best[k] = j
+            if Y[j, i, k] > Y[label[k], i, k]:
+                label[k] = j
+    for k in range(members):
+        if best[k] != label[k]:
+            right[i, k] = 0.0
+
+
 @part
 def _member_times_derivative_into(D, Z, A, code):
     """``D *= f'(Z)`` for every member (as :func:`_activation_grad_into`)."""
@@ -1895,40 +1952,66 @@ def _member_times_derivative_into(D, Z, A, code):
                 D[j, i, k] = _times_derivative(D, Z, A, (j, i, k), code)
 
 
-@kernel
-def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
-    """fit's epochs of training batches for K members of one network at once: member k's
-    results are the bits :func:`train_and_evaluate` gives for it alone (its ``theta``,
-    ``slots``, ``hyper``, ``lrs``, ``l2`` and ``seed`` being ``thetas[:, k]``,
-    ``slots[:, :, k]``, ``hypers[k]``, ``lrs[k]``, ``l2s[k]`` and ``seeds[k]``; the plan's step
-    and epochs shared).
+def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, seeds, loss_params,
+                  watch):  # fmt: skip
+    """fit's epochs of training batches and evaluation chunks for K members of one network at
+    once: member k's results are the bits :func:`train_and_evaluate` gives for it alone, its
+    X, Y being ``X[train_rows[:, k]]``, ``Y[train_rows[:, k]]``, its X_eval, Y_eval
+    ``X[eval_rows[k]]``, ``Y[eval_rows[k]]``, and its ``theta``, ``slots``, ``hyper``,
+    ``lrs``, ``l2`` and ``seed`` ``thetas[:, k]``, ``slots[:, :, k]``, ``hypers[k]``,
+    ``lrs[k]``, ``l2s[k]`` and ``seeds[k]`` (the plan's step and epochs shared).
 
-    For what the caller has checked (``fnn.ensembles``): every product of a batch in loops
-    (below SMALL_MATMUL multiply-adds, or a side of W at most SKINNY), a batch in one shard,
-    the bce or mse loss, no softmax, no dropout, sample weights, clipping or evaluation rows.
+    The training batches run side by side in the SIMD lanes, for what the caller has checked
+    (``fnn.ensembles``): every product of a batch in loops (below SMALL_MATMUL multiply-adds,
+    or a side of W at most SKINNY), a batch in one shard, the bce or mse loss without
+    softmax or the ce loss with it, no dropout, sample weights or clipping. Each member's
+    evaluation chunks, after each epoch, run the engine's own chunk (:func:`_shard_into`),
+    member after member.
 
     Parameters (none is written)
     ----------------------------
-    X, Y : (n, n_features), (n, n_outputs)
+    data : (X, Y), (n, n_features), (n, n_outputs)
+        Every member's rows, training and evaluation.
+    rows : (train_rows, eval_rows), int64 (n_train, K) and (K, n_eval)
+        Each member's training rows (its order of them, which its shuffles permute), and its
+        evaluation rows (n_eval = 0: none).
     thetas : (n_params, K)
     slots : (n_slots, n_params, K)
     layers, plan : as for :func:`train_and_evaluate` (LOSS, CHAIN_RULE, OPTIMIZER, STEP,
-        FIRST_EPOCH, EPOCHS, BATCH and STOP read)
+        FIRST_EPOCH, EPOCHS, BATCH, CHUNK and STOP read)
     hypers : float64 (K, n_hyper); lrs : float64 (K, updates); l2s : float64 (K,)
-    seeds : uint64 (K,)
+    seeds : uint64 (K,); loss_params : float64 (k,), as for :func:`train_and_evaluate`
+    watch : (rule, marks, best_thetas, best_slots)
+        Early stopping, each member on its own, as :func:`fnn.epochs.watch_best` decides it:
+        ``rule`` float64 (5,): patience, min_delta, the sign of the score (1: mode "min", -1:
+        "max"), the records' row watched (-1: no early stopping), the number of this call's
+        first epoch in its fit; ``marks`` float64 (K, 3): each member's best score so far
+        (inf before the first epoch), epochs waited since, and its best epoch; after an
+        epoch that improves, a member's parameters and slots go into ``best_thetas`` and
+        ``best_slots`` ((n_params, K), (n_slots, n_params, K), or empty without early
+        stopping), and once it has waited ``patience`` epochs it stops: its lane runs on,
+        discarded, and its parameters and slots of that epoch are returned.
 
     Returns
     -------
     thetas, slots
-        After the updates.
-    records : (K, 2, epochs)
-        Each member's mean training loss (penalty included) and accuracy per epoch.
+        After each member's last epoch.
+    records : (K, 4, epochs)
+        Each member's records as :func:`train_and_evaluate`'s: mean training loss (penalty
+        included) and accuracy, evaluation loss and accuracy, per epoch (meaningless after
+        the member's last).
     done : int
-        Epochs finished (fewer when plan[STOP] was set).
+        Epochs finished (fewer when plan[STOP] was set, or every member stopped).
+    trained : int64 (K,)
+        Each member's epochs.
+    marks, best_thetas, best_slots
+        After the call, as ``watch`` holds them.
     """
+    X, Y = data
+    train_rows, eval_rows = rows
     opt_code, loss_code = plan[OPTIMIZER], plan[LOSS]
-    if DEBUG and loss_code != BCE and loss_code != MSE:
-        raise ValueError("unknown loss code (side by side: bce or mse)")
+    if DEBUG and loss_code != BCE and loss_code != MSE and loss_code != CE:
+        raise ValueError("unknown loss code (side by side: bce, ce or mse)")
     step, first_epoch, n_epochs = plan[STEP], plan[FIRST_EPOCH], plan[EPOCHS]
     n_layers = layers.shape[0]
     n_features, n_outputs = layers[0, 0], layers[n_layers - 1, 1]
@@ -1939,7 +2022,7 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
     n_params, members = thetas.shape
     dtype = thetas.dtype
     zero = dtype.type(0)
-    n = Y.shape[0]
+    n, n_all, n_eval = train_rows.shape[0], Y.shape[0], eval_rows.shape[1]
     batch = min(plan[BATCH], n)
     shuffle = 0 < batch < n
     n_batches = 0 if n == 0 else (n + batch - 1) // batch
@@ -1954,21 +2037,37 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
     constants = np.empty(9 * members, dtype).reshape((9, members))
     new_thetas = thetas.copy()
     new_slots = slots.copy()
-    records = np.zeros((members, 2, n_epochs))
-    # Each member's shuffle, and the same transposed (rows, members) for the gathers; and X
-    # and Y transposed (feature-major, as the batches), so that a gather reads one short row.
+    records = np.zeros((members, 4, n_epochs))
+    # Each member's shuffle of its training rows, as rows of X (rows, members) for the gathers;
+    # and X and Y transposed (feature-major, as the batches), so that a gather reads one short
+    # row.
     perm = np.empty(n, np.int64)
-    perms = np.empty((n, members), np.int64)
-    for i in range(n):
-        for k in range(members):
-            perms[i, k] = i
-    XT = np.empty(n_features * n, dtype).reshape((n_features, n))
-    YT = np.empty(n_outputs * n, dtype).reshape((n_outputs, n))
-    for i in range(n):
+    perms = train_rows.copy()
+    XT = np.empty(n_features * n_all, dtype).reshape((n_features, n_all))
+    YT = np.empty(n_outputs * n_all, dtype).reshape((n_outputs, n_all))
+    for i in range(n_all):
         for f in range(n_features):
             XT[f, i] = X[i, f]
         for j in range(n_outputs):
             YT[j, i] = Y[i, j]
+    # A member's evaluation: the engine's chunks, on a copy of its parameters, with the buffers
+    # and bundles of train_and_evaluate's (one thread, no dropout, every row weighing 1).
+    chunk = max(1, min(plan[CHUNK], n_eval))
+    theta = np.empty(n_params if n_eval > 0 else 0, dtype)
+    chunk_scratch = (
+        np.empty(chunk * width, dtype), np.empty(chunk * (n_features + width), dtype),
+        theta[:0], theta[:0], theta[:0], np.empty(chunk * n_outputs, dtype),
+        np.empty(2 * chunk), theta[:0], theta[:0], np.ones(chunk, dtype),
+    )  # fmt: skip
+    chunk_out = (theta[:0], theta[:0].reshape((0, 0)), np.zeros((2, 1)))
+    no_dropout = (False, np.empty(0), seeds[0])
+    rule, marks, best_thetas, best_slots = watch
+    watched = np.int64(rule[3])
+    marks, best_thetas, best_slots = marks.copy(), best_thetas.copy(), best_slots.copy()
+    end_thetas, end_slots = best_thetas.copy(), best_slots.copy()  # of the members stopped
+    trained = np.zeros(members, np.int64)
+    running = np.ones(members, np.bool_)
+    result = (new_thetas, new_slots, records, 0, trained, marks, best_thetas, best_slots)
     # The rows' weights, all 1, multiplied in as train_and_evaluate multiplies its wbuf: a product
     # with a constant 1 would be folded away, and its operand then fused into the sum (other bits).
     ones = np.empty(batch, dtype)
@@ -1976,6 +2075,9 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
         ones[i] = 1.0
     right = np.empty((batch, members))
     totals, corrects = np.empty(members), np.empty(members)
+    tops, log_sums = np.empty(members), np.empty(members)  # ce's, per member
+    best, label = np.empty(members, np.int64), np.empty(members, np.int64)
+    top, total = np.empty(members, dtype), np.empty(members, dtype)  # softmax's
     losses, penalties = np.empty(members), np.zeros(members)
 
     updates = 0
@@ -1984,12 +2086,12 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
             for k in range(members):
                 _permutation_into(fold_in(seeds[k], first_epoch + epoch), perm)
                 for i in range(n):
-                    perms[i, k] = perm[i]
+                    perms[i, k] = train_rows[perm[i], k]
         for k in range(members):
             totals[k], corrects[k] = 0.0, 0.0
         for index in range(n_batches):
             if plan[STOP] != 0:
-                return new_thetas, new_slots, records, epoch
+                return _members_result(result, epoch, running, end_thetas, end_slots)
             start = index * batch
             m = min(batch, n - start)
             for k in range(members):
@@ -2019,6 +2121,8 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
                     _member_activate_into(Z, new_thetas, b_at, RELU, A)
                 else:
                     _member_activate_into(Z, new_thetas, b_at, code, A)
+                if code == SOFTMAX:  # the output layer's, with ce
+                    _member_softmax_into(Z, A, top, total)
                 A_prev = A
                 z_at += m * n_out * members
                 a_at += m * n_out * members
@@ -2032,6 +2136,10 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
             for i in range(m):
                 for k in range(members):
                     right[i, k] = 1.0
+            if loss_code == CE:  # row by row, as _output_into
+                for i in range(m):
+                    _member_ce_into(Z, Y_batch, i, tops, log_sums, best, label, losses, right,
+                                    ones[i])  # fmt: skip
             for j in range(n_outputs):
                 for i in range(m):
                     for k in range(members):
@@ -2042,12 +2150,12 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
                             losses[k] += _bce_term(z, Y_batch[j, i, k], e) * ones[i]
                             if (z > zero) != (Y_batch[j, i, k] > 0.5):
                                 right[i, k] = 0.0
-                        else:  # mse, the other loss side by side (checked above)
+                        elif loss_code == MSE:  # (ce's terms are summed above)
                             losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * ones[i]
                         D[j, i, k] = s * ones[i] * (A[j, i, k] - Y_batch[j, i, k])
             for k in range(members):
                 correct = 0.0
-                if loss_code == BCE:
+                if loss_code == BCE or loss_code == CE:
                     for i in range(m):
                         if right[i, k] > 0.0:
                             correct += 1.0
@@ -2095,7 +2203,58 @@ def train_members(X, Y, thetas, slots, layers, plan, hypers, lrs, l2s, seeds):
         for k in range(members):
             records[k, 0, epoch] = totals[k] / float(n)
             records[k, 1, epoch] = corrects[k] / float(n)
-    return new_thetas, new_slots, records, n_epochs
+        for k in range(members if n_eval > 0 else 0):  # as train_and_evaluate's chunks
+            if not running[k]:
+                continue
+            for i in range(n_params):
+                theta[i] = new_thetas[i, k]
+            penalty = 0.0
+            if l2s[k] != 0.0:
+                penalty = _penalty(theta, layers)
+            eval_total, eval_correct = 0.0, 0.0
+            for start in range(0, n_eval, chunk):
+                if plan[STOP] != 0:
+                    return _members_result(result, epoch, running, end_thetas, end_slots)
+                m = min(chunk, n_eval - start)
+                _shard_into(0, m, ONE_THREAD, False, start, False, (theta, layers), plan,
+                            (X, Y, X, Y), eval_rows[k, start : start + m], chunk_scratch,
+                            no_dropout, (1.0 / m, loss_params), chunk_out)  # fmt: skip
+                eval_total += chunk_out[2][0, 0]
+                eval_correct += chunk_out[2][1, 0]
+            records[k, 2, epoch] = (eval_total + 0.5 * l2s[k] * penalty) / float(n_eval)
+            records[k, 3, epoch] = eval_correct / float(n_eval)
+        for k in range(members):
+            if not running[k]:
+                continue
+            trained[k] += 1
+            if watched < 0:
+                continue
+            score = rule[2] * records[k, watched, epoch]
+            if score < marks[k, 0] - rule[1]:  # an improvement: the best epoch
+                marks[k, 0], marks[k, 1], marks[k, 2] = score, 0.0, rule[4] + epoch
+                best_thetas[:, k] = new_thetas[:, k]
+                best_slots[:, :, k] = new_slots[:, :, k]
+                continue
+            marks[k, 1] += 1.0
+            if marks[k, 1] >= rule[0]:  # patience has run out: the member stops
+                running[k] = False
+                end_thetas[:, k] = new_thetas[:, k]
+                end_slots[:, :, k] = new_slots[:, :, k]
+        if not running.any():
+            return _members_result(result, epoch + 1, running, end_thetas, end_slots)
+    return _members_result(result, n_epochs, running, end_thetas, end_slots)
+
+
+@helper
+def _members_result(result, done, running, end_thetas, end_slots):
+    """:func:`train_members`' results after ``done`` epochs: each stopped member's parameters
+    and slots those of its last epoch (``end_thetas``, ``end_slots``)."""
+    new_thetas, new_slots, records, _, trained, marks, best_thetas, best_slots = result
+    for k in range(running.shape[0]):
+        if not running[k]:
+            new_thetas[:, k] = end_thetas[:, k]
+            new_slots[:, :, k] = end_slots[:, :, k]
+    return new_thetas, new_slots, records, done, trained, marks, best_thetas, best_slots
 
 
 @helper
@@ -2122,6 +2281,15 @@ def _member_update_into(opt_code, constants, thetas, grads, slots):
                 )
             elif DEBUG:
                 raise ValueError("unknown optimizer code")
+
+
+# train_members' evaluation chunks run the engine's code (_shard_into) for the bce, ce and mse
+# losses only, without dropout or clipping: the other branches are left out, as the engine's
+# common variant leaves them out.
+train_members = _variant(
+    _train_members, "train_members", WITH_DROPOUT=False, WITH_CLIPPING=False,
+    WITH_OTHER_LOSSES=False,
+)  # fmt: skip
 
 
 #: Every entry kernel (what a wheel ships compiled: :mod:`fnn.build_shipped`).

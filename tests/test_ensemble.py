@@ -62,13 +62,21 @@ def test_members_are_single_fits(threads):
     assert not np.array_equal(many[0].params.layers[0].W, many[1].params.layers[0].W)
 
 
+STOPPING = {  # early stopping's monitors and modes, restoring the best epoch or not
+    "val_loss": fnn.early_stopping(patience=3, min_delta=1e-3),
+    "val_accuracy-last": fnn.early_stopping(patience=4, monitor="val_accuracy", restore_best=False),
+    "loss": fnn.early_stopping(patience=2, min_delta=0.01, monitor="loss"),
+}
+
+
 @pytest.mark.parametrize("threads", [1, 2])
-def test_members_stop_early_on_their_own_validation_loss(threads):
-    stopping = fnn.early_stopping(patience=3, min_delta=1e-3)
-    kwargs = dict(validation=(X_VAL, Y_VAL), early_stopping=stopping)
+@pytest.mark.parametrize("case", list(STOPPING))
+def test_members_stop_early_on_their_own_validation_loss(case, threads, monkeypatch):
+    kwargs = dict(validation=(X_VAL, Y_VAL), early_stopping=STOPPING[case])
+    expected = singles(200, **kwargs)
+    trained_side_by_side(monkeypatch)  # early stopping runs in the kernel
     many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=200, batch_size=16, keys=KEYS, l2=L2,
                         threads=threads, **kwargs)  # fmt: skip
-    expected = singles(200, **kwargs)
     for result, single in zip(many, expected):
         assert_same_fit(result, single)
     stopped = [result.history.stopped_epoch for result in many]
@@ -278,8 +286,8 @@ def concurrency(monkeypatch, meet: int):
     return seen
 
 
-# Validation keeps the members out of the side-by-side kernel: one fit each, on threads.
-ONE_FIT_EACH = dict(validation=(X_VAL, Y_VAL))
+# Sample weights keep the members out of the side-by-side kernel: one fit each, on threads.
+ONE_FIT_EACH = dict(sample_weight=np.ones(len(X)))
 
 
 def test_threads_run_members_at_once_and_cap_them(monkeypatch):
@@ -317,8 +325,8 @@ def trained_side_by_side(monkeypatch):
 REGRESSION_X = np.random.default_rng(2).normal(size=(45, 3))
 REGRESSION_Y = np.sin(REGRESSION_X.sum(axis=1))
 #: (network, dtype, optimizer of member k, batch_size, members): every optimizer, both dtypes,
-#: every activation but softmax, bce and mse (with and without the chain rule through the
-#: output's derivative), batches of 4k + 1, 4k + 3 rows and the full batch (no shuffle),
+#: every activation, bce, ce and mse (with and without the chain rule through the output's
+#: derivative), batches of 4k + 1, 4k + 3 rows and the full batch (no shuffle),
 #: more members than one kernel call takes (GROUP_MEMBERS).
 SIDE_BY_SIDE = {
     "sgd": (NET, np.float64, lambda k: fnn.sgd(0.05 * (k + 1)), 16, 5),
@@ -336,6 +344,10 @@ SIDE_BY_SIDE = {
         fnn.mlp([3, 5, 1], hidden="gelu", output="sigmoid", loss="mse"), np.float32,
         lambda k: fnn.adam(0.02), 11, 9,
     ),
+    "ce-softmax": (fnn.mlp([3, 5, 4, 3], output="softmax"), np.float64,
+                   lambda k: fnn.adam(0.01 * (k + 1)), 10, 6),
+    "ce-softmax-f32": (fnn.mlp([3, 4, 3], hidden="tanh", output="softmax"), np.float32,
+                       lambda k: fnn.momentum(0.05), None, 3),
     "smooth-activations": (
         fnn.mlp([3, 4, 4, 4, 4, 1], hidden=["elu", "leaky_relu", "silu", "softplus"],
                 output="identity"),
@@ -349,16 +361,22 @@ SIDE_BY_SIDE = {
 def test_members_side_by_side_are_single_fits(case, threads, monkeypatch):
     net, dtype, opt_of, batch, members = SIDE_BY_SIDE[case]
     X_, y_ = (X, Y) if net.loss == "bce" else (REGRESSION_X, REGRESSION_Y)
+    validation = (X_VAL, Y_VAL) if net.loss == "bce" else (REGRESSION_X[:13], -REGRESSION_Y[:13])
+    if net.loss == "ce":  # three classes
+        X_, y_ = REGRESSION_X, np.digitize(REGRESSION_Y, [-0.3, 0.3])
+        validation = (REGRESSION_X[:13], np.arange(13) % 3)
     starts = [fnn.init(net, key=k, dtype=dtype) for k in range(members)]
     opts = [opt_of(k) for k in range(members)]
     l2 = [0.0 if k % 2 else 0.05 * k for k in range(members)]
     singles = [
-        fnn.fit(net, starts[k], opts[k], X_, y_, epochs=6, batch_size=batch, key=k + 3, l2=l2[k])
+        fnn.fit(net, starts[k], opts[k], X_, y_, epochs=6, batch_size=batch, key=k + 3, l2=l2[k],
+                validation=validation)
         for k in range(members)
-    ]
+    ]  # fmt: skip
     trained_side_by_side(monkeypatch)
     many = fnn.fit_many(net, starts, opts, X_, y_, epochs=6, batch_size=batch,
-                        keys=range(3, members + 3), l2=l2, threads=threads)  # fmt: skip
+                        keys=range(3, members + 3), l2=l2, threads=threads,
+                        validation=validation)  # fmt: skip
     for result, single in zip(many, singles):
         assert_same_fit(result, single)
         assert result.params.layers[0].W.dtype == dtype
@@ -378,39 +396,46 @@ def test_members_side_by_side_resume_bit_for_bit(monkeypatch):
 
 
 NOT_SIDE_BY_SIDE = {  # what the kernel does not do: one fit per member
-    "ce": dict(net=fnn.mlp([2, 3, 2], output="softmax")),
+    "mse-softmax": dict(net=fnn.mlp([2, 3, 2], output="softmax", loss="mse"), y=np.eye(2)[Y]),
     "dropout": dict(net=fnn.mlp([2, 3, 1], dropout=0.2)),
     "clipping": dict(opt=fnn.adam(0.01, clip_norm=1.0)),
     "two optimizers": dict(opt=[fnn.adam(0.01)] + [fnn.sgd(0.1)] * (MEMBERS - 1)),
-    "validation": dict(validation=(X_VAL, Y_VAL)),
+    "validation weights": dict(validation=(X_VAL, Y_VAL, np.ones(len(X_VAL)))),
+    "monitored function": dict(validation=(X_VAL, Y_VAL), early_stopping=fnn.early_stopping(
+        monitor=lambda net, params, X, y: 1.0, mode="min")),
+    "plateau": dict(reduce_on_plateau=fnn.reduce_on_plateau()),
     "sample weights": dict(sample_weight=np.ones(len(X))),
     "callback": dict(callback=lambda *args: None),
     "blas-sized layers": dict(net=fnn.mlp([2, 64, 64, 1]), batch_size=32),
-}
+}  # fmt: skip
+
+
+def not_side_by_side(monkeypatch):
+    """Fail if the side-by-side kernel runs."""
+    from fnn import engine
+
+    def train_members(*args, **kwargs):
+        raise AssertionError("trained side by side")
+
+    monkeypatch.setattr(engine, "train_members", train_members)
 
 
 @pytest.mark.parametrize("case", list(NOT_SIDE_BY_SIDE))
-def test_what_the_side_by_side_kernel_does_not_do_runs_one_fit_per_member(case):
-    from fnn import ensembles
-
+def test_what_the_side_by_side_kernel_does_not_do_runs_one_fit_per_member(case, monkeypatch):
     args = dict(net=NET, opt=fnn.adam(0.01), batch_size=16) | NOT_SIDE_BY_SIDE[case]
-    net, opt = args.pop("net"), args.pop("opt")
+    net, opt, y = args.pop("net"), args.pop("opt"), args.pop("y", Y)
     starts = [fnn.init(net, key=k) for k in range(MEMBERS)]
     opts = opt if isinstance(opt, list) else [opt] * MEMBERS
-    assert not ensembles._side_by_side(net, opts, [None] * MEMBERS, X, args.get("batch_size"),
-                                       args.get("sample_weight"), None, args.get("validation"),
-                                       None, None, args.get("callback"), False)  # fmt: skip
-    many = fnn.fit_many(net, starts, opt, X, Y, epochs=2, **args)
-    single = fnn.fit(net, starts[1], opts[1], X, Y, epochs=2, key=1, **args)
+    not_side_by_side(monkeypatch)
+    many = fnn.fit_many(net, starts, opt, X, y, epochs=2, **args)
+    single = fnn.fit(net, starts[1], opts[1], X, y, epochs=2, key=1, **args)
     assert_same_fit(many[1], single)
 
 
-def test_members_at_different_steps_run_one_fit_each():
-    from fnn import ensembles
-
+def test_members_at_different_steps_run_one_fit_each(monkeypatch):
     early = fnn.fit(NET, STARTS[0], OPTS[0], X, Y, epochs=1, batch_size=16).opt_state
     states = [early, None]
-    assert not ensembles._side_by_side(NET, OPTS[:2], states, X, 16, *[None] * 6, False)
+    not_side_by_side(monkeypatch)
     many = fnn.fit_many(NET, STARTS[:2], OPTS[:2], X, Y, epochs=2, batch_size=16,
                         opt_states=states)  # fmt: skip
     assert_same_fit(many[0], fnn.fit(NET, STARTS[0], OPTS[0], X, Y, epochs=2, batch_size=16,
@@ -431,7 +456,7 @@ def test_the_side_by_side_kernel_announces_its_compilation_with_the_calls_argume
 
 
 def test_groups_fill_the_cache_and_share_the_threads_evenly():
-    from fnn.ensembles import _groups
+    from fnn.side_by_side import _groups
 
     def sizes(count, threads, batch=64, net=(2, 5, 2, 1)):
         return [len(group) for group in _groups(count, threads, batch, net, 8)]

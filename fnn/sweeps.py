@@ -1,7 +1,9 @@
-"""Hyperparameter sweeps: settings x keys x folds of ``fit``, on threads, joblib, Dask or Ray.
+"""Hyperparameter sweeps: settings x keys x folds of ``fit``, side by side in one kernel, or on
+threads, joblib, Dask or Ray.
 
 Every trial is one ordinary ``fit`` call on its fold's training rows, validated on the fold's
-other rows; the executor only decides where the calls run. Trial results are therefore the
+other rows (or, side by side, the same bits: :mod:`fnn.side_by_side`); the executor only decides
+where the calls run. Trial results are therefore the
 same bits wherever they ran (on machines of one kind with the same library versions): the
 trial's key fixes its initial parameters and its shuffles, and ``fit`` runs its kernels with
 one BLAS thread, so neither the number of workers nor the order of the trials changes them.
@@ -18,17 +20,27 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fnn import checks
+from fnn import checks, side_by_side
 from fnn.data import fold_in
+from fnn.epochs import watching
 from fnn.folds import check_folds, is_splitter, split
 from fnn.model import init
 from fnn.threads import default_threads, map_on_threads
 from fnn.train import fit
-from fnn.types import EarlyStopping, Fold, Net, Setting, SettingSummary, SweepSummary, TrialResult
+from fnn.types import (
+    EarlyStopping,
+    FitResult,
+    Fold,
+    Net,
+    Setting,
+    SettingSummary,
+    SweepSummary,
+    TrialResult,
+)
 
 #: The names a grid may vary, each overriding the matching argument of :func:`sweep`.
 GRID_NAMES = ("opt", "learning_rate", "l2", "epochs", "batch_size")
-EXECUTORS = ("threads", "joblib", "ray")
+EXECUTORS = ("members", "threads", "joblib", "ray")
 
 
 class Trial(NamedTuple):
@@ -68,7 +80,7 @@ def sweep(
     early_stopping: EarlyStopping | None = None,
     scheme: str | None = None,
     dtype=np.float64,
-    executor="threads",
+    executor=None,
     workers: int | None = None,
     groups=None,
 ) -> tuple[TrialResult, ...]:
@@ -120,11 +132,20 @@ def sweep(
     scheme : str or None
     dtype : float32 or float64
         Of the initial parameters, as in :func:`fnn.init`.
-    executor : "threads", "joblib", "ray" or a ``distributed.Client``
-        Where the trials run. ``"threads"``: threads of this process (fnn's kernels release
-        the GIL). ``"joblib"``: ``joblib.Parallel`` (its default process pool, or the backend
-        of an enclosing ``joblib.parallel_config``). A Dask ``distributed.Client``: its
-        cluster's workers, local or on many machines (``pip install 'fnn[dask]'``).
+    executor : None, "members", "threads", "joblib", "ray" or a ``distributed.Client``
+        Where the trials run. ``"members"``: side by side in one compiled kernel, each trial
+        a member in a SIMD lane, on its own fold's rows of one copy of the data, validated
+        and stopped early inside the kernel (:mod:`fnn.side_by_side`; the groups of members
+        on ``workers`` threads), for a network whose batches run in the engine's loops
+        (rows x inputs x units < 8192, or a layer of at most 2 units), the bce or mse loss
+        without softmax or the ce loss with it, one kind of optimizer without ``clip_norm``,
+        no dropout and no monitored function: a ValueError otherwise. None (the default):
+        ``"members"`` when every trial can run that way, else ``"threads"``. ``"threads"``:
+        threads of this process
+        (fnn's kernels release the GIL). ``"joblib"``: ``joblib.Parallel`` (its default
+        process pool, or the backend of an enclosing ``joblib.parallel_config``). A Dask
+        ``distributed.Client``: its cluster's workers, local or on many machines (``pip
+        install 'fnn[dask]'``).
         ``"ray"``: the Ray cluster this process is connected to by ``ray.init(...)``, or a
         local one Ray starts (``pip install 'fnn[ray]'``). The data goes to each process
         once (``client.scatter``, ``ray.put``, one joblib task per process).
@@ -146,7 +167,7 @@ def sweep(
     checks.network(net)
     dtype = checks.float_dtype("dtype", dtype)
     X = checks.inputs("X", X, net.sizes[0], dtype)
-    checks.targets("y", y, net, X.shape[0], dtype)  # bad labels fail here, not in a worker
+    Y = checks.targets("y", y, net, X.shape[0], dtype)  # bad labels fail here, not in a worker
     y = np.asarray(y)
     if is_splitter(folds):
         labels = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
@@ -174,13 +195,28 @@ def sweep(
     data = SweepData(net, X, y, folds, trials, scheme, dtype, early_stopping)
     for number, setting in enumerate(settings):
         _check_setting(data, setting, number)
-    fit_all = _on_executor(executor, workers, len(trials))
-    warm_up(data)  # before any worker starts: concurrent cold compiles crash Numba
+    side_by_side_ok = _side_by_side(data)
+    if executor is None:
+        executor = "members" if side_by_side_ok else "threads"
+    if executor == "members":
+        if not side_by_side_ok:
+            raise ValueError(
+                "executor='members' trains the trials side by side in one kernel, which needs "
+                "a network small enough for the engine's loops, the bce or mse loss without "
+                "softmax or the ce loss with it, one kind of optimizer without clip_norm, no "
+                "dropout and no monitored function; use executor='threads' for this sweep"
+            )
+        threads = default_threads() if workers is None else checks.integer("workers", workers, 1)
+        results = _on_members(data, Y, threads)
+    else:
+        fit_all = _on_executor(executor, workers, len(trials))
+        warm_up(data)  # before any worker starts: concurrent cold compiles crash Numba
+        results = fit_all(data)
     # The caller's own setting and key objects, not copies that travelled (a schedule given
     # as a plain function would no longer compare equal, and sweep_summary groups by them).
     return tuple(
         _read_only(result._replace(setting=trial.setting, key=trial.key))
-        for result, trial in zip(fit_all(data), trials)
+        for result, trial in zip(results, trials)
     )
 
 
@@ -368,12 +404,17 @@ def fit_trial(data: SweepData, index: int) -> TrialResult:
         where = f"key {trial.key!r}, fold {trial.fold}"
         checks.add_note(error, f"in sweep trial {trial.index}: {_in_words(setting)}, {where}")
         raise
+    return _trial_result(trial, result)
+
+
+def _trial_result(trial: Trial, result: FitResult) -> TrialResult:
+    """A trial's result from its ``fit``'s: the validation scores of the returned epoch."""
     history = result.history
     epoch = history.params_epoch
     val_accuracy = float(history.val_accuracy[epoch]) if history.val_accuracy.size else math.nan
     return TrialResult(
-        setting, trial.key, trial.fold, float(history.val_loss[epoch]), val_accuracy, history,
-        result.params,
+        trial.setting, trial.key, trial.fold, float(history.val_loss[epoch]), val_accuracy,
+        history, result.params,
     )  # fmt: skip
 
 
@@ -433,6 +474,51 @@ def _on_executor(executor, workers, n_trials: int):
         f"executor must be one of {list(EXECUTORS)} or a dask distributed.Client, "
         f"got {checks.describe(executor)}"
     )
+
+
+def _side_by_side(data: SweepData) -> bool:
+    """Whether every trial can train side by side (:func:`fnn.side_by_side.eligible`)."""
+    monitor = None if data.early_stopping is None else data.early_stopping.monitor
+    return all(
+        side_by_side.eligible(data.net, [setting.opt], [None], len(fold.train),
+                              setting.batch_size, callable(monitor))
+        for setting in {id(trial.setting): trial.setting for trial in data.trials}.values()
+        for fold in data.folds
+    ) and len({type(trial.setting.opt) for trial in data.trials}) == 1  # fmt: skip
+
+
+def _on_members(data: SweepData, Y: np.ndarray, threads: int) -> list[TrialResult]:
+    """The trials side by side (:func:`fnn.side_by_side.train`), in one call for each set of
+    trials that share their epochs, batch size and fold sizes; a trial that diverged runs its
+    own ``fit`` again (:func:`fit_trial`), which gives its NaN result."""
+    shapes: dict[tuple, list[Trial]] = {}
+    for trial in data.trials:
+        fold = data.folds[trial.fold]
+        shape = (trial.setting.epochs, trial.setting.batch_size, len(fold.train), len(fold.val))
+        shapes.setdefault(shape, []).append(trial)
+    watch = watching(data.net, True, data.early_stopping, None)
+    results: list[TrialResult | None] = [None] * len(data.trials)
+    for (epochs, batch_size, _, _), trials in shapes.items():
+        starts = [init(data.net, key=t.key, scheme=data.scheme, dtype=data.dtype) for t in trials]
+        members = side_by_side.Members(
+            params=starts,
+            opts=[t.setting.opt for t in trials],
+            states=[None] * len(trials),
+            keys=[t.key for t in trials],
+            l2s=[t.setting.l2 for t in trials],
+            train_rows=np.stack([data.folds[t.fold].train for t in trials], axis=1),
+            eval_rows=np.stack([data.folds[t.fold].val for t in trials]),
+        )  # fmt: skip
+        fits = side_by_side.train(
+            data.net, data.X, Y, members, epochs=epochs, batch_size=batch_size,
+            early_stopping=data.early_stopping, early_row=watch.early_row, threads=threads,
+            purpose="sweep",
+        )  # fmt: skip
+        for trial, result in zip(trials, fits):
+            results[trial.index] = (
+                fit_trial(data, trial.index) if result is None else _trial_result(trial, result)
+            )
+    return results
 
 
 def _no_workers(workers, cluster: str) -> None:

@@ -163,8 +163,9 @@ def test_threads_default_to_numbas_thread_count(monkeypatch):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     for count in (1, 3):
         monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", count)
-        fnn.sweep(NET, fnn.adam(), X, Y, GRID, **OPTIONS)
-    fnn.sweep(NET, fnn.adam(), X, Y, folds=FOLDS[:2], epochs=1, workers=8)  # 2 trials
+        fnn.sweep(NET, fnn.adam(), X, Y, GRID, executor="threads", **OPTIONS)
+    fnn.sweep(NET, fnn.adam(), X, Y, folds=FOLDS[:2], epochs=1, workers=8,
+              executor="threads")  # 2 trials  # fmt: skip
     assert seen == [1, 3, 2]
 
 
@@ -236,7 +237,8 @@ def test_an_error_inside_a_trial_names_the_trial(monkeypatch):
 
     monkeypatch.setattr(sweeps, "fit", failing_fit)
     with pytest.raises(RuntimeError, match="disk full") as caught:
-        fnn.sweep(NET, fnn.adam(), X, Y, folds=FOLDS[:1], keys=[0, 5], epochs=3)
+        fnn.sweep(NET, fnn.adam(), X, Y, folds=FOLDS[:1], keys=[0, 5], epochs=3,
+                  executor="threads")  # fmt: skip
     assert caught.value.__notes__ == [
         "in sweep trial 1: adam learning_rate=0.001, l2=0.0, epochs=3, batch_size=None, "
         "key 5, fold 0"
@@ -271,9 +273,13 @@ BAD = [
     ({"folds": 5}, TypeError, "folds must be a sequence of (train, val) index pairs such as "
      "fnn.kfold(...), got 5"),
     ({"executor": "processes"}, ValueError,
-     "executor must be one of ['joblib', 'ray', 'threads'], got 'processes'"),
-    ({"executor": object()}, TypeError, "executor must be one of ['threads', 'joblib', 'ray'] "
-     "or a dask distributed.Client, got <object"),
+     "executor must be one of ['joblib', 'members', 'ray', 'threads'], got 'processes'"),
+    ({"executor": object()}, TypeError, "executor must be one of ['members', 'threads', "
+     "'joblib', 'ray'] or a dask distributed.Client, got <object"),
+    ({"executor": "members", "grid": [{"opt": fnn.sgd(0.1)}, {}]}, ValueError,
+     "executor='members' trains the trials side by side in one kernel, which needs a network "
+     "small enough for the engine's loops, the bce or mse loss without softmax or the ce loss "
+     "with it, one kind of optimizer"),
     ({"workers": 0}, ValueError, "workers must be >= 1, got 0"),
     ({"executor": "ray", "workers": 2}, ValueError,
      "workers sets threads or joblib processes; a Ray cluster has its own workers"),
@@ -339,6 +345,67 @@ def test_summary_of_one_trial_has_no_sd(local):
 def test_summary_bad_input(results, by, error, match):
     with pytest.raises(error, match=match):
         fnn.sweep_summary(results, by=by)
+
+
+# -- members side by side: the same bits, in one kernel --------------------------------------------
+
+TINY = fnn.mlp([4, 5, 1])  # bce
+BINARY = (Y > 0).astype(int)
+UNEVEN = fnn.kfold(2, len(X), 4)  # folds of 22 and 23 rows: two sets of trials of one shape
+TINY_GRID = {"learning_rate": [0.01, 0.1], "l2": [0.0, 0.2]}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_members_are_the_plain_fits_with_their_own_rows_and_early_stopping(workers, monkeypatch):
+    stop = fnn.early_stopping(patience=2, min_delta=0.01)
+    options = dict(folds=UNEVEN, keys=KEYS, epochs=30, batch_size=16, early_stopping=stop)
+    plain = fnn.sweep(TINY, fnn.adam(), X, BINARY, TINY_GRID, executor="threads", **options)
+    monkeypatch.setattr(sweeps, "fit_trial", None)  # no trial runs a fit of its own
+    members = fnn.sweep(TINY, fnn.adam(), X, BINARY, TINY_GRID, executor="members",
+                        workers=workers, **options)  # fmt: skip
+    assert_same(members, plain)
+    for got, want in zip(members, plain):
+        assert got.history.stopped_epoch == want.history.stopped_epoch
+        assert got.history.params_epoch == want.history.params_epoch
+    assert len({result.history.stopped_epoch for result in members}) > 2  # each its own
+
+
+def test_members_is_the_executor_when_every_trial_can_train_side_by_side(monkeypatch):
+    class Ran(Exception):
+        pass
+
+    def ran(executor):
+        def run(*args):
+            raise Ran(executor)
+
+        return run
+
+    monkeypatch.setattr(sweeps, "_on_members", ran("members"))
+    monkeypatch.setattr(sweeps, "_on_threads", ran("threads"))
+    monkeypatch.setattr(sweeps, "warm_up", lambda data: None)
+    options = dict(folds=FOLDS, epochs=2, batch_size=16)
+    cases = [
+        (TINY, BINARY, None, "members"),
+        (NET, Y, None, "members"),  # softmax with ce
+        (fnn.mlp([4, 64, 64, 3], output="softmax"), Y, None, "threads"),  # products for BLAS
+        (TINY, BINARY, {"opt": [fnn.adam(), fnn.sgd(0.1)]}, "threads"),  # two optimizers
+    ]
+    for net, y, grid, executor in cases:
+        with pytest.raises(Ran, match=executor):
+            fnn.sweep(net, fnn.adam(), X, y, grid, **options)
+
+
+def test_a_diverging_member_is_a_result_and_the_others_are_the_plain_fits():
+    net = fnn.mlp([4, 6, 1], output="identity")
+    target = X @ np.array([1.0, -1.0, 0.5, 0.0])
+    grid = {"learning_rate": [0.01, 3.0]}  # sgd at 3.0 overflows within 30 epochs
+    options = dict(folds=FOLDS[:2], epochs=30)
+    members = fnn.sweep(net, fnn.sgd(0.01), X, target, grid, executor="members", **options)
+    plain = fnn.sweep(net, fnn.sgd(0.01), X, target, grid, executor="threads", **options)
+    assert_same(members[:2], plain[:2])
+    for got, want in zip(members[2:], plain[2:]):
+        assert got.error == want.error and "not finite" in got.error
+        assert got.params is None and math.isnan(got.val_loss)
 
 
 # -- other executors: the same bits ----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Ensembles: many members of one network trained in one call, and their averaged predictions.
+"""Ensembles: many members of one network trained in one call (on the same rows, or on rows of
+their own: bagging), and their averaged predictions.
 
 Member ``k`` of :func:`fit_many` is the same bits as the single ``fit`` call it stands for,
 whatever the number of threads and whichever member finished first. Members of a small
@@ -20,6 +21,7 @@ import numpy as np
 from fnn import checks, side_by_side
 from fnn import progress as progress_display
 from fnn.epochs import validation_data, watching
+from fnn.folds import row_indices
 from fnn.model import predict_proba
 from fnn.threads import default_threads, map_on_threads
 from fnn.train import fit, fit_arguments
@@ -58,8 +60,9 @@ def fit_many(
     class_weight=None,
     callback: Callable[[int, int, Params, History], bool | None] | None = None,
     progress: bool = False,
+    rows: Sequence | None = None,
 ) -> tuple[FitResult, ...]:
-    """Train K members of one network on the same data at once.
+    """Train K members of one network on the same data, or on rows of it, at once.
 
     Member ``k`` is exactly ::
 
@@ -69,9 +72,10 @@ def fit_many(
                 sample_weight=sample_weight, class_weight=class_weight,
                 callback=lambda epoch, params, history: callback(k, epoch, params, history))
 
-    (``opt``, ``l2`` given once stand for every member), bit for bit, whatever ``threads``
-    and with or without ``callback`` and ``progress``; each member trains, validates and
-    stops early on its own.
+    (``opt``, ``l2`` given once stand for every member; with ``rows``, ``X[rows[k]]``,
+    ``y[rows[k]]`` and ``sample_weight[rows[k]]`` in place of ``X``, ``y`` and
+    ``sample_weight``), bit for bit, whatever ``threads`` and with or without ``callback``
+    and ``progress``; each member trains, validates and stops early on its own.
 
     How: the members of a small network train side by side in one compiled kernel, each in
     its own SIMD lane, in groups whose batches fit the L2 cache, the groups spread over
@@ -102,6 +106,11 @@ def fit_many(
         member's worker thread, as ``callback`` does).
     keys : sequence of K keys, or None
         Each member's shuffle key (int or SeedSequence); None means ``range(K)``.
+    rows : sequence of K arrays of row indices, or None
+        The rows of X that member k trains on, in that order (repeats allowed): a bootstrap
+        sample each for bagging (``rng.integers(0, len(X), (K, len(X)))``), or a fold's
+        training rows each. Members side by side need the same number of rows each. None:
+        every member trains on every row.
     l2 : float, or a sequence of K floats
         Weight decay of every member, or of each.
     opt_states : sequence of K OptState, or None
@@ -181,6 +190,15 @@ def fit_many(
     X = checks.inputs("X", X, net.sizes[0], dtype)
     Y = checks.targets("y", y, net, X.shape[0], dtype)
     fit_weights(net, Y, sample_weight, class_weight, dtype)
+    member_rows = None if rows is None else _member_rows(rows, count, X.shape[0])
+
+    def data(k: int) -> tuple:  # member k's X, y and sample_weight, as its fit takes them
+        if member_rows is None:
+            return X, y, sample_weight
+        chosen = member_rows[k]
+        weights = None if sample_weight is None else np.asarray(sample_weight)[chosen]
+        return X[chosen], np.asarray(y)[chosen], weights
+
     if validation is not None:  # X_val converted once, for every member's fit
         validation = (validation_data(net, validation, dtype)[0], *validation[1:])
     if early_stopping is not None:
@@ -196,32 +214,38 @@ def fit_many(
     member_threads = None if min(threads, count) == 1 else 1
 
     def member(k: int, epochs: int) -> FitResult:
+        X_k, y_k, weights_k = data(k)
         return _named(k, lambda: fit(
-            net, params[k], opts[k], X, y, epochs=epochs, batch_size=batch_size, key=keys[k],
-            l2=l2s[k], validation=validation, opt_state=states[k], early_stopping=early_stopping,
-            reduce_on_plateau=reduce_on_plateau, sample_weight=sample_weight,
-            class_weight=class_weight,
+            net, params[k], opts[k], X_k, y_k, epochs=epochs, batch_size=batch_size,
+            key=keys[k], l2=l2s[k], validation=validation, opt_state=states[k],
+            early_stopping=early_stopping, reduce_on_plateau=reduce_on_plateau,
+            sample_weight=weights_k, class_weight=class_weight,
             callback=None if callback is None else _member_callback(callback, k),
             threads=member_threads,
         ))  # fmt: skip
 
     for k in range(count):  # fit's own checks of each member's values, without training
         _named(k, lambda k=k: fit_arguments(
-            net, params[k], opts[k], X, y, epochs, batch_size, keys[k], l2s[k], validation,
-            states[k], early_stopping, callback, False, reduce_on_plateau, sample_weight,
-            class_weight, member_threads,
+            net, params[k], opts[k], *data(k)[:2], epochs, batch_size, keys[k], l2s[k],
+            validation, states[k], early_stopping, callback, False, reduce_on_plateau,
+            data(k)[2], class_weight, member_threads,
         ))  # fmt: skip
 
+    n = X.shape[0]
+    even_rows = member_rows is None or len({len(chosen) for chosen in member_rows}) == 1
+    train_rows = np.arange(n)[:, None].repeat(count, axis=1)
+    if member_rows is not None and even_rows:
+        train_rows = np.stack(member_rows, axis=1)
     X_val, Y_val, weights_val = validation_data(net, validation, dtype)
     monitors_function = early_stopping is not None and callable(early_stopping.monitor)
-    if side_by_side.eligible(net, opts, states, X.shape[0], batch_size, sample_weight,
-                             class_weight, weights_val, reduce_on_plateau, callback, progress,
-                             monitors_function):  # fmt: skip
-        n, n_val = X.shape[0], X_val.shape[0]
+    if even_rows and side_by_side.eligible(
+        net, opts, states, train_rows.shape[0], batch_size, sample_weight, class_weight,
+        weights_val, reduce_on_plateau, callback, progress, monitors_function,
+    ):  # fmt: skip
+        n_val = X_val.shape[0]
         members = side_by_side.Members(
-            params, opts, states, keys, l2s,
-            train_rows=np.repeat(np.arange(n)[:, None], count, axis=1),
-            eval_rows=np.repeat(np.arange(n, n + n_val)[None, :], count, axis=0),
+            params, opts, states, keys, l2s, train_rows,
+            eval_rows=np.arange(n, n + n_val)[None, :].repeat(count, axis=0),
         )  # fmt: skip
         watch = watching(net, n_val > 0, early_stopping, None)
         results = side_by_side.train(
@@ -316,6 +340,19 @@ def _member_callback(callback: Callable, k: int) -> Callable[[int, Params, Histo
             raise
 
     return member_callback
+
+
+def _member_rows(rows, count: int, n_samples: int) -> list[np.ndarray]:
+    """fit_many's ``rows``, checked: one non-empty array of row indices per member."""
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"rows must be a sequence of {count} arrays of row indices, one per member, "
+            f"got {checks.describe(rows)}"
+        )
+    if len(rows) != count:
+        raise ValueError(f"rows must hold one array of row indices per member ({count}), "
+                         f"got {len(rows)}")  # fmt: skip
+    return [row_indices(f"rows[{k}]", chosen, n_samples) for k, chosen in enumerate(rows)]
 
 
 def _members(name: str, values) -> list:

@@ -151,7 +151,7 @@ def check_folds(folds, n_samples: int, name: str = "folds") -> tuple[Fold, ...]:
         here = f"{name}[{index}]"
         if not isinstance(fold, (tuple, list)) or len(fold) != 2:
             raise TypeError(f"{here} must be a pair (train, val), got {checks.describe(fold)}")
-        train, val = (_indices(f"{here}.{part}", rows, n_samples)
+        train, val = (row_indices(f"{here}.{part}", rows, n_samples)
                       for part, rows in zip(("train", "val"), fold))  # fmt: skip
         shared = np.intersect1d(train, val)
         if shared.size:
@@ -186,7 +186,9 @@ def _classes(stratify, n_samples: int) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1].reshape(n_samples)
 
 
-def _indices(name: str, rows, n_samples: int) -> np.ndarray:
+def row_indices(name: str, rows, n_samples: int) -> np.ndarray:
+    """``rows`` checked as a non-empty 1-D array of row indices in ``[0, n_samples)``: a
+    read-only int64 copy; a ValueError naming ``name`` otherwise."""
     array = np.asarray(rows)
     if array.ndim != 1 or array.dtype.kind not in "iu" or array.size == 0:
         raise ValueError(

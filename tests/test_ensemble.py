@@ -99,6 +99,37 @@ def test_resume_continues_every_member(threads):
             assert np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bagged_members_side_by_side_are_fits_on_their_own_rows(threads, monkeypatch):
+    bootstrap = np.random.default_rng(4).integers(0, len(X), (MEMBERS, len(X)))
+    kwargs = dict(validation=(X_VAL, Y_VAL), early_stopping=STOPPING["val_loss"])
+    expected = [
+        fnn.fit(NET, STARTS[k], OPTS[k], X[bootstrap[k]], Y[bootstrap[k]], epochs=60,
+                batch_size=16, key=KEYS[k], l2=L2[k], **kwargs)
+        for k in range(MEMBERS)
+    ]  # fmt: skip
+    trained_side_by_side(monkeypatch)
+    many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=60, batch_size=16, keys=KEYS, l2=L2,
+                        threads=threads, rows=bootstrap, **kwargs)  # fmt: skip
+    for result, single in zip(many, expected):
+        assert_same_fit(result, single)
+
+
+def test_members_on_rows_of_their_own_sizes_or_weights_are_fits_each(monkeypatch):
+    rows = [np.arange(0, 40), np.arange(10, 60), np.arange(60)[::-1]]  # 40, 50 and 60 rows
+    weights = np.linspace(0.5, 2.0, len(X))
+    expected = [
+        fnn.fit(NET, STARTS[k], OPTS[k], X[rows[k]], Y[rows[k]], epochs=3, batch_size=16,
+                key=k, sample_weight=weights[rows[k]])
+        for k in range(3)
+    ]  # fmt: skip
+    not_side_by_side(monkeypatch)
+    many = fnn.fit_many(NET, STARTS[:3], OPTS[:3], X, Y, epochs=3, batch_size=16, rows=rows,
+                        sample_weight=weights)  # fmt: skip
+    for result, single in zip(many, expected):
+        assert_same_fit(result, single)
+
+
 def test_members_cut_their_learning_rates_on_their_own_plateaus():
     plateau = fnn.reduce_on_plateau(factor=0.5, patience=2)
     kwargs = dict(validation=(X_VAL, Y_VAL), reduce_on_plateau=plateau)
@@ -200,6 +231,11 @@ BAD_CALLS = [
     (dict(opt=[fnn.adam(0.1), fnn.adam(0.1), None]), TypeError, "^member 2: opt must be"),
     (dict(opt_states=[None, fnn.opt_init(fnn.sgd(0.1), STARTS[1]), None]), ValueError,
      "^member 1: opt_state"),
+    (dict(rows=5), TypeError, r"^rows must be a sequence of 3 arrays of row indices"),
+    (dict(rows=[[0, 1]] * 2), ValueError, r"^rows must hold one array of row indices per "
+     r"member \(3\), got 2"),
+    (dict(rows=[[0, 1], [0, 60], [2]]), ValueError, r"^rows\[1\] must index rows 0..59, got 60"),
+    (dict(rows=[[0, 1], [0.5], [2]]), ValueError, r"^rows\[1\] must be a non-empty 1-D array"),
 ]  # fmt: skip
 
 

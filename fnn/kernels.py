@@ -1025,28 +1025,29 @@ def _clip_into(grads, clip_norm, out):
 def _update_constants(opt_code, hyper, step, lr, like):
     """The scalars of update number ``step + 1`` with learning rate ``lr``, computed in
     float64 and cast to the dtype of the array ``like``: ``(rate, beta1, 1 - beta1, beta2,
-    1 - beta2, 1 / (1 - beta1**t), 1 / (1 - beta2**t), eps, lr * weight_decay)``, the entries
-    an optimizer does not use 0 (momentum's and rmsprop's beta sit in the beta1 places, eps
-    last but one). ``hyper`` holds the optimizer's hyperparameters in the order of its
-    registry entry: momentum (beta,), rmsprop (beta, eps), adam (b1, b2, eps), adamw (b1, b2,
-    eps, weight_decay)."""
+    1 - beta2, 1 / (1 - beta1**t), 1 / (1 - beta2**t), eps, lr * weight_decay, tiny)``, the
+    entries an optimizer does not use 0 (momentum's and rmsprop's beta sit in the beta1
+    places, eps third from last), ``tiny`` the dtype's smallest normal number. ``hyper`` holds
+    the optimizer's hyperparameters in the order of its registry entry: momentum (beta,),
+    rmsprop (beta, eps), adam (b1, b2, eps), adamw (b1, b2, eps, weight_decay)."""
     cast = like.dtype.type
     zero = cast(0)
     rate = cast(lr)
+    tiny = cast(np.finfo(like.dtype).tiny)
     if opt_code == SGD or opt_code == NO_UPDATE:
-        return rate, zero, zero, zero, zero, zero, zero, zero, zero
+        return rate, zero, zero, zero, zero, zero, zero, zero, zero, tiny
     beta1, rest1 = cast(hyper[0]), cast(1.0 - hyper[0])
     if opt_code == MOMENTUM:
-        return rate, beta1, rest1, zero, zero, zero, zero, zero, zero
+        return rate, beta1, rest1, zero, zero, zero, zero, zero, zero, tiny
     if opt_code == RMSPROP:
-        return rate, beta1, rest1, zero, zero, zero, zero, cast(hyper[1]), zero
+        return rate, beta1, rest1, zero, zero, zero, zero, cast(hyper[1]), zero, tiny
     if DEBUG and opt_code != ADAM and opt_code != ADAMW:
         raise ValueError("unknown optimizer code")
     t = step + 1
     decay = cast(lr * hyper[3]) if opt_code == ADAMW else zero
     return (rate, beta1, rest1, cast(hyper[1]), cast(1.0 - hyper[1]),
             cast(1.0 / (1.0 - hyper[0] ** t)), cast(1.0 / (1.0 - hyper[1] ** t)),
-            cast(hyper[2]), decay)  # fmt: skip
+            cast(hyper[2]), decay, tiny)  # fmt: skip
 
 
 @part
@@ -1059,23 +1060,34 @@ def _updated(opt_code, constants, theta, slot0, slot1, g):
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``, ``theta -= lr m_hat /
     (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``;
     adamw also ``theta -= lr weight_decay theta`` (decoupled, from theta before the step).
+
+    A moment (v, s, m or v) below the dtype's smallest normal number (``tiny``) becomes 0:
+    a parameter whose gradient stays 0 (a dead unit's) has moments that decay through the
+    subnormal numbers, where every operation on them is tens of times slower on x86 CPUs;
+    such a moment moves the parameter by less than its last bit.
     """
-    rate, beta1, rest1, beta2, rest2, correct1, correct2, eps, decay = constants
+    rate, beta1, rest1, beta2, rest2, correct1, correct2, eps, decay, tiny = constants
     if opt_code == SGD:
         return theta - rate * g, slot0, slot1
     if opt_code == MOMENTUM:
-        velocity = beta1 * slot0 + rest1 * g
+        velocity = _normal_or_zero(beta1 * slot0 + rest1 * g, tiny)
         return theta - rate * velocity, velocity, slot1
     if opt_code == RMSPROP:
-        mean_square = beta1 * slot0 + rest1 * g * g
+        mean_square = _normal_or_zero(beta1 * slot0 + rest1 * g * g, tiny)
         return theta - rate * g / (np.sqrt(mean_square) + eps), mean_square, slot1
     if DEBUG and opt_code != ADAM and opt_code != ADAMW:
         raise ValueError("unknown optimizer code")
-    first = beta1 * slot0 + rest1 * g  # adam and adamw (decay 0 for adam)
-    second = beta2 * slot1 + rest2 * g * g
+    first = _normal_or_zero(beta1 * slot0 + rest1 * g, tiny)  # adam and adamw (no decay: 0)
+    second = _normal_or_zero(beta2 * slot1 + rest2 * g * g, tiny)
     m_hat = first * correct1
     v_hat = second * correct2
     return theta - (decay * theta + rate * m_hat / (np.sqrt(v_hat) + eps)), first, second
+
+
+@part
+def _normal_or_zero(x, tiny):
+    """``x``, or 0 where ``|x| < tiny`` (a subnormal number)."""
+    return x if abs(x) >= tiny else tiny - tiny
 
 
 @helper
@@ -2034,7 +2046,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     ybuf = np.empty(batch * n_outputs * members, dtype)
     grads = np.empty(n_params * members, dtype).reshape((n_params, members))
     sums = np.empty(ROW_LANES * members, dtype).reshape((ROW_LANES, members))
-    constants = np.empty(9 * members, dtype).reshape((9, members))
+    constants = np.empty(10 * members, dtype).reshape((10, members))
     new_thetas = thetas.copy()
     new_slots = slots.copy()
     records = np.zeros((members, 4, n_epochs))
@@ -2196,7 +2208,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                             grads[i, k] += decay * new_thetas[i, k]
             for k in range(members):
                 c = _update_constants(opt_code, hypers[k], step + updates, lrs[k, updates], thetas)
-                for entry in range(9):
+                for entry in range(10):
                     constants[entry, k] = c[entry]
             _member_update_into(opt_code, constants, new_thetas, grads, new_slots)
             updates += 1
@@ -2268,7 +2280,7 @@ def _member_update_into(opt_code, constants, thetas, grads, slots):
         for k in range(members):
             c = (constants[0, k], constants[1, k], constants[2, k], constants[3, k],
                  constants[4, k], constants[5, k], constants[6, k], constants[7, k],
-                 constants[8, k])  # fmt: skip
+                 constants[8, k], constants[9, k])  # fmt: skip
             if opt_code == SGD:
                 thetas[i, k], _, _ = _updated(SGD, c, thetas[i, k], zero, zero, grads[i, k])
             elif opt_code == MOMENTUM or opt_code == RMSPROP:

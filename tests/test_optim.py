@@ -84,6 +84,32 @@ def test_opt_step_is_pure(name, rng):
         assert not tree.layers[0].W.flags.writeable
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["momentum", "rmsprop", "adam", "adamw"])
+def test_moments_below_the_smallest_normal_number_become_zero(name, dtype):
+    """A parameter whose gradient stays 0 (a dead unit's): its moments decay from just above
+    the dtype's smallest normal number to exactly 0, never through the (slow) subnormal
+    numbers, and every parameter moves as the formulas say."""
+    opt = OPTIMIZERS[name]._replace(learning_rate=1e-30)  # the parameters barely move
+    tiny = np.finfo(dtype).tiny
+    params = fnn.Params((fnn.Layer(np.array([[0.5], [-2.0]], dtype), np.array([1.0], dtype)),))
+    zero = fnn.Params((fnn.Layer(np.zeros((2, 1), dtype), np.zeros(1, dtype)),))
+    state = fnn.opt_init(opt, params)
+    start = fnn.Params((fnn.Layer(np.full((2, 1), 4 * tiny, dtype), np.full(1, 4 * tiny, dtype)),))
+    state = state._replace(slots=tuple(start for _ in state.slots))  # moments: >= 0 for v, s
+    seen = []
+    for _ in range(200):
+        params, state = fnn.opt_step(opt, params, zero, state)
+        seen += [layer.W.ravel()[0] for slot in state.slots for layer in slot.layers]
+        seen += [layer.b[0] for slot in state.slots for layer in slot.layers]
+    seen = np.array(seen, dtype)
+    assert not np.any((seen != 0) & (np.abs(seen) < tiny))  # never subnormal
+    assert all(not layer.W.any() and not layer.b.any() for slot in state.slots
+               for layer in slot.layers)  # fmt: skip
+    expected = 1.0 - 200 * 1e-30 * 0.1 if name == "adamw" else 1.0  # adamw's decay: below a bit
+    assert params.layers[0].b[0] == dtype(expected) and params.layers[0].W[1, 0] == -2.0
+
+
 def _quadratic_gradient(x):
     return np.array([2 * (x[0] - 3), 20 * (x[1] + 1)])  # minimum at (3, -1)
 

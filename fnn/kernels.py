@@ -1897,6 +1897,18 @@ def _member_activate_into(Z, thetas, b_at, code, A):
                 A[j, i, k] = _activation(z, code, Z)
 
 
+@part
+def _member_column_max(Z, i, top):
+    """``top[k] = max_j Z[j, i, k]`` for every member k, in ``top``'s dtype, in the order of
+    j (as the engine's softmax and ce take their maximum)."""
+    n_out, _, members = Z.shape
+    for k in range(members):
+        top[k] = Z[0, i, k]
+    for j in range(1, n_out):
+        for k in range(members):
+            top[k] = max(top[k], Z[j, i, k])
+
+
 @helper
 def _member_softmax_into(Z, A, top, total):
     """``A = softmax(Z)`` down each column (units j of row i) of every member, as
@@ -1904,11 +1916,7 @@ def _member_softmax_into(Z, A, top, total):
     n_out, m, members = Z.shape
     one = Z.dtype.type(1)
     for i in range(m):
-        for k in range(members):
-            top[k] = Z[0, i, k]
-        for j in range(1, n_out):
-            for k in range(members):
-                top[k] = max(top[k], Z[j, i, k])
+        _member_column_max(Z, i, top)
         for k in range(members):
             total[k] = Z.dtype.type(0)
         for j in range(n_out):
@@ -1929,11 +1937,7 @@ def _member_ce_into(Z, Y, i, tops, sums, best, label, losses, right, weight):
     argmax z is not the label; ``tops``, ``sums`` float64 and ``best``, ``label`` int64
     (members,) scratch."""
     n_out, m, members = Z.shape
-    for k in range(members):
-        tops[k] = Z[0, i, k]
-    for j in range(1, n_out):
-        for k in range(members):
-            tops[k] = max(tops[k], Z[j, i, k])
+    _member_column_max(Z, i, tops)
     for k in range(members):
         sums[k] = 0.0
     for j in range(n_out):

@@ -215,10 +215,11 @@ def train_members(
     kernel must compile first. ``thetas``: (n_params, K); ``slots``: (n_slots, n_params, K);
     ``train_rows``: int64 (n_train, K); ``eval_rows``: int64 (K, n_eval), n_eval possibly 0;
     ``hypers``: float64 (K, n_hyper); ``lrs``: float64 (K, epochs * batches per epoch), from
-    update ``step`` on; ``l2s``: float64 (K,); ``seeds``: uint64 (K,); ``watch``: early
-    stopping's rule and each member's marks, best parameters and best slots (see
-    :func:`fnn.kernels.train_members`); ``first_epoch``: the number of the first epoch (its
-    shuffle). None of them is written.
+    update ``step`` on, unscaled, and one more (the rate after the call); ``l2s``: float64
+    (K,); ``seeds``: uint64 (K,); ``watch``: early stopping's rule and each member's marks,
+    best parameters and best slots, the plateau watch's rule and each member's plateau
+    state, and the same at its best epoch (see :func:`fnn.kernels.train_members`);
+    ``first_epoch``: the number of the first epoch (its shuffle). None of them is written.
 
     Returns
     -------
@@ -230,8 +231,8 @@ def train_members(
         member's loss stopped being finite; meaningless after its last epoch.
     trained : int64 (K,)
         Each member's epochs (fewer than ``epochs`` once it stopped early).
-    marks, best_thetas, best_slots
-        Early stopping's, after the call.
+    marks, best_thetas, best_slots, plateaus, best_plateaus
+        The watchers', after the call.
     """
     plan = _plan(
         net.loss, net.activations[-1], opt_code=opt_code, step=step, first_epoch=first_epoch,
@@ -240,13 +241,14 @@ def train_members(
     layers = layers_of(net.sizes, net.activations)
     loss_params = _loss_parameters(net.loss, net.loss_params)
 
-    rule, marks, best_thetas, best_slots = watch
+    rule, marks, best_thetas, best_slots, plateau_rule, plateaus, best_plateaus = watch
 
     def arguments(g: int) -> tuple:  # of group g's call
         k = groups[g]
         rows = (np.ascontiguousarray(train_rows[:, k]), np.ascontiguousarray(eval_rows[k]))
         group_watch = (rule, marks[k], np.ascontiguousarray(best_thetas[:, k]),
-                       np.ascontiguousarray(best_slots[:, :, k]))  # fmt: skip
+                       np.ascontiguousarray(best_slots[:, :, k]), plateau_rule, plateaus[k],
+                       best_plateaus[k])  # fmt: skip
         return ((X, Y), rows, np.ascontiguousarray(thetas[:, k]),
                 np.ascontiguousarray(slots[:, :, k]), layers, plan, hypers[k], lrs[k], l2s[k],
                 seeds[k], loss_params, group_watch)  # fmt: skip
@@ -262,11 +264,14 @@ def train_members(
     count = thetas.shape[1]
     new_thetas, new_slots = np.empty_like(thetas), np.empty_like(slots)
     records, trained = np.empty((count, 4, epochs)), np.empty(count, np.int64)
-    new_marks, new_best, new_best_slots = (np.empty_like(a) for a in watch[1:])
+    new_marks, new_best, new_best_slots = (np.empty_like(a) for a in watch[1:4])
+    new_plateaus, new_best_plateaus = np.empty_like(plateaus), np.empty_like(best_plateaus)
     for k, outcome in zip(groups, outcomes):
         new_thetas[:, k], new_slots[:, :, k], records[k], _, trained[k] = outcome[:5]
-        new_marks[k], new_best[:, k], new_best_slots[:, :, k] = outcome[5:]
-    return new_thetas, new_slots, records, trained, new_marks, new_best, new_best_slots
+        new_marks[k], new_best[:, k], new_best_slots[:, :, k] = outcome[5:8]
+        new_plateaus[k], new_best_plateaus[k] = outcome[8:]
+    return (new_thetas, new_slots, records, trained, new_marks, new_best, new_best_slots,
+            new_plateaus, new_best_plateaus)  # fmt: skip
 
 
 def members_side_by_side(sizes: tuple[int, ...], batch: int) -> bool:

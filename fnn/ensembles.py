@@ -83,9 +83,9 @@ def fit_many(
     figures). That kernel runs when every product of a batch is small enough for the
     engine's plain loops (rows x inputs x units < 8192, or a layer of at most 2 units), the
     loss is bce or mse with no softmax, the members share one kind of optimizer, without
-    ``clip_norm``, and one step count, and nothing beyond validation and early stopping
-    (which run inside the kernel: :mod:`fnn.side_by_side`) runs between epochs or weighs
-    the rows (no dropout, validation weights, monitored function, plateau watch, sample or
+    ``clip_norm``, and one step count, and nothing beyond validation, early stopping and
+    the plateau watch (which run inside the kernel: :mod:`fnn.side_by_side`) runs between
+    epochs or weighs the rows (no dropout, validation weights, monitored function, sample or
     class weights, callback or progress display). Otherwise each member is one ``fit``
     call, the members on ``threads`` threads of this process.
 
@@ -237,21 +237,25 @@ def fit_many(
     if member_rows is not None and even_rows:
         train_rows = np.stack(member_rows, axis=1)
     X_val, Y_val, weights_val = validation_data(net, validation, dtype)
-    monitors_function = early_stopping is not None and callable(early_stopping.monitor)
+    monitors_function = any(
+        config is not None and callable(config.monitor)
+        for config in (early_stopping, reduce_on_plateau)
+    )
     if even_rows and side_by_side.eligible(
         net, opts, states, train_rows.shape[0], batch_size, sample_weight, class_weight,
-        weights_val, reduce_on_plateau, callback, progress, monitors_function,
+        weights_val, callback, progress, monitors_function,
     ):  # fmt: skip
         n_val = X_val.shape[0]
         members = side_by_side.Members(
             params, opts, states, keys, l2s, train_rows,
             eval_rows=np.arange(n, n + n_val)[None, :].repeat(count, axis=0),
         )  # fmt: skip
-        watch = watching(net, n_val > 0, early_stopping, None)
         results = side_by_side.train(
             net, np.concatenate([X, X_val]), np.concatenate([Y, Y_val]), members, epochs=epochs,
-            batch_size=batch_size, early_stopping=early_stopping, early_row=watch.early_row,
-            threads=threads, purpose="fit_many",
+            batch_size=batch_size, early_stopping=early_stopping,
+            reduce_on_plateau=reduce_on_plateau,
+            watch=watching(net, n_val > 0, early_stopping, reduce_on_plateau), threads=threads,
+            purpose="fit_many",
         )  # fmt: skip
         side_by_side.raise_for(results, lambda k: member(k, epochs))
         return tuple(results)

@@ -1995,9 +1995,10 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     slots : (n_slots, n_params, K)
     layers, plan : as for :func:`train_and_evaluate` (LOSS, CHAIN_RULE, OPTIMIZER, STEP,
         FIRST_EPOCH, EPOCHS, BATCH, CHUNK and STOP read)
-    hypers : float64 (K, n_hyper); lrs : float64 (K, updates); l2s : float64 (K,)
+    hypers : float64 (K, n_hyper); lrs : float64 (K, updates + 1), unscaled (the last: the
+        rate of the update after the call, which a plateau's cut reads); l2s : float64 (K,)
     seeds : uint64 (K,); loss_params : float64 (k,), as for :func:`train_and_evaluate`
-    watch : (rule, marks, best_thetas, best_slots)
+    watch : (rule, marks, best_thetas, best_slots, plateau_rule, plateaus, best_plateaus)
         Early stopping, each member on its own, as :func:`fnn.epochs.watch_best` decides it:
         ``rule`` float64 (5,): patience, min_delta, the sign of the score (1: mode "min", -1:
         "max"), the records' row watched (-1: no early stopping), the number of this call's
@@ -2006,7 +2007,13 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
         epoch that improves, a member's parameters and slots go into ``best_thetas`` and
         ``best_slots`` ((n_params, K), (n_slots, n_params, K), or empty without early
         stopping), and once it has waited ``patience`` epochs it stops: its lane runs on,
-        discarded, and its parameters and slots of that epoch are returned.
+        discarded, and its parameters and slots of that epoch are returned. The plateau
+        watch, each member on its own, as :func:`fnn.epochs.watch_plateau` decides it:
+        ``plateau_rule`` float64 (8,): factor, patience, min_delta, min_lr, cooldown, eps,
+        the sign of the score, the records' row watched (-1: none); ``plateaus`` float64
+        (K, 4): each member's :class:`fnn.types.Plateau` (scale, best, bad epochs, cooldown
+        left), whose scale multiplies its learning rates; ``best_plateaus``: the same at
+        each member's best epoch.
 
     Returns
     -------
@@ -2020,7 +2027,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
         Epochs finished (fewer when plan[STOP] was set, or every member stopped).
     trained : int64 (K,)
         Each member's epochs.
-    marks, best_thetas, best_slots
+    marks, best_thetas, best_slots, plateaus, best_plateaus
         After the call, as ``watch`` holds them.
     """
     X, Y = data
@@ -2077,13 +2084,15 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     )  # fmt: skip
     chunk_out = (theta[:0], theta[:0].reshape((0, 0)), np.zeros((2, 1)))
     no_dropout = (False, np.empty(0), seeds[0])
-    rule, marks, best_thetas, best_slots = watch
-    watched = np.int64(rule[3])
+    rule, marks, best_thetas, best_slots, plateau_rule, plateaus, best_plateaus = watch
+    watched, plateau_watched = np.int64(rule[3]), np.int64(plateau_rule[7])
     marks, best_thetas, best_slots = marks.copy(), best_thetas.copy(), best_slots.copy()
+    plateaus, best_plateaus = plateaus.copy(), best_plateaus.copy()
     end_thetas, end_slots = best_thetas.copy(), best_slots.copy()  # of the members stopped
     trained = np.zeros(members, np.int64)
     running = np.ones(members, np.bool_)
-    result = (new_thetas, new_slots, records, 0, trained, marks, best_thetas, best_slots)
+    result = (new_thetas, new_slots, records, 0, trained, marks, best_thetas, best_slots,
+              plateaus, best_plateaus)  # fmt: skip
     # The rows' weights, all 1, multiplied in as train_and_evaluate multiplies its wbuf: a product
     # with a constant 1 would be folded away, and its operand then fused into the sum (other bits).
     ones = np.empty(batch, dtype)
@@ -2211,7 +2220,8 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                         for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
                             grads[i, k] += decay * new_thetas[i, k]
             for k in range(members):
-                c = _update_constants(opt_code, hypers[k], step + updates, lrs[k, updates], thetas)
+                rate = lrs[k, updates] * plateaus[k, 0]  # the scale of its plateau watch
+                c = _update_constants(opt_code, hypers[k], step + updates, rate, thetas)
                 for entry in range(10):
                     constants[entry, k] = c[entry]
             _member_update_into(opt_code, constants, new_thetas, grads, new_slots)
@@ -2243,6 +2253,9 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
             if not running[k]:
                 continue
             trained[k] += 1
+            if plateau_watched >= 0:
+                _watch_plateau(plateau_rule, plateaus[k], records[k, plateau_watched, epoch],
+                               lrs[k, updates])  # fmt: skip
             if watched < 0:
                 continue
             score = rule[2] * records[k, watched, epoch]
@@ -2250,6 +2263,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 marks[k, 0], marks[k, 1], marks[k, 2] = score, 0.0, rule[4] + epoch
                 best_thetas[:, k] = new_thetas[:, k]
                 best_slots[:, :, k] = new_slots[:, :, k]
+                best_plateaus[k] = plateaus[k]
                 continue
             marks[k, 1] += 1.0
             if marks[k, 1] >= rule[0]:  # patience has run out: the member stops
@@ -2265,12 +2279,35 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
 def _members_result(result, done, running, end_thetas, end_slots):
     """:func:`train_members`' results after ``done`` epochs: each stopped member's parameters
     and slots those of its last epoch (``end_thetas``, ``end_slots``)."""
-    new_thetas, new_slots, records, _, trained, marks, best_thetas, best_slots = result
+    new_thetas, new_slots, records, _, trained, marks, best_thetas, best_slots = result[:8]
     for k in range(running.shape[0]):
         if not running[k]:
             new_thetas[:, k] = end_thetas[:, k]
             new_slots[:, :, k] = end_slots[:, :, k]
-    return new_thetas, new_slots, records, done, trained, marks, best_thetas, best_slots
+    return (new_thetas, new_slots, records, done, trained, marks, best_thetas, best_slots,
+            result[8], result[9])  # fmt: skip
+
+
+@helper
+def _watch_plateau(rule, plateau, watched, next_rate):
+    """:func:`fnn.epochs.watch_plateau` in place on one member's ``plateau`` (scale, best,
+    bad epochs, cooldown left) after an epoch whose monitored value is ``watched``;
+    ``next_rate``: the unscaled rate of the next update; ``rule`` as in
+    :func:`train_members`."""
+    factor, patience, min_delta, min_lr, cooldown, eps, sign = rule[:7]
+    value = sign * watched
+    if value < plateau[1] - min_delta:
+        plateau[1], plateau[2] = value, 0.0
+    else:
+        plateau[2] += 1.0
+    if plateau[3] > 0.0:
+        plateau[3], plateau[2] = plateau[3] - 1.0, 0.0
+    if plateau[2] > patience:
+        rate = next_rate * plateau[0]
+        cut = max(rate * factor, min_lr)
+        if rate - cut > eps:
+            plateau[0] = plateau[0] * factor if cut > min_lr else min_lr / next_rate
+        plateau[3], plateau[2] = cooldown, 0.0
 
 
 @helper

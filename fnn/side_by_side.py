@@ -7,11 +7,13 @@ engine's operations in the engine's order; each evaluation chunk by the engine's
 :func:`fnn.fit_many` trains its members this way, and :func:`fnn.sweep` its trials, whenever
 the kernel does what their fits ask (:func:`eligible`).
 
-Early stopping runs inside the kernel, by the rule of :func:`fnn.epochs.watch_best`: after
-each epoch every member's monitored value is watched, its best parameters kept, and a member
-whose patience has run out stops. Its lane runs on, discarded, until the call ends (refilling it
-would need another member at the same step of the same data; a call ends early once every
-member has stopped), and the next call, if any, holds only the members still training.
+Early stopping and the plateau watch run inside the kernel, by the rules of
+:func:`fnn.epochs.watch_best` and :func:`fnn.epochs.watch_plateau`: after each epoch every
+member's monitored value is watched, its learning rate cut on a plateau, its best parameters
+kept, and a member whose patience has run out stops. Its lane runs on, discarded, until the
+call ends (refilling it would need another member at the same step of the same data; a call
+ends early once every member has stopped), and the next call, if any, holds only the members
+still training.
 """
 
 from __future__ import annotations
@@ -23,12 +25,21 @@ import numpy as np
 
 from fnn import engine
 from fnn.data import seed_of
-from fnn.epochs import history_of
+from fnn.epochs import Watching, history_of
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import OPTIMIZERS
 from fnn.train import MAX_UPDATES_PER_CALL
-from fnn.types import LBFGS, EarlyStopping, FitResult, Net, OptState, Params
+from fnn.types import (
+    LBFGS,
+    EarlyStopping,
+    FitResult,
+    Net,
+    OptState,
+    Params,
+    Plateau,
+    ReduceOnPlateau,
+)
 
 #: Bytes of batch buffers one call of train_members should keep (in L2 cache): larger groups
 #: ran slower per member (benchmarks/README.md, "Measurements behind the kernel's constants").
@@ -61,8 +72,8 @@ def eligible(net: Net, opts, states, n_train: int, batch_size, *others) -> bool:
     cut into shards, the bce or mse loss without softmax or the ce loss with it, one kind of
     optimizer without clipping, every member at the same step, and nothing else between
     epochs or beyond the rows: ``others`` (dropout is the network's; sample or class
-    weights, validation weights, a plateau watch, a callback, a progress display, a
-    monitored function) all None or False."""
+    weights, validation weights, a callback, a progress display, a monitored function) all
+    None or False."""
     if any(value is not None and value is not False for value in others) or any(net.dropout):
         return False
     if net.loss not in ("bce", "ce", "mse") or ("softmax" in net.activations) != (net.loss == "ce"):
@@ -86,7 +97,8 @@ def train(
     epochs: int,
     batch_size: int | None,
     early_stopping: EarlyStopping | None,
-    early_row: int | None,
+    reduce_on_plateau: ReduceOnPlateau | None,
+    watch: Watching,
     threads: int,
     purpose: str,
 ) -> list[FitResult | None]:
@@ -94,11 +106,12 @@ def train(
 
     Member k's FitResult is the bits of ``fit(net, params[k], opts[k], X[train_rows[:, k]],
     y[train_rows[:, k]], epochs, batch_size, key=keys[k], l2=l2s[k], validation=(X[eval_rows[k]],
-    y[eval_rows[k]]) if n_eval else None, opt_state=states[k], early_stopping=early_stopping)``;
-    None for a member whose loss, validation loss or parameters stopped being finite (that
-    ``fit`` raises: the caller's to run it). X and Y (the engine's form, of the parameters'
-    dtype) hold every member's rows; ``early_row``: the records' row early stopping watches
-    (:func:`fnn.epochs.watching`); the groups of members run on ``threads`` threads.
+    y[eval_rows[k]]) if n_eval else None, opt_state=states[k], early_stopping=early_stopping,
+    reduce_on_plateau=reduce_on_plateau)``; None for a member whose loss, validation loss or
+    parameters stopped being finite (that ``fit`` raises: the caller's to run it). X and Y
+    (the engine's form, of the parameters' dtype) hold every member's rows; ``watch``: the
+    records' rows the watchers read (:func:`fnn.epochs.watching`); the groups of members run
+    on ``threads`` threads.
     """
     count = len(members.params)
     dtype = X.dtype
@@ -115,42 +128,50 @@ def train(
     thetas = np.stack([pack(p, dtype) for p in members.params], axis=1)
     slots = np.stack([pack_slots(s.slots, thetas.shape[0], dtype) for s in states], axis=2)
     hypers = np.stack([hyperparameters(opt) for opt in members.opts])
-    scales = [1.0 if s.plateau is None else s.plateau.scale for s in states]
     seeds = np.array([seed_of(key) for key in members.keys], np.uint64)
     l2s = np.array(members.l2s, np.float64)
     records = np.zeros((count, 4, epochs))
     trained = np.zeros(count, np.int64)  # each member's epochs
     failed = np.zeros(count, bool)
-    # Early stopping's rule, and each member's marks (best score, epochs waited, best epoch) and
-    # best parameters and slots, which the kernel carries from call to call.
-    watching = early_stopping is not None
+    # The watchers' rules, and what the kernel carries from call to call for each member:
+    # early stopping's marks (best score, epochs waited, best epoch), best parameters and
+    # slots; the plateau watch's state (with its scale: 1 without one), and at the best epoch.
+    stopping = early_stopping is not None
     rule = np.array([
-        early_stopping.patience, early_stopping.min_delta,
-        1.0 if early_stopping.mode == "min" else -1.0, early_row, 0.0,
-    ] if watching else [0.0, 0.0, 1.0, -1.0, 0.0])  # fmt: skip
+        early_stopping.patience, early_stopping.min_delta, _sign(early_stopping.mode),
+        watch.early_row, 0.0,
+    ] if stopping else [0.0, 0.0, 1.0, -1.0, 0.0])  # fmt: skip
     marks = np.zeros((count, 3))
     marks[:, 0], marks[:, 2] = np.inf, -1.0
-    best_thetas = np.zeros_like(thetas if watching else thetas[:0])
-    best_slots = np.zeros_like(slots if watching else slots[:, :0])
+    best_thetas = np.zeros_like(thetas if stopping else thetas[:0])
+    best_slots = np.zeros_like(slots if stopping else slots[:, :0])
+    plateau_rule = np.array([0.0] * 6 + [1.0, -1.0])
+    if reduce_on_plateau is not None:
+        config = reduce_on_plateau
+        plateau_rule = np.array([
+            config.factor, config.patience, config.min_delta, config.min_lr, config.cooldown,
+            config.eps, _sign(config.mode), watch.plateau_row,
+        ], np.float64)  # fmt: skip
+    plateaus = np.array([_plateau_of(s.plateau, reduce_on_plateau) for s in states], np.float64)
+    best_plateaus = plateaus.copy()
     active = np.arange(count)
     done = 0
     while done < epochs and active.size:  # stretches of at most MAX_UPDATES_PER_CALL rates
         per_call = max(1, MAX_UPDATES_PER_CALL // (batches_per_epoch * active.size))
         epochs_now = min(epochs - done, per_call)
         at = first_step + done * batches_per_epoch
-        lrs = np.stack([
-            learning_rates(members.opts[k], at, epochs_now * batches_per_epoch, scales[k])
-            for k in active
-        ])  # fmt: skip
+        updates = epochs_now * batches_per_epoch
+        lrs = np.stack([learning_rates(members.opts[k], at, updates + 1) for k in active])
         rule[4] = done
         groups = _groups(active.size, threads, batch, net.sizes, dtype.itemsize)
-        watch = (rule, marks[active], best_thetas[:, active], best_slots[:, :, active])
+        carried = (rule, marks[active], best_thetas[:, active], best_slots[:, :, active],
+                   plateau_rule, plateaus[active], best_plateaus[active])  # fmt: skip
         (new_thetas, new_slots, new_records, new_trained, marks[active], best_thetas[:, active],
-         best_slots[:, :, active]) = engine.train_members(
+         best_slots[:, :, active], plateaus[active], best_plateaus[active]) = engine.train_members(
             net, X, Y, thetas[:, active], slots[:, :, active], groups,
             train_rows=members.train_rows[:, active], eval_rows=members.eval_rows[active],
             opt_code=OPTIMIZERS[name].code, hypers=hypers[active], lrs=lrs, l2s=l2s[active],
-            seeds=seeds[active], watch=watch, step=at, first_epoch=at // batches_per_epoch,
+            seeds=seeds[active], watch=carried, step=at, first_epoch=at // batches_per_epoch,
             epochs=epochs_now, batch=batch, threads=threads, purpose=purpose,
         )  # fmt: skip
         thetas[:, active], slots[:, :, active] = new_thetas, new_slots
@@ -169,23 +190,39 @@ def train(
         if failed[k]:
             results.append(None)
             continue
-        theta, member_slots = thetas[:, k], slots[:, :, k]
+        theta, member_slots, plateau = thetas[:, k], slots[:, :, k], plateaus[k]
         step = first_step + trained[k] * batches_per_epoch
         params_epoch = trained[k] - 1 if trained[k] else None
         best_epoch = int(marks[k, 2])
-        if watching and early_stopping.restore_best and best_epoch >= 0:
-            theta, member_slots = best_thetas[:, k], best_slots[:, :, k]
+        if stopping and early_stopping.restore_best and best_epoch >= 0:
+            theta, member_slots, plateau = best_thetas[:, k], best_slots[:, :, k], best_plateaus[k]
             step = first_step + (best_epoch + 1) * batches_per_epoch
             params_epoch = best_epoch
         stopped_epoch = trained[k] - 1 if trained[k] < epochs else None
+        kept = states[k].plateau
+        if reduce_on_plateau is not None:
+            kept = Plateau(float(plateau[0]), float(plateau[1]), int(plateau[2]), int(plateau[3]))
         results.append(FitResult(
             unpack(np.ascontiguousarray(theta), net.sizes),
             OptState(name, int(step), unpack_slots(np.ascontiguousarray(member_slots), net.sizes),
-                     states[k].plateau, states[k].config),
+                     kept, states[k].config),
             history_of(net, records[k, :, : trained[k]], has_val, _int(stopped_epoch),
                        _int(params_epoch)),
         ))  # fmt: skip
     return results
+
+
+def _sign(mode: str) -> float:
+    """The factor of a watcher's score (:func:`fnn.epochs.score`)."""
+    return 1.0 if mode == "min" else -1.0
+
+
+def _plateau_of(plateau: Plateau | None, config: ReduceOnPlateau | None) -> list[float]:
+    """A member's plateau watch as the kernel holds it: (scale, best, bad epochs, cooldown
+    left), as ``fit`` starts it (a new watch when it has a config and the state none)."""
+    if plateau is None:
+        plateau = Plateau() if config is not None else Plateau(1.0)
+    return [plateau.scale, plateau.best, plateau.bad_epochs, plateau.cooldown_left]
 
 
 def _int(value) -> int | None:

@@ -496,7 +496,7 @@ def _on_members(data: SweepData, Y: np.ndarray, threads: int) -> list[TrialResul
         fold = data.folds[trial.fold]
         shape = (trial.setting.epochs, trial.setting.batch_size, len(fold.train), len(fold.val))
         shapes.setdefault(shape, []).append(trial)
-    watch = watching(data.net, True, data.early_stopping, None)
+    watch = watching(data.net, True, data.early_stopping, None)  # sweep has no plateau watch
     results: list[TrialResult | None] = [None] * len(data.trials)
     for (epochs, batch_size, _, _), trials in shapes.items():
         starts = [init(data.net, key=t.key, scheme=data.scheme, dtype=data.dtype) for t in trials]
@@ -511,8 +511,8 @@ def _on_members(data: SweepData, Y: np.ndarray, threads: int) -> list[TrialResul
         )  # fmt: skip
         fits = side_by_side.train(
             data.net, data.X, Y, members, epochs=epochs, batch_size=batch_size,
-            early_stopping=data.early_stopping, early_row=watch.early_row, threads=threads,
-            purpose="sweep",
+            early_stopping=data.early_stopping, reduce_on_plateau=None, watch=watch,
+            threads=threads, purpose="sweep",
         )  # fmt: skip
         for trial, result in zip(trials, fits):
             results[trial.index] = (

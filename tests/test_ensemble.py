@@ -130,13 +130,32 @@ def test_members_on_rows_of_their_own_sizes_or_weights_are_fits_each(monkeypatch
         assert_same_fit(result, single)
 
 
-def test_members_cut_their_learning_rates_on_their_own_plateaus():
-    plateau = fnn.reduce_on_plateau(factor=0.5, patience=2)
-    kwargs = dict(validation=(X_VAL, Y_VAL), reduce_on_plateau=plateau)
+PLATEAUS = {  # the plateau watch alone, with early stopping, with a cooldown and a floor
+    "val_loss": dict(reduce_on_plateau=fnn.reduce_on_plateau(factor=0.5, patience=2)),
+    "and-early-stopping": dict(
+        reduce_on_plateau=fnn.reduce_on_plateau(factor=0.3, patience=1, cooldown=2),
+        early_stopping=fnn.early_stopping(patience=6)),
+    "loss-floor": dict(reduce_on_plateau=fnn.reduce_on_plateau(
+        factor=0.2, patience=1, min_lr=2e-3, monitor="loss", min_delta=1e-3)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(PLATEAUS))
+def test_members_cut_their_learning_rates_on_their_own_plateaus(case, monkeypatch):
+    kwargs = dict(validation=(X_VAL, Y_VAL), **PLATEAUS[case])
+    expected = singles(40, **kwargs)
+    trained_side_by_side(monkeypatch)  # the plateau watch runs in the kernel
     many = fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=40, batch_size=16, keys=KEYS, l2=L2,
                         threads=2, **kwargs)  # fmt: skip
-    for result, single in zip(many, singles(40, **kwargs)):
+    scales = set()
+    for result, single in zip(many, expected):
         assert_same_fit(result, single)
+        assert result.opt_state.plateau == single.opt_state.plateau
+        scales.add(result.opt_state.plateau.scale)
+    if "early_stopping" in kwargs:  # its best epochs come before the cuts: none returned
+        assert any(result.history.stopped_epoch is not None for result in many)
+    else:
+        assert len(scales) > 1  # the members cut their rates apart
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -439,7 +458,6 @@ NOT_SIDE_BY_SIDE = {  # what the kernel does not do: one fit per member
     "validation weights": dict(validation=(X_VAL, Y_VAL, np.ones(len(X_VAL)))),
     "monitored function": dict(validation=(X_VAL, Y_VAL), early_stopping=fnn.early_stopping(
         monitor=lambda net, params, X, y: 1.0, mode="min")),
-    "plateau": dict(reduce_on_plateau=fnn.reduce_on_plateau()),
     "sample weights": dict(sample_weight=np.ones(len(X))),
     "callback": dict(callback=lambda *args: None),
     "blas-sized layers": dict(net=fnn.mlp([2, 64, 64, 1]), batch_size=32),

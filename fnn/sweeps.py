@@ -2,11 +2,11 @@
 threads, joblib, Dask or Ray.
 
 Every trial is one ordinary ``fit`` call on its fold's training rows, validated on the fold's
-other rows (or, side by side, the same bits: :mod:`fnn.side_by_side`); the executor only decides
-where the calls run. Trial results are therefore the
-same bits wherever they ran (on machines of one kind with the same library versions): the
-trial's key fixes its initial parameters and its shuffles, and ``fit`` runs its kernels with
-one BLAS thread, so neither the number of workers nor the order of the trials changes them.
+other rows (or, side by side, the same bits: :mod:`fnn.side_by_side`); the executor only
+decides where the calls run. Trial results are therefore the same bits wherever they ran (on
+machines of one kind with the same library versions): the trial's key fixes its initial
+parameters and its shuffles, and ``fit`` runs its kernels with one BLAS thread, so neither the
+number of workers nor the order of the trials changes them.
 """
 
 from __future__ import annotations

@@ -82,12 +82,13 @@ def fit_many(
     ``threads`` threads (faster than one ``fit`` per member; docs/scaling.md has the
     figures). That kernel runs when every product of a batch is small enough for the
     engine's plain loops (rows x inputs x units < 8192, or a layer of at most 2 units), the
-    loss is bce or mse with no softmax, the members share one kind of optimizer, without
-    ``clip_norm``, and one step count, and nothing beyond validation, early stopping and
-    the plateau watch (which run inside the kernel: :mod:`fnn.side_by_side`) runs between
-    epochs or weighs the rows (no dropout, validation weights, monitored function, sample or
-    class weights, callback or progress display). Otherwise each member is one ``fit``
-    call, the members on ``threads`` threads of this process.
+    loss is bce or mse without softmax or ce with it, the members share one kind of
+    optimizer, without ``clip_norm``, one step count and, with ``rows``, one row count, and
+    nothing beyond validation, early stopping and the plateau watch (which run inside the
+    kernel: :mod:`fnn.side_by_side`) runs between epochs or weighs the rows (no dropout,
+    validation weights, monitored function, sample weights or class weights, callback or
+    progress display). Otherwise each member is one ``fit`` call, the members on
+    ``threads`` threads of this process.
 
     Parameters
     ----------

@@ -225,28 +225,29 @@ def fit_many(
             threads=member_threads,
         ))  # fmt: skip
 
-    for k in range(count):  # fit's own checks of each member's values, without training
-        _named(k, lambda k=k: fit_arguments(
-            net, params[k], opts[k], *data(k)[:2], epochs, batch_size, keys[k], l2s[k],
-            validation, states[k], early_stopping, callback, False, reduce_on_plateau,
-            data(k)[2], class_weight, member_threads,
-        ))  # fmt: skip
+    def check(k: int) -> None:  # fit's own checks of member k's values, without training
+        X_k, y_k, weights_k = data(k)
+        fit_arguments(net, params[k], opts[k], X_k, y_k, epochs, batch_size, keys[k], l2s[k],
+                      validation, states[k], early_stopping, callback, False, reduce_on_plateau,
+                      weights_k, class_weight, member_threads)  # fmt: skip
+
+    for k in range(count):
+        _named(k, lambda k=k: check(k))
 
     n = X.shape[0]
-    even_rows = member_rows is None or len({len(chosen) for chosen in member_rows}) == 1
-    train_rows = np.arange(n)[:, None].repeat(count, axis=1)
-    if member_rows is not None and even_rows:
-        train_rows = np.stack(member_rows, axis=1)
+    row_counts = {n} if member_rows is None else {len(chosen) for chosen in member_rows}
     X_val, Y_val, weights_val = validation_data(net, validation, dtype)
     monitors_function = any(
         config is not None and callable(config.monitor)
         for config in (early_stopping, reduce_on_plateau)
     )
-    if even_rows and side_by_side.eligible(
-        net, opts, states, train_rows.shape[0], batch_size, sample_weight, class_weight,
+    if len(row_counts) == 1 and side_by_side.eligible(
+        net, opts, states, row_counts.pop(), batch_size, sample_weight, class_weight,
         weights_val, callback, progress, monitors_function,
     ):  # fmt: skip
         n_val = X_val.shape[0]
+        train_rows = (np.arange(n)[:, None].repeat(count, axis=1) if member_rows is None
+                      else np.stack(member_rows, axis=1))  # fmt: skip
         members = side_by_side.Members(
             params, opts, states, keys, l2s, train_rows,
             eval_rows=np.arange(n, n + n_val)[None, :].repeat(count, axis=0),

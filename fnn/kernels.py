@@ -2006,8 +2006,9 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
         (inf before the first epoch), epochs waited since, and its best epoch; after an
         epoch that improves, a member's parameters and slots go into ``best_thetas`` and
         ``best_slots`` ((n_params, K), (n_slots, n_params, K), or empty without early
-        stopping), and once it has waited ``patience`` epochs it stops: its lane runs on,
-        discarded, and its parameters and slots of that epoch are returned. The plateau
+        stopping), and once it has waited ``patience`` epochs it stops: its parameters and
+        slots of that epoch are returned, and the members still running move down into the
+        lanes of those stopped, so that every loop runs over running members only. The plateau
         watch, each member on its own, as :func:`fnn.epochs.watch_plateau` decides it:
         ``plateau_rule`` float64 (8,): factor, patience, min_delta, min_lr, cooldown, eps,
         the sign of the score, the records' row watched (-1: none); ``plateaus`` float64
@@ -2091,6 +2092,10 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     end_thetas, end_slots = best_thetas.copy(), best_slots.copy()  # of the members stopped
     trained = np.zeros(members, np.int64)
     running = np.ones(members, np.bool_)
+    # The lanes: member_of[k] is the member in lane k < live (every lane at first).
+    member_of = np.arange(members)
+    live = members
+    lanes = (member_of, live)
     result = (new_thetas, new_slots, records, 0, trained, marks, best_thetas, best_slots,
               plateaus, best_plateaus)  # fmt: skip
     # The rows' weights, all 1, multiplied in as train_and_evaluate multiplies its wbuf: a product
@@ -2108,37 +2113,37 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     updates = 0
     for epoch in range(n_epochs):
         if shuffle:
-            for k in range(members):
-                _permutation_into(fold_in(seeds[k], first_epoch + epoch), perm)
+            for k in range(live):
+                _permutation_into(fold_in(seeds[member_of[k]], first_epoch + epoch), perm)
                 for i in range(n):
-                    perms[i, k] = train_rows[perm[i], k]
-        for k in range(members):
+                    perms[i, k] = train_rows[perm[i], member_of[k]]
+        for k in range(live):
             totals[k], corrects[k] = 0.0, 0.0
         for index in range(n_batches):
             if plan[STOP] != 0:
-                return _members_result(result, epoch, running, end_thetas, end_slots)
+                return _members_result(result, epoch, lanes, end_thetas, end_slots)
             start = index * batch
             m = min(batch, n - start)
-            for k in range(members):
-                if l2s[k] != 0.0:
+            for k in range(live):
+                if l2s[member_of[k]] != 0.0:
                     penalties[k] = _penalty(new_thetas[:, k], layers)
             # Forward: gather each member's rows, then layer by layer.
-            A_prev = _block3(abuf, 0, n_features, m, members)
-            Y_batch = _block3(ybuf, 0, n_outputs, m, members)
+            A_prev = _block3(abuf, 0, n_features, m, live)
+            Y_batch = _block3(ybuf, 0, n_outputs, m, live)
             for f in range(n_features):
                 for i in range(m):
-                    for k in range(members):
+                    for k in range(live):
                         A_prev[f, i, k] = XT[f, perms[start + i, k]]
             for j in range(n_outputs):
                 for i in range(m):
-                    for k in range(members):
+                    for k in range(live):
                         Y_batch[j, i, k] = YT[j, perms[start + i, k]]
-            z_at, a_at = 0, m * n_features * members
+            z_at, a_at = 0, m * n_features * live
             for layer in range(n_layers):
                 n_out, code = layers[layer, 1], layers[layer, 4]
                 b_at = layers[layer, 3]
-                Z = _block3(zbuf, z_at, n_out, m, members)
-                A = _block3(abuf, a_at, n_out, m, members)
+                Z = _block3(zbuf, z_at, n_out, m, live)
+                A = _block3(abuf, a_at, n_out, m, live)
                 _member_product_into(FORWARD, new_thetas, layers[layer, 2], A_prev, Z)
                 if layer == n_layers - 1 and loss_code == BCE:  # sigmoid: with the loss
                     _member_activate_into(Z, new_thetas, b_at, IDENTITY, A)
@@ -2149,17 +2154,17 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 if code == SOFTMAX:  # the output layer's, with ce
                     _member_softmax_into(Z, A, top, total)
                 A_prev = A
-                z_at += m * n_out * members
-                a_at += m * n_out * members
+                z_at += m * n_out * live
+                a_at += m * n_out * live
             # The output layer: loss, rows right, error (as _output_into with unit weights).
-            Z = _block3(zbuf, m * hidden * members, n_outputs, m, members)
-            A = _block3(abuf, m * (n_features + hidden) * members, n_outputs, m, members)
-            D = _block3(dbuf, m * hidden * members, n_outputs, m, members)
+            Z = _block3(zbuf, m * hidden * live, n_outputs, m, live)
+            A = _block3(abuf, m * (n_features + hidden) * live, n_outputs, m, live)
+            D = _block3(dbuf, m * hidden * live, n_outputs, m, live)
             s = dtype.type(1.0 / m)
-            for k in range(members):
+            for k in range(live):
                 losses[k] = 0.0
             for i in range(m):
-                for k in range(members):
+                for k in range(live):
                     right[i, k] = 1.0
             if loss_code == CE:  # row by row, as _output_into
                 for i in range(m):
@@ -2167,7 +2172,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                                     ones[i])  # fmt: skip
             for j in range(n_outputs):
                 for i in range(m):
-                    for k in range(members):
+                    for k in range(live):
                         if loss_code == BCE:  # the sigmoid and its loss share exp(-|z|)
                             z = Z[j, i, k]
                             e = Z.dtype.type(_exp(-abs(z)))
@@ -2178,114 +2183,134 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                         elif loss_code == MSE:  # (ce's terms are summed above)
                             losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * ones[i]
                         D[j, i, k] = s * ones[i] * (A[j, i, k] - Y_batch[j, i, k])
-            for k in range(members):
+            for k in range(live):
                 correct = 0.0
                 if loss_code == BCE or loss_code == CE:
                     for i in range(m):
                         if right[i, k] > 0.0:
                             correct += 1.0
-                totals[k] += (0.0 + losses[k]) + 0.5 * l2s[k] * penalties[k]
+                totals[k] += (0.0 + losses[k]) + 0.5 * l2s[member_of[k]] * penalties[k]
                 corrects[k] += 0.0 + correct
             # Backward, layer by layer down (as _backward_into).
-            z_at = m * width * members
-            a_at = m * (n_features + width) * members
+            z_at = m * width * live
+            a_at = m * (n_features + width) * live
             for layer in range(n_layers - 1, -1, -1):
                 n_in, n_out, code = layers[layer, 0], layers[layer, 1], layers[layer, 4]
                 w_at, b_at = layers[layer, 2], layers[layer, 3]
-                z_at -= m * n_out * members
-                a_at -= m * n_out * members
-                D = _block3(dbuf, z_at, n_out, m, members)
+                z_at -= m * n_out * live
+                a_at -= m * n_out * live
+                D = _block3(dbuf, z_at, n_out, m, live)
                 if layer < n_layers - 1 or chain:
-                    Z = _block3(zbuf, z_at, n_out, m, members)
-                    A = _block3(abuf, a_at, n_out, m, members)
+                    Z = _block3(zbuf, z_at, n_out, m, live)
+                    A = _block3(abuf, a_at, n_out, m, live)
                     if code == RELU:
                         _member_times_derivative_into(D, Z, A, RELU)
                     else:
                         _member_times_derivative_into(D, Z, A, code)
-                A_prev = _block3(abuf, a_at - m * n_in * members, n_in, m, members)
+                A_prev = _block3(abuf, a_at - m * n_in * live, n_in, m, live)
                 for p in range(n_in):
                     for j in range(n_out):
                         _member_dot_rows(A_prev, p, D, j, m, sums, grads, w_at + p * n_out + j)
                 for j in range(n_out):
                     _member_sum_row(D, j, m, sums, grads, b_at + j)
                 if layer > 0:
-                    D_prev = _block3(dbuf, z_at - m * n_in * members, n_in, m, members)
+                    D_prev = _block3(dbuf, z_at - m * n_in * live, n_in, m, live)
                     _member_product_into(BACKPROP, new_thetas, w_at, D, D_prev)
             # The penalty's term of dW, then the update (as train_and_evaluate and _update_into).
-            for k in range(members):
-                if l2s[k] != 0.0:
-                    decay = dtype.type(l2s[k] / m)
+            for k in range(live):
+                if l2s[member_of[k]] != 0.0:
+                    decay = dtype.type(l2s[member_of[k]] / m)
                     for layer in range(n_layers):
                         w_at = layers[layer, 2]
                         for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
                             grads[i, k] += decay * new_thetas[i, k]
-            for k in range(members):
-                rate = lrs[k, updates] * plateaus[k, 0]  # the scale of its plateau watch
-                c = _update_constants(opt_code, hypers[k], step + updates, rate, thetas)
+            for k in range(live):
+                member = member_of[k]
+                rate = lrs[member, updates] * plateaus[member, 0]  # its plateau watch's scale
+                c = _update_constants(opt_code, hypers[member], step + updates, rate, thetas)
                 for entry in range(10):
                     constants[entry, k] = c[entry]
-            _member_update_into(opt_code, constants, new_thetas, grads, new_slots)
+            _member_update_into(opt_code, constants, new_thetas, grads, new_slots, live)
             updates += 1
-        for k in range(members):
-            records[k, 0, epoch] = totals[k] / float(n)
-            records[k, 1, epoch] = corrects[k] / float(n)
-        for k in range(members if n_eval > 0 else 0):  # as train_and_evaluate's chunks
-            if not running[k]:
-                continue
+        for k in range(live):
+            records[member_of[k], 0, epoch] = totals[k] / float(n)
+            records[member_of[k], 1, epoch] = corrects[k] / float(n)
+        for k in range(live if n_eval > 0 else 0):  # as train_and_evaluate's chunks
+            member = member_of[k]
             for i in range(n_params):
                 theta[i] = new_thetas[i, k]
             penalty = 0.0
-            if l2s[k] != 0.0:
+            if l2s[member] != 0.0:
                 penalty = _penalty(theta, layers)
             eval_total, eval_correct = 0.0, 0.0
             for start in range(0, n_eval, chunk):
                 if plan[STOP] != 0:
-                    return _members_result(result, epoch, running, end_thetas, end_slots)
+                    return _members_result(result, epoch, lanes, end_thetas, end_slots)
                 m = min(chunk, n_eval - start)
                 _shard_into(0, m, ONE_THREAD, False, start, False, (theta, layers), plan,
-                            (X, Y, X, Y), eval_rows[k, start : start + m], chunk_scratch,
+                            (X, Y, X, Y), eval_rows[member, start : start + m], chunk_scratch,
                             no_dropout, (1.0 / m, loss_params), chunk_out)  # fmt: skip
                 eval_total += chunk_out[2][0, 0]
                 eval_correct += chunk_out[2][1, 0]
-            records[k, 2, epoch] = (eval_total + 0.5 * l2s[k] * penalty) / float(n_eval)
-            records[k, 3, epoch] = eval_correct / float(n_eval)
-        for k in range(members):
-            if not running[k]:
-                continue
-            trained[k] += 1
+            records[member, 2, epoch] = (eval_total + 0.5 * l2s[member] * penalty) / float(n_eval)
+            records[member, 3, epoch] = eval_correct / float(n_eval)
+        for k in range(live):
+            member = member_of[k]
+            trained[member] += 1
             if plateau_watched >= 0:
-                _watch_plateau(plateau_rule, plateaus[k], records[k, plateau_watched, epoch],
-                               lrs[k, updates])  # fmt: skip
+                _watch_plateau(plateau_rule, plateaus[member],
+                               records[member, plateau_watched, epoch],
+                               lrs[member, updates])  # fmt: skip
             if watched < 0:
                 continue
-            score = rule[2] * records[k, watched, epoch]
-            if score < marks[k, 0] - rule[1]:  # an improvement: the best epoch
-                marks[k, 0], marks[k, 1], marks[k, 2] = score, 0.0, rule[4] + epoch
-                best_thetas[:, k] = new_thetas[:, k]
-                best_slots[:, :, k] = new_slots[:, :, k]
-                best_plateaus[k] = plateaus[k]
+            score = rule[2] * records[member, watched, epoch]
+            if score < marks[member, 0] - rule[1]:  # an improvement: the best epoch
+                marks[member, 0], marks[member, 1] = score, 0.0
+                marks[member, 2] = rule[4] + epoch
+                best_thetas[:, member] = new_thetas[:, k]
+                best_slots[:, :, member] = new_slots[:, :, k]
+                best_plateaus[member] = plateaus[member]
                 continue
-            marks[k, 1] += 1.0
-            if marks[k, 1] >= rule[0]:  # patience has run out: the member stops
-                running[k] = False
-                end_thetas[:, k] = new_thetas[:, k]
-                end_slots[:, :, k] = new_slots[:, :, k]
-        if not running.any():
-            return _members_result(result, epoch + 1, running, end_thetas, end_slots)
-    return _members_result(result, n_epochs, running, end_thetas, end_slots)
+            marks[member, 1] += 1.0
+            if marks[member, 1] >= rule[0]:  # patience has run out: the member stops
+                running[member] = False
+                end_thetas[:, member] = new_thetas[:, k]
+                end_slots[:, :, member] = new_slots[:, :, k]
+        # The members still running move down into the lanes of those stopped, so that the
+        # loops over lanes run over the running members only (each member's bits do not depend
+        # on its lane).
+        lane = 0
+        while lane < live:
+            if running[member_of[lane]]:
+                lane += 1
+                continue
+            live -= 1
+            if lane < live:
+                member_of[lane] = member_of[live]
+                perms[:, lane] = perms[:, live]
+                new_thetas[:, lane] = new_thetas[:, live]
+                new_slots[:, :, lane] = new_slots[:, :, live]
+        lanes = (member_of, live)
+        if live == 0:
+            return _members_result(result, epoch + 1, lanes, end_thetas, end_slots)
+    return _members_result(result, n_epochs, lanes, end_thetas, end_slots)
 
 
 @helper
-def _members_result(result, done, running, end_thetas, end_slots):
-    """:func:`train_members`' results after ``done`` epochs: each stopped member's parameters
-    and slots those of its last epoch (``end_thetas``, ``end_slots``)."""
+def _members_result(result, done, lanes, end_thetas, end_slots):
+    """:func:`train_members`' results after ``done`` epochs, in the members' order: a member
+    in a lane (``lanes``: member_of, live) has that lane's parameters and slots; a member
+    stopped, those of its last epoch (``end_thetas``, ``end_slots``)."""
     new_thetas, new_slots, records, _, trained, marks, best_thetas, best_slots = result[:8]
-    for k in range(running.shape[0]):
-        if not running[k]:
-            new_thetas[:, k] = end_thetas[:, k]
-            new_slots[:, :, k] = end_slots[:, :, k]
-    return (new_thetas, new_slots, records, done, trained, marks, best_thetas, best_slots,
-            result[8], result[9])  # fmt: skip
+    member_of, live = lanes
+    thetas, slots = end_thetas.copy(), end_slots.copy()
+    if thetas.size == 0:  # no early stopping: every member in its own lane still
+        thetas, slots = new_thetas.copy(), new_slots.copy()
+    for k in range(live):
+        thetas[:, member_of[k]] = new_thetas[:, k]
+        slots[:, :, member_of[k]] = new_slots[:, :, k]
+    return (thetas, slots, records, done, trained, marks, best_thetas, best_slots, result[8],
+            result[9])  # fmt: skip
 
 
 @helper
@@ -2311,11 +2336,11 @@ def _watch_plateau(rule, plateau, watched, next_rate):
 
 
 @helper
-def _member_update_into(opt_code, constants, thetas, grads, slots):
-    """:func:`_update_into` for every member: (n_params, K) ``thetas`` and ``grads``,
-    (n_slots, n_params, K) ``slots``, member k's :func:`_update_constants` in
-    ``constants[:, k]``."""
-    n_params, members = thetas.shape
+def _member_update_into(opt_code, constants, thetas, grads, slots, live):
+    """:func:`_update_into` for the members in the first ``live`` lanes: (n_params, K)
+    ``thetas`` and ``grads``, (n_slots, n_params, K) ``slots``, lane k's
+    :func:`_update_constants` in ``constants[:, k]``."""
+    n_params, members = thetas.shape[0], live
     zero = thetas.dtype.type(0)
     for i in range(n_params):
         for k in range(members):

@@ -10,10 +10,11 @@ the kernel does what their fits ask (:func:`eligible`).
 Early stopping and the plateau watch run inside the kernel, by the rules of
 :func:`fnn.epochs.watch_best` and :func:`fnn.epochs.watch_plateau`: after each epoch every
 member's monitored value is watched, its learning rate cut on a plateau, its best parameters
-kept, and a member whose patience has run out stops. Its lane runs on, discarded, until the
-call ends (refilling it would need another member at the same step of the same data; a call
-ends early once every member has stopped), and the next call, if any, holds only the members
-still training.
+kept, and a member whose patience has run out stops. The members still running then move
+down into the lanes of those stopped, so that the loops run over fewer lanes (a lane is not
+refilled: another member would have to be at the same step of the same data); a call ends
+early once every member has stopped, and the next call, if any, holds only the members still
+training.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from fnn.types import (
 
 #: Bytes of batch buffers one call of train_members should keep (in L2 cache): larger groups
 #: ran slower per member (benchmarks/README.md, "Measurements behind the kernel's constants").
-GROUP_BYTES = 1 << 18
+GROUP_BYTES = 1 << 19
 #: Members per call at least and at most (below 8 the per-batch work of a call dominates).
 GROUP_MEMBERS = (8, 64)
 
@@ -232,16 +233,18 @@ def _int(value) -> int | None:
 def _groups(
     count: int, threads: int, batch: int, sizes: tuple[int, ...], itemsize: int
 ) -> list[np.ndarray]:
-    """The members' indices cut into consecutive groups of near-equal size, one call of
-    train_members each: each group's batch buffers (every layer's Z, A and error, X and Y, of a
-    batch) within GROUP_BYTES, or GROUP_MEMBERS' bounds, and as many groups as a multiple of
-    ``threads``, so that the threads share the work evenly (at most one group per member)."""
+    """The members' indices dealt into groups of near-equal size, one call of train_members
+    each: each group's batch buffers (every layer's Z, A and error, X and Y, of a batch)
+    within GROUP_BYTES, or GROUP_MEMBERS' bounds, and as many groups as a multiple of
+    ``threads``, so that the threads share the work evenly (at most one group per member).
+    Member k goes to group ``k % groups``: neighbours in a grid (the same learning rate) tend
+    to stop early together, and dealt apart they leave every group about as much work."""
     per_member = batch * (sizes[0] + 3 * sum(sizes[1:]) + sizes[-1]) * itemsize
     low, high = GROUP_MEMBERS
     members = min(high, max(low, GROUP_BYTES // max(per_member, 1)))
     calls = -(-count // members)
-    calls = -(-calls // threads) * threads
-    return np.array_split(np.arange(count), min(calls, count))
+    calls = min(-(-calls // threads) * threads, count)
+    return [np.arange(group, count, calls) for group in range(calls)]
 
 
 def raise_for(results: list[FitResult | None], fit_member: Callable[[int], object]) -> None:

@@ -515,12 +515,17 @@ def test_groups_fill_the_cache_and_share_the_threads_evenly():
     def sizes(count, threads, batch=64, net=(2, 5, 2, 1)):
         return [len(group) for group in _groups(count, threads, batch, net, 8)]
 
-    assert sizes(64, 1) == [16] * 4  # moons-adam's members: 16 a call (13.8 KB each)
-    assert sizes(64, 2) == [16] * 4 and sizes(64, 3) == [11] * 4 + [10] * 2
+    assert sizes(64, 1) == [32] * 2  # moons-adam's members: 32 a call (13.8 KB each)
+    assert sizes(64, 2) == [32] * 2 and sizes(64, 3) == [22, 21, 21]
     assert sizes(5, 1) == [5] and sizes(5, 2) == [3, 2] and sizes(3, 8) == [1, 1, 1]
     assert sizes(200, 1, batch=1) == [50] * 4  # at most 64 a call, then evened out
     assert sizes(20, 1, batch=4096) == [7, 7, 6]  # at least 8 a call, then evened out
     assert sum(sizes(1000, 7)) == 1000
+    # dealt round the groups, so that neighbours in a grid (stopping early together) part
+    groups = _groups(10, 2, 64, (2, 5, 2, 1), 8)
+    assert [group.tolist() for group in groups] == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
+    dealt = np.concatenate(_groups(1000, 7, 64, (2, 5, 2, 1), 8))
+    assert np.array_equal(np.sort(dealt), np.arange(1000))
 
 
 # -- callback and progress -------------------------------------------------------------------------

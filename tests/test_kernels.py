@@ -102,6 +102,35 @@ def test_loss_and_grad_finite_for_logits_of_1000(output, loss):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_view_is_the_reshaped_slice_and_writes_through(dtype):
+    # kernels._view builds the engine's blocks without reshape's C helper; it must be the
+    # NumPy view the debug build takes (kernels._python_view), and share the buffer's memory.
+    from numba import njit
+
+    @njit(cache=False)
+    def views(buffer, at):
+        matrix = kernels._view(buffer, at, (3, 4))
+        cube = kernels._view(buffer, at + 1, (2, 3, np.int64(2)))
+        flat = kernels._view(matrix, 2, (matrix.size - 2,))
+        matrix[2, 3] = -1.0
+        return matrix, cube, flat
+
+    buffer = np.arange(30, dtype=dtype)
+    matrix, cube, flat = views(buffer, np.int64(5))
+    assert buffer[5 + 11] == -1.0  # written through the view
+    expected = np.arange(30, dtype=dtype)
+    expected[16] = -1.0
+    for view, want in ((matrix, expected[5:17].reshape(3, 4)),
+                       (cube, expected[6:18].reshape(2, 3, 2)), (flat, expected[7:17])):  # fmt: skip
+        assert view.dtype == dtype and view.flags.c_contiguous
+        np.testing.assert_array_equal(view, want)
+        np.testing.assert_array_equal(kernels._python_view(expected, 0, want.shape).shape,
+                                      want.shape)  # fmt: skip
+    assert np.shares_memory(matrix, buffer) and np.shares_memory(cube, buffer)
+    np.testing.assert_array_equal(kernels._python_view(expected, 6, (2, 3, 2)), cube)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k, n, m", [(2, 5, 64), (5, 2, 63), (3, 1, 45), (4, 1, 10), (1, 1, 7)])
 def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
     # The loops compute two entries at a time (_dot_rows_twice); fit_many's member kernel

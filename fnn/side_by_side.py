@@ -42,8 +42,9 @@ from fnn.types import (
     ReduceOnPlateau,
 )
 
-#: Bytes of batch buffers one call of train_members should keep (in L2 cache): larger groups
-#: ran slower per member (benchmarks/README.md, "Measurements behind the kernel's constants").
+#: Bytes of batch buffers one call of train_members should keep (in L2 cache): much larger
+#: groups ran slower per member, smaller ones split the threads' work less evenly under early
+#: stopping (benchmarks/README.md, "Stopped members give up their lanes").
 GROUP_BYTES = 1 << 19
 #: Members per call at least and at most (below 8 the per-batch work of a call dominates).
 GROUP_MEMBERS = (8, 64)

@@ -79,7 +79,7 @@ part = njit(inline="always", no_cpython_wrapper=True, **POLICY)
 # counting (_nrt=False): counting every array in and out of each call (atomic adds) took about
 # a fifth of a tiny network's batch, which makes tens of such calls. Numba refuses to compile an
 # allocation in them.
-writer = njit(no_cpython_wrapper=True, _nrt=False, **POLICY)
+uncounted = njit(no_cpython_wrapper=True, _nrt=False, **POLICY)
 
 # Every dispatch on a code (activation, loss, optimizer) names each of its codes and ends with
 # ``if DEBUG: raise``: where the kernels run as Python (NUMBA_DISABLE_JIT=1, the debug build), an
@@ -154,7 +154,7 @@ def fold_in(seed, data):
     return _mix64(seed ^ _mix64(np.uint64(data) + GOLDEN))
 
 
-@writer
+@uncounted
 def _permutation_into(seed, perm):
     """Fisher-Yates shuffle of ``0..n-1`` into ``perm``, driven by a SplitMix64 stream."""
     n = perm.shape[0]
@@ -168,7 +168,7 @@ def _permutation_into(seed, perm):
         perm[i], perm[j] = perm[j], perm[i]
 
 
-@writer
+@uncounted
 def _dropout_mask_into(seed, rate, first_row, M):
     """The inverted-dropout mask of a feature-major (units, rows) block: ``1 / (1 - rate)``
     for a kept unit, 0 for a dropped one.
@@ -201,7 +201,7 @@ def _dropout_mask_into(seed, rate, first_row, M):
                 counter += pairs
 
 
-@writer
+@uncounted
 def _times_into(P, Q, out):
     """``out = P * Q`` elementwise (2-D, same shapes); ``out`` may be ``P``."""
     n, m = P.shape
@@ -490,7 +490,7 @@ def _sum_row(D, j, m):
     return total
 
 
-@writer
+@uncounted
 def _sum_squares(vector, start, stop):
     """``sum vector[start:stop]**2`` in float64 (each square in the vector's dtype), in the
     order of :func:`_dot_rows`."""
@@ -519,7 +519,7 @@ def _gather_features(source, rows, out, first, last):
                 out[j, i] = source[rows[i], j]
 
 
-@writer
+@uncounted
 def _gather_into(source, rows, out):
     """``out = source[rows].T``: out has shape (source.shape[1], len(rows))."""
     _gather_features(source, rows, out, 0, source.shape[1])
@@ -565,7 +565,7 @@ _ALPHA_BETA = np.concatenate(
 )
 
 
-@writer
+@uncounted
 def _gemm_part(kind, P, Q, out, first, last, left, right):
     """Rows ``first:last`` and columns ``left:right`` of ``out`` of :func:`_product_into`'s
     BLAS products, by one gemm.
@@ -672,7 +672,7 @@ def _rows_in_parallel(step, ZT, b, code, AT, DT, bias_grads, source, rows):
                 bias_grads[j] = _sum_row(DT, j, m)
 
 
-@writer
+@uncounted
 def _product_into(kind, P, Q, out, threads):
     """The three products of a layer, feature-major; P, Q and out are C-contiguous.
 
@@ -728,7 +728,7 @@ def _product_into(kind, P, Q, out, threads):
                     out[p, i] += w * Q[j, i]
 
 
-@writer
+@uncounted
 def _bias_activate_into(ZT, b, code, AT):
     """``ZT += b`` (row j gets b[j]), then ``AT = f(ZT)``; softmax runs down each column.
 
@@ -875,7 +875,7 @@ def _smooth_derivative(z, code, like):
     return up  # softplus
 
 
-@writer
+@uncounted
 def _activation_grad_into(DT, ZT, AT, code):
     """``DT *= f'(ZT)`` in place, given ``AT = f(ZT)``.
 
@@ -924,7 +924,7 @@ def _squared_term(a, y):
     return 0.5 * diff * diff
 
 
-@writer
+@uncounted
 def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, error):
     """Loss, accuracy and (if ``error``) error of the output layer, feature-major.
 
@@ -1052,7 +1052,7 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
     return total, correct
 
 
-@writer
+@uncounted
 def _penalty(theta, layers):
     """``sum_l ||W_l||**2`` (biases excluded), summed in float64."""
     total = 0.0
@@ -1065,7 +1065,7 @@ def _penalty(theta, layers):
 # -- the optimizer update -------------------------------------------------------------------------
 
 
-@writer
+@uncounted
 def _clip_into(grads, clip_norm, out):
     """``out = grads * min(1, clip_norm / (||grads|| + 1e-6))``, the global L2 norm summed in
     float64 (``torch.nn.utils.clip_grad_norm_``'s formula, eps included)."""
@@ -1144,7 +1144,7 @@ def _normal_or_zero(x, tiny):
     return x if abs(x) >= tiny else tiny - tiny
 
 
-@writer
+@uncounted
 def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop):
     """Apply update number ``step + 1`` in place to ``theta[start:stop]`` and the same values
     of ``slots`` (rows of moments: momentum (v,), rmsprop (s,), adam and adamw (m, v)); see
@@ -1558,7 +1558,7 @@ def _complete_gradient(params, layers, grads, shard_grads, n_shards, penalised, 
                 grads[i] += decay * params[i]
 
 
-@writer
+@uncounted
 def _store_chunk(Zs, As, layers, start, m, outputs):
     """An evaluation chunk's output-layer Z and A (the last blocks of ``Zs`` and ``As``, m
     rows from ``start``) into ``outputs[0]`` and ``outputs[1]``, row-major."""
@@ -1874,7 +1874,7 @@ def _block3(buffer, at, rows, m, members):
     return _view(buffer, at, (rows, m, members))
 
 
-@writer
+@uncounted
 def _member_dot_rows(P, p, Q, j, m, sums, out, row):
     """``out[row, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for every member k, each in
     the order of :func:`_dot_rows`; ``sums`` is (ROW_LANES, members) scratch."""
@@ -1894,7 +1894,7 @@ def _member_dot_rows(P, p, Q, j, m, sums, out, row):
             out[row, k] += P[p, i, k] * Q[j, i, k]
 
 
-@writer
+@uncounted
 def _member_sum_row(D, j, m, sums, out, row):
     """``out[row, k] = sum_i D[j, i, k]`` (i < m) for every member k, each in the order of
     :func:`_sum_row`."""
@@ -1914,7 +1914,7 @@ def _member_sum_row(D, j, m, sums, out, row):
             out[row, k] += D[j, i, k]
 
 
-@writer
+@uncounted
 def _member_product_into(kind, thetas, w_at, P, out):
     """The FORWARD and BACKPROP products of :func:`_product_into`'s loops, for every member:
     ``W`` is member k's ``thetas[w_at : w_at + n_in * n_out, k]`` as (n_in, n_out).
@@ -1963,7 +1963,7 @@ def _member_column_max(Z, i, top):
             top[k] = max(top[k], Z[j, i, k])
 
 
-@writer
+@uncounted
 def _member_softmax_into(Z, A, top, total):
     """``A = softmax(Z)`` down each column (units j of row i) of every member, as
     :func:`_bias_activate_into` computes it; ``top`` and ``total`` are (members,) scratch."""
@@ -1984,7 +1984,7 @@ def _member_softmax_into(Z, A, top, total):
                 A[j, i, k] *= total[k]
 
 
-@writer
+@uncounted
 def _member_ce_into(Z, Y, i, tops, sums, best, label, losses, right, weight):
     """Row ``i``'s ce terms and rightness of every member, as :func:`_output_into` computes
     them: ``losses[k] += sum_j y_j (logsumexp(z) - z_j) * weight``, ``right[i, k] = 0`` when
@@ -2367,7 +2367,7 @@ def _members_result(result, done, lanes, end_thetas, end_slots):
             result[9])  # fmt: skip
 
 
-@writer
+@uncounted
 def _watch_plateau(rule, plateau, watched, next_rate):
     """:func:`fnn.epochs.watch_plateau` in place on one member's ``plateau`` (scale, best,
     bad epochs, cooldown left) after an epoch whose monitored value is ``watched``;
@@ -2389,7 +2389,7 @@ def _watch_plateau(rule, plateau, watched, next_rate):
         plateau[3], plateau[2] = cooldown, 0.0
 
 
-@writer
+@uncounted
 def _member_update_into(opt_code, constants, thetas, grads, slots, live):
     """:func:`_update_into` for the members in the first ``live`` lanes: (n_params, K)
     ``thetas`` and ``grads``, (n_slots, n_params, K) ``slots``, lane k's

@@ -284,10 +284,7 @@ def _compiled_bits_of_float64(typingctx, value):
 def _python_view(buffer, at, shape):
     """:func:`_compiled_view` in NumPy (the debug build), checked: a view past the buffer's
     end raises."""
-    size = 1
-    for extent in shape:
-        size *= extent
-    return buffer.reshape(buffer.size)[at : at + size].reshape(shape)
+    return buffer.reshape(buffer.size)[at : at + math.prod(shape)].reshape(shape)
 
 
 @intrinsic

@@ -5,9 +5,12 @@ go through the public functions (``forward``, ``loss``, ``grad``, ``backward``),
 the one compiled engine.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import reference
+from numba import njit
 
 import fnn
 from fnn import kernels
@@ -105,8 +108,6 @@ def test_loss_and_grad_finite_for_logits_of_1000(output, loss):
 def test_a_view_is_the_reshaped_slice_and_writes_through(dtype):
     # kernels._view builds the engine's blocks without reshape's C helper; it must be the
     # NumPy view the debug build takes (kernels._python_view), and share the buffer's memory.
-    from numba import njit
-
     @njit(cache=False)
     def views(buffer, at):
         matrix = kernels._view(buffer, at, (3, 4))
@@ -130,16 +131,20 @@ def test_a_view_is_the_reshaped_slice_and_writes_through(dtype):
     np.testing.assert_array_equal(kernels._python_view(expected, 6, (2, 3, 2)), cube)
 
 
+@functools.cache
+def callable_from_python(name: str):
+    """A copy of the kernels' compiled function ``name`` that Python can call (the helpers and
+    parts have no Python wrapper), compiled once for every test (once per signature)."""
+    return njit(**{**kernels.POLICY, "cache": False})(getattr(kernels, name).py_func)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k, n, m", [(2, 5, 64), (5, 2, 63), (3, 1, 45), (4, 1, 10), (1, 1, 7)])
 def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
     # The loops compute two entries at a time (_dot_rows_twice); fit_many's member kernel
     # mirrors _dot_rows, so each entry must be its bits exactly (odd n, n = 1, odd k, m % 4).
-    from numba import njit
-
-    policy = {**kernels.POLICY, "cache": False}
-    product = njit(**policy)(kernels._product_into.py_func)
-    dot_rows = njit(**policy)(kernels._dot_rows.py_func)
+    product = callable_from_python("_product_into")
+    dot_rows = callable_from_python("_dot_rows")
     P = rng.normal(size=(k, m)).astype(dtype)
     Q = rng.normal(size=(n, m)).astype(dtype)
     out = np.empty((k, n), dtype)
@@ -161,11 +166,8 @@ def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
     """A layer's product, by the loops below SMALL_MATMUL multiply-adds or else by one BLAS
     gemm per part of its output (equal parts of its rows, or of its columns), is NumPy's
     product in float64; any block of it by one gemm is that block, and nothing else."""
-    from numba import njit
-
-    policy = {**kernels.POLICY, "cache": False}
-    product = njit(**policy)(kernels._product_into.py_func)
-    part = njit(**policy)(kernels._gemm_part.py_func)
+    product = callable_from_python("_product_into")
+    part = callable_from_python("_gemm_part")
     code = getattr(kernels, kind.upper())
     if kind == "forward":  # W (k, n), A^T (k, m) -> Z^T (n, m)
         P, Q = rng.normal(size=(k, n)).astype(dtype), rng.normal(size=(k, m)).astype(dtype)

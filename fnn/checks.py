@@ -694,14 +694,24 @@ def _working(array: np.ndarray, dtype) -> np.ndarray:
     return converted
 
 
-def _all_finite(array: np.ndarray) -> bool:
-    """No NaN or infinity in a C-contiguous float array.
+#: Values per pass of :func:`_all_finite`: its temporary (one byte a value) stays in cache.
+FINITE_CHUNK = 1 << 18
 
-    One BLAS dot product (``vdot``) is about twice as fast as ``isfinite(array).all()`` and
-    allocates nothing: the sum of squares is finite unless an entry is NaN or infinite, or the
-    sum overflows, in which case the exact test decides.
+
+def _all_finite(array: np.ndarray) -> bool:
+    """No NaN or infinity in a float array: ``isfinite`` over chunks of FINITE_CHUNK values.
+
+    Not BLAS's sum of squares (``vdot``), which was faster (6 ms against 9 ms for 47 million
+    float32 values) but runs on NumPy's BLAS threads once an array has more than about 10,000
+    values, and those threads then spin for about 0.1 s: a core taken from fit's own threads
+    at the start of every call (a fit of digits: 0.26 s of CPU for 0.16 s of wall time, 0.16 s
+    without). Chunks, not one pass: the whole array's temporary would not stay in cache.
     """
-    return math.isfinite(np.vdot(array, array)) or bool(np.isfinite(array).all())
+    flat = array.reshape(-1)
+    for start in range(0, flat.size, FINITE_CHUNK):
+        if not np.isfinite(flat[start : start + FINITE_CHUNK]).all():
+            return False
+    return True
 
 
 def finite_result(name: str, arrays, reason: str) -> None:
@@ -750,7 +760,7 @@ def inputs(name: str, X, n_features: int | None, dtype) -> np.ndarray:
             and shape[0]
             and flags.c_contiguous
             and flags.writeable
-            and math.isfinite(np.vdot(X, X))
+            and _all_finite(X)
         ):
             return X  # the kernels never write into their inputs
     array = X if type(X) is np.ndarray and X.dtype.kind in "fiu" else as_array(name, X)

@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 
 import fnn
 from fnn import checks
@@ -61,3 +62,18 @@ def test_a_callback_may_return_numpy_bools_or_none():
     assert stopped.history.stopped_epoch == 0
     ran = fnn.fit(NET, P, fnn.sgd(0.1), X, Y, epochs=5, callback=lambda *_: None)
     assert len(ran.history.loss) == 5 and ran.history.stopped_epoch is None
+
+
+def test_inputs_of_many_chunks_are_checked_to_their_last_value():
+    # The finiteness check runs in chunks (no BLAS threads): a bad value in any chunk, the
+    # last one partial, is found, and huge finite values (whose squares overflow) pass.
+    rows = 2 * checks.FINITE_CHUNK // 4 + 3  # two whole chunks of 4 features and a bit
+    huge = np.full((rows, 4), np.finfo(np.float64).max / 2)
+    for dtype in (None, huge.dtype):  # the slow path, and the fast one for the working form
+        assert checks.inputs("X", huge, 4, dtype) is huge
+        for bad in (np.nan, np.inf, -np.inf):
+            for row in (0, checks.FINITE_CHUNK // 4 + 1, rows - 1):
+                X_bad = huge.copy()
+                X_bad[row, 3] = bad
+                with pytest.raises(ValueError, match="X"):
+                    checks.inputs("X", X_bad, 4, dtype)

@@ -135,10 +135,18 @@ def call(
         weights_eval if weights_eval is not None else empty,
     )
     args = (
-        data, state, given, layers_of(net.sizes, net.activations), plan, optimizer, float(l2),
+        data, state, given, _layers(net.sizes, net.activations), plan, optimizer, float(l2),
         np.uint64(seed), rates, _loss_parameters(net.loss, net.loss_params), row_weights,
     )  # fmt: skip
     return _call_kernel(args, _common_codes(net.activations, net.loss), adapt, purpose, on_compile)
+
+
+@functools.cache
+def _layers(sizes: tuple[int, ...], activations: tuple[str, ...]) -> np.ndarray:
+    """:func:`fnn.flat.layers_of`, built once per network, not on every call (a fit with early
+    stopping calls the engine once per epoch). Shared: the kernels only read it (left
+    writable, as :func:`_loss_parameters` is)."""
+    return layers_of(sizes, activations)
 
 
 @functools.cache
@@ -175,8 +183,7 @@ def update(
     one update is too short for Ctrl-C to wait on, and it calls no BLAS.
     """
     args = (theta, grads, slots, int(opt_code), hyper, float(lr), int(step))
-    with _collecting(kernels.update, 0, theta.dtype):
-        announce(kernels.update, args, 0, purpose)  # compiles first when it must
+    _compile_first(kernels.update, args, 0, theta.dtype, purpose)
     return kernels.update(*args)
 
 
@@ -238,7 +245,7 @@ def train_members(
         net.loss, net.activations[-1], opt_code=opt_code, step=step, first_epoch=first_epoch,
         epochs=epochs, batch=batch, chunk=chunk_rows(net.sizes),
     )  # fmt: skip
-    layers = layers_of(net.sizes, net.activations)
+    layers = _layers(net.sizes, net.activations)
     loss_params = _loss_parameters(net.loss, net.loss_params)
 
     rule, marks, best_thetas, best_slots, plateau_rule, plateaus, best_plateaus = watch
@@ -253,8 +260,7 @@ def train_members(
                 np.ascontiguousarray(slots[:, :, k]), layers, plan, hypers[k], lrs[k], l2s[k],
                 seeds[k], loss_params, group_watch)  # fmt: skip
 
-    with _collecting(kernels.train_members, 2, thetas.dtype):
-        announce(kernels.train_members, arguments(0), 2, purpose)  # compiles first when it must
+    _compile_first(kernels.train_members, arguments(0), 2, thetas.dtype, purpose)
     outcomes = interruptible(
         lambda: map_on_threads(
             lambda g: kernels.train_members(*arguments(g)), len(groups), threads, "fnn-members"
@@ -343,8 +349,7 @@ def _call_kernel(
     kernel = engine_kernel(common_codes, plan, hyper, theta.dtype)
     if kernel is kernels.train_and_evaluate_threaded:
         _pool_owner()  # picks Numba's threading layer before the threaded kernel starts it
-    with _collecting(kernel, 1, theta.dtype):  # args[1]: the dtype of theta
-        announce(kernel, args, 1, purpose, on_compile)  # compiles first when it must
+    _compile_first(kernel, args, 1, theta.dtype, purpose, on_compile)  # args[1]: theta's
     n, n_eval = Y.shape[0], X_eval.shape[0]
     batch, chunk = int(plan[kernels.BATCH]), int(plan[kernels.CHUNK])
     # No product of a batch or chunk reaches BLAS below SMALL_MATMUL multiply-adds: no
@@ -363,15 +368,18 @@ _COLLECTOR = {"thresholds": None, "compiling": 0}
 _COLLECTOR_LOCK = threading.Lock()
 
 
-def _collecting(kernel, at: int, dtype: np.dtype):
-    """How Python's garbage collector runs while :func:`announce` looks for the code of the
-    entry kernel ``kernel`` for arrays of ``dtype`` in its argument number ``at``, and compiles
-    it when it must: without full collections (:func:`_no_full_collections`) unless it is
-    compiled in this process already (then as usual: a null context, which costs nothing)."""
-    return NOTHING if _compiled_for(kernel, at, dtype) else _no_full_collections()
-
-
-NOTHING = contextlib.nullcontext()
+def _compile_first(
+    kernel, args: tuple, at: int, dtype: np.dtype, purpose: str, on_compile=None
+) -> None:
+    """Before ``kernel(*args)``: nothing when the entry kernel is compiled in this process for
+    arrays of ``dtype`` in its argument number ``at`` (a set lookup: every call after the
+    first), else :func:`announce`, which says so and compiles it when neither memory nor
+    disk holds its code, without full collections of Python's garbage collector meanwhile
+    (:func:`_no_full_collections`)."""
+    if _compiled_for(kernel, at, dtype):
+        return
+    with _no_full_collections():
+        announce(kernel, args, at, purpose, on_compile)
 
 
 @contextlib.contextmanager

@@ -500,9 +500,11 @@ def test_the_side_by_side_kernel_announces_its_compilation_with_the_calls_argume
     from fnn import engine, kernels
 
     seen = []
+    monkeypatch.setattr(engine, "_compiled_for", lambda *args: False)  # as in a new process
     monkeypatch.setattr(engine, "announce", lambda *args: seen.append(args))
     fnn.fit_many(NET, STARTS, OPTS, X, Y, epochs=2, batch_size=16, keys=KEYS, l2=L2)
-    ((kernel, arguments, dtype_at, purpose),) = seen  # once per call, before the first group
+    members = [args for args in seen if args[0] is kernels.train_members]
+    ((kernel, arguments, dtype_at, purpose, _),) = members  # once, before the first group
     assert kernel is kernels.train_members and purpose == "fit_many"
     assert arguments[dtype_at].dtype == np.float64
     # the arguments are a call's: their signature is a compiled version's (the disk cache's key)

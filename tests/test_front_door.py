@@ -69,6 +69,7 @@ def test_progress_shows_compiling_instead_of_a_frozen_zero(monkeypatch):
     def announce(kernel, args, dtype_arg, purpose, on_compile):  # as if the cache were empty
         on_compile()
 
+    monkeypatch.setattr(engine, "_compiled_for", lambda *args: False)
     monkeypatch.setattr(engine, "announce", announce)
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)

@@ -446,8 +446,11 @@ def params_of(sizes: tuple[int, ...], params, name: str = "params", dtype=None) 
                 if (
                     type(W) is not np.ndarray
                     or type(b) is not np.ndarray
-                    or W.dtype is not dtype  # equal but distinct dtypes take the slow path
-                    or b.dtype is not dtype
+                    # identity first, cheaper than ==: the arrays a kernel returns have equal
+                    # but distinct dtype objects, so the optimizer state of opt_step would take
+                    # the slow path on every step
+                    or (W.dtype is not dtype and W.dtype != dtype)
+                    or (b.dtype is not dtype and b.dtype != dtype)
                     or W.shape != (n_in, n_out)
                     or b.shape != (n_out,)
                 ):

@@ -77,3 +77,21 @@ def test_inputs_of_many_chunks_are_checked_to_their_last_value():
                 X_bad[row, 3] = bad
                 with pytest.raises(ValueError, match="X"):
                     checks.inputs("X", X_bad, 4, dtype)
+
+
+def test_arrays_of_an_equal_but_distinct_dtype_take_the_fast_check(monkeypatch):
+    # The arrays a kernel returns carry dtype objects equal to, not the same as, NumPy's own
+    # (as an unpickled dtype is): opt_step's checks of its own results must not take the slow
+    # path on every step.
+    import pickle
+
+    distinct = pickle.loads(pickle.dumps(np.dtype(np.float64)))
+    assert distinct == np.float64 and distinct is not np.dtype(np.float64)
+    params = fnn.Params(tuple(fnn.Layer(W.view(distinct), b.view(distinct)) for W, b in P.layers))
+
+    def slow(*args):
+        raise AssertionError("the slow path")
+
+    monkeypatch.setattr(checks, "_params_slow", slow)
+    assert checks.params_of(NET.sizes, params, "params", np.dtype(np.float64)) == np.float64
+    assert checks.params_of(NET.sizes, P, "params", distinct) == np.float64

@@ -2009,6 +2009,32 @@ def _member_ce_into(Z, Y, i, tops, sums, best, label, losses, right, weight):
             right[i, k] = 0.0
 
 
+@uncounted
+def _member_bce_into(Z, Y, weights, A, terms):
+    """``A = sigmoid(Z)`` and bce's terms ``terms = (softplus(z) - y z) * weight`` of every
+    member, as :func:`_output_into` computes them (the two sharing ``exp(-|z|)``). A
+    function of its own: inlined in train_members, LLVM leaves this loop scalar."""
+    n_out, m, members = Z.shape
+    for j in range(n_out):
+        for i in range(m):
+            for k in range(members):
+                z = Z[j, i, k]
+                e = Z.dtype.type(_exp(-abs(z)))
+                A[j, i, k] = _sigmoid_of(z, e, Z)
+                terms[j, i, k] = _bce_term(z, Y[j, i, k], e) * weights[i]
+
+
+@part
+def _member_sum_in_order(terms, totals):
+    """``totals[k] += terms[j, i, k]`` in the order of j, then i (as :func:`_output_into`
+    sums one member's terms), in float64."""
+    n_out, m, members = terms.shape
+    for j in range(n_out):
+        for i in range(m):
+            for k in range(members):
+                totals[k] += terms[j, i, k]
+
+
 @part
 def _member_times_derivative_into(D, Z, A, code):
     """``D *= f'(Z)`` for every member (as :func:`_activation_grad_into`)."""
@@ -2059,7 +2085,8 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
         ``best_slots`` ((n_params, K), (n_slots, n_params, K), or empty without early
         stopping), and once it has waited ``patience`` epochs it stops: its parameters and
         slots of that epoch are returned, and the members still running move down into the
-        lanes of those stopped, so that every loop runs over running members only. The plateau
+        lanes of those stopped, so that every loop over lanes runs over running members only
+        (their count rounded up to whole SIMD vectors: see ``padded``). The plateau
         watch, each member on its own, as :func:`fnn.epochs.watch_plateau` decides it:
         ``plateau_rule`` float64 (8,): factor, patience, min_delta, min_lr, cooldown, eps,
         the sign of the score, the records' row watched (-1: none); ``plateaus`` float64
@@ -2102,22 +2129,29 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     shuffle = 0 < batch < n
     n_batches = 0 if n == 0 else (n + batch - 1) // batch
     chain = plan[CHAIN_RULE] != 0
+    # The lanes the loops over lanes run: the members' rounded up to whole SIMD vectors of the
+    # widest registers (64 bytes), so that LLVM's vectorised loops have no scalar remainder
+    # (which cost as much as the vectors: each of its lanes runs exp and log1p alone). The
+    # lanes past the members hold copies of a member's values, computed and never read.
+    block = 64 // thetas.itemsize
+    padded = (members + block - 1) // block * block
 
-    zbuf = np.empty(batch * width * members, dtype)
-    abuf = np.empty(batch * (n_features + width) * members, dtype)
-    dbuf = np.empty(batch * width * members, dtype)
-    ybuf = np.empty(batch * n_outputs * members, dtype)
-    grads = np.empty(n_params * members, dtype).reshape((n_params, members))
-    sums = np.empty(ROW_LANES * members, dtype).reshape((ROW_LANES, members))
+    zbuf = np.empty(batch * width * padded, dtype)
+    abuf = np.empty(batch * (n_features + width) * padded, dtype)
+    dbuf = np.empty(batch * width * padded, dtype)
+    ybuf = np.empty(batch * n_outputs * padded, dtype)
+    tbuf = np.empty(batch * n_outputs * padded)  # the loss's terms, float64 as _output_into's
+    grads = np.empty(n_params * padded, dtype).reshape((n_params, padded))
+    sums = np.empty(ROW_LANES * padded, dtype).reshape((ROW_LANES, padded))
     constants = np.empty(10 * members, dtype).reshape((10, members))
-    new_thetas = thetas.copy()
-    new_slots = slots.copy()
+    new_thetas = _padded_lanes(thetas, padded)
+    new_slots = _padded_lanes(slots, padded)
     records = np.zeros((members, 4, n_epochs))
     # Each member's shuffle of its training rows, as rows of X (rows, members) for the gathers;
     # and X and Y transposed (feature-major, as the batches), so that a gather reads one short
     # row.
     perm = np.empty(n, np.int64)
-    perms = train_rows.copy()
+    perms = _padded_lanes(train_rows, padded)
     XT = np.empty(n_features * n_all, dtype).reshape((n_features, n_all))
     YT = np.empty(n_outputs * n_all, dtype).reshape((n_outputs, n_all))
     for i in range(n_all):
@@ -2146,6 +2180,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     # The lanes: member_of[k] is the member in lane k < live (every lane at first).
     member_of = np.arange(members)
     live = members
+    vector_lanes = padded
     lanes = (member_of, live)
     result = (new_thetas, new_slots, records, 0, trained, marks, best_thetas, best_slots,
               plateaus, best_plateaus)  # fmt: skip
@@ -2154,12 +2189,12 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     ones = np.empty(batch, dtype)
     for i in range(batch):
         ones[i] = 1.0
-    right = np.empty((batch, members))
+    right = np.empty((batch, padded))
     totals, corrects = np.empty(members), np.empty(members)
-    tops, log_sums = np.empty(members), np.empty(members)  # ce's, per member
-    best, label = np.empty(members, np.int64), np.empty(members, np.int64)
-    top, total = np.empty(members, dtype), np.empty(members, dtype)  # softmax's
-    losses, penalties = np.empty(members), np.zeros(members)
+    tops, log_sums = np.empty(padded), np.empty(padded)  # ce's, per lane
+    best, label = np.empty(padded, np.int64), np.empty(padded, np.int64)
+    top, total = np.empty(padded, dtype), np.empty(padded, dtype)  # softmax's
+    losses, penalties = np.empty(padded), np.zeros(members)
 
     updates = 0
     for epoch in range(n_epochs):
@@ -2179,22 +2214,22 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 if l2s[member_of[k]] != 0.0:
                     penalties[k] = _penalty(new_thetas[:, k], layers)
             # Forward: gather each member's rows, then layer by layer.
-            A_prev = _block3(abuf, 0, n_features, m, live)
-            Y_batch = _block3(ybuf, 0, n_outputs, m, live)
+            A_prev = _block3(abuf, 0, n_features, m, vector_lanes)
+            Y_batch = _block3(ybuf, 0, n_outputs, m, vector_lanes)
             for f in range(n_features):
                 for i in range(m):
-                    for k in range(live):
+                    for k in range(vector_lanes):
                         A_prev[f, i, k] = XT[f, perms[start + i, k]]
             for j in range(n_outputs):
                 for i in range(m):
-                    for k in range(live):
+                    for k in range(vector_lanes):
                         Y_batch[j, i, k] = YT[j, perms[start + i, k]]
-            z_at, a_at = 0, m * n_features * live
+            z_at, a_at = 0, m * n_features * vector_lanes
             for layer in range(n_layers):
                 n_out, code = layers[layer, 1], layers[layer, 4]
                 b_at = layers[layer, 3]
-                Z = _block3(zbuf, z_at, n_out, m, live)
-                A = _block3(abuf, a_at, n_out, m, live)
+                Z = _block3(zbuf, z_at, n_out, m, vector_lanes)
+                A = _block3(abuf, a_at, n_out, m, vector_lanes)
                 _member_product_into(FORWARD, new_thetas, layers[layer, 2], A_prev, Z)
                 if layer == n_layers - 1 and loss_code == BCE:  # sigmoid: with the loss
                     _member_activate_into(Z, new_thetas, b_at, IDENTITY, A)
@@ -2205,33 +2240,38 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 if code == SOFTMAX:  # the output layer's, with ce
                     _member_softmax_into(Z, A, top, total)
                 A_prev = A
-                z_at += m * n_out * live
-                a_at += m * n_out * live
+                z_at += m * n_out * vector_lanes
+                a_at += m * n_out * vector_lanes
             # The output layer: loss, rows right, error (as _output_into with unit weights).
-            Z = _block3(zbuf, m * hidden * live, n_outputs, m, live)
-            A = _block3(abuf, m * (n_features + hidden) * live, n_outputs, m, live)
-            D = _block3(dbuf, m * hidden * live, n_outputs, m, live)
+            Z = _block3(zbuf, m * hidden * vector_lanes, n_outputs, m, vector_lanes)
+            A = _block3(abuf, m * (n_features + hidden) * vector_lanes, n_outputs, m, vector_lanes)
+            D = _block3(dbuf, m * hidden * vector_lanes, n_outputs, m, vector_lanes)
             s = dtype.type(1.0 / m)
-            for k in range(live):
+            for k in range(vector_lanes):
                 losses[k] = 0.0
             for i in range(m):
-                for k in range(live):
+                for k in range(vector_lanes):
                     right[i, k] = 1.0
             if loss_code == CE:  # row by row, as _output_into
                 for i in range(m):
                     _member_ce_into(Z, Y_batch, i, tops, log_sums, best, label, losses, right,
                                     ones[i])  # fmt: skip
+            elif loss_code == BCE:
+                # The sigmoid and bce's terms (sharing exp(-|z|)), then the terms' sums in
+                # _output_into's order, in loops of their own: a sum in order does not
+                # vectorise.
+                terms = _block3(tbuf, 0, n_outputs, m, vector_lanes)
+                _member_bce_into(Z, Y_batch, ones, A, terms)
+                _member_sum_in_order(terms, losses)
+                for j in range(n_outputs):
+                    for i in range(m):
+                        for k in range(vector_lanes):
+                            if (Z[j, i, k] > zero) != (Y_batch[j, i, k] > 0.5):
+                                right[i, k] = 0.0
             for j in range(n_outputs):
                 for i in range(m):
-                    for k in range(live):
-                        if loss_code == BCE:  # the sigmoid and its loss share exp(-|z|)
-                            z = Z[j, i, k]
-                            e = Z.dtype.type(_exp(-abs(z)))
-                            A[j, i, k] = _sigmoid_of(z, e, Z)
-                            losses[k] += _bce_term(z, Y_batch[j, i, k], e) * ones[i]
-                            if (z > zero) != (Y_batch[j, i, k] > 0.5):
-                                right[i, k] = 0.0
-                        elif loss_code == MSE:  # (ce's terms are summed above)
+                    for k in range(vector_lanes):
+                        if loss_code == MSE:
                             losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * ones[i]
                         D[j, i, k] = s * ones[i] * (A[j, i, k] - Y_batch[j, i, k])
             for k in range(live):
@@ -2243,29 +2283,29 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 totals[k] += (0.0 + losses[k]) + 0.5 * l2s[member_of[k]] * penalties[k]
                 corrects[k] += 0.0 + correct
             # Backward, layer by layer down (as _backward_into).
-            z_at = m * width * live
-            a_at = m * (n_features + width) * live
+            z_at = m * width * vector_lanes
+            a_at = m * (n_features + width) * vector_lanes
             for layer in range(n_layers - 1, -1, -1):
                 n_in, n_out, code = layers[layer, 0], layers[layer, 1], layers[layer, 4]
                 w_at, b_at = layers[layer, 2], layers[layer, 3]
-                z_at -= m * n_out * live
-                a_at -= m * n_out * live
-                D = _block3(dbuf, z_at, n_out, m, live)
+                z_at -= m * n_out * vector_lanes
+                a_at -= m * n_out * vector_lanes
+                D = _block3(dbuf, z_at, n_out, m, vector_lanes)
                 if layer < n_layers - 1 or chain:
-                    Z = _block3(zbuf, z_at, n_out, m, live)
-                    A = _block3(abuf, a_at, n_out, m, live)
+                    Z = _block3(zbuf, z_at, n_out, m, vector_lanes)
+                    A = _block3(abuf, a_at, n_out, m, vector_lanes)
                     if code == RELU:
                         _member_times_derivative_into(D, Z, A, RELU)
                     else:
                         _member_times_derivative_into(D, Z, A, code)
-                A_prev = _block3(abuf, a_at - m * n_in * live, n_in, m, live)
+                A_prev = _block3(abuf, a_at - m * n_in * vector_lanes, n_in, m, vector_lanes)
                 for p in range(n_in):
                     for j in range(n_out):
                         _member_dot_rows(A_prev, p, D, j, m, sums, grads, w_at + p * n_out + j)
                 for j in range(n_out):
                     _member_sum_row(D, j, m, sums, grads, b_at + j)
                 if layer > 0:
-                    D_prev = _block3(dbuf, z_at - m * n_in * live, n_in, m, live)
+                    D_prev = _block3(dbuf, z_at - m * n_in * vector_lanes, n_in, m, vector_lanes)
                     _member_product_into(BACKPROP, new_thetas, w_at, D, D_prev)
             # The penalty's term of dW, then the update (as train_and_evaluate and _update_into).
             for k in range(live):
@@ -2328,8 +2368,8 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 end_thetas[:, member] = new_thetas[:, k]
                 end_slots[:, :, member] = new_slots[:, :, k]
         # The members still running move down into the lanes of those stopped, so that the
-        # loops over lanes run over the running members only (each member's bits do not depend
-        # on its lane).
+        # loops over lanes run over the running members only, rounded up to whole vectors
+        # (each member's bits do not depend on its lane).
         lane = 0
         while lane < live:
             if running[member_of[lane]]:
@@ -2342,9 +2382,21 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 new_thetas[:, lane] = new_thetas[:, live]
                 new_slots[:, :, lane] = new_slots[:, :, live]
         lanes = (member_of, live)
+        vector_lanes = (live + block - 1) // block * block
         if live == 0:
             return _members_result(result, epoch + 1, lanes, end_thetas, end_slots)
     return _members_result(result, n_epochs, lanes, end_thetas, end_slots)
+
+
+@helper
+def _padded_lanes(array, padded):
+    """A copy of ``array`` (..., K) with ``padded - K`` more lanes, each a copy of lane 0."""
+    members = array.shape[-1]
+    out = np.empty(array.shape[:-1] + (padded,), array.dtype)
+    out[..., :members] = array
+    for k in range(members, padded):
+        out[..., k] = array[..., 0]
+    return out
 
 
 @helper
@@ -2356,7 +2408,8 @@ def _members_result(result, done, lanes, end_thetas, end_slots):
     member_of, live = lanes
     thetas, slots = end_thetas.copy(), end_slots.copy()
     if thetas.size == 0:  # no early stopping: every member in its own lane still
-        thetas, slots = new_thetas.copy(), new_slots.copy()
+        members = records.shape[0]
+        thetas, slots = new_thetas[:, :members].copy(), new_slots[..., :members].copy()
     for k in range(live):
         thetas[:, member_of[k]] = new_thetas[:, k]
         slots[:, :, member_of[k]] = new_slots[:, :, k]

@@ -84,6 +84,21 @@ def test_members_stop_early_on_their_own_validation_loss(case, threads, monkeypa
     assert len(set(stopped)) > 1  # ... member by member
 
 
+def test_members_stop_early_across_whole_vectors_of_lanes(monkeypatch):
+    """12 float64 members run in 16 lanes (two vectors of 8), then in 8 once at most 8 run."""
+    count, stop = 12, fnn.early_stopping(patience=3, min_delta=1e-3)
+    starts = [fnn.init(NET, key=k, scheme="he") for k in range(count)]
+    opts = [fnn.adam(0.004 * (k + 1)) for k in range(count)]
+    common = dict(epochs=150, batch_size=16, validation=(X_VAL, Y_VAL), early_stopping=stop)
+    expected = [fnn.fit(NET, starts[k], opts[k], X, Y, key=k, **common) for k in range(count)]
+    trained_side_by_side(monkeypatch)
+    many = fnn.fit_many(NET, starts, opts, X, Y, keys=range(count), threads=1, **common)
+    for result, single in zip(many, expected):
+        assert_same_fit(result, single)
+    ends = sorted(len(result.history.loss) for result in many)
+    assert ends[count - 8 - 1] < ends[-1]  # members ran on after at most 8 were left
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_resume_continues_every_member(threads):
     common = dict(batch_size=16, keys=KEYS, l2=L2, threads=threads)

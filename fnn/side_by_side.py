@@ -118,10 +118,10 @@ def train(
     count = len(members.params)
     dtype = X.dtype
     name = optimizer_name(members.opts[0])
-    states = [
-        opt_init(opt, p) if s is None else s
-        for opt, p, s in zip(members.opts, members.params, members.states)
-    ]
+    # A member without a state starts from opt_init's (step 0, zero slots: one optimizer and
+    # one network, so the same read-only state for every such member).
+    fresh = opt_init(members.opts[0], members.params[0])
+    states = [fresh if state is None else state for state in members.states]
     n = members.train_rows.shape[0]
     batch = n if batch_size is None else min(batch_size, n)
     batches_per_epoch = -(-n // batch)

@@ -32,6 +32,7 @@ from fnn.types import (
     FitResult,
     Fold,
     Net,
+    Params,
     Setting,
     SettingSummary,
     SweepSummary,
@@ -193,8 +194,9 @@ def sweep(
         )
     )
     data = SweepData(net, X, y, folds, trials, scheme, dtype, early_stopping)
+    params = init(net, key=0, scheme=scheme, dtype=dtype)
     for number, setting in enumerate(settings):
-        _check_setting(data, setting, number)
+        _check_setting(data, setting, number, params)
     side_by_side_ok = _side_by_side(data)
     if executor is None:
         executor = "members" if side_by_side_ok else "threads"
@@ -214,10 +216,13 @@ def sweep(
         results = fit_all(data)
     # The caller's own setting and key objects, not copies that travelled (a schedule given
     # as a plain function would no longer compare equal, and sweep_summary groups by them).
+    # Results that travelled come back unpickled, writable: made read-only again.
+    travelled = executor not in ("members", "threads")
     return tuple(
-        _read_only(result._replace(setting=trial.setting, key=trial.key))
+        _read_only(result._replace(setting=trial.setting, key=trial.key)) if travelled
+        else result._replace(setting=trial.setting, key=trial.key)
         for result, trial in zip(results, trials)
-    )
+    )  # fmt: skip
 
 
 def sweep_summary(results: Sequence[TrialResult], by: str = "val_loss") -> SweepSummary:
@@ -360,11 +365,11 @@ def _checked_keys(keys) -> tuple:
     return tuple(keys)
 
 
-def _check_setting(data: SweepData, setting: Setting, number: int) -> None:
-    """Raise a one-line error naming the setting when ``fit`` would refuse it."""
+def _check_setting(data: SweepData, setting: Setting, number: int, params: Params) -> None:
+    """Raise a one-line error naming the setting when ``fit`` would refuse it (``params``:
+    any of the network's, of the sweep's dtype)."""
     try:
         checks.integer("epochs", setting.epochs, 1, checks.MAX_STEPS)
-        params = init(data.net, key=0, scheme=data.scheme, dtype=data.dtype)
         # epochs=0 runs fit's own argument checks and no kernel.
         fit(data.net, params, setting.opt, data.X[:1], data.y[:1], epochs=0,
             batch_size=setting.batch_size, l2=setting.l2)  # fmt: skip
@@ -498,8 +503,13 @@ def _on_members(data: SweepData, Y: np.ndarray, threads: int) -> list[TrialResul
         shapes.setdefault(shape, []).append(trial)
     watch = watching(data.net, True, data.early_stopping, None)  # sweep has no plateau watch
     results: list[TrialResult | None] = [None] * len(data.trials)
+    starts_of_keys = {}  # init is pure: one start per key, shared (read-only) by its trials
+    for trial in data.trials:
+        if trial.key not in starts_of_keys:
+            starts_of_keys[trial.key] = init(data.net, key=trial.key, scheme=data.scheme,
+                                             dtype=data.dtype)  # fmt: skip
     for (epochs, batch_size, _, _), trials in shapes.items():
-        starts = [init(data.net, key=t.key, scheme=data.scheme, dtype=data.dtype) for t in trials]
+        starts = [starts_of_keys[t.key] for t in trials]
         members = side_by_side.Members(
             params=starts,
             opts=[t.setting.opt for t in trials],

@@ -78,17 +78,18 @@ def fit_many(
     and ``progress``; each member trains, validates and stops early on its own.
 
     How: the members of a small network train side by side in one compiled kernel, each in
-    its own SIMD lane, in groups whose batches fit the L2 cache, the groups spread over
-    ``threads`` threads (faster than one ``fit`` per member; docs/scaling.md has the
-    figures). That kernel runs when every product of a batch is small enough for the
-    engine's plain loops (rows x inputs x units < 8192, or a layer of at most 2 units), the
-    loss is bce or mse without softmax or ce with it, the members share one kind of
-    optimizer, without ``clip_norm``, one step count and, with ``rows``, one row count, and
-    nothing beyond validation, early stopping and the plateau watch (which run inside the
-    kernel: :mod:`fnn.side_by_side`) runs between epochs or weighs the rows (no dropout,
-    validation weights, monitored function, sample weights or class weights, callback or
-    progress display). Otherwise each member is one ``fit`` call, the members on
-    ``threads`` threads of this process.
+    its own SIMD lane, in groups of up to 32 members, the groups spread over ``threads``
+    threads (docs/scaling.md has the figures). That kernel runs where it can: every product
+    of a batch small enough for the engine's plain loops (rows x inputs x units < 8192, or a
+    layer of at most 2 units), the loss bce or mse without softmax or ce with it, one kind
+    of optimizer shared by the members, without ``clip_norm``, one step count and, with
+    ``rows``, one row count, and nothing beyond validation, early stopping and the plateau
+    watch (which run inside the kernel: :mod:`fnn.side_by_side`) between epochs or weighing
+    the rows (no dropout, validation weights, monitored function, sample weights or class
+    weights, callback or progress display). And where it is faster than one ``fit`` per
+    member: with early stopping or a plateau watch, or while every product of a batch is at
+    most 2048 multiply-adds (:func:`fnn.side_by_side.pays`). Otherwise each member is one
+    ``fit`` call, the members on ``threads`` threads of this process.
 
     Parameters
     ----------
@@ -241,9 +242,14 @@ def fit_many(
         config is not None and callable(config.monitor)
         for config in (early_stopping, reduce_on_plateau)
     )
-    if len(row_counts) == 1 and side_by_side.eligible(
-        net, opts, states, row_counts.pop(), batch_size, sample_weight, class_weight,
-        weights_val, callback, progress, monitors_function,
+    watched = early_stopping is not None or reduce_on_plateau is not None
+    n_train = next(iter(row_counts))
+    if (
+        len(row_counts) == 1
+        and side_by_side.eligible(net, opts, states, n_train, batch_size, sample_weight,
+                                  class_weight, weights_val, callback, progress,
+                                  monitors_function)
+        and side_by_side.pays(net, n_train, batch_size, watched)
     ):  # fmt: skip
         n_val = X_val.shape[0]
         train_rows = (np.arange(n)[:, None].repeat(count, axis=1) if member_rows is None

@@ -42,12 +42,17 @@ from fnn.types import (
     ReduceOnPlateau,
 )
 
-#: Bytes of batch buffers one call of train_members should keep (in L2 cache): much larger
-#: groups ran slower per member, smaller ones split the threads' work less evenly under early
-#: stopping (benchmarks/README.md, "Stopped members give up their lanes").
-GROUP_BYTES = 1 << 19
-#: Members per call at least and at most (below 8 the per-batch work of a call dominates).
-GROUP_MEMBERS = (8, 64)
+#: Bytes of batch buffers one call of train_members may keep, and members per call at least and
+#: at most: groups of about 32 members trained fastest per member, smaller ones (a call's
+#: per-batch work) and much larger ones (the cache) slower (benchmarks/README.md, "Groups of
+#: 32 members").
+GROUP_BYTES = 1 << 21
+GROUP_MEMBERS = (8, 32)
+#: Multiply-adds of a batch's product up to which members side by side beat a fit per member
+#: on the threads when nothing watches the members between epochs (a fit under early stopping
+#: or a plateau watch pays Python every epoch, which side by side does not): measured in
+#: benchmarks/README.md, "Where side by side pays".
+UNWATCHED_PRODUCT = 2048
 
 
 class Members(NamedTuple):
@@ -88,6 +93,16 @@ def eligible(net: Net, opts, states, n_train: int, batch_size, *others) -> bool:
         return False
     batch = n_train if batch_size is None else min(batch_size, n_train)
     return engine.members_side_by_side(net.sizes, batch)
+
+
+def pays(net: Net, n_train: int, batch_size, watched: bool) -> bool:
+    """Whether training side by side (where :func:`eligible`) is faster than a fit per member:
+    always when early stopping or a plateau watch looks at the members after each epoch;
+    otherwise while every product of a batch is at most UNWATCHED_PRODUCT multiply-adds."""
+    batch = n_train if batch_size is None else min(batch_size, n_train)
+    return watched or all(
+        batch * n_in * n_out <= UNWATCHED_PRODUCT for n_in, n_out in zip(net.sizes, net.sizes[1:])
+    )
 
 
 def train(

@@ -141,8 +141,10 @@ def sweep(
         (rows x inputs x units < 8192, or a layer of at most 2 units), the bce or mse loss
         without softmax or the ce loss with it, one kind of optimizer without ``clip_norm``,
         no dropout and no monitored function: a ValueError otherwise. None (the default):
-        ``"members"`` when every trial can run that way, else ``"threads"``. ``"threads"``:
-        threads of this process
+        ``"members"`` when every trial can run that way and it is the faster way (with early
+        stopping; without it, while every product of a batch is at most 2048 multiply-adds:
+        :func:`fnn.side_by_side.pays`), else ``"threads"``. ``"threads"``: threads of this
+        process
         (fnn's kernels release the GIL). ``"joblib"``: ``joblib.Parallel`` (its default
         process pool, or the backend of an enclosing ``joblib.parallel_config``). A Dask
         ``distributed.Client``: its cluster's workers, local or on many machines (``pip
@@ -199,7 +201,7 @@ def sweep(
         _check_setting(data, setting, number, params)
     side_by_side_ok = _side_by_side(data)
     if executor is None:
-        executor = "members" if side_by_side_ok else "threads"
+        executor = "members" if side_by_side_ok and _side_by_side_pays(data) else "threads"
     if executor == "members":
         if not side_by_side_ok:
             raise ValueError(
@@ -490,6 +492,17 @@ def _side_by_side(data: SweepData) -> bool:
         for setting in {id(trial.setting): trial.setting for trial in data.trials}.values()
         for fold in data.folds
     ) and len({type(trial.setting.opt) for trial in data.trials}) == 1  # fmt: skip
+
+
+def _side_by_side_pays(data: SweepData) -> bool:
+    """Whether side by side is faster than a fit per trial (:func:`fnn.side_by_side.pays`;
+    each trial validates on its fold, and early stopping watches it after every epoch)."""
+    watched = data.early_stopping is not None
+    return all(
+        side_by_side.pays(data.net, len(data.folds[trial.fold].train), trial.setting.batch_size,
+                          watched)
+        for trial in data.trials
+    )  # fmt: skip
 
 
 def _on_members(data: SweepData, Y: np.ndarray, threads: int) -> list[TrialResult]:

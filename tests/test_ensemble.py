@@ -501,6 +501,27 @@ def test_what_the_side_by_side_kernel_does_not_do_runs_one_fit_per_member(case, 
     assert_same_fit(many[1], single)
 
 
+@pytest.mark.parametrize("watched", [False, True])
+def test_side_by_side_runs_where_it_pays(watched, monkeypatch):
+    """Products of 32 x 12 x 12 = 4608 multiply-adds fit the engine's loops, but past where
+    side by side pays unwatched: a fit per member then; side by side under early stopping."""
+    from fnn import side_by_side
+
+    net = fnn.mlp([2, 12, 12, 1])
+    starts = [fnn.init(net, key=k) for k in range(3)]
+    stop = fnn.early_stopping(patience=50) if watched else None
+    common = dict(epochs=3, batch_size=32, validation=(X_VAL, Y_VAL), early_stopping=stop)
+    assert fnn.engine.members_side_by_side(net.sizes, 32)
+    assert side_by_side.pays(net, len(X), 32, watched) == watched
+    if watched:
+        trained_side_by_side(monkeypatch)
+    else:  # the kernel of members side by side must not run
+        monkeypatch.setattr(side_by_side, "train", None)
+    many = fnn.fit_many(net, starts, fnn.adam(0.01), X, Y, keys=range(3), **common)
+    for k, result in enumerate(many):
+        assert_same_fit(result, fnn.fit(net, starts[k], fnn.adam(0.01), X, Y, key=k, **common))
+
+
 def test_members_at_different_steps_run_one_fit_each(monkeypatch):
     early = fnn.fit(NET, STARTS[0], OPTS[0], X, Y, epochs=1, batch_size=16).opt_state
     states = [early, None]
@@ -535,7 +556,7 @@ def test_groups_fill_the_cache_and_share_the_threads_evenly():
     assert sizes(64, 1) == [32] * 2  # moons-adam's members: 32 a call (13.8 KB each)
     assert sizes(64, 2) == [32] * 2 and sizes(64, 3) == [22, 21, 21]
     assert sizes(5, 1) == [5] and sizes(5, 2) == [3, 2] and sizes(3, 8) == [1, 1, 1]
-    assert sizes(200, 1, batch=1) == [50] * 4  # at most 64 a call, then evened out
+    assert sizes(200, 1, batch=1) == [29] * 4 + [28] * 3  # at most 32 a call, then evened out
     assert sizes(20, 1, batch=4096) == [7, 7, 6]  # at least 8 a call, then evened out
     assert sum(sizes(1000, 7)) == 1000
     # dealt round the groups, so that neighbours in a grid (stopping early together) part

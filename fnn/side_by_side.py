@@ -91,18 +91,22 @@ def eligible(net: Net, opts, states, n_train: int, batch_size, *others) -> bool:
         return False
     if len({0 if state is None else state.step for state in states}) > 1:
         return False
-    batch = n_train if batch_size is None else min(batch_size, n_train)
-    return engine.members_side_by_side(net.sizes, batch)
+    return engine.members_side_by_side(net.sizes, _batch(n_train, batch_size))
 
 
 def pays(net: Net, n_train: int, batch_size, watched: bool) -> bool:
     """Whether training side by side (where :func:`eligible`) is faster than a fit per member:
     always when early stopping or a plateau watch looks at the members after each epoch;
     otherwise while every product of a batch is at most UNWATCHED_PRODUCT multiply-adds."""
-    batch = n_train if batch_size is None else min(batch_size, n_train)
+    batch = _batch(n_train, batch_size)
     return watched or all(
         batch * n_in * n_out <= UNWATCHED_PRODUCT for n_in, n_out in zip(net.sizes, net.sizes[1:])
     )
+
+
+def _batch(n_train: int, batch_size: int | None) -> int:
+    """Rows per training batch, as ``fit`` takes them."""
+    return n_train if batch_size is None else min(batch_size, n_train)
 
 
 def train(
@@ -138,7 +142,7 @@ def train(
     fresh = opt_init(members.opts[0], members.params[0])
     states = [fresh if state is None else state for state in members.states]
     n = members.train_rows.shape[0]
-    batch = n if batch_size is None else min(batch_size, n)
+    batch = _batch(n, batch_size)
     batches_per_epoch = -(-n // batch)
     first_step = states[0].step
     has_val = members.eval_rows.shape[1] > 0

@@ -219,12 +219,12 @@ def sweep(
     # The caller's own setting and key objects, not copies that travelled (a schedule given
     # as a plain function would no longer compare equal, and sweep_summary groups by them).
     # Results that travelled come back unpickled, writable: made read-only again.
-    travelled = executor not in ("members", "threads")
-    return tuple(
-        _read_only(result._replace(setting=trial.setting, key=trial.key)) if travelled
-        else result._replace(setting=trial.setting, key=trial.key)
+    results = [
+        result._replace(setting=trial.setting, key=trial.key)
         for result, trial in zip(results, trials)
-    )  # fmt: skip
+    ]
+    travelled = executor not in ("members", "threads")
+    return tuple(_read_only(result) for result in results) if travelled else tuple(results)
 
 
 def sweep_summary(results: Sequence[TrialResult], by: str = "val_loss") -> SweepSummary:

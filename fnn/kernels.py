@@ -155,16 +155,20 @@ def fold_in(seed, data):
 
 
 @uncounted
-def _permutation_into(seed, perm):
-    """Fisher-Yates shuffle of ``0..n-1`` into ``perm``, driven by a SplitMix64 stream."""
+def _permutation_into(seed, perm, draws):
+    """Fisher-Yates shuffle of ``0..n-1`` into ``perm``, driven by a SplitMix64 stream: step
+    ``t = 1, ..., n - 1`` swaps ``i = n - t`` with ``j = floor(u * (i + 1))``, ``u`` the top 53
+    bits of ``_mix64(seed + t * GOLDEN)`` as a fraction. The draws go into ``draws`` (n,)
+    first, in a loop of their own, which vectorises (the swaps, one after another, do not)."""
     n = perm.shape[0]
     for i in range(n):
         perm[i] = i
-    state = seed
-    for i in range(n - 1, 0, -1):
-        state += GOLDEN
+    for i in range(1, n):
+        state = seed + np.uint64(n - i) * GOLDEN
         unit = float(_mix64(state) >> np.uint64(11)) * 2.0**-53
-        j = min(int(unit * (i + 1)), i)
+        draws[i] = min(int(unit * (i + 1)), i)
+    for i in range(n - 1, 0, -1):
+        j = draws[i]
         perm[i], perm[j] = perm[j], perm[i]
 
 
@@ -214,7 +218,7 @@ def _times_into(P, Q, out):
 def permutation(seed, n):
     """A permutation of ``range(n)`` fixed by the 64-bit ``seed``."""
     perm = np.empty(n, np.int64)
-    _permutation_into(seed, perm)
+    _permutation_into(seed, perm, np.empty(n, np.int64))
     return perm
 
 
@@ -695,11 +699,12 @@ def _product_into(kind, P, Q, out, threads):
         else:
             for block in range(row_parts * col_parts):
                 _gemm_block(kind, P, Q, out, block, row_parts, col_parts)
-    elif kind == FORWARD:
+    elif kind == FORWARD:  # each sum's first term stored, not added to a zero stored first
         for j in range(n):
+            w = P[0, j]
             for i in range(m):
-                out[j, i] = zero
-            for p in range(k):
+                out[j, i] = zero + w * Q[0, i]
+            for p in range(1, k):
                 w = P[p, j]
                 for i in range(m):
                     out[j, i] += w * Q[p, i]
@@ -717,9 +722,10 @@ def _product_into(kind, P, Q, out, threads):
                 out[k - 1, 0] = _dot_rows(P, k - 1, Q, 0, m)
     else:
         for p in range(k):
+            w = P[p, 0]
             for i in range(m):
-                out[p, i] = zero
-            for j in range(n):
+                out[p, i] = zero + w * Q[0, i]
+            for j in range(1, n):
                 w = P[p, j]
                 for i in range(m):
                     out[p, i] += w * Q[j, i]
@@ -1698,9 +1704,10 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
     value = np.nan
     updates = 0
     batch_seed = seed  # the dropout masks' seed of each batch
+    draws = np.empty(perm.shape[0] if shuffle else 0, np.int64)
     for epoch in range(n_epochs):
         if shuffle:
-            _permutation_into(fold_in(seed, first_epoch + epoch), perm)
+            _permutation_into(fold_in(seed, first_epoch + epoch), perm, draws)
         total, correct, eval_total, eval_correct, penalty = 0.0, 0.0, 0.0, 0.0, 0.0
         for index in range(n_batches + n_chunks):
             if plan[STOP] != 0:
@@ -1924,12 +1931,14 @@ def _member_product_into(kind, thetas, w_at, P, out):
     inner = P.shape[0]
     zero = out.dtype.type(0)
     for r in range(rows):
+        # W[q, r] forward (n_out = rows), W[r, q] backprop (n_out = inner), from q = 0
+        at = w_at + r if kind == FORWARD else w_at + r * inner
+        step = rows if kind == FORWARD else 1
         for i in range(m):
             for k in range(members):
-                out[r, i, k] = zero
-        for q in range(inner):
-            # W[q, r] forward (n_out = rows), W[r, q] backprop (n_out = inner)
-            at = w_at + q * rows + r if kind == FORWARD else w_at + r * inner + q
+                out[r, i, k] = zero + thetas[at, k] * P[0, i, k]
+        for q in range(1, inner):
+            at += step
             for i in range(m):
                 for k in range(members):
                     out[r, i, k] += thetas[at, k] * P[q, i, k]
@@ -2150,7 +2159,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     # Each member's shuffle of its training rows, as rows of X (rows, members) for the gathers;
     # and X and Y transposed (feature-major, as the batches), so that a gather reads one short
     # row.
-    perm = np.empty(n, np.int64)
+    perm, draws = np.empty(n, np.int64), np.empty(n, np.int64)
     perms = _padded_lanes(train_rows, padded)
     XT = np.empty(n_features * n_all, dtype).reshape((n_features, n_all))
     YT = np.empty(n_outputs * n_all, dtype).reshape((n_outputs, n_all))
@@ -2189,7 +2198,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     ones = np.empty(batch, dtype)
     for i in range(batch):
         ones[i] = 1.0
-    right = np.empty((batch, padded))
+    right, rights = np.empty((batch, padded)), np.empty(padded)
     totals, corrects = np.empty(members), np.empty(members)
     tops, log_sums = np.empty(padded), np.empty(padded)  # ce's, per lane
     best, label = np.empty(padded, np.int64), np.empty(padded, np.int64)
@@ -2200,7 +2209,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     for epoch in range(n_epochs):
         if shuffle:
             for k in range(live):
-                _permutation_into(fold_in(seeds[member_of[k]], first_epoch + epoch), perm)
+                _permutation_into(fold_in(seeds[member_of[k]], first_epoch + epoch), perm, draws)
                 for i in range(n):
                     perms[i, k] = train_rows[perm[i], member_of[k]]
         for k in range(live):
@@ -2216,14 +2225,16 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
             # Forward: gather each member's rows, then layer by layer.
             A_prev = _block3(abuf, 0, n_features, m, vector_lanes)
             Y_batch = _block3(ybuf, 0, n_outputs, m, vector_lanes)
+            # (Rows as unsigned indices: a signed one is tested for wrapping around, which
+            # keeps the gathers scalar.)
             for f in range(n_features):
                 for i in range(m):
                     for k in range(vector_lanes):
-                        A_prev[f, i, k] = XT[f, perms[start + i, k]]
+                        A_prev[f, i, k] = XT[f, np.uint64(perms[start + i, k])]
             for j in range(n_outputs):
                 for i in range(m):
                     for k in range(vector_lanes):
-                        Y_batch[j, i, k] = YT[j, perms[start + i, k]]
+                        Y_batch[j, i, k] = YT[j, np.uint64(perms[start + i, k])]
             z_at, a_at = 0, m * n_features * vector_lanes
             for layer in range(n_layers):
                 n_out, code = layers[layer, 1], layers[layer, 4]
@@ -2274,14 +2285,16 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                         if loss_code == MSE:
                             losses[k] += _squared_term(A[j, i, k], Y_batch[j, i, k]) * ones[i]
                         D[j, i, k] = s * ones[i] * (A[j, i, k] - Y_batch[j, i, k])
+            # The rows right, counted lane by lane (sums of ones: exact in any order).
+            for k in range(vector_lanes):
+                rights[k] = 0.0
+            if loss_code == BCE or loss_code == CE:
+                for i in range(m):
+                    for k in range(vector_lanes):
+                        rights[k] += right[i, k]
             for k in range(live):
-                correct = 0.0
-                if loss_code == BCE or loss_code == CE:
-                    for i in range(m):
-                        if right[i, k] > 0.0:
-                            correct += 1.0
                 totals[k] += (0.0 + losses[k]) + 0.5 * l2s[member_of[k]] * penalties[k]
-                corrects[k] += 0.0 + correct
+                corrects[k] += 0.0 + rights[k]
             # Backward, layer by layer down (as _backward_into).
             z_at = m * width * vector_lanes
             a_at = m * (n_features + width) * vector_lanes

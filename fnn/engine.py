@@ -86,6 +86,7 @@ def call(
     weights_eval=None,
     threads: int = 1,
     adapt: bool = False,
+    watch: tuple | None = None,
     purpose: str,
     on_compile=None,
 ) -> EngineRun:
@@ -100,7 +101,9 @@ def call(
     for a net without dropout; ``weights``, ``weights_eval``: sample weights of the rows of X
     and X_eval (None: all 1); ``threads``: the threads a sharded training batch runs its shards
     on (see :func:`batch_threads`; the bits are the same for any count), fewer when ``adapt``
-    and other threads keep cores busy (see :func:`cores_free`). ``purpose`` names
+    and other threads keep cores busy (see :func:`cores_free`); ``watch``: early stopping's
+    ``(rule, marks, best_theta, best_slots)`` (see :func:`fnn.kernels.train_and_evaluate`;
+    None: no watch). ``purpose`` names
     the public function for the one-line notice printed when the engine must compile first
     (``on_compile()`` is then called too). Every call runs with one BLAS thread (see
     :func:`blas_thread_setters`), so that its bits depend on neither the BLAS thread count nor
@@ -137,8 +140,16 @@ def call(
     args = (
         data, state, given, _layers(net.sizes, net.activations), plan, optimizer, float(l2),
         np.uint64(seed), rates, _loss_parameters(net.loss, net.loss_params), row_weights,
+        _no_watch(dtype) if watch is None else watch,
     )  # fmt: skip
     return _call_kernel(args, _common_codes(net.activations, net.loss), adapt, purpose, on_compile)
+
+
+@functools.cache
+def _no_watch(dtype: np.dtype) -> tuple:
+    """The kernel's ``watch`` of a call without early stopping (row -1), built once per dtype.
+    Shared: the kernel only reads it."""
+    return (np.array([0.0, 0.0, 1.0, -1.0, 0.0]), np.zeros(3), _empty(dtype), _empty(dtype, 0, 0))
 
 
 @functools.cache

@@ -3,7 +3,10 @@
 What every training loop (``fit``, its L-BFGS path, ``fit_many``'s members, Ray Tune's
 trials) does between two epochs, kept apart from the loops so that each reads the same
 rules: the checked validation data, the early-stopping record, reduce-on-plateau's watcher,
-the user's callback, and the History of the epochs run. None of it calls the engine.
+the user's callback, and the History of the epochs run. None of it calls the engine. The
+kernels watch by the same rule where nothing else runs between epochs (``fit`` under early
+stopping alone, ``fit_many``'s members): ``fnn.kernels._watch_best``, tested against
+:func:`watch_best`.
 """
 
 from __future__ import annotations
@@ -280,6 +283,11 @@ def monitored(function: Callable, net: Net, params: Params, X_val, y_val, epoch:
 def score(mode: str, value: float) -> float:
     """What the watchers minimise: the monitored value, or minus it in mode ``"max"``."""
     return value if mode == "min" else -value
+
+
+def sign_of(mode: str) -> float:
+    """The factor of a watcher's :func:`score` (1.0 or -1.0), as the kernels' watches take it."""
+    return 1.0 if mode == "min" else -1.0
 
 
 # -- early stopping ------------------------------------------------------------------------------

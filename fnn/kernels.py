@@ -1577,8 +1577,23 @@ def _store_chunk(Zs, As, layers, start, m, outputs):
             outputs[1, start + i, j] = A_last[j, i]
 
 
+@helper
+def _watch_best(rule, marks, watched, epoch):
+    """:func:`fnn.epochs.watch_best` in place on one run's ``marks`` (best score, epochs
+    waited, best epoch) after epoch ``epoch`` of this call, whose monitored value is
+    ``watched``; ``rule``: patience, min_delta, the sign of the score, the records' row
+    watched, this call's first epoch in its fit. Returns 1 when the epoch is the best so far,
+    -1 when patience has run out, else 0."""
+    score = rule[2] * watched
+    if score < marks[0] - rule[1]:
+        marks[0], marks[1], marks[2] = score, 0.0, rule[4] + epoch
+        return 1
+    marks[1] += 1.0
+    return -1 if marks[1] >= rule[0] else 0
+
+
 def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, rates, loss_params,
-                        row_weights):  # fmt: skip
+                        row_weights, watch):  # fmt: skip
     """The batch engine behind every computation of fnn: epochs of training batches, then
     evaluation chunks.
 
@@ -1639,6 +1654,15 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
         Sample weights of the rows of X and X_eval (>= 0; (0,): every row weighs 1). A batch's
         loss, error, accuracy and penalty are normalised by its total weight instead of its
         row count m; a batch of total weight 0 contributes nothing (zero gradient).
+    watch : (rule, marks, best_theta, best_slots)
+        Early stopping after each epoch, as :func:`fnn.epochs.watch_best` decides it (see
+        :func:`_watch_best`): ``rule`` float64 (5,): patience, min_delta, the sign of the
+        score (1: mode "min", -1: "max"), the row of ``records`` watched (-1: no watch), the
+        number of this call's first epoch in its fit; ``marks`` float64 (3,): the best score
+        so far (inf before the first epoch), epochs waited since, the best epoch. After an
+        epoch that improves, the parameters and slots go into ``best_theta`` and
+        ``best_slots`` ((n_params,), (n_slots, n_params), or empty: not kept); once
+        ``patience`` epochs have waited, the call returns after that epoch.
 
     Returns
     -------
@@ -1657,8 +1681,10 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
         Per epoch: mean training loss (batches as trained, penalty included), training
         accuracy, evaluation loss (penalty included), evaluation accuracy.
     done : int
-        Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite or
-        plan[STOP] was set.
+        Epochs finished; fewer than EPOCHS when an epoch's training loss was not finite,
+        plan[STOP] was set, or the watch stopped training.
+    watched : (marks, best_theta, best_slots)
+        After the call, as ``watch`` holds them.
     """
     X, Y, X_eval, Y_eval = data
     theta, slots = state
@@ -1700,6 +1726,11 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
     scratch = (zbuf, abuf, zs_in, as_in, dbuf, ybuf, work, masks, dropped, wbuf)
     out = (grads, shard_grads, stats)
     G = clipped if clip_norm > 0.0 else grads  # what the update reads
+
+    rule, marks, best_theta, best_slots = watch
+    watched = (marks.copy(), best_theta.copy(), best_slots.copy())
+    marks, best_theta, best_slots = watched
+    watched_row = np.int64(rule[3])
 
     value = np.nan
     updates = 0
@@ -1793,10 +1824,20 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
                 records[1, epoch] = correct / epoch_weight
                 if not np.isfinite(records[0, epoch]):
                     return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records,
-                            epoch)  # fmt: skip
+                            epoch, watched)  # fmt: skip
         if plan[STOP] != 0:  # set during this epoch: it does not count as finished
-            return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, epoch
-    return new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, n_epochs
+            return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, epoch,
+                    watched)  # fmt: skip
+        if watched_row >= 0:
+            verdict = _watch_best(rule, marks, records[watched_row, epoch], epoch)
+            if verdict == 1 and best_theta.shape[0] > 0:
+                best_theta[:] = new_theta
+                best_slots[:] = new_slots
+            elif verdict == -1:
+                return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records,
+                        epoch + 1, watched)  # fmt: skip
+    return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records, n_epochs,
+            watched)  # fmt: skip
 
 
 def _variant(function, name: str, **constants):
@@ -2367,16 +2408,12 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                                lrs[member, updates])  # fmt: skip
             if watched < 0:
                 continue
-            score = rule[2] * records[member, watched, epoch]
-            if score < marks[member, 0] - rule[1]:  # an improvement: the best epoch
-                marks[member, 0], marks[member, 1] = score, 0.0
-                marks[member, 2] = rule[4] + epoch
+            verdict = _watch_best(rule, marks[member], records[member, watched, epoch], epoch)
+            if verdict == 1:  # an improvement: the best epoch
                 best_thetas[:, member] = new_thetas[:, k]
                 best_slots[:, :, member] = new_slots[:, :, k]
                 best_plateaus[member] = plateaus[member]
-                continue
-            marks[member, 1] += 1.0
-            if marks[member, 1] >= rule[0]:  # patience has run out: the member stops
+            elif verdict == -1:  # patience has run out: the member stops
                 running[member] = False
                 end_thetas[:, member] = new_thetas[:, k]
                 end_slots[:, :, member] = new_slots[:, :, k]

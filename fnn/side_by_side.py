@@ -26,7 +26,7 @@ import numpy as np
 
 from fnn import engine
 from fnn.data import seed_of
-from fnn.epochs import Watching, history_of
+from fnn.epochs import Watching, history_of, sign_of
 from fnn.flat import pack, pack_slots, unpack, unpack_slots
 from fnn.optim import hyperparameters, learning_rates, opt_init, optimizer_name
 from fnn.registry import OPTIMIZERS
@@ -159,7 +159,7 @@ def train(
     # slots; the plateau watch's state (with its scale: 1 without one), and at the best epoch.
     stopping = early_stopping is not None
     rule = np.array([
-        early_stopping.patience, early_stopping.min_delta, _sign(early_stopping.mode),
+        early_stopping.patience, early_stopping.min_delta, sign_of(early_stopping.mode),
         watch.early_row, 0.0,
     ] if stopping else [0.0, 0.0, 1.0, -1.0, 0.0])  # fmt: skip
     marks = np.zeros((count, 3))
@@ -171,7 +171,7 @@ def train(
         config = reduce_on_plateau
         plateau_rule = np.array([
             config.factor, config.patience, config.min_delta, config.min_lr, config.cooldown,
-            config.eps, _sign(config.mode), watch.plateau_row,
+            config.eps, sign_of(config.mode), watch.plateau_row,
         ], np.float64)  # fmt: skip
     plateaus = np.array([_plateau_of(s.plateau, reduce_on_plateau) for s in states], np.float64)
     best_plateaus = plateaus.copy()
@@ -231,11 +231,6 @@ def train(
                        _int(params_epoch)),
         ))  # fmt: skip
     return results
-
-
-def _sign(mode: str) -> float:
-    """The factor of a watcher's score (:func:`fnn.epochs.score`)."""
-    return 1.0 if mode == "min" else -1.0
 
 
 def _plateau_of(plateau: Plateau | None, config: ReduceOnPlateau | None) -> list[float]:

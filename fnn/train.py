@@ -19,12 +19,14 @@ from fnn.data import seed_of
 from fnn.epochs import (
     FUNCTION_ROW,
     NO_BEST,
+    Best,
     Watching,
     attach_history,
     ending,
     epochs_before_a_cut,
     history_of,
     monitored,
+    sign_of,
     stop_requested,
     validation_data,
     watch_best,
@@ -221,7 +223,12 @@ def fit(
     records = np.zeros((5, min(epochs, FIRST_RECORDS)))
     has_val = X_val.shape[0] > 0
     best = NO_BEST
-    per_epoch = early_stopping is not None or callback is not None or function is not None
+    # Early stopping alone runs inside the engine, epochs at a time; with a callback, a
+    # monitored function or a plateau watch, in Python after each epoch.
+    per_epoch = callback is not None or function is not None
+    in_engine = early_stopping is not None and not per_epoch and reduce_on_plateau is None
+    per_epoch = per_epoch or (early_stopping is not None and not in_engine)
+    kept = _kept_by_engine(early_stopping, watch.early_row, theta, slots) if in_engine else None
     show = _printer(net, epochs, has_val) if progress else None
     epochs_per_call = 1  # when something must run between epochs
     done = 0
@@ -238,6 +245,8 @@ def fit(
             count = min(count, epochs_before_a_cut(reduce_on_plateau, plateau))
         scale = 1.0 if plateau is None else plateau.scale
         started = time.perf_counter()
+        if kept is not None:
+            kept[0][4] = done  # the rule's first epoch of this call
         try:
             run = engine.call(
                 net, theta, X=X, Y=Y, X_eval=X_val, Y_eval=Y_val if has_val else None, slots=slots,
@@ -245,7 +254,8 @@ def fit(
                 lrs=learning_rates(opt, step, count * batches_per_epoch, scale),
                 dropout=kernels.PER_UPDATE, first_epoch=first_epoch + done, epochs=count,
                 batch=batch, weights=weights, weights_eval=weights_val, threads=threads,
-                adapt=adapt, purpose="fit", on_compile=None if show is None else _compiling(show),
+                adapt=adapt, watch=kept, purpose="fit",
+                on_compile=None if show is None else _compiling(show),
             )  # fmt: skip
         except KeyboardInterrupt as interrupt:
             attach_history(interrupt, net, records[:, :done], has_val, function is not None)
@@ -255,20 +265,25 @@ def fit(
             records = _grown(records, min(epochs, max(2 * records.shape[1], done + count)))
         records[:4, done : done + finished] = run.records[:, :finished]
         step += finished * batches_per_epoch
-        if finished < count:
+        if kept is not None:
+            kept = (kept[0], *run.watched)
+            # The engine returns after the epoch whose wait runs out (patience >= 1; a loss
+            # that is not finite stops it within its epoch, before the watch).
+            stopped = kept[1][1] >= early_stopping.patience
+        if finished < count and not stopped:
             raise FloatingPointError(
                 f"loss is not finite at epoch {done + finished} of this fit call "
                 f"(loss {run.records[0, finished]}); lower the learning rate or check the data"
             )
-        if has_val and not np.isfinite(run.records[2, :count]).all():
-            bad = int(np.argmin(np.isfinite(run.records[2, :count])))
+        if has_val and not np.isfinite(run.records[2, :finished]).all():
+            bad = int(np.argmin(np.isfinite(run.records[2, :finished])))
             raise FloatingPointError(
                 f"val_loss is not finite at epoch {done + bad} of this fit call "
                 f"(val_loss {run.records[2, bad]}); check the validation data"
             )
         if not np.isfinite(theta).all():  # the losses come before each update: check the last
             raise FloatingPointError(
-                f"parameters are not finite after epoch {done + count - 1} of this fit call; "
+                f"parameters are not finite after epoch {done + finished - 1} of this fit call; "
                 "lower the learning rate or check the data"
             )
         if callback is not None or function is not None:
@@ -281,13 +296,13 @@ def fit(
                 watched = records[watch.plateau_row, epoch]
                 plateau = watch_plateau(reduce_on_plateau, plateau, watched,
                                         lambda at=after: learning_rates(opt, at, 1)[0])  # fmt: skip
-        done += count
+        done += finished
         if show is not None:
             show(done, records[:4, :done])
             epochs_per_call = progress_display.next_chunk(
                 epochs_per_call, time.perf_counter() - started
             )
-        if early_stopping is not None:
+        if early_stopping is not None and kept is None:
             watched = records[watch.early_row, done - 1]
             at_end = (theta, slots, step, plateau)  # the training state after this epoch
             best, stopped = watch_best(early_stopping, best, watched, done - 1, at_end)
@@ -298,6 +313,10 @@ def fit(
         if stopped:
             break
     params_epoch = done - 1 if done else None
+    if kept is not None:  # the engine's record: (rule, (best score, waited, epoch), theta, slots)
+        best_epoch = int(kept[1][2])
+        at_best = (kept[2], kept[3], state.step + (best_epoch + 1) * batches_per_epoch, plateau)
+        best = Best(float(kept[1][0]), at_best, best_epoch, int(kept[1][1]))
     if early_stopping is not None and early_stopping.restore_best and best.epoch >= 0:
         (theta, slots, step, plateau), params_epoch = best.point, best.epoch
     stopped_epoch = done - 1 if stopped and done < epochs else None
@@ -307,6 +326,17 @@ def fit(
                          function is not None)  # fmt: skip
     new_state = OptState(name, step, unpack_slots(slots, net.sizes), plateau, state.config)
     return FitResult(unpack(theta, net.sizes), new_state, history)
+
+
+def _kept_by_engine(config: EarlyStopping, row: int, theta: np.ndarray, slots: np.ndarray) -> tuple:
+    """The engine's early-stopping ``watch`` at the start of a fit (see
+    :func:`fnn.kernels.train_and_evaluate`): the rule (``row``: of the records watched), no
+    best epoch yet, and buffers for the best epoch's parameters and slots when they are
+    restored at the end (else empty)."""
+    rule = np.array([config.patience, config.min_delta, sign_of(config.mode), row, 0.0])
+    keep = config.restore_best
+    return (rule, np.array([np.inf, 0.0, -1.0]), np.zeros_like(theta if keep else theta[:0]),
+            np.zeros_like(slots if keep else slots[:0, :0]))  # fmt: skip
 
 
 class FitArguments(NamedTuple):

@@ -509,3 +509,4 @@ class EngineRun(NamedTuple):
     outputs: np.ndarray
     records: np.ndarray
     done: int
+    watched: tuple  # early stopping's (marks, best_theta, best_slots) after the call

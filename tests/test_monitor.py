@@ -324,7 +324,7 @@ def test_a_sweeps_monitored_function_sees_each_folds_validation_rows():
 
 def test_a_ctrl_c_history_marks_the_unmonitored_epochs():
     records = np.arange(10.0).reshape(5, 2)
-    partial = EngineRun(*(None,) * 7, records=np.full((4, 3), 7.0), done=1)
+    partial = EngineRun(*(None,) * 7, records=np.full((4, 3), 7.0), done=1, watched=None)
     interrupt = KeyboardInterrupt()
     interrupt.partial = partial
     epochs.attach_history(interrupt, NET, records, True, monitored=True)

@@ -6,7 +6,8 @@ random tanh teacher, float64, 2 threads), best of ``--repeat``:
 
 * by default, side by side against one ``fit`` per member on the threads (``fit_many``'s
   other path), for each h of ``--hidden``; ``--watched`` adds validation and early stopping
-  (patience 1000: every epoch watched, none stopped);
+  (patience 1000: every epoch watched, none stopped), ``--plateau`` a plateau watch (patience
+  5), which a fit runs in Python between its engine calls;
 * with ``--groups N,M,...``, side by side in groups of at most N, M, ... members
   (``side_by_side.GROUP_MEMBERS``, with no byte budget).
 
@@ -15,7 +16,8 @@ patched to take the path measured. Past the engine's loop limit (h >= 16 here) s
 then runs anyway: those times are meaningful, the members' bits are not their fits'.
 
     python benchmarks/side_by_side.py [--hidden 4,8,12,15] [--activation tanh|relu]
-                                      [--watched] [--members 44] [--epochs 60] [--repeat 3]
+                                      [--watched] [--plateau] [--members 44] [--epochs 60]
+                                      [--repeat 3]
     python benchmarks/side_by_side.py --groups 16,32,64 --hidden 15,32 --members 64
 """
 
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--hidden", default="4,8,12,15")
     parser.add_argument("--activation", default="tanh")
     parser.add_argument("--watched", action="store_true")
+    parser.add_argument("--plateau", action="store_true")
     parser.add_argument("--members", type=int, default=44)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
@@ -58,6 +61,10 @@ def main() -> None:
     extra = {}
     if args.watched:
         extra = dict(validation=(X[:96], y[:96]), early_stopping=fnn.early_stopping(patience=1000))
+    if args.plateau:
+        extra.update(
+            validation=(X[:96], y[:96]), reduce_on_plateau=fnn.reduce_on_plateau(patience=1000)
+        )
     can_run, pays = engine.members_side_by_side, side_by_side.pays
     for h in (int(value) for value in args.hidden.split(",")):
         net = fnn.mlp([8, h, h, 1], hidden=args.activation)

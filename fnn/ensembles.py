@@ -87,8 +87,8 @@ def fit_many(
     watch (which run inside the kernel: :mod:`fnn.side_by_side`) between epochs or weighing
     the rows (no dropout, validation weights, monitored function, sample weights or class
     weights, callback or progress display). And where it is faster than one ``fit`` per
-    member: with early stopping or a plateau watch, or while every product of a batch is at
-    most 2048 multiply-adds (:func:`fnn.side_by_side.pays`). Otherwise each member is one
+    member: while every product of a batch is at most 2048 multiply-adds
+    (:func:`fnn.side_by_side.pays`). Otherwise each member is one
     ``fit`` call, the members on ``threads`` threads of this process.
 
     Parameters
@@ -242,14 +242,13 @@ def fit_many(
         config is not None and callable(config.monitor)
         for config in (early_stopping, reduce_on_plateau)
     )
-    watched = early_stopping is not None or reduce_on_plateau is not None
     n_train = next(iter(row_counts))
     if (
         len(row_counts) == 1
         and side_by_side.eligible(net, opts, states, n_train, batch_size, sample_weight,
                                   class_weight, weights_val, callback, progress,
                                   monitors_function)
-        and side_by_side.pays(net, n_train, batch_size, watched)
+        and side_by_side.pays(net, n_train, batch_size)
     ):  # fmt: skip
         n_val = X_val.shape[0]
         train_rows = (np.arange(n)[:, None].repeat(count, axis=1) if member_rows is None

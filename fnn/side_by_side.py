@@ -49,10 +49,9 @@ from fnn.types import (
 GROUP_BYTES = 1 << 21
 GROUP_MEMBERS = (8, 32)
 #: Multiply-adds of a batch's product up to which members side by side beat a fit per member
-#: on the threads when nothing watches the members between epochs (a fit under early stopping
-#: or a plateau watch pays Python every epoch, which side by side does not): measured in
-#: benchmarks/README.md, "Where side by side pays".
-UNWATCHED_PRODUCT = 2048
+#: on the threads (with early stopping or a plateau watch too: a fit runs those epochs at a
+#: time, as side by side does): measured in benchmarks/README.md, "Where side by side pays".
+PAYING_PRODUCT = 2048
 
 
 class Members(NamedTuple):
@@ -94,13 +93,12 @@ def eligible(net: Net, opts, states, n_train: int, batch_size, *others) -> bool:
     return engine.members_side_by_side(net.sizes, _batch(n_train, batch_size))
 
 
-def pays(net: Net, n_train: int, batch_size, watched: bool) -> bool:
+def pays(net: Net, n_train: int, batch_size) -> bool:
     """Whether training side by side (where :func:`eligible`) is faster than a fit per member:
-    always when early stopping or a plateau watch looks at the members after each epoch;
-    otherwise while every product of a batch is at most UNWATCHED_PRODUCT multiply-adds."""
+    while every product of a batch is at most PAYING_PRODUCT multiply-adds."""
     batch = _batch(n_train, batch_size)
-    return watched or all(
-        batch * n_in * n_out <= UNWATCHED_PRODUCT for n_in, n_out in zip(net.sizes, net.sizes[1:])
+    return all(
+        batch * n_in * n_out <= PAYING_PRODUCT for n_in, n_out in zip(net.sizes, net.sizes[1:])
     )
 
 

@@ -141,9 +141,9 @@ def sweep(
         (rows x inputs x units < 8192, or a layer of at most 2 units), the bce or mse loss
         without softmax or the ce loss with it, one kind of optimizer without ``clip_norm``,
         no dropout and no monitored function: a ValueError otherwise. None (the default):
-        ``"members"`` when every trial can run that way and it is the faster way (with early
-        stopping; without it, while every product of a batch is at most 2048 multiply-adds:
-        :func:`fnn.side_by_side.pays`), else ``"threads"``. ``"threads"``: threads of this
+        ``"members"`` when every trial can run that way and it is the faster way (while every
+        product of a batch is at most 2048 multiply-adds: :func:`fnn.side_by_side.pays`), else
+        ``"threads"``. ``"threads"``: threads of this
         process
         (fnn's kernels release the GIL). ``"joblib"``: ``joblib.Parallel`` (its default
         process pool, or the backend of an enclosing ``joblib.parallel_config``). A Dask
@@ -495,14 +495,11 @@ def _side_by_side(data: SweepData) -> bool:
 
 
 def _side_by_side_pays(data: SweepData) -> bool:
-    """Whether side by side is faster than a fit per trial (:func:`fnn.side_by_side.pays`;
-    each trial validates on its fold, and early stopping watches it after every epoch)."""
-    watched = data.early_stopping is not None
+    """Whether side by side is faster than a fit per trial (:func:`fnn.side_by_side.pays`)."""
     return all(
-        side_by_side.pays(data.net, len(data.folds[trial.fold].train), trial.setting.batch_size,
-                          watched)
+        side_by_side.pays(data.net, len(data.folds[trial.fold].train), trial.setting.batch_size)
         for trial in data.trials
-    )  # fmt: skip
+    )
 
 
 def _on_members(data: SweepData, Y: np.ndarray, threads: int) -> list[TrialResult]:

@@ -501,19 +501,21 @@ def test_what_the_side_by_side_kernel_does_not_do_runs_one_fit_per_member(case, 
     assert_same_fit(many[1], single)
 
 
-@pytest.mark.parametrize("watched", [False, True])
-def test_side_by_side_runs_where_it_pays(watched, monkeypatch):
-    """Products of 32 x 12 x 12 = 4608 multiply-adds fit the engine's loops, but past where
-    side by side pays unwatched: a fit per member then; side by side under early stopping."""
+@pytest.mark.parametrize("hidden, side", [(8, True), (12, False)])
+def test_side_by_side_runs_where_it_pays(hidden, side, monkeypatch):
+    """Products of 32 x 8 x 8 = 2048 multiply-adds: side by side; of 32 x 12 x 12 = 4608,
+    which fit the engine's loops too, but past where side by side pays: a fit per member,
+    early stopping and a plateau watch or not (a fit runs them epochs at a time too)."""
     from fnn import side_by_side
 
-    net = fnn.mlp([2, 12, 12, 1])
+    net = fnn.mlp([2, hidden, hidden, 1])
     starts = [fnn.init(net, key=k) for k in range(3)]
-    stop = fnn.early_stopping(patience=50) if watched else None
-    common = dict(epochs=3, batch_size=32, validation=(X_VAL, Y_VAL), early_stopping=stop)
+    common = dict(epochs=3, batch_size=32, validation=(X_VAL, Y_VAL),
+                  reduce_on_plateau=fnn.reduce_on_plateau(patience=1),
+                  early_stopping=fnn.early_stopping(patience=50))  # fmt: skip
     assert fnn.engine.members_side_by_side(net.sizes, 32)
-    assert side_by_side.pays(net, len(X), 32, watched) == watched
-    if watched:
+    assert side_by_side.pays(net, len(X), 32) == side
+    if side:
         trained_side_by_side(monkeypatch)
     else:  # the kernel of members side by side must not run
         monkeypatch.setattr(side_by_side, "train", None)

@@ -4,9 +4,9 @@ What every training loop (``fit``, its L-BFGS path, ``fit_many``'s members, Ray 
 trials) does between two epochs, kept apart from the loops so that each reads the same
 rules: the checked validation data, the early-stopping record, reduce-on-plateau's watcher,
 the user's callback, and the History of the epochs run. None of it calls the engine. The
-kernels watch by the same rule where nothing else runs between epochs (``fit`` under early
-stopping alone, ``fit_many``'s members): ``fnn.kernels._watch_best``, tested against
-:func:`watch_best`.
+kernels' early stopping follows the same rule where no Python runs between epochs (``fit``
+without a callback or a monitored function, ``fit_many``'s members):
+``fnn.kernels._watch_best``, tested against :func:`watch_best`.
 """
 
 from __future__ import annotations

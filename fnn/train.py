@@ -223,12 +223,12 @@ def fit(
     records = np.zeros((5, min(epochs, FIRST_RECORDS)))
     has_val = X_val.shape[0] > 0
     best = NO_BEST
-    # Early stopping alone runs inside the engine, epochs at a time; with a callback, a
-    # monitored function or a plateau watch, in Python after each epoch.
+    # Early stopping runs inside the engine, epochs at a time (as far as the plateau watch
+    # lets a call run); with a callback or a monitored function, in Python after each epoch.
     per_epoch = callback is not None or function is not None
-    in_engine = early_stopping is not None and not per_epoch and reduce_on_plateau is None
-    per_epoch = per_epoch or (early_stopping is not None and not in_engine)
+    in_engine = early_stopping is not None and not per_epoch
     kept = _kept_by_engine(early_stopping, watch.early_row, theta, slots) if in_engine else None
+    plateau_at_best = plateau  # the plateau watch after the engine's best epoch
     show = _printer(net, epochs, has_val) if progress else None
     epochs_per_call = 1  # when something must run between epochs
     done = 0
@@ -291,11 +291,13 @@ def fit(
         if function is not None:  # one epoch per engine call
             records[FUNCTION_ROW, done] = function(params=current, epoch=done)
         if reduce_on_plateau is not None:
-            for epoch in range(done, done + count):
-                after = step - (done + count - 1 - epoch) * batches_per_epoch  # next update
+            for epoch in range(done, done + finished):
+                after = step - (done + finished - 1 - epoch) * batches_per_epoch  # next update
                 watched = records[watch.plateau_row, epoch]
                 plateau = watch_plateau(reduce_on_plateau, plateau, watched,
                                         lambda at=after: learning_rates(opt, at, 1)[0])  # fmt: skip
+                if kept is not None and epoch == kept[1][2]:
+                    plateau_at_best = plateau
         done += finished
         if show is not None:
             show(done, records[:4, :done])
@@ -315,7 +317,8 @@ def fit(
     params_epoch = done - 1 if done else None
     if kept is not None:  # the engine's record: (rule, (best score, waited, epoch), theta, slots)
         best_epoch = int(kept[1][2])
-        at_best = (kept[2], kept[3], state.step + (best_epoch + 1) * batches_per_epoch, plateau)
+        at_best = (kept[2], kept[3], state.step + (best_epoch + 1) * batches_per_epoch,
+                   plateau_at_best)  # fmt: skip
         best = Best(float(kept[1][0]), at_best, best_epoch, int(kept[1][1]))
     if early_stopping is not None and early_stopping.restore_best and best.epoch >= 0:
         (theta, slots, step, plateau), params_epoch = best.point, best.epoch

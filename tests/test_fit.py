@@ -132,25 +132,28 @@ def test_early_stopping_returns_the_params_and_optimizer_state_of_the_best_epoch
     ("val_loss", None, 0.0, True), ("loss", "min", 1e-3, False),
     ("val_accuracy", "max", 0.0, True), ("accuracy", None, 0.02, True),
 ])  # fmt: skip
-@pytest.mark.parametrize("epochs_per_call", [None, 3])
+@pytest.mark.parametrize("epochs_per_call, plateau", [(None, None), (3, None), (None, 2)])
 def test_early_stopping_in_the_engine_is_the_watch_after_each_epoch(
-    moons, monkeypatch, monitor, mode, min_delta, restore_best, epochs_per_call
+    moons, monkeypatch, monitor, mode, min_delta, restore_best, epochs_per_call, plateau
 ):
-    """Early stopping alone runs inside the engine, epochs at a time; with a callback, in
-    Python after each epoch: the same decisions, the same bits."""
+    """Early stopping runs inside the engine, epochs at a time (with a plateau watch, as many
+    as cannot cut the rate); with a callback, in Python after each epoch: the same decisions,
+    the same bits."""
     X, y = moons
     if epochs_per_call is not None:  # the watch's record carried from call to call
         monkeypatch.setattr(fnn.train, "MAX_UPDATES_PER_CALL", epochs_per_call * 4)
     stop = fnn.early_stopping(patience=4, monitor=monitor, mode=mode, min_delta=min_delta,
                               restore_best=restore_best)  # fmt: skip
+    cut = None if plateau is None else fnn.reduce_on_plateau(factor=0.7, patience=plateau)
     options = dict(epochs=150, batch_size=25, key=2, validation=(X[:20], y[:20]),
-                   early_stopping=stop)  # fmt: skip
+                   early_stopping=stop, reduce_on_plateau=cut)  # fmt: skip
     in_engine = fnn.fit(NET, fnn.init(NET, key=0), fnn.adam(0.3), X[20:], y[20:], **options)
     after_each = fnn.fit(NET, fnn.init(NET, key=0), fnn.adam(0.3), X[20:], y[20:],
                          callback=lambda epoch, params, history: None, **options)  # fmt: skip
     assert in_engine.history.stopped_epoch is not None  # patience ran out: a stop to compare
     assert _same(in_engine.params, after_each.params)
     assert in_engine.opt_state.step == after_each.opt_state.step
+    assert in_engine.opt_state.plateau == after_each.opt_state.plateau
     assert all(_same(a, b) for a, b in zip(in_engine.opt_state.slots, after_each.opt_state.slots))
     for field in ("loss", "accuracy", "val_loss", "val_accuracy", "stopped_epoch",
                   "params_epoch"):  # fmt: skip

@@ -1831,8 +1831,10 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
         if watched_row >= 0:
             verdict = _watch_best(rule, marks, records[watched_row, epoch], epoch)
             if verdict == 1 and best_theta.shape[0] > 0:
-                best_theta[:] = new_theta
-                best_slots[:] = new_slots
+                for i in range(n_params):  # (loops: a slice's assignment compiles slower)
+                    best_theta[i] = new_theta[i]
+                    for slot in range(best_slots.shape[0]):
+                        best_slots[slot, i] = new_slots[slot, i]
             elif verdict == -1:
                 return (new_theta, new_slots, grads, value, zbuf, abuf, outputs, records,
                         epoch + 1, watched)  # fmt: skip
@@ -2410,13 +2412,12 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 continue
             verdict = _watch_best(rule, marks[member], records[member, watched, epoch], epoch)
             if verdict == 1:  # an improvement: the best epoch
-                best_thetas[:, member] = new_thetas[:, k]
-                best_slots[:, :, member] = new_slots[:, :, k]
-                best_plateaus[member] = plateaus[member]
+                _lane_into((new_thetas, new_slots), k, (best_thetas, best_slots), member)
+                for entry in range(plateaus.shape[1]):
+                    best_plateaus[member, entry] = plateaus[member, entry]
             elif verdict == -1:  # patience has run out: the member stops
                 running[member] = False
-                end_thetas[:, member] = new_thetas[:, k]
-                end_slots[:, :, member] = new_slots[:, :, k]
+                _lane_into((new_thetas, new_slots), k, (end_thetas, end_slots), member)
         # The members still running move down into the lanes of those stopped, so that the
         # loops over lanes run over the running members only, rounded up to whole vectors
         # (each member's bits do not depend on its lane).
@@ -2428,9 +2429,9 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
             live -= 1
             if lane < live:
                 member_of[lane] = member_of[live]
-                perms[:, lane] = perms[:, live]
-                new_thetas[:, lane] = new_thetas[:, live]
-                new_slots[:, :, lane] = new_slots[:, :, live]
+                for i in range(n):
+                    perms[i, lane] = perms[i, live]
+                _lane_into((new_thetas, new_slots), live, (new_thetas, new_slots), lane)
         lanes = (member_of, live)
         vector_lanes = (live + block - 1) // block * block
         if live == 0:
@@ -2440,13 +2441,29 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
 
 @helper
 def _padded_lanes(array, padded):
-    """A copy of ``array`` (..., K) with ``padded - K`` more lanes, each a copy of lane 0."""
+    """A copy of the C-contiguous ``array`` (..., K) with ``padded - K`` more lanes, each a copy
+    of lane 0. (Loops, here and in :func:`_lane_into`: an assignment of slices compiles
+    slower, by about a second each.)"""
     members = array.shape[-1]
-    out = np.empty(array.shape[:-1] + (padded,), array.dtype)
-    out[..., :members] = array
-    for k in range(members, padded):
-        out[..., k] = array[..., 0]
-    return out
+    rows = array.reshape((array.size // members, members))
+    out = np.empty((rows.shape[0], padded), array.dtype)
+    for i in range(rows.shape[0]):
+        for k in range(padded):
+            out[i, k] = rows[i, k if k < members else 0]
+    return out.reshape(array.shape[:-1] + (padded,))
+
+
+@uncounted
+def _lane_into(source, k, target, j):
+    """Lane ``k`` of ``source`` = (thetas (n_params, lanes), slots (n_slots, n_params,
+    lanes)) into lane ``j`` of ``target`` (the same, other lanes)."""
+    thetas, slots = source
+    into_thetas, into_slots = target
+    for i in range(thetas.shape[0]):
+        into_thetas[i, j] = thetas[i, k]
+    for slot in range(slots.shape[0]):
+        for i in range(slots.shape[1]):
+            into_slots[slot, i, j] = slots[slot, i, k]
 
 
 @helper
@@ -2457,12 +2474,12 @@ def _members_result(result, done, lanes, end_thetas, end_slots):
     new_thetas, new_slots, records, _, trained, marks, best_thetas, best_slots = result[:8]
     member_of, live = lanes
     thetas, slots = end_thetas.copy(), end_slots.copy()
-    if thetas.size == 0:  # no early stopping: every member in its own lane still
+    if thetas.size == 0:  # no early stopping: every member in a lane still (set below)
         members = records.shape[0]
-        thetas, slots = new_thetas[:, :members].copy(), new_slots[..., :members].copy()
+        thetas = np.empty((new_thetas.shape[0], members), new_thetas.dtype)
+        slots = np.empty(new_slots.shape[:2] + (members,), new_slots.dtype)
     for k in range(live):
-        thetas[:, member_of[k]] = new_thetas[:, k]
-        slots[:, :, member_of[k]] = new_slots[:, :, k]
+        _lane_into((new_thetas, new_slots), k, (thetas, slots), member_of[k])
     return (thetas, slots, records, done, trained, marks, best_thetas, best_slots, result[8],
             result[9])  # fmt: skip
 

@@ -154,8 +154,8 @@ def _no_watch(dtype: np.dtype) -> tuple:
 
 @functools.cache
 def _layers(sizes: tuple[int, ...], activations: tuple[str, ...]) -> np.ndarray:
-    """:func:`fnn.flat.layers_of`, built once per network, not on every call (a fit with early
-    stopping calls the engine once per epoch). Shared: the kernels only read it (left
+    """:func:`fnn.flat.layers_of`, built once per network, not on every call (a fit with a
+    callback calls the engine once per epoch). Shared: the kernels only read it (left
     writable, as :func:`_loss_parameters` is)."""
     return layers_of(sizes, activations)
 

@@ -269,7 +269,8 @@ def fit(
             kept = (kept[0], *run.watched)
             # The engine returns after the epoch whose wait runs out (patience >= 1; a loss
             # that is not finite stops it within its epoch, before the watch).
-            stopped = kept[1][1] >= early_stopping.patience
+            waited = kept[1][1]
+            stopped = waited >= early_stopping.patience
         if finished < count and not stopped:
             raise FloatingPointError(
                 f"loss is not finite at epoch {done + finished} of this fit call "
@@ -296,7 +297,7 @@ def fit(
                 watched = records[watch.plateau_row, epoch]
                 plateau = watch_plateau(reduce_on_plateau, plateau, watched,
                                         lambda at=after: learning_rates(opt, at, 1)[0])  # fmt: skip
-                if kept is not None and epoch == kept[1][2]:
+                if kept is not None and epoch == kept[1][2]:  # the engine's best epoch
                     plateau_at_best = plateau
         done += finished
         if show is not None:
@@ -315,11 +316,11 @@ def fit(
         if stopped:
             break
     params_epoch = done - 1 if done else None
-    if kept is not None:  # the engine's record: (rule, (best score, waited, epoch), theta, slots)
-        best_epoch = int(kept[1][2])
-        at_best = (kept[2], kept[3], state.step + (best_epoch + 1) * batches_per_epoch,
-                   plateau_at_best)  # fmt: skip
-        best = Best(float(kept[1][0]), at_best, best_epoch, int(kept[1][1]))
+    if kept is not None:  # the engine's record, as watch_best's Best
+        _, (score, waited, best_epoch), best_theta, best_slots = kept
+        step_at_best = state.step + (int(best_epoch) + 1) * batches_per_epoch
+        at_best = (best_theta, best_slots, step_at_best, plateau_at_best)
+        best = Best(float(score), at_best, int(best_epoch), int(waited))
     if early_stopping is not None and early_stopping.restore_best and best.epoch >= 0:
         (theta, slots, step, plateau), params_epoch = best.point, best.epoch
     stopped_epoch = done - 1 if stopped and done < epochs else None

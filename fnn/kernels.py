@@ -733,18 +733,16 @@ def _product_into(kind, P, Q, out, threads):
 
 @uncounted
 def _bias_activate_into(ZT, b, code, AT):
-    """``ZT += b`` (row j gets b[j]), then ``AT = f(ZT)``; softmax runs down each column.
+    """``ZT += b`` (row j gets b[j]), then ``AT = f(ZT)``.
 
     relu ``max(z, 0)``; sigmoid ``1 / (1 + exp(-z))`` in two branches, so that exp never
     overflows; tanh; identity ``z``; softmax ``exp(z - max z) / sum exp(z - max z)``;
     leaky_relu ``z`` or ``0.01 z``; elu ``z`` or ``expm1(z)``; gelu ``z Phi(z)`` with the
     normal CDF ``Phi(z) = erfc(-z / sqrt 2) / 2`` (erfc, not ``1 + erf``, keeps its relative
     accuracy for z << 0); silu ``z sigmoid(z)``; softplus ``max(z, 0) + log1p(exp(-|z|))``.
-    Every branch is exact to rounding at any finite z: no exp overflows.
+    Every branch is exact to rounding at any finite z: no exp overflows. Softmax couples the
+    units of a column: here ``AT = ZT``, which :func:`_softmax_into` then normalises.
     """
-    n, m = ZT.shape
-    zero = ZT.dtype.type(0)
-    one = ZT.dtype.type(1)
     # The common cases as loops of their own, where the code is a constant: they vectorise.
     if code == RELU:
         _bias_activate_rows(ZT, b, RELU, AT)
@@ -754,18 +752,32 @@ def _bias_activate_into(ZT, b, code, AT):
         _bias_activate_rows(ZT, b, SIGMOID, AT)
     else:
         _bias_activate_rows(ZT, b, code, AT)
-    if code == SOFTMAX:
+
+
+@uncounted
+def _softmax_into(ZT, AT, work):
+    """``AT = exp(ZT - max ZT) / sum exp(ZT - max ZT)`` down each column of ``ZT`` (n, m), in
+    loops along the rows, which vectorise; each column's maximum and sum in the order of its
+    units, in ZT's dtype. ``work`` holds at least 2 m float64 values (each float32 value held
+    there is exact)."""
+    n, m = ZT.shape
+    like = ZT.dtype.type
+    top, total = work[:m], work[m : 2 * m]
+    for i in range(m):
+        top[i] = ZT[0, i]
+        total[i] = 0.0
+    for j in range(1, n):
         for i in range(m):
-            top = ZT[0, i]
-            for j in range(1, n):
-                top = max(top, ZT[j, i])
-            total = zero
-            for j in range(n):
-                AT[j, i] = _exp(ZT[j, i] - top)
-                total += AT[j, i]
-            inverse = one / total
-            for j in range(n):
-                AT[j, i] *= inverse
+            top[i] = max(like(top[i]), ZT[j, i])
+    for j in range(n):
+        for i in range(m):
+            AT[j, i] = _exp(ZT[j, i] - like(top[i]))
+            total[i] = like(total[i]) + AT[j, i]
+    for i in range(m):
+        total[i] = like(1) / like(total[i])
+    for j in range(n):
+        for i in range(m):
+            AT[j, i] *= like(total[i])
 
 
 @part
@@ -927,6 +939,11 @@ def _squared_term(a, y):
     return 0.5 * diff * diff
 
 
+# float64 values per row of _output_into's work: each row's right mark, maximum, sum of exps and
+# argmaxes (with their values) of output and target.
+WORK_PER_ROW = 7
+
+
 @uncounted
 def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, error):
     """Loss, accuracy and (if ``error``) error of the output layer, feature-major.
@@ -943,10 +960,10 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
     With ``error`` it sets ``DT = scale * weight * dloss/dA``: ``A - Y`` for bce, ce and mse
     (dLoss/dZ of the canonical pairs sigmoid + bce, softmax + ce), ``clip(r, -delta, delta)``
     for huber, ``sign(r)`` for mae, ``exp(A) - Y`` for poisson, ``1 - q_j`` if ``r > 0``,
-    ``-q_j`` if ``r < 0`` and 0 at ``r = 0`` for quantile. ``work`` holds 2 m float64
-    values. ``loss_params`` holds the loss's own parameters (huber's ``delta``; quantile's q,
-    one value or one per output unit: q_j is ``loss_params[j]`` when it holds n values, else
-    ``loss_params[0]``).
+    ``-q_j`` if ``r < 0`` and 0 at ``r = 0`` for quantile. ``work`` holds WORK_PER_ROW m
+    float64 values. ``loss_params`` holds the loss's own parameters (huber's ``delta``;
+    quantile's q, one value or one per output unit: q_j is ``loss_params[j]`` when it holds n
+    values, else ``loss_params[0]``).
     """
     n, m = ZT.shape
     zero = ZT.dtype.type(0)
@@ -969,25 +986,34 @@ def _output_into(ZT, AT, YT, weight, loss_code, scale, loss_params, DT, work, er
                 if (ZT[j, i] > zero) != (YT[j, i] > 0.5):
                     right[i] = 0.0
     elif loss_code == CE:
+        # Each row's maximum, sum of exps and argmaxes in loops along the rows, which vectorise,
+        # each in the order a loop down the row's units would take; then the loss's sum in that
+        # order, row by row.
+        sums, best, best_at = work[2 * m : 3 * m], work[3 * m : 4 * m], work[4 * m : 5 * m]
+        label, label_at = work[5 * m : 6 * m], work[6 * m : 7 * m]
+        for i in range(m):
+            best[i], best_at[i] = ZT[0, i], 0.0
+            label[i], label_at[i] = YT[0, i], 0.0
+            sums[i] = 0.0
         for j in range(1, n):
             for i in range(m):
-                top[i] = max(top[i], ZT[j, i])
-        for i in range(m):
-            top_i = ZT.dtype.type(top[i])
-            sum_exp = 0.0
-            for j in range(n):
-                sum_exp += _exp(ZT[j, i] - top_i)
-            log_norm = top_i + _log1p(sum_exp - 1.0)  # sum_exp >= 1
-            best = 0
-            label = 0
-            for j in range(n):
-                total += YT[j, i] * (log_norm - ZT[j, i]) * weight[i]
-                if ZT[j, i] > ZT[best, i]:
-                    best = j
-                if YT[j, i] > YT[label, i]:
-                    label = j
-            if best != label:
+                z = ZT[j, i]
+                top[i] = max(top[i], z)
+                if z > best[i]:
+                    best[i], best_at[i] = z, j
+                if YT[j, i] > label[i]:
+                    label[i], label_at[i] = YT[j, i], j
+        for j in range(n):
+            for i in range(m):
+                sums[i] += _exp(ZT[j, i] - ZT.dtype.type(top[i]))
+        log_norms = sums
+        for i in range(m):  # sums[i] >= 1
+            log_norms[i] = ZT.dtype.type(top[i]) + _log1p(sums[i] - 1.0)
+            if best_at[i] != label_at[i]:
                 right[i] = 0.0
+        for i in range(m):
+            for j in range(n):
+                total += YT[j, i] * (log_norms[i] - ZT[j, i]) * weight[i]
     elif WITH_OTHER_LOSSES and loss_code == HUBER:
         d = ZT.dtype.type(loss_params[0])
         for j in range(n):
@@ -1276,13 +1302,14 @@ def shard_rows(m, n_params, widest, shard_work, max_shards):
 
 @part
 def _forward_into(net, plan, threads, source_X, chosen, zbuf, abuf, dropout, first_row, masks,
-                  dropped):  # fmt: skip
+                  dropped, work):  # fmt: skip
     """The forward pass of the ``m`` rows ``source_X[chosen]``, feature-major.
 
     ``abuf`` gets ``[X^T | A_1 | ... | A_L]`` and ``zbuf`` ``[Z_1 | ... | Z_L]``, with
     ``Z_l = W_l^T A_{l-1} + b_l`` and ``A_l = f_l(Z_l)``. With ``drop``, each layer with a
     dropout rate draws its mask (``fold_in(seed, layer)``, rows numbered from ``first_row``)
     into ``masks`` and keeps ``A_l * mask``, which the next layer reads, in ``dropped``.
+    ``work``: float64 scratch of at least 2 m values, for softmax.
     """
     params, layers = net
     drop, rates, seed = dropout
@@ -1308,6 +1335,8 @@ def _forward_into(net, plan, threads, source_X, chosen, zbuf, abuf, dropout, fir
             _rows_in_parallel(ACTIVATE, Z_new, b, code, A_new, Z_new, b, source_X, chosen)
         else:
             _bias_activate_into(Z_new, b, code, A_new)
+        if code == SOFTMAX:
+            _softmax_into(Z_new, A_new, work)
         A_prev = A_new
         if WITH_DROPOUT and drop and rates[layer] > 0.0:
             M = _block(masks, z_at, n_out, m)
@@ -1404,9 +1433,10 @@ def _shard_into(shard, rows, threads, training, first_row, use_given, net, plan,
     Ms = masks[first * hidden : (first + size) * hidden]
     dropped_part = dropped[first * hidden : (first + size) * hidden]
     rows_chosen = chosen[first : first + size]
+    shard_work = work[WORK_PER_ROW * first : WORK_PER_ROW * (first + size)]
     if not use_given:
         _forward_into(net, plan, threads, source_X, rows_chosen, Zs, As, dropout,
-                      first_row + first, Ms, dropped_part)  # fmt: skip
+                      first_row + first, Ms, dropped_part, shard_work)  # fmt: skip
     stats[0, shard], stats[1, shard] = 0.0, 0.0
     if source_Y.shape[0] == 0:
         return
@@ -1418,7 +1448,7 @@ def _shard_into(shard, rows, threads, training, first_row, use_given, net, plan,
         _block(As, size * (n_features + hidden), n_outputs, size),
         YT, wbuf[first : first + size], plan[LOSS], scale, loss_params,
         _block(Ds, size * hidden if training else 0, n_outputs, size if training else 0),
-        work[2 * first : 2 * (first + size)], training,
+        shard_work, training,
     )  # fmt: skip
     if training:
         _backward_into(net, plan, threads, size, Zs, As, Ds, dropout, Ms, dropped_part,
@@ -1483,7 +1513,7 @@ def _allocate(theta, slots, layers, plan, n, n_eval, batch, chunk, given_forward
     masks = np.empty(dropped.shape[0], dtype)
     dbuf = np.empty(batch * width, dtype)
     ybuf = np.empty(max(batch, chunk) * n_outputs, dtype)
-    work = np.empty(2 * max(batch, chunk))  # float64: _output_into keeps float64 terms in it
+    work = np.empty(WORK_PER_ROW * max(batch, chunk))  # float64: _output_into's row sums
     # Each row's weight in the batch: ones, unless the rows come with weights.
     wbuf = np.empty(max(batch, chunk), dtype)
     for i in range(wbuf.shape[0]):
@@ -2218,7 +2248,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     chunk_scratch = (
         np.empty(chunk * width, dtype), np.empty(chunk * (n_features + width), dtype),
         theta[:0], theta[:0], theta[:0], np.empty(chunk * n_outputs, dtype),
-        np.empty(2 * chunk), theta[:0], theta[:0], np.ones(chunk, dtype),
+        np.empty(WORK_PER_ROW * chunk), theta[:0], theta[:0], np.ones(chunk, dtype),
     )  # fmt: skip
     chunk_out = (theta[:0], theta[:0].reshape((0, 0)), np.zeros((2, 1)))
     no_dropout = (False, np.empty(0), seeds[0])

@@ -260,3 +260,19 @@ def test_accuracy_for_labels_and_one_hot(rng):
     assert fnn.accuracy(net, params, X, labels) == 1.0
     assert fnn.accuracy(net, params, X, np.eye(3)[labels]) == 1.0
     assert fnn.accuracy(net, params, X, (labels + 1) % 3) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_accuracy_takes_the_first_of_tied_logits_as_argmax(rng, dtype):
+    net = fnn.mlp([3, 4], output="softmax")
+    W = rng.normal(size=(3, 4))
+    W[:, 2] = W[:, 0]  # units 0 and 2 tie on every row
+    b = np.array([0.1, -0.2, 0.1, 0.3])
+    params = fnn.Params((fnn.Layer(W.astype(dtype), b.astype(dtype)),))
+    X = rng.normal(size=(70, 3)).astype(dtype)  # 70 rows: more than one vector of rows
+    logits = X @ params.layers[0].W + params.layers[0].b
+    assert np.array_equal(logits[:, 0], logits[:, 2])
+    chosen = np.argmax(logits, axis=1)  # the first of the largest
+    assert (chosen == 0).any() and not (chosen == 2).any()
+    for labels in (chosen, np.where(chosen == 0, 2, chosen), rng.integers(0, 4, size=70)):
+        assert fnn.accuracy(net, params, X, labels) == np.mean(labels == chosen)

@@ -271,6 +271,12 @@ for opt in (fnn.sgd(0.1), fnn.momentum(0.1), fnn.rmsprop(0.1), fnn.adamw(0.1), f
     fnn.fit(net, fnn.init(net, key=0), opt, X, labels["binary"], epochs=1)
 members = [fnn.init(net, key=k) for k in range(2)]
 fnn.fit_many(net, members, fnn.adam(0.1), X, labels["binary"], epochs=1)
+# Side by side with softmax and validation too: the members' evaluation runs the engine's
+# chunk, with buffers of their own, which an index out of range in Python shows too small.
+softmax_net = fnn.mlp([2, 2, 3], output="softmax")
+members = [fnn.init(softmax_net, key=k) for k in range(2)]
+fnn.fit_many(softmax_net, members, fnn.adam(0.1), X, labels["classes"], epochs=1,
+             validation=(X, labels["classes"]))  # fmt: skip
 print("registered codes ran", "members" in calls)
 
 LAYERS, PLAN = 3, 4  # train_and_evaluate's arguments (see its docstring)

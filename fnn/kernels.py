@@ -2008,21 +2008,36 @@ def _member_product_into(kind, thetas, w_at, P, out):
     BACKPROP: ``out[p, i, k] = sum_j W[p, j] P[j, i, k]`` (P: D (n_out, m, K)); each sum from
     zero in the order of the index, as the engine's loops.
     """
-    rows, m, members = out.shape
-    inner = P.shape[0]
-    zero = out.dtype.type(0)
+    rows, inner = out.shape[0], P.shape[0]
     for r in range(rows):
         # W[q, r] forward (n_out = rows), W[r, q] backprop (n_out = inner), from q = 0
         at = w_at + r if kind == FORWARD else w_at + r * inner
         step = rows if kind == FORWARD else 1
-        for i in range(m):
-            for k in range(members):
-                out[r, i, k] = zero + thetas[at, k] * P[0, i, k]
-        for q in range(1, inner):
-            at += step
-            for i in range(m):
-                for k in range(members):
-                    out[r, i, k] += thetas[at, k] * P[q, i, k]
+        q = 0
+        while q < inner:
+            terms = 4 if q + 4 <= inner else (2 if q + 2 <= inner else 1)
+            _member_terms_into(thetas, at, step, P, q, terms, q == 0, out, r)
+            q += terms
+            at += terms * step
+
+
+@uncounted
+def _member_terms_into(thetas, at, step, P, q, terms, first, out, r):
+    """``out[r, i, k] += W_t P[q + t, i, k]`` for t < ``terms`` (1, 2 or 4), in the order of
+    t, from zero if ``first``, where ``W_t = thetas[at + t step, k]``. Up to four terms a pass
+    over ``out``: a pass a term was bound by its loads and stores of ``out``."""
+    m, members = out.shape[1], out.shape[2]
+    zero = out.dtype.type(0)
+    a0, a1, a2, a3 = at, at + step, at + 2 * step, at + 3 * step
+    for i in range(m):
+        for k in range(members):
+            total = (zero if first else out[r, i, k]) + thetas[a0, k] * P[q, i, k]
+            if terms >= 2:
+                total += thetas[a1, k] * P[q + 1, i, k]
+            if terms == 4:
+                total += thetas[a2, k] * P[q + 2, i, k]
+                total += thetas[a3, k] * P[q + 3, i, k]
+            out[r, i, k] = total
 
 
 @part

@@ -418,6 +418,11 @@ SIDE_BY_SIDE = {
                    lambda k: fnn.adam(0.01 * (k + 1)), 10, 6),
     "ce-softmax-f32": (fnn.mlp([3, 4, 3], hidden="tanh", output="softmax"), np.float32,
                        lambda k: fnn.momentum(0.05), None, 3),
+    # relu next to other activations, and as the output's (its derivative from the loss)
+    "relu-among-others": (
+        fnn.mlp([3, 4, 5, 4, 1], hidden=["tanh", "relu", "sigmoid"], output="relu"),
+        np.float64, lambda k: fnn.adam(0.01), 7, 5,
+    ),
     "smooth-activations": (
         fnn.mlp([3, 4, 4, 4, 4, 1], hidden=["elu", "leaky_relu", "silu", "softplus"],
                 output="identity"),

@@ -126,6 +126,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.smoke:
         args.samples, args.exchanges, args.every = 3, 1000, 0.0
+    if not hasattr(os, "sched_setaffinity"):
+        parser.error("needs thread affinity (os.sched_setaffinity): Linux only")
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) < 2 and args.cores is None:
         print(f"one CPU allowed ({allowed}): nothing to measure")

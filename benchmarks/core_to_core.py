@@ -31,6 +31,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+#: ns: samples at or above it count as cores far apart (this machine's groups: 30-53, 160-180).
+FAR_NS = 100.0
 #: Spins without seeing the other thread's pass before a sample gives up (NaN): the other
 #: thread cannot run (one core) or has died.
 PATIENCE = 1 << 31
@@ -109,6 +111,14 @@ def sample(cores: tuple[int, int], exchanges: int) -> float:
     return seconds / (2 * exchanges) * 1e9 if answered else float("nan")
 
 
+def sample_here(exchanges: int = 20_000) -> float | None:
+    """:func:`sample` between the first two CPUs this process may use, to 0.1 ns, or None where
+    it cannot run (fewer than two CPUs, or no thread affinity)."""
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return None
+    return round(sample(tuple(sorted(os.sched_getaffinity(0))[:2]), exchanges), 1)
+
+
 def _answer(core, slot, exchanges):
     os.sched_setaffinity(0, {core})
     _pass_back(slot, 1, 1)
@@ -121,7 +131,7 @@ def main(argv=None):
     parser.add_argument("--every", type=float, default=0.2, help="seconds between samples")
     parser.add_argument("--exchanges", type=int, default=100_000, help="round trips a sample")
     parser.add_argument("--cores", default=None, help="two CPU numbers (default: the first two)")
-    parser.add_argument("--far", type=float, default=100.0, help="ns: the groups' boundary")
+    parser.add_argument("--far", type=float, default=FAR_NS, help="ns: the groups' boundary")
     parser.add_argument("--smoke", action="store_true", help="3 samples of 1,000 round trips")
     args = parser.parse_args(argv)
     if args.smoke:

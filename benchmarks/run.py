@@ -53,6 +53,12 @@ process with the runs' OpenBLAS environment: NumPy ``n × n`` products, float32 
 peak of its dtype; a system's share of the peak is floor / its time, best and median
 (``shares`` in the JSON, fnn's and the fastest peer's in the table).
 
+Before and after every measured run, ``core_to_core.py`` takes one sample of the time a cache
+line takes between the first two CPUs (``core_to_core_ns`` of each record, ``cores_apart`` of
+the run, and a line above the table): on a virtual machine whose host moves its CPUs, a
+two-thread time is the code's only when the cores were near (benchmarks/README.md, "Two
+threads on cores that move").
+
 Results are printed as a table and written as JSON (``--json``; default
 ``benchmarks/results.json``, not written by ``--smoke`` unless asked); ``--markdown`` prints
 the table as Markdown. The exit status is 1 when any measurement failed.
@@ -75,6 +81,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import core_to_core
 from floor import describe, floor_seconds, multiply_adds
 
 HERE = Path(__file__).resolve().parent
@@ -336,8 +343,10 @@ def measure(system, workload, epochs, args, env):
         python = args.peer_python
     if args.rows is not None:
         command += ["--rows", str(args.rows)]
+    before = core_to_core.sample_here()
     record, _ = run_json(command, args.peers, env, args.timeout)
     record["python"] = python
+    record["core_to_core_ns"] = [before, core_to_core.sample_here()]
     return record
 
 
@@ -350,7 +359,30 @@ def best(records):
     chosen = dict(min(good, key=lambda record: record["seconds"]))
     chosen["median"] = statistics.median(record["seconds"] for record in good)
     chosen["runs"] = [round(record["seconds"], 4) for record in good]
+    chosen["runs_core_to_core_ns"] = [record.get("core_to_core_ns") for record in good]
     return chosen
+
+
+def cores_apart(results):
+    """The core-to-core samples taken before and after every measured run (core_to_core.py):
+    ``{"samples", "far", "near_median_ns", "far_median_ns"}``; a two-thread time is the code's
+    only when its run's cores were near."""
+    records = [r for w in results["workloads"].values() for r in w["systems"].values()]
+    records += list(results.get("ensemble", {}).get("systems", {}).values())
+    samples = [
+        ns
+        for record in records
+        for run_samples in record.get("runs_core_to_core_ns", [])
+        for ns in run_samples or ()
+        if ns is not None and ns == ns  # NaN: the other thread never answered
+    ]
+    far = [ns for ns in samples if ns >= core_to_core.FAR_NS]
+    near = [ns for ns in samples if ns < core_to_core.FAR_NS]
+    summary = {"samples": len(samples), "far": len(far)}
+    for name, group in (("near_median_ns", near), ("far_median_ns", far)):
+        if group:
+            summary[name] = round(statistics.median(group), 1)
+    return summary
 
 
 def seconds_of(record):
@@ -749,6 +781,7 @@ def main(argv=None):
         results["cold_start"] = run_cold_start(systems, args, env)
     load_after = [round(load, 2) for load in os.getloadavg()]
     results["load_average"] = {"before": load_before, "after": load_after}
+    results["cores_apart"] = cores_apart(results)
     print()
     print(
         f"{results['date']}  {results['machine'].get('cpu')}  {results['machine']['cores']} cores"
@@ -760,6 +793,15 @@ def main(argv=None):
     print(f"OPENBLAS env of the runs: {used}; {runs}; {rows}; {threads}")
     load = results["load_average"]
     print(f"load average (1, 5, 15 min): before {load['before']}, after {load['after']}")
+    apart = results["cores_apart"]
+    if apart["samples"]:
+        medians = ", ".join(
+            f"{k[:-3].replace('_', ' ')} {v:g} ns" for k, v in apart.items() if k.endswith("_ns")
+        )
+        print(
+            f"cores (core_to_core.py before and after each run): {apart['far']} of "
+            f"{apart['samples']} samples far apart (>= {core_to_core.FAR_NS:g} ns); {medians}"
+        )
     if "gflops" in peak:
         print(describe(peak))
     print("\n".join(report(results, args.markdown)))

@@ -4,11 +4,11 @@ Two threads pinned to two cores pass a counter back and forth through one cache 
 loads and stores from Numba, no lock); a sample is the mean one-way time of ``--exchanges``
 passes. On a virtual machine the host may run the two virtual cores on cores that share a
 level-3 cache or on cores that do not, and move them while a run goes on: the samples then
-fall into two groups (on this project's 2-core AMD EPYC: about 35 ns, and about 170 ns some of
-the time). Every pass of a two-thread ``fit`` that reads what the other thread wrote (the
+fall into two groups (on this project's 2-core AMD EPYC: 30-53 ns, and 160-180 ns some of the
+time). Every pass of a two-thread ``fit`` that reads what the other thread wrote (the
 parameters updated in parts, the shards' gradients) slows down with it: a two-thread timing
 taken while the cores are far apart is not the code's (benchmarks/README.md, "Two threads on
-two cores that move").
+cores that move"). ``run.py`` takes a sample before and after each run (:func:`sample_here`).
 
     python benchmarks/core_to_core.py                    # 50 samples, 0.2 s apart
     python benchmarks/core_to_core.py --samples 300 --cores 0,1

@@ -340,6 +340,7 @@ def _plan(
     plan[kernels.SHARD_WORK] = kernels.DEFAULT_SHARD_WORK
     plan[kernels.MAX_SHARDS] = kernels.DEFAULT_MAX_SHARDS
     plan[kernels.THREADS] = threads
+    plan[kernels.SMALL_TN] = blas_small_tn()
     return plan
 
 
@@ -607,12 +608,45 @@ def blas_thread_setters() -> tuple:
     call. Only SciPy's OpenBLAS is touched, not NumPy's (``@`` in your
     own code keeps its threads), unless both load one library (as some conda setups do).
     Linux only (reads ``/proc/self/maps``); elsewhere, or for another BLAS, empty.
+    """
+    return tuple(library.openblas_set_num_threads_local for library in _openblas())
+
+
+#: Core names of OpenBLAS (``openblas_get_corename``) whose kernels include the SkylakeX ones, and
+#: so its small-matrix rule of :data:`fnn.kernels.SMALL_TN_OUTPUTS`.
+SMALL_TN_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+
+
+@functools.cache
+def blas_small_tn() -> int:
+    """1 when the OpenBLAS behind Numba's ``np.dot`` runs on SkylakeX kernels (an AVX-512 CPU,
+    or its ``OPENBLAS_CORETYPE``), whose small-matrix kernel a weight gradient product is cut to
+    fit (plan[SMALL_TN], see :func:`fnn.kernels._small_weight_grad_parts`); else 0 (its AVX2
+    kernels take such products in their packing kernel, where the cut measured slower). Like
+    OpenBLAS's choice of kernels, a fact of the machine: results differ in their last bits
+    from another machine's, never from one call or thread count to the next."""
+    import ctypes  # here, not at the top: ``import fnn`` stays fast
+
+    for library in _openblas():
+        for name in ("scipy_openblas_get_corename", "openblas_get_corename"):
+            corename = getattr(library, name, None)
+            if corename is not None:
+                corename.restype = ctypes.c_char_p
+                return int(corename().decode().lower() in SMALL_TN_CORES)
+    return 0
+
+
+@functools.cache
+def _openblas() -> tuple:
+    """The OpenBLAS libraries behind Numba's ``np.dot`` (SciPy's; any OpenBLAS the process
+    mapped where none is SciPy's), as ``ctypes.CDLL`` objects that have
+    ``openblas_set_num_threads_local``; empty off Linux or for another BLAS.
 
     Looked up once per process (the lookup costs many times a small ``grad``; see
     benchmarks/README.md): the cache records which libraries the loader mapped, a fact about
-    the process that no result of fnn depends on.
+    the process that no result of fnn depends on but through the BLAS it found.
     """
-    import ctypes  # here, not at the top: ``import fnn`` stays fast
+    import ctypes
     import importlib
 
     try:
@@ -622,13 +656,15 @@ def blas_thread_setters() -> tuple:
     except (ImportError, OSError):
         return ()
     scipys = {path for path in paths if "/scipy" in path}  # site-packages/scipy.libs/...
-    setters = []
+    libraries = []
     for path in sorted(scipys or paths):
         try:
-            setters.append(ctypes.CDLL(path).openblas_set_num_threads_local)
-        except (OSError, AttributeError):
+            library = ctypes.CDLL(path)
+        except OSError:
             continue
-    return tuple(setters)
+        if hasattr(library, "openblas_set_num_threads_local"):
+            libraries.append(library)
+    return tuple(libraries)
 
 
 #: Numba's thread pool runs one parallel region at a time: its default layer on machines

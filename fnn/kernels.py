@@ -104,7 +104,10 @@ LOSS, CHAIN_RULE, OPTIMIZER, STEP, FIRST_EPOCH, EPOCHS, BATCH, CHUNK, STORE, DRO
 STOP = 10
 # Sharding of training batches (see shard_rows) and the threads that run the shards.
 SHARD_WORK, MAX_SHARDS, THREADS = 11, 12, 13
-PLAN_SIZE = 14
+# 1 when the BLAS runs small products with A transposed in a kernel of its own (see
+# _small_weight_grad_parts), else 0.
+SMALL_TN = 14
+PLAN_SIZE = 15
 # Dropout modes (plan[DROPOUT]): none; fit's (training batches only, each with its own masks,
 # drawn from the update's number); a given key's (every batch and chunk, one seed).
 NO_DROPOUT, PER_UPDATE, KEYED = np.int64(0), np.int64(1), np.int64(2)
@@ -117,6 +120,13 @@ DROPOUT_STREAM = np.uint64(2**64 - 1)
 # constants").
 SMALL_MATMUL = 8192
 SKINNY = 2
+# OpenBLAS's rule (its SkylakeX kernels', which the Cooperlake and Sapphire Rapids ones include)
+# for a product small enough for its small-matrix kernels, which skip the packing copies: at most
+# SMALL_GEMM multiply-adds, and when A is transposed (as in every weight gradient here) an
+# output of at most SMALL_TN_OUTPUTS values and sums over at least SMALL_TN_TERMS terms.
+SMALL_GEMM = 1_000_000
+SMALL_TN_OUTPUTS = 1200
+SMALL_TN_TERMS = 32
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # A training batch of m rows is cut into a power of two of equal shards, as many as hold
@@ -631,6 +641,24 @@ def _product_parts(rows, cols, terms):
 
 
 @part
+def _small_weight_grad_parts(rows, cols, terms):
+    """Row parts of a weight gradient product ``dW`` (rows, cols) summed over ``terms`` rows
+    that OpenBLAS would run in its packing kernel only because its output is larger than
+    SMALL_TN_OUTPUTS, cut so that each part runs in its small-matrix kernel: equal parts of at
+    most SMALL_TN_OUTPUTS // cols rows; else 1. A function of the shapes alone: the same cut
+    on any number of threads. moons-gd's fit (shards of 113 rows, 25 x 50 and 50 x 50 weights)
+    takes 7-10 % less CPU time so (benchmarks/README.md, "Weight gradients in OpenBLAS's
+    small-matrix kernel")."""
+    outputs = rows * cols
+    if outputs <= SMALL_TN_OUTPUTS or cols > SMALL_TN_OUTPUTS or terms < SMALL_TN_TERMS:
+        return 1
+    if outputs * terms > SMALL_GEMM:
+        return 1
+    per_part = SMALL_TN_OUTPUTS // cols
+    return (rows + per_part - 1) // per_part
+
+
+@part
 def _gemm_block(kind, P, Q, out, block, row_parts, col_parts):
     """Part number ``block`` of a product cut into ``row_parts`` x ``col_parts`` (rows
     first), by :func:`_gemm_part`."""
@@ -682,7 +710,7 @@ def _rows_in_parallel(step, ZT, b, code, AT, DT, bias_grads, source, rows):
 
 
 @uncounted
-def _product_into(kind, P, Q, out, threads):
+def _product_into(kind, P, Q, out, threads, small_tn):
     """The three products of a layer, feature-major; P, Q and out are C-contiguous.
 
     FORWARD: ``out = P.T @ Q`` (W (k, n), A^T (k, m) -> Z^T (n, m));
@@ -690,7 +718,9 @@ def _product_into(kind, P, Q, out, threads):
     BACKPROP: ``out = P @ Q`` (W (k, n), D^T (n, m) -> dA_prev^T (k, m)).
     Plain loops along the m rows below SMALL_MATMUL multiply-adds or when a side of W is at
     most SKINNY; above, BLAS, one gemm per part of ``out`` (:func:`_product_parts`), on
-    ``threads`` threads in the threaded variant: the parts change no bit.
+    ``threads`` threads in the threaded variant: the parts change no bit. With ``small_tn``
+    (plan[SMALL_TN]), a small WEIGHT_GRAD product of one part is cut for the BLAS's
+    small-matrix kernel (:func:`_small_weight_grad_parts`), in this thread.
     """
     if kind == WEIGHT_GRAD:
         k, m = P.shape
@@ -702,7 +732,11 @@ def _product_into(kind, P, Q, out, threads):
     if not in_loops(m, k, n):
         terms = m if kind == WEIGHT_GRAD else (k if kind == FORWARD else n)
         row_parts, col_parts = _product_parts(out.shape[0], out.shape[1], terms)
-        if THREADED and threads > 1 and row_parts * col_parts > 1:
+        if kind == WEIGHT_GRAD and small_tn != 0 and row_parts * col_parts == 1:
+            row_parts = _small_weight_grad_parts(out.shape[0], out.shape[1], terms)
+            for block in range(row_parts):
+                _gemm_block(kind, P, Q, out, block, row_parts, col_parts)
+        elif THREADED and threads > 1 and row_parts * col_parts > 1:
             _gemm_parts_in_parallel(kind, P, Q, out, row_parts, col_parts)
         else:
             for block in range(row_parts * col_parts):
@@ -1337,7 +1371,8 @@ def _forward_into(net, plan, threads, source_X, chosen, zbuf, abuf, dropout, fir
         w_at, b_at = layers[layer, 2], layers[layer, 3]
         Z_new = _block(zbuf, z_at, n_out, m)
         A_new = _block(abuf, a_at + m * n_in, n_out, m)
-        _product_into(FORWARD, _block(params, w_at, n_in, n_out), A_prev, Z_new, threads)
+        _product_into(FORWARD, _block(params, w_at, n_in, n_out), A_prev, Z_new, threads,
+                      plan[SMALL_TN])  # fmt: skip
         b, code = params[b_at : b_at + n_out], layers[layer, 4]
         if THREADED and threads > 1 and code != SOFTMAX and n_out * m >= PARALLEL_VALUES:
             _rows_in_parallel(ACTIVATE, Z_new, b, code, A_new, Z_new, b, source_X, chosen)
@@ -1399,9 +1434,11 @@ def _backward_into(net, plan, threads, m, Zs, As, dbuf, dropout, masks, dropped,
         if WITH_DROPOUT and drop and layer > 0 and rates[layer - 1] > 0.0:
             A_prev = _block(dropped, z_at - m * n_in, n_in, m)
         W = _block(params, w_at, n_in, n_out)
-        _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out), threads)
+        _product_into(WEIGHT_GRAD, A_prev, DT, _block(grads, w_at, n_in, n_out), threads,
+                      plan[SMALL_TN])  # fmt: skip
         if layer > 0:
-            _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m), threads)
+            _product_into(BACKPROP, W, DT, _block(dbuf, z_at - m * n_in, n_in, m), threads,
+                          plan[SMALL_TN])  # fmt: skip
 
 
 @part

@@ -148,23 +148,27 @@ def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
     P = rng.normal(size=(k, m)).astype(dtype)
     Q = rng.normal(size=(n, m)).astype(dtype)
     out = np.empty((k, n), dtype)
-    product(kernels.WEIGHT_GRAD, P, Q, out, np.int64(1))
+    product(kernels.WEIGHT_GRAD, P, Q, out, np.int64(1), np.int64(1))
     expected = np.array([[dot_rows(P, p, Q, j, m) for j in range(n)] for p in range(k)], dtype)
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_allclose(out, P.astype(np.float64) @ Q.T.astype(np.float64), rtol=1e-4)
 
 
+@pytest.mark.parametrize("small_tn", [0, 1], ids=["whole", "small-tn"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["forward", "weight_grad", "backprop"])
 @pytest.mark.parametrize(
     "k, n, m",
-    # the last three: each kind's output in parts of its columns (_product_parts) once
+    # (1100, 3, 300), (5, 300, 1100), (5, 1100, 300): each kind's output in parts of its
+    # columns (_product_parts) once; the last two: a weight gradient in parts for the BLAS's
+    # small-matrix kernel (_small_weight_grad_parts) when small_tn
     [(600, 3, 5), (3, 1100, 4), (700, 600, 9), (2, 40, 7), (1100, 3, 300), (5, 300, 1100),
-     (5, 1100, 300)],
+     (5, 1100, 300), (50, 50, 113), (16, 360, 64)],
 )  # fmt: skip
-def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
+def test_products_in_parts_are_the_products(kind, k, n, m, dtype, small_tn, rng):
     """A layer's product, by the loops below SMALL_MATMUL multiply-adds or else by one BLAS
-    gemm per part of its output (equal parts of its rows, or of its columns), is NumPy's
+    gemm per part of its output (equal parts of its rows, or of its columns, or for a small
+    weight gradient with ``small_tn``, parts of at most SMALL_TN_OUTPUTS values), is NumPy's
     product in float64; any block of it by one gemm is that block, and nothing else."""
     product = callable_from_python("_product_into")
     part = callable_from_python("_gemm_part")
@@ -181,7 +185,7 @@ def test_products_in_parts_are_the_products(kind, k, n, m, dtype, rng):
     rtol = 1e-12 if dtype == np.float64 else 1e-4
     close = dict(rtol=rtol, atol=rtol * np.abs(want).max())
     out = np.full(want.shape, np.nan, dtype)
-    product(code, P, Q, out, np.int64(1))
+    product(code, P, Q, out, np.int64(1), np.int64(small_tn))
     np.testing.assert_allclose(out, want, **close)
     rows, cols = out.shape
     blocks = [((0, 1), (0, cols)), ((1, rows // 2), (0, cols)), ((rows // 2, rows), (0, cols)),
@@ -213,6 +217,20 @@ def test_a_product_is_cut_by_its_shape_alone():
     assert parts(10, 256, 1024) == (1, 2)  # an output layer after 1024 units
     assert parts(128, 256, 784) == (1, 1)  # mnist-shaped: sums too short to cut
     assert parts(1100, 512, 16) == (5, 1)
+
+
+def test_a_small_weight_gradient_is_cut_for_the_blas_small_kernel_by_its_shape_alone():
+    parts = kernels._small_weight_grad_parts.py_func  # (rows, cols) of dW, terms summed
+    assert parts(50, 50, 113) == 3  # moons-gd's 50 -> 50 layer, shards of 113 rows
+    assert parts(25, 50, 113) == 2 and parts(50, 25, 113) == 2
+    assert parts(64, 64, 32) == 4  # digits' 64 -> 64 layer, batches of 32
+    assert parts(24, 50, 113) == 1  # 1,200 outputs: small already
+    assert parts(50, 50, 31) == 1  # too few terms for the small kernel
+    assert parts(100, 100, 101) == 1  # over SMALL_GEMM multiply-adds: not small
+    assert parts(2, 1300, 40) == 1  # a row of more than SMALL_TN_OUTPUTS outputs
+    for rows, cols, terms in [(50, 50, 113), (16, 360, 64), (360, 4, 64), (64, 64, 32)]:
+        count = parts(rows, cols, terms)
+        assert -(-rows // count) * cols <= kernels.SMALL_TN_OUTPUTS < rows * cols
 
 
 def test_permutation_is_a_deterministic_permutation():

@@ -161,6 +161,54 @@ def test_a_sharded_gradient_is_the_reference_gradient(net):
         np.testing.assert_allclose(layer.b, db, rtol=1e-11, atol=1e-15)
 
 
+@pytest.mark.parametrize("small_tn", [0, 1], ids=["whole", "small-tn"])
+def test_weight_gradients_in_parts_for_the_blas_small_kernel_keep_every_guarantee(
+    small_tn, monkeypatch
+):
+    """moons-gd's network on a full batch of 900 rows (8 shards of 113), with the weight
+    gradients cut for OpenBLAS's small-matrix kernel (plan[SMALL_TN], forced either way
+    whatever this machine's BLAS): fit gives the bits of one thread on two and of the loop of
+    value_and_grad and opt_step, and its gradient is the reference's."""
+    monkeypatch.setattr(engine, "blas_small_tn", lambda: small_tn)
+    net = fnn.mlp([2, 25, 50, 50, 25, 1])
+    assert shard_rows(net, 900) == 113
+    assert kernels._small_weight_grad_parts.py_func(50, 50, 113) == 3  # cut when small_tn
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((900, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    params = fnn.init(net, key=1)
+    one = fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=3, threads=1)
+    two = fnn.fit(net, params, fnn.sgd(0.1), X, y, epochs=3, threads=2)
+    assert_same_bits(two.params, one.params)
+    looped = params
+    for _ in range(3):
+        _, grads = fnn.value_and_grad(net, looped, X, y)
+        looped = fnn.opt_step(fnn.sgd(0.1), looped, grads, fnn.opt_init(fnn.sgd(0.1), looped))[0]
+    assert_same_bits(looped, one.params)
+    got = fnn.grad(net, params, X, y)
+    want = reference_grad(net, params, X, y[:, None].astype(float))
+    for layer, (dW, db) in zip(got.layers, want):
+        np.testing.assert_allclose(layer.W, dW, rtol=1e-11, atol=1e-15)
+        np.testing.assert_allclose(layer.b, db, rtol=1e-11, atol=1e-15)
+
+
+@pytest.mark.parametrize("core, cut", [("Haswell", "0"), ("SkylakeX", "1")])
+def test_the_small_kernel_cut_follows_the_blas_kernels(core, cut):
+    """No cut with OpenBLAS's AVX2 kernels (Haswell's, which run such products in their packing
+    kernel, where the cut measured slower); the cut with its SkylakeX kernels. Each forced by
+    ``OPENBLAS_CORETYPE`` in a fresh process."""
+    if not engine._openblas():
+        pytest.skip("no OpenBLAS behind SciPy here: the cut is off (blas_small_tn() is 0)")
+    with open("/proc/cpuinfo") as cpuinfo:  # Linux: _openblas() found its libraries there
+        if core == "SkylakeX" and "avx512f" not in cpuinfo.read():
+            pytest.skip("OpenBLAS's SkylakeX kernels need a CPU with AVX-512")
+    code = "from fnn import engine; print(engine.blas_small_tn())"
+    env = {**os.environ, "OPENBLAS_CORETYPE": core}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    assert out.split() == [cut]
+
+
 @BOTH
 def test_backward_of_a_sharded_batch_is_grad_bit_for_bit(net):
     X, y = problem(n=512)

@@ -8,8 +8,9 @@ member), the evaluation functions and ``lbfgs``, over every registered activatio
 optimizer and both dtypes, with dropout, sample and class weights, gradient clipping and an
 l2 penalty, a training batch large enough to be cut into shards (see
 :func:`fnn.kernels.shard_rows`) run on one thread and on two (the engine's threaded variant),
-and evaluation in several chunks. The data are small: a run takes a few minutes, most of it
-compiling the kernels (each tree keeps its own Numba cache in its ``fnn/__pycache__``).
+weight gradients cut for the BLAS's small-matrix kernel, and evaluation in several chunks. The
+data are small: a run takes a few minutes, most of it compiling the kernels (each tree keeps
+its own Numba cache in its ``fnn/__pycache__``).
 
 Run it with ``PYTHONPATH`` pointing at the tree whose ``fnn`` to use (the script's own folder
 comes first on ``sys.path``, not the working directory, so the repository's ``fnn/`` does not
@@ -202,6 +203,16 @@ def main() -> None:
         case(f"{d} forward+backward sharded", digest(outputs, fnn.backward(big, params, cache, yb)))
         Xe = rng.normal(size=(2500, 3))
         case(f"{d} predict_proba chunks", digest(fnn.predict_proba(big, params, Xe)))
+        # moons-gd's network on a full batch of 900 rows (8 shards of 113), whose weight
+        # gradients are cut for OpenBLAS's small-matrix kernel where its SkylakeX kernels run
+        # (fnn.engine.blas_small_tn). Data of their own generator: the cases after keep theirs.
+        gd = fnn.mlp([3, 25, 50, 50, 25, 1])
+        Xg = np.random.default_rng(1).normal(size=(900, 3))
+        yg = (Xg[:, 0] * Xg[:, 1] > 0).astype(np.int64)
+        for threads in (1, 2):
+            result = fnn.fit(gd, fnn.init(gd, key=2, dtype=dtype), fnn.sgd(0.1), Xg, yg,
+                             epochs=2, threads=threads)  # fmt: skip
+            case(f"{d} fit small weight gradients threads={threads}", fit_digest(result))
         # fit_many: side by side (small net, bce, no extras) on one and two threads, and one
         # fit per member (validation forces it).
         small = fnn.mlp([3, 5, 2, 1])

@@ -21,6 +21,7 @@ import gc
 import os
 import signal
 import threading
+import time
 from itertools import pairwise
 
 import numpy as np
@@ -369,7 +370,7 @@ def _call_kernel(
     blas = max(min(batch, n), min(chunk, n_eval)) * theta.size >= kernels.SMALL_MATMUL
     compute = functools.partial(_pinned, kernel, args, blas, adapt)
     work = _work(int(plan[kernels.EPOCHS]), n, batch, n_eval, chunk, theta.size)
-    if work < THREAD_WORK or threading.current_thread() is not threading.main_thread():
+    if work < THREAD_WORK:
         return _direct(compute)
     return interruptible(compute, plan)
 
@@ -514,19 +515,21 @@ def keyed_dropout(dropout_key) -> dict:
 
 
 def interruptible(compute, plan: np.ndarray) -> EngineRun:
-    """``compute()`` (the engine, :func:`_pinned`) in a worker thread while this (the main)
-    thread waits.
+    """``compute()`` (the engine, :func:`_pinned`) in the process's engine thread
+    (:func:`_engine_jobs`) while this (the main) thread waits.
 
     Python runs signal handlers in the main thread only, between bytecodes, so Ctrl-C
     raises ``KeyboardInterrupt`` in this wait at once; the kernel, which reads
     ``plan[STOP]`` before every batch, chunk and layer, then returns within one matrix
     product, and the interrupt is raised again with ``partial``: the stopped call's
     :class:`EngineRun`, whose ``records[:, :done]`` are the epochs it finished. The kernel
-    never writes its arguments, so the caller's arrays are intact.
+    never writes its arguments, so the caller's arrays are intact. In another thread, where no
+    Ctrl-C arrives, ``compute()`` runs right there (calls from several threads run at once).
     """
+    if threading.current_thread() is not threading.main_thread():
+        return _direct(compute)
     outcome = []
-    finished = threading.Event()  # not Thread.join: before Python 3.13, Ctrl-C during a
-    # join marks the still running thread as stopped, and the next join returns at once
+    finished = threading.Event()  # waited on, not a join: the engine thread stays
 
     def work():
         try:
@@ -536,40 +539,61 @@ def interruptible(compute, plan: np.ndarray) -> EngineRun:
         finally:
             finished.set()
 
-    worker = threading.Thread(target=work, name="fnn-engine", daemon=True)
+    queued = []
     try:
-        _start_holding_ctrl_c(worker)
+        _queue_holding_ctrl_c(work, queued)
         while not finished.wait(WAIT):
             pass
     except KeyboardInterrupt as interrupt:
         plan[kernels.STOP] = 1
-        if worker.ident is None:  # interrupted before it started: nothing runs
+        if not queued:  # interrupted before it was queued: nothing runs
             raise
-        finished.wait()  # a second Ctrl-C leaves the worker to stop alone, harmlessly
-        worker.join()
+        finished.wait()  # a second Ctrl-C leaves the engine thread to stop alone, harmlessly
         if isinstance(outcome[0], EngineRun):
             interrupt.partial = outcome[0]
         raise
-    worker.join()
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]
 
 
-def _start_holding_ctrl_c(worker: threading.Thread) -> None:
-    """``worker.start()``, with a Ctrl-C that comes meanwhile raised once it has returned.
+@functools.cache
+def _engine_jobs(pid: int):
+    """The job queue of process ``pid``'s engine thread (a daemon named ``fnn-engine``, started
+    on first use; a forked process starts its own), which runs the main thread's long engine
+    calls one after another (:func:`interruptible`).
 
-    Raised inside ``start``, the interrupt could leave a started worker that nobody stops;
-    held back, it is raised where the caller knows the worker runs. Python runs signal
-    handlers in the main thread only, so elsewhere no Ctrl-C can arrive during the start.
+    One thread for every call, not a new one each: GNU OpenMP keeps a team of threads per
+    thread that starts parallel regions, so a new thread per call made a new team per call,
+    and the old team's threads, exiting as the next call began, counted as another process's
+    busy threads in :func:`cores_free`: ``fit(threads=None)`` then ran 7 to 10 of moons-gd's
+    10 calls of 1,000 updates on one thread (benchmarks/README.md, "One engine thread").
     """
-    if threading.current_thread() is not threading.main_thread():
-        worker.start()
-        return
+    import queue  # here, not at the top: ``import fnn`` stays fast
+
+    jobs = queue.SimpleQueue()
+
+    def serve():
+        while True:
+            jobs.get()()  # a job reports its own outcome, exceptions included
+
+    threading.Thread(target=serve, name="fnn-engine", daemon=True).start()
+    return jobs
+
+
+def _queue_holding_ctrl_c(work, queued: list) -> None:
+    """``work`` queued for the engine thread (:func:`_engine_jobs`), then ``queued`` given an
+    item, with a Ctrl-C that comes meanwhile raised once both are done.
+
+    Raised inside the queueing (or the first start of the thread), the interrupt could leave a
+    queued call that nobody stops; held back, it is raised where the caller knows the call
+    runs. For the main thread, the only one Python runs signal handlers in.
+    """
     held = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(frame))
     try:
-        worker.start()
+        _engine_jobs(os.getpid()).put(work)
+        queued.append(True)
     finally:
         signal.signal(signal.SIGINT, previous)
     if held and callable(previous):
@@ -711,10 +735,32 @@ def cores_free() -> int:
     """
     cores = os.cpu_count() or 1
     try:
-        others = min(_running() - _running_here() for _ in range(3))
+        others = _running_elsewhere()
+        for _ in range(LOOKS - 1):  # a thread that runs for a moment keeps no core busy
+            if others == 0:
+                break
+            time.sleep(LOOK_GAP)
+            others = min(others, _running_elsewhere())
     except (OSError, ValueError, IndexError):
         return cores
     return max(1, cores - others)
+
+
+#: :func:`cores_free` looks at most LOOKS times, LOOK_GAP seconds apart, for a core that stays
+#: busy: the first look found another thread running in 2 to 7 of moons-gd's 10 calls on an
+#: idle machine (benchmarks/README.md, "One engine thread"); an idle look costs no wait.
+LOOKS = 3
+LOOK_GAP = 0.001
+
+
+def _running_elsewhere() -> int:
+    """Threads of other processes running or ready to run now: the machine's less this
+    process's, counting a thread of this process that runs at either of two looks around the
+    machine's count (the thread that waits for an engine call falls asleep as the call starts:
+    counted at one look only, it made one of moons-gd's calls in three run on one thread)."""
+    before = _running_here()
+    machine = _running()
+    return machine - len(before | _running_here())
 
 
 def _running() -> int:
@@ -723,16 +769,17 @@ def _running() -> int:
         return int(loadavg.read().split()[3].split("/")[0])
 
 
-def _running_here() -> int:
-    """Threads of this process running or ready to run now (state R in their stat files)."""
-    count = 0
+def _running_here() -> set:
+    """The threads of this process running or ready to run now (state R in their stat files)."""
+    running = set()
     for task in os.listdir("/proc/self/task"):
         try:
             with open(f"/proc/self/task/{task}/stat") as stat:
-                count += stat.read().rsplit(")", 1)[1].split()[0] == "R"
+                if stat.read().rsplit(")", 1)[1].split()[0] == "R":
+                    running.add(task)
         except OSError:  # the thread has ended
             continue
-    return count
+    return running
 
 
 @functools.cache

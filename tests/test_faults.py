@@ -167,12 +167,15 @@ INTERRUPTED = """
 
     # Count the engine calls as they begin: the engine's own (in its worker thread, or in
     # this one for "direct") and its calls of fit_many's members side by side.
-    begun = []
+    begun, ended = [], []
     def counted(module, name):
         original = getattr(module, name)
         def wrapper(*args, **kwargs):
             begun.append(time.perf_counter())
-            return original(*args, **kwargs)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                ended.append(time.perf_counter())
         setattr(module, name, wrapper)
     counted(engine, "_pinned")
     counted(engine, "map_on_threads")
@@ -193,6 +196,7 @@ INTERRUPTED = """
     except KeyboardInterrupt as error:
         report["latency"] = time.perf_counter() - sent[0]
         report["outcome"] = "KeyboardInterrupt"
+        report["running"] = len(begun) - len(ended)  # engine calls not returned yet
         history = getattr(error, "history", None)
         if history is not None:
             report["epochs"] = len(history.loss)
@@ -202,7 +206,9 @@ INTERRUPTED = """
     report["ran"] = time.perf_counter() - started
     report["cpu"] = time.process_time() - cpu
     report["intact"] = all(np.array_equal(a, b) for a, b in zip(inputs, copies))
-    report["threads"] = [t.name for t in threading.enumerate() if t.name.startswith("fnn")]
+    # fnn's threads but the engine's own, which waits for the next call
+    report["threads"] = [t.name for t in threading.enumerate()
+                         if t.name.startswith("fnn") and t.name != "fnn-engine"]
     if full:
         cpu = time.process_time()
         call()
@@ -231,7 +237,7 @@ def stopped_early(report: dict) -> bool:
 def test_ctrl_c_stops_one_huge_epoch_of_fit_at_once():
     report = interrupted("fit", full=True)
     assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
-    assert report["epochs"] == 0 and report["threads"] == []
+    assert report["epochs"] == 0 and report["threads"] == [] and report["running"] == 0
     assert stopped_early(report)
 
 
@@ -243,20 +249,20 @@ def test_ctrl_c_stops_fit_and_keeps_the_finished_epochs(case, needed):
     report = interrupted(case, needed)
     assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
     assert report["epochs"] >= 1 and report["history_matches"]
-    assert report["threads"] == []
+    assert report["threads"] == [] and report["running"] == 0
 
 
 def test_ctrl_c_stops_members_side_by_side_within_a_batch():
     report = interrupted("many")
     assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
-    assert report["threads"] == []  # the engine's worker and the members' threads joined
+    assert report["threads"] == [] and report["running"] == 0  # the members' threads joined
 
 
 @pytest.mark.parametrize("case", ["grad", "forward", "loss"])
 def test_ctrl_c_stops_grad_forward_and_loss_within_a_matrix_product(case):
     report = interrupted(case, full=True)
     assert report["outcome"] == "KeyboardInterrupt" and report["intact"]
-    assert report["threads"] == []  # the worker was joined
+    assert report["threads"] == [] and report["running"] == 0  # the call had returned
     assert stopped_early(report)
 
 

@@ -330,6 +330,43 @@ def test_a_busy_core_is_not_free():
         hog.wait()
 
 
+def test_a_thread_running_for_a_moment_keeps_no_core_busy(monkeypatch):
+    """cores_free looks again, up to LOOKS times, while it sees another thread running: a
+    moment's thread costs no core; a thread seen at every look does."""
+    looks = iter([1, 0, 1])
+    monkeypatch.setattr(engine, "_running_elsewhere", lambda: next(looks))
+    assert engine.cores_free() == os.cpu_count()  # the second look: none
+    monkeypatch.setattr(engine, "_running_elsewhere", lambda: 1)
+    assert engine.cores_free() == max(1, os.cpu_count() - 1)
+
+
+def test_a_thread_of_this_process_running_at_either_look_is_not_another_process(monkeypatch):
+    """The thread that waits for an engine call falls asleep as the call starts: running at
+    the look before the machine's count, not at the look after it, it is still this
+    process's."""
+    here = iter([{"11", "12"}, {"11"}])
+    monkeypatch.setattr(engine, "_running_here", lambda: next(here))
+    monkeypatch.setattr(engine, "_running", lambda: 2)
+    assert engine._running_elsewhere() == 0
+
+
+def test_long_calls_of_the_main_thread_share_one_engine_thread(monkeypatch):
+    """Every long engine call of the main thread runs in the one ``fnn-engine`` thread (GNU
+    OpenMP keeps one team of threads for it), not in a new thread per call."""
+    ran_in = []
+    pinned = engine._pinned
+    monkeypatch.setattr(
+        engine, "_pinned", lambda *args: (ran_in.append(threading.get_ident()), pinned(*args))[1]
+    )
+    X, y = problem(n=512)
+    for _ in range(2):
+        fnn.fit(BIG, fnn.init(BIG, key=1), fnn.sgd(0.1), X, y, epochs=2, batch_size=512,
+                threads=2)  # fmt: skip
+    assert len(ran_in) == 2 and len(set(ran_in)) == 1
+    assert ran_in[0] != threading.main_thread().ident
+    assert [thread.name for thread in threading.enumerate()].count("fnn-engine") == 1
+
+
 def test_threads_none_backs_off_when_no_core_is_free(monkeypatch):
     """threads=None asks cores_free before each engine call; threads=2 does not."""
     import numba

@@ -668,7 +668,7 @@ def _openblas() -> tuple:
 
     Looked up once per process (the lookup costs many times a small ``grad``; see
     benchmarks/README.md): the cache records which libraries the loader mapped, a fact about
-    the process that no result of fnn depends on but through the BLAS it found.
+    the process (whose BLAS decides :func:`blas_small_tn`).
     """
     import ctypes
     import importlib
@@ -747,8 +747,9 @@ def cores_free() -> int:
 
 
 #: :func:`cores_free` looks at most LOOKS times, LOOK_GAP seconds apart, for a core that stays
-#: busy: the first look found another thread running in 2 to 7 of moons-gd's 10 calls on an
-#: idle machine (benchmarks/README.md, "One engine thread"); an idle look costs no wait.
+#: busy: three looks at once still found another thread running before 0 to 2 of moons-gd's 10
+#: calls on an idle machine, these none of 40 (benchmarks/README.md, "One engine thread"); a
+#: look that finds none costs no wait.
 LOOKS = 3
 LOOK_GAP = 0.001
 
@@ -757,7 +758,7 @@ def _running_elsewhere() -> int:
     """Threads of other processes running or ready to run now: the machine's less this
     process's, counting a thread of this process that runs at either of two looks around the
     machine's count (the thread that waits for an engine call falls asleep as the call starts:
-    counted at one look only, it made one of moons-gd's calls in three run on one thread)."""
+    with one look, 2 to 4 of moons-gd's 10 calls on an idle machine ran on one thread)."""
     before = _running_here()
     machine = _running()
     return machine - len(before | _running_here())

@@ -732,11 +732,10 @@ def _product_into(kind, P, Q, out, threads, small_tn):
     if not in_loops(m, k, n):
         terms = m if kind == WEIGHT_GRAD else (k if kind == FORWARD else n)
         row_parts, col_parts = _product_parts(out.shape[0], out.shape[1], terms)
-        if kind == WEIGHT_GRAD and small_tn != 0 and row_parts * col_parts == 1:
+        small = kind == WEIGHT_GRAD and small_tn != 0 and row_parts * col_parts == 1
+        if small:  # its parts are too small for the threads
             row_parts = _small_weight_grad_parts(out.shape[0], out.shape[1], terms)
-            for block in range(row_parts):
-                _gemm_block(kind, P, Q, out, block, row_parts, col_parts)
-        elif THREADED and threads > 1 and row_parts * col_parts > 1:
+        if THREADED and threads > 1 and row_parts * col_parts > 1 and not small:
             _gemm_parts_in_parallel(kind, P, Q, out, row_parts, col_parts)
         else:
             for block in range(row_parts * col_parts):

@@ -1215,11 +1215,14 @@ def _normal_or_zero(x, tiny):
 
 
 @uncounted
-def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop):
+def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop, last_shard,
+                 add_last):  # fmt: skip
     """Apply update number ``step + 1`` in place to ``theta[start:stop]`` and the same values
     of ``slots`` (rows of moments: momentum (v,), rmsprop (s,), adam and adamw (m, v)); see
-    :func:`_updated`. Each value's update reads only its own values: any cut gives the same
-    bits."""
+    :func:`_updated`. The gradient is ``grads``, or with ``add_last`` ``grads + last_shard``
+    (a batch's last shard, added as the update reads it: the sum is not stored, which spares
+    a pass over memory). Each value's update reads only its own values: any cut gives the
+    same bits."""
     constants = _update_constants(opt_code, hyper, step, lr, theta)
     zero = theta.dtype.type(0)
     # A part's values as views, looped over from 0 (a loop from ``start`` over the whole vectors
@@ -1227,21 +1230,25 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop):
     whole = start == 0 and stop == theta.shape[0]
     if not whole:
         theta, grads = theta[start:stop], grads[start:stop]
+        if add_last:
+            last_shard = last_shard[start:stop]
     if opt_code == SGD:
         for i in range(theta.shape[0]):
-            theta[i], _, _ = _updated(SGD, constants, theta[i], zero, zero, grads[i])
+            g = grads[i] + last_shard[i] if add_last else grads[i]
+            theta[i], _, _ = _updated(SGD, constants, theta[i], zero, zero, g)
     elif opt_code == MOMENTUM or opt_code == RMSPROP:
         state = slots[0] if whole else slots[0][start:stop]
         for i in range(theta.shape[0]):
-            theta[i], state[i], _ = _updated(opt_code, constants, theta[i], state[i], zero,
-                                             grads[i])  # fmt: skip
+            g = grads[i] + last_shard[i] if add_last else grads[i]
+            theta[i], state[i], _ = _updated(opt_code, constants, theta[i], state[i], zero, g)
     elif opt_code == ADAM or opt_code == ADAMW:
         first, second = slots[0], slots[1]
         if not whole:
             first, second = first[start:stop], second[start:stop]
         for i in range(theta.shape[0]):
+            g = grads[i] + last_shard[i] if add_last else grads[i]
             theta[i], first[i], second[i] = _updated(opt_code, constants, theta[i], first[i],
-                                                     second[i], grads[i])  # fmt: skip
+                                                     second[i], g)  # fmt: skip
     elif DEBUG:
         raise ValueError("unknown optimizer code")
 
@@ -1256,24 +1263,39 @@ def _complete_and_update(layers, shard_grads, n_shards, penalised, decay, opt_co
                          grads, slots, step, lr, start, stop):  # fmt: skip
     """``grads[start:stop]`` completed (:func:`_complete_gradient`; theta holds the parameters
     before the update), then :func:`_update_into` of the same values: a part's gradient is
-    still in cache when its update reads it."""
-    if n_shards > 1 or penalised:  # else nothing to add: no call (a small network's batch)
+    still in cache when its update reads it. Without a penalty, the last shard's gradient is
+    added by the update itself, in the same order: ``grads`` then holds the sum of the others
+    (mnist-shaped's update, two shards: benchmarks/README.md, "The last shard added in the
+    update")."""
+    if penalised:  # the penalty's term comes after every shard's
         _complete_gradient(theta, layers, grads, shard_grads, n_shards, penalised, decay, start,
                            stop)  # fmt: skip
-    _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop)
+        _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop, grads, False)
+    elif n_shards > 1:
+        if n_shards > 2:
+            _complete_gradient(theta, layers, grads, shard_grads, n_shards - 1, False, decay,
+                               start, stop)  # fmt: skip
+        _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop,
+                     shard_grads[n_shards - 2], True)  # fmt: skip
+    else:  # nothing to add (a small network's batch)
+        _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop, grads, False)
 
 
 @njit(parallel=True, no_cpython_wrapper=True, **POLICY)
 def _update_in_parallel(layers, shard_grads, n_shards, penalised, decay, opt_code, hyper, theta,
-                        grads, slots, step, lr):  # fmt: skip
-    """:func:`_complete_and_update` of every parameter, in parts of UPDATE_PART, on Numba's
-    threads."""
+                        grads, slots, step, lr, threads):  # fmt: skip
+    """:func:`_complete_and_update` of every parameter on ``threads`` of Numba's threads, in
+    equal parts of at most UPDATE_PART, as many for each thread (a part left over kept one
+    thread busy while the others waited). Each value's update reads only its own values, so
+    the cut, unlike a product's, may depend on the threads."""
     n = theta.shape[0]
-    for part in prange((n + UPDATE_PART - 1) // UPDATE_PART):
-        start = part * UPDATE_PART
+    parts = threads * ((n + threads * UPDATE_PART - 1) // (threads * UPDATE_PART))
+    size = (n + parts - 1) // parts
+    for part in prange(parts):
+        start = min(n, part * size)
         _complete_and_update(layers, shard_grads, n_shards, penalised, decay, opt_code, hyper,
                              theta, grads, slots, step, lr, start,
-                             min(n, start + UPDATE_PART))  # fmt: skip
+                             min(n, start + size))  # fmt: skip
 
 
 @kernel
@@ -1291,8 +1313,9 @@ def update(theta, grads, slots, opt_code, hyper, lr, step):
     clipped = np.empty(grads.shape[0] if clip_norm > 0.0 else 0, grads.dtype)
     if clip_norm > 0.0:
         _clip_into(grads, clip_norm, clipped)
-    _update_into(opt_code, hyper, new_theta, clipped if clip_norm > 0.0 else grads, new_slots,
-                 step, lr, ORIGIN, new_theta.shape[0])  # fmt: skip
+    given = clipped if clip_norm > 0.0 else grads
+    _update_into(opt_code, hyper, new_theta, given, new_slots, step, lr, ORIGIN,
+                 new_theta.shape[0], given, False)  # fmt: skip
     return new_theta, new_slots
 
 
@@ -1743,7 +1766,9 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
     theta, slots
         After the updates (empty arrays under NO_UPDATE).
     grads : (n_params,)
-        The gradient of the last training batch (empty without training rows).
+        The gradient of the last training batch (empty without training rows), under
+        NO_UPDATE; after an update of a batch in shards without a penalty, the sum of all
+        shards' gradients but the last, which the update added itself.
     value : float
         The objective of the last training batch: mean loss plus penalty.
     zbuf, abuf
@@ -1885,7 +1910,7 @@ def _train_and_evaluate(data, state, given, layers, plan, optimizer, l2, seed, r
                 if THREADED and plan[THREADS] > 1 and n_params >= 2 * UPDATE_PART:
                     _update_in_parallel(layers, shard_grads, shards_to_add, penalised, decay,
                                         opt_code, hyper, new_theta, G, new_slots, step + updates,
-                                        lrs[updates])  # fmt: skip
+                                        lrs[updates], plan[THREADS])  # fmt: skip
                 else:
                     for first in range(0, n_params, UPDATE_PART):
                         _complete_and_update(layers, shard_grads, shards_to_add, penalised,

@@ -109,17 +109,25 @@ def test_fit_is_the_same_bits_on_one_and_two_threads(dtype):
 
 
 @BOTH
-def test_fit_with_threads_is_the_loop_of_grad_and_opt_step(net):
-    """fit on two threads == value_and_grad + opt_step by hand, on the same batches (the last
-    one, of 76 rows, is not cut): the composable functions cut a batch as fit does."""
+@pytest.mark.parametrize(
+    "opt, l2, batch",
+    [(fnn.momentum(0.05), 0.1, 512), (fnn.sgd(0.05), 0.0, 512), (fnn.rmsprop(0.01), 0.0, 512),
+     (fnn.adam(0.01), 0.0, 128)],
+    ids=["momentum-l2", "sgd", "rmsprop", "adam-2-shards"],
+)  # fmt: skip
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fit_with_threads_is_the_loop_of_grad_and_opt_step(net, opt, l2, batch, threads):
+    """fit on one or two threads == value_and_grad + opt_step by hand, on the same batches (the last
+    one is not cut): the composable functions cut a batch as fit does. Without l2, fit's update
+    adds the last shard's gradient itself (8 shards of 64 rows, or 2), in the same order."""
     X, y = problem()
-    opt, key, l2 = fnn.momentum(0.05), 3, 0.1
+    key = 3
     params = fnn.init(net, key=2)
-    result = fnn.fit(net, params, opt, X, y, epochs=2, batch_size=512, key=key, l2=l2,
-                     threads=2)  # fmt: skip
+    result = fnn.fit(net, params, opt, X, y, epochs=2, batch_size=batch, key=key, l2=l2,
+                     threads=threads)  # fmt: skip
     state = fnn.opt_init(opt, params)
     for epoch in range(2):
-        for rows in fnn.minibatches(fnn.fold_in(key, epoch), len(X), 512):
+        for rows in fnn.minibatches(fnn.fold_in(key, epoch), len(X), batch):
             _, grads = fnn.value_and_grad(net, params, X[rows], y[rows], l2=l2)
             params, state = fnn.opt_step(opt, params, grads, state)
     assert_same_bits(result.params, params)

@@ -2102,6 +2102,18 @@ def _member_terms_into(thetas, at, step, P, q, terms, first, out, r):
 
 
 @part
+def _same_bits(a, b, row_a, row_b):
+    """Whether the floats ``a`` and ``b`` and the float64 rows ``row_a`` and ``row_b`` hold the
+    same bits (not only equal values: 0.0 and -0.0 differ)."""
+    if _bits_of_float64(a) != _bits_of_float64(b):
+        return False
+    for i in range(row_a.shape[0]):
+        if _bits_of_float64(row_a[i]) != _bits_of_float64(row_b[i]):
+            return False
+    return True
+
+
+@part
 def _member_activate_into(Z, thetas, b_at, code, A):
     """``Z += b``, ``A = f(Z)`` for every member (as :func:`_bias_activate_into`); member
     k's ``b`` is ``thetas[b_at : b_at + n_out, k]``."""
@@ -2485,12 +2497,23 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                         w_at = layers[layer, 2]
                         for i in range(w_at, w_at + layers[layer, 0] * layers[layer, 1]):
                             grads[i, k] += decay * new_thetas[i, k]
+            # Each lane's update constants; a lane whose member has the bits of the previous
+            # lane's member's rate and hyperparameters copies them (computing the powers
+            # b**t once per lane took 3.5 % of ensemble-64's fit_many).
+            rate_before = np.nan
             for k in range(live):
                 member = member_of[k]
                 rate = lrs[member, updates] * plateaus[member, 0]  # its plateau watch's scale
-                c = _update_constants(opt_code, hypers[member], step + updates, rate, thetas)
-                for entry in range(10):
-                    constants[entry, k] = c[entry]
+                if k > 0 and _same_bits(
+                    rate, rate_before, hypers[member], hypers[member_of[k - 1]]
+                ):
+                    for entry in range(10):
+                        constants[entry, k] = constants[entry, k - 1]
+                else:
+                    c = _update_constants(opt_code, hypers[member], step + updates, rate, thetas)
+                    for entry in range(10):
+                        constants[entry, k] = c[entry]
+                rate_before = rate
             _member_update_into(opt_code, constants, new_thetas, grads, new_slots, live)
             updates += 1
         for k in range(live):

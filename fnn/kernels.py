@@ -1265,8 +1265,8 @@ def _complete_and_update(layers, shard_grads, n_shards, penalised, decay, opt_co
     before the update), then :func:`_update_into` of the same values: a part's gradient is
     still in cache when its update reads it. Without a penalty, the last shard's gradient is
     added by the update itself, in the same order: ``grads`` then holds the sum of the others
-    (mnist-shaped's update, two shards: benchmarks/README.md, "The last shard added in the
-    update")."""
+    (mnist-shaped's update, two shards: benchmarks/README.md, "The update adds the last
+    shard")."""
     if penalised:  # the penalty's term comes after every shard's
         _complete_gradient(theta, layers, grads, shard_grads, n_shards, penalised, decay, start,
                            stop)  # fmt: skip

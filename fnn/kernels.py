@@ -336,10 +336,97 @@ def _compiled_view(typingctx, buffer, at, shape):
     return view_type(buffer, at, shape), codegen
 
 
+# The bytes of one SIMD vector of a member's lanes (train_members pads its lanes to whole vectors
+# of this size: 8 float64 or 16 float32).
+VECTOR_BYTES = 64
+
+
+def _python_lane_dot_rows(P, p, Q, j, m, out, row, first):
+    """:func:`_compiled_lane_dot_rows` in NumPy (the debug build): the same operations, lane
+    by lane."""
+    lanes = slice(first, first + VECTOR_BYTES // P.itemsize)
+    whole = m - m % ROW_LANES
+    sums = [np.zeros(VECTOR_BYTES // P.itemsize, P.dtype) for _ in range(ROW_LANES)]
+    for i in range(0, whole, ROW_LANES):
+        for lane in range(ROW_LANES):
+            sums[lane] = sums[lane] + P[p, i + lane, lanes] * Q[j, i + lane, lanes]
+    total = (sums[0] + sums[1]) + (sums[2] + sums[3])
+    for i in range(whole, m):
+        total = total + P[p, i, lanes] * Q[j, i, lanes]
+    out[row, lanes] = total
+
+
+@intrinsic
+def _compiled_lane_dot_rows(typingctx, P, p, Q, j, m, out, row, first):
+    """``out[row, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for the lanes ``k`` of one
+    SIMD vector from ``first`` (VECTOR_BYTES), in the order of :func:`_dot_rows`: ROW_LANES
+    partial sums over the rows i = lane mod ROW_LANES from zero, ``(s0 + s1) + (s2 + s3)``,
+    then the rows past the last whole ROW_LANES one by one; each lane's multiplications and
+    additions are IEEE operations of its own, so each lane gets the bits of the scalar loop.
+    P, Q: (n, m, lanes), out: (rows, lanes), C-contiguous, of one float dtype; unchecked
+    indices. The partial sums stay in registers: written as loops over the lanes in Numba, each
+    was loaded and stored at every row (1.3-1.7 times slower, benchmarks/README.md)."""
+    arrays = (P, Q, out)
+    if not (
+        all(isinstance(a, numba_types.Array) and a.layout == "C" for a in arrays)
+        and P.ndim == 3 and Q.ndim == 3 and out.ndim == 2
+        and P.dtype in (numba_types.float32, numba_types.float64)
+        and Q.dtype == P.dtype and out.dtype == P.dtype
+        and all(isinstance(n, numba_types.Integer) for n in (p, j, m, row, first))
+    ):  # fmt: skip
+        return None
+    width = VECTOR_BYTES // (P.dtype.bitwidth // 8)
+
+    def codegen(context, builder, signature, args):
+        P_array, Q_array, out_array = (
+            make_array(signature.args[at])(context, builder, args[at]) for at in (0, 2, 5)
+        )
+        p_at, j_at, m_rows, out_row, lane = (
+            context.cast(builder, args[at], signature.args[at], numba_types.intp)
+            for at in (1, 3, 4, 6, 7)
+        )
+        intp = context.get_value_type(numba_types.intp)
+        vector = llvm_ir.VectorType(context.get_value_type(P.dtype), width)
+        _, P_rows, P_lanes = cgutils.unpack_tuple(builder, P_array.shape, 3)
+        _, Q_rows, Q_lanes = cgutils.unpack_tuple(builder, Q_array.shape, 3)
+        _, out_lanes = cgutils.unpack_tuple(builder, out_array.shape, 2)
+
+        def load(array, block, rows, lanes, i):  # the vector at [block, i, lane:]
+            at = builder.add(builder.mul(builder.add(builder.mul(block, rows), i), lanes), lane)
+            pointer = builder.bitcast(builder.gep(array.data, [at]), vector.as_pointer())
+            return builder.load(pointer, align=P.dtype.bitwidth // 8)
+
+        def term(i):
+            return builder.fmul(load(P_array, p_at, P_rows, P_lanes, i),
+                                load(Q_array, j_at, Q_rows, Q_lanes, i))  # fmt: skip
+
+        zero = llvm_ir.Constant(vector, None)
+        sums = [cgutils.alloca_once_value(builder, zero) for _ in range(ROW_LANES)]
+        step = llvm_ir.Constant(intp, ROW_LANES)
+        whole = builder.sub(m_rows, builder.srem(m_rows, step))
+        with cgutils.for_range_slice(builder, llvm_ir.Constant(intp, 0), whole, step) as (i, _):
+            for k, partial in enumerate(sums):
+                row_i = builder.add(i, llvm_ir.Constant(intp, k))
+                builder.store(builder.fadd(builder.load(partial), term(row_i)), partial)
+        s0, s1, s2, s3 = (builder.load(partial) for partial in sums)
+        total = cgutils.alloca_once_value(
+            builder, builder.fadd(builder.fadd(s0, s1), builder.fadd(s2, s3))
+        )
+        with cgutils.for_range_slice(builder, whole, m_rows, llvm_ir.Constant(intp, 1)) as (i, _):
+            builder.store(builder.fadd(builder.load(total), term(i)), total)
+        at = builder.add(builder.mul(out_row, out_lanes), lane)
+        pointer = builder.bitcast(builder.gep(out_array.data, [at]), vector.as_pointer())
+        builder.store(builder.load(total), pointer, align=P.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return numba_types.void(P, p, Q, j, m, out, row, first), codegen
+
+
 # The kernels run as Python when DEBUG, where an intrinsic cannot be called.
 _float64_from_bits = _python_float64_from_bits if DEBUG else _compiled_float64_from_bits
 _bits_of_float64 = _python_bits_of_float64 if DEBUG else _compiled_bits_of_float64
 _view = _python_view if DEBUG else _compiled_view
+_lane_dot_rows = _python_lane_dot_rows if DEBUG else _compiled_lane_dot_rows
 
 
 @part
@@ -2021,23 +2108,12 @@ def _block3(buffer, at, rows, m, members):
 
 
 @uncounted
-def _member_dot_rows(P, p, Q, j, m, sums, out, row):
+def _member_dot_rows(P, p, Q, j, m, out, row):
     """``out[row, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for every member k, each in
-    the order of :func:`_dot_rows`; ``sums`` is (ROW_LANES, members) scratch."""
-    members = P.shape[2]
-    whole = m - m % ROW_LANES
-    for lane in range(ROW_LANES):
-        for k in range(members):
-            sums[lane, k] = P.dtype.type(0)
-    for i in range(0, whole, ROW_LANES):
-        for lane in range(ROW_LANES):
-            for k in range(members):
-                sums[lane, k] += P[p, i + lane, k] * Q[j, i + lane, k]
-    for k in range(members):
-        out[row, k] = (sums[0, k] + sums[1, k]) + (sums[2, k] + sums[3, k])
-    for i in range(whole, m):
-        for k in range(members):
-            out[row, k] += P[p, i, k] * Q[j, i, k]
+    the order of :func:`_dot_rows`, one SIMD vector of lanes at a time
+    (:func:`_compiled_lane_dot_rows`); the lanes are whole vectors."""
+    for first in range(0, P.shape[2], VECTOR_BYTES // P.itemsize):
+        _lane_dot_rows(P, p, Q, j, m, out, row, first)
 
 
 @uncounted
@@ -2308,10 +2384,11 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     n_batches = 0 if n == 0 else (n + batch - 1) // batch
     chain = plan[CHAIN_RULE] != 0
     # The lanes the loops over lanes run: the members' rounded up to whole SIMD vectors of the
-    # widest registers (64 bytes), so that LLVM's vectorised loops have no scalar remainder
-    # (which cost as much as the vectors: each of its lanes runs exp and log1p alone). The
-    # lanes past the members hold copies of a member's values, computed and never read.
-    block = 64 // thetas.itemsize
+    # widest registers (VECTOR_BYTES), so that LLVM's vectorised loops have no scalar remainder
+    # (which cost as much as the vectors: each of its lanes runs exp and log1p alone) and
+    # _member_dot_rows runs whole vectors. The lanes past the members hold copies of a member's
+    # values, computed and never read.
+    block = VECTOR_BYTES // thetas.itemsize
     padded = (members + block - 1) // block * block
 
     zbuf = np.empty(batch * width * padded, dtype)
@@ -2483,7 +2560,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 A_prev = _block3(abuf, a_at - m * n_in * vector_lanes, n_in, m, vector_lanes)
                 for p in range(n_in):
                     for j in range(n_out):
-                        _member_dot_rows(A_prev, p, D, j, m, sums, grads, w_at + p * n_out + j)
+                        _member_dot_rows(A_prev, p, D, j, m, grads, w_at + p * n_out + j)
                 for j in range(n_out):
                     _member_sum_row(D, j, m, sums, grads, b_at + j)
                 if layer > 0:

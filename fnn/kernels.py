@@ -1301,6 +1301,13 @@ def _normal_or_zero(x, tiny):
     return x if abs(x) >= tiny else tiny - tiny
 
 
+@part
+def _gradient(grads, last_shard, add_last, i):
+    """Value i of the gradient :func:`_update_into` applies: ``grads[i]``, plus
+    ``last_shard[i]`` with ``add_last``."""
+    return grads[i] + last_shard[i] if add_last else grads[i]
+
+
 @uncounted
 def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop, last_shard,
                  add_last):  # fmt: skip
@@ -1321,19 +1328,19 @@ def _update_into(opt_code, hyper, theta, grads, slots, step, lr, start, stop, la
             last_shard = last_shard[start:stop]
     if opt_code == SGD:
         for i in range(theta.shape[0]):
-            g = grads[i] + last_shard[i] if add_last else grads[i]
+            g = _gradient(grads, last_shard, add_last, i)
             theta[i], _, _ = _updated(SGD, constants, theta[i], zero, zero, g)
     elif opt_code == MOMENTUM or opt_code == RMSPROP:
         state = slots[0] if whole else slots[0][start:stop]
         for i in range(theta.shape[0]):
-            g = grads[i] + last_shard[i] if add_last else grads[i]
+            g = _gradient(grads, last_shard, add_last, i)
             theta[i], state[i], _ = _updated(opt_code, constants, theta[i], state[i], zero, g)
     elif opt_code == ADAM or opt_code == ADAMW:
         first, second = slots[0], slots[1]
         if not whole:
             first, second = first[start:stop], second[start:stop]
         for i in range(theta.shape[0]):
-            g = grads[i] + last_shard[i] if add_last else grads[i]
+            g = _gradient(grads, last_shard, add_last, i)
             theta[i], first[i], second[i] = _updated(opt_code, constants, theta[i], first[i],
                                                      second[i], g)  # fmt: skip
     elif DEBUG:

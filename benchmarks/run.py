@@ -5,7 +5,7 @@ Usage (from the repository root, after ``pip install -e ".[bench]"``)::
     python benchmarks/run.py                       # every workload, every system, one run each
     python benchmarks/run.py --repeat 2 --native-blas --threads 1 --markdown  # benchmarks/README.md
     python benchmarks/run.py --quick --repeat 3    # fewer epochs for moons-*, small-tanh; medians
-    python benchmarks/run.py --smoke               # every system, a few epochs (CI)
+    python benchmarks/run.py --smoke               # every system, a few epochs, 6 workloads (CI)
     python benchmarks/run.py --workloads moons-adam,cold-start --systems fnn,jax
     python benchmarks/run.py --epochs moons-gd=500
     python benchmarks/run.py --workloads ensemble-64 --threads 1   # the ensemble rows alone
@@ -142,6 +142,11 @@ QUICK_EPOCHS = {"moons-gd": 2000, "moons-adam": 2000, "small-tanh": 80}
 SMOKE_EPOCHS = {"moons-gd": 20, "moons-adam": 5, "small-tanh": 2, "mnist-shaped": 1, ENSEMBLE: 5}
 SMOKE_EPOCHS |= dict.fromkeys(WIDE, 1)
 SMOKE_ROWS = 512
+#: --smoke's workloads: one of each kind each script runs (full batch, tiny mini-batches, softmax
+#: with scikit-learn, wide float32, the ensemble, the cold start). small-tanh and the other wide
+#: shapes run the same code on other sizes; each took 20-25 s of CI's smoke run, mostly
+#: starting the peers' processes.
+SMOKE_WORKLOADS = ("moons-gd", "moons-adam", "mnist-shaped", "wide-f32", ENSEMBLE, COLD_START)
 #: The GEMM peak's matrix size and seconds per dtype and thread count (floor.py): large enough
 #: for the peak, small for --smoke.
 PEAK = {"n": 2048, "seconds": 1.0}
@@ -545,7 +550,12 @@ def parse_epochs(args, defaults):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workloads", default=",".join(WORKLOADS + (ENSEMBLE, COLD_START)))
+    parser.add_argument(
+        "--workloads",
+        help="comma-separated (default: every workload; with --smoke, "
+        + ",".join(SMOKE_WORKLOADS)
+        + ")",
+    )
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per measurement: best and median kept"
@@ -556,9 +566,9 @@ def parse_args(argv):
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help=f"every system on {SMOKE_ROWS} rows for a few epochs, one thread each, once, and "
-        "the cold start with a warm cache only (checks that everything runs; a few minutes, "
-        "most of them starting processes)",
+        help=f"every system on {SMOKE_ROWS} rows for a few epochs of one workload of each kind, "
+        "one thread each, once, and the cold start with a warm cache only (checks that "
+        "everything runs; a few minutes, most of them starting processes)",
     )
     parser.add_argument("--rows", type=int, help="train on the first ROWS rows of each data set")
     parser.add_argument(
@@ -583,6 +593,10 @@ def parse_args(argv):
     parser.add_argument("--cpu-time", action="store_true", help="a worker's fnn runs in CPU s")
     args = parser.parse_args(argv)
     args.peers = args.peers.resolve()
+    if args.workloads is None:
+        args.workloads = ",".join(
+            SMOKE_WORKLOADS if args.smoke else WORKLOADS + (ENSEMBLE, COLD_START)
+        )
     if args.smoke:
         args.repeat = 1
         args.rows = args.rows or SMOKE_ROWS

@@ -164,22 +164,30 @@ def fold_in(seed, data):
     return _mix64(seed ^ _mix64(np.uint64(data) + GOLDEN))
 
 
-@uncounted
-def _permutation_into(seed, perm, draws):
-    """Fisher-Yates shuffle of ``0..n-1`` into ``perm``, driven by a SplitMix64 stream: step
+@part
+def _shuffle_into(seed, values, draws):
+    """Fisher-Yates shuffle of ``values`` (n,) in place, driven by a SplitMix64 stream: step
     ``t = 1, ..., n - 1`` swaps ``i = n - t`` with ``j = floor(u * (i + 1))``, ``u`` the top 53
-    bits of ``_mix64(seed + t * GOLDEN)`` as a fraction. The draws go into ``draws`` (n,)
-    first, in a loop of their own, which vectorises (the swaps, one after another, do not)."""
-    n = perm.shape[0]
-    for i in range(n):
-        perm[i] = i
+    bits of ``_mix64(seed + t * GOLDEN)`` as a fraction. ``values`` then holds its old
+    ``values[perm]``, ``perm`` the same shuffle of ``0..n-1`` (:func:`_permutation_into`). The
+    draws go into ``draws`` (n,) first, in a loop of their own, which vectorises (the swaps,
+    one after another, do not)."""
+    n = values.shape[0]
     for i in range(1, n):
         state = seed + np.uint64(n - i) * GOLDEN
         unit = float(_mix64(state) >> np.uint64(11)) * 2.0**-53
         draws[i] = min(int(unit * (i + 1)), i)
     for i in range(n - 1, 0, -1):
         j = draws[i]
-        perm[i], perm[j] = perm[j], perm[i]
+        values[i], values[j] = values[j], values[i]
+
+
+@uncounted
+def _permutation_into(seed, perm, draws):
+    """``perm`` = ``0..n-1`` shuffled by :func:`_shuffle_into`."""
+    for i in range(perm.shape[0]):
+        perm[i] = i
+    _shuffle_into(seed, perm, draws)
 
 
 @uncounted
@@ -2411,9 +2419,15 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     records = np.zeros((members, 4, n_epochs))
     # Each member's shuffle of its training rows, as rows of X (rows, members) for the gathers;
     # and X and Y transposed (feature-major, as the batches), so that a gather reads one short
-    # row.
-    perm, draws = np.empty(n, np.int64), np.empty(n, np.int64)
+    # row. A shuffle runs on a copy of its member's rows (rows_of: member-major), a vector of
+    # lanes at a time (columns), which then go into perms a row at a time: a lane's column
+    # written alone would store into a cache line of perms per row.
     perms = _padded_lanes(train_rows, padded)
+    rows_of = np.empty((members, n), np.int64)
+    for i in range(n):
+        for k in range(members):
+            rows_of[k, i] = train_rows[i, k]
+    columns, draws = np.empty((block, n), np.int64), np.empty(n, np.int64)
     XT = np.empty(n_features * n_all, dtype).reshape((n_features, n_all))
     YT = np.empty(n_outputs * n_all, dtype).reshape((n_outputs, n_all))
     for i in range(n_all):
@@ -2461,10 +2475,17 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     updates = 0
     for epoch in range(n_epochs):
         if shuffle:
-            for k in range(live):
-                _permutation_into(fold_in(seeds[member_of[k]], first_epoch + epoch), perm, draws)
+            for first in range(0, live, block):
+                lanes_here = min(block, live - first)
+                for t in range(lanes_here):
+                    member = member_of[first + t]
+                    column = columns[t]
+                    for i in range(n):
+                        column[i] = rows_of[member, i]
+                    _shuffle_into(fold_in(seeds[member], first_epoch + epoch), column, draws)
                 for i in range(n):
-                    perms[i, k] = train_rows[perm[i], member_of[k]]
+                    for t in range(lanes_here):
+                        perms[i, first + t] = columns[t, i]
         for k in range(live):
             totals[k], corrects[k] = 0.0, 0.0
         for index in range(n_batches):

@@ -144,6 +144,7 @@ MIN_SHARD_ROWS = 64
 # NumPy scalars, not ints: Numba would compile one specialisation per literal int (a variable
 # first assigned a literal int too, as typing meets it before the loop that changes it).
 FORWARD, WEIGHT_GRAD, BACKPROP = np.int64(0), np.int64(1), np.int64(2)
+NO_FINISH = np.int64(-1)  # a members' product pass with nothing after its sums
 ORIGIN, ONE_THREAD, ONE_SHARD = np.int64(0), np.int64(1), np.int64(1)
 
 
@@ -2152,15 +2153,23 @@ def _member_sum_row(D, j, m, sums, out, row):
 
 
 @uncounted
-def _member_product_into(kind, thetas, w_at, P, out):
+def _member_product_into(kind, thetas, w_at, P, out, relu, b_at, A):
     """The FORWARD and BACKPROP products of :func:`_product_into`'s loops, for every member:
     ``W`` is member k's ``thetas[w_at : w_at + n_in * n_out, k]`` as (n_in, n_out).
 
     FORWARD: ``out[j, i, k] = sum_p W[p, j] P[p, i, k]`` (P: A_prev (n_in, m, K));
     BACKPROP: ``out[p, i, k] = sum_j W[p, j] P[j, i, k]`` (P: D (n_out, m, K)); each sum from
     zero in the order of the index, as the engine's loops.
+
+    With ``relu`` (a hidden relu layer's product), the last pass over a row of ``out``
+    finishes it as the separate passes would, with fewer loads and stores: FORWARD adds member
+    k's bias ``thetas[b_at + j, k]`` and writes ``A = relu(out + b)`` only (as
+    :func:`_member_activate_into`; ``out``, the layer's Z, keeps sums that nothing reads);
+    BACKPROP sets ``out`` to 0 where the relu layer's ``A`` (out's shape) is not above 0, that
+    is where its z is not (as :func:`_member_times_derivative_into`).
     """
     rows, inner = out.shape[0], P.shape[0]
+    finish = kind if relu else NO_FINISH
     for r in range(rows):
         # W[q, r] forward (n_out = rows), W[r, q] backprop (n_out = inner), from q = 0
         at = w_at + r if kind == FORWARD else w_at + r * inner
@@ -2168,28 +2177,49 @@ def _member_product_into(kind, thetas, w_at, P, out):
         q = 0
         while q < inner:
             terms = 4 if q + 4 <= inner else (2 if q + 2 <= inner else 1)
-            _member_terms_into(thetas, at, step, P, q, terms, q == 0, out, r)
+            last = q + terms == inner
+            _member_terms_into(thetas, at, step, P, q, terms, q == 0, out, r,
+                               finish if last else NO_FINISH, b_at, A)  # fmt: skip
             q += terms
             at += terms * step
 
 
+@part
+def _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k):
+    """``out[r, i, k]`` (0 if ``first``) ``+ W_t P[q + t, i, k]`` for t < ``terms``, in the
+    order of t, where ``W_t = thetas[at + t step, k]``."""
+    total = (out.dtype.type(0) if first else out[r, i, k]) + thetas[at, k] * P[q, i, k]
+    if terms >= 2:
+        total += thetas[at + step, k] * P[q + 1, i, k]
+    if terms == 4:
+        total += thetas[at + 2 * step, k] * P[q + 2, i, k]
+        total += thetas[at + 3 * step, k] * P[q + 3, i, k]
+    return total
+
+
 @uncounted
-def _member_terms_into(thetas, at, step, P, q, terms, first, out, r):
-    """``out[r, i, k] += W_t P[q + t, i, k]`` for t < ``terms`` (1, 2 or 4), in the order of
-    t, from zero if ``first``, where ``W_t = thetas[at + t step, k]``. Up to four terms a pass
-    over ``out``: a pass a term was bound by its loads and stores of ``out``."""
+def _member_terms_into(thetas, at, step, P, q, terms, first, out, r, finish, b_at, A):
+    """``out[r, i, k] += W_t P[q + t, i, k]`` for t < ``terms`` (1, 2 or 4) by
+    :func:`_member_terms`, then, when ``finish`` is FORWARD or BACKPROP, its relu's finish (see
+    :func:`_member_product_into`). Up to four terms a pass over ``out``: a pass a term was
+    bound by its loads and stores of ``out``."""
     m, members = out.shape[1], out.shape[2]
     zero = out.dtype.type(0)
-    a0, a1, a2, a3 = at, at + step, at + 2 * step, at + 3 * step
-    for i in range(m):
-        for k in range(members):
-            total = (zero if first else out[r, i, k]) + thetas[a0, k] * P[q, i, k]
-            if terms >= 2:
-                total += thetas[a1, k] * P[q + 1, i, k]
-            if terms == 4:
-                total += thetas[a2, k] * P[q + 2, i, k]
-                total += thetas[a3, k] * P[q + 3, i, k]
-            out[r, i, k] = total
+    if finish == FORWARD:
+        for i in range(m):
+            for k in range(members):
+                z = _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k)
+                z += thetas[b_at + r, k]
+                A[r, i, k] = z if z > zero else zero
+    elif finish == BACKPROP:
+        for i in range(m):
+            for k in range(members):
+                d = _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k)
+                out[r, i, k] = d if A[r, i, k] > zero else zero
+    else:
+        for i in range(m):
+            for k in range(members):
+                out[r, i, k] = _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k)
 
 
 @part
@@ -2515,12 +2545,12 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 b_at = layers[layer, 3]
                 Z = _block3(zbuf, z_at, n_out, m, vector_lanes)
                 A = _block3(abuf, a_at, n_out, m, vector_lanes)
-                _member_product_into(FORWARD, new_thetas, layers[layer, 2], A_prev, Z)
+                relu = code == RELU and layer < n_layers - 1  # the product adds b, applies it
+                _member_product_into(FORWARD, new_thetas, layers[layer, 2], A_prev, Z, relu, b_at,
+                                     A)  # fmt: skip
                 if layer == n_layers - 1 and loss_code == BCE:  # sigmoid: with the loss
                     _member_activate_into(Z, new_thetas, b_at, IDENTITY, A)
-                elif code == RELU:  # the common case, as a loop of its own: it vectorises
-                    _member_activate_into(Z, new_thetas, b_at, RELU, A)
-                else:
+                elif not relu:
                     _member_activate_into(Z, new_thetas, b_at, code, A)
                 if code == SOFTMAX:  # the output layer's, with ce
                     _member_softmax_into(Z, A, top, total)
@@ -2578,13 +2608,11 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 z_at -= m * n_out * vector_lanes
                 a_at -= m * n_out * vector_lanes
                 D = _block3(dbuf, z_at, n_out, m, vector_lanes)
-                if layer < n_layers - 1 or chain:
+                # (A hidden relu layer's derivative: applied by the product that made D.)
+                if (layer < n_layers - 1 or chain) and not (layer < n_layers - 1 and code == RELU):
                     Z = _block3(zbuf, z_at, n_out, m, vector_lanes)
                     A = _block3(abuf, a_at, n_out, m, vector_lanes)
-                    if code == RELU:
-                        _member_times_derivative_into(D, Z, A, RELU)
-                    else:
-                        _member_times_derivative_into(D, Z, A, code)
+                    _member_times_derivative_into(D, Z, A, code)
                 A_prev = _block3(abuf, a_at - m * n_in * vector_lanes, n_in, m, vector_lanes)
                 for p in range(n_in):
                     for j in range(n_out):
@@ -2593,7 +2621,9 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                     _member_sum_row(D, j, m, sums, grads, b_at + j)
                 if layer > 0:
                     D_prev = _block3(dbuf, z_at - m * n_in * vector_lanes, n_in, m, vector_lanes)
-                    _member_product_into(BACKPROP, new_thetas, w_at, D, D_prev)
+                    relu = layers[layer - 1, 4] == RELU
+                    _member_product_into(BACKPROP, new_thetas, w_at, D, D_prev, relu, ORIGIN,
+                                         A_prev)  # fmt: skip
             # The penalty's term of dW, then the update (as train_and_evaluate and _update_into).
             for k in range(live):
                 if l2s[member_of[k]] != 0.0:

@@ -423,6 +423,10 @@ SIDE_BY_SIDE = {
         fnn.mlp([3, 4, 5, 4, 1], hidden=["tanh", "relu", "sigmoid"], output="relu"),
         np.float64, lambda k: fnn.adam(0.01), 7, 5,
     ),
+    # relu layers of 3 to 7 units: forward and back-propagated sums of one to three passes,
+    # the last of which adds the bias or applies the derivative
+    "relu-in-passes": (fnn.mlp([2, 7, 6, 5, 1], hidden="relu"), np.float64,
+                       lambda k: fnn.adam(0.01), 13, 9),
     "smooth-activations": (
         fnn.mlp([3, 4, 4, 4, 4, 1], hidden=["elu", "leaky_relu", "silu", "softplus"],
                 output="identity"),

@@ -2608,8 +2608,9 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                 z_at -= m * n_out * vector_lanes
                 a_at -= m * n_out * vector_lanes
                 D = _block3(dbuf, z_at, n_out, m, vector_lanes)
-                # (A hidden relu layer's derivative: applied by the product that made D.)
-                if (layer < n_layers - 1 or chain) and not (layer < n_layers - 1 and code == RELU):
+                # The derivative of a hidden layer, and of the output's under the chain rule
+                # (a hidden relu layer's: applied by the product that made D).
+                if (layer < n_layers - 1 and code != RELU) or (layer == n_layers - 1 and chain):
                     Z = _block3(zbuf, z_at, n_out, m, vector_lanes)
                     A = _block3(abuf, a_at, n_out, m, vector_lanes)
                     _member_times_derivative_into(D, Z, A, code)

@@ -365,6 +365,16 @@ def _python_lane_dot_rows(P, p, Q, j, m, out, row, first):
     out[row, lanes] = total
 
 
+def _vector_pointer(builder, array, index, lane, vector):
+    """In an intrinsic's code: the address of the SIMD ``vector`` at ``array[*index, lane:]``
+    of a C-contiguous array (``index``: LLVM integers, one fewer than its dimensions)."""
+    shape = cgutils.unpack_tuple(builder, array.shape, len(index) + 1)
+    flat = index[0]
+    for i, extent in zip((*index[1:], lane), shape[1:]):
+        flat = builder.add(builder.mul(flat, extent), i)
+    return builder.bitcast(builder.gep(array.data, [flat]), vector.as_pointer())
+
+
 @intrinsic
 def _compiled_lane_dot_rows(typingctx, P, p, Q, j, m, out, row, first):
     """``out[row, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for the lanes ``k`` of one
@@ -396,18 +406,13 @@ def _compiled_lane_dot_rows(typingctx, P, p, Q, j, m, out, row, first):
         )
         intp = context.get_value_type(numba_types.intp)
         vector = llvm_ir.VectorType(context.get_value_type(P.dtype), width)
-        _, P_rows, P_lanes = cgutils.unpack_tuple(builder, P_array.shape, 3)
-        _, Q_rows, Q_lanes = cgutils.unpack_tuple(builder, Q_array.shape, 3)
-        _, out_lanes = cgutils.unpack_tuple(builder, out_array.shape, 2)
 
-        def load(array, block, rows, lanes, i):  # the vector at [block, i, lane:]
-            at = builder.add(builder.mul(builder.add(builder.mul(block, rows), i), lanes), lane)
-            pointer = builder.bitcast(builder.gep(array.data, [at]), vector.as_pointer())
+        def load(array, block, i):  # the vector at [block, i, lane:]
+            pointer = _vector_pointer(builder, array, (block, i), lane, vector)
             return builder.load(pointer, align=P.dtype.bitwidth // 8)
 
         def term(i):
-            return builder.fmul(load(P_array, p_at, P_rows, P_lanes, i),
-                                load(Q_array, j_at, Q_rows, Q_lanes, i))  # fmt: skip
+            return builder.fmul(load(P_array, p_at, i), load(Q_array, j_at, i))
 
         zero = llvm_ir.Constant(vector, None)
         sums = [cgutils.alloca_once_value(builder, zero) for _ in range(ROW_LANES)]
@@ -423,12 +428,152 @@ def _compiled_lane_dot_rows(typingctx, P, p, Q, j, m, out, row, first):
         )
         with cgutils.for_range_slice(builder, whole, m_rows, llvm_ir.Constant(intp, 1)) as (i, _):
             builder.store(builder.fadd(builder.load(total), term(i)), total)
-        at = builder.add(builder.mul(out_row, out_lanes), lane)
-        pointer = builder.bitcast(builder.gep(out_array.data, [at]), vector.as_pointer())
+        pointer = _vector_pointer(builder, out_array, (out_row,), lane, vector)
         builder.store(builder.load(total), pointer, align=P.dtype.bitwidth // 8)
         return context.get_dummy_value()
 
     return numba_types.void(P, p, Q, j, m, out, row, first), codegen
+
+
+def _python_lane_terms_into(thetas, at, step, next_row, rows, P, q, terms, first, out, r, finish,
+                            b_at, A, lane):  # fmt: skip
+    """:func:`_compiled_lane_terms_into` in NumPy (the debug build): the same operations, lane
+    by lane."""
+    lanes = slice(lane, lane + VECTOR_BYTES // P.itemsize)
+    zero = np.zeros(VECTOR_BYTES // P.itemsize, P.dtype)
+    for u in range(r, r + rows):
+        w_at = at + (u - r) * next_row
+        for i in range(out.shape[1]):
+            total = zero if first else out[u, i, lanes]
+            for t in range(terms):
+                total = total + thetas[w_at + t * step, lanes] * P[q + t, i, lanes]
+            if finish == FORWARD:
+                z = total + thetas[b_at + u, lanes]
+                A[u, i, lanes] = np.where(z > zero, z, zero)
+            elif finish == BACKPROP:
+                out[u, i, lanes] = np.where(A[u, i, lanes] > zero, total, zero)
+            else:
+                out[u, i, lanes] = total
+
+
+# The counts of a members' product's rows and terms that one pass of
+# _compiled_lane_terms_into runs: its weights (at most 16 vectors), its terms of a row and its
+# sums stay in registers (32 vectors with AVX-512).
+BLOCKS = (1, 2, 4)
+
+
+@intrinsic
+def _compiled_lane_terms_into(
+    typingctx, thetas, at, step, next_row, rows, P, q, terms, first, out, r, finish, b_at, A, lane
+):
+    """One pass of :func:`_member_product_into` over the rows u = r .. r + ``rows`` - 1 of
+    ``out``, for the lanes k of one SIMD vector from ``lane`` (VECTOR_BYTES): ``out[u, i, k]``
+    (0 if ``first``) ``+ W_ut P[q + t, i, k]`` for t < ``terms``, in the order of t, where
+    ``W_ut = thetas[at + (u - r) next_row + t step, k]``; then the relu's ``finish`` (FORWARD:
+    ``A[u, i, k] = relu(out + thetas[b_at + u, k])``, out not written; BACKPROP: ``out = 0``
+    where ``A[u, i, k]`` is not above 0; NO_FINISH: none). ``rows`` and ``terms`` are each 1,
+    2 or 4 (BLOCKS). Each lane's operations are IEEE operations of its own, those of the scalar
+    loop. thetas: (n, lanes), P, out, A: (rows, m, lanes), C-contiguous, of one float dtype;
+    unchecked indices.
+
+    A row's terms P[q + t, i] are loaded once for the block's ``rows`` sums, and the weights
+    stay in registers across the m rows: the loops over the lanes in Numba loaded each again
+    for every row of ``out`` and every i (LLVM cannot tell that ``out`` does not alias them).
+    """
+    arrays = (thetas, P, out, A)
+    if not (
+        all(isinstance(a, numba_types.Array) and a.layout == "C" for a in arrays)
+        and thetas.ndim == 2 and P.ndim == 3 and out.ndim == 3 and A.ndim == 3
+        and P.dtype in (numba_types.float32, numba_types.float64)
+        and all(a.dtype == P.dtype for a in arrays)
+        and all(isinstance(n, numba_types.Integer)
+                for n in (at, step, next_row, rows, q, terms, r, finish, b_at, lane))
+        and isinstance(first, numba_types.Boolean)
+    ):  # fmt: skip
+        return None
+    width = VECTOR_BYTES // (P.dtype.bitwidth // 8)
+    signature = numba_types.void(thetas, at, step, next_row, rows, P, q, terms, first, out, r,
+                                 finish, b_at, A, lane)  # fmt: skip
+
+    def codegen(context, builder, signature, args):
+        theta_array, P_array, out_array, A_array = (
+            make_array(signature.args[k])(context, builder, args[k]) for k in (0, 5, 9, 13)
+        )
+        w_at, w_step, w_next_row, n_rows, p_at, n_terms, row, finish_code, bias_at, first_lane = (
+            context.cast(builder, args[k], signature.args[k], numba_types.intp)
+            for k in (1, 2, 3, 4, 6, 7, 10, 11, 12, 14)
+        )
+        from_zero = args[8]
+        intp = context.get_value_type(numba_types.intp)
+        vector = llvm_ir.VectorType(context.get_value_type(P.dtype), width)
+        align = P.dtype.bitwidth // 8
+        zero = llvm_ir.Constant(vector, None)
+
+        def constant(value):
+            return llvm_ir.Constant(intp, int(value))
+
+        def plus(a, b):
+            return builder.add(a, constant(b) if isinstance(b, int) else b)
+
+        def load(array, *index):  # the vector at array[*index, lane:]
+            return builder.load(_vector_pointer(builder, array, index, first_lane, vector),
+                                align=align)  # fmt: skip
+
+        def store(value, array, *index):
+            pointer = _vector_pointer(builder, array, index, first_lane, vector)
+            builder.store(value, pointer, align=align)
+
+        def relu_positive(value):
+            return builder.fcmp_ordered(">", value, zero)
+
+        def block_loop(block_rows, block_terms, starts_at_zero, kind):
+            weights = [
+                [load(theta_array, plus(builder.add(w_at, builder.mul(constant(u), w_next_row)),
+                                        builder.mul(constant(t), w_step)))
+                 for t in range(block_terms)]
+                for u in range(block_rows)
+            ]  # fmt: skip
+            if kind == FORWARD:
+                biases = [load(theta_array, plus(plus(bias_at, row), u)) for u in range(block_rows)]
+            _, m_rows, _ = cgutils.unpack_tuple(builder, out_array.shape, 3)
+            with cgutils.for_range(builder, m_rows, intp=intp) as loop:
+                i = loop.index
+                terms_i = [load(P_array, plus(p_at, t), i) for t in range(block_terms)]
+                for u in range(block_rows):
+                    out_row = plus(row, u)
+                    total = zero if starts_at_zero else load(out_array, out_row, i)
+                    for weight, term in zip(weights[u], terms_i):
+                        total = builder.fadd(total, builder.fmul(weight, term))
+                    if kind == FORWARD:
+                        z = builder.fadd(total, biases[u])
+                        store(builder.select(relu_positive(z), z, zero), A_array, out_row, i)
+                    elif kind == BACKPROP:
+                        active = relu_positive(load(A_array, out_row, i))
+                        store(builder.select(active, total, zero), out_array, out_row, i)
+                    else:
+                        store(total, out_array, out_row, i)
+
+        # One loop for each count of rows and terms, start and finish, chosen once per call.
+        for block_rows in BLOCKS:
+            for block_terms in BLOCKS:
+                for starts_at_zero in (False, True):
+                    for kind in (NO_FINISH, FORWARD, BACKPROP):
+                        chosen = [
+                            builder.icmp_signed("==", n_rows, constant(block_rows)),
+                            builder.icmp_signed("==", n_terms, constant(block_terms)),
+                            builder.icmp_signed("==", finish_code, constant(kind)),
+                            builder.icmp_unsigned(
+                                "==", from_zero, llvm_ir.Constant(from_zero.type, starts_at_zero)
+                            ),
+                        ]
+                        all_chosen = chosen[0]
+                        for condition in chosen[1:]:
+                            all_chosen = builder.and_(all_chosen, condition)
+                        with builder.if_then(all_chosen):
+                            block_loop(block_rows, block_terms, starts_at_zero, kind)
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 # The kernels run as Python when DEBUG, where an intrinsic cannot be called.
@@ -436,6 +581,7 @@ _float64_from_bits = _python_float64_from_bits if DEBUG else _compiled_float64_f
 _bits_of_float64 = _python_bits_of_float64 if DEBUG else _compiled_bits_of_float64
 _view = _python_view if DEBUG else _compiled_view
 _lane_dot_rows = _python_lane_dot_rows if DEBUG else _compiled_lane_dot_rows
+_lane_terms_into = _python_lane_terms_into if DEBUG else _compiled_lane_terms_into
 
 
 @part
@@ -2159,7 +2305,9 @@ def _member_product_into(kind, thetas, w_at, P, out, relu, b_at, A):
 
     FORWARD: ``out[j, i, k] = sum_p W[p, j] P[p, i, k]`` (P: A_prev (n_in, m, K));
     BACKPROP: ``out[p, i, k] = sum_j W[p, j] P[j, i, k]`` (P: D (n_out, m, K)); each sum from
-    zero in the order of the index, as the engine's loops.
+    zero in the order of the index, as the engine's loops. It runs in passes over blocks of up
+    to four rows of ``out`` and four terms (:func:`_compiled_lane_terms_into`, a SIMD vector
+    of lanes at a time; the lanes are whole vectors): a block's passes add its terms in order.
 
     With ``relu`` (a hidden relu layer's product), the last pass over a row of ``out``
     finishes it as the separate passes would, with fewer loads and stores: FORWARD adds member
@@ -2170,56 +2318,22 @@ def _member_product_into(kind, thetas, w_at, P, out, relu, b_at, A):
     """
     rows, inner = out.shape[0], P.shape[0]
     finish = kind if relu else NO_FINISH
-    for r in range(rows):
-        # W[q, r] forward (n_out = rows), W[r, q] backprop (n_out = inner), from q = 0
-        at = w_at + r if kind == FORWARD else w_at + r * inner
-        step = rows if kind == FORWARD else 1
+    # W[q, r] forward (n_out = rows), W[r, q] backprop (n_out = inner)
+    step = rows if kind == FORWARD else 1
+    next_row = 1 if kind == FORWARD else inner
+    r = 0
+    while r < rows:
+        block = 4 if r + 4 <= rows else (2 if r + 2 <= rows else 1)
         q = 0
         while q < inner:
             terms = 4 if q + 4 <= inner else (2 if q + 2 <= inner else 1)
-            last = q + terms == inner
-            _member_terms_into(thetas, at, step, P, q, terms, q == 0, out, r,
-                               finish if last else NO_FINISH, b_at, A)  # fmt: skip
+            at = w_at + r * next_row + q * step
+            last = finish if q + terms == inner else NO_FINISH
+            for lane in range(0, out.shape[2], VECTOR_BYTES // out.itemsize):
+                _lane_terms_into(thetas, at, step, next_row, block, P, q, terms, q == 0, out, r,
+                                 last, b_at, A, lane)  # fmt: skip
             q += terms
-            at += terms * step
-
-
-@part
-def _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k):
-    """``out[r, i, k]`` (0 if ``first``) ``+ W_t P[q + t, i, k]`` for t < ``terms``, in the
-    order of t, where ``W_t = thetas[at + t step, k]``."""
-    total = (out.dtype.type(0) if first else out[r, i, k]) + thetas[at, k] * P[q, i, k]
-    if terms >= 2:
-        total += thetas[at + step, k] * P[q + 1, i, k]
-    if terms == 4:
-        total += thetas[at + 2 * step, k] * P[q + 2, i, k]
-        total += thetas[at + 3 * step, k] * P[q + 3, i, k]
-    return total
-
-
-@uncounted
-def _member_terms_into(thetas, at, step, P, q, terms, first, out, r, finish, b_at, A):
-    """``out[r, i, k] += W_t P[q + t, i, k]`` for t < ``terms`` (1, 2 or 4) by
-    :func:`_member_terms`, then, when ``finish`` is FORWARD or BACKPROP, its relu's finish (see
-    :func:`_member_product_into`). Up to four terms a pass over ``out``: a pass a term was
-    bound by its loads and stores of ``out``."""
-    m, members = out.shape[1], out.shape[2]
-    zero = out.dtype.type(0)
-    if finish == FORWARD:
-        for i in range(m):
-            for k in range(members):
-                z = _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k)
-                z += thetas[b_at + r, k]
-                A[r, i, k] = z if z > zero else zero
-    elif finish == BACKPROP:
-        for i in range(m):
-            for k in range(members):
-                d = _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k)
-                out[r, i, k] = d if A[r, i, k] > zero else zero
-    else:
-        for i in range(m):
-            for k in range(members):
-                out[r, i, k] = _member_terms(thetas, at, step, P, q, terms, first, out, r, i, k)
+        r += block
 
 
 @part

@@ -182,6 +182,61 @@ def test_a_vector_of_members_weight_gradients_keeps_the_bits_of_dot_rows(m, dtyp
     np.testing.assert_array_equal(twin, expected, strict=True)
 
 
+@njit(cache=False)
+def _lane_terms_into(thetas, at, step, next_row, rows, P, q, terms, first, out, r, finish, b_at,
+                     A, lane):  # fmt: skip
+    kernels._compiled_lane_terms_into(thetas, at, step, next_row, rows, P, q, terms, first, out, r,
+                                      finish, b_at, A, lane)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("finish", ["none", "forward", "backprop"])
+def test_a_vector_of_members_product_passes_keeps_the_bits_of_the_scalar_sums(finish, dtype, rng):
+    # fit_many's forward products and errors sent down, a block of 1, 2 or 4 rows of out by 1, 2
+    # or 4 terms a pass, one SIMD vector of lanes at a time (_compiled_lane_terms_into,
+    # hand-written LLVM vectors): each value must be the scalar sum's, term after term, then
+    # the relu's finish (A's zeros and -0.0 included), and the debug build's NumPy twin the same
+    # bits; the other lanes and rows stay as they were.
+    code = {"none": kernels.NO_FINISH, "forward": kernels.FORWARD, "backprop": kernels.BACKPROP}
+    finish_code = code[finish]
+    width = kernels.VECTOR_BYTES // np.dtype(dtype).itemsize
+    lanes, m, r, q, b_at, step, next_row = 2 * width, 5, 1, 2, 3, 7, 2
+    thetas = rng.normal(size=(64, lanes)).astype(dtype)
+    P = rng.normal(size=(q + 5, m, lanes)).astype(dtype)
+    for rows in kernels.BLOCKS:
+        for terms in kernels.BLOCKS:
+            for first in (False, True):
+                out = rng.normal(size=(r + rows + 1, m, lanes)).astype(dtype)
+                A = rng.normal(size=out.shape).astype(dtype)
+                A[:, 0], A[:, 1] = 0.0, -0.0
+                at = 11
+                expected_out, expected_A = out.copy(), A.copy()
+                for u in range(r, r + rows):
+                    for i in range(m):
+                        for k in range(width, lanes):
+                            total = dtype(0) if first else out[u, i, k]
+                            for t in range(terms):
+                                w = thetas[at + (u - r) * next_row + t * step, k]
+                                total = total + w * P[q + t, i, k]
+                            if finish == "forward":
+                                z = total + thetas[b_at + u, k]
+                                expected_A[u, i, k] = z if z > 0 else dtype(0)
+                            elif finish == "backprop":
+                                expected_out[u, i, k] = total if A[u, i, k] > 0 else dtype(0)
+                            else:
+                                expected_out[u, i, k] = total
+                arguments = (thetas, at, step, next_row, rows, P, q, terms, first)
+                twin_out, twin_A = out.copy(), A.copy()
+                _lane_terms_into(*arguments, out, r, finish_code, b_at, A, width)
+                kernels._python_lane_terms_into(*arguments, twin_out, r, finish_code, b_at,
+                                                twin_A, width)  # fmt: skip
+                bits = np.dtype(f"u{np.dtype(dtype).itemsize}")
+                for got in (out, twin_out):
+                    np.testing.assert_array_equal(got.view(bits), expected_out.view(bits))
+                for got in (A, twin_A):
+                    np.testing.assert_array_equal(got.view(bits), expected_A.view(bits))
+
+
 @pytest.mark.parametrize("small_tn", [0, 1], ids=["whole", "small-tn"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["forward", "weight_grad", "backprop"])

@@ -350,19 +350,26 @@ def _compiled_view(typingctx, buffer, at, shape):
 VECTOR_BYTES = 64
 
 
-def _python_lane_dot_rows(P, p, Q, j, m, out, row, first):
+# The counts of a members' product's rows, or weight gradient's sums, and of its terms that one
+# pass of _compiled_lane_terms_into or _compiled_lane_dot_rows runs: its weights (at most 16
+# vectors), its terms of a row and its sums stay in registers (32 vectors with AVX-512).
+BLOCKS = (1, 2, 4)
+
+
+def _python_lane_dot_rows(P, p, Q, j, count, m, out, row, first):
     """:func:`_compiled_lane_dot_rows` in NumPy (the debug build): the same operations, lane
     by lane."""
     lanes = slice(first, first + VECTOR_BYTES // P.itemsize)
     whole = m - m % ROW_LANES
-    sums = [np.zeros(VECTOR_BYTES // P.itemsize, P.dtype) for _ in range(ROW_LANES)]
-    for i in range(0, whole, ROW_LANES):
-        for lane in range(ROW_LANES):
-            sums[lane] = sums[lane] + P[p, i + lane, lanes] * Q[j, i + lane, lanes]
-    total = (sums[0] + sums[1]) + (sums[2] + sums[3])
-    for i in range(whole, m):
-        total = total + P[p, i, lanes] * Q[j, i, lanes]
-    out[row, lanes] = total
+    for c in range(count):
+        sums = [np.zeros(VECTOR_BYTES // P.itemsize, P.dtype) for _ in range(ROW_LANES)]
+        for i in range(0, whole, ROW_LANES):
+            for lane in range(ROW_LANES):
+                sums[lane] = sums[lane] + P[p, i + lane, lanes] * Q[j + c, i + lane, lanes]
+        total = (sums[0] + sums[1]) + (sums[2] + sums[3])
+        for i in range(whole, m):
+            total = total + P[p, i, lanes] * Q[j + c, i, lanes]
+        out[row + c, lanes] = total
 
 
 def _vector_pointer(builder, array, index, lane, vector):
@@ -376,63 +383,80 @@ def _vector_pointer(builder, array, index, lane, vector):
 
 
 @intrinsic
-def _compiled_lane_dot_rows(typingctx, P, p, Q, j, m, out, row, first):
-    """``out[row, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for the lanes ``k`` of one
-    SIMD vector from ``first`` (VECTOR_BYTES), in the order of :func:`_dot_rows`: ROW_LANES
-    partial sums over the rows i = lane mod ROW_LANES from zero, ``(s0 + s1) + (s2 + s3)``,
-    then the rows past the last whole ROW_LANES one by one; each lane's multiplications and
-    additions are IEEE operations of its own, so each lane gets the bits of the scalar loop.
-    P, Q: (n, m, lanes), out: (rows, lanes), C-contiguous, of one float dtype; unchecked
-    indices. The partial sums stay in registers: written as loops over the lanes in Numba, each
-    was loaded and stored at every row (1.3-1.7 times slower, benchmarks/README.md)."""
+def _compiled_lane_dot_rows(typingctx, P, p, Q, j, count, m, out, row, first):
+    """``out[row + c, k] = sum_i P[p, i, k] * Q[j + c, i, k]`` (i < m) for c < ``count`` (1, 2
+    or 4: BLOCKS) and the lanes ``k`` of one SIMD vector from ``first`` (VECTOR_BYTES), in the
+    order of :func:`_dot_rows`: ROW_LANES partial sums over the rows i = lane mod ROW_LANES
+    from zero, ``(s0 + s1) + (s2 + s3)``, then the rows past the last whole ROW_LANES one by
+    one; each lane's multiplications and additions are IEEE operations of its own, so each lane
+    gets the bits of the scalar loop. P, Q: (n, m, lanes), out: (rows, lanes), C-contiguous, of
+    one float dtype; unchecked indices. The partial sums stay in registers: written as loops
+    over the lanes in Numba, each was loaded and stored at every row (1.3-1.7 times slower,
+    benchmarks/README.md); and P's row is loaded once for the ``count`` sums."""
     arrays = (P, Q, out)
     if not (
         all(isinstance(a, numba_types.Array) and a.layout == "C" for a in arrays)
         and P.ndim == 3 and Q.ndim == 3 and out.ndim == 2
         and P.dtype in (numba_types.float32, numba_types.float64)
         and Q.dtype == P.dtype and out.dtype == P.dtype
-        and all(isinstance(n, numba_types.Integer) for n in (p, j, m, row, first))
+        and all(isinstance(n, numba_types.Integer) for n in (p, j, count, m, row, first))
     ):  # fmt: skip
         return None
     width = VECTOR_BYTES // (P.dtype.bitwidth // 8)
 
     def codegen(context, builder, signature, args):
         P_array, Q_array, out_array = (
-            make_array(signature.args[at])(context, builder, args[at]) for at in (0, 2, 5)
+            make_array(signature.args[at])(context, builder, args[at]) for at in (0, 2, 6)
         )
-        p_at, j_at, m_rows, out_row, lane = (
+        p_at, j_at, n_sums, m_rows, out_row, lane = (
             context.cast(builder, args[at], signature.args[at], numba_types.intp)
-            for at in (1, 3, 4, 6, 7)
+            for at in (1, 3, 4, 5, 7, 8)
         )
         intp = context.get_value_type(numba_types.intp)
         vector = llvm_ir.VectorType(context.get_value_type(P.dtype), width)
-
-        def load(array, block, i):  # the vector at [block, i, lane:]
-            pointer = _vector_pointer(builder, array, (block, i), lane, vector)
-            return builder.load(pointer, align=P.dtype.bitwidth // 8)
-
-        def term(i):
-            return builder.fmul(load(P_array, p_at, i), load(Q_array, j_at, i))
-
+        align = P.dtype.bitwidth // 8
         zero = llvm_ir.Constant(vector, None)
-        sums = [cgutils.alloca_once_value(builder, zero) for _ in range(ROW_LANES)]
-        step = llvm_ir.Constant(intp, ROW_LANES)
-        whole = builder.sub(m_rows, builder.srem(m_rows, step))
-        with cgutils.for_range_slice(builder, llvm_ir.Constant(intp, 0), whole, step) as (i, _):
-            for k, partial in enumerate(sums):
-                row_i = builder.add(i, llvm_ir.Constant(intp, k))
-                builder.store(builder.fadd(builder.load(partial), term(row_i)), partial)
-        s0, s1, s2, s3 = (builder.load(partial) for partial in sums)
-        total = cgutils.alloca_once_value(
-            builder, builder.fadd(builder.fadd(s0, s1), builder.fadd(s2, s3))
-        )
-        with cgutils.for_range_slice(builder, whole, m_rows, llvm_ir.Constant(intp, 1)) as (i, _):
-            builder.store(builder.fadd(builder.load(total), term(i)), total)
-        pointer = _vector_pointer(builder, out_array, (out_row,), lane, vector)
-        builder.store(builder.load(total), pointer, align=P.dtype.bitwidth // 8)
+
+        def constant(value):
+            return llvm_ir.Constant(intp, value)
+
+        def pointer(array, *index):  # the vector at array[*index, lane:]
+            return _vector_pointer(builder, array, index, lane, vector)
+
+        def add_terms(sums, i):  # sums[c] += P[p, i] * Q[j + c, i]
+            row_of_P = builder.load(pointer(P_array, p_at, i), align=align)
+            for c, partial in enumerate(sums):
+                row_of_Q = builder.load(pointer(Q_array, builder.add(j_at, constant(c)), i),
+                                        align=align)  # fmt: skip
+                term = builder.fmul(row_of_P, row_of_Q)
+                builder.store(builder.fadd(builder.load(partial), term), partial)
+
+        def sums_of(block):
+            partials = [[cgutils.alloca_once_value(builder, zero) for _ in range(ROW_LANES)]
+                        for _ in range(block)]  # fmt: skip
+            step = constant(ROW_LANES)
+            whole = builder.sub(m_rows, builder.srem(m_rows, step))
+            with cgutils.for_range_slice(builder, constant(0), whole, step) as (i, _):
+                for k in range(ROW_LANES):
+                    add_terms([sums[k] for sums in partials], builder.add(i, constant(k)))
+            totals = []
+            for sums in partials:
+                s0, s1, s2, s3 = (builder.load(partial) for partial in sums)
+                totals.append(cgutils.alloca_once_value(
+                    builder, builder.fadd(builder.fadd(s0, s1), builder.fadd(s2, s3))
+                ))  # fmt: skip
+            with cgutils.for_range_slice(builder, whole, m_rows, constant(1)) as (i, _):
+                add_terms(totals, i)
+            for c, total in enumerate(totals):
+                at = pointer(out_array, builder.add(out_row, constant(c)))
+                builder.store(builder.load(total), at, align=align)
+
+        for block in BLOCKS:
+            with builder.if_then(builder.icmp_signed("==", n_sums, constant(block))):
+                sums_of(block)
         return context.get_dummy_value()
 
-    return numba_types.void(P, p, Q, j, m, out, row, first), codegen
+    return numba_types.void(P, p, Q, j, count, m, out, row, first), codegen
 
 
 def _python_lane_terms_into(thetas, at, step, next_row, rows, P, q, terms, first, out, r, finish,
@@ -454,12 +478,6 @@ def _python_lane_terms_into(thetas, at, step, next_row, rows, P, q, terms, first
                 out[u, i, lanes] = np.where(A[u, i, lanes] > zero, total, zero)
             else:
                 out[u, i, lanes] = total
-
-
-# The counts of a members' product's rows and terms that one pass of
-# _compiled_lane_terms_into runs: its weights (at most 16 vectors), its terms of a row and its
-# sums stay in registers (32 vectors with AVX-512).
-BLOCKS = (1, 2, 4)
 
 
 @intrinsic
@@ -2270,12 +2288,17 @@ def _block3(buffer, at, rows, m, members):
 
 
 @uncounted
-def _member_dot_rows(P, p, Q, j, m, out, row):
-    """``out[row, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for every member k, each in
-    the order of :func:`_dot_rows`, one SIMD vector of lanes at a time
-    (:func:`_compiled_lane_dot_rows`); the lanes are whole vectors."""
-    for first in range(0, P.shape[2], VECTOR_BYTES // P.itemsize):
-        _lane_dot_rows(P, p, Q, j, m, out, row, first)
+def _member_dot_rows(P, p, Q, m, out, row):
+    """``out[row + j, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for every row j of Q and
+    member k, each in the order of :func:`_dot_rows`: up to four rows of Q a pass, one SIMD
+    vector of lanes at a time (:func:`_compiled_lane_dot_rows`); the lanes are whole
+    vectors."""
+    j = 0
+    while j < Q.shape[0]:
+        count = 4 if j + 4 <= Q.shape[0] else (2 if j + 2 <= Q.shape[0] else 1)
+        for first in range(0, P.shape[2], VECTOR_BYTES // P.itemsize):
+            _lane_dot_rows(P, p, Q, j, count, m, out, row + j, first)
+        j += count
 
 
 @uncounted
@@ -2730,8 +2753,7 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                     _member_times_derivative_into(D, Z, A, code)
                 A_prev = _block3(abuf, a_at - m * n_in * vector_lanes, n_in, m, vector_lanes)
                 for p in range(n_in):
-                    for j in range(n_out):
-                        _member_dot_rows(A_prev, p, D, j, m, grads, w_at + p * n_out + j)
+                    _member_dot_rows(A_prev, p, D, m, grads, w_at + p * n_out)
                 for j in range(n_out):
                     _member_sum_row(D, j, m, sums, grads, b_at + j)
                 if layer > 0:

@@ -154,30 +154,33 @@ def test_weight_gradient_loops_keep_the_bits_of_dot_rows(k, n, m, dtype, rng):
     np.testing.assert_allclose(out, P.astype(np.float64) @ Q.T.astype(np.float64), rtol=1e-4)
 
 
+@njit(cache=False)
+def _lane_dot_rows(P, p, Q, j, count, m, out, row, first):
+    kernels._compiled_lane_dot_rows(P, p, Q, j, count, m, out, row, first)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m", [64, 61, 3, 0])
-def test_a_vector_of_members_weight_gradients_keeps_the_bits_of_dot_rows(m, dtype, rng):
-    # fit_many's weight gradients, one SIMD vector of lanes at a time (_compiled_lane_dot_rows,
-    # hand-written LLVM vectors): each lane must be _dot_rows of that lane's rows (m % 4 rows
-    # left over, none at all), and the debug build's NumPy twin the same bits; the other lanes
-    # and rows of the output stay as they were.
-    @njit(cache=False)
-    def lane_dot_rows(P, p, Q, j, m, out, row, first):
-        kernels._compiled_lane_dot_rows(P, p, Q, j, m, out, row, first)
-
+@pytest.mark.parametrize("count", kernels.BLOCKS)
+def test_a_vector_of_members_weight_gradients_keeps_the_bits_of_dot_rows(count, m, dtype, rng):
+    # fit_many's weight gradients, 1, 2 or 4 sums sharing P's row, one SIMD vector of lanes at a
+    # time (_compiled_lane_dot_rows, hand-written LLVM vectors): each lane must be _dot_rows of
+    # that lane's rows (m % 4 rows left over, none at all), and the debug build's NumPy twin the
+    # same bits; the other lanes and rows of the output stay as they were.
     dot_rows = callable_from_python("_dot_rows")
     width = kernels.VECTOR_BYTES // np.dtype(dtype).itemsize
     lanes = 2 * width
     P = rng.normal(size=(3, m, lanes)).astype(dtype)
-    Q = rng.normal(size=(2, m, lanes)).astype(dtype)
-    out = np.full((4, lanes), 7.0, dtype)
+    Q = rng.normal(size=(count + 2, m, lanes)).astype(dtype)
+    out = np.full((count + 4, lanes), 7.0, dtype)
     twin = out.copy()
-    lane_dot_rows(P, 2, Q, 1, m, out, 3, width)
-    kernels._python_lane_dot_rows(P, 2, Q, 1, m, twin, 3, width)
-    expected = np.full((4, lanes), 7.0, dtype)
-    for k in range(width, lanes):
-        expected[3, k] = dot_rows(np.ascontiguousarray(P[:, :, k]), 2,
-                                  np.ascontiguousarray(Q[:, :, k]), 1, m)  # fmt: skip
+    _lane_dot_rows(P, 2, Q, 1, count, m, out, 3, width)
+    kernels._python_lane_dot_rows(P, 2, Q, 1, count, m, twin, 3, width)
+    expected = np.full(out.shape, 7.0, dtype)
+    for c in range(count):
+        for k in range(width, lanes):
+            expected[3 + c, k] = dot_rows(np.ascontiguousarray(P[:, :, k]), 2,
+                                          np.ascontiguousarray(Q[:, :, k]), 1 + c, m)  # fmt: skip
     np.testing.assert_array_equal(out, expected, strict=True)
     np.testing.assert_array_equal(twin, expected, strict=True)
 

@@ -2586,12 +2586,13 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
     records = np.zeros((members, 4, n_epochs))
     # Each member's shuffle of its training rows, as rows of X (rows, members) for the gathers;
     # and X and Y transposed (feature-major, as the batches), so that a gather reads one short
-    # row. A shuffle runs on a copy of its member's rows (rows_of: member-major), a vector of
-    # lanes at a time (columns), which then go into perms a row at a time: a lane's column
-    # written alone would store into a cache line of perms per row.
+    # row. A shuffle runs on a copy of its member's rows (rows_of: member-major; empty when the
+    # batches are not shuffled), a vector of lanes at a time (columns), which then go into perms
+    # a row at a time: a lane's column written alone would store into a cache line of perms per
+    # row.
     perms = _padded_lanes(train_rows, padded)
-    rows_of = np.empty((members, n), np.int64)
-    for i in range(n):
+    rows_of = np.empty((members if shuffle else 0, n), np.int64)
+    for i in range(n if shuffle else 0):
         for k in range(members):
             rows_of[k, i] = train_rows[i, k]
     columns, draws = np.empty((block, n), np.int64), np.empty(n, np.int64)
@@ -2650,9 +2651,9 @@ def _train_members(data, rows, thetas, slots, layers, plan, hypers, lrs, l2s, se
                     for i in range(n):
                         column[i] = rows_of[member, i]
                     _shuffle_into(fold_in(seeds[member], first_epoch + epoch), column, draws)
-                for i in range(n):
+                for i in range(n):  # (an unsigned lane: a signed one is tested for wrapping)
                     for t in range(lanes_here):
-                        perms[i, first + t] = columns[t, i]
+                        perms[i, np.uint64(first + t)] = columns[t, i]
         for k in range(live):
             totals[k], corrects[k] = 0.0, 0.0
         for index in range(n_batches):

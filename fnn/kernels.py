@@ -2287,6 +2287,13 @@ def _block3(buffer, at, rows, m, members):
     return _view(buffer, at, (rows, m, members))
 
 
+@part
+def _block_from(start, stop):
+    """The most of BLOCKS (4, 2 or 1) indices from ``start`` below ``stop``: the next block
+    of a members' pass (:func:`_member_dot_rows`, :func:`_member_product_into`)."""
+    return 4 if start + 4 <= stop else (2 if start + 2 <= stop else 1)
+
+
 @uncounted
 def _member_dot_rows(P, p, Q, m, out, row):
     """``out[row + j, k] = sum_i P[p, i, k] * Q[j, i, k]`` (i < m) for every row j of Q and
@@ -2295,7 +2302,7 @@ def _member_dot_rows(P, p, Q, m, out, row):
     vectors."""
     j = 0
     while j < Q.shape[0]:
-        count = 4 if j + 4 <= Q.shape[0] else (2 if j + 2 <= Q.shape[0] else 1)
+        count = _block_from(j, Q.shape[0])
         for first in range(0, P.shape[2], VECTOR_BYTES // P.itemsize):
             _lane_dot_rows(P, p, Q, j, count, m, out, row + j, first)
         j += count
@@ -2346,10 +2353,10 @@ def _member_product_into(kind, thetas, w_at, P, out, relu, b_at, A):
     next_row = 1 if kind == FORWARD else inner
     r = 0
     while r < rows:
-        block = 4 if r + 4 <= rows else (2 if r + 2 <= rows else 1)
+        block = _block_from(r, rows)
         q = 0
         while q < inner:
-            terms = 4 if q + 4 <= inner else (2 if q + 2 <= inner else 1)
+            terms = _block_from(q, inner)
             at = w_at + r * next_row + q * step
             last = finish if q + terms == inner else NO_FINISH
             for lane in range(0, out.shape[2], VECTOR_BYTES // out.itemsize):
